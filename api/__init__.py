@@ -1,0 +1,1 @@
+"""The FastAPI service: checkout, webhooks, orders, provisioning."""

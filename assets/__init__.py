@@ -1,0 +1,1 @@
+"""Dagster assets per domain, partitioned by tenant; each writes through ``warehouse.upsert``."""

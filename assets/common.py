@@ -1,0 +1,104 @@
+"""What every sync asset shares: the tenant's connection, the sync ledger, errors, metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from resources.http import AuthFailed, ProviderError
+from resources.warehouse import WarehouseResource
+from warehouse.syncs import SyncLedger, SyncStats
+from warehouse.tenants import TenantConnection, get_connection
+
+OWNERS = ["team:data"]
+API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def tenant_connection(warehouse: WarehouseResource, tenant_id: str, system: str) -> TenantConnection | None:
+    with warehouse.engine.connect() as conn:
+        return get_connection(conn, tenant_id, system)
+
+
+def run_sync(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    stream: str,
+    system: str,
+    work: Callable[[TenantConnection], SyncStats],
+) -> tuple[SyncStats, float] | None:
+    """Run one stream's sync for the partition's tenant, recorded in ``sync_runs``.
+
+    Returns None when the tenant has no connection to ``system``. Failures name the tenant and
+    the provider, never a credential; bad credentials are not retried (retrying cannot help).
+    """
+    tenant = context.partition_key
+    connection = tenant_connection(warehouse, tenant, system)
+    if connection is None:
+        context.log.info(f"tenant {tenant} has no {system} connection; nothing to sync")
+        return None
+    ledger = SyncLedger(warehouse.engine, tenant, stream, context.run_id)
+    try:
+        stats = work(connection)
+    except AuthFailed as exc:
+        ledger.finish(SyncStats(), "failed", str(exc))
+        raise dg.Failure(
+            description=f"Tenant '{tenant}': {system} rejected the credentials (HTTP {exc.status}). "
+            f"Fix them with `storehouse tenants add {tenant} --system {system} ...`.",
+            allow_retries=False,
+        ) from None
+    except ProviderError as exc:
+        ledger.finish(SyncStats(), "failed", str(exc))
+        raise dg.Failure(description=f"Tenant '{tenant}': {exc}") from None
+    except Exception as exc:
+        ledger.finish(SyncStats(), "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return stats, ledger.finish(stats)
+
+
+def table_count(warehouse: WarehouseResource, table: sa.Table, tenant_id: str) -> int:
+    with warehouse.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.tenant_id == tenant_id)).scalar_one()
+
+
+def preview(warehouse: WarehouseResource, table: sa.Table, tenant_id: str, columns: Sequence[str], order_by: str, limit: int = 5) -> str:
+    """A small markdown table of the tenant's newest rows."""
+    cols = [table.c[c] for c in columns]
+    with warehouse.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(*cols).where(table.c.tenant_id == tenant_id).order_by(table.c[order_by].desc()).limit(limit)
+        ).all()
+    return markdown_table(columns, rows)
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return "" if v is None else str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def sync_metadata(stats: SyncStats, duration: float, table_rows: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "dagster/row_count": table_rows,
+        "rows_received": stats.rows,
+        "rows_written": stats.rows_written,
+        "api_calls": stats.api_calls,
+        "quarantined": stats.quarantined,
+        "duration_s": round(duration, 3),
+    }
+    meta.update({k: v for k, v in stats.extra.items() if isinstance(v, (int, float, str, bool))})
+    return meta
+
+
+def not_connected(system: str, checks: Sequence[str] = ()) -> dg.MaterializeResult:
+    """The result for a tenant that does not use ``system``: nothing loaded, checks not applicable."""
+    note = f"tenant has no {system} connection"
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": 0, "skipped": note},
+        check_results=[dg.AssetCheckResult(check_name=c, passed=True, metadata={"note": note}) for c in checks],
+    )

@@ -1,0 +1,181 @@
+"""MX Merchant transactions, invoices and product categories per tenant (seed 003), with checks."""
+
+
+import dagster as dg
+import sqlalchemy as sa
+
+from assets.common import API_RETRY, OWNERS, not_connected, preview, run_sync, sync_metadata, table_count
+from assets.mx_sync import (
+    INVOICE_STREAM, TX_STREAM, MxSyncOptions, sync_invoices, sync_products, sync_transactions,
+)
+from assets.partitions import tenant_partitions
+from resources.mx_merchant import SYSTEM, MxMerchantResource
+from resources.warehouse import WarehouseResource
+from warehouse.syncs import load_cursor
+from warehouse.tables.core import quarantine
+from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
+
+GROUP = "mx_merchant"
+KINDS = {"mxmerchant", "sql"}
+TX_KEY = dg.AssetKey(["mx_merchant", "transactions"])
+INVOICES_KEY = dg.AssetKey(["mx_merchant", "invoices"])
+CATEGORIES_KEY = dg.AssetKey(["mx_merchant", "product_categories"])
+RECONCILES = "loaded_counts_reconcile_with_record_count"
+LINKED = "invoice_linked_transactions_have_their_invoice"
+NO_CROSS_TENANT = "no_row_links_across_tenants"
+
+
+@dg.asset(
+    key=TX_KEY,
+    partitions_def=tenant_partitions,
+    group_name=GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool="mx_merchant",
+    retry_policy=API_RETRY,
+    check_specs=[dg.AssetCheckSpec(RECONCILES, asset=TX_KEY, description="loaded + quarantined = MX recordCount")],
+    description="Every MX Merchant payment of the tenant (table `transactions`), synced incrementally.",
+)
+def mx_transactions(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mx_merchant: MxMerchantResource
+) -> dg.MaterializeResult:
+    tenant = context.partition_key
+
+    def work(connection):
+        client = mx_merchant.client_for(connection)
+        try:
+            opts = MxSyncOptions.from_connection(connection.options)
+            return sync_transactions(warehouse.engine, client, tenant, opts, context.run_id)
+        finally:
+            client.close()
+
+    outcome = run_sync(context, warehouse, TX_STREAM, SYSTEM, work)
+    if outcome is None:
+        return not_connected(SYSTEM, [RECONCILES])
+    stats, duration = outcome
+    loaded = table_count(warehouse, transactions, tenant)
+    with warehouse.engine.connect() as conn:
+        quarantined = conn.execute(
+            sa.select(sa.func.count()).select_from(quarantine)
+            .where(quarantine.c.tenant_id == tenant, quarantine.c.stream == TX_STREAM)
+        ).scalar_one()
+        cursor = load_cursor(conn, tenant, TX_STREAM) or {}
+    expected = cursor.get("record_count", 0)
+    meta = sync_metadata(stats, duration, loaded)
+    meta["calls_per_transaction"] = round(stats.api_calls / max(stats.rows, 1), 4)
+    meta["preview"] = dg.MetadataValue.md(
+        preview(warehouse, transactions, tenant, ["id", "created_at", "amount", "status", "invoice_number"], "id")
+    )
+    return dg.MaterializeResult(
+        metadata=meta,
+        check_results=[dg.AssetCheckResult(
+            check_name=RECONCILES,
+            passed=loaded + quarantined == expected,
+            metadata={"loaded": loaded, "quarantined": quarantined, "record_count": expected},
+        )],
+    )
+
+
+def _linked_without_invoice(conn: sa.Connection, tenant: str) -> int:
+    t = transactions.c
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(transactions).where(
+            t.tenant_id == tenant, t.invoice_id.is_(None),
+            sa.or_(t.invoice_number.is_not(None), t.mx_invoice_id.is_not(None)),
+        )
+    ).scalar_one()
+
+
+def _cross_tenant_links(conn: sa.Connection, tenant: str) -> int:
+    """Transactions or lines of this tenant pointing at an invoice this tenant does not have."""
+    t, i, l = transactions.c, invoices.c, invoice_lines.c
+    orphan_tx = sa.select(sa.func.count()).select_from(transactions).where(
+        t.tenant_id == tenant, t.invoice_id.is_not(None),
+        ~sa.exists().where(i.tenant_id == tenant, i.id == t.invoice_id),
+    )
+    orphan_lines = sa.select(sa.func.count()).select_from(invoice_lines).where(
+        l.tenant_id == tenant, ~sa.exists().where(i.tenant_id == tenant, i.id == l.invoice_id),
+    )
+    return conn.execute(orphan_tx).scalar_one() + conn.execute(orphan_lines).scalar_one()
+
+
+@dg.asset(
+    key=INVOICES_KEY,
+    deps=[TX_KEY],
+    partitions_def=tenant_partitions,
+    group_name=GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool="mx_merchant",
+    retry_policy=API_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec(LINKED, asset=INVOICES_KEY, description="every invoice-linked transaction has its invoice"),
+        dg.AssetCheckSpec(NO_CROSS_TENANT, asset=INVOICES_KEY, description="no transaction or line links to another tenant's invoice"),
+    ],
+    description="MX Merchant invoices with their lines (`invoices`, `invoice_lines`); each fetched once, linked to its transactions.",
+)
+def mx_invoices(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mx_merchant: MxMerchantResource
+) -> dg.MaterializeResult:
+    tenant = context.partition_key
+
+    def work(connection):
+        client = mx_merchant.client_for(connection)
+        try:
+            opts = MxSyncOptions.from_connection(connection.options)
+            return sync_invoices(warehouse.engine, client, tenant, opts, context.run_id)
+        finally:
+            client.close()
+
+    outcome = run_sync(context, warehouse, INVOICE_STREAM, SYSTEM, work)
+    if outcome is None:
+        return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT])
+    stats, duration = outcome
+    with warehouse.engine.connect() as conn:
+        missing = _linked_without_invoice(conn, tenant)
+        crossed = _cross_tenant_links(conn, tenant)
+    meta = sync_metadata(stats, duration, table_count(warehouse, invoices, tenant))
+    meta["invoice_lines"] = table_count(warehouse, invoice_lines, tenant)
+    meta["preview"] = dg.MetadataValue.md(
+        preview(warehouse, invoices, tenant, ["id", "invoice_number", "status", "total_amount", "primary_product"], "id")
+    )
+    return dg.MaterializeResult(
+        metadata=meta,
+        check_results=[
+            dg.AssetCheckResult(check_name=LINKED, passed=missing == 0, metadata={"transactions_without_invoice": missing},
+                                severity=dg.AssetCheckSeverity.WARN),
+            dg.AssetCheckResult(check_name=NO_CROSS_TENANT, passed=crossed == 0, metadata={"cross_tenant_links": crossed}),
+        ],
+    )
+
+
+@dg.asset(
+    key=CATEGORIES_KEY,
+    deps=[INVOICES_KEY],
+    partitions_def=tenant_partitions,
+    group_name=GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    description="The tenant's products from invoice lines with their category (`product_categories`); "
+    "sets each linked transaction's primary product and category.",
+)
+def mx_product_categories(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    tenant = context.partition_key
+    outcome = run_sync(
+        context, warehouse, "mx_products", SYSTEM,
+        lambda connection: sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {})),
+    )
+    if outcome is None:
+        return not_connected(SYSTEM)
+    stats, duration = outcome
+    pc = product_categories.c
+    with warehouse.engine.connect() as conn:
+        by_category = conn.execute(
+            sa.select(pc.category, sa.func.count()).where(pc.tenant_id == tenant).group_by(pc.category).order_by(pc.category)
+        ).all()
+    meta = sync_metadata(stats, duration, table_count(warehouse, product_categories, tenant))
+    meta["categories"] = dg.MetadataValue.md("\n".join(f"- {c}: {n}" for c, n in by_category) or "none")
+    return dg.MaterializeResult(metadata=meta)
+
+
+mx_assets = [mx_transactions, mx_invoices, mx_product_categories]

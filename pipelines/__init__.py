@@ -1,0 +1,1 @@
+"""Assembly: the one ``Definitions`` object, jobs and schedules."""

@@ -1,0 +1,31 @@
+"""The one ``Definitions`` Storehouse has: per-domain pieces merged, resources bound once."""
+
+import dagster as dg
+
+from pipelines import mx_merchant
+from resources.mx_merchant import MxMerchantResource
+from resources.slack import SlackResource
+from resources.warehouse import WarehouseResource
+from sensors.alerts import run_failure_alerts
+from sensors.sync_requests import build_sync_request_sensor
+from sensors.tenants import build_tenant_discovery_sensor
+
+JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM}
+ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
+
+RESOURCES = {
+    "warehouse": WarehouseResource(),
+    "mx_merchant": MxMerchantResource(),
+    "slack": SlackResource(webhook_url=dg.EnvVar("STOREHOUSE_SLACK_ALERTS_URL").get_value()),
+}
+
+core = dg.Definitions(
+    sensors=[
+        build_tenant_discovery_sensor(JOBS_BY_SYSTEM),
+        build_sync_request_sensor(ALL_JOBS),
+        run_failure_alerts,
+    ],
+    resources=RESOURCES,
+)
+
+defs = dg.Definitions.merge(core, mx_merchant.defs)

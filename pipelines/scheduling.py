@@ -1,0 +1,24 @@
+"""Schedules that fan out one run per tenant connected to a system."""
+
+import dagster as dg
+
+from resources.warehouse import WarehouseResource
+from warehouse.tenants import tenants_with
+
+
+def per_tenant_schedule(job, system: str, cron: str) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Runs {job.name} for every tenant connected to {system}.",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
+        with warehouse.engine.connect() as conn:
+            tenants = tenants_with(conn, system)
+        stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        return [dg.RunRequest(partition_key=t, run_key=f"{job.name}:{t}:{stamp}") for t in tenants]
+
+    return _schedule

@@ -1,0 +1,218 @@
+"""The one request helper every provider client uses.
+
+Timeouts on every call; bounded retries with exponential backoff and full jitter for retryable
+failures only (connection errors, 429, 5xx), honouring ``Retry-After`` (with a floor, so
+``Retry-After: 0`` cannot become a hot loop, and a ceiling, past which we give up rather than
+stall a run); an optional per-tenant rate limit; error classes that say what went wrong
+(connection / auth / validation / rate limit / server) without ever including a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+log = logging.getLogger("storehouse.http")
+# httpx logs every URL at INFO; ours carry no secrets, but keep them out of run logs anyway.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class ProviderError(Exception):
+    """A failed call to an outside system. ``kind`` classifies it; the message names no secret."""
+
+    kind = "provider"
+    retryable = False
+
+    def __init__(self, provider: str, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ConnectionFailed(ProviderError):
+    kind, retryable = "connection", True
+
+
+class AuthFailed(ProviderError):
+    kind = "auth"
+
+
+class RequestInvalid(ProviderError):
+    kind = "validation"
+
+
+class NotFound(RequestInvalid):
+    kind = "not_found"
+
+
+class RateLimited(ProviderError):
+    kind, retryable = "rate_limited", True
+
+
+class ServerError(ProviderError):
+    kind, retryable = "server", True
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def classify(provider: str, response: httpx.Response) -> ProviderError | None:
+    """Map a non-success response to our error classes (None when it succeeded)."""
+    status = response.status_code
+    if status < 400:
+        return None
+    where = f"{response.request.method} {response.request.url.path}"
+    if status in (401, 403):
+        return AuthFailed(provider, f"credentials rejected ({status}) on {where}", status=status)
+    if status == 404:
+        return NotFound(provider, f"not found on {where}", status=status)
+    if status == 429:
+        return RateLimited(provider, f"rate limited on {where}", status=status, retry_after=retry_after_seconds(response))
+    if status >= 500:
+        return ServerError(provider, f"server error {status} on {where}", status=status, retry_after=retry_after_seconds(response))
+    return RequestInvalid(provider, f"request refused ({status}) on {where}: {response.text[:200]}", status=status)
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    backoff_base: float = 0.25
+    backoff_max: float = 20.0
+    retry_after_floor: float = 0.05
+    retry_after_ceiling: float = 120.0
+
+    def wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        hinted = getattr(error, "retry_after", None)
+        if hinted is not None:
+            return min(max(hinted, self.retry_after_floor), self.retry_after_ceiling)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
+        return random.uniform(self.retry_after_floor, ceiling)
+
+
+class RateLimiter:
+    """Token bucket: at most ``rate`` calls per second with bursts of ``burst``, thread-safe."""
+
+    def __init__(self, rate: float, burst: int | None = None):
+        self.rate = rate
+        self.capacity = float(burst or max(1, int(rate)))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= 1
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if wait:
+            time.sleep(wait)
+
+
+@dataclass
+class CallStats:
+    """What a client did: logical calls, HTTP attempts, retries. Thread-safe."""
+
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, calls: int = 0, attempts: int = 0, retries: int = 0) -> None:
+        with self._lock:
+            self.calls += calls
+            self.attempts += attempts
+            self.retries += retries
+
+
+class HttpSession:
+    """An httpx client bound to one provider account, with the retry/timeout/limit policy."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15.0,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        max_connections: int = 32,
+    ):
+        self.provider = provider
+        self.retry = retry or RetryPolicy()
+        self.stats = CallStats()
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            auth=auth,
+            headers={"User-Agent": "storehouse/0.1", **(headers or {})},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "HttpSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One logical call: retried per the policy; raises a ``ProviderError`` on failure."""
+        self.stats.add(calls=1)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self.retry.wait,
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, method, path, **kwargs)
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs).json()
+
+    def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.limiter:
+            self.limiter.acquire()
+        self.stats.add(attempts=1)
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ConnectionFailed(self.provider, f"timed out on {method} {path}") from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self.provider, f"cannot reach {self.client.base_url.host} ({type(exc).__name__})") from exc
+        error = classify(self.provider, response)
+        if error is not None:
+            raise error
+        return response
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+        error = state.outcome.exception() if state.outcome else None
+        log.info("%s: retrying after %s (attempt %d)", self.provider, error, state.attempt_number)

@@ -1,0 +1,189 @@
+"""MX Merchant client: typed wire models, paging hidden behind generators, concurrent detail calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from decimal import Decimal
+from typing import Any, Literal
+
+import dagster as dg
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from resources.http import HttpSession, ProviderError, RetryPolicy
+from warehouse.tenants import TenantConnection
+
+SYSTEM = "mx_merchant"
+PaymentStatus = Literal[
+    "Approved", "Settled", "Declined", "Voided", "Refunded", "Returned", "Pending", "Failed", "Cancelled", "Partial"
+]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class CardAccount(_Wire):
+    card_type: str | None = Field(None, alias="cardType")
+    last4: str | None = None
+
+
+class MxPayment(_Wire):
+    id: int
+    merchant_id: int = Field(alias="merchantId")
+    amount: Decimal = Field(allow_inf_nan=False)
+    status: PaymentStatus
+    created: dt.datetime
+    type: str | None = None
+    source: str | None = None
+    tender_type: str | None = Field(None, alias="tenderType")
+    auth_code: str | None = Field(None, alias="authCode")
+    card_account: CardAccount | None = Field(None, alias="cardAccount")
+    customer_name: str | None = Field(None, alias="customerName")
+    invoice: str | None = None
+    invoice_ids: list[int] = Field(default_factory=list, alias="invoiceIds")
+
+    @field_validator("invoice", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: Any) -> Any:
+        return None if v in ("", 0) else (str(v) if v is not None else None)
+
+
+class MxPurchase(_Wire):
+    id: int
+    product_id: int | None = Field(None, alias="productId")
+    product_name: str = Field(alias="productName", min_length=1)
+    quantity: Decimal
+    price: Decimal
+    tax_amount: Decimal | None = Field(None, alias="taxAmount")
+    total_amount: Decimal = Field(alias="totalAmount")
+
+
+class MxCustomer(_Wire):
+    id: int | None = None
+    name: str | None = None
+
+
+class MxInvoiceSummary(_Wire):
+    id: int
+    invoice_number: str = Field(alias="invoiceNumber")
+
+    @field_validator("invoice_number", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return str(v) if v is not None else v
+
+
+class MxInvoice(MxInvoiceSummary):
+    status: str
+    total_amount: Decimal = Field(alias="totalAmount")
+    balance: Decimal | None = None
+    paid_amount: Decimal | None = Field(None, alias="paidAmount")
+    customer: MxCustomer | None = None
+    invoice_date: dt.datetime | None = Field(None, alias="invoiceDate")
+    purchases: list[MxPurchase] = Field(default_factory=list)
+
+    def primary_purchase(self) -> MxPurchase | None:
+        """The highest-value line (the first of equals)."""
+        return max(self.purchases, key=lambda p: p.total_amount, default=None)
+
+
+class Page(BaseModel):
+    offset: int
+    record_count: int
+    records: list[dict[str, Any]]
+
+
+class MxMerchantClient:
+    """One tenant's MX Merchant account."""
+
+    def __init__(self, session: HttpSession, merchant_id: int, detail_concurrency: int = 8):
+        self.session = session
+        self.merchant_id = merchant_id
+        self.detail_concurrency = detail_concurrency
+
+    @property
+    def calls(self) -> int:
+        return self.session.stats.calls
+
+    def close(self) -> None:
+        self.session.close()
+
+    def payments_page(self, offset: int, limit: int) -> Page:
+        return self._page("/payment", offset, limit)
+
+    def invoices_page(self, offset: int, limit: int) -> Page:
+        return self._page("/invoice", offset, limit)
+
+    def _page(self, path: str, offset: int, limit: int) -> Page:
+        body = self.session.get_json(path, params={"merchantId": self.merchant_id, "limit": limit, "offset": offset})
+        return Page(offset=offset, record_count=int(body.get("recordCount", 0)), records=body.get("records") or [])
+
+    def iter_invoice_summaries(self, limit: int = 500) -> Iterator[dict[str, Any]]:
+        """Every invoice in the list, newest first; stop consuming to stop paging."""
+        offset = 0
+        while True:
+            page = self.invoices_page(offset, limit)
+            yield from page.records
+            offset += len(page.records)
+            if not page.records or offset >= page.record_count:
+                return
+
+    def invoice(self, invoice_id: int) -> dict[str, Any]:
+        return self.session.get_json(f"/invoice/{invoice_id}", params={"merchantId": self.merchant_id})
+
+    def invoices(self, invoice_ids: Iterable[int]) -> Iterator[tuple[int, dict[str, Any] | ProviderError]]:
+        """Invoice details fetched ``detail_concurrency`` at a time, yielded as they arrive.
+
+        At most ``2 × concurrency`` calls are in flight or buffered, so memory stays flat however
+        many invoices there are. A failed call yields its ``ProviderError`` (auth errors raise).
+        """
+        ids = iter(invoice_ids)
+        window = max(1, self.detail_concurrency) * 2
+        with ThreadPoolExecutor(max_workers=max(1, self.detail_concurrency), thread_name_prefix="mx-detail") as pool:
+            pending: dict[Future, int] = {}
+
+            def fill() -> None:
+                while len(pending) < window:
+                    invoice_id = next(ids, None)
+                    if invoice_id is None:
+                        return
+                    pending[pool.submit(self.invoice, invoice_id)] = invoice_id
+
+            fill()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    invoice_id = pending.pop(future)
+                    try:
+                        yield invoice_id, future.result()
+                    except ProviderError as exc:
+                        if exc.kind == "auth":
+                            raise
+                        yield invoice_id, exc
+                fill()
+
+
+class MxMerchantResource(dg.ConfigurableResource):
+    """Builds an MX Merchant client for a tenant's connection, with our call policy."""
+
+    timeout_s: float = 15.0
+    max_attempts: int = 5
+    backoff_base_s: float = 0.25
+    detail_concurrency: int = 8
+    rate_limit_per_s: float | None = None
+
+    def client_for(self, connection: TenantConnection) -> MxMerchantClient:
+        creds = connection.credentials
+        session = HttpSession(
+            SYSTEM,
+            f"{connection.base_url.rstrip('/')}/checkout/v3",
+            auth=(creds["consumer_key"], creds["consumer_secret"]),
+            timeout=self.timeout_s,
+            retry=RetryPolicy(attempts=self.max_attempts, backoff_base=self.backoff_base_s),
+            rate_limit=connection.options.get("rate_limit_per_s", self.rate_limit_per_s),
+            max_connections=max(8, self.detail_concurrency * 2),
+        )
+        concurrency = int(connection.options.get("detail_concurrency", self.detail_concurrency))
+        return MxMerchantClient(session, int(creds["merchant_id"]), concurrency)

@@ -1,0 +1,31 @@
+"""Slack incoming webhooks: team notices and alerts (unset URL: alerts go to the log only)."""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+
+from resources.http import HttpSession, ProviderError, RetryPolicy
+
+log = logging.getLogger("storehouse.slack")
+
+
+class SlackResource(dg.ConfigurableResource):
+    """Posts `{text}` to an incoming-webhook URL (the URL is the secret: never logged)."""
+
+    webhook_url: str | None = None
+    timeout_s: float = 5.0
+
+    def post(self, text: str) -> bool:
+        if not self.webhook_url:
+            log.info("slack (not configured): %s", text)
+            return False
+        base, _, path = self.webhook_url.partition("/services/")
+        with HttpSession("slack", base, timeout=self.timeout_s, retry=RetryPolicy(attempts=3)) as session:
+            try:
+                session.request("POST", f"/services/{path}" if path else "", json={"text": text})
+            except ProviderError as exc:
+                log.warning("slack notice not delivered: %s", exc.kind)
+                return False
+        return True

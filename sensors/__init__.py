@@ -1,0 +1,1 @@
+"""Sensors: tenant discovery, manual sync requests, run-failure alerts."""

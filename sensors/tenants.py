@@ -1,0 +1,70 @@
+"""Tenant discovery: the one owner of the ``tenant`` partition set.
+
+Reads the ``tenants`` table, adds partitions for new tenants (and asks for their first sync on
+every job whose system they connect), deletes partitions of removed tenants.
+"""
+
+
+from collections.abc import Iterable, Mapping
+
+import dagster as dg
+
+from assets.partitions import TENANT_PARTITIONS, tenant_partitions
+from resources.warehouse import WarehouseResource
+from warehouse.tables.core import tenant_connections
+from warehouse.tenants import active_tenant_ids
+
+import sqlalchemy as sa
+
+
+def partition_changes(existing: Iterable[str], active: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(partitions to add, partitions to delete) to make ``existing`` equal ``active``."""
+    existing, active = set(existing), set(active)
+    return sorted(active - existing), sorted(existing - active)
+
+
+def reconcile_partitions(instance: dg.DagsterInstance, warehouse: WarehouseResource) -> tuple[list[str], list[str]]:
+    """Apply the changes directly (used by the CLI before it runs a tenant in-process)."""
+    with warehouse.engine.connect() as conn:
+        active = active_tenant_ids(conn)
+    add, remove = partition_changes(instance.get_dynamic_partitions(TENANT_PARTITIONS), active)
+    if add:
+        instance.add_dynamic_partitions(TENANT_PARTITIONS, add)
+    for key in remove:
+        instance.delete_dynamic_partition(TENANT_PARTITIONS, key)
+    return add, remove
+
+
+def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) -> dg.SensorDefinition:
+    jobs = {job.name: job for job in jobs_by_system.values()}
+
+    @dg.sensor(
+        name="tenant_discovery",
+        jobs=list(jobs.values()),
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Keeps the `tenant` partitions equal to the tenants table; first sync for new tenants.",
+    )
+    def tenant_discovery(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+        with warehouse.engine.connect() as conn:
+            active = active_tenant_ids(conn)
+            systems = conn.execute(sa.select(tenant_connections.c.tenant_id, tenant_connections.c.system)).all()
+        add, remove = partition_changes(context.instance.get_dynamic_partitions(TENANT_PARTITIONS), active)
+        new = set(add)
+        run_requests = []
+        for tenant_id, system in systems:
+            job = jobs_by_system.get(system)
+            if tenant_id in new and job is not None:
+                run_requests.append(dg.RunRequest(
+                    job_name=job.name, partition_key=tenant_id, run_key=f"first-sync:{tenant_id}:{job.name}",
+                    tags={"storehouse/trigger": "tenant_discovery"},
+                ))
+        requests = []
+        if add:
+            requests.append(tenant_partitions.build_add_request(add))
+        if remove:
+            requests.append(tenant_partitions.build_delete_request(remove))
+        unique = {r.run_key: r for r in run_requests}
+        return dg.SensorResult(run_requests=list(unique.values()), dynamic_partitions_requests=requests)
+
+    return tenant_discovery

@@ -1,0 +1,218 @@
+"""The `storehouse` command: demo, sandbox, migrate, tenants, sync, ui."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Annotated, Optional
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from storehouse.settings import Settings
+
+app = typer.Typer(help="Storehouse: commerce data for small merchants.", no_args_is_help=True, add_completion=False)
+tenants_app = typer.Typer(help="Register, list and remove tenants.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+console = Console()
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    from resources.warehouse import engine_for
+
+    return engine_for(settings.warehouse_url)
+
+
+def _migrate(settings: Settings) -> None:
+    from warehouse.db import redact
+    from warehouse.migrate import upgrade
+
+    upgrade(settings.warehouse_url)
+    console.print(f"[green]✓[/] warehouse migrated: {redact(settings.warehouse_url)}")
+
+
+def _parse_pairs(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the warehouse schema (Alembic)."""
+    _migrate(Settings())
+
+
+@app.command()
+def sandbox(port: Annotated[Optional[int], typer.Option(help="port (default STOREHOUSE_SANDBOX_PORT)")] = None) -> None:
+    """Serve the fake providers on 127.0.0.1 in the foreground."""
+    from sandbox.server import serve
+
+    settings = Settings()
+    serve(port or settings.sandbox_port, settings.sandbox_host)
+
+
+@tenants_app.command("add")
+def tenants_add(
+    tenant: str,
+    name: Annotated[Optional[str], typer.Option(help="display name")] = None,
+    system: Annotated[Optional[str], typer.Option(help="outside system, e.g. mx_merchant")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="the system's base URL (sandbox or production)")] = None,
+    credential: Annotated[list[str], typer.Option(help="key=value, repeatable (stored, never printed)")] = [],
+    option: Annotated[list[str], typer.Option(help="key=value (JSON values allowed), repeatable")] = [],
+) -> None:
+    """Add a tenant, or set one of its connections (re-running replaces it)."""
+    from warehouse.tenants import add_tenant, set_connection
+
+    settings = Settings()
+    _migrate(settings)
+    with _engine(settings).begin() as conn:
+        add_tenant(conn, tenant, name or tenant)
+        if system:
+            if not base_url:
+                raise typer.BadParameter("--base-url is required with --system")
+            set_connection(conn, tenant, system, base_url, _parse_pairs(credential), _parse_pairs(option))
+    console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List tenants and the systems they connect (no credentials)."""
+    from warehouse.tenants import list_tenants
+
+    settings = Settings()
+    with _engine(settings).connect() as conn:
+        rows = list_tenants(conn)
+    table = Table("tenant", "name", "status", "systems")
+    for row in rows:
+        table.add_row(row["tenant_id"], row["name"], row["status"], ", ".join(row["systems"]))
+    console.print(table)
+
+
+@tenants_app.command("remove")
+def tenants_remove(tenant: str) -> None:
+    """Remove a tenant; the discovery sensor then deletes its partition."""
+    from warehouse.tenants import remove_tenant
+
+    with _engine(Settings()).begin() as conn:
+        found = remove_tenant(conn, tenant)
+    if not found:
+        console.print(f"[red]no tenant {tenant}[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] removed {tenant}")
+
+
+@app.command()
+def sync(
+    tenant: str,
+    job: Annotated[Optional[list[str]], typer.Option(help="job name(s); default every job")] = None,
+    request: Annotated[bool, typer.Option("--request", help="queue it for the sync-request sensor instead")] = False,
+) -> None:
+    """Materialise one tenant now (or, with --request, ask the running daemon to)."""
+    from storehouse.runner import ensure_dagster_home
+
+    settings = Settings()
+    if request:
+        from pipelines.definitions import ALL_JOBS
+        from warehouse.syncs import request_sync
+
+        with _engine(settings).begin() as conn:
+            ids = [request_sync(conn, tenant, name, "cli") for name in (job or [j.name for j in ALL_JOBS])]
+        console.print(f"[green]✓[/] sync requested for {tenant} (request ids {ids}); the sync_requests sensor runs it")
+        return
+    ensure_dagster_home(settings)
+    ok = _run_and_report([tenant], job)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
+    from storehouse.runner import run_tenant_jobs
+
+    ok = True
+    for tenant_id in tenant_ids:
+        with console.status(f"syncing {tenant_id}…") as status:
+            outcomes = run_tenant_jobs(tenant_id, jobs, on_event=lambda text: status.update(f"running {text}…"))
+        for outcome in outcomes:
+            mark = "[green]✓[/]" if outcome.success else "[red]✗[/]"
+            console.print(f"{mark} {outcome.job} · {tenant_id} · run {outcome.run_id[:8]}")
+            for asset, meta in outcome.metadata.items():
+                if meta.get("skipped"):
+                    continue
+                figures = ", ".join(
+                    f"{k}={meta[k]}" for k in ("dagster/row_count", "rows_written", "api_calls", "quarantined", "duration_s")
+                    if k in meta
+                )
+                console.print(f"    {asset}: {figures}")
+            if outcome.error:
+                console.print(f"    [red]{outcome.error}[/]")
+            ok &= outcome.success
+    return ok
+
+
+@app.command()
+def demo(
+    keep_serving: Annotated[bool, typer.Option(help="keep the sandbox running afterwards")] = False,
+) -> None:
+    """The main job on the embedded default: sandbox, warehouse, demo tenants, every asset."""
+    from sandbox.server import SandboxThread, is_up
+    from storehouse.demo import register_demo_tenants
+    from storehouse.runner import ensure_dagster_home
+    from storehouse.summary import print_summary
+
+    settings = Settings()
+    started = time.perf_counter()
+    server = None
+    if is_up(settings.sandbox_url):
+        console.print(f"[green]✓[/] using the sandbox already running at {settings.sandbox_url}")
+    else:
+        server = SandboxThread(settings.sandbox_port, settings.sandbox_host).start()
+        console.print(f"[green]✓[/] sandbox started at {server.url}")
+    try:
+        _migrate(settings)
+        home = ensure_dagster_home(settings)
+        tenants = register_demo_tenants(_engine(settings), settings.sandbox_url)
+        console.print(f"[green]✓[/] {len(tenants)} demo tenants registered: {', '.join(t.tenant_id for t in tenants)}")
+        ok = _run_and_report([t.tenant_id for t in tenants], None)
+        print_summary(console, _engine(settings), [t.tenant_id for t in tenants])
+        console.print(f"\nDone in {time.perf_counter() - started:.1f} s.")
+        console.print(
+            "Next:\n"
+            f"  • Dagster UI:   storehouse ui      (DAGSTER_HOME={home}; runs above are in its history)\n"
+            f"  • Query:        sqlite3 {settings.warehouse_url.removeprefix('sqlite:///')} "
+            "\"select tenant_id, count(*) from transactions group by 1\"\n"
+            "  • Tenants:      storehouse tenants list"
+        )
+        if keep_serving and server:
+            console.print("sandbox still serving; Ctrl-C to stop")
+            while True:
+                time.sleep(3600)
+    finally:
+        if server:
+            server.stop()
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def ui() -> None:
+    """Start the Dagster webserver and daemon (`dagster dev`) on this project's DAGSTER_HOME."""
+    from storehouse.runner import ensure_dagster_home
+
+    home = ensure_dagster_home(Settings())
+    console.print(f"DAGSTER_HOME={home}")
+    sys.exit(subprocess.call(["dagster", "dev", "-w", "workspace.yaml"], env=os.environ.copy()))
+
+
+if __name__ == "__main__":
+    app()

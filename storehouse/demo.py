@@ -1,0 +1,58 @@
+"""The demo tenants: real connections to the sandbox's seeded accounts.
+
+Each entry is what `storehouse tenants add` would register for a merchant; pointing a tenant at
+the real provider changes only its base URL and credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from warehouse.tenants import add_tenant, set_connection
+
+
+@dataclass(frozen=True)
+class Connection:
+    system: str
+    path: str  # the fake's mount path on the sandbox
+    credentials: dict[str, Any] = field(repr=False)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    tenant_id: str
+    name: str
+    connections: list[Connection]
+
+
+CLINIC_RULES = {
+    "botox": "Injectables", "filler": "Injectables", "b12": "Injectables", "semaglutide": "Weight Loss",
+    "membership": "Memberships", "consultation": "Consultations", "peel": "Skin Care",
+    "hydrafacial": "Skin Care", "laser": "Laser",
+}
+
+DEMO_TENANTS: list[DemoTenant] = [
+    DemoTenant("downtown-medical", "Downtown Medical", [Connection(
+        "mx_merchant", "/mx",
+        {"merchant_id": 1000095245, "consumer_key": "downtown-key", "consumer_secret": "downtown-secret"},
+        {"category_rules": CLINIC_RULES},
+    )]),
+    DemoTenant("northside-clinic", "Northside Clinic", [Connection(
+        "mx_merchant", "/mx",
+        {"merchant_id": 1000095246, "consumer_key": "northside-key", "consumer_secret": "northside-secret"},
+        {"category_rules": {**CLINIC_RULES, "iv hydration": "Wellness"}},
+    )]),
+]
+
+
+def register_demo_tenants(engine: sa.Engine, sandbox_url: str) -> list[DemoTenant]:
+    with engine.begin() as conn:
+        for tenant in DEMO_TENANTS:
+            add_tenant(conn, tenant.tenant_id, tenant.name)
+            for c in tenant.connections:
+                set_connection(conn, tenant.tenant_id, c.system, f"{sandbox_url}{c.path}", c.credentials, c.options)
+    return DEMO_TENANTS

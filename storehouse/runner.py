@@ -1,0 +1,86 @@
+"""Run jobs for a tenant in this process, recorded in the Dagster instance under DAGSTER_HOME."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from storehouse.settings import Settings
+
+DAGSTER_YAML = """\
+# Written by storehouse on first use. SQLite storage under this folder (the embedded default).
+# For production, replace with the dagster-postgres storage shown in README.md.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 8
+    tag_concurrency_limits:
+      # one run at a time per tenant; tenants run side by side
+      - key: "dagster/partition"
+        limit: 1
+        value:
+          applyLimitPerUniqueValue: true
+  pools:
+    default_limit: 4
+"""
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """Point DAGSTER_HOME at the settings' folder and give it a dagster.yaml if it has none."""
+    home = settings.dagster_home_path
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+# Keep the terminal for the summary; every event is still in the run's log in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class JobOutcome:
+    job: str
+    tenant: str
+    success: bool
+    run_id: str
+    error: str | None
+    metadata: dict[str, dict]
+
+
+def run_tenant_jobs(
+    tenant_id: str,
+    job_names: list[str] | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> list[JobOutcome]:
+    """Materialise every job (or the named ones) for one tenant, in-process, with run history."""
+    from pipelines.definitions import ALL_JOBS, RESOURCES, defs
+    from sensors.tenants import reconcile_partitions
+
+    instance = dg.DagsterInstance.get()
+    reconcile_partitions(instance, RESOURCES["warehouse"])
+    outcomes = []
+    for name in job_names or [job.name for job in ALL_JOBS]:
+        job = defs.resolve_job_def(name)
+        if on_event:
+            on_event(f"{name} for {tenant_id}")
+        result = job.execute_in_process(
+            partition_key=tenant_id, instance=instance, raise_on_error=False, run_config=QUIET,
+        )
+        metadata: dict[str, dict] = {}
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+        error = None
+        if not result.success:
+            failures = [e for e in result.all_events if e.is_step_failure]
+            error = failures[0].step_failure_data.error.message.strip() if failures else "run failed"
+        outcomes.append(JobOutcome(name, tenant_id, result.success, result.run_id, error, metadata))
+    return outcomes

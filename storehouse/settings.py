@@ -1,0 +1,38 @@
+"""Every setting Storehouse reads from the environment, in one place (pydantic-settings).
+
+Nothing reads ``os.environ`` at import time: entry points build ``Settings()`` and pass values on.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    home: Path = Field(Path(".storehouse"), alias="STOREHOUSE_HOME", description="local state folder")
+    database_url: str | None = Field(None, alias="DATABASE_URL", description="SQLAlchemy URL of the warehouse")
+    dagster_home: Path | None = Field(None, alias="DAGSTER_HOME")
+    sandbox_host: str = Field("127.0.0.1", alias="STOREHOUSE_SANDBOX_HOST")
+    sandbox_port: int = Field(8900, alias="STOREHOUSE_SANDBOX_PORT")
+    api_host: str = Field("127.0.0.1", alias="STOREHOUSE_API_HOST")
+    api_port: int = Field(8000, alias="STOREHOUSE_API_PORT")
+
+    @cached_property
+    def warehouse_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'warehouse.db').resolve()}"
+
+    @cached_property
+    def dagster_home_path(self) -> Path:
+        return (self.dagster_home or self.home / "dagster").resolve()
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"

@@ -1,0 +1,71 @@
+"""Shared fixtures: a live sandbox on a free port, and a migrated warehouse per test session."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sandbox.server import SandboxThread
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The whole sandbox app served over real HTTP on 127.0.0.1 (a free port)."""
+    server = SandboxThread().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox_reset(sandbox):
+    """The sandbox with every fake's state and every fault switch reset before the test."""
+    httpx.post(f"{sandbox.url}/_sandbox/reset", timeout=10).raise_for_status()
+    yield sandbox
+    httpx.delete(f"{sandbox.url}/_sandbox/faults", timeout=10)
+
+
+# -- the warehouse ------------------------------------------------------------------------
+import os
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from resources.warehouse import WarehouseResource, engine_for
+from warehouse.migrate import upgrade
+
+
+def postgres_url() -> str | None:
+    """DATABASE_URL when it points at PostgreSQL (CI sets it for the second run)."""
+    url = os.environ.get("DATABASE_URL")
+    if url and make_url(url).get_backend_name() == "postgresql":
+        return url
+    return None
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(tmp_path_factory) -> str:
+    """PostgreSQL when DATABASE_URL names one, else a fresh SQLite file: migrated once."""
+    url = postgres_url() or f"sqlite:///{tmp_path_factory.mktemp('warehouse') / 'warehouse.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(warehouse_url) -> sa.Engine:
+    return engine_for(warehouse_url)
+
+
+@pytest.fixture(scope="session")
+def warehouse(warehouse_url) -> WarehouseResource:
+    return WarehouseResource(url=warehouse_url)
+
+
+@pytest.fixture
+def tenant_id() -> str:
+    """A fresh tenant id per test: tests share one warehouse and never see each other's rows."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def requires_postgres(reason: str = "needs PostgreSQL") -> pytest.MarkDecorator:
+    return pytest.mark.skipif(postgres_url() is None, reason=f"{reason}: set DATABASE_URL=postgresql://… to run it")

@@ -1,0 +1,225 @@
+"""The MX Merchant sync against the sandbox: call counts, incremental, faults, bad input."""
+
+import random
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from assets.mx_sync import MxSyncOptions, sync_invoices, sync_products, sync_transactions
+from assets.partitions import TENANT_PARTITIONS
+from assets.transactions import mx_assets
+from resources.http import AuthFailed
+from resources.mx_merchant import MxMerchantResource
+from warehouse.tables.core import quarantine, sync_runs
+from warehouse.tables.mx import invoices, product_categories, transactions
+from warehouse.tenants import add_tenant, get_connection, set_connection
+
+
+def make_merchant(sandbox, **spec):
+    merchant_id = spec.pop("merchant_id", random.randrange(10**9, 2 * 10**9))
+    body = {"merchant_id": merchant_id, "consumer_key": f"k{merchant_id}", "consumer_secret": f"s{merchant_id}",
+            "transactions": 300, "seed": merchant_id % 97, **spec}
+    httpx.post(f"{sandbox.url}/_sandbox/mx/merchants", json=body).raise_for_status()
+    return body
+
+
+def connect(engine, sandbox, tenant_id, merchant, **options):
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, tenant_id)
+        set_connection(conn, tenant_id, "mx_merchant", f"{sandbox.url}/mx",
+                       {"merchant_id": merchant["merchant_id"], "consumer_key": merchant["consumer_key"],
+                        "consumer_secret": merchant["consumer_secret"]}, options)
+        return get_connection(conn, tenant_id, "mx_merchant")
+
+
+def stats(sandbox, merchant):
+    return httpx.get(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/stats").json()
+
+
+def full_sync(engine, connection, tenant_id, opts=None, resource=None):
+    opts = opts or MxSyncOptions(page_size=100)
+    client = (resource or MxMerchantResource(backoff_base_s=0.01)).client_for(connection)
+    try:
+        tx = sync_transactions(engine, client, tenant_id, opts)
+        inv = sync_invoices(engine, client, tenant_id, opts)
+        sync_products(engine, tenant_id, {"botox": "Injectables"})
+        return tx, inv
+    finally:
+        client.close()
+
+
+def count(engine, table, tenant_id, *where):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.tenant_id == tenant_id, *where)).scalar_one()
+
+
+@pytest.mark.parametrize("with_ids", [False, True], ids=["numbers-only", "invoiceIds"])
+def test_first_sync_costs_pages_plus_unique_invoices(sandbox, engine, tenant_id, with_ids):
+    merchant = make_merchant(sandbox, transactions=250, invoice_ids_on_payments=with_ids)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    tx, inv = full_sync(engine, connection, tenant_id)
+    s = stats(sandbox, merchant)
+    list_pages = 0 if with_ids else -(-s["invoices"] // 500)
+    assert tx.api_calls == 3  # 250 payments, pages of 100
+    assert inv.api_calls == list_pages + s["invoices"]
+    assert s["calls"]["invoice_detail"] == s["invoices"]  # no invoice fetched twice
+    assert count(engine, transactions, tenant_id) == 250
+    assert count(engine, invoices, tenant_id) == s["invoices"]
+    linked = count(engine, transactions, tenant_id, transactions.c.has_invoice.is_(True))
+    assert linked == s["linked_payments"]
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.is_not(None),
+                 transactions.c.product_category.is_(None)) == 0
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.is_(None),
+                 transactions.c.primary_product.is_not(None)) == 0  # standalone: no product data
+
+
+def test_seed_003_example_two_plus_x(sandbox, engine, tenant_id):
+    """One page of payments, one page of invoice list: 2 + X calls."""
+    merchant = make_merchant(sandbox, transactions=50)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert tx.api_calls + inv.api_calls == 2 + stats(sandbox, merchant)["invoices"]
+
+
+def test_resync_with_nothing_new_is_cheap_and_writes_nothing(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=250)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert tx.api_calls + inv.api_calls <= 2
+    assert tx.rows_written == 0 and inv.rows_written == 0
+
+
+def test_new_transactions_are_fetched_and_linked_without_refetching(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=200)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    before = stats(sandbox, merchant)
+    httpx.post(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/grow", json={"count": 60}).raise_for_status()
+    tx, inv = full_sync(engine, connection, tenant_id)
+    after = stats(sandbox, merchant)
+    assert tx.api_calls == 1  # the 60 new ones share the first page with known ones
+    assert tx.rows_written >= 60  # the new ones, plus known ones on that page that settled meanwhile
+    new_invoices = after["invoices"] - before["invoices"]
+    assert after["calls"]["invoice_detail"] - before["calls"]["invoice_detail"] <= new_invoices + 3  # + partly paid ones
+    assert count(engine, transactions, tenant_id) == 260
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.is_not(None),
+                 transactions.c.invoice_id.is_(None)) == 0
+
+
+def test_lookback_picks_up_status_changes(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=200)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    newest = stats(sandbox, merchant)["newest_payment_id"]
+    httpx.post(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/statuses",
+               json={"payment_ids": [newest - 5], "status": "Refunded"}).raise_for_status()
+    tx, _ = full_sync(engine, connection, tenant_id, MxSyncOptions(page_size=100, lookback_pages=1))
+    assert tx.rows_written == 1
+    assert count(engine, transactions, tenant_id, transactions.c.status == "Refunded") == 1
+
+
+def test_malformed_records_are_quarantined_and_the_rest_load(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=300, malformed_every=50)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    tx, _ = full_sync(engine, connection, tenant_id)
+    assert tx.quarantined == 6
+    assert count(engine, transactions, tenant_id) == 294
+    with engine.connect() as conn:
+        reasons = conn.execute(sa.select(quarantine.c.reason).where(quarantine.c.tenant_id == tenant_id)).scalars().all()
+    assert any(r.startswith("id:") for r in reasons)
+    assert any(r.startswith("amount:") for r in reasons)
+    assert any(r.startswith("status:") for r in reasons)
+    tx_again, _ = full_sync(engine, connection, tenant_id)
+    assert count(engine, quarantine, tenant_id) == 6  # idempotent
+
+
+def test_wrong_credentials_raise_auth_error_without_secret(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox)
+    connection = connect(engine, sandbox, tenant_id, {**merchant, "consumer_secret": "wrong-secret-123"})
+    with pytest.raises(AuthFailed) as err:
+        full_sync(engine, connection, tenant_id)
+    assert "wrong-secret-123" not in str(err.value) and "401" in str(err.value)
+
+
+def test_another_merchants_id_is_refused(sandbox, engine, tenant_id):
+    mine, theirs = make_merchant(sandbox), make_merchant(sandbox)
+    connection = connect(engine, sandbox, tenant_id, {**mine, "merchant_id": theirs["merchant_id"]})
+    with pytest.raises(AuthFailed):
+        full_sync(engine, connection, tenant_id)
+
+
+def test_429_and_5xx_within_budget_do_not_fail(sandbox_reset, engine, tenant_id):
+    sandbox = sandbox_reset
+    merchant = make_merchant(sandbox, transactions=250)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    httpx.put(f"{sandbox.url}/_sandbox/faults/mx", json={"fail_next_429": 2, "fail_next_5xx": 2, "retry_after": 0}).raise_for_status()
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert count(engine, transactions, tenant_id) == 250
+    assert count(engine, invoices, tenant_id) == stats(sandbox, merchant)["invoices"]
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_sync_killed_half_way_resumes_without_duplicates_or_gaps(sandbox, engine, tenant_id, monkeypatch):
+    merchant = make_merchant(sandbox, transactions=1000)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=100, page_concurrency=1)
+    client = MxMerchantResource().client_for(connection)
+    real_page, served = client.payments_page, []
+
+    def dying_page(offset, limit):
+        if len(served) == 5:
+            raise _Killed()
+        served.append(offset)
+        return real_page(offset, limit)
+
+    monkeypatch.setattr(client, "payments_page", dying_page)
+    with pytest.raises(_Killed):
+        sync_transactions(engine, client, tenant_id, opts)
+    partial = count(engine, transactions, tenant_id)
+    assert 0 < partial < 1000
+    httpx.post(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/grow", json={"count": 30}).raise_for_status()
+    full_sync(engine, connection, tenant_id, opts)
+    assert count(engine, transactions, tenant_id) == 1030
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(transactions.c.id).where(transactions.c.tenant_id == tenant_id)).scalars().all()
+    assert len(ids) == len(set(ids)) == max(ids) - min(ids) + 1  # no duplicates, no gaps
+
+
+def test_dagster_partition_run_with_checks_and_metadata(sandbox, warehouse, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=120)
+    connect(engine, sandbox, tenant_id, merchant, category_rules={"botox": "Injectables"})
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(
+        mx_assets, partition_key=tenant_id, instance=instance,
+        resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 3 and all(c.passed for c in checks)
+    tx_meta = result.asset_materializations_for_node("mx_merchant__transactions")[0].metadata
+    assert tx_meta["dagster/row_count"].value == 120 and tx_meta["api_calls"].value == 1
+    with engine.connect() as conn:
+        ledger = conn.execute(sa.select(sync_runs.c.stream, sync_runs.c.status).where(sync_runs.c.tenant_id == tenant_id)).all()
+        cats = conn.execute(sa.select(product_categories.c.category).where(product_categories.c.tenant_id == tenant_id)).scalars().all()
+    assert sorted(ledger) == [("mx_invoices", "success"), ("mx_products", "success"), ("mx_transactions", "success")]
+    assert "Injectables" in cats and "Uncategorized" in cats
+
+
+def test_dagster_run_with_bad_credentials_fails_naming_the_tenant(sandbox, warehouse, engine, tenant_id):
+    merchant = make_merchant(sandbox)
+    connect(engine, sandbox, tenant_id, {**merchant, "consumer_secret": "nope-secret"})
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    text = failure.step_failure_data.user_failure_data.description
+    assert tenant_id in text and "nope-secret" not in text

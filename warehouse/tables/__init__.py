@@ -1,0 +1,9 @@
+"""All warehouse tables on one ``MetaData``; each domain module adds its own.
+
+Analysts query these names directly. Every tenant-scoped table carries ``tenant_id``.
+"""
+
+from warehouse.tables.base import metadata
+from warehouse.tables import core, mx  # noqa: F401  (register tables)
+
+__all__ = ["metadata"]

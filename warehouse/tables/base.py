@@ -1,0 +1,27 @@
+"""The shared ``MetaData`` with a naming convention (stable constraint names for migrations)."""
+
+import sqlalchemy as sa
+
+from warehouse.types import UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def tenant_column() -> sa.Column:
+    return sa.Column("tenant_id", sa.String(64), nullable=False)
+
+
+def timestamps() -> list[sa.Column]:
+    """``first_seen_at`` set once; ``updated_at`` moved only when a row's content changes."""
+    return [
+        sa.Column("first_seen_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+        sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+    ]

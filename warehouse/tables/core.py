@@ -1,0 +1,106 @@
+"""Platform tables: tenants and their connections, sync bookkeeping, quarantine, requests."""
+
+import sqlalchemy as sa
+
+from warehouse.tables.base import metadata, tenant_column, timestamps
+from warehouse.types import JSONDoc, UTCDateTime
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True, comment="slug, also the Dagster partition key"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    *timestamps(),
+    comment="One row per merchant (tenant).",
+)
+
+tenant_connections = sa.Table(
+    "tenant_connections",
+    metadata,
+    tenant_column(),
+    sa.Column("system", sa.String(32), nullable=False, comment="mx_merchant, stripe, airalo, treez, ..."),
+    sa.Column("base_url", sa.String(500), nullable=False),
+    sa.Column("credentials", JSONDoc, nullable=False, comment="secret: never logged or shown"),
+    sa.Column("options", JSONDoc, nullable=False),
+    *timestamps(),
+    sa.PrimaryKeyConstraint("tenant_id", "system"),
+    sa.ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"], ondelete="CASCADE"),
+    comment="How to reach each outside system of a tenant: pointing sandbox -> production changes only this.",
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    tenant_column(),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("cursor", JSONDoc, nullable=False),
+    *timestamps(),
+    sa.PrimaryKeyConstraint("tenant_id", "stream"),
+    comment="Incremental cursors, saved only after the data they cover is committed.",
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    tenant_column(),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False, comment="running, success, failed, skipped"),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("api_calls", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows", sa.Integer, nullable=False, server_default="0", comment="records received"),
+    sa.Column("rows_written", sa.Integer, nullable=False, server_default="0", comment="inserted or changed"),
+    sa.Column("quarantined", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_sync_runs_tenant_stream", "tenant_id", "stream", "started_at"),
+    comment="One row per sync of one stream for one tenant.",
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    tenant_column(),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("record_key", sa.String(64), nullable=False, comment="sha256 of the raw record"),
+    sa.Column("source_id", sa.String(128)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", JSONDoc, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    *timestamps(),
+    sa.PrimaryKeyConstraint("tenant_id", "stream", "record_key"),
+    comment="Records that could not be loaded, kept whole with the reason.",
+)
+
+sync_requests = sa.Table(
+    "sync_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    tenant_column(),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("requested_by", sa.String(100), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("run_key", sa.String(128)),
+    sa.Column("launched_at", UTCDateTime),
+    sa.ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"], ondelete="CASCADE"),
+    sa.Index("ix_sync_requests_status", "status", "id"),
+    comment="Manual sync requests (CLI, API), picked up by the sync-request sensor.",
+)
+
+circuit_breakers = sa.Table(
+    "circuit_breakers",
+    metadata,
+    tenant_column(),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, comment="closed, open, half_open"),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("opened_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    *timestamps(),
+    sa.PrimaryKeyConstraint("tenant_id", "provider"),
+    comment="Circuit breaker state per provider per tenant, shared by every process.",
+)

@@ -1,0 +1,75 @@
+"""Tenants and their connections to outside systems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from warehouse.tables.core import tenant_connections, tenants
+from warehouse.upsert import upsert
+
+
+@dataclass(frozen=True)
+class TenantConnection:
+    tenant_id: str
+    system: str
+    base_url: str
+    credentials: dict[str, Any] = field(repr=False)
+    options: dict[str, Any]
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"TenantConnection({self.tenant_id!r}, {self.system!r}, {self.base_url!r})"
+
+
+def add_tenant(conn: sa.Connection, tenant_id: str, name: str) -> None:
+    upsert(conn, tenants, [{"tenant_id": tenant_id, "name": name, "status": "active"}])
+
+
+def set_connection(
+    conn: sa.Connection, tenant_id: str, system: str, base_url: str,
+    credentials: dict[str, Any], options: dict[str, Any] | None = None,
+) -> None:
+    upsert(conn, tenant_connections, [{
+        "tenant_id": tenant_id, "system": system, "base_url": base_url,
+        "credentials": credentials, "options": options or {},
+    }])
+
+
+def remove_tenant(conn: sa.Connection, tenant_id: str) -> bool:
+    """Remove a tenant and its connections; its synced rows stay until purged by the operator."""
+    conn.execute(sa.delete(tenant_connections).where(tenant_connections.c.tenant_id == tenant_id))
+    return conn.execute(sa.delete(tenants).where(tenants.c.tenant_id == tenant_id)).rowcount > 0
+
+
+def active_tenant_ids(conn: sa.Connection) -> list[str]:
+    return list(conn.execute(
+        sa.select(tenants.c.tenant_id).where(tenants.c.status == "active").order_by(tenants.c.tenant_id)
+    ).scalars())
+
+
+def list_tenants(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Tenants with the systems they connect (no credentials)."""
+    rows = conn.execute(sa.select(tenants).order_by(tenants.c.tenant_id)).mappings().all()
+    systems: dict[str, list[str]] = {}
+    for tid, system in conn.execute(sa.select(tenant_connections.c.tenant_id, tenant_connections.c.system)):
+        systems.setdefault(tid, []).append(system)
+    return [{**row, "systems": sorted(systems.get(row["tenant_id"], []))} for row in rows]
+
+
+def get_connection(conn: sa.Connection, tenant_id: str, system: str) -> TenantConnection | None:
+    t = tenant_connections.c
+    row = conn.execute(
+        sa.select(t.tenant_id, t.system, t.base_url, t.credentials, t.options)
+        .where(t.tenant_id == tenant_id, t.system == system)
+    ).one_or_none()
+    return TenantConnection(*row) if row else None
+
+
+def tenants_with(conn: sa.Connection, system: str) -> list[str]:
+    t = tenant_connections.c
+    return list(conn.execute(
+        sa.select(t.tenant_id).join(tenants, tenants.c.tenant_id == t.tenant_id)
+        .where(t.system == system, tenants.c.status == "active").order_by(t.tenant_id)
+    ).scalars())
