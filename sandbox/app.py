@@ -19,6 +19,12 @@ from sandbox.faults import FAULTS, FaultConfig, FaultMiddleware
 # One line per fake; add yours here.
 FAKE_MODULES = [
     "sandbox.mx_merchant",
+    "sandbox.esimcard",
+    "sandbox.mobimatter",
+    "sandbox.airalo",
+    "sandbox.resend",
+    "sandbox.slack",
+    "sandbox.stripe_fake",
 ]
 
 
