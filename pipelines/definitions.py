@@ -1,5 +1,7 @@
 """The one ``Definitions`` Storehouse has: per-domain pieces merged, resources bound once."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from pipelines import mx_merchant
@@ -28,4 +30,16 @@ core = dg.Definitions(
     resources=RESOURCES,
 )
 
-defs = dg.Definitions.merge(core, mx_merchant.defs)
+# Freshness, applied in bulk: a tenant's data is stale when its refresh schedule has missed twice.
+FRESHNESS = {
+    "mx_merchant": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
+}
+DEFAULT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
+
+
+def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+    policy = FRESHNESS.get(spec.group_name or "", DEFAULT_FRESHNESS)
+    return dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
+
+
+defs = dg.Definitions.merge(core, mx_merchant.defs).map_asset_specs(func=_with_freshness)
