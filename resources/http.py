@@ -100,11 +100,17 @@ class RetryPolicy:
     retry_after_floor: float = 0.05
     retry_after_ceiling: float = 120.0
 
+    def should_retry(self, error: BaseException) -> bool:
+        """Retryable errors only, and not when the server asks us to wait longer than the ceiling."""
+        if not (isinstance(error, ProviderError) and error.retryable):
+            return False
+        return error.retry_after is None or error.retry_after <= self.retry_after_ceiling
+
     def wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         hinted = getattr(error, "retry_after", None)
         if hinted is not None:
-            return min(max(hinted, self.retry_after_floor), self.retry_after_ceiling)
+            return max(hinted, self.retry_after_floor)
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
         return random.uniform(self.retry_after_floor, ceiling)
 
@@ -188,7 +194,7 @@ class HttpSession:
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=self.retry.wait,
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            retry=retry_if_exception(self.retry.should_retry),
             before_sleep=self._before_sleep,
             reraise=True,
         )

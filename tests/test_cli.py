@@ -22,3 +22,39 @@ def test_demo_end_to_end_on_a_fresh_home(tmp_path):
         per_tenant = dict(conn.execute(sa.text("select tenant_id, count(*) from transactions group by 1")).all())
     assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+
+
+def test_tenants_add_list_remove_never_prints_credentials(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    runner = CliRunner()
+    added = runner.invoke(app, ["tenants", "add", "clinic-a", "--name", "Clinic A", "--system", "mx_merchant",
+                                "--base-url", "http://127.0.0.1:1/mx", "--credential", "consumer_secret=top-secret-1",
+                                "--credential", "merchant_id=42", "--option", 'category_rules={"botox": "Injectables"}'])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["tenants", "list"], env={"COLUMNS": "200"})
+    assert "clinic-a" in listed.output and "mx_merchant" in listed.output
+    assert "top-secret-1" not in added.output + listed.output
+    assert runner.invoke(app, ["tenants", "remove", "clinic-a"]).exit_code == 0
+    assert runner.invoke(app, ["tenants", "remove", "clinic-a"]).exit_code == 1
+
+
+def test_sync_request_is_queued_for_the_sensor(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+    from warehouse.syncs import pending_requests
+
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    runner = CliRunner()
+    runner.invoke(app, ["tenants", "add", "clinic-b"])
+    queued = runner.invoke(app, ["sync", "clinic-b", "--request", "--job", "mx_merchant_sync"])
+    assert queued.exit_code == 0, queued.output
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    with engine.connect() as conn:
+        assert [(r["tenant_id"], r["job"]) for r in pending_requests(conn)] == [("clinic-b", "mx_merchant_sync")]
