@@ -30,7 +30,7 @@ order id in ``description``.
 QR images behind ``qrcode_url`` are served at ``GET /airalo/qr/{sim id}.png``; other asset URLs
 point at the unserved ``*.airalo.test``. Demo accounts after reset (client_id / client_secret):
 ``airalo-demo-client`` / ``airalo-demo-secret``, ``airalo-shop2-client`` / ``airalo-shop2-secret``.
-Control routes: ``sandbox.esim_common.control_router`` with fields ``client_id``, ``client_secret``.
+Control routes: ``sandbox.esim_control.control_router`` with fields ``client_id``, ``client_secret``.
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from sandbox.esim_common import (
-    COUNTRY_NAMES, Account, AccountRefused, EsimShop, Limit, Order, OutOfStock, Plan, Respond, RespondRoute,
-    Sim, UnknownPackage, catalogue, control_router, qr_png)
+    COUNTRY_NAMES, Account, AccountRefused, EsimShop, Order, OutOfStock, Plan, Respond, RespondRoute, Sim,
+    UnknownPackage, catalogue, qr_png)
+from sandbox.esim_control import control_router
+from sandbox.ratelimit import Limit
 
 NAME = "airalo"
 TOKEN_TTL_S = 86400

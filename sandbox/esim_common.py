@@ -8,9 +8,10 @@
   same plans under its own ids, prices and wire format, so failover tests can ask each of them
   for "Japan, 1 GB, 7 days" (plan key ``jp-1gb-7d``).
 * ``EsimShop``: one provider's mutable world: accounts, bearer tokens, stock per package, orders,
-  sims and their usage, rate limits. ``control_router`` builds the sandbox-only routes common to
-  the three fakes (see its docstring); each provider adds only its wire format.
-* ``SlidingWindowLimiter``: per-key request limits, also used by the Resend and Slack fakes.
+  sims and their usage, rate limits (a ``sandbox.ratelimit.SlidingWindowLimiter``).
+  ``sandbox.esim_control.control_router`` builds the sandbox-only routes common to the three
+  fakes; each provider adds only its wire format.
+* ``Respond`` / ``RespondRoute``: answer from anywhere in a route in the provider's own format.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import threading
 import time
 import uuid
 import zlib
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,10 +32,10 @@ from decimal import Decimal
 from typing import Literal
 
 import qrcode
-from fastapi import APIRouter, HTTPException
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, create_model
 from starlette.responses import Response
+
+from sandbox.ratelimit import Limit, SlidingWindowLimiter
 
 # ---- identifiers ---------------------------------------------------------------------------
 
@@ -164,61 +164,6 @@ def catalogue(seed: int = CATALOGUE_SEED) -> tuple[Plan, ...]:
         for mb, days in sorted(options, key=lambda o: (o[0] or 10**9, o[1])):
             plans.append(_plan(rng, scope, slug, title, title, countries, per_gb, mb, days))
     return tuple(plans)
-
-
-# ---- rate limits ---------------------------------------------------------------------------
-
-
-class Limit(BaseModel):
-    limit: int = Field(ge=1, description="requests allowed per window")
-    window_s: float = Field(gt=0, description="window length in seconds")
-
-
-@dataclass
-class Decision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_after: float  # seconds until a slot frees up (0 if one is free now)
-
-    @property
-    def retry_after(self) -> int:
-        return max(1, math.ceil(self.reset_after))
-
-
-class SlidingWindowLimiter:
-    """Per (bucket, key) sliding-window log; a bucket without a configured limit is unlimited."""
-
-    def __init__(self, defaults: dict[str, Limit]) -> None:
-        self.defaults = dict(defaults)
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.limits = dict(self.defaults)
-            self._hits: dict[tuple[str, str], deque[float]] = {}
-
-    def configure(self, bucket: str, limit: Limit) -> None:
-        with self._lock:
-            self.limits[bucket] = limit
-            self._hits = {k: v for k, v in self._hits.items() if k[0] != bucket}
-
-    def hit(self, bucket: str, key: str) -> Decision:
-        """Count one request; a refused request is not counted (clients that wait get in)."""
-        with self._lock:
-            rule = self.limits.get(bucket)
-            if rule is None:
-                return Decision(True, 0, 0, 0.0)
-            now = time.monotonic()
-            log = self._hits.setdefault((bucket, key), deque())
-            while log and log[0] <= now - rule.window_s:
-                log.popleft()
-            if len(log) >= rule.limit:
-                return Decision(False, rule.limit, 0, log[0] + rule.window_s - now)
-            log.append(now)
-            reset = log[0] + rule.window_s - now
-            return Decision(True, rule.limit, rule.limit - len(log), reset)
 
 
 # ---- one provider's world ------------------------------------------------------------------
@@ -470,115 +415,3 @@ class RespondRoute(APIRoute):
                 return answer.response
 
         return route
-
-
-# ---- sandbox control routes ----------------------------------------------------------------
-
-
-class Switch(BaseModel):
-    enabled: bool
-
-
-class StockIn(BaseModel):
-    units: int = Field(ge=0)
-
-
-class UsageIn(BaseModel):
-    status: Literal["NOT_ACTIVE", "ACTIVE", "FINISHED", "EXPIRED"] | None = None
-    used_mb: int | None = Field(None, ge=0)
-
-
-def control_router(shop: EsimShop, *, login_field: str, secret_field: str) -> APIRouter:
-    """Routes under ``/_sandbox/{NAME}``, the same for the three eSIM fakes.
-
-    GET  /accounts                       accounts with their credentials and switches
-    POST /accounts  {login, secret}      create or replace an account (field names per provider)
-    PUT  /accounts/{login}/fail_orders   {"enabled": bool}: this account's purchases are refused
-    DELETE /tokens                       forget issued tokens (as if they had expired)
-    GET  /stock                          {"out_of_stock", "packages": {package_id: units},
-                                          "plan_keys": {package_id: plan key, e.g. "jp-1gb-7d"}}
-    PUT  /stock/{package_id}             {"units": n}
-    PUT  /out_of_stock                   {"enabled": bool}: every package of the provider is sold out
-    GET  /orders                         every order made, oldest first
-    PUT  /sims/{iccid}/usage             {"status"?, "used_mb"?}: what the usage endpoint reports
-    GET  /limits, PUT /limits            {bucket: {"limit", "window_s"}}
-    """
-    router = APIRouter()
-    account_in = create_model(f"{shop.name.title()}AccountIn", **{login_field: (str, ...), secret_field: (str, ...)})
-
-    def view(a: Account) -> dict:
-        return {login_field: a.login, secret_field: a.secret, "fail_orders": a.fail_orders}
-
-    @router.get("/accounts")
-    def list_accounts() -> dict:
-        with shop.lock:
-            return {"accounts": [view(a) for a in shop.accounts.values()]}
-
-    @router.post("/accounts", status_code=201)
-    def create_account(body: account_in) -> dict:  # type: ignore[valid-type]
-        data = body.model_dump()
-        with shop.lock:
-            account = shop.accounts[data[login_field]] = Account(data[login_field], data[secret_field])
-        return view(account)
-
-    @router.put("/accounts/{login}/fail_orders")
-    def fail_orders(login: str, body: Switch) -> dict:
-        with shop.lock:
-            if login not in shop.accounts:
-                raise HTTPException(404, f"no account {login}")
-            shop.accounts[login].fail_orders = body.enabled
-            return view(shop.accounts[login])
-
-    @router.delete("/tokens")
-    def revoke_tokens() -> dict:
-        with shop.lock:
-            count = len(shop.tokens)
-            shop.tokens.clear()
-        return {"revoked": count}
-
-    @router.get("/stock")
-    def get_stock() -> dict:
-        with shop.lock:
-            return {"out_of_stock": shop.out_of_stock, "packages": dict(shop.stock),
-                    "plan_keys": {pid: plan.key for pid, plan in shop.packages.items()}}
-
-    @router.put("/stock/{package_id}")
-    def set_stock(package_id: str, body: StockIn) -> dict:
-        with shop.lock:
-            if package_id not in shop.stock:
-                raise HTTPException(404, f"no package {package_id}")
-            shop.stock[package_id] = body.units
-        return {"package_id": package_id, "units": body.units}
-
-    @router.put("/out_of_stock")
-    def set_out_of_stock(body: Switch) -> dict:
-        shop.out_of_stock = body.enabled
-        return {"out_of_stock": body.enabled}
-
-    @router.get("/orders")
-    def list_orders() -> dict:
-        with shop.lock:
-            return {"orders": [o.view() for o in shop.orders]}
-
-    @router.put("/sims/{iccid}/usage")
-    def set_usage(iccid: str, body: UsageIn) -> dict:
-        try:
-            sim = shop.set_usage(iccid, body.status, body.used_mb)
-        except UnknownSim:
-            raise HTTPException(404, f"no sim {iccid}") from None
-        return {"iccid": sim.iccid, "status": sim.status, "used_mb": sim.used_mb}
-
-    @router.get("/limits")
-    def get_limits() -> dict:
-        return {k: v.model_dump() for k, v in shop.limiter.limits.items()}
-
-    @router.put("/limits")
-    def set_limits(body: dict[str, Limit]) -> dict:
-        unknown = set(body) - set(shop.limiter.defaults)
-        if unknown:
-            raise HTTPException(404, f"no rate-limit bucket {sorted(unknown)}")
-        for bucket, limit in body.items():
-            shop.limiter.configure(bucket, limit)
-        return get_limits()
-
-    return router

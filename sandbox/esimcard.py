@@ -21,7 +21,7 @@ third-party clients, [v3]; field details [u]):
 The QR image behind ``qr_code_url`` is served at ``GET /esimcard/qr/{sim id}.png``.
 
 Demo accounts after reset (email / password): ``demo@esimcard.test`` / ``demo-password``,
-``shop2@esimcard.test`` / ``shop2-password``. Control routes: ``sandbox.esim_common.control_router``
+``shop2@esimcard.test`` / ``shop2-password``. Control routes: ``sandbox.esim_control.control_router``
 with body fields ``email`` and ``password``.
 """
 
@@ -36,7 +36,8 @@ from fastapi.responses import JSONResponse, Response
 
 from sandbox.esim_common import (
     COUNTRY_NAMES, Account, AccountRefused, EsimShop, OutOfStock, Plan, Respond, RespondRoute, Sim,
-    UnknownPackage, control_router, qr_png)
+    UnknownPackage, qr_png)
+from sandbox.esim_control import control_router
 
 NAME = "esimcard"
 BASE = "/api/developer/reseller"

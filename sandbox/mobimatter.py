@@ -28,7 +28,7 @@ order's id and buys nothing; completing an already completed order returns it un
 client should still never blindly retry a create against the real API.
 
 Demo accounts after reset (merchantId / api-key): ``mm-demo-merchant`` / ``mm-demo-key``,
-``mm-shop2-merchant`` / ``mm-shop2-key``. Control routes: ``sandbox.esim_common.control_router``
+``mm-shop2-merchant`` / ``mm-shop2-key``. Control routes: ``sandbox.esim_control.control_router``
 with body fields ``merchant_id`` and ``api_key``.
 """
 
@@ -45,8 +45,8 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 
 from sandbox.esim_common import (
-    Account, AccountRefused, EsimShop, Order, OutOfStock, Plan, Respond, RespondRoute, UnknownPackage,
-    control_router, qr_png)
+    Account, AccountRefused, EsimShop, Order, OutOfStock, Plan, Respond, RespondRoute, UnknownPackage, qr_png)
+from sandbox.esim_control import control_router
 
 NAME = "mobimatter"
 DEMO_ACCOUNTS = {"mm-demo-merchant": "mm-demo-key", "mm-shop2-merchant": "mm-shop2-key"}

@@ -34,7 +34,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from sandbox.esim_common import Limit, SlidingWindowLimiter
+from sandbox.ratelimit import Limit, SlidingWindowLimiter
 
 NAME = "resend"
 DEMO_KEYS = ("re_sandbox_storehouse_key",)

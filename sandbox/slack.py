@@ -30,7 +30,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from sandbox.esim_common import Limit, SlidingWindowLimiter
+from sandbox.ratelimit import Limit, SlidingWindowLimiter
 
 NAME = "slack"
 LIMITS = {"messages": Limit(limit=3, window_s=3)}
