@@ -25,6 +25,13 @@ FAKE_MODULES = [
     "sandbox.resend",
     "sandbox.slack",
     "sandbox.stripe_fake",
+    "sandbox.treez",
+    "sandbox.dutchie",
+    "sandbox.blaze",
+    "sandbox.flowhub",
+    "sandbox.cova",
+    "sandbox.shopify",
+    "sandbox.portaus",
 ]
 
 
