@@ -25,6 +25,20 @@ LINKED = "invoice_linked_transactions_have_their_invoice"
 NO_CROSS_TENANT = "no_row_links_across_tenants"
 
 
+def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: WarehouseResource):
+    """The work of one sync step: a client for the tenant's connection, closed afterwards."""
+
+    def work(connection):
+        client = mx_merchant.client_for(connection)
+        try:
+            opts = MxSyncOptions.from_connection(connection.options)
+            return step(warehouse.engine, client, context.partition_key, opts, context.run_id)
+        finally:
+            client.close()
+
+    return work
+
+
 @dg.asset(
     key=TX_KEY,
     partitions_def=tenant_partitions,
@@ -41,15 +55,7 @@ def mx_transactions(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    def work(connection):
-        client = mx_merchant.client_for(connection)
-        try:
-            opts = MxSyncOptions.from_connection(connection.options)
-            return sync_transactions(warehouse.engine, client, tenant, opts, context.run_id)
-        finally:
-            client.close()
-
-    outcome = run_sync(context, warehouse, TX_STREAM, SYSTEM, work)
+    outcome = run_sync(context, warehouse, TX_STREAM, SYSTEM, _with_client(mx_merchant, sync_transactions, context, warehouse))
     if outcome is None:
         return not_connected(SYSTEM, [RECONCILES])
     stats, duration = outcome
@@ -119,15 +125,7 @@ def mx_invoices(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    def work(connection):
-        client = mx_merchant.client_for(connection)
-        try:
-            opts = MxSyncOptions.from_connection(connection.options)
-            return sync_invoices(warehouse.engine, client, tenant, opts, context.run_id)
-        finally:
-            client.close()
-
-    outcome = run_sync(context, warehouse, INVOICE_STREAM, SYSTEM, work)
+    outcome = run_sync(context, warehouse, INVOICE_STREAM, SYSTEM, _with_client(mx_merchant, sync_invoices, context, warehouse))
     if outcome is None:
         return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT])
     stats, duration = outcome
