@@ -86,16 +86,30 @@ class Merchant:
         """The earliest payment of invoice ``g`` (payments of an invoice are shuffled in time)."""
         return min(self._payment_index(g, j) for j in range(self.spec.payments_per_invoice))
 
+    def _partial_block_invoices(self) -> tuple[int, list[int]]:
+        """(invoices in complete blocks, existing invoices of the block in progress, newest first)."""
+        if not self.spec.linked_ratio or not self.n:
+            return 0, []
+        full_blocks = self.n // self.block
+        first = full_blocks * INVOICES_PER_BLOCK
+        started = [g for g in range(first, first + INVOICES_PER_BLOCK) if self.first_payment_of(g) < self.n]
+        return first, sorted(started, key=self.first_payment_of, reverse=True)
+
     def invoice_count(self) -> int:
         """Invoices that exist: those whose first payment has been made."""
-        if not self.spec.linked_ratio or not self.n:
-            return 0
-        full_blocks, rest = divmod(self.n, self.block)
-        count = full_blocks * INVOICES_PER_BLOCK
-        for k in range(INVOICES_PER_BLOCK):
-            if full_blocks * self.block + rest > self.first_payment_of(full_blocks * INVOICES_PER_BLOCK + k):
-                count += 1
-        return count
+        complete, started = self._partial_block_invoices()
+        return complete + len(started)
+
+    def invoice_exists(self, g: int) -> bool:
+        return g >= 0 and self.first_payment_of(g) < self.n if self.spec.linked_ratio else False
+
+    def invoices_newest_first(self, offset: int, limit: int) -> list[int]:
+        """Existing invoice indices, newest first, for one page of the invoice list."""
+        complete, started = self._partial_block_invoices()
+        head = started[offset:offset + limit]
+        rest_offset = max(0, offset - len(started))
+        rest = [complete - 1 - k for k in _window(complete, limit - len(head), rest_offset)]
+        return head + rest
 
     def invoice(self, g: int, detail: bool) -> dict:
         rng = random.Random(self.spec.seed * 7_919 + g)
@@ -259,7 +273,7 @@ def list_invoices(request: Request, merchantId: int | None = None, limit: int = 
     m = _authorise(request, merchantId)
     m.calls["invoice_list"] += 1
     total = m.invoice_count()
-    records = [m.invoice(total - 1 - k, detail=False) for k in _window(total, limit, offset)]
+    records = [m.invoice(g, detail=False) for g in m.invoices_newest_first(offset, limit)]
     return {"recordCount": total, "records": records,
             "totals": {"grandTotalAmount": str(sum(Decimal(r["totalAmount"]) for r in records))}}
 
@@ -269,7 +283,7 @@ def get_invoice(request: Request, invoice_id: int, merchantId: int | None = None
     m = _authorise(request, merchantId)
     m.calls["invoice_detail"] += 1
     g = invoice_id - m.invoice_base
-    if not 0 <= g < m.invoice_count():
+    if not m.invoice_exists(g):
         raise HTTPException(404, detail="Invoice not found")
     return m.invoice(g, detail=True)
 
