@@ -37,11 +37,13 @@ import calendar
 import json
 import time
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from sandbox.pos_catalog import Listing, Reject, RejectRoute, Store, WebhookLog, Window, hex_id, index_of
+from sandbox.pos_catalog import Listing, Store, hex_id, index_of
+from sandbox.pos_control import PosControl
+from sandbox.pos_http import Reject, RejectRoute, WebhookLog, Window
 
 NAME = "blaze"
 PARTNER_KEYS = {"blaze-demo-partner"}
@@ -224,96 +226,26 @@ async def create_order(request: Request) -> dict:
 
 
 # -- control --------------------------------------------------------------------------
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
-
-
-class Hook(BaseModel):
-    url: str
-    secret: str | None = None
-
-
-def _shop(shop_id: str) -> Shop:
-    for shop in SHOPS.values():
-        if shop.spec.shop_id == shop_id:
-            return shop
-    raise HTTPException(404, f"no shop {shop_id}")
-
-
-def _index(shop: Shop, product_id: str) -> int:
-    i = index_of(product_id, shop.store.seed, hex_id)
-    if i is None or not shop.store.exists(i):
-        raise HTTPException(404, f"no product {product_id}")
-    return i
-
-
 def _fire(shop: Shop, item: Listing) -> None:
-    if shop.webhook:
-        body = {"type": "PRODUCT_UPDATED", "shopId": shop.spec.shop_id, "payload": render(shop, item)}
-        headers = {"Authorization": shop.webhook["secret"]} if shop.webhook.get("secret") else {}
-        WEBHOOKS.send(shop.webhook["url"], json.dumps(body).encode(), headers, event="PRODUCT_UPDATED",
-                      shop_id=shop.spec.shop_id)
+    body = {"type": "PRODUCT_UPDATED", "shopId": shop.spec.shop_id, "payload": render(shop, item)}
+    WEBHOOKS.deliver(shop.webhook, body, "Authorization", event="PRODUCT_UPDATED", shop_id=shop.spec.shop_id)
 
 
-@control.post("/shops", status_code=201)
-def create_shop(spec: ShopSpec) -> dict:
-    SHOPS[spec.developer_key] = Shop(spec)
-    return spec.model_dump()
-
-
-@control.get("/shops")
-def list_shops() -> list[dict]:
-    return [s.spec.model_dump() for s in SHOPS.values()]
-
-
-@control.put("/limits")
-def set_limits(limits: dict[str, float]) -> dict:
-    LIMITS.update({k: v for k, v in limits.items() if k in DEFAULT_LIMITS})
-    return LIMITS
-
-
-@control.post("/shops/{shop_id}/products/{product_id}/stock")
-def change_stock(shop_id: str, product_id: str, stock: Stock) -> dict:
-    shop = _shop(shop_id)
-    item = shop.store.set_quantity(_index(shop, product_id), stock.quantity)
-    _fire(shop, item)
-    return render(shop, item)
-
-
-@control.delete("/shops/{shop_id}/products/{product_id}")
-def delete_product(shop_id: str, product_id: str, hard: bool = False) -> dict:
-    shop = _shop(shop_id)
-    item = shop.store.deactivate(_index(shop, product_id), hard=hard)
-    _fire(shop, item)
-    return render(shop, item)
-
-
-@control.put("/shops/{shop_id}/webhook")
-def set_webhook(shop_id: str, hook: Hook) -> dict:
-    _shop(shop_id).webhook = hook.model_dump()
-    return hook.model_dump()
-
-
-@control.get("/shops/{shop_id}/orders")
-def orders(shop_id: str) -> list[dict]:
-    return _shop(shop_id).orders
-
-
-@control.get("/webhooks")
-def deliveries() -> list[dict]:
-    return WEBHOOKS.entries()
+CONTROL = PosControl(control, SHOPS, Shop, lambda spec: spec.developer_key, noun="shop",
+                     ident=lambda spec: spec.shop_id, limits=LIMITS, defaults=DEFAULT_LIMITS, limiter=WINDOW,
+                     webhooks=WEBHOOKS)
+CONTROL.account_collection("/shops", ShopSpec)
+CONTROL.limits_route()
+CONTROL.product_routes("/shops/{shop_id}/products/{product_id}", CONTROL.in_account(maker=hex_id), render,
+                       notify=_fire)
+CONTROL.account_routes("/shops/{shop_id}", webhook=True, orders=lambda shop: shop.orders)
+CONTROL.deliveries_route()
 
 
 def reset() -> None:
-    LIMITS.clear()
-    LIMITS.update(DEFAULT_LIMITS)
-    WINDOW.clear()
-    WEBHOOKS.clear()
-    SHOPS.clear()
-    for spec in (ShopSpec(developer_key="blaze-demo-dev", shop_id="5f0c0ffee0000000000000a1", name="Storehouse Demo"),
-                 ShopSpec(developer_key="blaze-demo-dev-noperm", shop_id="5f0c0ffee0000000000000a2",
-                          name="Products-only", permissions=["products"], products=30, customers=10)):
-        SHOPS[spec.developer_key] = Shop(spec)
+    CONTROL.reset(ShopSpec(developer_key="blaze-demo-dev", shop_id="5f0c0ffee0000000000000a1", name="Storehouse Demo"),
+                  ShopSpec(developer_key="blaze-demo-dev-noperm", shop_id="5f0c0ffee0000000000000a2",
+                           name="Products-only", permissions=["products"], products=30, customers=10))
 
 
 reset()

@@ -46,12 +46,13 @@ import secrets
 import time
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from sandbox.pos_catalog import (Listing, Reject, RejectRoute, Store, WebhookLog, Window, batch_quantities, index_of,
-                                 iso, parse_ms, uuid_id)
+from sandbox.pos_catalog import Listing, Store, batch_quantities, index_of, iso, parse_ms, uuid_id
+from sandbox.pos_control import PosControl
+from sandbox.pos_http import Reject, RejectRoute, WebhookLog, Window
 
 NAME = "cova"
 CLASSIFICATION = {"flower": "Dried Flower", "preroll": "Pre-Rolls", "vape": "Vapes", "concentrate": "Extracts",
@@ -270,108 +271,38 @@ async def tep_order(order_id: str, request: Request, response: Response) -> dict
 
 
 # -- control --------------------------------------------------------------------------
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
+FULL = dict.fromkeys(("IncludeAvailability", "IncludePricing", "IncludePackageDetails", "IncludeProductSpecifications"),
+                     True)
 
 
-class Hook(BaseModel):
-    url: str
-    secret: str | None = None
+def _product(at: tuple[Company, int], item: Listing) -> dict:
+    return render(*at, item, FULL)
 
 
-def _company(company_id: int) -> Company:
-    if company_id not in COMPANIES:
-        raise HTTPException(404, f"no company {company_id}")
-    return COMPANIES[company_id]
+def _fire(at: tuple[Company, int], item: Listing) -> None:
+    company, location_id = at
+    body = {"EventType": "ProductUpdated", "CompanyId": company.spec.company_id, "LocationId": location_id,
+            "Product": _product(at, item)}
+    WEBHOOKS.deliver(company.webhook, body, "Authorization", event="ProductUpdated", location_id=location_id)
 
 
-def _owner(location_id: int, product_id: str) -> tuple[Company, int]:
-    for company in COMPANIES.values():
-        store = company.stores.get(location_id)
-        if store is not None:
-            i = index_of(product_id, store.seed, uuid_id)
-            if i is None or not store.exists(i):
-                raise HTTPException(404, f"no product {product_id}")
-            return company, i
-    raise HTTPException(404, f"no location {location_id}")
-
-
-def _fire(company: Company, location_id: int, item: Listing) -> dict:
-    full = dict.fromkeys(("IncludeAvailability", "IncludePricing", "IncludePackageDetails",
-                          "IncludeProductSpecifications"), True)
-    product = render(company, location_id, item, full)
-    if company.webhook:
-        body = {"EventType": "ProductUpdated", "CompanyId": company.spec.company_id, "LocationId": location_id,
-                "Product": product}
-        headers = {"Authorization": company.webhook["secret"]} if company.webhook.get("secret") else {}
-        WEBHOOKS.send(company.webhook["url"], json.dumps(body).encode(), headers, event="ProductUpdated",
-                      location_id=location_id)
-    return product
-
-
-@control.post("/companies", status_code=201)
-def create_company(spec: CompanySpec) -> dict:
-    COMPANIES[spec.company_id] = Company(spec)
-    return spec.model_dump()
-
-
-@control.get("/companies")
-def list_companies() -> list[dict]:
-    return [c.spec.model_dump() for c in COMPANIES.values()]
-
-
-@control.put("/limits")
-def set_limits(limits: dict[str, float]) -> dict:
-    LIMITS.update({k: v for k, v in limits.items() if k in DEFAULT_LIMITS})
-    return LIMITS
-
-
-@control.post("/locations/{location_id}/products/{product_id}/stock")
-def change_stock(location_id: int, product_id: str, stock: Stock) -> dict:
-    company, i = _owner(location_id, product_id)
-    return _fire(company, location_id, company.stores[location_id].set_quantity(i, stock.quantity))
-
-
-@control.delete("/locations/{location_id}/products/{product_id}")
-def delete_product(location_id: int, product_id: str, hard: bool = False) -> dict:
-    company, i = _owner(location_id, product_id)
-    return _fire(company, location_id, company.stores[location_id].deactivate(i, hard=hard))
-
-
-@control.put("/companies/{company_id}/webhook")
-def set_webhook(company_id: int, hook: Hook) -> dict:
-    _company(company_id).webhook = hook.model_dump()
-    return hook.model_dump()
-
-
-@control.get("/companies/{company_id}/orders")
-def orders(company_id: int) -> list[dict]:
-    return list(_company(company_id).orders.values())
-
-
-@control.post("/companies/{company_id}/expire-tokens")
-def expire_tokens(company_id: int) -> dict:
-    company = _company(company_id)
-    company.tokens = {t: 0.0 for t in company.tokens}
-    return {"expired": len(company.tokens)}
-
-
-@control.get("/webhooks")
-def deliveries() -> list[dict]:
-    return WEBHOOKS.entries()
+CONTROL = PosControl(control, COMPANIES, Company, lambda spec: spec.company_id, noun="company",
+                     types={"location_id": int, "company_id": int}, limits=LIMITS, defaults=DEFAULT_LIMITS,
+                     limiter=WINDOW, webhooks=WEBHOOKS)
+CONTROL.account_collection("/companies", CompanySpec)
+CONTROL.limits_route()
+CONTROL.product_routes("/locations/{location_id}/products/{product_id}", CONTROL.in_location(uuid_id), _product,
+                       notify=_fire)
+CONTROL.account_routes("/companies/{company_id}", webhook=True, orders=lambda company: list(company.orders.values()),
+                       expire_tokens=True)
+CONTROL.deliveries_route()
 
 
 def reset() -> None:
-    LIMITS.clear()
-    LIMITS.update(DEFAULT_LIMITS)
-    WINDOW.clear()
-    WEBHOOKS.clear()
-    COMPANIES.clear()
-    spec = CompanySpec(company_id=12345, client_id="cova-demo-client", client_secret="cova-demo-secret",
-                       username="demo@storehouse.test", password="cova-demo-password",
-                       locations=[LocationSpec(location_id=201, name="Storehouse Demo Vancouver"),
-                                  LocationSpec(location_id=202, name="Storehouse Demo Victoria", products=60)])
-    COMPANIES[spec.company_id] = Company(spec)
+    locations = [LocationSpec(location_id=201, name="Storehouse Demo Vancouver"),
+                 LocationSpec(location_id=202, name="Storehouse Demo Victoria", products=60)]
+    CONTROL.reset(CompanySpec(company_id=12345, client_id="cova-demo-client", client_secret="cova-demo-secret",
+                              username="demo@storehouse.test", password="cova-demo-password", locations=locations))
 
 
 reset()

@@ -40,11 +40,13 @@ import math
 import time
 import uuid
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, PlainTextResponse
 
-from sandbox.pos_catalog import Listing, Reject, RejectRoute, Store, WebhookLog, Window, batch_quantities, iso, parse_ms
+from sandbox.pos_catalog import Listing, Store, batch_quantities, iso, parse_ms
+from sandbox.pos_control import PosControl, deletion
+from sandbox.pos_http import Reject, RejectRoute, WebhookLog, Window
 
 NAME = "dutchie"
 PRODUCT_BASE, INVENTORY_BASE, BATCH_BASE, CUSTOMER_BASE = 100_000, 500_000, 900_000, 200_000
@@ -276,95 +278,27 @@ async def submit_preorder(request: Request):
 
 
 # -- control --------------------------------------------------------------------------
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
-
-
-class Hook(BaseModel):
-    url: str
-    secret: str | None = None
-
-
-def _location(location_id: int) -> Location:
-    for loc in LOCATIONS.values():
-        if loc.spec.location_id == location_id:
-            return loc
-    raise HTTPException(404, f"no location {location_id}")
-
-
-def _index(loc: Location, product_id: int) -> int:
-    if not loc.store.exists(product_id - PRODUCT_BASE):
-        raise HTTPException(404, f"no product {product_id}")
-    return product_id - PRODUCT_BASE
-
-
 def _fire(loc: Location, item: Listing) -> None:
-    if loc.webhook:
-        body = {"eventType": "product.updated", "locationId": loc.spec.location_id, "data": product_detail(loc, item)}
-        headers = {"Authorization": loc.webhook["secret"]} if loc.webhook.get("secret") else {}
-        WEBHOOKS.send(loc.webhook["url"], json.dumps(body).encode(), headers, event="product.updated",
-                      location_id=loc.spec.location_id)
+    body = {"eventType": "product.updated", "locationId": loc.spec.location_id, "data": product_detail(loc, item)}
+    WEBHOOKS.deliver(loc.webhook, body, "Authorization", event="product.updated", location_id=loc.spec.location_id)
 
 
-@control.post("/locations", status_code=201)
-def create_location(spec: LocationSpec) -> dict:
-    LOCATIONS[spec.api_key] = Location(spec)
-    return spec.model_dump()
-
-
-@control.get("/locations")
-def list_locations() -> list[dict]:
-    return [loc.spec.model_dump() for loc in LOCATIONS.values()]
-
-
-@control.put("/limits")
-def set_limits(limits: dict[str, int]) -> dict:
-    LIMITS.update({k: v for k, v in limits.items() if k in DEFAULT_LIMITS})
-    return LIMITS
-
-
-@control.post("/locations/{location_id}/products/{product_id}/stock")
-def change_stock(location_id: int, product_id: int, stock: Stock) -> dict:
-    loc = _location(location_id)
-    item = loc.store.set_quantity(_index(loc, product_id), stock.quantity)
-    _fire(loc, item)
-    return product_detail(loc, item)
-
-
-@control.delete("/locations/{location_id}/products/{product_id}")
-def delete_product(location_id: int, product_id: int, hard: bool = False) -> dict:
-    loc = _location(location_id)
-    item = loc.store.deactivate(_index(loc, product_id), hard=hard)
-    _fire(loc, item)
-    return {"productId": product_id, "deleted": hard, "isActive": item.active}
-
-
-@control.put("/locations/{location_id}/webhook")
-def set_webhook(location_id: int, hook: Hook) -> dict:
-    _location(location_id).webhook = hook.model_dump()
-    return hook.model_dump()
-
-
-@control.get("/locations/{location_id}/orders")
-def orders(location_id: int) -> list[dict]:
-    return _location(location_id).orders
-
-
-@control.get("/webhooks")
-def deliveries() -> list[dict]:
-    return WEBHOOKS.entries()
+CONTROL = PosControl(control, LOCATIONS, Location, lambda spec: spec.api_key, noun="location",
+                     ident=lambda spec: spec.location_id, types={"location_id": int, "product_id": int},
+                     limits=LIMITS, defaults=DEFAULT_LIMITS, limiter=WINDOW, webhooks=WEBHOOKS)
+CONTROL.account_collection("/locations", LocationSpec)
+CONTROL.limits_route(value=int)
+CONTROL.product_routes("/locations/{location_id}/products/{product_id}",
+                       CONTROL.in_account(offset=lambda loc: PRODUCT_BASE), product_detail, notify=_fire,
+                       deleted=deletion("productId", "isActive"))
+CONTROL.account_routes("/locations/{location_id}", webhook=True, orders=lambda loc: loc.orders)
+CONTROL.deliveries_route()
 
 
 def reset() -> None:
-    LIMITS.clear()
-    LIMITS.update(DEFAULT_LIMITS)
-    WINDOW.clear()
-    WEBHOOKS.clear()
-    LOCATIONS.clear()
-    for spec in (LocationSpec(api_key="dutchie-demo-key", location_id=1001, location_name="Storehouse Demo - Denver"),
-                 LocationSpec(api_key="dutchie-demo-key-2", location_id=1002, location_name="Storehouse Demo - Boulder",
-                              products=60, customers=20)):
-        LOCATIONS[spec.api_key] = Location(spec)
+    CONTROL.reset(LocationSpec(api_key="dutchie-demo-key", location_id=1001, location_name="Storehouse Demo - Denver"),
+                  LocationSpec(api_key="dutchie-demo-key-2", location_id=1002,
+                               location_name="Storehouse Demo - Boulder", products=60, customers=20))
 
 
 reset()

@@ -39,12 +39,13 @@ import math
 import time
 import uuid
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, PlainTextResponse
 
-from sandbox.pos_catalog import (Listing, Reject, RejectRoute, Store, WebhookLog, Window, batch_quantities, index_of,
-                                 iso, parse_ms, uuid_id)
+from sandbox.pos_catalog import Listing, Store, batch_quantities, index_of, iso, parse_ms, uuid_id
+from sandbox.pos_control import PosControl, deletion
+from sandbox.pos_http import Reject, RejectRoute, WebhookLog, Window
 
 NAME = "flowhub"
 CATEGORY = {"flower": "Flower", "preroll": "PreRoll", "vape": "Vape", "concentrate": "Concentrate", "edible": "Edible",
@@ -227,103 +228,33 @@ def order_status(order_id: str, request: Request) -> dict:
 
 
 # -- control --------------------------------------------------------------------------
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
+def _rows(at: tuple[Client, str], item: Listing) -> list[dict]:
+    return rows(*at, item)
 
 
-class Hook(BaseModel):
-    url: str
-    secret: str | None = None
+def _fire(at: tuple[Client, str], item: Listing) -> None:
+    client, location_id = at
+    body = {"event": "inventory.updated", "clientId": client.spec.client_id, "locationId": location_id,
+            "data": rows(client, location_id, item)}
+    WEBHOOKS.deliver(client.webhook, body, "key", event="inventory.updated", location_id=location_id)
 
 
-def _owner(location_id: str) -> Client:
-    for client in CLIENTS.values():
-        if location_id in client.stores:
-            return client
-    raise HTTPException(404, f"no location {location_id}")
-
-
-def _index(store: Store, product_id: str) -> int:
-    i = index_of(product_id, store.seed, uuid_id)
-    if i is None or not store.exists(i):
-        raise HTTPException(404, f"no product {product_id}")
-    return i
-
-
-def _fire(client: Client, location_id: str, item: Listing) -> list[dict]:
-    data = rows(client, location_id, item)
-    if client.webhook:
-        body = {"event": "inventory.updated", "clientId": client.spec.client_id, "locationId": location_id,
-                "data": data}
-        headers = {"key": client.webhook["secret"]} if client.webhook.get("secret") else {}
-        WEBHOOKS.send(client.webhook["url"], json.dumps(body).encode(), headers, event="inventory.updated",
-                      location_id=location_id)
-    return data
-
-
-@control.post("/clients", status_code=201)
-def create_client(spec: ClientSpec) -> dict:
-    CLIENTS[spec.client_id] = Client(spec)
-    return spec.model_dump()
-
-
-@control.get("/clients")
-def list_clients() -> list[dict]:
-    return [c.spec.model_dump() for c in CLIENTS.values()]
-
-
-@control.put("/limits")
-def set_limits(limits: dict[str, float]) -> dict:
-    LIMITS.update({k: v for k, v in limits.items() if k in DEFAULT_LIMITS})
-    return LIMITS
-
-
-@control.post("/locations/{location_id}/products/{product_id}/stock")
-def change_stock(location_id: str, product_id: str, stock: Stock) -> list[dict]:
-    client = _owner(location_id)
-    store = client.stores[location_id]
-    return _fire(client, location_id, store.set_quantity(_index(store, product_id), stock.quantity))
-
-
-@control.delete("/locations/{location_id}/products/{product_id}")
-def delete_product(location_id: str, product_id: str, hard: bool = False) -> dict:
-    client = _owner(location_id)
-    store = client.stores[location_id]
-    item = store.deactivate(_index(store, product_id), hard=hard)
-    _fire(client, location_id, item)
-    return {"productId": product_id, "deleted": hard, "isActive": item.active}
-
-
-@control.put("/clients/{client_id}/webhook")
-def set_webhook(client_id: str, hook: Hook) -> dict:
-    if client_id not in CLIENTS:
-        raise HTTPException(404, f"no client {client_id}")
-    CLIENTS[client_id].webhook = hook.model_dump()
-    return hook.model_dump()
-
-
-@control.get("/clients/{client_id}/orders")
-def orders(client_id: str) -> list[dict]:
-    if client_id not in CLIENTS:
-        raise HTTPException(404, f"no client {client_id}")
-    return CLIENTS[client_id].orders
-
-
-@control.get("/webhooks")
-def deliveries() -> list[dict]:
-    return WEBHOOKS.entries()
+CONTROL = PosControl(control, CLIENTS, Client, lambda spec: spec.client_id, noun="client", limits=LIMITS,
+                     defaults=DEFAULT_LIMITS, limiter=WINDOW, webhooks=WEBHOOKS)
+CONTROL.account_collection("/clients", ClientSpec)
+CONTROL.limits_route()
+CONTROL.product_routes("/locations/{location_id}/products/{product_id}", CONTROL.in_location(uuid_id), _rows,
+                       notify=_fire, deleted=deletion("productId", "isActive"), reply_type=list[dict])
+CONTROL.account_routes("/clients/{client_id}", webhook=True, orders=lambda client: client.orders)
+CONTROL.deliveries_route()
 
 
 def reset() -> None:
-    LIMITS.clear()
-    LIMITS.update(DEFAULT_LIMITS)
-    WINDOW.clear()
-    WEBHOOKS.clear()
-    CLIENTS.clear()
-    spec = ClientSpec(client_id="flowhub-demo-client", key="flowhub-demo-key", name="Storehouse Demo Co", locations=[
-        LocationSpec(location_id="b9d2a82b-9c98-4f18-95f3-000000000001", name="Storehouse Demo Portland"),
-        LocationSpec(location_id="b9d2a82b-9c98-4f18-95f3-000000000002", name="Storehouse Demo Eugene", products=60)])
-    CLIENTS[spec.client_id] = Client(spec)
+    locations = [LocationSpec(location_id="b9d2a82b-9c98-4f18-95f3-000000000001", name="Storehouse Demo Portland"),
+                 LocationSpec(location_id="b9d2a82b-9c98-4f18-95f3-000000000002", name="Storehouse Demo Eugene",
+                              products=60)]
+    CONTROL.reset(ClientSpec(client_id="flowhub-demo-client", key="flowhub-demo-key", name="Storehouse Demo Co",
+                             locations=locations))
 
 
 reset()

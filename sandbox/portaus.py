@@ -47,7 +47,9 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from sandbox.pos_catalog import BASE_MS, Listing, Reject, RejectRoute, Store, index_of, iso, uuid_id
+from sandbox.pos_catalog import BASE_MS, Listing, Store, iso, uuid_id
+from sandbox.pos_control import PosControl
+from sandbox.pos_http import Reject, RejectRoute
 
 NAME = "portaus"
 KINDS = [  # category code, name, specific, volumes, alcohol range, price range (cents)
@@ -256,58 +258,25 @@ async def payment_intent(request: Request):
 
 
 # -- control --------------------------------------------------------------------------
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
-
-
 class Status(BaseModel):
     status: str
 
 
-def _tenant(api_key: str) -> Tenant:
-    if api_key not in TENANTS:
-        raise HTTPException(404, f"no tenant {api_key}")
-    return TENANTS[api_key]
-
-
-def _index(t: Tenant, puid: str) -> int:
-    i = index_of(puid, t.store.seed, uuid_id)
-    if i is None or not t.store.exists(i):
-        raise HTTPException(404, f"no product {puid}")
-    return i
-
-
-@control.post("/tenants", status_code=201)
-def create_tenant(spec: TenantSpec) -> dict:
-    TENANTS[spec.api_key] = Tenant(spec)
-    return spec.model_dump()
-
-
-@control.get("/tenants")
-def list_tenants() -> list[dict]:
-    return [t.spec.model_dump() for t in TENANTS.values()]
+CONTROL = PosControl(control, TENANTS, Tenant, lambda spec: spec.api_key, noun="tenant")
+CONTROL.account_collection("/tenants", TenantSpec)
 
 
 @control.post("/tenants/{api_key}/token")
 def mint_token(api_key: str) -> dict:
-    return {"token": jwt.encode({"API_KEY": api_key}, _tenant(api_key).spec.jwt_secret, algorithm="HS256")}
+    return {"token": jwt.encode({"API_KEY": api_key}, CONTROL.account(api_key).spec.jwt_secret, algorithm="HS256")}
 
 
-@control.post("/tenants/{api_key}/products/{puid}/stock")
-def change_stock(api_key: str, puid: str, stock: Stock) -> dict:
-    t = _tenant(api_key)
-    return render(t, t.store.set_quantity(_index(t, puid), stock.quantity))
-
-
-@control.delete("/tenants/{api_key}/products/{puid}")
-def delete_product(api_key: str, puid: str, hard: bool = False) -> dict:
-    t = _tenant(api_key)
-    return render(t, t.store.deactivate(_index(t, puid), hard=hard))
+CONTROL.product_routes("/tenants/{api_key}/products/{puid}", CONTROL.in_account(maker=uuid_id), render)
 
 
 @control.get("/tenants/{api_key}/payment-intents")
 def intents(api_key: str) -> list[dict]:
-    return list(_tenant(api_key).intents.values())
+    return list(CONTROL.account(api_key).intents.values())
 
 
 @control.post("/payment-intents/{intent_id}/status")
@@ -321,11 +290,9 @@ def set_status(intent_id: str, status: Status) -> dict:
 
 
 def reset() -> None:
-    TENANTS.clear()
-    for spec in (TenantSpec(api_key="portaus-demo-key", jwt_secret="portaus-demo-jwt-secret-0000000000"),
-                 TenantSpec(api_key="portaus-demo-key-2", jwt_secret="portaus-demo-jwt-secret-2-000000000",
-                            products=40, customers=10)):
-        TENANTS[spec.api_key] = Tenant(spec)
+    CONTROL.reset(TenantSpec(api_key="portaus-demo-key", jwt_secret="portaus-demo-jwt-secret-0000000000"),
+                  TenantSpec(api_key="portaus-demo-key-2", jwt_secret="portaus-demo-jwt-secret-2-000000000",
+                             products=40, customers=10))
 
 
 reset()

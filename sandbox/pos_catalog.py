@@ -1,4 +1,4 @@
-"""The canonical store the cannabis/retail POS fakes render, plus the plumbing they share.
+"""The canonical store the cannabis/retail POS fakes render.
 
 One ``Store`` per account: product ``i`` and customer ``i`` are pure functions of
 ``(seed, i)`` (``make_product`` / ``make_customer``, LRU-cached), so 50 stores of 5,000 products
@@ -30,8 +30,9 @@ weight; price):
 
 Strain: Treez HYBRID, Dutchie Hybrid, Blaze "Sativa Dominant", Flowhub "Sativa-dom",
 COVA "Sativa Dominant Hybrid", Shopify tag "Hybrid" + "Sativa-dominant". An eighth (1/8 oz)
-is the trade 3.5 g, not 3.54 g. Also here: ``Reject``/``RejectRoute`` (answer with a native
-error from any depth), ``Window`` and ``LeakyBucket`` rate limiters and ``WebhookLog``.
+is the trade 3.5 g, not 3.54 g. Also here: native ids that embed the index (``hex_id``,
+``uuid_id``, ``index_of``) and ISO-8601 helpers. The HTTP plumbing the fakes share is in
+``sandbox.pos_http``, their common control routes in ``sandbox.pos_control``.
 """
 
 from __future__ import annotations
@@ -41,14 +42,9 @@ import hashlib
 import random
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
-
-import httpx
-from fastapi.routing import APIRoute
-from starlette.responses import Response
 
 BASE_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 STEP_MS = 37_000
@@ -325,108 +321,3 @@ def parse_ms(text: str) -> int | None:
     except ValueError:
         return None
     return int((t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp() * 1000)
-
-
-# -- native errors, rate limits, webhooks ------------------------------------------------
-class Reject(Exception):
-    """Raise anywhere in a request (dependencies included) to answer with `response`."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-class RejectRoute(APIRoute):
-    def get_route_handler(self):
-        handler = super().get_route_handler()
-
-        async def wrapped(request):
-            try:
-                return await handler(request)
-            except Reject as r:
-                return r.response
-        return wrapped
-
-
-class Window:
-    """Fixed-length sliding window: at most `limit` calls per `seconds` per key."""
-
-    def __init__(self) -> None:
-        self._calls: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, limit: int, seconds: float) -> float:
-        """Record a call; 0 when allowed, else seconds until a slot frees."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._calls.setdefault(key, deque())
-            while q and q[0] <= now - seconds:
-                q.popleft()
-            if len(q) >= limit:
-                return max(0.001, q[0] + seconds - now)
-            q.append(now)
-            return 0.0
-
-    def clear(self) -> None:
-        with self._lock:
-            self._calls.clear()
-
-
-class LeakyBucket:
-    """Shopify's bucket: each call adds one, `leak` drain per second, `size` is full."""
-
-    def __init__(self) -> None:
-        self._state: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, size: int, leak: float) -> tuple[bool, int]:
-        now = time.monotonic()
-        with self._lock:
-            level, last = self._state.get(key, (0.0, now))
-            level = max(0.0, level - (now - last) * leak)
-            ok = level + 1 <= size
-            level = level + 1 if ok else level
-            self._state[key] = (level, now)
-            return ok, int(round(level)) if ok else size
-
-    def clear(self) -> None:
-        with self._lock:
-            self._state.clear()
-
-
-class WebhookLog:
-    """Deliver webhooks in background threads with retries; remember every delivery."""
-
-    def __init__(self, attempts: int = 4, timeout: float = 5.0, backoff: float = 0.25) -> None:
-        self.attempts, self.timeout, self.backoff = attempts, timeout, backoff
-        self._log: list[dict] = []
-        self._lock = threading.Lock()
-
-    def send(self, url: str, body: bytes, headers: dict[str, str], **meta) -> dict:
-        entry = {"url": url, "status": "pending", "attempts": 0, "responses": [], **meta}
-        with self._lock:
-            self._log.append(entry)
-        threading.Thread(target=self._run, args=(entry, body, headers), daemon=True).start()
-        return entry
-
-    def _run(self, entry: dict, body: bytes, headers: dict[str, str]) -> None:
-        for attempt in range(self.attempts):
-            entry["attempts"] = attempt + 1
-            try:
-                code = httpx.post(entry["url"], content=body, headers={"Content-Type": "application/json", **headers},
-                                  timeout=self.timeout).status_code
-            except httpx.HTTPError as e:
-                code = type(e).__name__
-            entry["responses"].append(code)
-            if isinstance(code, int) and 200 <= code < 300:
-                entry["status"] = "delivered"
-                return
-            time.sleep(self.backoff * 2 ** attempt)
-        entry["status"] = "failed"
-
-    def entries(self) -> list[dict]:
-        with self._lock:
-            return [dict(e, responses=list(e["responses"])) for e in self._log]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._log.clear()

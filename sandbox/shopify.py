@@ -10,7 +10,7 @@
 * Cursor paging by id: ``limit`` (default 50, max 250) and an opaque ``page_info`` in the
   ``Link`` header (``rel="previous"``/``rel="next"``), absent when there is a single page. With
   ``page_info`` only ``limit``/``fields`` may be sent (filters travel in the cursor); a
-  tampered cursor is 400.
+  tampered cursor is 400 (``sandbox.shopify_query``).
 * Leaky bucket per shop (40, leaking 2/s): every answer carries
   ``X-Shopify-Shop-Api-Call-Limit: n/40``; a full bucket answers 429, ``Retry-After: 2.0``.
 * Golden product: title "Blue Dream", variant "3.5g" at "45.00", vendor "Cresco", product_type
@@ -44,13 +44,15 @@ import json
 import re
 import time
 import uuid
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from sandbox.pos_catalog import Listing, LeakyBucket, Reject, RejectRoute, Store, WebhookLog, iso, parse_ms
+from sandbox.pos_catalog import Listing, Store, iso
+from sandbox.pos_control import PosControl
+from sandbox.pos_http import LeakyBucket, Reject, RejectRoute, WebhookLog
+from sandbox.shopify_query import page_of, read_page, updated_bounds
 
 NAME = "shopify"
 API = "/{shop}/admin/api/{version}"
@@ -113,59 +115,6 @@ def _auth(shop: str, version: str, request: Request, response: Response) -> Shop
     return s
 
 
-def _page(request: Request, shop: Shop, filters: tuple[str, ...]) -> tuple[int, dict, dict | None]:
-    """(limit, filters, cursor) from the query; filters ride inside page_info once paging."""
-    q = request.query_params
-    try:
-        limit = int(q.get("limit", 50))
-    except ValueError:
-        raise _reject(400, {"limit": ["Invalid value."]})
-    if not 1 <= limit <= LIMITS["max_limit"]:
-        raise _reject(400, {"limit": [f"must be between 1 and {int(LIMITS['max_limit'])}"]})
-    if "page_info" not in q:
-        return limit, {k: q[k] for k in filters if k in q}, None
-    if set(q) - {"page_info", "limit", "fields"}:
-        raise _reject(400, {"page_info": ["cannot be combined with other filter parameters"]})
-    try:
-        cursor = json.loads(base64.urlsafe_b64decode(q["page_info"].encode()))
-        assert cursor["shop"] == shop.spec.shop and cursor["dir"] in ("next", "prev")
-    except Exception:
-        raise _reject(400, {"page_info": ["Invalid value."]})
-    return limit, cursor["filters"], cursor
-
-
-def _slice(request: Request, response: Response, shop: Shop, ids: list[int], limit: int, filters: dict,
-           cursor: dict | None) -> list[int]:
-    """One page of `ids` (ascending) after/before the cursor, announcing neighbours in `Link`."""
-    if cursor is None:
-        chunk = ids[:limit]
-    elif cursor["dir"] == "next":
-        chunk = [i for i in ids if i > cursor["id"]][:limit]
-    else:
-        chunk = [i for i in ids if i < cursor["id"]][-limit:]
-    links = []
-    has_prev = cursor is not None and chunk and ids[0] < chunk[0]
-    for rel, direction, edge, more in (("previous", "prev", chunk[:1], has_prev),
-                                       ("next", "next", chunk[-1:], chunk and ids[-1] > chunk[-1])):
-        if more:
-            token = base64.urlsafe_b64encode(json.dumps({"shop": shop.spec.shop, "dir": direction, "id": edge[0],
-                                                         "filters": filters}).encode()).decode()
-            links.append(f'<{request.url.replace(query=urlencode({"limit": limit, "page_info": token}))}>; rel="{rel}"')
-    if links:
-        response.headers["Link"] = ", ".join(links)
-    return chunk
-
-
-def _window(filters: dict) -> tuple[int | None, int | None]:
-    bounds = []
-    for key in ("updated_at_min", "updated_at_max"):
-        ms = parse_ms(filters[key]) if key in filters else None
-        if key in filters and ms is None:
-            raise _reject(400, {key: ["Invalid value."]})
-        bounds.append(ms)
-    return bounds[0], bounds[1]
-
-
 def _pct(rng: tuple[float, float], unit: str) -> str:
     return f"{rng[0]:g}{unit}" if rng[0] == rng[1] else f"{rng[0]:g}-{rng[1]:g}{unit}"
 
@@ -212,8 +161,9 @@ def _level(shop: Shop, item: Listing) -> dict:
 @router.get(API + "/products.json")
 def products(shop: str, version: str, request: Request, response: Response) -> dict:
     s = _auth(shop, version, request, response)
-    limit, f, cursor = _page(request, s, ("ids", "since_id", "status", "updated_at_min", "updated_at_max"))
-    lo, hi = _window(f)
+    filters = ("ids", "since_id", "status", "updated_at_min", "updated_at_max")
+    limit, f, cursor = read_page(request, s.spec.shop, filters, LIMITS["max_limit"])
+    lo, hi = updated_bounds(f)
     indices = s.store.indices() if lo is None and hi is None else sorted(s.store.updated_since((lo or 0) - 1, hi))
     wanted = {int(x) - s.product_base for x in f["ids"].split(",") if x.strip().isdigit()} if "ids" in f else None
     ids = []
@@ -222,14 +172,15 @@ def products(shop: str, version: str, request: Request, response: Response) -> d
         if (wanted is None or i in wanted) and f.get("status", status) == status:
             ids.append(s.product_base + i)
     ids = [x for x in ids if x > int(f.get("since_id", 0) or 0)]
-    page = _slice(request, response, s, ids, limit, f, cursor)
+    page = page_of(request, response, s.spec.shop, ids, limit, f, cursor)
     return {"products": [render(s, s.store.listing(x - s.product_base)) for x in page]}
 
 
 @router.get(API + "/inventory_levels.json")
 def inventory_levels(shop: str, version: str, request: Request, response: Response) -> dict:
     s = _auth(shop, version, request, response)
-    limit, f, cursor = _page(request, s, ("inventory_item_ids", "location_ids", "updated_at_min"))
+    filters = ("inventory_item_ids", "location_ids", "updated_at_min")
+    limit, f, cursor = read_page(request, s.spec.shop, filters, LIMITS["max_limit"])
     if "inventory_item_ids" not in f and "location_ids" not in f:
         raise _reject(422, {"base": ["inventory_item_ids or location_ids must be present"]})
     items = [int(x) - s.item_base for x in f.get("inventory_item_ids", "").split(",") if x.strip().isdigit()]
@@ -238,12 +189,12 @@ def inventory_levels(shop: str, version: str, request: Request, response: Respon
     locations = [int(x) for x in f.get("location_ids", "").split(",") if x.strip().isdigit()]
     if "location_ids" in f and s.location_id not in locations:
         return {"inventory_levels": []}
-    lo, _ = _window({"updated_at_min": f["updated_at_min"]} if "updated_at_min" in f else {})
+    lo, _ = updated_bounds({"updated_at_min": f["updated_at_min"]} if "updated_at_min" in f else {})
     pool = s.store.indices() if lo is None else sorted(s.store.updated_since(lo - 1))
     wanted = set(items)
     chosen = [s.item_base + i for i in pool if not wanted or i in wanted]
     return {"inventory_levels": [_level(s, s.store.listing(x - s.item_base))
-                                 for x in _slice(request, response, s, chosen, limit, f, cursor)]}
+                                 for x in page_of(request, response, s.spec.shop, chosen, limit, f, cursor)]}
 
 
 @router.get(API + "/locations.json")
@@ -257,13 +208,14 @@ def locations(shop: str, version: str, request: Request, response: Response) -> 
 @router.get(API + "/customers.json")
 def customers(shop: str, version: str, request: Request, response: Response) -> dict:
     s = _auth(shop, version, request, response)
-    limit, f, cursor = _page(request, s, ("ids", "since_id", "updated_at_min", "updated_at_max"))
-    lo, hi = _window(f)
+    filters = ("ids", "since_id", "updated_at_min", "updated_at_max")
+    limit, f, cursor = read_page(request, s.spec.shop, filters, LIMITS["max_limit"])
+    lo, hi = updated_bounds(f)
     people = {s.customer_base + c.index: c for c in s.store.customers()
               if (lo is None or c.updated_ms >= lo) and (hi is None or c.updated_ms <= hi)}
     out = []
     after = int(f.get("since_id", 0) or 0)
-    for cid in _slice(request, response, s, [x for x in people if x > after], limit, f, cursor):
+    for cid in page_of(request, response, s.spec.shop, [x for x in people if x > after], limit, f, cursor):
         c = people[cid]
         address = {"id": cid + 1, "customer_id": cid, "first_name": c.first_name, "last_name": c.last_name,
                    "address1": c.street, "city": c.city, "province_code": c.state, "country_code": "US",
@@ -279,14 +231,15 @@ def customers(shop: str, version: str, request: Request, response: Response) -> 
 @router.get(API + "/orders.json")
 def list_orders(shop: str, version: str, request: Request, response: Response) -> dict:
     s = _auth(shop, version, request, response)
-    limit, f, cursor = _page(request, s, ("status", "updated_at_min", "updated_at_max"))
-    lo, hi = _window(f)
+    filters = ("status", "updated_at_min", "updated_at_max")
+    limit, f, cursor = read_page(request, s.spec.shop, filters, LIMITS["max_limit"])
+    lo, hi = updated_bounds(f)
     status = f.get("status", "open")
     state = {"open": lambda o: not o["closed_at"] and not o["cancelled_at"], "closed": lambda o: o["closed_at"],
              "cancelled": lambda o: o["cancelled_at"], "any": lambda o: True}.get(status, lambda o: False)
     by_id = {o["id"]: o for o in s.orders if state(o)}
     by_id = {k: o for k, o in by_id.items() if (lo is None or o["_ms"] >= lo) and (hi is None or o["_ms"] <= hi)}
-    page = _slice(request, response, s, sorted(by_id), limit, f, cursor)
+    page = page_of(request, response, s.spec.shop, sorted(by_id), limit, f, cursor)
     return {"orders": [{k: v for k, v in by_id[x].items() if k != "_ms"} for x in page]}
 
 
@@ -347,70 +300,40 @@ def _emit(shop: Shop, topic: str, payload: dict) -> None:
         WEBHOOKS.send(hook["address"], body, headers, topic=topic, webhook_id=webhook_id, shop=shop.spec.shop)
 
 
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
-
-
 class Hook(BaseModel):
     address: str
     secret: str | None = None
     topics: list[str] = TOPICS
 
 
-def _shop(shop: str) -> Shop:
-    if shop not in SHOPS:
-        raise HTTPException(404, f"no shop {shop}")
-    return SHOPS[shop]
-
-
-def _index(s: Shop, product_id: int) -> int:
-    i = product_id - s.product_base
-    if not s.store.exists(i) or s.store.listing(i).deleted:
-        raise HTTPException(404, f"no product {product_id}")
-    return i
-
-
-@control.post("/shops", status_code=201)
-def create_shop(spec: ShopSpec) -> dict:
-    SHOPS[spec.shop] = Shop(spec)
-    return spec.model_dump()
-
-
-@control.get("/shops")
-def list_shops() -> list[dict]:
-    return [dict(s.spec.model_dump(), location_id=s.location_id) for s in SHOPS.values()]
-
-
-@control.put("/limits")
-def set_limits(limits: dict[str, float]) -> dict:
-    LIMITS.update({k: v for k, v in limits.items() if k in DEFAULT_LIMITS})
-    BUCKET.clear()
-    return LIMITS
-
-
-@control.post("/shops/{shop}/products/{product_id}/stock")
-def change_stock(shop: str, product_id: int, stock: Stock) -> dict:
-    s = _shop(shop)
-    item = s.store.set_quantity(_index(s, product_id), stock.quantity)
+def _stock_hooks(s: Shop, item: Listing) -> None:
     _emit(s, "inventory_levels/update", _level(s, item))
     _emit(s, "products/update", render(s, item))
-    return render(s, item)
 
 
-@control.delete("/shops/{shop}/products/{product_id}")
-def delete_product(shop: str, product_id: int, hard: bool = False) -> dict:
-    s = _shop(shop)
-    item = s.store.deactivate(_index(s, product_id), hard=hard)
-    if hard:
-        _emit(s, "products/delete", {"id": product_id})
-        return {"id": product_id, "deleted": True}
-    _emit(s, "products/update", render(s, item))
-    return render(s, item)
+def _delete_hooks(s: Shop, item: Listing) -> None:
+    if item.deleted:
+        _emit(s, "products/delete", {"id": s.product_base + item.p.index})
+    else:
+        _emit(s, "products/update", render(s, item))
+
+
+def _deleted(s: Shop, item: Listing, product_id: int, hard: bool) -> dict:
+    return {"id": product_id, "deleted": True} if hard else render(s, item)
+
+
+CONTROL = PosControl(control, SHOPS, Shop, lambda spec: spec.shop, noun="shop", types={"product_id": int},
+                     limits=LIMITS, defaults=DEFAULT_LIMITS, limiter=BUCKET, webhooks=WEBHOOKS)
+CONTROL.account_collection("/shops", ShopSpec, listed=lambda s: dict(s.spec.model_dump(), location_id=s.location_id))
+CONTROL.limits_route(on_change=BUCKET.clear)
+CONTROL.product_routes("/shops/{shop}/products/{product_id}",
+                       CONTROL.in_account(offset=lambda s: s.product_base, live=True), render, notify=_stock_hooks,
+                       notify_delete=_delete_hooks, deleted=_deleted)
 
 
 @control.post("/shops/{shop}/webhooks", status_code=201)
 def register_webhook(shop: str, hook: Hook) -> dict:
-    s = _shop(shop)
+    s = CONTROL.account(shop)
     entry = dict(hook.model_dump(), secret=hook.secret or s.spec.api_secret)
     s.webhooks.append(entry)
     return entry
@@ -418,30 +341,19 @@ def register_webhook(shop: str, hook: Hook) -> dict:
 
 @control.get("/shops/{shop}/webhooks")
 def list_webhooks(shop: str) -> list[dict]:
-    return _shop(shop).webhooks
+    return CONTROL.account(shop).webhooks
 
 
-@control.get("/shops/{shop}/orders")
-def orders_received(shop: str) -> list[dict]:
-    return [{k: v for k, v in o.items() if k != "_ms"} for o in _shop(shop).orders]
-
-
-@control.get("/webhooks")
-def deliveries() -> list[dict]:
-    return WEBHOOKS.entries()
+CONTROL.account_routes("/shops/{shop}", orders=lambda s: [{k: v for k, v in o.items() if k != "_ms"} for o in s.orders],
+                       orders_name="orders_received")
+CONTROL.deliveries_route()
 
 
 def reset() -> None:
-    LIMITS.clear()
-    LIMITS.update(DEFAULT_LIMITS)
-    BUCKET.clear()
-    WEBHOOKS.clear()
-    SHOPS.clear()
-    for spec in (ShopSpec(shop="storehouse-demo", access_token="shpat_storehouse_demo_token",
-                          api_secret="shpss_storehouse_demo_secret"),
-                 ShopSpec(shop="storehouse-outlet", access_token="shpat_storehouse_outlet_token",
-                          api_secret="shpss_storehouse_outlet_secret", products=30, customers=10)):
-        SHOPS[spec.shop] = Shop(spec)
+    CONTROL.reset(ShopSpec(shop="storehouse-demo", access_token="shpat_storehouse_demo_token",
+                           api_secret="shpss_storehouse_demo_secret"),
+                  ShopSpec(shop="storehouse-outlet", access_token="shpat_storehouse_outlet_token",
+                           api_secret="shpss_storehouse_outlet_secret", products=30, customers=10))
 
 
 reset()

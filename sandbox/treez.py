@@ -36,12 +36,13 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from sandbox.pos_catalog import (BASE_MS, Listing, Reject, RejectRoute, Store, WebhookLog, Window, index_of, iso,
-                                 parse_ms, uuid_id)
+from sandbox.pos_catalog import BASE_MS, Listing, Store, index_of, iso, parse_ms, uuid_id
+from sandbox.pos_control import PosControl, deletion
+from sandbox.pos_http import Reject, RejectRoute, WebhookLog, Window
 
 NAME = "treez"
 OFFSET_H = -7
@@ -248,102 +249,26 @@ async def detail_ticket(dispensary: str, request: Request) -> dict:
 
 
 # -- control --------------------------------------------------------------------------
-class Stock(BaseModel):
-    quantity: int = Field(ge=0)
-
-
-class Hook(BaseModel):
-    url: str
-    secret: str | None = None
-
-
 def _fire(d: Dispensary, item: Listing) -> None:
-    if d.webhook:
-        name = d.spec.dispensary
-        body = {"event_type": "PRODUCT", "event_action": "UPDATE", "dispensary": name, "data": render(d, item)}
-        headers = {"authorization": d.webhook["secret"]} if d.webhook.get("secret") else {}
-        WEBHOOKS.send(d.webhook["url"], json.dumps(body).encode(), headers, event="PRODUCT", dispensary=name)
+    name = d.spec.dispensary
+    body = {"event_type": "PRODUCT", "event_action": "UPDATE", "dispensary": name, "data": render(d, item)}
+    WEBHOOKS.deliver(d.webhook, body, "authorization", event="PRODUCT", dispensary=name)
 
 
-def _product(d: Dispensary, product_id: str) -> int:
-    i = index_of(product_id, d.store.seed, uuid_id)
-    if i is None or not d.store.exists(i):
-        raise HTTPException(404, f"no product {product_id}")
-    return i
-
-
-@control.post("/dispensaries", status_code=201)
-def create_dispensary(spec: DispensarySpec) -> dict:
-    DISPENSARIES[spec.dispensary] = Dispensary(spec)
-    return spec.model_dump()
-
-
-@control.get("/dispensaries")
-def list_dispensaries() -> list[dict]:
-    return [d.spec.model_dump() for d in DISPENSARIES.values()]
-
-
-@control.put("/limits")
-def set_limits(limits: dict[str, float]) -> dict:
-    LIMITS.update({k: type(DEFAULT_LIMITS[k])(v) for k, v in limits.items() if k in DEFAULT_LIMITS})
-    return LIMITS
-
-
-@control.post("/dispensaries/{dispensary}/products/{product_id}/stock")
-def change_stock(dispensary: str, product_id: str, stock: Stock) -> dict:
-    d = _control_dispensary(dispensary)
-    item = d.store.set_quantity(_product(d, product_id), stock.quantity)
-    _fire(d, item)
-    return render(d, item)
-
-
-@control.delete("/dispensaries/{dispensary}/products/{product_id}")
-def delete_product(dispensary: str, product_id: str, hard: bool = False) -> dict:
-    d = _control_dispensary(dispensary)
-    item = d.store.deactivate(_product(d, product_id), hard=hard)
-    _fire(d, item)
-    return {"product_id": product_id, "deleted": hard, "active": item.active}
-
-
-@control.put("/dispensaries/{dispensary}/webhook")
-def set_webhook(dispensary: str, hook: Hook) -> dict:
-    _control_dispensary(dispensary).webhook = hook.model_dump()
-    return hook.model_dump()
-
-
-@control.get("/dispensaries/{dispensary}/orders")
-def orders(dispensary: str) -> list[dict]:
-    return _control_dispensary(dispensary).tickets
-
-
-@control.post("/dispensaries/{dispensary}/expire-tokens")
-def expire_tokens(dispensary: str) -> dict:
-    d = _control_dispensary(dispensary)
-    d.tokens = {t: 0.0 for t in d.tokens}
-    return {"expired": len(d.tokens)}
-
-
-@control.get("/webhooks")
-def deliveries() -> list[dict]:
-    return WEBHOOKS.entries()
-
-
-def _control_dispensary(name: str) -> Dispensary:
-    if name not in DISPENSARIES:
-        raise HTTPException(404, f"no dispensary {name}")
-    return DISPENSARIES[name]
+CONTROL = PosControl(control, DISPENSARIES, Dispensary, lambda spec: spec.dispensary, noun="dispensary",
+                     limits=LIMITS, defaults=DEFAULT_LIMITS, limiter=WINDOW, webhooks=WEBHOOKS)
+CONTROL.account_collection("/dispensaries", DispensarySpec)
+CONTROL.limits_route(coerce=True)
+CONTROL.product_routes("/dispensaries/{dispensary}/products/{product_id}", CONTROL.in_account(maker=uuid_id),
+                       render, notify=_fire, deleted=deletion("product_id", "active"))
+CONTROL.account_routes("/dispensaries/{dispensary}", webhook=True, orders=lambda d: d.tickets, expire_tokens=True)
+CONTROL.deliveries_route()
 
 
 def reset() -> None:
-    LIMITS.clear()
-    LIMITS.update(DEFAULT_LIMITS)
-    WINDOW.clear()
-    WEBHOOKS.clear()
-    DISPENSARIES.clear()
-    for spec in (DispensarySpec(dispensary="partnerdemo", client_id="treez-demo-client", apikey="treez-demo-apikey"),
-                 DispensarySpec(dispensary="partnerdemo2", client_id="treez-demo-client", apikey="treez-demo-apikey-2",
-                                products=60, customers=20)):
-        DISPENSARIES[spec.dispensary] = Dispensary(spec)
+    CONTROL.reset(DispensarySpec(dispensary="partnerdemo", client_id="treez-demo-client", apikey="treez-demo-apikey"),
+                  DispensarySpec(dispensary="partnerdemo2", client_id="treez-demo-client",
+                                 apikey="treez-demo-apikey-2", products=60, customers=20))
 
 
 reset()
