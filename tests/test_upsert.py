@@ -82,3 +82,22 @@ def test_quarantine_keeps_each_bad_record_once(engine, tenant_id):
         quarantine_records(conn, tenant_id, "s", [bad])
         rows = conn.execute(sa.select(quarantine.c.reason, quarantine.c.raw).where(quarantine.c.tenant_id == tenant_id)).all()
     assert rows == [("amount: invalid decimal", {"amount": "12.3O"})]
+
+
+def test_new_key_fast_path_falls_back_when_a_key_appears_meanwhile(engine, tenant_id, monkeypatch):
+    """On PostgreSQL, a batch believed all-new is copied straight in; a key inserted by someone
+    else in between makes that copy fail and the batch is merged instead, losing nothing."""
+    import warehouse.upsert as upsert_module
+
+    if engine.dialect.name != "postgresql":
+        import pytest
+
+        pytest.skip("the COPY fast path is PostgreSQL's")
+    with engine.begin() as conn:
+        upsert(conn, transactions, _rows(tenant_id, 3))
+    monkeypatch.setattr(upsert_module, "_pg_any_existing", lambda *args: False)  # the race: probe saw none
+    rows = _rows(tenant_id, 5, status="Settled")
+    with engine.begin() as conn:
+        result = upsert(conn, transactions, rows)
+        statuses = conn.execute(sa.select(transactions.c.status).where(transactions.c.tenant_id == tenant_id)).scalars().all()
+    assert result.written == 5 and statuses == ["Settled"] * 5
