@@ -5,6 +5,8 @@ from datetime import timedelta
 import dagster as dg
 
 from pipelines import mx_merchant
+from pipelines import esim
+from resources.esim import EsimProvidersResource
 from resources.mx_merchant import MxMerchantResource
 from resources.slack import SlackResource
 from resources.warehouse import WarehouseResource
@@ -12,12 +14,13 @@ from sensors.alerts import run_failure_alerts
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor
 
-JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM}
+JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM}
 ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
 
 RESOURCES = {
     "warehouse": WarehouseResource(),
     "mx_merchant": MxMerchantResource(),
+    "esim_providers": EsimProvidersResource(),
     "slack": SlackResource(webhook_url=dg.EnvVar("STOREHOUSE_SLACK_ALERTS_URL").get_value()),
 }
 
@@ -33,6 +36,7 @@ core = dg.Definitions(
 # Freshness, applied in bulk: a tenant's data is stale when its refresh schedule has missed twice.
 FRESHNESS = {
     "mx_merchant": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
+    "esim": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=13), warn_window=timedelta(hours=7)),
 }
 DEFAULT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
 
@@ -42,4 +46,4 @@ def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     return dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
 
 
-defs = dg.Definitions.merge(core, mx_merchant.defs).map_asset_specs(func=_with_freshness)
+defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs).map_asset_specs(func=_with_freshness)

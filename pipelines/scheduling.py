@@ -1,4 +1,6 @@
-"""Schedules that fan out one run per tenant connected to a system."""
+"""Schedules that fan out one run per tenant connected to a system (or to any of several)."""
+
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -6,18 +8,20 @@ from resources.warehouse import WarehouseResource
 from warehouse.tenants import tenants_with
 
 
-def per_tenant_schedule(job, system: str, cron: str) -> dg.ScheduleDefinition:
+def per_tenant_schedule(job, system: str | Sequence[str], cron: str) -> dg.ScheduleDefinition:
+    systems = [system] if isinstance(system, str) else list(system)
+
     @dg.schedule(
         name=f"{job.name}_schedule",
         job=job,
         cron_schedule=cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Runs {job.name} for every tenant connected to {system}.",
+        description=f"Runs {job.name} for every tenant connected to {' or '.join(systems)}.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
         with warehouse.engine.connect() as conn:
-            tenants = tenants_with(conn, system)
+            tenants = sorted({t for s in systems for t in tenants_with(conn, s)})
         stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
         return [dg.RunRequest(partition_key=t, run_key=f"{job.name}:{t}:{stamp}") for t in tenants]
 

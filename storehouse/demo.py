@@ -46,6 +46,16 @@ DEMO_TENANTS: list[DemoTenant] = [
         {"merchant_id": 1000095246, "consumer_key": "northside-key", "consumer_secret": "northside-secret"},
         {"category_rules": {**CLINIC_RULES, "iv hydration": "Wellness"}},
     )]),
+    # The eSIM shop (seed 001): its three provider accounts and its Slack hook, in failover order.
+    DemoTenant("numnaroad", "NumnaRoad", [
+        Connection("esimcard", "/esimcard", {"email": "demo@esimcard.test", "password": "demo-password"},
+                   {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": "/_sandbox/esimcard/stock"}),
+        Connection("mobimatter", "/mobimatter", {"merchant_id": "mm-demo-merchant", "api_key": "mm-demo-key"},
+                   {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": "/_sandbox/mobimatter/stock"}),
+        Connection("airalo", "/airalo", {"client_id": "airalo-demo-client", "client_secret": "airalo-demo-secret"},
+                   {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": "/_sandbox/airalo/stock"}),
+        Connection("slack", "/slack", {"hook_path": "/services/T00SANDBOX/B00SANDBOX/sandbox0webhook0token00001"}),
+    ]),
 ]
 
 

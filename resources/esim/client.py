@@ -1,0 +1,283 @@
+"""Request plumbing shared by the eSIM provider clients, on top of ``resources.http.HttpSession``.
+
+* ``EsimClientBase``: two sessions per account (one retrying for reads, one that never retries by
+  itself for purchases), auth renewal once on a 401, the stock feed, rejected-record collection.
+* Purchases are not idempotent at any of the real providers, so a purchase is only sent again
+  when the failure proves the provider did nothing (connection refused, a 429 carrying
+  ``Retry-After``, an expired token). ``PURCHASES`` remembers what this process bought by our
+  reference, so a retry in the same process returns the first eSIM instead of buying a second.
+* ``TOKENS``: bearer tokens per account, shared by every client in the process until near expiry
+  (Airalo's token endpoint allows 3 calls a minute; a token is never fetched per call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+from resources.esim.base import (
+    ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
+)
+from resources.http import (
+    AuthFailed, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid, RetryPolicy,
+)
+from warehouse.syncs import Rejected
+from warehouse.tenants import TenantConnection
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class TokenCache:
+    """Bearer tokens per provider account, shared by every client in the process until near expiry."""
+
+    def __init__(self, early_s: float = 60.0) -> None:
+        self.early_s = early_s
+        self._tokens: dict[tuple, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._fetching: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple, fetch: Callable[[], tuple[str, float]]) -> str:
+        with self._lock:
+            gate = self._fetching.setdefault(key, threading.Lock())
+        with gate:  # one fetch per account at a time: token endpoints are tightly rate limited
+            cached = self._tokens.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+            token, ttl = fetch()
+            self._tokens[key] = (token, time.monotonic() + max(1.0, ttl - min(self.early_s, ttl / 10)))
+            return token
+
+    def invalidate(self, key: tuple, token: str) -> None:
+        with self._lock:
+            if self._tokens.get(key, ("",))[0] == token:
+                del self._tokens[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+class PurchaseMemory:
+    """Purchases this process made, by (provider account, our reference); bounded, thread-safe."""
+
+    def __init__(self, size: int = 10_000, stripes: int = 64) -> None:
+        self.size = size
+        self._done: OrderedDict[tuple, ProvisionedEsim] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(stripes)]
+
+    def clear(self) -> None:
+        """Forget every purchase (as a fresh process would)."""
+        with self._lock:
+            self._done.clear()
+
+    def recall(self, key: tuple) -> ProvisionedEsim | None:
+        with self._lock:
+            return self._done.get(key)
+
+    def once(self, key: tuple, buy: Callable[[], ProvisionedEsim]) -> ProvisionedEsim:
+        with self._stripes[hash(key) % len(self._stripes)]:  # same reference: one purchase at a time
+            known = self.recall(key)
+            if known is not None:
+                return known
+            esim = buy()
+            with self._lock:
+                self._done[key] = esim
+                while len(self._done) > self.size:
+                    self._done.popitem(last=False)
+            return esim
+
+
+TOKENS = TokenCache()
+PURCHASES = PurchaseMemory()
+
+
+def account_key(provider: str, base_url: str, login: str, secret: str) -> tuple:
+    """Identifies one provider account; a rotated secret is a new key (its old token is dropped)."""
+    return provider, base_url, login, hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def _never_reached_provider(error: BaseException, retry: RetryPolicy) -> bool:
+    """True when the failed call provably did nothing, so sending it again cannot buy twice."""
+    if isinstance(error, RateLimited):  # a throttle says Retry-After; MobiMatter's out-of-stock 429 does not
+        return error.retry_after is not None and error.retry_after <= retry.retry_after_ceiling
+    never_connected = (httpx.ConnectError, httpx.ConnectTimeout)
+    return isinstance(error, ConnectionFailed) and isinstance(error.__cause__, never_connected)
+
+
+class EsimClientBase:
+    """One tenant's account at one provider: sessions, auth renewal, purchase memory, stock feed.
+
+    Subclasses set ``name`` and ``api_path`` and implement ``iter_packages``, ``_buy`` and
+    ``_lookup``. ``rejected`` collects wire records that could not be normalised (for quarantine).
+    """
+
+    name = ""
+    api_path = ""
+    default_page_size = 100
+
+    def __init__(self, connection: TenantConnection, login: str, secret: str, *, timeout: float,
+                 retry: RetryPolicy, headers: dict[str, str] | None = None) -> None:
+        base = connection.base_url.rstrip("/") + self.api_path
+        rate = connection.options.get("rate_limit_per_s")
+        self.account = account_key(self.name, base, login, secret)
+        self.retry, self.timeout = retry, timeout
+        self.http = HttpSession(self.name, base, headers=headers, timeout=timeout, retry=retry, rate_limit=rate)
+        # Non-idempotent calls go through a session that never retries by itself (see _send_once).
+        self.http_once = HttpSession(self.name, base, headers=headers, timeout=timeout,
+                                     retry=RetryPolicy(attempts=1), rate_limit=rate)
+        self.page_size = int(connection.options.get("page_size", self.default_page_size))
+        self.stock_feed_url = self._feed_url(connection)
+        self._feed: HttpSession | None = None
+        self.rejected: list[Rejected] = []
+
+    @staticmethod
+    def credential(connection: TenantConnection, key: str) -> str:
+        value = connection.credentials.get(key)
+        if not value:
+            raise AuthFailed(connection.system, f"the connection has no '{key}' credential")
+        return str(value)
+
+    def _expect(self, model: type[M], data: Any, what: str) -> M:
+        """``data`` as ``model``, or a ``ProviderError`` saying which answer was malformed."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ProviderError(self.name, f"{what} is malformed ({describe(exc)})") from None
+
+    def _accept(self, build: Callable[[], ProviderPackage], raw: Any) -> ProviderPackage | None:
+        """A normalised package, or None with the raw record kept in ``rejected`` and why."""
+        try:
+            return build()
+        except (ValueError, ArithmeticError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            reason = describe(exc) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+            self.rejected.append(Rejected(raw, reason, raw.get("id") if isinstance(raw, dict) else None))
+            return None
+
+    @staticmethod
+    def _feed_url(connection: TenantConnection) -> str | None:
+        """The connection's stock feed: an absolute URL, or a path on the provider's host."""
+        feed = connection.options.get("stock_feed_url")
+        if not feed or str(feed).startswith(("http://", "https://")):
+            return feed or None
+        url = httpx.URL(connection.base_url)
+        return str(url.copy_with(path=str(feed), query=None))
+
+    @property
+    def calls(self) -> int:
+        return self.http.stats.calls + self.http_once.stats.calls + (self._feed.stats.calls if self._feed else 0)
+
+    # -- auth: bearer providers override these two ----------------------------------------
+    def _auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def _renew_auth(self) -> bool:
+        """Forget a rejected credential; True when a fresh one is worth one more try."""
+        return False
+
+    def request(self, method: str, path: str, *, once: bool = False, **kwargs: Any) -> httpx.Response:
+        for attempt in (1, 2):
+            headers = {**kwargs.pop("headers", {}), **self._auth_headers()}
+            try:
+                if once:
+                    return self._send_once(method, path, headers=headers, **kwargs)
+                return self.http.request(method, path, headers=headers, **kwargs)
+            except AuthFailed:
+                if attempt == 2 or not self._renew_auth():
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return json_body(self.request("GET", path, **kwargs))
+
+    def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts), wait=self.retry.wait, reraise=True,
+            retry=retry_if_exception(lambda e: _never_reached_provider(e, self.retry)),
+        )
+        return retrying(self.http_once.request, method, path, **kwargs)
+
+    # -- the contract ---------------------------------------------------------------------
+    def iter_packages(self) -> Iterator[ProviderPackage]:
+        raise NotImplementedError
+
+    def _buy(self, provider_package_id: str, reference: str, email: str | None) -> ProvisionedEsim:
+        raise NotImplementedError
+
+    def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
+        raise NotImplementedError
+
+    def purchase(self, provider_package_id: str, reference: str, email: str | None = None) -> ProvisionedEsim:
+        """Buy one eSIM; ``reference`` is our order id (the same reference in this process buys once)."""
+        if not reference:
+            raise ValueError("a purchase needs our order id as its reference")
+        return PURCHASES.once((*self.account, reference), lambda: self._buy(provider_package_id, reference, email))
+
+    def order_status(self, reference: str, provider_order_id: str | None = None) -> ProviderOrderStatus:
+        """Ask the provider by its order id; without one, only this process's purchases are known."""
+        if provider_order_id:
+            try:
+                return self._lookup(provider_order_id)
+            except RequestInvalid as exc:
+                if exc.kind != "not_found":
+                    raise
+                return ProviderOrderStatus(provider=self.name, provider_order_id=provider_order_id, state="not_found")
+        known = PURCHASES.recall((*self.account, reference))
+        if known is not None:
+            return ProviderOrderStatus(provider=self.name, provider_order_id=known.provider_order_id,
+                                       state="completed", esim=known)
+        return ProviderOrderStatus(
+            provider=self.name, provider_order_id=None, state="pending",
+            detail=f"unknown: {self.name} cannot be searched by our reference and this process did not buy it",
+        )
+
+    def stock_levels(self) -> dict[str, int] | None:
+        """Units left per package from the account's stock feed; None when it has no feed.
+
+        The feed is ``{"packages": {package_id: units}, "out_of_stock": bool}``: the providers'
+        order APIs publish no stock counts, so where the numbers come from is per connection.
+        """
+        if not self.stock_feed_url:
+            return None
+        url = httpx.URL(self.stock_feed_url)
+        if self._feed is None:  # its own session: the provider's credential headers never go to the feed
+            origin = f"{url.scheme}://{url.netloc.decode()}"
+            self._feed = HttpSession(f"{self.name} stock feed", origin, timeout=self.timeout, retry=self.retry)
+        body = json_body(self._feed.request("GET", url.raw_path.decode()))
+        units = {str(k): max(0, int(v)) for k, v in (body.get("packages") or {}).items()}
+        return {k: 0 for k in units} if body.get("out_of_stock") else units
+
+    def close(self) -> None:
+        self.http.close()
+        self.http_once.close()
+        if self._feed:
+            self._feed.close()
+
+
+class BearerClient(EsimClientBase):
+    """A provider that trades a login for a bearer token: cached in ``TOKENS``, renewed once on a 401."""
+
+    _token: str | None = None
+
+    def _fetch_token(self) -> tuple[str, float]:
+        """(token, lifetime in seconds) from the provider's login call."""
+        raise NotImplementedError
+
+    def _auth_headers(self) -> dict[str, str]:
+        self._token = TOKENS.get(self.account, self._fetch_token)
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _renew_auth(self) -> bool:
+        if not self._token:
+            return False
+        TOKENS.invalidate(self.account, self._token)
+        self._token = None
+        return True

@@ -1,0 +1,137 @@
+"""eSIM Card reseller API: login → bearer token, paged packages, one-step purchase.
+
+Wire format under ``{base_url}/api/developer/reseller`` (PHP SDK and the sandbox fake):
+``POST login {email, password}`` → ``{status, access_token}`` (no lifetime given);
+``GET packages?page=&per_page=`` → ``{data[], meta{total, perPage, currentPage, lastPage}}``;
+``POST package/purchase {package_type_id}`` → ``{status, data{sim{id, iccid, qr_code_text,
+smdp_address, matching_id}, order_id}}``, where refusals (out of stock, empty balance) come as
+200 ``{status: false, message}``; ``GET my-esims/{id}``.
+
+eSIM Card has no order lookup and no field for our reference: the purchased sim's id is our
+``provider_order_id`` (``my-esims/{id}`` answers for it), and a purchase whose answer was lost
+cannot be found again by our reference; only ``PURCHASES`` (this process) prevents a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field
+
+from resources.esim.base import (
+    MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
+)
+from resources.esim.client import BearerClient
+from resources.http import ProviderError, RequestInvalid, RetryPolicy
+from warehouse.tenants import TenantConnection
+
+SYSTEM = "esimcard"
+API_PATH = "/api/developer/reseller"
+TOKEN_TTL_S = 3600.0  # assumed; a 401 renews it sooner
+MB_PER_UNIT = {"MB": 1, "GB": 1024, "TB": 1024 * 1024}
+DAYS_PER_UNIT = {"DAY": 1, "DAYS": 1, "WEEK": 7, "WEEKS": 7, "MONTH": 30, "MONTHS": 30}
+
+
+class Coverage(_Wire):
+    code: str
+    country_name: str | None = None
+
+
+class EsimCardPackage(_Wire):
+    id: str
+    name: str
+    price: Decimal
+    data_quantity: Decimal = Decimal(0)
+    data_unit: str = "GB"
+    package_validity: int
+    package_validity_unit: str = "Day"
+    unlimited: bool = False
+    coverage: list[Coverage] = Field(default_factory=list)
+
+    def normalise(self) -> ProviderPackage:
+        days = DAYS_PER_UNIT.get(self.package_validity_unit.upper())
+        mb = MB_PER_UNIT.get(self.data_unit.upper())
+        if days is None or (mb is None and not self.unlimited):
+            raise ValueError(f"unknown unit {self.package_validity_unit!r} or {self.data_unit!r}")
+        single = self.coverage[0].code.upper() if len(self.coverage) == 1 else None
+        # The name ends with the area, "eSIM Data For 1GB in 7 Days, Europe": the only region label sent.
+        region = None if single else (self.name.rpartition(", ")[2] or f"{len(self.coverage)} countries")
+        return ProviderPackage(
+            provider=SYSTEM, provider_package_id=self.id, name=self.name, country_code=single, region=region,
+            data_mb=None if self.unlimited else int(self.data_quantity * mb), unlimited=self.unlimited,
+            validity_days=self.package_validity * days, cost=self.price,
+        )
+
+
+class Meta(_Wire):
+    total: int
+    last_page: int = Field(alias="lastPage")
+
+
+class EsimCardSim(_Wire):
+    id: str
+    iccid: str
+    qr_code_text: str
+    smdp_address: str | None = None
+    matching_id: str | None = None
+
+    def esim(self) -> ProvisionedEsim:
+        return make_esim(SYSTEM, self.id, self.iccid, self.qr_code_text, self.smdp_address, self.matching_id)
+
+
+class EsimCardClient(BearerClient):
+    """One eSIM Card reseller account (credentials ``email``, ``password``)."""
+
+    name = SYSTEM
+    api_path = API_PATH
+
+    def __init__(self, connection: TenantConnection, *, timeout: float, retry: RetryPolicy) -> None:
+        self._email = self.credential(connection, "email")
+        self._password = self.credential(connection, "password")
+        super().__init__(connection, self._email, self._password, timeout=timeout, retry=retry)
+        self._sandbox_orders = bool(connection.options.get("sandbox_orders", False))
+
+    def _fetch_token(self) -> tuple[str, float]:
+        body = self.http.request("POST", "/login", json={"email": self._email, "password": self._password}).json()
+        if not body.get("status") or not body.get("access_token"):
+            raise ProviderError(self.name, "login answered without a token")
+        return str(body["access_token"]), TOKEN_TTL_S
+
+    def iter_packages(self) -> Iterator[ProviderPackage]:
+        """Every package, page by page until ``meta.lastPage``."""
+        page = 1
+        while True:
+            body = self.get_json("/packages", params={"page": page, "per_page": self.page_size})
+            rows = body.get("data") or []
+            for raw in rows:
+                package = self._accept(lambda: EsimCardPackage.model_validate(raw).normalise(), raw)
+                if package:
+                    yield package
+            last = self._expect(Meta, body.get("meta"), f"packages page {page}").last_page
+            if page >= last or not rows:
+                return
+            page += 1
+
+    def _buy(self, provider_package_id: str, reference: str, email: str | None) -> ProvisionedEsim:
+        payload: dict[str, Any] = {"package_type_id": provider_package_id}
+        if self._sandbox_orders:
+            payload["sandbox"] = True
+        body = self.request("POST", "/package/purchase", once=True, json=payload).json()
+        if not body.get("status"):
+            message = str(body.get("message") or "purchase refused")
+            refusal = OutOfStock if "out of stock" in message.lower() else RequestInvalid
+            raise refusal(self.name, f"purchase of {provider_package_id} refused: {message}")
+        sim = (body.get("data") or {}).get("sim")
+        if not isinstance(sim, dict):
+            raise MalformedEsim(self.name, f"purchase of {provider_package_id} answered without a sim")
+        try:
+            return EsimCardSim.model_validate(sim).esim()
+        except ValueError:  # bought, but not something we can hand out
+            raise MalformedEsim(self.name, f"purchase of {provider_package_id} answered an incomplete sim") from None
+
+    def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
+        body = self.get_json(f"/my-esims/{provider_order_id}")
+        sim = self._expect(EsimCardSim, (body.get("data") or {}).get("sim"), f"sim {provider_order_id}")
+        return ProviderOrderStatus(provider=self.name, provider_order_id=sim.id, state="completed", esim=sim.esim())
