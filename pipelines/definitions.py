@@ -6,21 +6,24 @@ import dagster as dg
 
 from pipelines import mx_merchant
 from pipelines import esim
+from pipelines import pos
 from resources.esim import EsimProvidersResource
 from resources.mx_merchant import MxMerchantResource
+from resources.pos import PosClientsResource
 from resources.slack import SlackResource
 from resources.warehouse import WarehouseResource
 from sensors.alerts import run_failure_alerts
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor
 
-JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM}
+JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM}
 ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
 
 RESOURCES = {
     "warehouse": WarehouseResource(),
     "mx_merchant": MxMerchantResource(),
     "esim_providers": EsimProvidersResource(),
+    "pos_clients": PosClientsResource(),
     "slack": SlackResource(webhook_url=dg.EnvVar("STOREHOUSE_SLACK_ALERTS_URL").get_value()),
 }
 
@@ -46,4 +49,4 @@ def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     return dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
 
 
-defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs).map_asset_specs(func=_with_freshness)
+defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs).map_asset_specs(func=_with_freshness)

@@ -112,15 +112,19 @@ class RetryPolicy:
         if hinted is not None:
             return max(hinted, self.retry_after_floor)
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
-        return random.uniform(self.retry_after_floor, ceiling)
+        return random.uniform(self.retry_after_floor, max(self.retry_after_floor, ceiling))
 
 
 class RateLimiter:
-    """Token bucket: at most ``rate`` calls per second with bursts of ``burst``, thread-safe."""
+    """Token bucket: at most ``rate`` calls per second, bursts of ``burst`` (default none), thread-safe.
 
-    def __init__(self, rate: float, burst: int | None = None):
+    Providers count calls in fixed or sliding windows; a burst on top of the steady rate would
+    overrun those, so the default bucket holds a single token.
+    """
+
+    def __init__(self, rate: float, burst: int = 1):
         self.rate = rate
-        self.capacity = float(burst or max(1, int(rate)))
+        self.capacity = float(max(1, burst))
         self.tokens = self.capacity
         self.updated = time.monotonic()
         self._lock = threading.Lock()

@@ -56,6 +56,30 @@ DEMO_TENANTS: list[DemoTenant] = [
                    {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": "/_sandbox/airalo/stock"}),
         Connection("slack", "/slack", {"hook_path": "/services/T00SANDBOX/B00SANDBOX/sandbox0webhook0token00001"}),
     ]),
+    # Dispensaries on six POS systems (seed 004) and an SAQ importer on Portaus (seed 000).
+    DemoTenant("mile-high-treez", "Mile High Dispensary (Treez)", [Connection(
+        "treez", "/treez", {"dispensary": "partnerdemo", "client_id": "treez-demo-client", "apikey": "treez-demo-apikey"},
+    )]),
+    DemoTenant("front-range-dutchie", "Front Range Cannabis (Dutchie)", [Connection(
+        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key"},
+    )]),
+    DemoTenant("canyon-blaze", "Canyon Dispensary (Blaze)", [Connection(
+        "blaze", "/blaze", {"partner_key": "blaze-demo-partner", "developer_key": "blaze-demo-dev"},
+    )]),
+    DemoTenant("cascade-flowhub", "Cascade Cannabis Co (Flowhub)", [Connection(
+        "flowhub", "/flowhub", {"client_id": "flowhub-demo-client", "key": "flowhub-demo-key"},
+    )]),
+    DemoTenant("coastal-cova", "Coastal Cannabis (COVA)", [Connection(
+        "cova", "/cova", {"company_id": 12345, "client_id": "cova-demo-client", "client_secret": "cova-demo-secret",
+                          "username": "demo@storehouse.test", "password": "cova-demo-password"},
+        {"location_ids": [201], "currency": "CAD"},
+    )]),
+    DemoTenant("lakeside-shopify", "Lakeside Goods (Shopify)", [Connection(
+        "shopify", "/shopify/storehouse-demo", {"access_token": "shpat_storehouse_demo_token"},
+    )]),
+    DemoTenant("importations-portaus", "Importations Privées (Portaus)", [Connection(
+        "portaus", "/portaus", {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000"},
+    )]),
 ]
 
 

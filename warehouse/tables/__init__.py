@@ -6,5 +6,6 @@ Analysts query these names directly. Every tenant-scoped table carries ``tenant_
 from warehouse.tables.base import metadata
 from warehouse.tables import core, mx  # noqa: F401  (register tables)
 from warehouse.tables import esim  # noqa
+from warehouse.tables import pos  # noqa
 
 __all__ = ["metadata"]

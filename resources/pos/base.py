@@ -1,0 +1,267 @@
+"""What every POS client shares: the normalised records, the client protocol, token caching.
+
+Each client (``resources/pos/<system>.py``) validates its own wire format with pydantic models
+and translates it into the records below. These records keep the *meaning* of the source but
+not yet our conventions: names, labels and units arrive as the POS sends them ("BLUE DREAM
+3.5G", "Sativa Dominant", ``mg/g``, ``EIGHTH``, cents already turned into ``Decimal`` dollars).
+``assets.pos_normalise`` turns them into warehouse rows; keeping that step out of the clients
+lets the golden test feed all six dialects through one set of rules.
+
+A record that does not validate is yielded as ``warehouse.syncs.Rejected`` in its place, so
+the sync quarantines it and carries on.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from resources.http import AuthFailed, HttpSession
+from warehouse.syncs import Rejected
+from warehouse.types import to_utc
+
+POS_SYSTEMS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify", "portaus")
+PRODUCTS, INVENTORY, CUSTOMERS = "products", "inventory", "customers"
+
+
+class Potency(BaseModel):
+    """One cannabinoid as the source states it: a range (low == high when single-valued)."""
+
+    name: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+    unit: str | None = None  # "%", "PERCENTAGE", "mg", "MILLIGRAMS", "mg/g", ...
+
+
+class PosProduct(BaseModel):
+    source: str
+    source_id: str
+    sku: str | None = None
+    name: str
+    brand: str | None = None
+    category_labels: list[str] = Field(default_factory=list, description="primary first")
+    strain_labels: list[str] = Field(default_factory=list)
+    effects: list[str] = Field(default_factory=list)
+    flavors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="unclassified labels")
+    potency: list[Potency] = Field(default_factory=list)
+    size: str | None = None
+    net_amount: Decimal | None = None
+    net_unit: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None
+    alcohol_pct: Decimal | None = None
+    active: bool = True
+    deleted: bool = False
+    updated_at: dt.datetime | None = None
+    stock_ref: str | None = Field(None, description="id the POS's stock records use, when not source_id")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class PosInventoryItem(BaseModel):
+    source: str
+    product_id: str = Field(description="source_id of the product (or its stock_ref when by_stock_ref)")
+    by_stock_ref: bool = False
+    location_id: str = ""
+    lot_id: str = ""
+    sku: str | None = None
+    quantity: Decimal
+    quantity_unit: str | None = None  # "each", "units", "ea", "g", "GRAMS", ...
+    capped_at: Decimal | None = Field(None, description="the source never reports more than this")
+    compliance_id: str | None = None
+    expires_on: dt.date | None = None
+    packaged_on: dt.date | None = None
+    active: bool = True
+    deleted: bool = False
+    updated_at: dt.datetime | None = None
+
+
+class PosCustomer(BaseModel):
+    source: str
+    source_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    birth_date: dt.date | None = None
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    gender: str | None = None
+    medical_id: str | None = None
+    customer_type: str | None = None
+    loyalty_points: Decimal | None = None
+    marketing_opt_in: bool | None = None
+    status: str | None = None
+    deleted: bool = False
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+class SaqBranch(BaseModel):
+    number: str
+    name: str
+    city: str | None = None
+    address: str | None = None
+    phone: str | None = None
+
+
+class PosClient(Protocol):
+    """One tenant's account on one POS. Generators hide paging; ``None`` means a full read."""
+
+    system: str
+    session: HttpSession
+    supports_incremental: frozenset[str]
+
+    @property
+    def calls(self) -> int: ...
+    def iter_products(self, updated_since: dt.datetime | None = None) -> Iterator[PosProduct | Rejected]: ...
+    def iter_inventory(self, updated_since: dt.datetime | None = None) -> Iterator[PosInventoryItem | Rejected]: ...
+    def iter_customers(self, updated_since: dt.datetime | None = None) -> Iterator[PosCustomer | Rejected]: ...
+    def close(self) -> None: ...
+
+
+class Wire(BaseModel):
+    """Base of every wire model: unknown fields ignored, names as the provider spells them."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+W = TypeVar("W", bound=BaseModel)
+
+
+def parse(model: type[W], raw: Any, id_field: str | None = None) -> W | Rejected:
+    """``model`` validated from ``raw``, or a ``Rejected`` naming the first bad field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "record"
+        source_id = raw.get(id_field) if id_field and isinstance(raw, dict) else None
+        return Rejected(raw, f"{where}: {first['msg']}", None if source_id is None else str(source_id))
+
+
+def translate(raw: Any, model: type[W], id_field: str, to_record: Callable[[W], Any]) -> Any:
+    """Validate one raw record and translate it; a translation error is a rejection too."""
+    wire = parse(model, raw, id_field)
+    if isinstance(wire, Rejected):
+        return wire
+    try:
+        return to_record(wire)
+    except (ValueError, ArithmeticError, ValidationError) as exc:
+        return Rejected(raw, f"translation: {exc}"[:300], str(raw.get(id_field)) if isinstance(raw, dict) else None)
+
+
+def money(value: Any) -> Decimal | None:
+    """A JSON number or string as an exact Decimal (via ``str`` so 45.1 stays 45.1)."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else to_utc(value)
+
+
+def from_epoch_ms(ms: int | None) -> dt.datetime | None:
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+
+
+def iso_z(value: dt.datetime) -> str:
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class TokenCache:
+    """Access tokens per account, shared by every client in the process, refreshed early.
+
+    Keyed by a digest of the credentials (never the credentials themselves), so two runs of the
+    same tenant reuse one token for its lifetime instead of exchanging keys on every run.
+    """
+
+    def __init__(self, margin_s: float = 120.0) -> None:
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.margin_s = margin_s
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+
+    def get(self, key: str, fetch: Callable[[], tuple[str, float]]) -> str:
+        """The cached token for ``key``, or a new one from ``fetch() -> (token, ttl seconds)``."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one exchange per account at a time, however many threads ask
+            token, expires = self._tokens.get(key, ("", 0.0))
+            if token and time.monotonic() < expires - self.margin_s:
+                return token
+            token, ttl = fetch()
+            self._tokens[key] = (token, time.monotonic() + ttl)
+            return token
+
+    def invalidate(self, key: str, token: str | None = None) -> None:
+        with self._guard:
+            if token is None or self._tokens.get(key, ("",))[0] == token:
+                self._tokens.pop(key, None)
+
+
+TOKENS = TokenCache()
+
+
+class BasePosClient:
+    """The parts every client has: its session, call count and close."""
+
+    system = "pos"
+    supports_incremental: frozenset[str] = frozenset()
+
+    def __init__(self, session: HttpSession, options: dict[str, Any] | None = None) -> None:
+        self.session = session
+        self.options = options or {}
+
+    @property
+    def calls(self) -> int:
+        return self.session.stats.calls
+
+    def close(self) -> None:
+        self.session.close()
+
+
+
+class TokenClient(BasePosClient, abc.ABC):
+    """A client whose calls carry an access token from ``TOKENS``; a refused token is renewed once."""
+
+    def __init__(self, session: HttpSession, token_key: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(session, options)
+        self._token_key = token_key
+
+    @abc.abstractmethod
+    def fetch_token(self) -> tuple[str, float]:
+        """(token, lifetime in seconds): one exchange with the provider."""
+
+    @abc.abstractmethod
+    def auth_headers(self, token: str) -> dict[str, str]:
+        """The headers that carry ``token`` on a call."""
+
+    def authed(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in (1, 2):
+            token = TOKENS.get(self._token_key, self.fetch_token)
+            try:
+                return self.session.request(method, path, headers=self.auth_headers(token), **kwargs)
+            except AuthFailed:
+                TOKENS.invalidate(self._token_key, token)  # expired or revoked early: exchange again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
