@@ -1,19 +1,54 @@
-"""The API app factory: routers per area, problem-details errors, health."""
+"""The API app factory: routers per area, problem-details errors, CORS, limits, metrics, workers."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
+import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import problems
+from api.container import Services
+from api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from api.settings import ApiSettings
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
     "api.routes.health",
+    "api.routes.catalogue",
+    "api.routes.checkout",
+    "api.routes.stripe_webhooks",
+    "api.routes.orders",
+    "api.routes.pos_webhooks",
+    "api.routes.pos_orders",
 ]
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Storehouse API", version="0.1.0")
+def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None) -> FastAPI:
+    """Build the app; its lifespan starts this process's provisioning and effects workers."""
+    settings = settings or ApiSettings()
+    services = Services(settings, engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.worker_enabled:
+            services.start_workers()
+        try:
+            yield
+        finally:
+            services.close()
+
+    app = FastAPI(title="Storehouse API", version="0.1.0", lifespan=lifespan,
+                  description="Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning.")
+    app.state.services = services
+    problems.install(app)
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token"],
+                       expose_headers=["Location", "Idempotent-Replayed", "Retry-After"], max_age=600)
+    app.add_middleware(MetricsMiddleware)
     return app

@@ -7,16 +7,18 @@ import dagster as dg
 from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
+from pipelines import shop
 from resources.esim import EsimProvidersResource
 from resources.mx_merchant import MxMerchantResource
 from resources.pos import PosClientsResource
 from resources.slack import SlackResource
 from resources.warehouse import WarehouseResource
 from sensors.alerts import run_failure_alerts
+from sensors.pos_webhooks import build_pos_webhook_sensor
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor
 
-JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM}
+JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM, **shop.JOBS_BY_SYSTEM}
 ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
 
 RESOURCES = {
@@ -32,6 +34,7 @@ core = dg.Definitions(
         build_tenant_discovery_sensor(JOBS_BY_SYSTEM),
         build_sync_request_sensor(ALL_JOBS),
         run_failure_alerts,
+        build_pos_webhook_sensor(pos.pos_inventory_job.name),
     ],
     resources=RESOURCES,
 )
@@ -40,6 +43,7 @@ core = dg.Definitions(
 FRESHNESS = {
     "mx_merchant": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     "esim": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=13), warn_window=timedelta(hours=7)),
+    "shop": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
 }
 DEFAULT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
 
@@ -49,4 +53,4 @@ def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     return dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
 
 
-defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs).map_asset_specs(func=_with_freshness)
+defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs).map_asset_specs(func=_with_freshness)

@@ -1,4 +1,4 @@
-"""The `storehouse` command: demo, sandbox, migrate, tenants, sync, ui."""
+"""The `storehouse` command: demo, sandbox, migrate, tenants, sync, api, ui."""
 
 from __future__ import annotations
 
@@ -186,13 +186,18 @@ def demo(
         console.print(f"[green]✓[/] {len(tenants)} demo tenants registered: {', '.join(t.tenant_id for t in tenants)}")
         ok = _run_and_report([t.tenant_id for t in tenants], None)
         print_summary(console, _engine(settings), [t.tenant_id for t in tenants])
+        from storehouse.demo_shop import buy_one_esim
+
+        console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")
+        ok &= buy_one_esim(console, _engine(settings), settings)
         console.print(f"\nDone in {time.perf_counter() - started:.1f} s.")
         console.print(
             "Next:\n"
             f"  • Dagster UI:   storehouse ui      (DAGSTER_HOME={home}; runs above are in its history)\n"
             f"  • Query:        sqlite3 {settings.warehouse_url.removeprefix('sqlite:///')} "
             "\"select tenant_id, count(*) from transactions group by 1\"\n"
-            "  • Tenants:      storehouse tenants list"
+            "  • Tenants:      storehouse tenants list\n"
+            "  • Shop API:     storehouse api     (OpenAPI at http://127.0.0.1:8000/docs)"
         )
         if keep_serving and server:
             console.print("sandbox still serving; Ctrl-C to stop")
@@ -202,6 +207,35 @@ def demo(
         if server:
             server.stop()
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def api(
+    host: Annotated[Optional[str], typer.Option(help="bind address (default STOREHOUSE_API_HOST)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (default STOREHOUSE_API_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes; they share the warehouse and its job queue")] = 1,
+) -> None:
+    """Serve the shop API (OpenAPI at /docs): catalogue, checkout, Stripe webhooks, orders, provisioning."""
+    import uvicorn
+
+    from warehouse.db import redact
+
+    settings = Settings()
+    _migrate(settings)
+    host, port = host or settings.api_host, port or settings.api_port
+    # Worker processes read their settings from the environment: hand these down.
+    os.environ.setdefault("STOREHOUSE_API_PUBLIC_URL", f"http://{host}:{port}")
+    os.environ.setdefault("STOREHOUSE_API_DATABASE_URL", settings.warehouse_url)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Several processes: /metrics sums them all from files in this (emptied) folder.
+        import shutil
+
+        metrics_dir = (settings.home / "prometheus").resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 @app.command()

@@ -55,6 +55,10 @@ DEMO_TENANTS: list[DemoTenant] = [
         Connection("airalo", "/airalo", {"client_id": "airalo-demo-client", "client_secret": "airalo-demo-secret"},
                    {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": "/_sandbox/airalo/stock"}),
         Connection("slack", "/slack", {"hook_path": "/services/T00SANDBOX/B00SANDBOX/sandbox0webhook0token00001"}),
+        # Its Stripe account (the webhook secret is added once the endpoint exists: storehouse.demo_shop).
+        Connection("stripe", "/stripe", {"secret_key": "sk_test_numnaroad_demo"}),
+        Connection("resend", "/resend", {"api_key": "re_sandbox_storehouse_key"},
+                   {"from": "NumnaRoad <orders@numnaroad.test>"}),
     ]),
     # Dispensaries on six POS systems (seed 004) and an SAQ importer on Portaus (seed 000).
     DemoTenant("mile-high-treez", "Mile High Dispensary (Treez)", [Connection(

@@ -1,10 +1,36 @@
-"""Liveness."""
+"""Liveness, readiness (the database answers) and Prometheus metrics."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from api import metrics
+from api.problems import Problem
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
 def healthz() -> dict:
+    """The process is up."""
     return {"ok": True}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> dict:
+    """Ready to serve: the warehouse answers a query."""
+    try:
+        with request.app.state.services.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        raise Problem(503, "not-ready", "The database is not reachable.") from None
+    return {"ok": True, "database": "reachable"}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus(request: Request) -> Response:
+    body = await run_in_threadpool(metrics.render, request.app.state.services.engine)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

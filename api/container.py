@@ -1,0 +1,67 @@
+"""Everything one API process shares: engine, shop directory, services, clients and workers.
+
+Built once by the app factory (and by the hourly stuck-orders asset, which runs the very same
+provisioning and effects services), closed on shutdown.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from api.ratelimit import RateLimiter
+from api.security import OrderTokens, load_secret
+from api.services.checkout import CheckoutService
+from api.services.clients import EmailClients, ProviderClients
+from api.services.leases import Heartbeat
+from api.services.notifications import EffectsService
+from api.services.provisioning import ProvisioningService
+from api.services.shops import ShopDirectory
+from api.services.webhooks import WebhookService
+from api.settings import ApiSettings
+from api.worker import Poller
+from resources.esim import EsimProvidersResource
+from resources.warehouse import engine_for
+
+
+class Services:
+    def __init__(self, settings: ApiSettings, engine: sa.Engine | None = None,
+                 esim: EsimProvidersResource | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or engine_for(settings.warehouse_url)
+        self.shops = ShopDirectory(self.engine, settings.tenant_cache_s)
+        self.tokens = OrderTokens(load_secret(settings))
+        self.heartbeat = Heartbeat(settings.lease_s)
+        self.provider_clients = ProviderClients(esim or EsimProvidersResource(
+            timeout_s=settings.provider_timeout_s, max_attempts=settings.provider_attempts))
+        self.email_clients = EmailClients()
+        self.checkout = CheckoutService(self.engine, settings, self.tokens)
+        self.webhooks = WebhookService(self.engine)
+        self.effects = EffectsService(self.engine, settings, self.shops, self.tokens, self.heartbeat,
+                                      self.email_clients)
+        self.provisioning = ProvisioningService(self.engine, settings, self.shops, self.provider_clients,
+                                                self.heartbeat, on_effects=self.wake_effects)
+        self.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
+        self._provisioner: Poller | None = None
+        self._notifier: Poller | None = None
+
+    def start_workers(self) -> None:
+        s = self.settings
+        self._provisioner = Poller("provisioning", lambda: len(self.provisioning.run_due()), s.worker_threads,
+                                   s.poll_s).start()
+        self._notifier = Poller("effects", lambda: len(self.effects.run_due()), 2, s.poll_s).start()
+
+    def wake_provisioning(self) -> None:
+        if self._provisioner:
+            self._provisioner.wake()
+
+    def wake_effects(self) -> None:
+        if self._notifier:
+            self._notifier.wake()
+
+    def close(self) -> None:
+        for poller in (self._provisioner, self._notifier):
+            if poller:
+                poller.stop()
+        self.heartbeat.close()
+        self.provider_clients.close()
+        self.email_clients.close()

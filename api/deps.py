@@ -1,0 +1,70 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Query, Request
+
+from api.container import Services
+from api.problems import Problem
+from api.services.shops import Shop
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_engine(request: Request) -> sa.Engine:
+    return request.app.state.services.engine
+
+
+EngineDep = Annotated[sa.Engine, Depends(get_engine)]
+
+
+def get_shop(shop: str, services: ServicesDep) -> Shop:
+    """The shop named in the path; unknown and inactive shops look the same (404)."""
+    found = services.shops.get(shop)
+    if found is None:
+        raise Problem(404, "shop-not-found", f"There is no shop {shop[:64]!r}.")
+    return found
+
+
+ShopDep = Annotated[Shop, Depends(get_shop)]
+
+
+def client_address(request: Request, services: ServicesDep) -> str:
+    if services.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else "unknown"
+
+
+def checkout_rate_limit(request: Request, services: ServicesDep, shop: ShopDep) -> None:
+    wait = services.checkout_limiter.hit(f"{shop.tenant_id}|{client_address(request, services)}")
+    if wait:
+        raise Problem(429, "rate-limited", "Too many checkouts from this client; slow down.",
+                      headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body exactly as sent: Stripe signs these bytes, not any re-serialisation of them."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def order_token(token: Annotated[str | None, Query(max_length=128)] = None,
+                x_order_token: Annotated[str | None, Header(max_length=128)] = None) -> str | None:
+    """The customer's order token, from the link (``?token=``) or the ``X-Order-Token`` header."""
+    return x_order_token or token
+
+
+OrderToken = Annotated[str | None, Depends(order_token)]

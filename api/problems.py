@@ -1,0 +1,110 @@
+"""RFC 9457 problem details for every error the API returns, and never a stack trace.
+
+``Problem`` is raised by routes and services; the handlers installed by ``install`` turn it, the
+framework's own HTTP and validation errors, and anything unexpected into
+``application/problem+json`` bodies ``{type, title, status, detail, instance, ...}``. An
+unexpected exception is logged here with its traceback and answered with a bare 500 whose only
+detail is a correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+log = logging.getLogger("storehouse.api")
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://storehouse.dev/problems/"
+TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+}
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+# For ``responses=`` on routes, so the OpenAPI document shows the problem shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDetails, "description": TITLES[code], "content": {MEDIA_TYPE: {}}}
+    for code in (400, 401, 404, 409, 413, 422, 429, 502)
+}
+
+
+class Problem(Exception):
+    """An error answered as problem details; ``kind`` becomes the ``type`` URI's last segment."""
+
+    def __init__(self, status: int, kind: str, detail: str, *, title: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.detail = status, kind, detail
+        self.title = title or TITLES.get(status, "Error")
+        self.headers, self.extra = headers or {}, extra
+
+
+def problem_response(status: int, kind: str, detail: str, *, instance: str | None = None,
+                     title: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_BASE + kind, "title": title or TITLES.get(status, "Error"), "status": status,
+            "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem(status: int, title: str, detail: str, kind: str | None = None) -> JSONResponse:
+    """A problem response to return directly from a route (instead of raising ``Problem``)."""
+    slug = kind or "-".join(title.lower().split())[:60]
+    return problem_response(status, slug, detail, title=title)
+
+
+def _problem(request: Request, exc: Problem) -> JSONResponse:
+    return problem_response(exc.status, exc.kind, exc.detail, instance=request.url.path, title=exc.title,
+                            headers=exc.headers, **exc.extra)
+
+
+def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kind = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(exc.status_code, "http-error")
+    detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+    return problem_response(exc.status_code, kind, detail, instance=request.url.path,
+                            headers=getattr(exc, "headers", None))
+
+
+def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Only where and what: echoing the rejected input back could reflect anything a client sent.
+    errors = [{"location": list(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+    malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+    if malformed:
+        return problem_response(400, "malformed-json", "The request body is not valid JSON.",
+                                instance=request.url.path, errors=errors)
+    return problem_response(422, "validation-error", "The request is not valid.", instance=request.url.path,
+                            errors=errors)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unhandled error on %s %s (incident %s)", request.method, request.url.path, incident)
+    return problem_response(500, "internal-error", f"Something went wrong on our side (incident {incident}).",
+                            instance=request.url.path, incident=incident)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _problem)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,26 @@
+"""The shop's catalogue: in-stock eSIM plans with the shop's prices."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import ServicesDep, ShopDep
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import Catalogue, CatalogueItem
+from api.services import catalogue
+
+router = APIRouter(prefix="/shops/{shop}", tags=["catalogue"])
+
+
+@router.get("/catalogue", response_model=Catalogue, responses=PROBLEM_RESPONSES)
+def get_catalogue(shop: ShopDep, services: ServicesDep,
+                  country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None) -> Catalogue:
+    """Every plan the shop can sell now, one entry per plan, optionally for one country."""
+    with services.engine.connect() as conn:
+        packages = catalogue.listing(conn, shop.tenant_id, services.settings.provider_priority, country)
+    items = [CatalogueItem(package_id=p.package_id, name=p.name, country_code=p.country_code, region=p.region,
+                           data_mb=p.data_mb, unlimited=p.unlimited, validity_days=p.validity_days, price=p.price,
+                           currency=p.currency, low_stock=p.stock_status == "low") for p in packages]
+    return Catalogue(shop=shop.tenant_id, items=items)

@@ -1,0 +1,38 @@
+"""Checkout: a pending order and the Stripe Checkout Session to pay it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response
+
+from api import metrics
+from api.deps import ServicesDep, ShopDep, checkout_rate_limit
+from api.problems import PROBLEM_RESPONSES, Problem
+from api.schemas import CheckoutRequest, CheckoutResponse
+
+router = APIRouter(prefix="/shops/{shop}", tags=["checkout"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
+                                              pattern=r"^[\x21-\x7e]+$")]
+
+
+@router.post("/checkout", response_model=CheckoutResponse, status_code=201, responses=PROBLEM_RESPONSES,
+             dependencies=[Depends(checkout_rate_limit)])
+def checkout(body: CheckoutRequest, shop: ShopDep, services: ServicesDep, response: Response,
+             idempotency_key: IdempotencyKey = None) -> CheckoutResponse:
+    """Create a pending order and its Checkout Session; the same Idempotency-Key returns the same pair."""
+    try:
+        result = services.checkout.create(shop, body.package_id, body.quantity, body.email, idempotency_key)
+    except Problem as exc:
+        metrics.CHECKOUTS.labels(exc.kind).inc()
+        raise
+    order = result.order
+    url = services.checkout.order_url(shop.tenant_id, order["order_id"])
+    if not result.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = url
+    metrics.CHECKOUTS.labels("created" if result.created else "replayed").inc()
+    return CheckoutResponse(order_id=order["order_id"], status=order["status"], checkout_url=order["checkout_url"],
+                            order_url=url, token=result.token, amount_total=order["amount_total"],
+                            currency=order["currency"], replayed=not result.created)

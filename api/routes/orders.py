@@ -1,0 +1,91 @@
+"""A customer's order, behind its secret token: status, eSIMs, QR codes, and the Stripe return."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+import sqlalchemy as sa
+import stripe
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import RedirectResponse
+
+from api.deps import OrderToken, ServicesDep, ShopDep
+from api.problems import PROBLEM_RESPONSES, Problem
+from api.schemas import EsimView, OrderView
+from api.services import orders as states
+from resources.stripe import account_for
+from warehouse.tables.shop import order_esims
+
+router = APIRouter(prefix="/shops/{shop}/orders/{order_id}", tags=["orders"])
+OrderId = Annotated[str, Path(pattern=r"^ord_[0-9a-f]{24}$")]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _authorised(services: ServicesDep, tenant_id: str, order_id: str, token: str | None) -> dict:
+    if not token:
+        raise Problem(401, "order-token-required", "This order is private: open it with the link you were sent.")
+    with services.engine.connect() as conn:
+        order = states.load(conn, tenant_id, order_id) if services.tokens.check(tenant_id, order_id, token) else None
+    if order is None:  # a wrong token and an unknown order look alike
+        raise Problem(404, "order-not-found", "No such order.")
+    return order
+
+
+@router.get("", response_model=OrderView, responses=PROBLEM_RESPONSES)
+def get_order(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep, response: Response) -> OrderView:
+    """Status and, once provisioned, each eSIM's ICCID, activation code and QR code."""
+    order = _authorised(services, shop.tenant_id, order_id, token)
+    e = order_esims.c
+    with services.engine.connect() as conn:
+        esims = conn.execute(sa.select(order_esims).where(e.tenant_id == shop.tenant_id, e.order_id == order_id)
+                             .order_by(e.unit)).mappings().all()
+    base = f"{services.settings.public_url}/shops/{shop.tenant_id}/orders/{order_id}/esims"
+    response.headers.update(NO_STORE)
+    return OrderView(
+        **{k: order[k] for k in ("order_id", "status", "package_name", "quantity", "amount_total", "amount_refunded",
+                                 "currency", "created_at", "paid_at", "failure_reason")},
+        esims=[EsimView(unit=x["unit"], iccid=x["iccid"], activation_code=x["activation_code"],
+                        qr_png_url=f"{base}/{x['unit']}/qr.png?token={token}",
+                        qr_png_base64=base64.b64encode(x["qr_png"]).decode("ascii")) for x in esims],
+    )
+
+
+@router.get("/esims/{unit}/qr.png", responses={200: {"content": {"image/png": {}}}, **PROBLEM_RESPONSES})
+def esim_qr(shop: ShopDep, order_id: OrderId, unit: Annotated[int, Path(ge=1, le=100)], token: OrderToken,
+            services: ServicesDep) -> Response:
+    """The QR code a phone scans to install this eSIM."""
+    _authorised(services, shop.tenant_id, order_id, token)
+    e = order_esims.c
+    with services.engine.connect() as conn:
+        png = conn.execute(sa.select(e.qr_png).where(e.tenant_id == shop.tenant_id, e.order_id == order_id,
+                                                     e.unit == unit)).scalar_one_or_none()
+    if png is None:
+        raise Problem(404, "esim-not-ready", "This eSIM is not provisioned (yet).")
+    return Response(png, media_type="image/png", headers=NO_STORE)
+
+
+@router.get("/return", status_code=303, responses=PROBLEM_RESPONSES)
+def stripe_return(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep,
+                  session_id: Annotated[str, Query(pattern=r"^cs_[A-Za-z0-9_]{8,200}$")]) -> RedirectResponse:
+    """Where Stripe sends the customer after paying: confirm with Stripe, then show the order."""
+    _authorised(services, shop.tenant_id, order_id, token)
+    connection = shop.connection("stripe")
+    if connection is None:
+        raise Problem(404, "shop-cannot-take-payments", "This shop has no Stripe account connected.")
+    try:
+        session = account_for(connection).retrieve_session(session_id)
+    except stripe.InvalidRequestError:
+        raise Problem(404, "session-not-found", "Stripe does not know this checkout session.") from None
+    except stripe.StripeError:
+        raise Problem(502, "payment-provider-unavailable", "Stripe could not be reached; reload the page.") from None
+    try:
+        paid = services.webhooks.fulfil(shop.tenant_id, order_id, session)
+    except ValueError:
+        raise Problem(404, "session-not-found", "This checkout session belongs to another order.") from None
+    if paid:
+        services.wake_provisioning()
+    page = str(connection.options.get("order_page_url") or "")  # the shop's own order page, if it has one
+    target = page.replace("{order_id}", order_id).replace("{token}", token or "") if page \
+        else services.checkout.order_url(shop.tenant_id, order_id)
+    return RedirectResponse(target, status_code=303, headers=NO_STORE)

@@ -1,0 +1,79 @@
+"""Request and response models of the shop API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                         pattern=r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[A-Za-z]{2,}$")]
+
+# Money leaves as a string with two decimals ("3.99"): exact, and what a customer expects to read.
+Amount = Annotated[Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")]
+
+
+class CatalogueItem(BaseModel):
+    package_id: str = Field(description="pass this to checkout")
+    name: str
+    country_code: str | None
+    region: str | None
+    data_mb: int | None = Field(description="null when unlimited")
+    unlimited: bool
+    validity_days: int
+    price: Amount
+    currency: str
+    low_stock: bool
+
+
+class Catalogue(BaseModel):
+    shop: str
+    items: list[CatalogueItem]
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=320)
+
+    package_id: str = Field(min_length=3, max_length=200, examples=["esimcard:JP-1GB-7D"])
+    quantity: int = Field(1, ge=1, le=100, description="eSIMs to buy (the shop's own limit applies too)")
+    email: Email = Field(description="where the eSIM is sent")
+
+
+class CheckoutResponse(BaseModel):
+    order_id: str
+    status: str
+    checkout_url: str | None = Field(description="send the customer here to pay")
+    order_url: str = Field(description="the customer's link to the order (carries its token)")
+    token: str = Field(description="the order's access token")
+    amount_total: Amount
+    currency: str
+    replayed: bool = Field(description="true when an Idempotency-Key returned an earlier checkout")
+
+
+class EsimView(BaseModel):
+    unit: int
+    iccid: str
+    activation_code: str
+    qr_png_url: str
+    qr_png_base64: str
+
+
+class OrderView(BaseModel):
+    order_id: str
+    status: str
+    package_name: str
+    quantity: int
+    amount_total: Amount
+    amount_refunded: Amount
+    currency: str
+    created_at: dt.datetime
+    paid_at: dt.datetime | None
+    failure_reason: str | None
+    esims: list[EsimView]
+
+
+class WebhookAck(BaseModel):
+    received: bool = True
+    outcome: str

@@ -1,0 +1,219 @@
+"""POS webhooks: verify each provider's signature, read what the event names, record it once.
+
+Shopify signs: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body keyed with
+the app secret, compared in constant time. Treez, Dutchie, Blaze, Flowhub and COVA do not sign;
+they echo a shared secret registered with the hook (``authorization``, or ``key`` for Flowhub).
+When the tenant's connection holds a ``webhook_secret`` that header must match; without one the
+event is accepted as ``unsigned``, which is safe only because a POS event is a hint: the refresh
+it triggers reads the provider's API, never the event's body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from warehouse.tables.pos_events import REFRESH_NOT_NEEDED, REFRESH_PENDING, pos_webhook_events
+from warehouse.tenants import TenantConnection
+from warehouse.types import now_utc
+
+PROVIDERS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify")
+SECRET_HEADER = {"treez": "authorization", "dutchie": "authorization", "blaze": "authorization",
+                 "flowhub": "key", "cova": "authorization"}
+# (body field holding the topic, body field naming the account) per unsigned provider
+BODY_FIELDS = {"treez": ("event_type", "dispensary"), "dutchie": ("eventType", "locationId"),
+               "blaze": ("type", "shopId"), "flowhub": ("event", "locationId"), "cova": ("EventType", "LocationId")}
+INVENTORY_TOPICS = {
+    "shopify": {"inventory_levels/update", "products/update", "products/create", "products/delete"},
+    "treez": {"PRODUCT"},
+    "dutchie": {"product.updated", "inventory.updated"},
+    "blaze": {"PRODUCT_UPDATED", "INVENTORY_UPDATED"},
+    "flowhub": {"inventory.updated"},
+    "cova": {"ProductUpdated", "InventoryUpdated"},
+}
+# where a tenant's connection names the account its events must come from
+ACCOUNT_KEYS = {"shopify": ("shop",), "treez": ("dispensary",), "dutchie": ("location_id",), "blaze": ("shop_id",),
+                "flowhub": ("location_id", "location_ids"), "cova": ("location_id", "location_ids")}
+EXCERPT_BYTES = 2048
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of the signature check: ``signature`` is valid, invalid, missing or unsigned."""
+
+    signature: str
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.signature in ("valid", "unsigned")
+
+
+@dataclass(frozen=True)
+class PosEvent:
+    """What a delivery says, read without trusting it for data."""
+
+    event_id: str
+    topic: str | None
+    account: str | None
+    payload: Any
+
+    def affects_inventory(self, provider: str) -> bool:
+        return self.topic in INVENTORY_TOPICS[provider]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    id: int
+    duplicate: bool
+    deliveries: int
+
+
+def shopify_hmac(secret: str, body: bytes) -> str:
+    """The value Shopify puts in ``X-Shopify-Hmac-Sha256`` for ``body``."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def webhook_secret(provider: str, connection: TenantConnection) -> str | None:
+    """The tenant's secret for this provider's hooks (Shopify falls back to the app secret)."""
+    creds = connection.credentials
+    names = ("webhook_secret", "api_secret", "client_secret") if provider == "shopify" else ("webhook_secret",)
+    return next((str(creds[n]) for n in names if creds.get(n)), None)
+
+
+def verify(provider: str, body: bytes, headers: Mapping[str, str], secret: str | None) -> Verdict:
+    """Check a delivery's signature (or shared secret) against the tenant's secret."""
+    if provider == "shopify":
+        given = headers.get("x-shopify-hmac-sha256")
+        if not given:
+            return Verdict("missing", "X-Shopify-Hmac-Sha256 header is missing")
+        if not secret:
+            return Verdict("invalid", "no Shopify app secret is configured for this tenant")
+        expected = shopify_hmac(secret, body)
+        if hmac.compare_digest(given.strip().encode(), expected.encode()):
+            return Verdict("valid")
+        return Verdict("invalid", "X-Shopify-Hmac-Sha256 does not match the body")
+    if not secret:
+        return Verdict("unsigned")
+    given = headers.get(SECRET_HEADER[provider])
+    if not given:
+        return Verdict("missing", f"{SECRET_HEADER[provider]} header with the webhook secret is missing")
+    if hmac.compare_digest(given.strip().encode(), secret.encode()):
+        return Verdict("valid")
+    return Verdict("invalid", f"{SECRET_HEADER[provider]} header does not match the webhook secret")
+
+
+def body_event_id(body: bytes) -> str:
+    """The id of a delivery whose provider sends none: re-deliveries carry the same bytes."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def parse(provider: str, body: bytes, headers: Mapping[str, str]) -> PosEvent:
+    """Read topic, account and id from a delivery; raises ``ValueError`` when it is not JSON."""
+    # JSONB cannot hold NUL: a signed body is kept whole, with that one character replaced
+    payload = orjson.loads(body.replace(b"\\u0000", b"\\ufffd"))
+    if provider == "shopify":
+        event_id = headers.get("x-shopify-webhook-id") or body_event_id(body)
+        return PosEvent(event_id[:128], headers.get("x-shopify-topic"), headers.get("x-shopify-shop-domain"), payload)
+    if not isinstance(payload, dict):
+        raise ValueError("body is not a JSON object")
+    topic_field, account_field = BODY_FIELDS[provider]
+    topic, account = payload.get(topic_field), payload.get(account_field)
+    return PosEvent(body_event_id(body), None if topic is None else str(topic)[:64],
+                    None if account is None else str(account)[:128], payload)
+
+
+def account_mismatch(provider: str, event: PosEvent, connection: TenantConnection) -> str | None:
+    """Why the event cannot belong to this tenant's account, or None when it can (or we cannot tell)."""
+    where = {**connection.options, **connection.credentials}
+    expected: set[str] = set()
+    for key in ACCOUNT_KEYS[provider]:
+        value = where.get(key)
+        if value is not None:
+            expected.update(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    if provider == "shopify":
+        expected |= {f"{s}.myshopify.com" for s in expected}
+        host = urlparse(connection.base_url).hostname or ""
+        if host.endswith(".myshopify.com"):  # production base URLs name the shop
+            expected.add(host)
+    if not expected or event.account is None or event.account in expected:
+        return None
+    return f"event names account {event.account!r}, not this tenant's"
+
+
+def excerpt(body: bytes) -> dict[str, Any]:
+    """What is kept of a rejected body: enough to investigate, never the whole of a large one."""
+    text = body[:EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")  # JSONB refuses NUL
+    return {"excerpt": text, "bytes": len(body)}
+
+
+def record(
+    conn: sa.Connection, tenant_id: str, provider: str, *, event_id: str, status: str, signature: str,
+    topic: str | None = None, account: str | None = None, payload: Any = None, reason: str | None = None,
+    affects_inventory: bool = False,
+) -> Recorded:
+    """Insert the delivery once per (tenant, provider, event id, status); a re-delivery only counts."""
+    t = pos_webhook_events
+    now = now_utc()
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t).values(
+        tenant_id=tenant_id, provider=provider, event_id=event_id, status=status, signature=signature,
+        topic=topic, account=account, payload=payload, reason=reason, deliveries=1, received_at=now,
+        last_received_at=now, refresh=REFRESH_PENDING if status == "accepted" and affects_inventory else REFRESH_NOT_NEEDED,
+    )
+    stmt = insert.on_conflict_do_update(
+        index_elements=[t.c.tenant_id, t.c.provider, t.c.event_id, t.c.status],
+        set_={"deliveries": t.c.deliveries + 1, "last_received_at": now},
+    ).returning(t.c.id, t.c.deliveries)
+    row = conn.execute(stmt).one()
+    return Recorded(id=row.id, duplicate=row.deliveries > 1, deliveries=row.deliveries)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the route answers: HTTP status, a problem kind when refused, and what was recorded."""
+
+    status: int
+    kind: str
+    detail: str | None = None
+    event_id: str | None = None
+    duplicate: bool = False
+    refresh: bool = False
+
+
+def receive(engine: sa.Engine, provider: str, connection: TenantConnection, body: bytes,
+            headers: Mapping[str, str]) -> Outcome:
+    """Verify, parse and record one delivery for the connection's tenant; rejections are recorded too."""
+    tenant_id = connection.tenant_id
+    with engine.begin() as conn:
+        verdict = verify(provider, body, headers, webhook_secret(provider, connection))
+        if not verdict.ok:
+            event_id = (headers.get("x-shopify-webhook-id") if provider == "shopify" else None) or body_event_id(body)
+            record(conn, tenant_id, provider, event_id=event_id[:128], status="rejected", signature=verdict.signature,
+                   topic=headers.get("x-shopify-topic"), payload=excerpt(body), reason=verdict.reason)
+            return Outcome(401, "invalid-signature", verdict.reason, event_id)
+        try:
+            event = parse(provider, body, headers)
+        except ValueError as exc:
+            reason = f"body is not a JSON event: {exc}"[:300]
+            record(conn, tenant_id, provider, event_id=body_event_id(body), status="rejected",
+                   signature=verdict.signature, payload=excerpt(body), reason=reason)
+            return Outcome(400, "malformed-event", reason, body_event_id(body))
+        mismatch = account_mismatch(provider, event, connection)
+        if mismatch:
+            record(conn, tenant_id, provider, event_id=event.event_id, status="rejected", signature=verdict.signature,
+                   topic=event.topic, account=event.account, payload=excerpt(body), reason=mismatch)
+            return Outcome(400, "wrong-account", mismatch, event.event_id)
+        affects = event.affects_inventory(provider)
+        recorded = record(conn, tenant_id, provider, event_id=event.event_id, status="accepted",
+                          signature=verdict.signature, topic=event.topic, account=event.account,
+                          payload=event.payload, affects_inventory=affects)
+    return Outcome(200, "accepted", event_id=event.event_id, duplicate=recorded.duplicate, refresh=affects)

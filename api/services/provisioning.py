@@ -1,0 +1,287 @@
+"""Provisioning: a paid order's eSIMs from the first healthy provider, exactly once.
+
+One job per paid order, run only under its lease (``leases``). Per eSIM unit the run:
+
+1. resolves attempts a dead or timed-out worker left ``started``/``unknown``: asks the provider
+   (``order_status``); where the connection declares ``reference_idempotent`` the same purchase
+   with the same reference is the lookup. While the outcome stays unknown the job waits and asks
+   again with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment;
+2. tries providers in priority order: an open breaker is skipped without a call, the attempt is
+   recorded before the call, retryable failures are retried by the client only when provably
+   unserved, and an ambiguous failure is checked with the provider before failing over.
+
+The order's final status and its outbox effects (email, Slack, refund) are written in the same
+transaction that closes the job, and only while the lease is still ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from api import metrics
+from api.services import attempts as rec
+from api.services import catalogue, orders as states
+from api.services.breakers import CachedBreakerStore
+from api.services.clients import ProviderClients
+from api.services.leases import Heartbeat, Lease, LeasedTable
+from api.services.shops import Shop, ShopDirectory
+from api.settings import ApiSettings
+from resources.breaker import CircuitBreaker, SqlBreakerStore
+from resources.esim import OutOfStock
+from resources.http import RequestInvalid
+from warehouse.tables.shop import provisioning_jobs
+from warehouse.tenants import TenantConnection
+from warehouse.types import now_utc
+
+log = logging.getLogger("storehouse.api.provisioning")
+DELIVERED, FAILED = "delivered", "failed"
+
+
+class Deferred(Exception):
+    """A provider's outcome is unknown: wait, then ask again (never buy elsewhere meanwhile)."""
+
+
+class LeaseLost(Exception):
+    """Another worker holds this job now; stop without writing anything more."""
+
+
+class ProvisioningService:
+    def __init__(self, engine: sa.Engine, settings: ApiSettings, shops: ShopDirectory, clients: ProviderClients,
+                 heartbeat: Heartbeat, on_effects: Callable[[], None] = lambda: None) -> None:
+        self.engine, self.settings, self.shops, self.clients = engine, settings, shops, clients
+        self.heartbeat, self.on_effects = heartbeat, on_effects
+        self.jobs = LeasedTable(engine, provisioning_jobs, open_state="queued", counter="runs")
+        self.breakers = CachedBreakerStore(SqlBreakerStore(engine))
+
+    def run_due(self, limit: int = 1, tenant_id: str | None = None, order_id: str | None = None) -> list[str]:
+        """Claim and run due jobs; returns each run's outcome."""
+        key = (tenant_id, order_id) if tenant_id and order_id else None
+        leases = self.jobs.claim(self.settings.lease_s, limit, key=key, tenant_id=tenant_id)
+        return [self.run(lease) for lease in leases]
+
+    def run(self, lease: Lease) -> str:
+        with self.heartbeat.hold(self.jobs, lease):
+            try:
+                return self._run(lease)
+            except LeaseLost:
+                log.warning("job %s: lease lost to another worker; stopping", lease.key)
+                return "lease_lost"
+            except Deferred as exc:
+                delay = self._backoff(lease)
+                self.jobs.retry_later(lease, delay, str(exc)[:1000])
+                return "deferred"
+            except Exception as exc:  # a bug or the database: the job is retried, never dropped
+                log.exception("job %s failed; retrying later", lease.key)
+                self.jobs.retry_later(lease, self._backoff(lease), f"{type(exc).__name__}: {exc}"[:1000])
+                return "error"
+
+    def _backoff(self, lease: Lease) -> float:
+        with self.engine.connect() as conn:
+            runs = conn.execute(sa.select(provisioning_jobs.c.runs).where(
+                provisioning_jobs.c.tenant_id == lease.key[0], provisioning_jobs.c.order_id == lease.key[1])
+            ).scalar_one_or_none() or 1
+        return min(self.settings.retry_base_s * 2 ** (runs - 1), 300.0)
+
+    def _renew(self, conn: sa.Connection, lease: Lease) -> None:
+        if self.heartbeat.lost(lease) or not self.jobs.renew_in(conn, lease, self.settings.lease_s):
+            raise LeaseLost()
+
+    def _run(self, lease: Lease) -> str:
+        tenant_id, order_id = lease.key
+        shop = self.shops.get(tenant_id)
+        with self.engine.begin() as conn:
+            self._renew(conn, lease)
+            order = states.load(conn, tenant_id, order_id)
+            if shop is None or order is None or order["status"] not in (states.PAID, states.PROCESSING):
+                why = "shop or order gone" if shop is None or order is None else f"order is {order['status']}"
+                self.jobs.finish_in(conn, lease, "done", finished_at=now_utc(), last_error=why)
+                return "skipped"
+            if order["status"] == states.PAID:
+                states.move(conn, tenant_id, order_id, states.PROCESSING, (states.PAID,))
+            delivered = rec.delivered_units(conn, tenant_id, order_id)
+            options = catalogue.equivalents(conn, tenant_id, order)
+        give_up = rec.past(order["paid_at"], self.settings.give_up_after_s)
+        for unit in range(1, order["quantity"] + 1):
+            if unit in delivered:
+                continue
+            if unit > 1 and self._status(order) != states.PROCESSING:
+                break  # refunded by the merchant meanwhile: buy nothing more
+            self._unit(shop, order, unit, lease, options, give_up)
+        return self._finish(shop, order, lease)
+
+    def _status(self, order: dict) -> str | None:
+        with self.engine.connect() as conn:
+            return states.load(conn, order["tenant_id"], order["order_id"])["status"]
+
+    # -- one eSIM ---------------------------------------------------------------------------
+    def _unit(self, shop: Shop, order: dict, unit: int, lease: Lease, options: dict, give_up: bool) -> str:
+        reference = rec.reference_for(order, unit)
+        with self.engine.connect() as conn:
+            history = rec.for_unit(conn, order, unit)
+        waiting = []
+        for attempt in (a for a in history if a["outcome"] in rec.UNRESOLVED):
+            verdict = self._resolve(shop, order, unit, attempt, lease)
+            if verdict == DELIVERED:
+                return DELIVERED
+            if verdict == "unknown":
+                if give_up:
+                    with self.engine.begin() as conn:
+                        rec.finish(conn, attempt["id"], rec.ABANDONED)
+                    log.warning("order %s unit %d: %s outcome still unknown after the give-up time; failing over",
+                                order["order_id"], unit, attempt["provider"])
+                else:
+                    waiting.append(attempt["provider"])
+        if waiting:
+            raise Deferred(f"unit {unit}: outcome at {', '.join(waiting)} unknown; asking again later")
+        skips: list[dict] = []  # breaker and stock skips ride along with the next write
+        try:
+            for connection in shop.providers(self.settings.provider_priority):
+                if self._try(order, unit, connection, options.get(connection.system), reference, lease,
+                             skips) == DELIVERED:
+                    return DELIVERED
+            return FAILED
+        finally:
+            if skips:
+                with self.engine.begin() as conn:
+                    self._write_skips(conn, skips)
+
+    def _resolve(self, shop: Shop, order: dict, unit: int, attempt: dict, lease: Lease) -> str:
+        """What became of an attempt whose answer was lost: delivered, absent or unknown."""
+        connection = shop.connection(attempt["provider"])
+        if connection is None:
+            return "unknown"
+        client = self.clients.get(connection)
+        try:
+            status = client.order_status(attempt["reference"], attempt["provider_order_id"])
+        except Exception as exc:
+            log.info("order %s: status check at %s failed (%s)", order["order_id"], attempt["provider"], exc)
+            status = None
+        if status is not None and status.state == "completed" and status.esim is not None:
+            with self.engine.begin() as conn:
+                self._renew(conn, lease)
+                rec.finish(conn, attempt["id"], rec.SUCCEEDED, esim=status.esim)
+                rec.store_esim(conn, order, unit, attempt["provider_package_id"] or "", status.esim)
+            return DELIVERED
+        if status is not None and status.state in ("failed", "not_found"):
+            with self.engine.begin() as conn:
+                rec.finish(conn, attempt["id"], rec.ABSENT)
+            return "absent"
+        if not connection.options.get("reference_idempotent"):
+            return "unknown"
+        # This provider dedupes purchases by our reference before any other check, so asking to
+        # buy again *is* the lookup: the first order comes back if it exists.
+        package = catalogue.Package(attempt["provider"], attempt["provider_package_id"] or "", "", None, None,
+                                    None, False, 1, order["unit_price"], order["currency"], None)
+        skips: list[dict] = []
+        verdict = self._try(order, unit, connection, package, attempt["reference"], lease, skips, resolving=True)
+        with self.engine.begin() as conn:
+            self._write_skips(conn, skips)
+            rec.finish(conn, attempt["id"], rec.ABSENT if verdict == "absent" else "superseded")
+        return verdict
+
+    def _try(self, order: dict, unit: int, connection: TenantConnection, package: catalogue.Package | None,
+             reference: str, lease: Lease, skips: list[dict], resolving: bool = False) -> str:
+        provider, tenant_id = connection.system, order["tenant_id"]
+        if package is None:
+            return FAILED
+        if package.stock_status == catalogue.OUT_OF_STOCK and not resolving:
+            skips.append(self._skip(order, unit, provider, package, reference, "out_of_stock"))
+            return FAILED
+        breaker = CircuitBreaker(self.breakers, tenant_id, provider, failure_threshold=self.settings.breaker_failures,
+                                 reset_after=self.settings.breaker_reset_s)
+        if not breaker.allow():  # open: no call at all
+            skips.append(self._skip(order, unit, provider, package, reference, "circuit_open"))
+            return "unknown" if resolving else FAILED
+        with self.engine.begin() as conn:
+            self._renew(conn, lease)
+            self._write_skips(conn, skips)
+            attempt_id = rec.start(conn, order, unit, provider, package.provider_package_id, reference)
+        client = self.clients.get(connection)
+        started = time.perf_counter()
+        try:
+            esim = client.purchase(package.provider_package_id, reference, order["email"])
+        except Exception as exc:
+            latency = (time.perf_counter() - started) * 1000
+            if rec.counts_for_breaker(exc):
+                breaker.record_failure(exc)
+            return self._failed(order, unit, attempt_id, provider, package, client, reference, exc, latency, resolving)
+        latency = (time.perf_counter() - started) * 1000
+        breaker.record_success()
+        with self.engine.begin() as conn:
+            rec.finish(conn, attempt_id, rec.SUCCEEDED, latency_ms=latency, esim=esim)
+            rec.store_esim(conn, order, unit, package.provider_package_id, esim)
+        self._count(provider, rec.SUCCEEDED, latency)
+        return DELIVERED
+
+    def _failed(self, order: dict, unit: int, attempt_id: int, provider: str, package: catalogue.Package,
+                client: Any, reference: str, exc: Exception, latency: float, resolving: bool) -> str:
+        if not rec.ambiguous(exc):
+            with self.engine.begin() as conn:
+                rec.finish(conn, attempt_id, rec.FAILED, latency_ms=latency, error=exc)
+            self._count(provider, rec.error_class(exc), latency)
+            refused = isinstance(exc, (OutOfStock, RequestInvalid))  # the provider said no: nothing sold
+            return ("absent" if refused else "unknown") if resolving else FAILED
+        try:
+            status = client.order_status(reference, None)
+        except Exception:
+            status = None
+        if status is not None and status.state == "completed" and status.esim is not None:
+            with self.engine.begin() as conn:
+                rec.finish(conn, attempt_id, rec.SUCCEEDED, latency_ms=latency, esim=status.esim)
+                rec.store_esim(conn, order, unit, package.provider_package_id, status.esim)
+            self._count(provider, rec.SUCCEEDED, latency)
+            return DELIVERED
+        absent = status is not None and status.state in ("failed", "not_found")
+        with self.engine.begin() as conn:
+            rec.finish(conn, attempt_id, rec.FAILED if absent else rec.UNKNOWN, latency_ms=latency, error=exc)
+        self._count(provider, rec.error_class(exc), latency)
+        if absent:
+            return "absent" if resolving else FAILED
+        if resolving:
+            return "unknown"
+        raise Deferred(f"unit {unit}: {provider} may have sold it ({rec.error_class(exc)}); checking again later")
+
+    @staticmethod
+    def _skip(order: dict, unit: int, provider: str, package: catalogue.Package, reference: str, why: str) -> dict:
+        metrics.ATTEMPTS.labels(provider, why).inc()
+        return {"order": order, "unit": unit, "provider": provider, "package_id": package.provider_package_id,
+                "reference": reference, "outcome": rec.SKIPPED, "error_class": why, "latency_ms": 0.0}
+
+    @staticmethod
+    def _write_skips(conn: sa.Connection, skips: list[dict]) -> None:
+        for skip in skips:
+            rec.start(conn, **skip)
+        skips.clear()
+
+    @staticmethod
+    def _count(provider: str, outcome: str, latency_ms: float) -> None:
+        metrics.ATTEMPTS.labels(provider, outcome).inc()
+        metrics.ATTEMPT_SECONDS.labels(provider).observe(latency_ms / 1000)
+
+    # -- the end of a job -------------------------------------------------------------------
+    def _finish(self, shop: Shop, order: dict, lease: Lease) -> str:
+        tenant_id, order_id, quantity = order["tenant_id"], order["order_id"], order["quantity"]
+        stripe = shop.connection("stripe")
+        refund = bool((stripe.options if stripe else {}).get("refund_on_failure", self.settings.refund_on_failure))
+        with self.engine.begin() as conn:
+            if not self.jobs.finish_in(conn, lease, "done", finished_at=now_utc(), last_error=None):
+                raise LeaseLost()
+            delivered = len(rec.delivered_units(conn, tenant_id, order_id))
+            if delivered == quantity:
+                target, effects, reason = states.PROVISIONED, ["email_ready", "slack_provisioned"], None
+            else:
+                target = states.FAILED if delivered == 0 else states.PARTIALLY_PROVISIONED
+                effects = (["refund"] if refund else []) + (["email_ready"] if delivered else [])
+                effects += ["email_apology", "slack_failed"]
+                reason = f"no provider could deliver {quantity - delivered} of {quantity} eSIM(s)"
+            if states.move(conn, tenant_id, order_id, target, (states.PROCESSING,), failure_reason=reason):
+                states.enqueue_effects(conn, tenant_id, order_id, effects)
+            else:
+                target = "unchanged"  # refunded by the merchant meanwhile: keep the eSIMs, send nothing
+        metrics.ORDERS.labels(target).inc()
+        self.on_effects()
+        return target

@@ -1,0 +1,83 @@
+"""Shops: a tenant as the API sees it, with its connections, cached briefly per process.
+
+A route names its shop by slug; the directory answers with the tenant's own connections only,
+so one shop's Stripe keys, webhook secrets and provider accounts never serve another.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from resources.esim import PROVIDERS
+from warehouse.tables.core import tenant_connections, tenants
+from warehouse.tenants import TenantConnection
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Shop:
+    tenant_id: str
+    name: str
+    connections: dict[str, TenantConnection] = field(repr=False)
+
+    def connection(self, system: str) -> TenantConnection | None:
+        return self.connections.get(system)
+
+    def providers(self, default_priority: list[str] | tuple[str, ...] = PROVIDERS) -> list[TenantConnection]:
+        """The shop's eSIM provider accounts in failover order.
+
+        The order is the configured priority unless a connection sets ``options.priority``
+        (lower first), which lets one shop prefer another provider without a redeploy.
+        """
+        order = {name: i for i, name in enumerate(default_priority)}
+        found = [c for name, c in self.connections.items() if name in PROVIDERS and name in order]
+        return sorted(found, key=lambda c: (float(c.options.get("priority", order[c.system])), order[c.system]))
+
+
+class ShopDirectory:
+    """Active tenants by slug, with connections; entries live ``ttl_s`` seconds (0: no cache)."""
+
+    def __init__(self, engine: sa.Engine, ttl_s: float = 5.0) -> None:
+        self.engine, self.ttl_s = engine, ttl_s
+        self._cache: dict[str, tuple[float, Shop | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str) -> Shop | None:
+        if not SLUG.match(tenant_id):
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(tenant_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        shop = self._load(tenant_id)
+        if self.ttl_s > 0:
+            with self._lock:
+                self._cache[tenant_id] = (now + self.ttl_s, shop)
+        return shop
+
+    def forget(self, tenant_id: str | None = None) -> None:
+        with self._lock:
+            if tenant_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(tenant_id, None)
+
+    def _load(self, tenant_id: str) -> Shop | None:
+        t = tenant_connections.c
+        with self.engine.connect() as conn:
+            name = conn.execute(
+                sa.select(tenants.c.name).where(tenants.c.tenant_id == tenant_id, tenants.c.status == "active")
+            ).scalar_one_or_none()
+            if name is None:
+                return None
+            rows = conn.execute(
+                sa.select(t.tenant_id, t.system, t.base_url, t.credentials, t.options).where(t.tenant_id == tenant_id)
+            ).all()
+        return Shop(tenant_id, name, {row.system: TenantConnection(*row) for row in rows})

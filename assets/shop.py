@@ -1,0 +1,190 @@
+"""The eSIM shop's hourly work per tenant: stuck orders, then the two marts analysts query (seed 001).
+
+``shop/stuck_orders`` is seed 001's workflow 5. Orders paid or processing for over an hour get
+their provisioning job run now, by the very service the API runs: it asks the provider what
+became of any purchase whose answer was lost (``order_status``) and completes the order, retries
+it (failing over once the give-up time has passed) or fails and refunds it. An order still stuck
+after that raises one Slack alert. The tenant's pending emails, notices and refunds are then
+delivered, so the shop recovers even while no API process is up.
+
+This asset imports the API's services on purpose (an exception to "nothing imports api"): a
+second copy of the provisioning engine would be the thing most likely to buy an eSIM twice.
+"""
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from decimal import Decimal
+
+import dagster as dg
+import sqlalchemy as sa
+
+from api.container import Services
+from api.services import orders as states
+from api.settings import ApiSettings
+from assets.common import OWNERS, markdown_table, not_connected, tenant_connection
+from assets.partitions import tenant_partitions
+from resources.esim import EsimProvidersResource
+from resources.warehouse import WarehouseResource
+from warehouse.tables.shop import mart_orders_daily, mart_provisioning_daily, order_esims, orders, provisioning_attempts
+from warehouse.types import now_utc
+from warehouse.upsert import upsert
+
+GROUP, KINDS, SYSTEM = "shop", {"sql", "stripe"}, "stripe"
+STUCK_KEY = dg.AssetKey(["shop", "stuck_orders"])
+ORDERS_MART_KEY = dg.AssetKey(["shop", "mart_orders_daily"])
+PROVISIONING_MART_KEY = dg.AssetKey(["shop", "mart_provisioning_daily"])
+RECONCILES = "mart_totals_match_orders"
+STUCK_AFTER = dt.timedelta(hours=1)
+
+
+def _stuck(engine: sa.Engine, tenant: str) -> list[dict]:
+    o = orders.c
+    with engine.connect() as conn:
+        # Paid over an hour ago and still without its eSIMs, however recently a worker touched it.
+        rows = conn.execute(sa.select(o.order_id, o.status, o.paid_at).where(
+            o.tenant_id == tenant, o.status.in_((states.PAID, states.PROCESSING)),
+            sa.func.coalesce(o.paid_at, o.status_changed_at) < now_utc() - STUCK_AFTER)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+@dg.asset(
+    key=STUCK_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
+    pool="esim_providers",
+    description="Orders paid or processing for over an hour, checked with their provider and completed, "
+    "retried or failed; pending emails, notices and refunds delivered.",
+)
+def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                      esim_providers: EsimProvidersResource) -> dg.MaterializeResult:
+    tenant = context.partition_key
+    if tenant_connection(warehouse, tenant, SYSTEM) is None:
+        return not_connected(SYSTEM)
+    services = Services(ApiSettings(), warehouse.engine, esim_providers)
+    outcomes: Counter[str] = Counter()
+    try:
+        stuck = _stuck(warehouse.engine, tenant)
+        for order in stuck:
+            with warehouse.engine.begin() as conn:
+                states.enqueue_provisioning(conn, tenant, order["order_id"])  # a paid order always has a job
+                services.provisioning.jobs.wake(conn, (tenant, order["order_id"]))  # due now, whatever its backoff
+            ran = services.provisioning.run_due(tenant_id=tenant, order_id=order["order_id"])
+            outcome = ran[0] if ran else "held by a live worker"
+            outcomes[outcome] += 1
+            context.log.info(f"order {order['order_id']} ({order['status']}, paid {order['paid_at']}): {outcome}")
+        still = _stuck(warehouse.engine, tenant)
+        with warehouse.engine.begin() as conn:
+            for order in still:  # one alert per order, ever (the outbox key is order + kind)
+                states.enqueue_effects(conn, tenant, order["order_id"], ["slack_stuck"])
+        delivered: Counter[str] = Counter()
+        while batch := services.effects.run_due(limit=20, tenant_id=tenant):
+            delivered.update(batch)
+    finally:
+        services.close()
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(stuck), "stuck": len(stuck), "still_stuck": len(still),
+        **{f"outcome_{k.replace(' ', '_')}": v for k, v in outcomes.items()},
+        **{f"effects_{k}": v for k, v in delivered.items()},
+    })
+
+
+def orders_daily(engine: sa.Engine, tenant: str) -> list[dict]:
+    """Per UTC day of creation and currency: order counts by outcome, eSIMs, revenue and refunds."""
+    o, e = orders.c, order_esims.c
+    esims = sa.select(e.order_id, sa.func.count().label("n")).where(e.tenant_id == tenant).group_by(e.order_id).subquery()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(o.created_at, o.currency, o.status, o.paid_at, o.amount_total, o.amount_refunded,
+                      sa.func.coalesce(esims.c.n, 0).label("esims"))
+            .select_from(orders.outerjoin(esims, esims.c.order_id == o.order_id)).where(o.tenant_id == tenant)
+        ).mappings().all()
+    days: dict[tuple, dict] = {}
+    for r in rows:  # in Python: Money is exact Decimal here, and text on SQLite where SQL SUM would use floats
+        d = days.setdefault((r["created_at"].date(), r["currency"]), {
+            "tenant_id": tenant, "day": r["created_at"].date(), "currency": r["currency"], "orders": 0,
+            "paid_orders": 0, "provisioned": 0, "failed": 0, "expired": 0, "refunded": 0, "esims": 0,
+            "revenue": Decimal(0), "refunds": Decimal(0)})
+        d["orders"] += 1
+        d["esims"] += r["esims"]
+        d["refunds"] += r["amount_refunded"]
+        if r["paid_at"] is not None:
+            d["paid_orders"] += 1
+            d["revenue"] += r["amount_total"]
+        key = {states.PROVISIONED: "provisioned", states.PARTIALLY_PROVISIONED: "provisioned",
+               states.FAILED: "failed", states.EXPIRED: "expired", states.REFUNDED: "refunded"}.get(r["status"])
+        if key:
+            d[key] += 1
+    return [{**d, "net_revenue": d["revenue"] - d["refunds"]} for d in days.values()]
+
+
+def _percentile(values: list[float], q: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 2)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
+
+
+def provisioning_daily(engine: sa.Engine, tenant: str) -> list[dict]:
+    """Per UTC day and provider: calls made, successes, breaker skips, latency p50/p95, error classes."""
+    a = provisioning_attempts.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(a.started_at, a.provider, a.outcome, a.error_class, a.latency_ms)
+                            .where(a.tenant_id == tenant)).mappings().all()
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in rows:
+        groups[(r["started_at"].date(), r["provider"])].append(r)
+    out = []
+    for (day, provider), group in groups.items():
+        calls = [r for r in group if r["outcome"] != "skipped"]
+        succeeded = sum(r["outcome"] == "succeeded" for r in calls)
+        latencies = [r["latency_ms"] for r in calls if r["latency_ms"] is not None]
+        out.append({
+            "tenant_id": tenant, "day": day, "provider": provider, "attempts": len(calls), "succeeded": succeeded,
+            "skipped_open": sum(r["error_class"] == "circuit_open" for r in group if r["outcome"] == "skipped"),
+            "success_rate": round(succeeded / len(calls), 4) if calls else None,
+            "p50_latency_ms": _percentile(latencies, 50), "p95_latency_ms": _percentile(latencies, 95),
+            "error_classes": dict(Counter(r["error_class"] for r in group if r["error_class"])),
+        })
+    return out
+
+
+@dg.asset(
+    key=ORDERS_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
+    owners=OWNERS, check_specs=[dg.AssetCheckSpec(RECONCILES, asset=ORDERS_MART_KEY,
+                                                  description="mart order counts add up to the orders table")],
+    description="Orders and revenue per day (table `mart_orders_daily`).",
+)
+def shop_mart_orders_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    tenant = context.partition_key
+    rows = orders_daily(warehouse.engine, tenant)
+    with warehouse.engine.begin() as conn:
+        written = upsert(conn, mart_orders_daily, rows).written if rows else 0
+        total = conn.execute(sa.select(sa.func.count()).select_from(orders).where(orders.c.tenant_id == tenant)).scalar_one()
+    recent = sorted(rows, key=lambda r: r["day"], reverse=True)[:7]
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(rows), "rows_written": written, "preview": dg.MetadataValue.md(markdown_table(
+            ["day", "currency", "orders", "provisioned", "failed", "net_revenue"],
+            [[r["day"], r["currency"], r["orders"], r["provisioned"], r["failed"], r["net_revenue"]] for r in recent]))},
+        check_results=[dg.AssetCheckResult(check_name=RECONCILES, passed=sum(r["orders"] for r in rows) == total,
+                                           metadata={"orders": total})],
+    )
+
+
+@dg.asset(
+    key=PROVISIONING_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
+    owners=OWNERS,
+    description="Provisioning attempts per provider per day: success rate, p50/p95 latency, error classes "
+    "(table `mart_provisioning_daily`).",
+)
+def shop_mart_provisioning_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    rows = provisioning_daily(warehouse.engine, context.partition_key)
+    with warehouse.engine.begin() as conn:
+        written = upsert(conn, mart_provisioning_daily, rows).written if rows else 0
+    return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), "rows_written": written,
+                                          "preview": dg.MetadataValue.md(markdown_table(
+                                              ["day", "provider", "attempts", "success_rate", "p95_latency_ms"],
+                                              [[r["day"], r["provider"], r["attempts"], r["success_rate"],
+                                                r["p95_latency_ms"]] for r in rows[-7:]]))})
+
+
+shop_assets = [shop_stuck_orders, shop_mart_orders_daily, shop_mart_provisioning_daily]

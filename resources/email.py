@@ -1,0 +1,82 @@
+"""Resend: transactional email over the shared ``HttpSession``, one ``Idempotency-Key`` per message.
+
+A tenant's ``resend`` connection holds ``credentials.api_key`` and ``options.from`` (the shop's
+sender, e.g. ``"NumnaRoad <orders@numnaroad.com>"``); ``base_url`` is ``https://api.resend.com``
+in production. Resend keeps an idempotency key for 24 h: the same key with the same body returns
+the first message's id and sends nothing, which is what makes a re-sent email after a crash
+harmless. Resend allows 2 requests a second per team, so the session paces itself to that and
+still honours ``Retry-After`` on a 429.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from resources.http import HttpSession, RetryPolicy
+from warehouse.tenants import TenantConnection
+
+SYSTEM = "resend"
+DEFAULT_SENDER = "Storehouse <orders@storehouse.invalid>"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+    content_id: str | None = None  # referenced from the HTML as ``cid:<content_id>``
+
+    def wire(self) -> dict:
+        out = {"filename": self.filename, "content": base64.b64encode(self.content).decode("ascii"),
+               "content_type": self.content_type}
+        if self.content_id:
+            out["content_id"] = self.content_id
+        return out
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    html: str
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+class ResendClient:
+    """Sends ``Email``s for one Resend account (API key never logged: it lives in a header)."""
+
+    def __init__(self, base_url: str, api_key: str, sender: str = DEFAULT_SENDER, *,
+                 timeout_s: float = 10.0, rate_limit: float | None = 2.0, attempts: int = 4) -> None:
+        self.sender = sender
+        self.session = HttpSession(
+            "resend", base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s,
+            retry=RetryPolicy(attempts=attempts, retry_after_ceiling=10.0), rate_limit=rate_limit,
+        )
+
+    def send(self, email: Email, idempotency_key: str) -> str:
+        """Send (or, for a key already used with this body, return the first send's id)."""
+        body = {
+            "from": self.sender, "to": [email.to], "subject": email.subject,
+            "html": email.html, "text": email.text,
+            "attachments": [a.wire() for a in email.attachments],
+            "tags": [{"name": k, "value": v} for k, v in email.tags],
+        }
+        response = self.session.request("POST", "/emails", json=body, headers={"Idempotency-Key": idempotency_key})
+        return str(response.json()["id"])
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def resend_client(connection: TenantConnection) -> ResendClient:
+    """A client for the tenant's Resend account; raises ``ValueError`` without an API key."""
+    key = connection.credentials.get("api_key")
+    if not key:
+        raise ValueError(f"tenant {connection.tenant_id} has no Resend api_key")
+    opts = connection.options
+    return ResendClient(connection.base_url, str(key), str(opts.get("from") or DEFAULT_SENDER),
+                        timeout_s=float(opts.get("timeout_s", 10.0)),
+                        rate_limit=opts.get("rate_limit", 2.0))

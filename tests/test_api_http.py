@@ -1,0 +1,210 @@
+"""The API's edges over HTTP: problem details for every error, limits, CORS, signatures, isolation."""
+
+import hashlib
+import hmac
+import json
+import time
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security import OrderTokens
+from resources.breaker import CircuitBreaker, SqlBreakerStore
+from tests.api_shop import SECRET, settings_for
+from warehouse.tables.esim import esim_packages, esim_stock
+from warehouse.tables.shop import orders
+from warehouse.tenants import add_tenant, set_connection
+from warehouse.types import now_utc
+from warehouse.upsert import upsert
+
+WHSEC = "whsec_http_tests"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def client(warehouse_url, engine):
+    settings = settings_for(warehouse_url, 8000, worker_enabled=False, max_body_bytes=4096, checkout_burst=3,
+                            checkout_rate_per_s=0.01, cors_origins=["https://shop.example"], max_quantity=5)
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as c:
+        yield c
+
+
+def make_shop(engine, tenant_id: str, whsec=WHSEC) -> None:
+    now = now_utc()
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, "HTTP shop")
+        set_connection(conn, tenant_id, "stripe", "http://127.0.0.1:9/stripe",
+                       {"secret_key": "sk_test_unused", "webhook_secret": whsec})
+        upsert(conn, esim_packages, [{
+            "tenant_id": tenant_id, "provider": "airalo", "provider_package_id": pid, "name": f"Japan {pid}",
+            "country_code": "JP", "region": None, "data_mb": 1024, "unlimited": False, "validity_days": days,
+            "cost": Decimal("2.00"), "price": Decimal("3.99"), "currency": "USD", "active": True,
+        } for pid, days in (("jp-7", 7), ("jp-30", 30))])
+        upsert(conn, esim_stock, [{
+            "tenant_id": tenant_id, "provider": "airalo", "provider_package_id": pid, "available": units,
+            "status": status, "low_alerted": False, "status_since": now, "checked_at": now,
+        } for pid, units, status in (("jp-7", 50, "in_stock"), ("jp-30", 0, "out_of_stock"))])
+
+
+def signed(body: bytes, secret: str = WHSEC, age_s: int = 0) -> dict:
+    t = int(time.time()) - age_s
+    sig = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
+
+
+def assert_problem(response, status: int, kind: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("https://")
+    if kind:
+        assert body["type"].endswith("/" + kind), body
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    return body
+
+
+def test_unknown_paths_and_shops_are_problems(client):
+    assert_problem(client.get("/nowhere"), 404, "not-found")
+    assert_problem(client.get("/shops/no-such-shop/catalogue"), 404, "shop-not-found")
+    assert_problem(client.delete("/healthz"), 405)
+
+
+def test_catalogue_lists_only_what_is_in_stock(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    body = client.get(f"/shops/{tenant_id}/catalogue").json()
+    assert [(i["package_id"], i["price"]) for i in body["items"]] == [("airalo:jp-7", "3.99")]
+    assert client.get(f"/shops/{tenant_id}/catalogue", params={"country": "FR"}).json()["items"] == []
+    assert_problem(client.get(f"/shops/{tenant_id}/catalogue", params={"country": "Japan"}), 422)
+
+
+@pytest.mark.parametrize(("body", "status", "kind"), [
+    ({}, 422, "validation-error"),
+    ({"package_id": "airalo:jp-7", "quantity": 10**30, "email": "a@b.io"}, 422, "validation-error"),
+    ({"package_id": "airalo:jp-7", "quantity": -1, "email": "a@b.io"}, 422, "validation-error"),
+    ({"package_id": "airalo:jp-7", "quantity": "lots", "email": "a@b.io"}, 422, "validation-error"),
+    ({"package_id": "airalo:jp-7", "quantity": 6, "email": "a@b.io"}, 422, "quantity-too-large"),
+    ({"package_id": "airalo:jp-7", "email": "not an email"}, 422, "validation-error"),
+    ({"package_id": "airalo:jp-7", "email": "a@b.io", "price": "0.01"}, 422, "validation-error"),
+    ({"package_id": "airalo:nope", "email": "a@b.io"}, 422, "unknown-package"),
+    ({"package_id": "no-colon", "email": "a@b.io"}, 422, "unknown-package"),
+    ({"package_id": "airalo:jp-30", "email": "a@b.io"}, 409, "out-of-stock"),
+])
+def test_bad_checkouts_are_4xx_problems(client, engine, tenant_id, body, status, kind):
+    make_shop(engine, tenant_id)
+    problem = assert_problem(client.post(f"/shops/{tenant_id}/checkout", json=body), status, kind)
+    if kind == "validation-error":
+        assert problem["errors"] and all("location" in e for e in problem["errors"])
+        assert "10000000000" not in json.dumps(problem)  # input is never echoed back
+
+
+def test_malformed_json_is_400(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    response = client.post(f"/shops/{tenant_id}/checkout", content=b'{"package_id": ',
+                           headers={"Content-Type": "application/json"})
+    assert_problem(response, 400, "malformed-json")
+
+
+def test_oversized_bodies_are_413_declared_or_streamed(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    big = b'{"package_id": "' + b"x" * 10_000 + b'"}'
+    assert_problem(client.post(f"/shops/{tenant_id}/checkout", content=big,
+                               headers={"Content-Type": "application/json"}), 413, "body-too-large")
+
+    def chunks():  # no Content-Length: the limit counts bytes as they arrive
+        for _ in range(10):
+            yield b" " * 1000
+
+    response = client.post(f"/shops/{tenant_id}/webhooks/stripe", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert_problem(response, 413, "body-too-large")
+
+
+def test_checkout_rate_limited_per_client(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    body = {"package_id": "airalo:nope", "email": "a@b.io"}
+    codes = [client.post(f"/shops/{tenant_id}/checkout", json=body).status_code for _ in range(3)]
+    assert codes == [422, 422, 422]
+    limited = client.post(f"/shops/{tenant_id}/checkout", json=body)
+    assert_problem(limited, 429, "rate-limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert client.get(f"/shops/{tenant_id}/catalogue").status_code == 200  # only checkout is limited
+
+
+def test_cors_allows_only_listed_origins(client):
+    allowed = client.options("/healthz", headers={"Origin": "https://shop.example",
+                                                  "Access-Control-Request-Method": "GET"})
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    denied = client.options("/healthz", headers={"Origin": "https://evil.example",
+                                                 "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in denied.headers
+    plain = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+
+
+def test_webhook_signature_checks(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    url = f"/shops/{tenant_id}/webhooks/stripe"
+    event = json.dumps({"id": "evt_unknown_1", "object": "event", "type": "customer.created", "created": 1,
+                        "data": {"object": {"id": "cus_1", "object": "customer"}}}).encode()
+    assert_problem(client.post(url, content=event), 400, "invalid-signature")  # no header
+    assert_problem(client.post(url, content=event, headers=signed(event, "whsec_wrong")), 400, "invalid-signature")
+    assert_problem(client.post(url, content=event, headers=signed(event, age_s=301)), 400, "stale-signature")
+    reserialised = json.dumps(json.loads(event), indent=2).encode()  # same JSON, other bytes
+    assert_problem(client.post(url, content=reserialised, headers=signed(event)), 400, "invalid-signature")
+    garbage = b"{not json"
+    assert_problem(client.post(url, content=garbage, headers=signed(garbage)), 400, "malformed-event")
+    first = client.post(url, content=event, headers=signed(event))
+    assert first.status_code == 200 and first.json() == {"received": True, "outcome": "ignored"}
+    again = client.post(url, content=event, headers=signed(event))
+    assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+
+
+def test_one_shops_secret_cannot_sign_for_another(client, engine, tenant_id):
+    other = tenant_id + "-b"
+    make_shop(engine, tenant_id)
+    make_shop(engine, other, whsec="whsec_the_other_shop")
+    event = json.dumps({"id": "evt_x", "object": "event", "type": "charge.refunded", "created": 1,
+                        "data": {"object": {"id": "ch_1", "object": "charge"}}}).encode()
+    assert_problem(client.post(f"/shops/{other}/webhooks/stripe", content=event, headers=signed(event)), 400)
+    assert client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)).status_code == 200
+
+
+def test_misconfigured_shop_is_a_bare_500(client, engine, tenant_id):
+    make_shop(engine, tenant_id, whsec=12345)  # a number where a secret belongs: our bug to own, not the caller's
+    event = b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {}}}'
+    body = assert_problem(client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)),
+                          500, "internal-error")
+    assert body["incident"] in body["detail"] and "12345" not in json.dumps(body)
+
+
+def test_orders_need_their_own_token(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    make_shop(engine, tenant_id + "-b")
+    order_id = "ord_" + "ab" * 12
+    with engine.begin() as conn:
+        conn.execute(sa.insert(orders).values(
+            tenant_id=tenant_id, order_id=order_id, status="pending", email="a@b.io", provider="airalo",
+            provider_package_id="jp-7", package_name="Japan", quantity=1, unit_price=Decimal("3.99"),
+            amount_total=Decimal("3.99"), currency="USD", request_hash="x"))
+    token = OrderTokens(SECRET.encode()).issue(tenant_id, order_id)
+    assert_problem(client.get(f"/shops/{tenant_id}/orders/{order_id}"), 401, "order-token-required")
+    assert_problem(client.get(f"/shops/{tenant_id}/orders/{order_id}", params={"token": token[:-1] + "x"}), 404)
+    assert_problem(client.get(f"/shops/{tenant_id}-b/orders/{order_id}", params={"token": token}), 404)
+    mine = client.get(f"/shops/{tenant_id}/orders/{order_id}", headers={"X-Order-Token": token})
+    assert mine.status_code == 200 and mine.json()["status"] == "pending" and mine.json()["esims"] == []
+    assert mine.headers["cache-control"] == "no-store" and mine.headers["referrer-policy"] == "no-referrer"
+    assert_problem(client.get(f"/shops/{tenant_id}/orders/{order_id}/esims/1/qr.png", params={"token": token}),
+                   404, "esim-not-ready")
+
+
+def test_readyz_and_metrics(client, engine, tenant_id):
+    assert client.get("/readyz").json() == {"ok": True, "database": "reachable"}
+    breaker = CircuitBreaker(SqlBreakerStore(engine), tenant_id, "esimcard", failure_threshold=1)
+    breaker.record_failure(RuntimeError("down"))
+    client.get("/healthz")
+    text = client.get("/metrics").text
+    assert 'storehouse_api_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert f'storehouse_provider_breaker_state{{provider="esimcard",tenant="{tenant_id}"}} 2.0' in text

@@ -1,0 +1,97 @@
+"""The hourly shop job: stuck orders recovered by the provisioning engine itself, then the marts."""
+
+import datetime as dt
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from assets.partitions import TENANT_PARTITIONS
+from assets.shop import shop_assets
+from resources.esim import EsimProvidersResource
+from tests.api_shop import (
+    SECRET, ApiThread, attempts, buy, emails_to, first_package, free_port, open_shop, order_row, quiesce,
+    session_of, settings_for, wait_status,
+)
+from warehouse.tables.shop import mart_orders_daily, mart_provisioning_daily, order_effects, orders
+
+HOURS_AGO = dt.timedelta(hours=2)
+
+
+@pytest.fixture
+def paid_but_unprovisioned(sandbox_reset, engine, warehouse, warehouse_url, tenant_id, monkeypatch):
+    """A shop whose API took the payment and then went away before any worker ran (two hours ago)."""
+    monkeypatch.setenv("STOREHOUSE_API_SECRET_KEY", SECRET)
+    with ApiThread(settings_for(warehouse_url, free_port(), worker_enabled=False)) as api:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"], quantity=2)
+        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
+        shop.flush()
+        wait_status(engine, tenant_id, bought["order_id"], {"paid"})
+    age(engine, tenant_id, "status_changed_at", "paid_at")
+    yield shop, bought
+    quiesce(engine, tenant_id)
+
+
+def age(engine, tenant_id: str, *columns: str) -> None:
+    """Move the tenant's order timestamps two hours back (the clock cannot be, portably, in SQL)."""
+    with engine.begin() as conn:
+        for row in conn.execute(sa.select(orders).where(orders.c.tenant_id == tenant_id)).mappings().all():
+            conn.execute(sa.update(orders).where(orders.c.tenant_id == tenant_id, orders.c.order_id == row["order_id"])
+                         .values({c: row[c] - HOURS_AGO for c in columns}))
+
+
+def run_hourly(warehouse, tenant_id) -> dg.ExecuteInProcessResult:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(shop_assets, partition_key=tenant_id, instance=instance, resources={
+        "warehouse": warehouse, "esim_providers": EsimProvidersResource(backoff_base_s=0.01)})
+    assert result.success
+    return result
+
+
+def meta(result, key: str) -> dict:
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key)
+    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+def test_stuck_paid_order_is_provisioned_and_counted(paid_but_unprovisioned, engine, warehouse, tenant_id):
+    shop, bought = paid_but_unprovisioned
+    result = run_hourly(warehouse, tenant_id)
+    stuck = meta(result, "shop/stuck_orders")
+    assert (stuck["stuck"], stuck["still_stuck"], stuck["outcome_provisioned"]) == (1, 0, 1)
+    order = order_row(engine, tenant_id, bought["order_id"])
+    assert order["status"] == "provisioned"
+    (mail,) = emails_to(shop.sandbox, bought["order_id"])  # delivered by the job: no API is running
+    assert len(mail["attachments"]) == 2
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    with engine.connect() as conn:
+        (day,) = conn.execute(sa.select(mart_orders_daily).where(mart_orders_daily.c.tenant_id == tenant_id)).mappings()
+        (calls,) = conn.execute(sa.select(mart_provisioning_daily)
+                                .where(mart_provisioning_daily.c.tenant_id == tenant_id)).mappings()
+    assert (day["orders"], day["paid_orders"], day["provisioned"], day["esims"]) == (1, 1, 1, 2)
+    assert day["revenue"] == day["net_revenue"] == order["amount_total"]
+    assert (calls["provider"], calls["attempts"], calls["succeeded"], calls["success_rate"]) == ("esimcard", 2, 2, 1.0)
+    assert calls["p50_latency_ms"] > 0 and calls["error_classes"] == {}
+    again = run_hourly(warehouse, tenant_id)
+    assert meta(again, "shop/stuck_orders")["stuck"] == 0
+    assert meta(again, "shop/mart_orders_daily")["rows_written"] == 0
+
+
+def test_order_still_unresolved_alerts_slack_once(paid_but_unprovisioned, engine, warehouse, tenant_id):
+    shop, bought = paid_but_unprovisioned
+    shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})  # eSIM Card: "500", sold or not?
+    first = meta(run_hourly(warehouse, tenant_id), "shop/stuck_orders")
+    assert (first["stuck"], first["still_stuck"], first["outcome_deferred"]) == (1, 1, 1)
+    assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
+    assert [a["outcome"] for a in attempts(engine, tenant_id)] == ["unknown"]
+    shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})
+    run_hourly(warehouse, tenant_id)
+    alerts = [m for m in shop.slack_messages() if "stuck" in m]
+    assert len(alerts) == 1 and bought["order_id"] in alerts[0]
+    with engine.connect() as conn:
+        kinds = conn.execute(sa.select(order_effects.c.kind, order_effects.c.state)
+                             .where(order_effects.c.tenant_id == tenant_id)).all()
+    assert kinds == [("slack_stuck", "done")]
+    httpx.delete(f"{shop.sandbox}/_sandbox/faults")

@@ -1,0 +1,101 @@
+"""Provisioning across processes: killed mid-purchase, several workers, outcomes that stay unknown.
+
+The API runs as real ``uvicorn`` worker processes here (two on PostgreSQL); a process is killed
+with SIGKILL, so no shutdown hook runs and its leases are simply left to expire.
+"""
+
+import concurrent.futures as cf
+
+import httpx
+import pytest
+
+from tests.api_shop import (
+    ApiProcess, ApiThread, attempts, buy, effects_settled, emails_to, first_package, free_port, open_shop,
+    order_row, provider_orders, session_of, settings_for, wait_for, wait_status,
+)
+from tests.conftest import postgres_url, requires_postgres
+
+
+def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, engine, warehouse, warehouse_url,
+                                                               tenant_id):
+    settings = settings_for(warehouse_url, free_port(), lease_s=2, poll_s=0.2)
+    workers = 2 if postgres_url() else 1
+    first = ApiProcess(settings, workers).start()
+    try:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, first.url, tenant_id,
+                         priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
+        bought = buy(first.url, shop, first_package(first.url, shop)["package_id"])
+        shop.control("PUT", "/faults/mobimatter", json={"slow_ms": 2500})  # the purchase hangs in flight...
+        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
+        wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "started"], 15, "purchase sent")
+    finally:
+        first.kill()  # ...and the worker dies before hearing the answer
+    shop.control("DELETE", "/faults")
+    assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
+    second = ApiProcess(settings, workers).start()
+    try:
+        wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=30)
+        wait_for(lambda: effects_settled(engine, tenant_id), 20, "email sent")
+    finally:
+        second.stop()
+    (bought_once,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
+    assert bought_once["state"] == "completed"
+    for other in ("esimcard", "airalo"):
+        assert httpx.get(f"{shop.sandbox}/_sandbox/{other}/orders").json()["orders"] == []
+    assert [a["outcome"] for a in attempts(engine, tenant_id)] == ["superseded", "succeeded"]
+    assert len(emails_to(shop.sandbox, bought["order_id"])) == 1
+
+
+def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engine, warehouse, warehouse_url,
+                                                             tenant_id):
+    settings = settings_for(warehouse_url, free_port(), give_up_after_s=2, retry_base_s=0.4, poll_s=0.1)
+    with ApiThread(settings) as api:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+        shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})  # the purchase answers HTTP 500
+        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
+        shop.flush()
+        wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "unknown"], 10, "unknown outcome")
+        # eSIM Card cannot be asked about a purchase whose answer was lost: nothing is bought elsewhere...
+        assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
+        assert all(a["provider"] == "esimcard" for a in attempts(engine, tenant_id))
+        # ...until the give-up time, when the unknown attempt is abandoned and provisioning goes on.
+        wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=20)
+    outcomes = [(a["provider"], a["outcome"]) for a in attempts(engine, tenant_id)]
+    assert outcomes[0] == ("esimcard", "abandoned") and outcomes[-1][1] == "succeeded"
+
+
+@requires_postgres("two API worker processes share one PostgreSQL")
+def test_two_workers_ten_deliveries_each_provision_once(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
+    api = ApiProcess(settings_for(warehouse_url, free_port()), workers=2).start()
+    try:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        shop.delivery(duplicates=10, concurrent=True)
+        package = first_package(api.url, shop)["package_id"]
+        bought = [buy(api.url, shop, package) for _ in range(3)]
+        sessions = [session_of(engine, tenant_id, b["order_id"]) for b in bought]
+        for session_id in sessions:
+            shop.pay(session_id)
+        with cf.ThreadPoolExecutor(8) as pool:  # the success redirect races the ten deliveries
+            returns = [pool.submit(httpx.get, f"{api.url}/shops/{tenant_id}/orders/{b['order_id']}/return",
+                                   params={"token": b["token"], "session_id": s})
+                       for b, s in zip(bought, sessions) for _ in range(3)]
+            assert all(r.result().status_code == 303 for r in returns)
+        shop.flush()
+        for b in bought:
+            wait_status(engine, tenant_id, b["order_id"], {"provisioned"})
+        wait_for(lambda: effects_settled(engine, tenant_id), 20, "emails sent")
+    finally:
+        api.stop()
+    purchases = [a for a in attempts(engine, tenant_id) if a["outcome"] == "succeeded"]
+    assert sorted(a["order_id"] for a in purchases) == sorted(b["order_id"] for b in bought)
+    assert len(httpx.get(f"{shop.sandbox}/_sandbox/esimcard/orders").json()["orders"]) == 3
+    assert [len(emails_to(shop.sandbox, b["order_id"])) for b in bought] == [1, 1, 1]
+    deliveries = shop.deliveries("checkout.session.completed")
+    assert len(deliveries) == 30 and all(d["succeeded"] for d in deliveries)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(sandbox_reset):
+    yield
+    httpx.delete(f"{sandbox_reset.url}/_sandbox/faults", timeout=10)

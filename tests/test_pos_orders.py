@@ -1,0 +1,244 @@
+"""Orders to a POS: validation against the warehouse (stock, daily limits, age), submission in each
+provider's own format with its confirmation stored, replays, and Portaus payment intents."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from assets.partitions import TENANT_PARTITIONS
+from pipelines.pos import pos_assets
+from resources.pos import PosClientsResource
+from tests.api_shop import free_port, settings_for
+from tests.pos_accounts import new_account
+from warehouse.tables.core import tenant_connections
+from warehouse.tables.pos import customers, inventory, products
+from warehouse.tables.pos_events import portaus_payment_intents, pos_orders
+from warehouse.tenants import add_tenant, set_connection
+
+FAST = PosClientsResource(max_attempts=2, backoff_base_s=0.01)
+ORDER_SYSTEMS = ["treez", "dutchie", "blaze", "flowhub", "cova", "shopify"]
+ADULT = dt.date(1980, 5, 17)
+
+
+@pytest.fixture(scope="module")
+def client(engine, warehouse_url):
+    return TestClient(create_app(settings_for(warehouse_url, free_port(), worker_enabled=False), engine))
+
+
+def open_shop(sandbox, engine, warehouse, tenant_id, system, order_rules=None, products_n=25):
+    """A tenant on a fresh sandbox account with its catalogue, stock and customers loaded."""
+    account = new_account(sandbox.url, system, products=products_n, customers=8)
+    key = f"key-{uuid.uuid4().hex}"
+    options = {**account.options, **({"order_rules": order_rules} if order_rules else {})}
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, tenant_id)
+        set_connection(conn, tenant_id, system, account.base_url, {**account.credentials, "orders_api_key": key}, options)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    assert dg.materialize(pos_assets, partition_key=tenant_id, instance=instance,
+                          resources={"warehouse": warehouse, "pos_clients": FAST}).success
+    return account, {"Authorization": f"Bearer {key}"}
+
+
+def in_stock(engine, tenant_id, minimum=2, weighed=True):
+    """(product id, live quantity) of an active product with stock, by weight if asked (grams known)."""
+    p, i = products.c, inventory.c
+    query = (sa.select(p.product_id, sa.func.sum(sa.cast(i.quantity, sa.Numeric)))
+             .join(inventory, sa.and_(i.tenant_id == p.tenant_id, i.source == p.source, i.product_id == p.product_id))
+             .where(p.tenant_id == tenant_id, p.status == "active", i.available.is_(True), i.deleted_at.is_(None),
+                    i.quantity_capped.is_(False), (p.weight_g.is_not(None)) if weighed else sa.true())
+             .group_by(p.product_id).having(sa.func.sum(sa.cast(i.quantity, sa.Numeric)) >= minimum)
+             .order_by(p.product_id))
+    with engine.connect() as conn:
+        product_id, quantity = conn.execute(query).first()
+    return product_id, Decimal(quantity)
+
+
+def a_customer(engine, tenant_id, customer_type=None):
+    c = customers.c
+    query = sa.select(c.customer_id).where(c.tenant_id == tenant_id).order_by(c.customer_id)
+    if customer_type == "recreational":
+        query = query.where(sa.or_(c.customer_type.is_(None), c.customer_type == "recreational"), c.medical_id.is_(None))
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+def set_rules(engine, tenant_id, **rules):
+    with engine.begin() as conn:
+        conn.execute(sa.update(tenant_connections).where(tenant_connections.c.tenant_id == tenant_id)
+                     .values(options={"order_rules": rules}))
+
+
+def grams_of(engine, tenant_id, product_id):
+    p = products.c
+    with engine.connect() as conn:
+        return conn.execute(sa.select(p.weight_g).where(p.tenant_id == tenant_id, p.product_id == product_id)).scalar()
+
+
+def order(ref, customer, items, **extra):
+    return {"order_ref": ref, "customer": {"id": customer, "birth_date": ADULT.isoformat()},
+            "items": [{"product_id": pid, "quantity": q} for pid, q in items], **extra}
+
+
+def stored(engine, tenant_id, ref):
+    o = pos_orders.c
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(pos_orders).where(o.tenant_id == tenant_id, o.order_ref == ref)).mappings().one())
+
+
+def sandbox_orders(account):
+    creds = account.credentials
+    path = {"flowhub": f"/_sandbox/flowhub/clients/{creds.get('client_id')}/orders",
+            "cova": f"/_sandbox/cova/companies/{creds.get('company_id')}/orders"}.get(account.system, f"{account.control}/orders")
+    return httpx.get(f"{account.sandbox}{path}", timeout=10).json()
+
+
+def received_lines(system, got):
+    """(product id, quantity) of an order as the POS received it, in its own field names."""
+    if system == "treez":
+        return [(x["product_id"], x["quantity"]) for x in got["items"]]
+    if system == "dutchie":
+        return [(str(x["productId"]), x["quantity"]) for x in got["request"]["items"]]
+    if system in ("blaze", "flowhub"):
+        return [(x["productId"], x["quantity"]) for x in got["items"]]
+    if system == "cova":
+        return [(x["ProductId"], x["Quantity"]) for x in got["Order"]["Items"]]
+    return [(str(x["variant_id"]), x["quantity"]) for x in got["line_items"]]
+
+
+def provider_id(system, got):
+    return str({"treez": got.get("ticket_id"), "dutchie": got.get("orderId"), "blaze": got.get("id"),
+                "flowhub": got.get("orderId"), "cova": got.get("OrderId"), "shopify": got.get("id")}[system])
+
+
+@pytest.mark.parametrize("system", ORDER_SYSTEMS)
+def test_valid_order_is_submitted_in_the_providers_format_and_confirmed(sandbox, client, engine, warehouse, tenant_id, system):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, system)
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    customer = a_customer(engine, tenant_id)
+    ref = f"web-{uuid.uuid4().hex[:8]}"
+    response = client.post(f"/shops/{tenant_id}/pos/orders", json=order(ref, customer, [(product_id, 2)]), headers=auth)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "submitted" and body["provider"] == system and body["provider_order_id"]
+    [got] = sandbox_orders(account)
+    assert received_lines(system, got) == [(product_id, 2)]
+    assert provider_id(system, got) == body["provider_order_id"]
+    row = stored(engine, tenant_id, ref)
+    assert row["status"] == "submitted" and row["confirmation"] and row["provider_request"]
+    assert row["total"] == Decimal(row["items"][0]["unit_price"]) * 2
+    replay = client.post(f"/shops/{tenant_id}/pos/orders", json=order(ref, customer, [(product_id, 2)]), headers=auth)
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["provider_order_id"] == body["provider_order_id"]
+    assert len(sandbox_orders(account)) == 1  # not placed twice
+    fetched = client.get(f"/shops/{tenant_id}/pos/orders/{ref}", headers=auth)
+    assert fetched.status_code == 200 and fetched.json()["provider_order_id"] == body["provider_order_id"]
+
+
+def test_validation_rejects_out_of_stock_over_limit_and_under_age(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    url = f"/shops/{tenant_id}/pos/orders"
+    product_id, quantity = in_stock(engine, tenant_id)
+    customer = a_customer(engine, tenant_id, "recreational")
+
+    short = client.post(url, json=order("o-stock", customer, [(product_id, int(quantity) + 1)]), headers=auth)
+    assert short.status_code == 422 and short.headers["content-type"] == "application/problem+json"
+    assert short.json()["type"].endswith("/out-of-stock") and f"{int(quantity) + 1} of {product_id}" in short.json()["detail"]
+
+    limit = grams_of(engine, tenant_id, product_id) * Decimal("1.5")  # one unit fits, two do not
+    set_rules(engine, tenant_id, daily_limit_g={"recreational": str(limit)})
+    heavy = client.post(url, json=order("o-limit", customer, [(product_id, 2)]), headers=auth)
+    assert heavy.status_code == 422 and heavy.json()["type"].endswith("/purchase-limit-exceeded")
+    assert f"recreational daily limit of {limit:f} g" in heavy.json()["detail"]
+
+    young = client.post(url, json={**order("o-young", "not-on-file", [(product_id, 1)]),
+                                   "customer": {"id": "not-on-file", "birth_date": str(dt.date.today().year - 19) + "-01-01"}},
+                        headers=auth)
+    assert young.status_code == 422 and young.json()["type"].endswith("/under-age")
+    nobody = client.post(url, json={**order("o-nobody", "x", [(product_id, 1)]), "customer": {"id": "x"}}, headers=auth)
+    assert nobody.json()["type"].endswith("/age-unverified")
+    unknown = client.post(url, json=order("o-unknown", customer, [("no-such-product", 1)]), headers=auth)
+    assert unknown.status_code == 422 and unknown.json()["type"].endswith("/unknown-product")
+
+    assert sandbox_orders(account) == []  # nothing reached the POS
+    assert stored(engine, tenant_id, "o-stock")["status"] == "rejected"
+    assert stored(engine, tenant_id, "o-stock")["validation"]["problems"][0]["code"] == "out-of-stock"
+
+
+def test_daily_limit_counts_earlier_orders_and_the_pos_record_decides_age(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "treez", products_n=40)
+    url = f"/shops/{tenant_id}/pos/orders"
+    product_id, quantity = in_stock(engine, tenant_id, minimum=2)
+    customer = a_customer(engine, tenant_id)
+    grams = grams_of(engine, tenant_id, product_id)
+    limit = str(grams * Decimal("1.5"))  # one unit fits, two do not
+    set_rules(engine, tenant_id, daily_limit_g={"recreational": limit, "medical": limit})
+    first = client.post(url, json=order("day-1", customer, [(product_id, 1)]), headers=auth)
+    assert first.status_code == 201, first.text
+    second = client.post(url, json=order("day-2", customer, [(product_id, 1)]), headers=auth)
+    assert second.status_code == 422 and second.json()["type"].endswith("/purchase-limit-exceeded")
+    assert stored(engine, tenant_id, "day-2")["validation"]["grams_earlier_today"] == str(grams)
+    assert len(sandbox_orders(account)) == 1
+
+    with engine.begin() as conn:  # the POS's birth date wins over the one the caller sends
+        conn.execute(sa.update(customers).where(customers.c.tenant_id == tenant_id, customers.c.customer_id == customer)
+                     .values(birth_date=dt.date.today().replace(year=dt.date.today().year - 18)))
+    lied = client.post(url, json=order("day-3", customer, [(product_id, 1)]), headers=auth)
+    assert lied.status_code == 422 and lied.json()["type"].endswith("/under-age")
+
+
+def test_orders_need_the_shops_own_key_and_one_order_ref_is_one_order(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "blaze")
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    _, other_auth = open_shop(sandbox, engine, warehouse, other, "blaze", products_n=5)
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    body = order("ref-1", a_customer(engine, tenant_id), [(product_id, 1)])
+    url = f"/shops/{tenant_id}/pos/orders"
+    assert client.post(url, json=body).status_code == 401
+    assert client.post(url, json=body, headers=other_auth).status_code == 401
+    assert client.post(url, json=body, headers=auth).status_code == 201
+    changed = {**body, "items": [{"product_id": product_id, "quantity": 2}]}
+    reused = client.post(url, json=changed, headers=auth)
+    assert reused.status_code == 409 and reused.json()["type"].endswith("/order-ref-reused")
+    assert client.get(f"{url}/ref-1", headers=other_auth).status_code == 401
+    assert client.get(f"{url}/nope", headers=auth).status_code == 404
+    assert len(sandbox_orders(account)) == 1
+
+
+def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "portaus")
+    product_id, _ = in_stock(engine, tenant_id, minimum=3, weighed=False)
+    p = products.c
+    with engine.connect() as conn:
+        price = conn.execute(sa.select(p.price).where(p.tenant_id == tenant_id, p.product_id == product_id)).scalar()
+        branch = conn.execute(sa.text("SELECT branch_number FROM saq_branches WHERE tenant_id = :t ORDER BY 1"),
+                              {"t": tenant_id}).scalar()
+    url = f"/shops/{tenant_id}/portaus/payment-intents"
+    body = {"reference": "saq-1001", "items": [{"product_id": product_id, "quantity": 3}], "branch": branch,
+            "customer": "C3001"}
+    first = client.post(url, json=body, headers=auth)
+    assert first.status_code == 201, first.text
+    intent = first.json()
+    assert Decimal(str(intent["amount"])) == price * 3 and intent["currency"] == "CAD"
+    assert intent["client_secret"] and intent["status"] == "requires_payment_method"
+    again = client.post(url, json=body, headers=auth)
+    assert again.status_code == 200 and again.json()["intent_id"] == intent["intent_id"]
+    assert again.json()["client_secret"] is None
+    key = account.credentials["api_key"]
+    at_portaus = httpx.get(f"{sandbox.url}/_sandbox/portaus/tenants/{key}/payment-intents").json()
+    assert [(i["reference"], i["amount"], i["branch"]) for i in at_portaus] == [("saq-1001", int(price * 300), branch)]
+    t = portaus_payment_intents.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(portaus_payment_intents).where(t.tenant_id == tenant_id)).mappings().all()
+    assert len(rows) == 1 and "clientSecret" not in rows[0]["raw"]
+    other = client.post(url, json={**body, "items": [{"product_id": product_id, "quantity": 1}]}, headers=auth)
+    assert other.status_code == 409
+    wrong_branch = client.post(url, json={**body, "reference": "saq-1002", "branch": "99999"}, headers=auth)
+    assert wrong_branch.status_code == 422 and wrong_branch.json()["type"].endswith("/unknown-branch")
