@@ -125,11 +125,11 @@ def sync(
 
     settings = Settings()
     if request:
-        from pipelines.definitions import ALL_JOBS
+        from storehouse.runner import jobs_for_tenant
         from warehouse.syncs import request_sync
 
         with _engine(settings).begin() as conn:
-            ids = [request_sync(conn, tenant, name, "cli") for name in (job or [j.name for j in ALL_JOBS])]
+            ids = [request_sync(conn, tenant, name, "cli") for name in (job or jobs_for_tenant(tenant))]
         console.print(f"[green]✓[/] sync requested for {tenant} (request ids {ids}); the sync_requests sensor runs it")
         return
     ensure_dagster_home(settings)

@@ -55,19 +55,29 @@ class JobOutcome:
     metadata: dict[str, dict]
 
 
+def jobs_for_tenant(tenant_id: str) -> list[str]:
+    """The jobs of the systems a tenant connects."""
+    from pipelines.definitions import JOBS_BY_SYSTEM, RESOURCES
+    from warehouse.tenants import connected_systems
+
+    with RESOURCES["warehouse"].engine.connect() as conn:
+        systems = connected_systems(conn, tenant_id)
+    return sorted({JOBS_BY_SYSTEM[s].name for s in systems if s in JOBS_BY_SYSTEM})
+
+
 def run_tenant_jobs(
     tenant_id: str,
     job_names: list[str] | None = None,
     on_event: Callable[[str], None] | None = None,
 ) -> list[JobOutcome]:
-    """Materialise every job (or the named ones) for one tenant, in-process, with run history."""
-    from pipelines.definitions import ALL_JOBS, RESOURCES, defs
+    """Materialise the tenant's jobs (those of the systems it connects, or the named ones) in-process."""
+    from pipelines.definitions import RESOURCES, defs
     from sensors.tenants import reconcile_partitions
 
     instance = dg.DagsterInstance.get()
     reconcile_partitions(instance, RESOURCES["warehouse"])
     outcomes = []
-    for name in job_names or [job.name for job in ALL_JOBS]:
+    for name in job_names or jobs_for_tenant(tenant_id):
         job = defs.resolve_job_def(name)
         if on_event:
             on_event(f"{name} for {tenant_id}")

@@ -67,6 +67,11 @@ def get_connection(conn: sa.Connection, tenant_id: str, system: str) -> TenantCo
     return TenantConnection(*row) if row else None
 
 
+def connected_systems(conn: sa.Connection, tenant_id: str) -> list[str]:
+    t = tenant_connections.c
+    return list(conn.execute(sa.select(t.system).where(t.tenant_id == tenant_id).order_by(t.system)).scalars())
+
+
 def tenants_with(conn: sa.Connection, system: str) -> list[str]:
     t = tenant_connections.c
     return list(conn.execute(
