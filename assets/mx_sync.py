@@ -236,35 +236,71 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
                 for n in numbers if n not in mapped]
     wanted = sorted(set(ids) | set(mapped.values()))
     heads, lines = [], []
+    writer = _BackgroundWriter()
 
-    def flush() -> None:
+    def write(heads: list[dict], lines: list[dict], rejected: list[Rejected]) -> None:
         with engine.begin() as conn:
             if heads:
                 stats.rows_written += upsert(conn, invoices, heads).written
                 upsert(conn, invoice_lines, lines)
             stats.quarantined += quarantine_records(conn, tenant_id, INVOICE_STREAM, rejected, run_id)
-        heads.clear(), lines.clear(), rejected.clear()
 
-    for invoice_id, body in client.invoices(wanted):
-        stats.rows += 1
-        if isinstance(body, ProviderError):
-            rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", f"id:{invoice_id}"))
-            continue
-        try:
-            head, inv_lines = invoice_rows(tenant_id, MxInvoice.model_validate(body))
-        except ValidationError as exc:
-            rejected.append(Rejected(body, describe(exc), f"id:{invoice_id}"))
-            continue
-        heads.append(head)
-        lines.extend(inv_lines)
-        if len(heads) >= opts.invoice_batch:
-            flush()
-    flush()
+    def flush() -> None:
+        nonlocal heads, lines, rejected
+        writer.submit(write, heads, lines, rejected)
+        heads, lines, rejected = [], [], []
+
+    with writer:
+        for invoice_id, body in client.invoices(wanted):
+            stats.rows += 1
+            if isinstance(body, ProviderError):
+                rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", f"id:{invoice_id}"))
+                continue
+            try:
+                head, inv_lines = invoice_rows(tenant_id, MxInvoice.model_validate(body))
+            except ValidationError as exc:
+                rejected.append(Rejected(body, describe(exc), f"id:{invoice_id}"))
+                continue
+            heads.append(head)
+            lines.extend(inv_lines)
+            if len(heads) >= opts.invoice_batch:
+                flush()
+        flush()
     with engine.begin() as conn:
         stats.extra["transactions_linked"] = link_invoices(conn, tenant_id)
     stats.api_calls = client.calls - calls_before
     stats.extra.update(invoices_wanted=len(wanted), numbers_mapped=len(mapped))
     return stats
+
+
+class _BackgroundWriter:
+    """Writes batches on one background thread so detail calls keep flowing meanwhile.
+
+    At most one batch waits behind the one being written (memory stays bounded); the first
+    error is raised in the caller at the next submit or on exit.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mx-writer")
+        self._pending: list = []
+
+    def submit(self, fn, *args) -> None:
+        for future in [f for f in self._pending if f.done()]:
+            self._pending.remove(future)
+            future.result()  # a failed write surfaces here
+        while len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def __enter__(self) -> "_BackgroundWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            for future in self._pending:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _distinct(a, b):
