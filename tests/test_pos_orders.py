@@ -242,3 +242,22 @@ def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engi
     assert other.status_code == 409
     wrong_branch = client.post(url, json={**body, "reference": "saq-1002", "branch": "99999"}, headers=auth)
     assert wrong_branch.status_code == 422 and wrong_branch.json()["type"].endswith("/unknown-branch")
+
+
+def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
+    """Stock held in grams is offered as packages of the product's net weight."""
+    from api.services.pos_orders import load_stock
+    from warehouse.upsert import upsert
+
+    product = {"tenant_id": tenant_id, "source": "treez", "product_id": "p1", "name": "Blue Dream 3.5g",
+               "source_name": "BLUE DREAM 3.5G", "category": "cannabis/flower", "categories": ["cannabis/flower"],
+               "effects": [], "flavors": [], "cannabinoids": {}, "currency": "USD", "status": "active",
+               "attributes": {}, "weight_g": Decimal("3.5")}
+    stock = {"tenant_id": tenant_id, "source": "treez", "location_id": "l1", "product_id": "p1", "lot_id": "",
+             "tracking": "weight", "quantity": Decimal("10"), "quantity_unit": "g", "min_quantity": Decimal("1"),
+             "increment": Decimal("0.5"), "available": True, "low_stock_threshold": Decimal("5"), "low_stock": False,
+             "quantity_capped": False}
+    with engine.begin() as conn:
+        upsert(conn, products, [product])
+        upsert(conn, inventory, [stock])
+        assert load_stock(conn, tenant_id, "treez", ["p1"]) == {"l1": {"p1": (Decimal(2), False)}}

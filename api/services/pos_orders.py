@@ -97,16 +97,25 @@ def load_products(conn: sa.Connection, tenant_id: str, source: str, ids: list[st
 
 
 def load_stock(conn: sa.Connection, tenant_id: str, source: str, ids: list[str]) -> dict[str, dict[str, tuple[Decimal, bool]]]:
-    """location -> product -> (available quantity, whether the POS caps what it reports)."""
-    i = inventory.c
+    """location -> product -> (available units, whether the POS caps what it reports).
+
+    Weight-tracked stock is held in grams; an order line counts packages, so grams become whole
+    packages of the product's net weight (unknown weight: not orderable by count).
+    """
+    i, p = inventory.c, products.c
     rows = conn.execute(
-        sa.select(i.location_id, i.product_id, i.quantity, i.quantity_capped).where(
-            i.tenant_id == tenant_id, i.source == source, i.product_id.in_(ids), i.available.is_(True),
-            i.deleted_at.is_(None)))
+        sa.select(i.location_id, i.product_id, i.quantity, i.quantity_unit, i.quantity_capped, p.weight_g)
+        .select_from(inventory.outerjoin(products, sa.and_(
+            p.tenant_id == i.tenant_id, p.source == i.source, p.product_id == i.product_id)))
+        .where(i.tenant_id == tenant_id, i.source == source, i.product_id.in_(ids), i.available.is_(True),
+               i.deleted_at.is_(None)))
     stock: dict[str, dict[str, tuple[Decimal, bool]]] = defaultdict(dict)
     for r in rows:
+        units = r.quantity
+        if r.quantity_unit == "g":
+            units = (r.quantity // r.weight_g) if r.weight_g else Decimal(0)
         quantity, capped = stock[r.location_id].get(r.product_id, (Decimal(0), False))
-        stock[r.location_id][r.product_id] = (quantity + r.quantity, capped or bool(r.quantity_capped))
+        stock[r.location_id][r.product_id] = (quantity + units, capped or bool(r.quantity_capped))
     return dict(stock)
 
 
