@@ -1,0 +1,174 @@
+"""Helpers shared by the benchmarks: repo on sys.path, rows as the sync makes them, RSS, medians,
+a sandbox in its own process, and a scratch PostgreSQL database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+TENANT = "bench-tenant"
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+def machine() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.node()} · {os.cpu_count()} cores · {cpu} · Python {platform.python_version()}"
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set of this process so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def proc_peak_rss_mib(pid: int) -> float | None:
+    """VmHWM (peak RSS) of another process, from /proc."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: list[float]) -> str:
+    return "/".join(f"{v:,.0f}" for v in values)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def load_avg() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+# -- rows exactly as the sync produces them ------------------------------------------------------
+
+def sync_rows(n: int, merchant_id: int = 1_000_777, seed: int = 5, tenant_id: str = TENANT) -> list[dict]:
+    """``n`` normalised transaction rows: the sandbox's payments through the sync's own parser
+    (pydantic ``Decimal`` amounts, tz-aware datetimes, strings), newest first like the API."""
+    from assets.mx_sync import parse_payments
+    from sandbox.mx_merchant import Merchant, MerchantSpec
+
+    m = Merchant(MerchantSpec(merchant_id=merchant_id, consumer_key="k", consumer_secret="s",
+                              transactions=n, seed=seed))
+    rows: list[dict] = []
+    for start in range(0, n, 10_000):
+        raws = [m.payment(n - 1 - k) for k in range(start, min(n, start + 10_000))]
+        parsed, rejected = parse_payments(tenant_id, raws)
+        assert not rejected
+        rows.extend(parsed)
+    return rows
+
+
+# -- the sandbox in its own process ---------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SandboxProcess:
+    """``uvicorn sandbox.app:create_app`` in a child process (its CPU off our GIL)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "SandboxProcess":
+        import httpx
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "sandbox.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+             "--no-access-log", "--lifespan", "off", "--backlog", "4096"],
+            cwd=ROOT, stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sandbox exited with {self.proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                    return self
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cpu_seconds(self) -> float | None:
+        """User+system CPU the sandbox process has used (from /proc/<pid>/stat)."""
+        with contextlib.suppress(OSError, AttributeError):
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of any local process (e.g. a PostgreSQL backend)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# -- a scratch PostgreSQL database ------------------------------------------------------------
+
+@contextlib.contextmanager
+def scratch_pg(base_url: str) -> Iterator[str]:
+    """Create a uniquely named database on ``base_url``'s server, yield its URL, drop it."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(base_url)
+    name = f"storehouse_bench_{uuid.uuid4().hex[:8]}"
+    admin = parsed.set(drivername="postgresql")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parsed.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

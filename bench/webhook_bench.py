@@ -1,0 +1,89 @@
+"""Signed Stripe webhook events accepted per second, beside a bare FastAPI endpoint.
+
+Every event is signed with the shop's own secret and verified on its raw bytes, recorded once in
+``webhook_events`` and applied in the same transaction. A quarter of them are the
+``checkout.session.completed`` of a pending order (the order becomes paid and its provisioning
+job is queued; the workers are off, so this measures ingest only), the rest the events Stripe
+sends around it. The bare endpoint reads the same bodies.
+
+    python bench/webhook_bench.py [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shop import (  # noqa: E402
+    TENANT, SandboxProcess, api_server, arguments, bare_server, drive, free_port, header, open_shop, pooled,
+    warehouse,
+)
+
+
+def events(warehouse_url: str, count: int) -> list[dict]:
+    """``count`` events over ``count // 4`` pending orders inserted for the purpose."""
+    import sqlalchemy as sa
+
+    from resources.warehouse import engine_for
+    from warehouse.tables.shop import orders
+
+    out = []
+    with engine_for(warehouse_url).begin() as conn:
+        for _ in range(count // 4):
+            order_id, intent = "ord_" + uuid.uuid4().hex[:24], "pi_" + uuid.uuid4().hex[:24]
+            conn.execute(sa.insert(orders).values(
+                tenant_id=TENANT, order_id=order_id, status="pending", email="bench@example.com", provider="esimcard",
+                provider_package_id="x", package_name="Japan 1 GB", quantity=1, unit_price=Decimal("4.99"),
+                amount_total=Decimal("4.99"), currency="USD", request_hash="bench"))
+            meta = {"order_id": order_id, "tenant_id": TENANT}
+            pi = {"id": intent, "object": "payment_intent", "amount": 499, "amount_received": 499, "currency": "usd",
+                  "metadata": meta, "status": "succeeded", "latest_charge": "ch_" + intent[3:]}
+            session = {"id": "cs_test_" + uuid.uuid4().hex, "object": "checkout.session", "amount_total": 499,
+                       "currency": "usd", "metadata": meta, "client_reference_id": order_id, "payment_intent": intent,
+                       "payment_status": "paid", "status": "complete"}
+            for kind, obj in (("payment_intent.created", pi), ("charge.succeeded", {**pi, "object": "charge"}),
+                              ("payment_intent.succeeded", pi), ("checkout.session.completed", session)):
+                out.append({"id": "evt_" + uuid.uuid4().hex, "object": "event", "type": kind, "created": int(time.time()),
+                            "api_version": "2026-10-28", "data": {"object": obj}, "livemode": False})
+    return out
+
+
+def signed(event: dict, secret: str) -> dict:
+    body = json.dumps(event, indent=2).encode()
+    t = int(time.time())
+    sig = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"content": body, "headers": {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={sig}"}}
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    with warehouse(args.pg) as url, SandboxProcess() as sandbox:
+        header("webhook ingest bench", args, url)
+        port = free_port()
+        secret = open_shop(url, sandbox.url, f"http://127.0.0.1:{port}")
+        bare_runs, first_runs, again_runs = [], [], []
+        endpoint = f"http://127.0.0.1:{port}/shops/{TENANT}/webhooks/stripe"
+        with bare_server(args.workers) as bare, api_server(url, args.workers, port, worker_enabled="false"):
+            for _ in range(args.rounds):
+                requests = [signed(e, secret) for e in events(url, args.requests)]
+                bare_runs.append(drive(f"{bare.url}/bare", requests, args.concurrency, lambda r: r.status_code == 200))
+                first_runs.append(drive(endpoint, requests, args.concurrency,
+                                        lambda r: r.status_code == 200 and r.json()["outcome"] != "duplicate"))
+                again_runs.append(drive(endpoint, requests, args.concurrency,
+                                        lambda r: r.status_code == 200 and r.json()["outcome"] == "duplicate"))
+    ceiling, accepted, again = pooled(bare_runs), pooled(first_runs), pooled(again_runs)
+    print(ceiling.line("bare FastAPI POST (ceiling)"))
+    print(accepted.line("signed events, first delivery"))
+    print(again.line("same events again (duplicates)"))
+    print(f"\nwebhook / bare = {accepted.rate / ceiling.rate:.2f}  (target ≥ 0.50)")
+
+
+if __name__ == "__main__":
+    main()
