@@ -254,7 +254,10 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
         for invoice_id, body in client.invoices(wanted):
             stats.rows += 1
             if isinstance(body, ProviderError):
-                rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", f"id:{invoice_id}"))
+                if body.retryable:  # still unresolved, so the next run asks again
+                    stats.extra["detail_calls_failed"] = stats.extra.get("detail_calls_failed", 0) + 1
+                else:  # e.g. 404: kept with its reason, not asked for again
+                    rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", f"id:{invoice_id}"))
                 continue
             try:
                 head, inv_lines = invoice_rows(tenant_id, MxInvoice.model_validate(body))

@@ -21,7 +21,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 log = logging.getLogger("storehouse.http")
-# httpx logs every URL at INFO; ours carry no secrets, but keep them out of run logs anyway.
+# httpx logs every URL at INFO, and some URLs are secrets (Slack hooks): keep them out of logs.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -31,11 +31,15 @@ class ProviderError(Exception):
     kind = "provider"
     retryable = False
 
-    def __init__(self, provider: str, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, provider: str, message: str, *, status: int | None = None, retry_after: float | None = None,
+        error_code: str | None = None,
+    ):
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
+        self.error_code = error_code  # the provider's own error code, when its body carries one
 
 
 class ConnectionFailed(ProviderError):
@@ -75,12 +79,24 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
             return None
 
 
-def classify(provider: str, response: httpx.Response) -> ProviderError | None:
-    """Map a non-success response to our error classes (None when it succeeded)."""
+def describe_request(method: str, url: httpx.URL | str, redact_path: bool = False) -> str:
+    """``METHOD /path`` for messages: never the query string, and no path at all where the path
+    itself is a secret (a Slack incoming-webhook URL)."""
+    if redact_path:
+        return f"{method} <path withheld>"
+    return f"{method} {httpx.URL(str(url)).path}"
+
+
+def classify(provider: str, response: httpx.Response, redact_path: bool = False) -> ProviderError | None:
+    """Map a non-success response to our error classes (None when it succeeded).
+
+    Messages name the status and the request, never the response body: a provider echoing the
+    form it received (a token request) would otherwise put a secret into run logs.
+    """
     status = response.status_code
     if status < 400:
         return None
-    where = f"{response.request.method} {response.request.url.path}"
+    where = describe_request(response.request.method, response.request.url, redact_path)
     if status in (401, 403):
         return AuthFailed(provider, f"credentials rejected ({status}) on {where}", status=status)
     if status == 404:
@@ -89,7 +105,21 @@ def classify(provider: str, response: httpx.Response) -> ProviderError | None:
         return RateLimited(provider, f"rate limited on {where}", status=status, retry_after=retry_after_seconds(response))
     if status >= 500:
         return ServerError(provider, f"server error {status} on {where}", status=status, retry_after=retry_after_seconds(response))
-    return RequestInvalid(provider, f"request refused ({status}) on {where}: {response.text[:200]}", status=status)
+    return RequestInvalid(provider, f"request refused ({status}) on {where}", status=status,
+                          error_code=provider_error_code(response))
+
+
+def provider_error_code(response: httpx.Response) -> str | None:
+    """A JSON body's ``code``/``errorCode``/``error.code`` (never the rest of the body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    nested = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code = body.get("code", body.get("errorCode", nested.get("code")))
+    return None if code is None else str(code)
 
 
 @dataclass
@@ -110,7 +140,7 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome else None
         hinted = getattr(error, "retry_after", None)
         if hinted is not None:
-            return max(hinted, self.retry_after_floor)
+            return min(max(hinted, self.retry_after_floor), self.retry_after_ceiling)
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
         return random.uniform(self.retry_after_floor, max(self.retry_after_floor, ceiling))
 
@@ -170,8 +200,10 @@ class HttpSession:
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
         max_connections: int = 32,
+        redact_path: bool = False,
     ):
         self.provider = provider
+        self.redact_path = redact_path
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
@@ -214,10 +246,11 @@ class HttpSession:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ConnectionFailed(self.provider, f"timed out on {method} {path}") from exc
+            where = describe_request(method, path, self.redact_path)
+            raise ConnectionFailed(self.provider, f"timed out on {where}") from exc
         except httpx.TransportError as exc:
             raise ConnectionFailed(self.provider, f"cannot reach {self.client.base_url.host} ({type(exc).__name__})") from exc
-        error = classify(self.provider, response)
+        error = classify(self.provider, response, self.redact_path)
         if error is not None:
             raise error
         return response
@@ -225,4 +258,5 @@ class HttpSession:
     def _before_sleep(self, state: RetryCallState) -> None:
         self.stats.add(retries=1)
         error = state.outcome.exception() if state.outcome else None
-        log.info("%s: retrying after %s (attempt %d)", self.provider, error, state.attempt_number)
+        log.info("%s: retrying after %s error (status %s, attempt %d)", self.provider,
+                 getattr(error, "kind", "unknown"), getattr(error, "status", None), state.attempt_number)

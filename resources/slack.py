@@ -22,7 +22,8 @@ class SlackResource(dg.ConfigurableResource):
             log.info("slack (not configured): %s", text)
             return False
         base, _, path = self.webhook_url.partition("/services/")
-        with HttpSession("slack", base, timeout=self.timeout_s, retry=RetryPolicy(attempts=3)) as session:
+        with HttpSession("slack", base, timeout=self.timeout_s, retry=RetryPolicy(attempts=3),
+                         redact_path=True) as session:
             try:
                 session.request("POST", f"/services/{path}" if path else "", json={"text": text})
             except ProviderError as exc:

@@ -191,7 +191,7 @@ def test_orders_need_their_own_token(client, engine, tenant_id):
             amount_total=Decimal("3.99"), currency="USD", request_hash="x"))
     token = OrderTokens(SECRET.encode()).issue(tenant_id, order_id)
     assert_problem(client.get(f"/shops/{tenant_id}/orders/{order_id}"), 401, "order-token-required")
-    assert_problem(client.get(f"/shops/{tenant_id}/orders/{order_id}", params={"token": token[:-1] + "x"}), 404)
+    assert_problem(client.get(f"/shops/{tenant_id}/orders/{order_id}", params={"token": token[:-1] + ("y" if token.endswith("x") else "x")}), 404)
     assert_problem(client.get(f"/shops/{tenant_id}-b/orders/{order_id}", params={"token": token}), 404)
     mine = client.get(f"/shops/{tenant_id}/orders/{order_id}", headers={"X-Order-Token": token})
     assert mine.status_code == 200 and mine.json()["status"] == "pending" and mine.json()["esims"] == []

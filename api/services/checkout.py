@@ -134,7 +134,11 @@ class CheckoutService:
     def _ensure_session(self, shop: Shop, order: dict[str, Any], *, abandon_on_failure: bool) -> dict[str, Any]:
         if order["stripe_session_id"]:
             return order
-        account = account_for(shop.connection(STRIPE))
+        try:
+            account = account_for(shop.connection(STRIPE))
+        except ValueError:
+            self._abandon(order, "the shop's Stripe connection is incomplete")
+            raise Problem(409, "shop-cannot-take-payments", "This shop cannot take payments right now.") from None
         try:
             session = account.create_checkout_session(self.session_params(order), f"checkout:{order['order_id']}")
         except stripe.InvalidRequestError as exc:

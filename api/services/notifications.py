@@ -123,15 +123,19 @@ class EffectsService:
         return self._send(shop, ready_email(shop, order, self._esims(order), self._order_url(order)), order["order_id"])
 
     def _email_apology(self, shop: Shop, order: dict[str, Any]) -> str:
-        refund = self.undelivered_amount(order) if "refund" in self._kinds(order) else Decimal(0)
+        refund_state = self._states(order).get("refund")
+        if refund_state == "pending":  # say "refunded" only once it is true: try again after the refund
+            raise RuntimeError("the refund has not run yet")
+        refund = self.undelivered_amount(order) if refund_state == "done" else Decimal(0)
         email = apology_email(shop, order, refund, self._order_url(order))
         return self._send(shop, email, f"{order['order_id']}:apology")
 
-    def _kinds(self, order: dict[str, Any]) -> set[str]:
+    def _states(self, order: dict[str, Any]) -> dict[str, str]:
+        """Each effect of the order and its state (pending, done, skipped, failed)."""
         c = order_effects.c
         with self.engine.connect() as conn:
-            return set(conn.execute(sa.select(c.kind).where(c.tenant_id == order["tenant_id"],
-                                                            c.order_id == order["order_id"])).scalars())
+            return dict(conn.execute(sa.select(c.kind, c.state).where(c.tenant_id == order["tenant_id"],
+                                                                      c.order_id == order["order_id"])).all())
 
     def _refund(self, shop: Shop, order: dict[str, Any]) -> str:
         connection = shop.connection(STRIPE)
@@ -182,7 +186,7 @@ class EffectsService:
             return f":white_check_mark: {where} provisioned via {', '.join(providers)}."
         if order["status"] in (states.FAILED, states.PARTIALLY_PROVISIONED):
             return f":rotating_light: {where} {order['status']}: {order['failure_reason']}. " \
-                   f"Refund {'requested' if 'refund' in self._kinds(order) else 'NOT issued (disabled)'}."
+                   f"Refund {'requested' if 'refund' in self._states(order) else 'NOT issued (disabled)'}."
         since = order["paid_at"] or order["status_changed_at"]
         return f":hourglass: {where} is stuck in {order['status']}: paid {since:%Y-%m-%d %H:%M} UTC and still " \
                "without its eSIM; the provider's answer is unknown. Check it by hand."

@@ -123,7 +123,8 @@ def parse(provider: str, body: bytes, headers: Mapping[str, str]) -> PosEvent:
     payload = orjson.loads(body.replace(b"\\u0000", b"\\ufffd"))
     if provider == "shopify":
         event_id = headers.get("x-shopify-webhook-id") or body_event_id(body)
-        return PosEvent(event_id[:128], headers.get("x-shopify-topic"), headers.get("x-shopify-shop-domain"), payload)
+        return PosEvent(event_id[:128], _clip(headers.get("x-shopify-topic"), 64),
+                        _clip(headers.get("x-shopify-shop-domain"), 128), payload)
     if not isinstance(payload, dict):
         raise ValueError("body is not a JSON object")
     topic_field, account_field = BODY_FIELDS[provider]
@@ -198,7 +199,7 @@ def receive(engine: sa.Engine, provider: str, connection: TenantConnection, body
         if not verdict.ok:
             event_id = (headers.get("x-shopify-webhook-id") if provider == "shopify" else None) or body_event_id(body)
             record(conn, tenant_id, provider, event_id=event_id[:128], status="rejected", signature=verdict.signature,
-                   topic=headers.get("x-shopify-topic"), payload=excerpt(body), reason=verdict.reason)
+                   topic=_clip(headers.get("x-shopify-topic"), 64), payload=excerpt(body), reason=verdict.reason)
             return Outcome(401, "invalid-signature", verdict.reason, event_id)
         try:
             event = parse(provider, body, headers)
@@ -217,3 +218,8 @@ def receive(engine: sa.Engine, provider: str, connection: TenantConnection, body
                           signature=verdict.signature, topic=event.topic, account=event.account,
                           payload=event.payload, affects_inventory=affects)
     return Outcome(200, "accepted", event_id=event.event_id, duplicate=recorded.duplicate, refresh=affects)
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    """Header values sized to their columns: a caller's overlong header must not become a 500."""
+    return value[:size] if value else None

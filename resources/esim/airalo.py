@@ -14,7 +14,6 @@ out of stock is 422 ``{code: 33 | 34}``. Our reference goes in ``description``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -30,8 +29,7 @@ from warehouse.tenants import TenantConnection
 
 SYSTEM = "airalo"
 API_PATH = "/v2"
-OUT_OF_STOCK_CODES = {33, 34}  # "insufficient stock", "package invalid or out of stock"
-_CODE = re.compile(r'"code"\s*:\s*(\d+)')
+OUT_OF_STOCK_CODES = {"33", "34"}  # "insufficient stock", "package invalid or out of stock"
 
 
 class AiraloPackage(_Wire):
@@ -135,8 +133,7 @@ class AiraloClient(BearerClient):
                 "package_id": provider_package_id, "quantity": 1, "type": "sim", "description": reference,
             }))
         except RequestInvalid as exc:
-            code = _CODE.search(str(exc))
-            if exc.status == 422 and code and int(code.group(1)) in OUT_OF_STOCK_CODES:
+            if exc.status == 422 and exc.error_code in OUT_OF_STOCK_CODES:
                 raise OutOfStock(self.name, f"package {provider_package_id} is out of stock", status=422) from None
             raise
         return self._expect(AiraloOrder, body.get("data"), f"order for {provider_package_id}").esim()
