@@ -220,28 +220,24 @@ def _pg_copy(cur, target: str, plan: _Plan, data: list[tuple]) -> None:
 
 
 def _pg_any_existing(cur, plan: _Plan, data: list[tuple]) -> bool:
-    """Could any row of the batch already exist? Answered from the primary-key index alone.
+    """Could any row of the batch already exist? One primary-key index range scan answers it.
 
-    Key columns equal across the batch (the tenant) are matched exactly and at most one varying
-    column by its [min, max] range, so the probe is one index range scan; with more varying
-    columns, every key is looked up.
+    Key columns equal across the batch (the tenant) are matched exactly, the first varying one
+    by its [min, max] range. Conservative: an overlapping range sends the batch down the merge
+    path even if no key actually exists, which is correct, only slower.
     """
-    columns = {col: [row[i] for row in data] for col, i in zip(plan.key, plan.key_idx)}
-    fixed = {c: v[0] for c, v in columns.items() if all(x == v[0] for x in v)}
-    varying = [c for c in columns if c not in fixed]
-    where = [f"{c} = %s" for c in fixed]
-    params: list[Any] = list(fixed.values())
-    if len(varying) == 1:
-        values = columns[varying[0]]
-        where.append(f"{varying[0]} BETWEEN %s AND %s")
-        params += [min(values), max(values)]
-    elif varying:
-        names = [f"k{n}" for n in range(len(varying))]
-        types = [plan.pg_types[plan.columns.index(c)] for c in varying]
-        unnest = ", ".join(f"%s::{t}[]" for t in types)
-        where.append(f"({', '.join(varying)}) IN (SELECT * FROM unnest({unnest}) AS k({', '.join(names)}))")
-        params += [columns[c] for c in varying]
-    cur.execute(f"SELECT EXISTS (SELECT 1 FROM {plan.table.name} WHERE {' AND '.join(where) or 'true'})", params)
+    where, params = [], []
+    for col, i in zip(plan.key, plan.key_idx):
+        values = [row[i] for row in data]
+        first = values[0]
+        if all(v == first for v in values):
+            where.append(f"{col} = %s")
+            params.append(first)
+        else:
+            where.append(f"{col} BETWEEN %s AND %s")
+            params += [min(values), max(values)]
+            break  # later key columns cannot narrow an index range scan further
+    cur.execute(f"SELECT EXISTS (SELECT 1 FROM {plan.table.name} WHERE {' AND '.join(where)})", params)
     return cur.fetchone()[0]
 
 
