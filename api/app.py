@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
-from api.container import Services
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from shop.services import Services
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
@@ -42,7 +43,8 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
 
     app = FastAPI(title="Storehouse API", version="0.1.0", lifespan=lifespan,
                   description="Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning.")
-    app.state.services = services
+    app.state.services, app.state.settings = services, settings
+    app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     problems.install(app)
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)

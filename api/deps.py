@@ -8,9 +8,9 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import Depends, Header, Query, Request
 
-from api.container import Services
 from api.problems import Problem
-from api.services.shops import Shop
+from shop.services import Services
+from shop.shops import Shop
 
 
 def get_services(request: Request) -> Services:
@@ -38,16 +38,16 @@ def get_shop(shop: str, services: ServicesDep) -> Shop:
 ShopDep = Annotated[Shop, Depends(get_shop)]
 
 
-def client_address(request: Request, services: ServicesDep) -> str:
-    if services.settings.trust_forwarded_for:
+def client_address(request: Request) -> str:
+    if request.app.state.settings.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded:
             return forwarded.split(",")[0].strip()[:64]
     return request.client.host if request.client else "unknown"
 
 
-def checkout_rate_limit(request: Request, services: ServicesDep, shop: ShopDep) -> None:
-    wait = services.checkout_limiter.hit(f"{shop.tenant_id}|{client_address(request, services)}")
+def checkout_rate_limit(request: Request, shop: ShopDep) -> None:
+    wait = request.app.state.checkout_limiter.hit(f"{shop.tenant_id}|{client_address(request)}")
     if wait:
         raise Problem(429, "rate-limited", "Too many checkouts from this client; slow down.",
                       headers={"Retry-After": str(max(1, math.ceil(wait)))})

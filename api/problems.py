@@ -1,6 +1,6 @@
 """RFC 9457 problem details for every error the API returns, and never a stack trace.
 
-``Problem`` is raised by routes and services; the handlers installed by ``install`` turn it, the
+``Problem`` (``shop.errors``) is raised by routes and the shop services; the handlers installed by ``install`` turn it, the
 framework's own HTTP and validation errors, and anything unexpected into
 ``application/problem+json`` bodies ``{type, title, status, detail, instance, ...}``. An
 unexpected exception is logged here with its traceback and answered with a bare 500 whose only
@@ -14,10 +14,12 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
-from pydantic import BaseModel
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+
+from shop.errors import Problem
 
 log = logging.getLogger("storehouse.api")
 MEDIA_TYPE = "application/problem+json"
@@ -46,17 +48,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Problem(Exception):
-    """An error answered as problem details; ``kind`` becomes the ``type`` URI's last segment."""
-
-    def __init__(self, status: int, kind: str, detail: str, *, title: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.kind, self.detail = status, kind, detail
-        self.title = title or TITLES.get(status, "Error")
-        self.headers, self.extra = headers or {}, extra
-
-
 def problem_response(status: int, kind: str, detail: str, *, instance: str | None = None,
                      title: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body = {"type": TYPE_BASE + kind, "title": title or TITLES.get(status, "Error"), "status": status,
@@ -74,7 +65,8 @@ def problem(status: int, title: str, detail: str, kind: str | None = None) -> JS
 
 
 def _problem(request: Request, exc: Problem) -> JSONResponse:
-    return problem_response(exc.status, exc.kind, exc.detail, instance=request.url.path, title=exc.title,
+    return problem_response(exc.status, exc.kind, exc.detail, instance=request.url.path,
+                            title=exc.title or TITLES.get(exc.status, "Error"),
                             headers=exc.headers, **exc.extra)
 
 

@@ -7,8 +7,8 @@ it (failing over once the give-up time has passed) or fails and refunds it. An o
 after that raises one Slack alert. The tenant's pending emails, notices and refunds are then
 delivered, so the shop recovers even while no API process is up.
 
-This asset imports the API's services on purpose (an exception to "nothing imports api"): a
-second copy of the provisioning engine would be the thing most likely to buy an eSIM twice.
+The services come from ``shop`` (the package the API runs too): a second copy of the
+provisioning engine would be the thing most likely to buy an eSIM twice.
 """
 
 import datetime as dt
@@ -19,14 +19,20 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
-from api.container import Services
-from api.services import orders as states
-from api.settings import ApiSettings
 from assets.common import OWNERS, markdown_table, not_connected, tenant_connection
 from assets.partitions import tenant_partitions
 from resources.esim import EsimProvidersResource
 from resources.warehouse import WarehouseResource
-from warehouse.tables.shop import mart_orders_daily, mart_provisioning_daily, order_esims, orders, provisioning_attempts
+from shop import orders as states
+from shop.services import Services
+from shop.settings import ShopSettings
+from warehouse.tables.shop import (
+    mart_orders_daily,
+    mart_provisioning_daily,
+    order_esims,
+    orders,
+    provisioning_attempts,
+)
 from warehouse.types import now_utc
 from warehouse.upsert import upsert
 
@@ -59,7 +65,7 @@ def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     tenant = context.partition_key
     if tenant_connection(warehouse, tenant, SYSTEM) is None:
         return not_connected(SYSTEM)
-    services = Services(ApiSettings(), warehouse.engine, esim_providers)
+    services = Services(ShopSettings(), warehouse.engine, esim_providers)
     outcomes: Counter[str] = Counter()
     try:
         stuck = _stuck(warehouse.engine, tenant)

@@ -17,8 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
-from _common import ROOT, SandboxProcess, free_port, machine, scratch_pg  # also puts the repo on sys.path
+from _common import (  # also puts the repo on sys.path
+    ROOT,
+    SandboxProcess,
+    free_port,
+    machine,
+    scratch_pg,
+)
 
 TENANT = "bench-shop"
 SECRET = "bench-order-token-key"
@@ -104,10 +109,10 @@ def bare_server(workers: int) -> Server:
 
 
 def api_server(warehouse_url: str, workers: int, port: int, **settings: Any) -> Server:
-    env = {"STOREHOUSE_API_DATABASE_URL": warehouse_url, "STOREHOUSE_API_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "STOREHOUSE_API_SECRET_KEY": SECRET, "STOREHOUSE_API_CHECKOUT_RATE_PER_S": "100000",
-           "STOREHOUSE_API_CHECKOUT_BURST": "100000",
-           **{f"STOREHOUSE_API_{k.upper()}": str(v) for k, v in settings.items()}}
+    env = {"STOREHOUSE_SHOP_DATABASE_URL": warehouse_url, "STOREHOUSE_SHOP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "STOREHOUSE_SHOP_SECRET_KEY": SECRET, "STOREHOUSE_SHOP_CHECKOUT_RATE_PER_S": "100000",
+           "STOREHOUSE_SHOP_CHECKOUT_BURST": "100000",
+           **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in settings.items()}}
     return Server("api.app:create_app", env, workers, factory=True, port=port)
 
 

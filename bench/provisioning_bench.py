@@ -21,7 +21,15 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shop import SandboxProcess, arguments, bare_server, drive, header, open_shop, warehouse  # noqa: E402
+from _shop import (  # noqa: E402
+    SandboxProcess,
+    arguments,
+    bare_server,
+    drive,
+    header,
+    open_shop,
+    warehouse,
+)
 
 HEALTHY, OPEN, FALLBACK = "healthy (eSIM Card serves)", "eSIM Card down, breaker open", "MobiMatter as primary"
 ORDER = ["esimcard", "mobimatter", "airalo"]
@@ -36,7 +44,7 @@ SCENARIOS = {  # name: (eSIM Card down, breaker threshold, failover priority)
 def queue_orders(engine, tenant: str, count: int) -> list[str]:
     import sqlalchemy as sa
 
-    from api.services import orders as states
+    from shop import orders as states
     from warehouse.tables.esim import esim_packages
     from warehouse.tables.shop import orders
     from warehouse.types import now_utc
@@ -71,8 +79,8 @@ def provision_one(services, tenant: str, order_id: str) -> float:
 def main() -> None:
     import httpx
 
-    from api.container import Services
-    from api.settings import ApiSettings
+    from shop.services import Services
+    from shop.settings import ShopSettings
 
     args = arguments(__doc__.splitlines()[0], requests=200)
     with warehouse(args.pg) as url, SandboxProcess() as sandbox:
@@ -86,7 +94,7 @@ def main() -> None:
         for i, (name, (down, threshold, priority)) in enumerate(SCENARIOS.items()):
             tenant = f"bench-provision-{i}"
             open_shop(url, sandbox.url, "http://127.0.0.1:9", tenant)
-            services = Services(ApiSettings(database_url=url, secret_key="bench", worker_enabled=False,
+            services = Services(ShopSettings(database_url=url, secret_key="bench", worker_enabled=False,
                                             breaker_failures=threshold, breaker_reset_s=3600,
                                             provider_priority=priority))
             runs[name] = (services, tenant, down, queue_orders(services.engine, tenant, args.requests + 5))

@@ -224,8 +224,8 @@ def api(
     _migrate(settings)
     host, port = host or settings.api_host, port or settings.api_port
     # Worker processes read their settings from the environment: hand these down.
-    os.environ.setdefault("STOREHOUSE_API_PUBLIC_URL", f"http://{host}:{port}")
-    os.environ.setdefault("STOREHOUSE_API_DATABASE_URL", settings.warehouse_url)
+    os.environ.setdefault("STOREHOUSE_SHOP_PUBLIC_URL", f"http://{host}:{port}")
+    os.environ.setdefault("STOREHOUSE_SHOP_DATABASE_URL", settings.warehouse_url)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Several processes: /metrics sums them all from files in this (emptied) folder.
         import shutil

@@ -66,7 +66,7 @@ def connect_webhook(engine: sa.Engine, api_url: str) -> None:
     for endpoint in client.v1.webhook_endpoints.list(params={"limit": 100}).data:
         if endpoint.url.endswith(path):  # left by an earlier demo run on another port
             client.v1.webhook_endpoints.delete(endpoint.id)
-    from api.services.webhooks import HANDLED
+    from shop.webhooks import HANDLED
 
     endpoint = client.v1.webhook_endpoints.create(params={"url": api_url + path, "enabled_events": sorted(HANDLED)})
     with engine.begin() as conn:

@@ -26,7 +26,12 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from warehouse.tables.shop import order_effects, orders, provisioning_attempts, provisioning_jobs
+from warehouse.tables.shop import (
+    order_effects,
+    orders,
+    provisioning_attempts,
+    provisioning_jobs,
+)
 from warehouse.tenants import add_tenant, set_connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +92,7 @@ class ApiProcess:
     def __init__(self, settings: ApiSettings, workers: int = 2) -> None:
         self.url, self.workers = settings.public_url, workers
         self.port = int(self.url.rsplit(":", 1)[1])
-        self.env = {**os.environ, **{f"STOREHOUSE_API_{k.upper()}": str(v) for k, v in {
+        self.env = {**os.environ, **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in {
             "database_url": settings.database_url, "public_url": settings.public_url, "secret_key": SECRET,
             "tenant_cache_s": settings.tenant_cache_s, "poll_s": settings.poll_s, "lease_s": settings.lease_s,
             "provider_timeout_s": settings.provider_timeout_s, "worker_threads": settings.worker_threads,

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.security import OrderTokens
 from resources.breaker import CircuitBreaker, SqlBreakerStore
+from shop.tokens import OrderTokens
 from tests.api_shop import SECRET, settings_for
 from warehouse.tables.esim import esim_packages, esim_stock
 from warehouse.tables.shop import orders

@@ -11,10 +11,26 @@ from assets.partitions import TENANT_PARTITIONS
 from assets.shop import shop_assets
 from resources.esim import EsimProvidersResource
 from tests.api_shop import (
-    SECRET, ApiThread, attempts, buy, emails_to, first_package, free_port, open_shop, order_row, quiesce,
-    session_of, settings_for, wait_status,
+    SECRET,
+    ApiThread,
+    attempts,
+    buy,
+    emails_to,
+    first_package,
+    free_port,
+    open_shop,
+    order_row,
+    quiesce,
+    session_of,
+    settings_for,
+    wait_status,
 )
-from warehouse.tables.shop import mart_orders_daily, mart_provisioning_daily, order_effects, orders
+from warehouse.tables.shop import (
+    mart_orders_daily,
+    mart_provisioning_daily,
+    order_effects,
+    orders,
+)
 
 HOURS_AGO = dt.timedelta(hours=2)
 
@@ -22,7 +38,7 @@ HOURS_AGO = dt.timedelta(hours=2)
 @pytest.fixture
 def paid_but_unprovisioned(sandbox_reset, engine, warehouse, warehouse_url, tenant_id, monkeypatch):
     """A shop whose API took the payment and then went away before any worker ran (two hours ago)."""
-    monkeypatch.setenv("STOREHOUSE_API_SECRET_KEY", SECRET)
+    monkeypatch.setenv("STOREHOUSE_SHOP_SECRET_KEY", SECRET)
     with ApiThread(settings_for(warehouse_url, free_port(), worker_enabled=False)) as api:
         shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
         bought = buy(api.url, shop, first_package(api.url, shop)["package_id"], quantity=2)

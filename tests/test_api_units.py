@@ -12,18 +12,30 @@ import httpx
 import pytest
 import qrcode
 
-from api.qr import qr_png
 from api.ratelimit import RateLimiter
-from api.security import OrderTokens
-from api.services import orders as states
-from api.services.attempts import ambiguous, counts_for_breaker
-from api.services.checkout import fingerprint
 from resources.breaker import CircuitOpen
 from resources.esim import MalformedEsim, OutOfStock
-from resources.http import AuthFailed, ConnectionFailed, RateLimited, RequestInvalid, ServerError
-from resources.stripe import (
-    EventMalformed, SignatureRejected, SignatureStale, from_minor, parse_event, to_minor, verify_signature,
+from resources.http import (
+    AuthFailed,
+    ConnectionFailed,
+    RateLimited,
+    RequestInvalid,
+    ServerError,
 )
+from resources.stripe import (
+    EventMalformed,
+    SignatureRejected,
+    SignatureStale,
+    from_minor,
+    parse_event,
+    to_minor,
+    verify_signature,
+)
+from shop import orders as states
+from shop.attempts import ambiguous, counts_for_breaker
+from shop.checkout import fingerprint
+from shop.qr import qr_png
+from shop.tokens import OrderTokens
 
 SECRET = "whsec_test_secret_one"
 BODY = b'{"id": "evt_1", "object": "event", "type": "checkout.session.completed", "data": {"object": {}}}'

@@ -246,7 +246,7 @@ def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engi
 
 def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
     """Stock held in grams is offered as packages of the product's net weight."""
-    from api.services.pos_orders import load_stock
+    from shop.pos_orders import load_stock
     from warehouse.upsert import upsert
 
     product = {"tenant_id": tenant_id, "source": "treez", "product_id": "p1", "name": "Blue Dream 3.5g",

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.pos_webhooks import record, shopify_hmac, verify
 from assets.partitions import TENANT_PARTITIONS
 from pipelines import pos
 from pipelines.definitions import defs
 from resources.pos import PosClientsResource
 from sensors.pos_webhooks import SENSOR_NAME
+from shop.pos_webhooks import record, shopify_hmac, verify
 from tests.api_shop import ApiThread, free_port, settings_for, wait_for
 from tests.pos_accounts import native_id, new_account
 from warehouse.tables.pos import inventory, products

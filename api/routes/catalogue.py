@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import ServicesDep, ShopDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import Catalogue, CatalogueItem
-from api.services import catalogue
+from shop import catalogue
 
 router = APIRouter(prefix="/shops/{shop}", tags=["catalogue"])
 

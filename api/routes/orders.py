@@ -13,8 +13,8 @@ from fastapi.responses import RedirectResponse
 from api.deps import OrderToken, ServicesDep, ShopDep
 from api.problems import PROBLEM_RESPONSES, Problem
 from api.schemas import EsimView, OrderView
-from api.services import orders as states
 from resources.stripe import account_for
+from shop import orders as states
 from warehouse.tables.shop import order_esims
 
 router = APIRouter(prefix="/shops/{shop}/orders/{order_id}", tags=["orders"])

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ServicesDep, ShopDep
 from api.problems import PROBLEM_RESPONSES, Problem
-from api.services.pos_orders import PosOrderService
-from api.services.shops import Shop
 from resources.pos import PosClientsResource
 from resources.pos_orders import FORMATS
+from shop.pos_orders import PosOrderService
+from shop.shops import Shop
 from warehouse.tenants import TenantConnection
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos orders"])

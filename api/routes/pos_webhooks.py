@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import EngineDep, RawBody, ShopDep
 from api.problems import PROBLEM_RESPONSES, Problem
-from api.services.pos_webhooks import PROVIDERS, receive
+from shop.pos_webhooks import PROVIDERS, receive
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
 Provider = Annotated[str, Path(description="treez, dutchie, blaze, flowhub, cova or shopify", max_length=16)]

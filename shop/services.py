@@ -1,30 +1,29 @@
-"""Everything one API process shares: engine, shop directory, services, clients and workers.
+"""Everything one process that sells shares: engine, shop directory, services, clients, workers.
 
-Built once by the app factory (and by the hourly stuck-orders asset, which runs the very same
-provisioning and effects services), closed on shutdown.
+Built once by the API's app factory, and by the hourly stuck-orders asset (which runs the very
+same provisioning and effects services); closed on shutdown.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from api.ratelimit import RateLimiter
-from api.security import OrderTokens, load_secret
-from api.services.checkout import CheckoutService
-from api.services.clients import EmailClients, ProviderClients
-from api.services.leases import Heartbeat
-from api.services.notifications import EffectsService
-from api.services.provisioning import ProvisioningService
-from api.services.shops import ShopDirectory
-from api.services.webhooks import WebhookService
-from api.settings import ApiSettings
-from api.worker import Poller
 from resources.esim import EsimProvidersResource
 from resources.warehouse import engine_for
+from shop.checkout import CheckoutService
+from shop.clients import EmailClients, ProviderClients
+from shop.effects import EffectsService
+from shop.leases import Heartbeat
+from shop.provisioning import ProvisioningService
+from shop.settings import ShopSettings
+from shop.shops import ShopDirectory
+from shop.tokens import OrderTokens, load_secret
+from shop.webhooks import WebhookService
+from shop.worker import Poller
 
 
 class Services:
-    def __init__(self, settings: ApiSettings, engine: sa.Engine | None = None,
+    def __init__(self, settings: ShopSettings, engine: sa.Engine | None = None,
                  esim: EsimProvidersResource | None = None) -> None:
         self.settings = settings
         self.engine = engine or engine_for(settings.warehouse_url)
@@ -40,7 +39,6 @@ class Services:
                                       self.email_clients)
         self.provisioning = ProvisioningService(self.engine, settings, self.shops, self.provider_clients,
                                                 self.heartbeat, on_effects=self.wake_effects)
-        self.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
         self._provisioner: Poller | None = None
         self._notifier: Poller | None = None
 

@@ -23,10 +23,16 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from api.problems import Problem
 from resources.http import ProviderError, RequestInvalid
 from resources.pos import PosClientsResource
-from resources.pos_orders import OrderDraft, OrderLine, Unconfirmed, create_payment_intent, submit_order
+from resources.pos_orders import (
+    OrderDraft,
+    OrderLine,
+    Unconfirmed,
+    create_payment_intent,
+    submit_order,
+)
+from shop.errors import Problem
 from warehouse.tables.pos import customers, inventory, products, saq_branches
 from warehouse.tables.pos_events import portaus_payment_intents, pos_orders
 from warehouse.tenants import TenantConnection

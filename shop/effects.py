@@ -17,21 +17,22 @@ from typing import Any, Callable
 import sqlalchemy as sa
 import stripe
 
-from api import metrics
-from api.security import OrderTokens
-from api.services import orders as states
-from api.services.clients import EmailClients
-from api.services.emails import apology_email, ready_email
-from api.services.leases import Heartbeat, Lease, LeasedTable
-from api.services.shops import Shop, ShopDirectory
-from api.settings import ApiSettings
 from resources.http import ProviderError
 from resources.slack import SlackResource
-from resources.stripe import SYSTEM as STRIPE, account_for, to_minor
+from resources.stripe import SYSTEM as STRIPE
+from resources.stripe import account_for, to_minor
+from shop import metrics
+from shop import orders as states
+from shop.clients import EmailClients
+from shop.emails import apology_email, ready_email
+from shop.leases import Heartbeat, Lease, LeasedTable
+from shop.settings import ShopSettings
+from shop.shops import Shop, ShopDirectory
+from shop.tokens import OrderTokens
 from warehouse.tables.shop import order_effects, order_esims
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.api.effects")
+log = logging.getLogger("storehouse.shop.effects")
 MAX_ATTEMPTS = 8
 
 
@@ -44,7 +45,7 @@ class Permanent(Exception):
 
 
 class EffectsService:
-    def __init__(self, engine: sa.Engine, settings: ApiSettings, shops: ShopDirectory, tokens: OrderTokens,
+    def __init__(self, engine: sa.Engine, settings: ShopSettings, shops: ShopDirectory, tokens: OrderTokens,
                  heartbeat: Heartbeat, emails: EmailClients) -> None:
         self.engine, self.settings, self.shops, self.tokens = engine, settings, shops, tokens
         self.heartbeat, self.emails = heartbeat, emails

@@ -20,13 +20,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api.services import orders as states
-from api.services.orders import enqueue_provisioning, insert_ignore, move
 from resources.stripe import from_minor, to_minor
+from shop import orders as states
+from shop.orders import enqueue_provisioning, insert_ignore, move
 from warehouse.tables.shop import orders, payments, webhook_events
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.api.webhooks")
+log = logging.getLogger("storehouse.shop.webhooks")
 SESSION_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                   "checkout.session.async_payment_failed", "checkout.session.expired")
 HANDLED = frozenset({*SESSION_EVENTS, "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"})

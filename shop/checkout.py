@@ -19,15 +19,17 @@ import orjson
 import sqlalchemy as sa
 import stripe
 
-from api.problems import Problem
-from api.security import OrderTokens
-from api.services import catalogue, orders as states
-from api.services.shops import Shop
-from api.settings import ApiSettings
-from resources.stripe import SYSTEM as STRIPE, account_for, to_minor
+from resources.stripe import SYSTEM as STRIPE
+from resources.stripe import account_for, to_minor
+from shop import catalogue
+from shop import orders as states
+from shop.errors import Problem
+from shop.settings import ShopSettings
+from shop.shops import Shop
+from shop.tokens import OrderTokens
 from warehouse.tables.shop import orders
 
-log = logging.getLogger("storehouse.api.checkout")
+log = logging.getLogger("storehouse.shop.checkout")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def new_order_id() -> str:
 
 
 class CheckoutService:
-    def __init__(self, engine: sa.Engine, settings: ApiSettings, tokens: OrderTokens) -> None:
+    def __init__(self, engine: sa.Engine, settings: ShopSettings, tokens: OrderTokens) -> None:
         self.engine, self.settings, self.tokens = engine, settings, tokens
 
     def order_url(self, tenant_id: str, order_id: str) -> str:

@@ -22,22 +22,22 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from api import metrics
-from api.services import attempts as rec
-from api.services import catalogue, orders as states
-from api.services.breakers import CachedBreakerStore
-from api.services.clients import ProviderClients
-from api.services.leases import Heartbeat, Lease, LeasedTable
-from api.services.shops import Shop, ShopDirectory
-from api.settings import ApiSettings
 from resources.breaker import CircuitBreaker, SqlBreakerStore
 from resources.esim import OutOfStock
 from resources.http import RequestInvalid
+from shop import attempts as rec
+from shop import catalogue, metrics
+from shop import orders as states
+from shop.breakers import CachedBreakerStore
+from shop.clients import ProviderClients
+from shop.leases import Heartbeat, Lease, LeasedTable
+from shop.settings import ShopSettings
+from shop.shops import Shop, ShopDirectory
 from warehouse.tables.shop import provisioning_jobs
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.api.provisioning")
+log = logging.getLogger("storehouse.shop.provisioning")
 DELIVERED, FAILED = "delivered", "failed"
 
 
@@ -50,7 +50,7 @@ class LeaseLost(Exception):
 
 
 class ProvisioningService:
-    def __init__(self, engine: sa.Engine, settings: ApiSettings, shops: ShopDirectory, clients: ProviderClients,
+    def __init__(self, engine: sa.Engine, settings: ShopSettings, shops: ShopDirectory, clients: ProviderClients,
                  heartbeat: Heartbeat, on_effects: Callable[[], None] = lambda: None) -> None:
         self.engine, self.settings, self.shops, self.clients = engine, settings, shops, clients
         self.heartbeat, self.on_effects = heartbeat, on_effects

@@ -10,8 +10,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from api.services.shops import Shop
 from resources.email import Attachment, Email
+from shop.shops import Shop
 
 
 def _amount(value: Decimal, currency: str) -> str:

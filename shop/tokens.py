@@ -2,7 +2,7 @@
 
 A token is the HMAC-SHA256 of ``tenant:order_id`` under the API's secret key, so nothing
 secret is stored next to the order (an analyst reading ``orders`` cannot forge a link) and an
-idempotent checkout retry hands back the very same token. Without ``STOREHOUSE_API_SECRET_KEY``
+idempotent checkout retry hands back the very same token. Without ``STOREHOUSE_SHOP_SECRET_KEY``
 the key is generated once into ``STOREHOUSE_HOME/api_secret`` (mode 0600) and shared by every
 worker process on the machine.
 """
@@ -17,10 +17,10 @@ import secrets
 import time
 from pathlib import Path
 
-from api.settings import ApiSettings
+from shop.settings import ShopSettings
 
 
-def load_secret(settings: ApiSettings) -> bytes:
+def load_secret(settings: ShopSettings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     path = (settings.home / "api_secret").resolve()
@@ -41,7 +41,7 @@ def _read(path: Path) -> bytes:
         if value:
             return value.encode()
         time.sleep(0.02)
-    raise RuntimeError(f"{path} is empty; delete it or set STOREHOUSE_API_SECRET_KEY")
+    raise RuntimeError(f"{path} is empty; delete it or set STOREHOUSE_SHOP_SECRET_KEY")
 
 
 class OrderTokens:

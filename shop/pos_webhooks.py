@@ -22,7 +22,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from warehouse.tables.pos_events import REFRESH_NOT_NEEDED, REFRESH_PENDING, pos_webhook_events
+from warehouse.tables.pos_events import (
+    REFRESH_NOT_NEEDED,
+    REFRESH_PENDING,
+    pos_webhook_events,
+)
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 

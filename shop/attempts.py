@@ -18,11 +18,17 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from api.qr import qr_png
-from api.services.orders import insert_ignore
 from resources.breaker import CircuitOpen
 from resources.esim import MalformedEsim, OutOfStock, ProvisionedEsim
-from resources.http import AuthFailed, ConnectionFailed, RateLimited, RequestInvalid, ServerError
+from resources.http import (
+    AuthFailed,
+    ConnectionFailed,
+    RateLimited,
+    RequestInvalid,
+    ServerError,
+)
+from shop.orders import insert_ignore
+from shop.qr import qr_png
 from warehouse.tables.shop import order_esims, provisioning_attempts
 from warehouse.types import now_utc
 
@@ -69,6 +75,9 @@ def finish(conn: sa.Connection, attempt_id: int, outcome: str, *, latency_ms: fl
         values["latency_ms"] = round(latency_ms, 2)
     if error is not None:
         values.update(error_class=error_class(error), error=str(error)[:1000])
+        bought = getattr(error, "provider_order_id", None)  # sold but unusable: keep it findable
+        if bought:
+            values["provider_order_id"] = bought[:128]
     if esim is not None:
         values.update(provider_order_id=esim.provider_order_id[:128], iccid=esim.iccid,
                       activation_code=esim.activation_code)

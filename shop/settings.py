@@ -1,0 +1,69 @@
+"""The shop's settings (pydantic-settings, ``STOREHOUSE_SHOP_*``).
+
+One set for every process that sells or fulfils: the API workers and the hourly stuck-order
+asset read the same variables, so both buy from the same providers in the same order, with
+the same timeouts, breakers and refund policy. ``api.settings.ApiSettings`` adds what only the
+HTTP service needs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storehouse.settings import Settings as StorehouseSettings
+
+DEFAULT_PRIORITY = ("esimcard", "mobimatter", "airalo")
+
+
+def split_list(value: object) -> object:
+    """Lists from the environment as JSON or comma-separated text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class ShopSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREHOUSE_SHOP_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(None, description="warehouse URL; default DATABASE_URL or the SQLite file")
+    public_url: str = Field("http://127.0.0.1:8000", description="where customers reach the shop API")
+    secret_key: SecretStr | None = Field(None, description="signs order access tokens; default: a file in STOREHOUSE_HOME")
+    max_quantity: int = Field(5, ge=1, le=100, description="eSIMs per order")
+    tenant_cache_s: float = Field(5.0, ge=0, description="how long a tenant's connections are cached")
+    webhook_tolerance_s: int = Field(300, ge=1, description="oldest accepted Stripe-Signature timestamp")
+
+    provider_priority: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
+    provider_timeout_s: float = Field(15.0, gt=0, description="per HTTP call to an eSIM provider")
+    provider_attempts: int = Field(3, ge=1, description="tries per provider, for retryable errors only")
+    breaker_failures: int = Field(3, ge=1, description="consecutive failures that open a provider's breaker")
+    breaker_reset_s: float = Field(60.0, gt=0, description="how long an open breaker refuses calls")
+    refund_on_failure: bool = Field(True, description="refund through Stripe when no provider can deliver")
+
+    worker_enabled: bool = Field(True, description="run the provisioning and effects workers in this process")
+    worker_threads: int = Field(4, ge=1, le=64)
+    lease_s: float = Field(60.0, gt=0, description="a job's lease; renewed while its worker lives")
+    poll_s: float = Field(1.0, gt=0, description="how often idle workers look for due jobs")
+    give_up_after_s: float = Field(3600, gt=0, description="stop waiting on a provider's unknown outcome this "
+                                   "long after payment, and fail over (the stuck-order threshold)")
+    retry_base_s: float = Field(2.0, gt=0, description="first wait before a deferred job or effect runs again")
+
+    @field_validator("provider_priority", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return split_list(value)
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.database_url or StorehouseSettings().warehouse_url
+
+    @property
+    def home(self) -> Path:
+        return StorehouseSettings().home
