@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import math
 import random
@@ -73,9 +74,16 @@ def make_lpa(smdp_host: str, matching_id: str) -> str:
     return f"LPA:1${smdp_host}${matching_id}"
 
 
+@functools.lru_cache(maxsize=4096)
 def qr_png(text: str, scale: int = 4) -> bytes:
-    """A greyscale PNG of the QR code for ``text`` (written by hand: the sandbox has no Pillow)."""
-    qr = qrcode.QRCode(border=4)
+    """A greyscale PNG of the QR code for ``text`` (written by hand: the sandbox has no Pillow).
+
+    A provider renders a sim's QR code once and serves the same image ever after; so does this
+    cache. The mask is fixed rather than scored: any of the eight masks makes a valid code, and
+    scoring them all costs ~5 ms of CPU that a real provider spends on its own machines, not on
+    the cores our tests and benchmarks share with the sandbox.
+    """
+    qr = qrcode.QRCode(border=4, mask_pattern=0)
     qr.add_data(text)
     qr.make(fit=True)
     matrix = qr.get_matrix()
@@ -195,6 +203,7 @@ class Account:
     login: str
     secret: str
     fail_orders: bool = False
+    unusable_sims: bool = False  # purchases go through but deliver an activation code with no matching id
 
 
 @dataclass
@@ -210,6 +219,7 @@ class Sim:
     status: str = "NOT_ACTIVE"
     used_mb: int = 0
     activated_at: datetime | None = None
+    unusable: bool = False  # bought, but its activation code lacks the matching id (a provider fault)
 
     @property
     def plan(self) -> Plan:
@@ -217,7 +227,7 @@ class Sim:
 
     @property
     def lpa(self) -> str:
-        return make_lpa(self.smdp_host, self.matching_id)
+        return make_lpa(self.smdp_host, "" if self.unusable else self.matching_id)
 
     @property
     def expires_at(self) -> datetime | None:
@@ -275,6 +285,8 @@ class EsimShop:
             self.accounts = {login: Account(login, s) for login, s in self.demo_accounts.items()}
             self.tokens: dict[str, tuple[str, float]] = {}  # token -> (login, monotonic expiry)
             self.orders: list[Order] = []
+            self._by_id: dict[tuple[str, str], Order] = {}  # (account, order id)
+            self._live_by_reference: dict[tuple[str, str], Order] = {}  # (account, reference), not cancelled
             self.sims: dict[str, Sim] = {}
             self._rng = rng
             self._serial = rng.randrange(10**5, 10**6) * 1000
@@ -316,7 +328,7 @@ class EsimShop:
     # orders
     def find_order(self, account: Account, order_id: str) -> Order | None:
         with self.lock:
-            return next((o for o in self.orders if o.id == order_id and o.account == account.login), None)
+            return self._by_id.get((account.login, order_id))
 
     def purchase(self, account: Account, package_id: str, quantity: int = 1, reference: str | None = None,
                  onto: Sim | None = None, state: str = "completed", extra: dict | None = None) -> Order:
@@ -326,10 +338,8 @@ class EsimShop:
         again, before any other check: the retry of a purchase that went through must succeed.
         """
         with self.lock:
-            if reference:
-                for order in self.orders:
-                    if (order.account, order.reference) == (account.login, reference) and order.state != "cancelled":
-                        return order
+            if reference and (account.login, reference) in self._live_by_reference:
+                return self._live_by_reference[(account.login, reference)]
             plan = self.packages.get(package_id)
             if plan is None:
                 raise UnknownPackage(package_id)
@@ -350,6 +360,9 @@ class EsimShop:
             order = Order(seq, self._order_id(seq), account.login, package_id, plan, quantity, reference,
                           self.price(plan) * quantity, now, sims, state, dict(extra or {}))
             self.orders.append(order)
+            self._by_id[(account.login, order.id)] = order
+            if reference:
+                self._live_by_reference[(account.login, reference)] = order
             return order
 
     def cancel(self, order: Order) -> None:
@@ -358,13 +371,16 @@ class EsimShop:
             if order.state != "cancelled":
                 order.state = "cancelled"
                 self.stock[order.package_id] += order.quantity
+                if order.reference:
+                    self._live_by_reference.pop((order.account, order.reference), None)
 
     def _new_sim(self, account: Account, plan: Plan, now: datetime) -> Sim:
         self._serial += 1
         seq = len(self.sims) + 1
         sim = Sim(seq, str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
                   make_iccid(self.iccid_prefix, self._serial, self.iccid_length),
-                  make_matching_id(self._rng), self.smdp_host, account.login, now, [plan])
+                  make_matching_id(self._rng), self.smdp_host, account.login, now, [plan],
+                  unusable=account.unusable_sims)
         self.sims[sim.iccid] = sim
         return sim
 

@@ -34,6 +34,8 @@ def control_router(shop: EsimShop, *, login_field: str, secret_field: str) -> AP
     GET  /accounts                       accounts with their credentials and switches
     POST /accounts  {login, secret}      create or replace an account (field names per provider)
     PUT  /accounts/{login}/fail_orders   {"enabled": bool}: this account's purchases are refused
+    PUT  /accounts/{login}/unusable_sims {"enabled": bool}: purchases go through (and are charged)
+                                          but deliver an activation code without its matching id
     DELETE /tokens                       forget issued tokens (as if they had expired)
     GET  /stock                          {"out_of_stock", "packages": {package_id: units},
                                           "plan_keys": {package_id: plan key, e.g. "jp-1gb-7d"}}
@@ -47,7 +49,8 @@ def control_router(shop: EsimShop, *, login_field: str, secret_field: str) -> AP
     account_in = create_model(f"{shop.name.title()}AccountIn", **{login_field: (str, ...), secret_field: (str, ...)})
 
     def view(a: Account) -> dict:
-        return {login_field: a.login, secret_field: a.secret, "fail_orders": a.fail_orders}
+        return {login_field: a.login, secret_field: a.secret, "fail_orders": a.fail_orders,
+                "unusable_sims": a.unusable_sims}
 
     @router.get("/accounts")
     def list_accounts() -> dict:
@@ -66,13 +69,19 @@ def control_router(shop: EsimShop, *, login_field: str, secret_field: str) -> AP
     create_account.__annotations__["body"] = account_in
     router.post("/accounts", status_code=201)(create_account)
 
-    @router.put("/accounts/{login}/fail_orders")
-    def fail_orders(login: str, body: Switch) -> dict:
-        with shop.lock:
-            if login not in shop.accounts:
-                raise HTTPException(404, f"no account {login}")
-            shop.accounts[login].fail_orders = body.enabled
-            return view(shop.accounts[login])
+    def account_switch(name: str):
+        def switch(login: str, body: Switch) -> dict:
+            with shop.lock:
+                if login not in shop.accounts:
+                    raise HTTPException(404, f"no account {login}")
+                setattr(shop.accounts[login], name, body.enabled)
+                return view(shop.accounts[login])
+
+        switch.__name__ = name
+        router.put(f"/accounts/{{login}}/{name}")(switch)
+
+    account_switch("fail_orders")
+    account_switch("unusable_sims")
 
     @router.delete("/tokens")
     def revoke_tokens() -> dict:

@@ -12,11 +12,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from resources.esim import EsimProvidersResource
 from tests.api_shop import (
-    ApiThread, attempts, buy, effects_settled, emails_to, fault_calls, first_package, free_port, open_shop,
+    CREDENTIALS, ApiThread, attempts, buy, effects_settled, emails_to, fault_calls, first_package, free_port, open_shop,
     order_row, session_of, settings_for, wait_for, wait_status,
 )
 from warehouse.tables.shop import order_effects, order_esims, payments, provisioning_jobs, webhook_events
+from warehouse.tenants import TenantConnection
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -183,6 +185,27 @@ def test_primary_down_fails_over_and_open_breaker_is_not_called(api, shop, engin
     delivered = rows(engine, order_esims, shop.tenant_id)
     assert sorted(e["order_id"] for e in delivered) == sorted(served)
     assert {e["provider"] for e in delivered} == {"mobimatter"}
+
+
+def test_unusable_esim_is_kept_findable_and_the_next_provider_serves(api, shop, engine):
+    shop.control("PUT", "/esimcard/accounts/demo@esimcard.test/unusable_sims", json={"enabled": True})
+    bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+    shop.pay(session_of(engine, shop.tenant_id, bought["order_id"]))
+    shop.flush()
+    wait_status(engine, shop.tenant_id, bought["order_id"], {"provisioned"})
+    unusable, served = attempts(engine, shop.tenant_id, bought["order_id"])
+    assert (unusable["provider"], unusable["outcome"], unusable["error_class"]) == ("esimcard", "failed",
+                                                                                    "malformed_esim")
+    assert (served["provider"], served["outcome"]) == ("mobimatter", "succeeded")
+    # eSIM Card charged for that sim: the attempt names it, so it can be looked up there again.
+    client = EsimProvidersResource().client_for(TenantConnection(
+        shop.tenant_id, "esimcard", f"{shop.sandbox}/esimcard", CREDENTIALS["esimcard"], {}))
+    try:
+        sim = client.get_json(f"/my-esims/{unusable['provider_order_id']}")["data"]["sim"]
+    finally:
+        client.close()
+    (sold,) = shop.control("GET", "/esimcard/orders")["orders"]
+    assert sold["iccids"] == [sim["iccid"]]
 
 
 def test_all_providers_down_refunds_and_fails(api, shop, engine):

@@ -81,7 +81,7 @@ class AiraloOrder(_Wire):
 
     def esim(self) -> ProvisionedEsim:
         if not self.sims:
-            raise MalformedEsim(SYSTEM, f"order {self.id} has no sims")
+            raise MalformedEsim(SYSTEM, f"order {self.id} has no sims", provider_order_id=str(self.id))
         sim = self.sims[0]
         return make_esim(SYSTEM, self.id, sim.iccid, sim.qrcode, sim.lpa, sim.matching_id)
 

@@ -35,9 +35,17 @@ class OutOfStock(RequestInvalid):
 
 
 class MalformedEsim(ProviderError):
-    """The provider answered a purchase with an ICCID or activation code we cannot hand out."""
+    """The provider answered a purchase with an ICCID or activation code we cannot hand out.
+
+    The purchase itself went through: ``provider_order_id`` (when the answer named one) is kept
+    on the attempt, so the bought eSIM can be looked up and queried or refunded at the provider.
+    """
 
     kind = "malformed_esim"
+
+    def __init__(self, provider: str, message: str, *, provider_order_id: str | None = None, **kw) -> None:
+        super().__init__(provider, message, **kw)
+        self.provider_order_id = provider_order_id
 
 
 class ProviderPackage(BaseModel):
@@ -125,4 +133,5 @@ def make_esim(provider: str, order_id: Any, iccid: Any, lpa: Any, smdp_host: Any
             matching_id=str(matching_id or (m and m["matching_id"]) or ""),
         )
     except ValidationError as exc:
-        raise MalformedEsim(provider, f"order {order_id} returned an unusable eSIM ({describe(exc)})") from None
+        raise MalformedEsim(provider, f"order {order_id} returned an unusable eSIM ({describe(exc)})",
+                            provider_order_id=str(order_id) if order_id else None) from None

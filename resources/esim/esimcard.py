@@ -128,8 +128,10 @@ class EsimCardClient(BearerClient):
             raise MalformedEsim(self.name, f"purchase of {provider_package_id} answered without a sim")
         try:
             return EsimCardSim.model_validate(sim).esim()
-        except ValueError:  # bought, but not something we can hand out
-            raise MalformedEsim(self.name, f"purchase of {provider_package_id} answered an incomplete sim") from None
+        except ValueError:  # bought, but not something we can hand out: keep its id to look it up
+            sim_id = sim.get("id")
+            raise MalformedEsim(self.name, f"purchase of {provider_package_id} answered an incomplete sim",
+                                provider_order_id=str(sim_id) if sim_id else None) from None
 
     def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
         body = self.get_json(f"/my-esims/{provider_order_id}")

@@ -44,7 +44,8 @@ def test_created_esim_account_can_log_in(sandbox_reset):
     with httpx.Client(base_url=sandbox_reset.url, timeout=10) as http:
         created = http.post("/_sandbox/esimcard/accounts", json={"email": "new@esimcard.test", "password": "pw-1"})
         assert created.status_code == 201, created.text
-        assert created.json() == {"email": "new@esimcard.test", "password": "pw-1", "fail_orders": False}
+        assert created.json() == {"email": "new@esimcard.test", "password": "pw-1", "fail_orders": False,
+                                  "unusable_sims": False}
         login = http.post("/esimcard/api/developer/reseller/login",
                           json={"email": "new@esimcard.test", "password": "pw-1"})
         assert login.status_code == 200 and login.json()["access_token"], login.text
