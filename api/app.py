@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import logs, problems
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
@@ -46,6 +46,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app.state.services, app.state.settings = services, settings
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     problems.install(app)
+    logs.install()
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -13,6 +13,7 @@ import logging
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -88,6 +89,14 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
                             errors=errors)
 
 
+def _unstorable(request: Request, exc: sa.exc.DataError) -> JSONResponse:
+    # The models refuse what they can see; this catches a value the database itself will not
+    # keep (a NUL inside JSON, say), so bad input never becomes a 500.
+    log.warning("refused input on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+    return problem_response(422, "unprocessable-input", "The request carries a value that cannot be stored "
+                            "(for example a NUL character).", instance=request.url.path)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
     log.exception("unhandled error on %s %s (incident %s)", request.method, request.url.path, incident)
@@ -99,4 +108,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(sa.exc.DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,10 +6,27 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
 
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                         pattern=r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[A-Za-z]{2,}$")]
+Email = Annotated[str, StringConstraints(
+    strip_whitespace=True, max_length=254,
+    pattern=r"^[^@\s<>()\[\],;:\"\x00-\x1f\x7f]+@[^@\s<>()\[\],;:\"\x00-\x1f\x7f]+\.[A-Za-z]{2,}$")]
+CONTROL = frozenset(chr(c) for c in [*range(0x20), 0x7F] if chr(c) not in "\t\n\r")
+
+
+class Input(BaseModel):
+    """A request body: unknown fields refused, and no control characters but tab and newlines in
+    any text (a NUL, for one, is nothing a customer types and something PostgreSQL cannot store)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: object) -> object:
+        if isinstance(value, str) and not CONTROL.isdisjoint(value):
+            raise ValueError("control characters are not allowed")
+        return value
+
 
 # Money leaves as a string with two decimals ("3.99"): exact, and what a customer expects to read.
 Amount = Annotated[Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")]
@@ -33,7 +50,7 @@ class Catalogue(BaseModel):
     items: list[CatalogueItem]
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(Input):
     model_config = ConfigDict(extra="forbid", str_max_length=320)
 
     package_id: str = Field(min_length=3, max_length=200, examples=["esimcard:JP-1GB-7D"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from shop.settings import ShopSettings, split_list
@@ -19,6 +19,7 @@ class ApiSettings(ShopSettings):
     trust_forwarded_for: bool = Field(False, description="rate-limit by X-Forwarded-For (behind a proxy)")
     checkout_rate_per_s: float = Field(2.0, gt=0, description="checkouts per second per client, sustained")
     checkout_burst: int = Field(10, ge=1, description="checkouts a client may make at once")
+    metrics_token: SecretStr | None = Field(None, description="when set, /metrics needs it as a bearer token")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -41,8 +41,12 @@ class MarginRule:
             rule = cls(Decimal(str(pct)), None if ending in (None, "") else Decimal(str(ending)))
         except ArithmeticError:  # not a number at all
             rule = None
-        if rule is None or not Decimal(0) <= rule.margin_pct <= 1000 or not Decimal(0) <= (rule.round_to or 0) < 1:
-            raise ValueError(f"margin rule needs 0 <= margin_pct <= 1000, 0 <= round_to < 1; got {pct!r}, {ending!r}")
+        # Prices are whole cents: Stripe charges minor units, and checkout refuses a session whose
+        # charge differs from the order total, so an ending like 0.995 could never be paid for.
+        if rule is None or not Decimal(0) <= rule.margin_pct <= 1000 or not Decimal(0) <= (rule.round_to or 0) < 1 \
+                or (rule.round_to is not None and rule.round_to != rule.round_to.quantize(CENT)):
+            raise ValueError(f"margin rule needs 0 <= margin_pct <= 1000 and a whole-cent 0 <= round_to < 1; "
+                             f"got {pct!r}, {ending!r}")
         return rule
 
 

@@ -65,16 +65,25 @@ def load(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] |
     return dict(row) if row else None
 
 
+def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> None:
+    """Hold the order's row for the rest of the transaction.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer and locks the database at a
+    transaction's first write, so a no-op write takes that lock now, before anything is read.
+    """
+    where = (orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(orders.c.order_id).where(*where).with_for_update())
+    else:
+        conn.execute(sa.update(orders).where(*where).values(status=orders.c.status))
+
+
 def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Any) -> bool:
     """Refunds only grow: set ``amount_refunded`` to ``amount`` when larger (row locked first)."""
+    lock(conn, tenant_id, order_id)
     where = (orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
-    read = sa.select(orders.c.amount_refunded).where(*where)
-    if conn.dialect.name == "postgresql":
-        read = read.with_for_update()
-    else:
-        # SQLite compares Money as text and locks on first write: take the lock with a no-op write.
-        conn.execute(sa.update(orders).where(*where).values(amount_refunded=orders.c.amount_refunded))
-    current = conn.execute(read).scalar_one_or_none()
+    # Read after the lock; compared in Python, since SQLite keeps Money as text.
+    current = conn.execute(sa.select(orders.c.amount_refunded).where(*where)).scalar_one_or_none()
     if current is None or amount <= current:
         return False
     conn.execute(sa.update(orders).where(*where).values(amount_refunded=amount))

@@ -4,7 +4,9 @@ A token is the HMAC-SHA256 of ``tenant:order_id`` under the API's secret key, so
 secret is stored next to the order (an analyst reading ``orders`` cannot forge a link) and an
 idempotent checkout retry hands back the very same token. Without ``STOREHOUSE_SHOP_SECRET_KEY``
 the key is generated once into ``STOREHOUSE_HOME/api_secret`` (mode 0600) and shared by every
-worker process on the machine.
+worker process on the machine: right for the embedded default, a trap for a PostgreSQL
+deployment, where every API host and every Dagster run worker must sign with the same key (a
+link emailed by the hourly job must open on the API), hence the warning.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -19,11 +22,16 @@ from pathlib import Path
 
 from shop.settings import ShopSettings
 
+log = logging.getLogger("storehouse.shop.tokens")
+
 
 def load_secret(settings: ShopSettings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     path = (settings.home / "api_secret").resolve()
+    if not settings.warehouse_url.startswith("sqlite"):
+        log.warning("STOREHOUSE_SHOP_SECRET_KEY is not set: order links are signed with this machine's key "
+                    "file %s; set the variable so every API host and Dagster worker signs alike", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # O_EXCL: of several workers starting at once exactly one writes the key; the rest read it.

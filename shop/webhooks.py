@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -110,6 +111,39 @@ class AmountMismatch(Exception):
     """Stripe charged something other than the order's total: never provision on it."""
 
 
+def reject_mismatch(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any]) -> bool:
+    """A session that charged the wrong amount: fail the order, refund the charge, tell the shop.
+
+    The money is with the shop but nothing may be provisioned on it, so the order must not sit in
+    ``pending`` where nobody looks: it fails with the reason, and the outbox refunds the whole
+    charge, apologises to the customer and alerts the shop's Slack.
+    """
+    intent = session.get("payment_intent")
+    intent = intent.get("id") if isinstance(intent, dict) else intent
+    reason = (f"Stripe charged {session.get('amount_total')} {str(session.get('currency', '')).upper()} "
+              f"(minor units) for this order; refunded, not provisioned")
+    sources = (states.PENDING, states.AWAITING_PAYMENT, states.PAYMENT_FAILED, states.EXPIRED)
+    moved = move(conn, tenant_id, order_id, states.FAILED, sources, failure_reason=reason, paid_at=now_utc(),
+                 stripe_payment_intent_id=intent, stripe_session_id=session.get("id"))
+    if moved:
+        states.enqueue_effects(conn, tenant_id, order_id, ["refund", "email_apology", "slack_failed"])
+    return moved
+
+
+# A Checkout Session echoes the redirect URLs we gave Stripe, and those carry the customer's order
+# token: stored as they come, anyone reading ``webhook_events`` could open any customer's eSIM.
+REDIRECT_FIELDS = ("success_url", "cancel_url", "return_url")
+
+
+def stored_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as ``webhook_events`` keeps it: redirect URLs without their query strings."""
+    obj = event["data"]["object"]
+    hidden = {k: urlsplit(obj[k])._replace(query="").geturl() for k in REDIRECT_FIELDS if isinstance(obj.get(k), str)}
+    if not hidden:
+        return event
+    return {**event, "data": {**event["data"], "object": {**obj, **hidden}}}
+
+
 class _Duplicate(Exception):
     """This event id is already recorded for the tenant."""
 
@@ -173,16 +207,20 @@ class WebhookService:
                 elif order_id is None:
                     outcome = "no_order"
                 else:
+                    # The order row first, always: events touching payments and orders in either
+                    # order would otherwise deadlock one another on PostgreSQL.
+                    states.lock(conn, tenant_id, order_id)
                     try:
                         moved, paid = _apply(conn, tenant_id, order_id, event_type, obj)
                         outcome = "applied" if moved else "unchanged"
                     except AmountMismatch:
+                        reject_mismatch(conn, tenant_id, order_id, obj)
                         outcome = "mismatch"
                 # Recorded last, so one statement carries the outcome; its primary key is the guard:
                 # a duplicate delivery (even one racing this) conflicts here and undoes all of the above.
                 if not insert_ignore(conn, webhook_events, {
                     "tenant_id": tenant_id, "event_id": event["id"][:255], "type": event_type[:100],
-                    "outcome": outcome, "order_id": order_id, "payload": event,
+                    "outcome": outcome, "order_id": order_id, "payload": stored_payload(event),
                     "stripe_created": dt.datetime.fromtimestamp(created, dt.timezone.utc)
                     if isinstance(created, int) else None,
                 }):
@@ -197,8 +235,10 @@ class WebhookService:
         if metadata.get("order_id") != order_id or metadata.get("tenant_id") not in (None, tenant_id):
             raise ValueError("the session does not belong to this order")
         with self.engine.begin() as conn:
+            states.lock(conn, tenant_id, order_id)
             try:
                 _, paid = apply_session(conn, tenant_id, order_id, session)
             except AmountMismatch:
+                reject_mismatch(conn, tenant_id, order_id, session)
                 return False
         return paid

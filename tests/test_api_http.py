@@ -15,7 +15,7 @@ from resources.breaker import CircuitBreaker, SqlBreakerStore
 from shop.tokens import OrderTokens
 from tests.api_shop import SECRET, settings_for
 from warehouse.tables.esim import esim_packages, esim_stock
-from warehouse.tables.shop import orders
+from warehouse.tables.shop import order_effects, orders, provisioning_jobs, webhook_events
 from warehouse.tenants import add_tenant, set_connection
 from warehouse.types import now_utc
 from warehouse.upsert import upsert
@@ -91,6 +91,8 @@ def test_catalogue_lists_only_what_is_in_stock(client, engine, tenant_id):
     ({"package_id": "airalo:nope", "email": "a@b.io"}, 422, "unknown-package"),
     ({"package_id": "no-colon", "email": "a@b.io"}, 422, "unknown-package"),
     ({"package_id": "airalo:jp-30", "email": "a@b.io"}, 409, "out-of-stock"),
+    ({"package_id": "airalo:jp-7\u0000", "email": "a@b.io"}, 422, "validation-error"),
+    ({"package_id": "airalo:jp-7", "email": "a\u0000b@b.io"}, 422, "validation-error"),
 ])
 def test_bad_checkouts_are_4xx_problems(client, engine, tenant_id, body, status, kind):
     make_shop(engine, tenant_id)
@@ -208,3 +210,89 @@ def test_readyz_and_metrics(client, engine, tenant_id):
     text = client.get("/metrics").text
     assert 'storehouse_api_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert f'storehouse_provider_breaker_state{{provider="esimcard",tenant="{tenant_id}"}} 2.0' in text
+
+
+def pending_order(engine, tenant_id: str, order_id: str = "ord_" + "cd" * 12) -> str:
+    with engine.begin() as conn:
+        conn.execute(sa.insert(orders).values(
+            tenant_id=tenant_id, order_id=order_id, status="pending", email="a@b.io", provider="airalo",
+            provider_package_id="jp-7", package_name="Japan", quantity=1, unit_price=Decimal("3.99"),
+            amount_total=Decimal("3.99"), currency="USD", request_hash="x"))
+    return order_id
+
+
+def session_event(tenant_id: str, order_id: str, amount: int, event_id: str = "evt_session_1") -> bytes:
+    token = OrderTokens(SECRET.encode()).issue(tenant_id, order_id)
+    return json.dumps({"id": event_id, "object": "event", "type": "checkout.session.completed", "created": 1,
+                       "data": {"object": {
+                           "id": "cs_test_1", "object": "checkout.session", "amount_total": amount, "currency": "usd",
+                           "status": "complete", "payment_status": "paid", "payment_intent": "pi_1",
+                           "client_reference_id": order_id, "metadata": {"order_id": order_id, "tenant_id": tenant_id},
+                           "success_url": f"https://shop.example/orders/{order_id}/return?token={token}",
+                           "cancel_url": f"https://shop.example/orders/{order_id}?token={token}"}}}).encode()
+
+
+def test_stored_events_keep_no_order_token(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    order_id = pending_order(engine, tenant_id)
+    event = session_event(tenant_id, order_id, 399)
+    assert client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)).json()["outcome"] \
+        == "applied"
+    with engine.connect() as conn:
+        stored = json.dumps(conn.execute(sa.select(webhook_events.c.payload)
+                                         .where(webhook_events.c.tenant_id == tenant_id)).scalar_one())
+    assert OrderTokens(SECRET.encode()).issue(tenant_id, order_id) not in stored
+    assert f"https://shop.example/orders/{order_id}/return" in stored  # the rest of the event is kept
+
+
+def test_charged_amount_mismatch_fails_and_refunds_the_order(client, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    order_id = pending_order(engine, tenant_id)
+    event = session_event(tenant_id, order_id, 1)  # one cent charged for a 3.99 order
+    assert client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)).json()["outcome"] \
+        == "mismatch"
+    with engine.connect() as conn:
+        order = conn.execute(sa.select(orders).where(orders.c.tenant_id == tenant_id)).mappings().one()
+        queued = set(conn.execute(sa.select(order_effects.c.kind).where(order_effects.c.tenant_id == tenant_id))
+                     .scalars())
+        jobs = conn.execute(sa.select(sa.func.count()).select_from(provisioning_jobs)
+                            .where(provisioning_jobs.c.tenant_id == tenant_id)).scalar_one()
+    assert order["status"] == "failed" and "refunded, not provisioned" in order["failure_reason"]
+    assert order["stripe_payment_intent_id"] == "pi_1"
+    assert queued == {"refund", "email_apology", "slack_failed"} and jobs == 0
+
+
+def test_access_log_lines_lose_order_tokens(client, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                                                 "/shops/s/orders/ord_1?token=s3cr3t-Tok_en&x=1", "1.1", 200)
+    assert "s3cr3t" not in caplog.text and "token=…&x=1" in caplog.text
+
+
+def test_a_value_the_database_cannot_keep_is_422_not_500():
+    """The last line of defence behind the models: the database refusing a value is the caller's 4xx."""
+    from fastapi import FastAPI
+
+    from api import problems
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/store")
+    def store() -> None:
+        raise sa.exc.DataError("INSERT …", {}, ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+    with TestClient(app, raise_server_exceptions=False) as plain:
+        body = assert_problem(plain.get("/store"), 422, "unprocessable-input")
+    assert "NUL (0x00)" not in body["detail"] and "INSERT" not in json.dumps(body)
+
+
+def test_metrics_can_require_a_bearer_token(warehouse_url, engine):
+    settings = settings_for(warehouse_url, 8000, worker_enabled=False, metrics_token="scrape-me")
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as guarded:
+        assert_problem(guarded.get("/metrics"), 401, "metrics-token-required")
+        assert_problem(guarded.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401)
+        scraped = guarded.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert scraped.status_code == 200 and "storehouse_api_requests_total" in scraped.text

@@ -96,7 +96,7 @@ def test_shop_price(cost, rule, price):
 def test_margin_rule_rejects_nonsense():
     assert MarginRule.from_options({}) == MarginRule(Decimal(30), Decimal("0.99"))
     assert MarginRule.from_options({"margin_pct": 35, "round_to": None}) == MarginRule(Decimal(35), None)
-    for bad in ({"margin_pct": -5}, {"round_to": "1.5"}, {"margin_pct": "lots"}, {"round_to": "x"}):
+    for bad in ({"margin_pct": -5}, {"round_to": "1.5"}, {"margin_pct": "lots"}, {"round_to": "x"}, {"round_to": "0.995"}):
         with pytest.raises(ValueError):  # a provider's sync fails on it; the others go on
             MarginRule.from_options(bad)
 

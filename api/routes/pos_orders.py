@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, ShopDep
 from api.problems import PROBLEM_RESPONSES, Problem
+from api.schemas import Input
 from resources.pos import PosClientsResource
 from resources.pos_orders import FORMATS
 from shop.pos_orders import PosOrderService
@@ -24,24 +25,22 @@ from shop.shops import Shop
 from warehouse.tenants import TenantConnection
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos orders"])
-Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="your idempotency key")]
+REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+Ref = Annotated[str, Field(pattern=REF_PATTERN, description="your idempotency key")]
 Bearer = Annotated[str | None, Header(alias="Authorization", max_length=512)]
 
 
-class OrderItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OrderItem(Input):
     product_id: str = Field(min_length=1, max_length=128, description="the POS's product id (Shopify: the variant id)")
     quantity: int = Field(ge=1, le=1000)
 
 
-class OrderCustomer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OrderCustomer(Input):
     id: str = Field(min_length=1, max_length=128, description="the customer's id in the POS")
     birth_date: dt.date | None = Field(None, description="from an ID check; the POS's record wins when it has one")
 
 
-class PosOrderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PosOrderIn(Input):
     order_ref: Ref
     provider: str | None = Field(None, max_length=16, description="only when the shop has several POS connected")
     customer: OrderCustomer
@@ -65,8 +64,7 @@ class PosOrderOut(BaseModel):
     replayed: bool = False
 
 
-class PaymentIntentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PaymentIntentIn(Input):
     reference: Ref
     items: list[OrderItem] = Field(min_length=1, max_length=50, description="priced from the warehouse")
     customer: str | None = Field(None, max_length=128)
@@ -138,7 +136,7 @@ def place_pos_order(body: PosOrderIn, shop: ShopDep, orders: PosOrdersDep, respo
 
 
 @router.get("/pos/orders/{order_ref}", response_model=PosOrderOut, responses=PROBLEM_RESPONSES)
-def get_pos_order(order_ref: Annotated[str, Path(max_length=64)], shop: ShopDep, orders: PosOrdersDep,
+def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN)], shop: ShopDep, orders: PosOrdersDep,
                   authorization: Bearer = None) -> PosOrderOut:
     """An order placed through this API, with its validation and the POS's confirmation id."""
     row = orders.get(shop.tenant_id, order_ref)
