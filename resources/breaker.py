@@ -1,10 +1,12 @@
 """Circuit breakers per provider per tenant, with state shared through the warehouse.
 
 Closed: calls go through; ``failure_threshold`` consecutive failures open it. Open: calls are
-refused at once (no request is made) until ``reset_after`` seconds pass; then one trial call is
-let through (half-open): success closes it, failure opens it again. The state lives in the
-``circuit_breakers`` table so every API worker and every Dagster run sees the same breaker;
-``MemoryBreakerStore`` serves tests and single-process use.
+refused at once (no request is made) until ``reset_after`` seconds pass; then exactly one caller
+wins the trial call (half-open, claimed with a compare-and-set, so among many threads and
+processes one calls and the rest are still refused): success closes it, failure opens it again,
+and a trial whose caller never reported back may be claimed anew ``reset_after`` seconds later.
+The state lives in the ``circuit_breakers`` table so every API worker and every Dagster run sees
+the same breaker; ``MemoryBreakerStore`` serves tests and single-process use.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class BreakerState:
 class BreakerStore(Protocol):
     def load(self, tenant_id: str, provider: str) -> BreakerState: ...
     def save(self, tenant_id: str, provider: str, state: BreakerState) -> None: ...
+    def claim_trial(self, tenant_id: str, provider: str, seen: BreakerState, at: dt.datetime) -> bool:
+        """Half-open the breaker for a trial starting ``at`` if it is still as ``seen``; True if won."""
 
 
 class MemoryBreakerStore:
@@ -55,6 +59,14 @@ class MemoryBreakerStore:
     def save(self, tenant_id: str, provider: str, state: BreakerState) -> None:
         with self._lock:
             self._states[(tenant_id, provider)] = BreakerState(**vars(state))
+
+    def claim_trial(self, tenant_id: str, provider: str, seen: BreakerState, at: dt.datetime) -> bool:
+        with self._lock:
+            now = self._states.get((tenant_id, provider)) or BreakerState()
+            if (now.state, now.opened_at) != (seen.state, seen.opened_at):
+                return False
+            self._states[(tenant_id, provider)] = BreakerState(HALF_OPEN, now.failures, at, now.last_error)
+            return True
 
 
 class SqlBreakerStore:
@@ -75,6 +87,17 @@ class SqlBreakerStore:
         with self.engine.begin() as conn:
             upsert(conn, circuit_breakers, [{"tenant_id": tenant_id, "provider": provider, **vars(state)}])
 
+    def claim_trial(self, tenant_id: str, provider: str, seen: BreakerState, at: dt.datetime) -> bool:
+        t = circuit_breakers.c
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(circuit_breakers)
+                .where(t.tenant_id == tenant_id, t.provider == provider, t.state == seen.state,
+                       t.opened_at.is_(None) if seen.opened_at is None else t.opened_at == seen.opened_at)
+                .values(state=HALF_OPEN, opened_at=at)
+            )
+            return result.rowcount == 1
+
 
 class CircuitBreaker:
     def __init__(
@@ -94,15 +117,14 @@ class CircuitBreaker:
         return self.store.load(self.tenant_id, self.provider)
 
     def allow(self) -> bool:
-        """True when a call may be made now (closed, or open long enough to try once)."""
+        """True when a call may be made now: closed, or this caller won the trial of a cooled breaker."""
         state = self.current()
-        if state.state != OPEN:
+        if state.state == CLOSED:
             return True
-        if state.opened_at and (self.clock() - state.opened_at).total_seconds() >= self.reset_after:
-            state.state = HALF_OPEN
-            self.store.save(self.tenant_id, self.provider, state)
-            return True
-        return False
+        now = self.clock()
+        if state.opened_at and (now - state.opened_at).total_seconds() < self.reset_after:
+            return False  # open and cooling, or half-open with a trial in flight
+        return self.store.claim_trial(self.tenant_id, self.provider, state, now)
 
     def record_success(self) -> None:
         state = self.current()

@@ -9,10 +9,11 @@ breaker free to skip, at the price of another process's change reaching us up to
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
-from resources.breaker import BreakerState, SqlBreakerStore
+from resources.breaker import HALF_OPEN, BreakerState, SqlBreakerStore
 
 
 class CachedBreakerStore:
@@ -36,3 +37,14 @@ class CachedBreakerStore:
         self.inner.save(tenant_id, provider, state)
         with self._lock:
             self._seen[(tenant_id, provider)] = (time.monotonic(), BreakerState(**vars(state)))
+
+    def claim_trial(self, tenant_id: str, provider: str, seen: BreakerState, at: dt.datetime) -> bool:
+        """Always decided by the shared row: one trial among every process, not one per process."""
+        won = self.inner.claim_trial(tenant_id, provider, seen, at)
+        with self._lock:
+            if won:
+                self._seen[(tenant_id, provider)] = (time.monotonic(), BreakerState(HALF_OPEN, seen.failures, at,
+                                                                                    seen.last_error))
+            else:
+                self._seen.pop((tenant_id, provider), None)  # someone else moved it: read it afresh
+        return won
