@@ -1,17 +1,12 @@
-"""The eSIM shop's hourly work per tenant: stuck orders, then the two marts analysts query (seed 001).
+"""The eSIM shop's hourly work per tenant: recovery, then the two marts analysts query (seed 001).
 
-``shop/stuck_orders`` is seed 001's workflow 5. Orders paid or processing for over an hour get
-their provisioning job run now, by the very service the API runs: it asks the provider what
-became of any purchase whose answer was lost (``order_status``) and completes the order, retries
-it (failing over once the give-up time has passed) or fails and refunds it. An order still stuck
-after that raises one Slack alert. The tenant's pending emails, notices and refunds are then
-delivered, so the shop recovers even while no API process is up.
-
-The services come from ``shop`` (the package the API runs too): a second copy of the
-provisioning engine would be the thing most likely to buy an eSIM twice.
+``shop/stuck_orders`` runs ``shop.recovery`` (seed 001's workflow 5): checkouts whose payment we
+never heard about are settled with Stripe, orders paid over an hour ago without their eSIMs are
+provisioned (or failed and refunded) by the same services the API runs, what is still stuck
+raises one Slack alert, and the tenant's pending emails, notices and refunds are delivered, so
+the shop recovers even while no API process is up.
 """
 
-import datetime as dt
 import statistics
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -24,6 +19,7 @@ from assets.partitions import tenant_partitions
 from resources.esim import EsimProvidersResource
 from resources.warehouse import WarehouseResource
 from shop import orders as states
+from shop.recovery import recover
 from shop.services import Services
 from shop.settings import ShopSettings
 from warehouse.tables.shop import (
@@ -33,7 +29,6 @@ from warehouse.tables.shop import (
     orders,
     provisioning_attempts,
 )
-from warehouse.types import now_utc
 from warehouse.upsert import upsert
 
 GROUP, KINDS, SYSTEM = "shop", {"sql", "stripe"}, "stripe"
@@ -41,24 +36,13 @@ STUCK_KEY = dg.AssetKey(["shop", "stuck_orders"])
 ORDERS_MART_KEY = dg.AssetKey(["shop", "mart_orders_daily"])
 PROVISIONING_MART_KEY = dg.AssetKey(["shop", "mart_provisioning_daily"])
 RECONCILES = "mart_totals_match_orders"
-STUCK_AFTER = dt.timedelta(hours=1)
-
-
-def _stuck(engine: sa.Engine, tenant: str) -> list[dict]:
-    o = orders.c
-    with engine.connect() as conn:
-        # Paid over an hour ago and still without its eSIMs, however recently a worker touched it.
-        rows = conn.execute(sa.select(o.order_id, o.status, o.paid_at).where(
-            o.tenant_id == tenant, o.status.in_((states.PAID, states.PROCESSING)),
-            sa.func.coalesce(o.paid_at, o.status_changed_at) < now_utc() - STUCK_AFTER)).mappings().all()
-    return [dict(r) for r in rows]
 
 
 @dg.asset(
     key=STUCK_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
     pool="esim_providers",
-    description="Orders paid or processing for over an hour, checked with their provider and completed, "
-    "retried or failed; pending emails, notices and refunds delivered.",
+    description="Checkouts never confirmed settled with Stripe; orders paid or processing for over an hour "
+    "checked with their provider and completed, retried or failed; pending emails, notices and refunds delivered.",
 )
 def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                       esim_providers: EsimProvidersResource) -> dg.MaterializeResult:
@@ -66,30 +50,16 @@ def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     if tenant_connection(warehouse, tenant, SYSTEM) is None:
         return not_connected(SYSTEM)
     services = Services(ShopSettings(), warehouse.engine, esim_providers)
-    outcomes: Counter[str] = Counter()
     try:
-        stuck = _stuck(warehouse.engine, tenant)
-        for order in stuck:
-            with warehouse.engine.begin() as conn:
-                states.enqueue_provisioning(conn, tenant, order["order_id"])  # a paid order always has a job
-                services.provisioning.jobs.wake(conn, (tenant, order["order_id"]))  # due now, whatever its backoff
-            ran = services.provisioning.run_due(tenant_id=tenant, order_id=order["order_id"])
-            outcome = ran[0] if ran else "held by a live worker"
-            outcomes[outcome] += 1
-            context.log.info(f"order {order['order_id']} ({order['status']}, paid {order['paid_at']}): {outcome}")
-        still = _stuck(warehouse.engine, tenant)
-        with warehouse.engine.begin() as conn:
-            for order in still:  # one alert per order, ever (the outbox key is order + kind)
-                states.enqueue_effects(conn, tenant, order["order_id"], ["slack_stuck"])
-        delivered: Counter[str] = Counter()
-        while batch := services.effects.run_due(limit=20, tenant_id=tenant):
-            delivered.update(batch)
+        report = recover(services, tenant, context.log.info)
     finally:
         services.close()
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(stuck), "stuck": len(stuck), "still_stuck": len(still),
-        **{f"outcome_{k.replace(' ', '_')}": v for k, v in outcomes.items()},
-        **{f"effects_{k}": v for k, v in delivered.items()},
+        "dagster/row_count": report.stuck, "stuck": report.stuck, "still_stuck": report.still_stuck,
+        "unconfirmed_checkouts": report.unconfirmed,
+        **{f"payment_{k}": v for k, v in report.payments.items()},
+        **{f"outcome_{k.replace(' ', '_')}": v for k, v in report.outcomes.items()},
+        **{f"effects_{k}": v for k, v in report.effects.items()},
     })
 
 
@@ -163,16 +133,19 @@ def provisioning_daily(engine: sa.Engine, tenant: str) -> list[dict]:
 def shop_mart_orders_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tenant = context.partition_key
     rows = orders_daily(warehouse.engine, tenant)
+    m = mart_orders_daily.c
     with warehouse.engine.begin() as conn:
         written = upsert(conn, mart_orders_daily, rows).written if rows else 0
+        # What analysts will read (the stored mart, stale days included) against the orders table.
+        in_mart = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.orders), 0)).where(m.tenant_id == tenant)).scalar_one()
         total = conn.execute(sa.select(sa.func.count()).select_from(orders).where(orders.c.tenant_id == tenant)).scalar_one()
     recent = sorted(rows, key=lambda r: r["day"], reverse=True)[:7]
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(rows), "rows_written": written, "preview": dg.MetadataValue.md(markdown_table(
             ["day", "currency", "orders", "provisioned", "failed", "net_revenue"],
             [[r["day"], r["currency"], r["orders"], r["provisioned"], r["failed"], r["net_revenue"]] for r in recent]))},
-        check_results=[dg.AssetCheckResult(check_name=RECONCILES, passed=sum(r["orders"] for r in rows) == total,
-                                           metadata={"orders": total})],
+        check_results=[dg.AssetCheckResult(check_name=RECONCILES, passed=int(in_mart) == total,
+                                           metadata={"orders": total, "orders_in_mart": int(in_mart)})],
     )
 
 

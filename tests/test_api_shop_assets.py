@@ -111,3 +111,29 @@ def test_order_still_unresolved_alerts_slack_once(paid_but_unprovisioned, engine
                              .where(order_effects.c.tenant_id == tenant_id)).all()
     assert kinds == [("slack_stuck", "done")]
     httpx.delete(f"{shop.sandbox}/_sandbox/faults")
+
+
+def test_payments_whose_webhooks_never_came_are_settled_with_stripe(sandbox_reset, engine, warehouse, warehouse_url,
+                                                                     tenant_id, monkeypatch):
+    monkeypatch.setenv("STOREHOUSE_SHOP_SECRET_KEY", SECRET)
+    with ApiThread(settings_for(warehouse_url, free_port(), worker_enabled=False)) as api:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        shop.delivery(pause=True)  # Stripe cannot reach us; the customers never come back either
+        package = first_package(api.url, shop)["package_id"]
+        paid, abandoned = buy(api.url, shop, package), buy(api.url, shop, package)
+        shop.pay(session_of(engine, tenant_id, paid["order_id"]))
+        shop.expire(session_of(engine, tenant_id, abandoned["order_id"]))
+        age(engine, tenant_id, "created_at")
+        try:
+            stuck = meta(run_hourly(warehouse, tenant_id), "shop/stuck_orders")
+            assert (stuck["unconfirmed_checkouts"], stuck["payment_paid"], stuck["payment_expired"]) == (2, 1, 1)
+            assert stuck["outcome_provisioned"] == 1
+            assert order_row(engine, tenant_id, paid["order_id"])["status"] == "provisioned"
+            assert order_row(engine, tenant_id, abandoned["order_id"])["status"] == "expired"
+            assert len(emails_to(shop.sandbox, paid["order_id"])) == 1
+            shop.delivery(pause=False)  # the late webhooks change nothing more
+            shop.flush()
+            assert order_row(engine, tenant_id, paid["order_id"])["status"] == "provisioned"
+            assert meta(run_hourly(warehouse, tenant_id), "shop/stuck_orders")["unconfirmed_checkouts"] == 0
+        finally:
+            quiesce(engine, tenant_id)

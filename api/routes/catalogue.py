@@ -18,8 +18,11 @@ router = APIRouter(prefix="/shops/{shop}", tags=["catalogue"])
 def get_catalogue(shop: ShopDep, services: ServicesDep,
                   country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None) -> Catalogue:
     """Every plan the shop can sell now, one entry per plan, optionally for one country."""
+    # The shop's own failover order (its connections may reorder the default): the plan is offered
+    # from the provider provisioning will try first.
+    priority = [c.system for c in shop.providers(services.settings.provider_priority)]
     with services.engine.connect() as conn:
-        packages = catalogue.listing(conn, shop.tenant_id, services.settings.provider_priority, country)
+        packages = catalogue.listing(conn, shop.tenant_id, priority, country)
     items = [CatalogueItem(package_id=p.package_id, name=p.name, country_code=p.country_code, region=p.region,
                            data_mb=p.data_mb, unlimited=p.unlimited, validity_days=p.validity_days, price=p.price,
                            currency=p.currency, low_stock=p.stock_status == "low") for p in packages]
