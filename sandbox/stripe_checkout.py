@@ -7,6 +7,7 @@ declined, an async debit settling), using the store's ``_add``, ``get``, ``locat
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,7 @@ class CheckoutMixin:
         self._add(ctx.acct, session)
         ctx.acct.line_items[session_id] = items
         ctx.acct.open_sessions.add(session_id)
+        heapq.heappush(ctx.acct.expiry_queue, (expires_at, session_id))
         ctx.acct.intent_specs[session_id] = {
             "metadata": _metadata(pid.get("metadata"), "payment_intent_data[metadata]"),
             "description": pid.get("description"), "receipt_email": pid.get("receipt_email"),
@@ -206,10 +208,11 @@ class CheckoutMixin:
     def sweep_expired(self, acct: _Account) -> None:
         """Expire open sessions whose ``expires_at`` has passed, as Stripe does on its own."""
         now = _now()
-        for session_id in list(acct.open_sessions):
-            session = acct.objects[session_id]
-            if session["expires_at"] <= now:
-                self.expire_session(acct, session)
+        queue = acct.expiry_queue  # (expires_at, session id), soonest first: no scan of every session
+        while queue and queue[0][0] <= now:
+            _, session_id = heapq.heappop(queue)
+            if session_id in acct.open_sessions:
+                self.expire_session(acct, acct.objects[session_id])
 
     def expire_session(self, acct: _Account, session: dict, request: dict | None = None) -> dict:
         if session["status"] != "open":

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -36,8 +37,13 @@ def _now() -> int:
     return int(time.time())
 
 
+_ALNUM_OF_BYTE = bytes(ord(_ALNUM[b % len(_ALNUM)]) for b in range(256))
+
+
 def _id(prefix: str, length: int = 24) -> str:
-    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
+    """A random object id; one ``token_bytes`` call mapped onto letters and digits (the small
+    modulo bias is of no matter for ids that only need to be unique)."""
+    return prefix + secrets.token_bytes(length).translate(_ALNUM_OF_BYTE).decode("ascii")
 
 
 def _mask_key(key: str) -> str:
@@ -230,8 +236,9 @@ _NO_KEY = ("You did not provide an API key. You need to provide your API key in 
 
 
 def _json(status: int, body: Any, headers: dict | None = None) -> Response:
-    return Response(json.dumps(body, indent=2), status_code=status, media_type="application/json",
-                    headers=headers)
+    """Stripe's answers are indented JSON; orjson writes it several times faster than ``json``."""
+    return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2), status_code=status,
+                    media_type="application/json", headers=headers)
 
 
 def _authenticate(request: Request) -> str:

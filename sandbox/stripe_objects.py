@@ -38,6 +38,7 @@ class _Account:
     endpoint_secrets: dict[str, str] = field(default_factory=dict)
     idempotency: dict[str, _Saved] = field(default_factory=dict)
     open_sessions: set[str] = field(default_factory=set)
+    expiry_queue: list[tuple[int, str]] = field(default_factory=list)  # a heap of (expires_at, session id)
     intent_specs: dict[str, dict] = field(default_factory=dict)  # session -> its future PaymentIntent
 
     def of_type(self, object_name: str) -> list[dict]:

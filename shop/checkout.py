@@ -63,12 +63,11 @@ class CheckoutService:
         if quantity > self.settings.max_quantity:
             raise Problem(422, "quantity-too-large", f"At most {self.settings.max_quantity} eSIMs per order.")
         digest = fingerprint(package_id, quantity, email)
-        if idempotency_key:
-            existing = self._by_key(shop.tenant_id, idempotency_key)
-            if existing is not None:
-                return self._replay(shop, existing, digest)
-        with self.engine.connect() as conn:
-            package = catalogue.find(conn, shop.tenant_id, package_id)
+        with self.engine.connect() as conn:  # one connection for both reads
+            existing = self._by_key(conn, shop.tenant_id, idempotency_key) if idempotency_key else None
+            package = None if existing else catalogue.find(conn, shop.tenant_id, package_id)
+        if existing is not None:
+            return self._replay(shop, existing, digest)
         if package is None:
             raise Problem(422, "unknown-package", f"This shop sells no package {package_id!r}.")
         if package.stock_status == catalogue.OUT_OF_STOCK:
@@ -88,7 +87,10 @@ class CheckoutService:
                 conn.execute(sa.insert(orders), row)  # parameters apart: the statement compiles once
         except sa.exc.IntegrityError:
             # The same Idempotency-Key raced us here: the other request's order is the answer.
-            existing = self._by_key(shop.tenant_id, idempotency_key) if idempotency_key else None
+            if not idempotency_key:
+                raise
+            with self.engine.connect() as conn:
+                existing = self._by_key(conn, shop.tenant_id, idempotency_key)
             if existing is None:
                 raise
             return self._replay(shop, existing, digest)
@@ -96,10 +98,10 @@ class CheckoutService:
         return CheckoutResult(self._ensure_session(shop, order, abandon_on_failure=not idempotency_key),
                               self.tokens.issue(shop.tenant_id, order_id), created=True)
 
-    def _by_key(self, tenant_id: str, key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(orders).where(orders.c.tenant_id == tenant_id,
-                                                       orders.c.idempotency_key == key)).mappings().one_or_none()
+    @staticmethod
+    def _by_key(conn: sa.Connection, tenant_id: str, key: str) -> dict[str, Any] | None:
+        row = conn.execute(sa.select(orders).where(orders.c.tenant_id == tenant_id,
+                                                   orders.c.idempotency_key == key)).mappings().one_or_none()
         return dict(row) if row else None
 
     def _replay(self, shop: Shop, order: dict[str, Any], digest: str) -> CheckoutResult:

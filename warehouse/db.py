@@ -16,9 +16,19 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Connections kept open per process. The API serves sync routes from a thread pool, 16 or more
+# requests at a time; a smaller pool makes every request past it open (and, for PostgreSQL,
+# fork a backend for) a connection of its own and close it again. Pools fill lazily, so a
+# Dagster run or the CLI holds no more connections than it really uses at once.
+POOL_SIZE, MAX_OVERFLOW = 16, 16
+
+
 def make_engine(url: str, **kwargs) -> sa.Engine:
     url = normalise_url(url)
     parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or (parsed.database or ":memory:") != ":memory:":
+        kwargs.setdefault("pool_size", POOL_SIZE)  # a memory database has one connection per thread
+        kwargs.setdefault("max_overflow", MAX_OVERFLOW)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -35,8 +45,6 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
-    kwargs.setdefault("max_overflow", 10)
     return sa.create_engine(url, **kwargs)
 
 
