@@ -65,17 +65,16 @@ def load(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] |
     return dict(row) if row else None
 
 
-def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> None:
-    """Hold the order's row for the rest of the transaction.
+def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> bool:
+    """Hold the order's row for the rest of the transaction; False when there is no such order.
 
     PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer and locks the database at a
     transaction's first write, so a no-op write takes that lock now, before anything is read.
     """
     where = (orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(orders.c.order_id).where(*where).with_for_update())
-    else:
-        conn.execute(sa.update(orders).where(*where).values(status=orders.c.status))
+        return conn.execute(sa.select(orders.c.order_id).where(*where).with_for_update()).first() is not None
+    return conn.execute(sa.update(orders).where(*where).values(status=orders.c.status)).rowcount == 1
 
 
 def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Any) -> bool:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from resources.stripe import from_minor, to_minor
 from shop import orders as states
 from shop.orders import enqueue_provisioning, insert_ignore, move
-from warehouse.tables.shop import orders, payments, webhook_events
+from warehouse.tables.shop import payments, webhook_events
 from warehouse.types import now_utc
 
 log = logging.getLogger("storehouse.shop.webhooks")
@@ -42,7 +42,7 @@ class Received:
 
 
 def _order_of(conn: sa.Connection, tenant_id: str, event_type: str, obj: dict[str, Any]) -> str | None:
-    """Our order behind an event object: its metadata, else its client reference or intent."""
+    """The order id an event object names: its metadata, else its client reference or intent."""
     metadata = obj.get("metadata") or {}
     if metadata.get("tenant_id") not in (None, tenant_id):
         return None
@@ -50,11 +50,7 @@ def _order_of(conn: sa.Connection, tenant_id: str, event_type: str, obj: dict[st
     if candidate is None and event_type.startswith(("payment_intent.", "charge.")):
         intent = obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent")
         return states.find_by_intent(conn, tenant_id, intent) if isinstance(intent, str) else None
-    if not isinstance(candidate, str):
-        return None
-    found = conn.execute(sa.select(orders.c.order_id).where(orders.c.tenant_id == tenant_id,
-                                                            orders.c.order_id == candidate)).scalar_one_or_none()
-    return found
+    return candidate if isinstance(candidate, str) else None
 
 
 def record_payment(conn: sa.Connection, tenant_id: str, intent: str, *, status: str, order_id: str | None,
@@ -200,16 +196,17 @@ class WebhookService:
         created = event.get("created")
         try:
             with self.engine.begin() as conn:
-                order_id = _order_of(conn, tenant_id, event_type, obj) if event_type in HANDLED else None
+                named = _order_of(conn, tenant_id, event_type, obj) if event_type in HANDLED else None
+                # The order row is locked first, always (that is also the check that it exists):
+                # events touching payments and orders in either order would otherwise deadlock
+                # one another on PostgreSQL.
+                order_id = named if named and states.lock(conn, tenant_id, named) else None
                 paid = False
                 if event_type not in HANDLED:
                     outcome = "ignored"
                 elif order_id is None:
                     outcome = "no_order"
                 else:
-                    # The order row first, always: events touching payments and orders in either
-                    # order would otherwise deadlock one another on PostgreSQL.
-                    states.lock(conn, tenant_id, order_id)
                     try:
                         moved, paid = _apply(conn, tenant_id, order_id, event_type, obj)
                         outcome = "applied" if moved else "unchanged"
