@@ -15,6 +15,10 @@ Wire format (Airalo's SDK and partner docs, [v]; error bodies other than 404/429
   ``data{id, code, package_id, quantity, price, sims[{id, iccid, lpa, matching_id, qrcode
   ("LPA:1$…"), qrcode_url, …}]}``. Validation errors: 422 ``{data: {field: msg}, meta}``;
   business errors: 422 ``{code, reason}`` with code 33 = out of stock, 11 = insufficient credit.
+* ``GET /v2/orders?filter[description]=&filter[code]=&filter[iccid]=&include=sims,status&limit=&page=``
+  → the account's orders, newest first, paged as packages are; each text filter is a LIKE
+  ``'%value%'`` search, and ``sims``/``status`` appear only when included ("Get order list",
+  developers.partners.airalo.com/get-order-list-11883022e0, [v]).
 * ``GET /v2/orders/{id}``; ``GET /v2/sims/{iccid}/usage`` → ``data{remaining, total (MB),
   expired_at, is_unlimited, status ∈ NOT_ACTIVE|ACTIVE|FINISHED|EXPIRED, …}`` (10 a minute per
   ICCID); unknown → 404 ``{"data": [], "meta": {"message": "messages.resource_not_found"}}``.
@@ -22,10 +26,8 @@ Wire format (Airalo's SDK and partner docs, [v]; error bodies other than 404/429
   ``X-RateLimit-Limit/Remaining/Reset``. Limits (buckets ``token``, ``packages``, ``usage``) are
   changed with ``PUT /_sandbox/airalo/limits``.
 
-Idempotency, a sandbox convenience: an order whose ``description`` equals an earlier order's of
-the same client returns that order (HTTP 200, same body) instead of buying again. Airalo has no
-such guarantee; it stands in for the idempotency Storehouse enforces itself by putting its own
-order id in ``description``.
+Idempotency, as at the real API: none. An order repeating an earlier ``description`` buys again;
+the description is only what the order list can be searched by.
 
 QR images behind ``qrcode_url`` are served at ``GET /airalo/qr/{sim id}.png``; other asset URLs
 point at the unserved ``*.airalo.test``. Demo accounts after reset (client_id / client_secret):
@@ -201,6 +203,11 @@ def packages(request: Request, response: Response, page: int = 1, limit: int | N
         return _envelope({"limit": "The limit must be at least 1."}, INVALID, 422)
     rows = [entry for covers, entry in _entries()
             if (not type_ or entry["operators"][0]["type"] == type_) and (not country or country.upper() in covers)]
+    return _paged(request, rows, page, limit)
+
+
+def _paged(request: Request, rows: list, page: int, limit: int | None) -> dict:
+    """One page of ``rows`` with Laravel's ``links`` and ``meta``, as every Airalo list answers."""
     per_page, page = limit or DEFAULT_LIMIT, max(page, 1)
     last = max(1, math.ceil(len(rows) / per_page))
     chunk = rows[(page - 1) * per_page: page * per_page]
@@ -227,9 +234,13 @@ def _sim(request: Request, sim: Sim) -> dict:
             "is_roaming": sim.plan.scope != "local", "confirmation_code": None}
 
 
+def _code(order: Order) -> str:
+    return f"{order.created_at:%Y%m%d}-{order.seq:06d}"
+
+
 def _order(request: Request, order: Order) -> dict:
     plan, net = order.plan, shop.price(order.plan)
-    return {"id": int(order.id), "code": f"{order.created_at:%Y%m%d}-{order.seq:06d}", "currency": "USD",
+    return {"id": int(order.id), "code": _code(order), "currency": "USD",
             "package_id": order.package_id, "quantity": order.quantity, "type": "sim",
             "description": order.reference, "esim_type": "Prepaid", "validity": plan.validity_days,
             "package": f"{BRANDS[plan.code]}-{plan.data_label} - {plan.validity_days} Days", "data": plan.data_label,
@@ -273,6 +284,35 @@ async def create_order(request: Request, account: Account = Depends(current_acco
 
 def _not_found() -> JSONResponse:
     return _envelope([], "messages.resource_not_found", 404)
+
+
+def _like(value: str | None, text: str | None) -> bool:
+    """SQL ``LIKE '%value%'``, as Airalo filters its order list (case-insensitive, as MySQL's
+    usually is: [u])."""
+    return not value or value.lower() in (text or "").lower()
+
+
+@router.get("/v2/orders")
+def list_orders(request: Request, page: int = 1, limit: int | None = None, include: str = "",
+                description: str | None = Query(None, alias="filter[description]"),
+                code: str | None = Query(None, alias="filter[code]"),
+                iccid: str | None = Query(None, alias="filter[iccid]"),
+                account: Account = Depends(current_account)):
+    if limit is not None and limit < 1:
+        return _envelope({"limit": "The limit must be at least 1."}, INVALID, 422)
+    included = {part.strip() for part in include.split(",")}
+    with shop.lock:
+        found = [o for o in reversed(shop.orders) if o.account == account.login and _like(description, o.reference)
+                 and _like(code, _code(o)) and (not iccid or any(_like(iccid, s.iccid) for s in o.sims))]
+    rows = []
+    for order in found:
+        view = _order(request, order)
+        if "sims" not in included:
+            del view["sims"]
+        if "status" in included:
+            view["status"] = {"name": "Completed", "slug": "completed"}
+        rows.append(view)
+    return _paged(request, rows, page, limit)
 
 
 @router.get("/v2/orders/{order_id}")

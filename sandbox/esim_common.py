@@ -286,7 +286,6 @@ class EsimShop:
             self.tokens: dict[str, tuple[str, float]] = {}  # token -> (login, monotonic expiry)
             self.orders: list[Order] = []
             self._by_id: dict[tuple[str, str], Order] = {}  # (account, order id)
-            self._live_by_reference: dict[tuple[str, str], Order] = {}  # (account, reference), not cancelled
             self.sims: dict[str, Sim] = {}
             self._rng = rng
             self._serial = rng.randrange(10**5, 10**6) * 1000
@@ -334,12 +333,11 @@ class EsimShop:
                  onto: Sim | None = None, state: str = "completed", extra: dict | None = None) -> Order:
         """Buy ``quantity`` sims (or one bundle onto ``onto``) and record the order.
 
-        A live order of this account with the same ``reference`` is returned instead of buying
-        again, before any other check: the retry of a purchase that went through must succeed.
+        ``reference`` is kept on the order as the provider stores it (MobiMatter's ``label``,
+        Airalo's ``description``) and nothing more: a repeated reference buys again, as it does at
+        every real provider, none of which dedupes purchases by it.
         """
         with self.lock:
-            if reference and (account.login, reference) in self._live_by_reference:
-                return self._live_by_reference[(account.login, reference)]
             plan = self.packages.get(package_id)
             if plan is None:
                 raise UnknownPackage(package_id)
@@ -361,8 +359,6 @@ class EsimShop:
                           self.price(plan) * quantity, now, sims, state, dict(extra or {}))
             self.orders.append(order)
             self._by_id[(account.login, order.id)] = order
-            if reference:
-                self._live_by_reference[(account.login, reference)] = order
             return order
 
     def cancel(self, order: Order) -> None:
@@ -371,8 +367,6 @@ class EsimShop:
             if order.state != "cancelled":
                 order.state = "cancelled"
                 self.stock[order.package_id] += order.quantity
-                if order.reference:
-                    self._live_by_reference.pop((order.account, order.reference), None)
 
     def _new_sim(self, account: Account, plan: Plan, now: datetime) -> Sim:
         self._serial += 1

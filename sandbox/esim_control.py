@@ -34,6 +34,7 @@ def control_router(shop: EsimShop, *, login_field: str, secret_field: str) -> AP
     GET  /accounts                       accounts with their credentials and switches
     POST /accounts  {login, secret}      create or replace an account (field names per provider)
     PUT  /accounts/{login}/fail_orders   {"enabled": bool}: this account's purchases are refused
+                                          (at MobiMatter, completing an order created earlier too)
     PUT  /accounts/{login}/unusable_sims {"enabled": bool}: purchases go through (and are charged)
                                           but deliver an activation code without its matching id
     DELETE /tokens                       forget issued tokens (as if they had expired)

@@ -1,7 +1,9 @@
 """Fault injection shared by every fake: latency, 429 with Retry-After, 5xx, outages.
 
 Faults are set per provider (the first path segment, e.g. ``mx`` or ``airalo``) through
-``PUT /_sandbox/faults/{provider}`` and cleared with ``DELETE /_sandbox/faults``.
+``PUT /_sandbox/faults/{provider}`` and cleared with ``DELETE /_sandbox/faults``. ``only_path``
+narrows them to the requests whose path contains it (e.g. MobiMatter's ``/order/complete``, to
+hang the second step of a purchase and not the first); every call is still counted.
 Counted faults (``fail_next_429``, ``fail_next_5xx``) are deterministic, which is what tests
 want; rates draw from a seeded generator, which is what soak runs and benchmarks want.
 """
@@ -28,6 +30,7 @@ class FaultConfig(BaseModel):
     fail_next_429: int = Field(0, ge=0)
     fail_next_5xx: int = Field(0, ge=0)
     retry_after: float = Field(1, ge=0, description="seconds sent in Retry-After with a 429")
+    only_path: str | None = Field(None, description="apply only to requests whose path contains this")
     seed: int = 7
 
 
@@ -62,14 +65,16 @@ class FaultRegistry:
                 for name, s in self._states.items()
             }
 
-    def decide(self, provider: str) -> tuple[float, str | None, float]:
-        """Return (delay seconds, fault kind or None, retry_after) for one call."""
+    def decide(self, provider: str, path: str) -> tuple[float, str | None, float]:
+        """Return (delay seconds, fault kind or None, retry_after) for one call to ``path``."""
         with self._lock:
             state = self._states.get(provider)
             if state is None:
                 state = self._states[provider] = _State(config=FaultConfig(), rng=random.Random(7))
             state.calls += 1
             c = state.config
+            if c.only_path and c.only_path not in path:
+                return 0.0, None, c.retry_after
             delay = (c.latency_ms + c.slow_ms) / 1000.0
             kind: str | None = None
             if c.down:
@@ -110,7 +115,7 @@ class FaultMiddleware:
         if not provider or provider in _UNFAULTED:
             await self.app(scope, receive, send)
             return
-        delay, kind, retry_after = self.registry.decide(provider)
+        delay, kind, retry_after = self.registry.decide(provider, scope["path"])
         if delay:
             await asyncio.sleep(delay)
         response: Response | None = None

@@ -17,15 +17,16 @@ Wire format (MobiMatter's published swagger and plugin notes, [v]):
 * Refusals at ``POST /order``: **429 = out of stock** (not a rate limit: no Retry-After),
   **402** = wallet could not be authorised (its body says ``"statusCode": 400``, as the real one
   does: trust the HTTP status), 400 = product not assigned. Unknown or foreign order: 404.
+  ``PUT /order/complete`` charges the wallet, so it too can answer 402 ([u]); a cancelled order
+  cannot be completed (400).
 * ``GET /api/v2/provider/usage/{orderId}`` returns ``ProviderOrderQueryModel`` **without** the
   envelope.
 * No documented rate limit: use the generic fault switches for throttling and outages.
 
-Idempotency, a sandbox choice: the real API has no idempotency key and no lookup by reference.
-This fake honours the merchant reference instead: a ``POST /order`` whose ``label`` (or
-``merchantOrderId``) matches a live (not cancelled) order of the same merchant returns that
-order's id and buys nothing; completing an already completed order returns it unchanged. Our
-client should still never blindly retry a create against the real API.
+Idempotency, as at the real API: there is no idempotency key and no lookup by reference. A
+repeated ``label`` (or ``merchantOrderId``) creates another order; only completing is safe to
+repeat (a completed order is returned unchanged). A client that loses the answer to a create
+cannot find that order again: it must keep the ``orderId`` the moment it has it.
 
 Demo accounts after reset (merchantId / api-key): ``mm-demo-merchant`` / ``mm-demo-key``,
 ``mm-shop2-merchant`` / ``mm-shop2-key``. Control routes: ``sandbox.esim_control.control_router``
@@ -205,6 +206,8 @@ def complete_order(body: dict = Body(...), account: Account = Depends(current_ac
     with shop.lock:
         if order.state == "cancelled":
             raise Respond(_error(400, "Order has been cancelled or expired and cannot be completed"))
+        if order.state == "created" and account.fail_orders:
+            raise Respond(_error(402, "Unable to authorize funds: insufficient wallet balance", 400))
         if order.state == "created":
             order.state = "completed"
             order.extra.update(updated=_iso(datetime.now(UTC)), notes=body.get("notes"))

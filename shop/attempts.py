@@ -2,10 +2,13 @@
 
 Every purchase is written to ``provisioning_attempts`` as ``started`` *before* the request goes
 out; a worker that dies mid-call leaves that row for the next one, which must learn what
-happened before it may buy anywhere else. Errors are judged two ways:
+happened before it may buy anywhere else. A two-step order's id is written to the row as soon
+as the provider creates it (``note_created``), so the next worker can look it up and complete
+it. Errors are judged two ways:
 
 * ``ambiguous``: the provider may have acted (a read timeout, a 500, a dropped connection, an
-  answer we could not read). Buying elsewhere could buy twice, so the outcome is checked first.
+  answer we could not read), or an order it created may still be completed. Buying elsewhere
+  could buy twice, so the outcome is checked first.
 * ``counts_for_breaker``: the provider is unhealthy (unreachable, 5xx, throttling, refusing our
   credentials), as opposed to refusing this one request (out of stock, invalid).
 """
@@ -37,8 +40,14 @@ ABSENT, ABANDONED = "resolved_absent", "abandoned"
 UNRESOLVED = (STARTED, UNKNOWN)
 
 
-def ambiguous(error: BaseException) -> bool:
-    """True when the provider may have carried out the purchase despite the error."""
+def ambiguous(error: BaseException, created: bool = False) -> bool:
+    """True when the provider may have carried out the purchase despite the error.
+
+    Once a two-step order exists (``created``), a retryable failure to complete it leaves it
+    waiting to be completed later, which is as good as a purchase that may have gone through.
+    """
+    if created and getattr(error, "retryable", False):
+        return True
     if isinstance(error, (OutOfStock, RequestInvalid, AuthFailed, RateLimited, CircuitOpen, MalformedEsim)):
         return False  # refused, throttled before acting, or answered (unusably): we know what happened
     if isinstance(error, ServerError):
@@ -82,6 +91,17 @@ def finish(conn: sa.Connection, attempt_id: int, outcome: str, *, latency_ms: fl
         values.update(provider_order_id=esim.provider_order_id[:128], iccid=esim.iccid,
                       activation_code=esim.activation_code)
     conn.execute(sa.update(provisioning_attempts).where(provisioning_attempts.c.id == attempt_id).values(**values))
+
+
+def note_created(conn: sa.Connection, attempt_id: int, provider_order_id: str) -> None:
+    """Note the order the provider created for this attempt, before it is completed."""
+    conn.execute(sa.update(provisioning_attempts).where(provisioning_attempts.c.id == attempt_id)
+                 .values(provider_order_id=provider_order_id[:128]))
+
+
+def created_order(conn: sa.Connection, attempt_id: int) -> str | None:
+    a = provisioning_attempts.c
+    return conn.execute(sa.select(a.provider_order_id).where(a.id == attempt_id)).scalar_one_or_none()
 
 
 def for_unit(conn: sa.Connection, order: dict[str, Any], unit: int) -> list[dict[str, Any]]:

@@ -3,12 +3,15 @@
 One job per paid order, run only under its lease (``leases``). Per eSIM unit the run:
 
 1. resolves attempts a dead or timed-out worker left ``started``/``unknown``: asks the provider
-   (``order_status``); where the connection declares ``reference_idempotent`` the same purchase
-   with the same reference is the lookup. While the outcome stays unknown the job waits and asks
-   again with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment;
+   (``order_status``) by its order id when the attempt has one, else by our reference where the
+   provider can be searched by it (Airalo); no provider we use dedupes a repeated purchase, so
+   buying again is never the lookup. An order created but never completed (MobiMatter) is
+   completed now (``resume``). While the outcome stays unknown the job waits and asks again
+   with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment;
 2. tries providers in priority order: an open breaker is skipped without a call, the attempt is
-   recorded before the call, retryable failures are retried by the client only when provably
-   unserved, and an ambiguous failure is checked with the provider before failing over.
+   recorded before the call (and a two-step order's id the moment it exists), retryable
+   failures are retried by the client only when provably unserved, and an ambiguous failure is
+   checked with the provider before failing over.
 
 The order's final status and its outbox effects (email, Slack, refund) are written in the same
 transaction that closes the job, and only while the lease is still ours.
@@ -16,6 +19,8 @@ transaction that closes the job, and only while the lease is still ours.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 import time
 from typing import Any, Callable
@@ -23,8 +28,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from resources.breaker import CircuitBreaker, SqlBreakerStore
-from resources.esim import OutOfStock
-from resources.http import RequestInvalid
+from resources.esim import CompletionRefused, ProviderOrderStatus, ProvisionedEsim
 from shop import attempts as rec
 from shop import catalogue, metrics
 from shop import orders as states
@@ -154,48 +158,60 @@ class ProvisioningService:
         connection = shop.connection(attempt["provider"])
         if connection is None:
             return "unknown"
-        client = self.clients.get(connection)
         try:
-            status = client.order_status(attempt["reference"], attempt["provider_order_id"])
+            esim, absent = self._ask(self.clients.get(connection), attempt)
+        except CompletionRefused as exc:  # its order would not complete, and was cancelled: nothing sold
+            with self.engine.begin() as conn:
+                rec.finish(conn, attempt["id"], rec.FAILED, error=exc)
+            return "absent"
         except Exception as exc:
             log.info("order %s: status check at %s failed (%s)", order["order_id"], attempt["provider"], exc)
-            status = None
-        if status is not None and status.state == "completed" and status.esim is not None:
+            return "unknown"
+        if esim is not None:
             with self.engine.begin() as conn:
                 self._renew(conn, lease)
-                rec.finish(conn, attempt["id"], rec.SUCCEEDED, esim=status.esim)
-                rec.store_esim(conn, order, unit, attempt["provider_package_id"] or "", status.esim)
+                rec.finish(conn, attempt["id"], rec.SUCCEEDED, esim=esim)
+                rec.store_esim(conn, order, unit, attempt["provider_package_id"] or "", esim)
             return DELIVERED
-        if status is not None and status.state in ("failed", "not_found"):
+        if absent:
             with self.engine.begin() as conn:
                 rec.finish(conn, attempt["id"], rec.ABSENT)
             return "absent"
-        if not connection.options.get("reference_idempotent"):
-            return "unknown"
-        # This provider dedupes purchases by our reference before any other check, so asking to
-        # buy again *is* the lookup: the first order comes back if it exists.
-        package = catalogue.Package(attempt["provider"], attempt["provider_package_id"] or "", "", None, None,
-                                    None, False, 1, order["unit_price"], order["currency"], None)
-        skips: list[dict] = []
-        verdict = self._try(order, unit, connection, package, attempt["reference"], lease, skips, resolving=True)
-        with self.engine.begin() as conn:
-            self._write_skips(conn, skips)
-            rec.finish(conn, attempt["id"], rec.ABSENT if verdict == "absent" else "superseded")
-        return verdict
+        return "unknown"
+
+    def _ask(self, client: Any, attempt: dict) -> tuple[ProvisionedEsim | None, bool]:
+        """(the eSIM if it was delivered, whether nothing was sold); an order the provider created
+        for us but never completed is ours and paid for by the customer, so it is completed now."""
+        status = client.order_status(attempt["reference"], attempt["provider_order_id"])
+        if status.state == "created" and status.provider_order_id:
+            return client.resume(status.provider_order_id), False
+        if status.state == "completed" and status.esim is not None:
+            return status.esim, False
+        return None, self._absent(status, attempt["provider_order_id"], attempt["started_at"])
+
+    def _absent(self, status: ProviderOrderStatus, provider_order_id: str | None,
+                started_at: dt.datetime | None) -> bool:
+        """True when the provider says it sold nothing. A search by our reference that finds no
+        order is believed only once the purchase has had time to land (twice our timeout after
+        it was sent): the provider may still be finishing a request whose answer we lost."""
+        if status.state == "failed":
+            return True
+        settled = provider_order_id is not None or rec.past(started_at, 2 * self.settings.provider_timeout_s)
+        return status.state == "not_found" and settled
 
     def _try(self, order: dict, unit: int, connection: TenantConnection, package: catalogue.Package | None,
-             reference: str, lease: Lease, skips: list[dict], resolving: bool = False) -> str:
+             reference: str, lease: Lease, skips: list[dict]) -> str:
         provider, tenant_id = connection.system, order["tenant_id"]
         if package is None:
             return FAILED
-        if package.stock_status == catalogue.OUT_OF_STOCK and not resolving:
+        if package.stock_status == catalogue.OUT_OF_STOCK:
             skips.append(self._skip(order, unit, provider, package, reference, "out_of_stock"))
             return FAILED
         breaker = CircuitBreaker(self.breakers, tenant_id, provider, failure_threshold=self.settings.breaker_failures,
                                  reset_after=self.settings.breaker_reset_s)
         if not breaker.allow():  # open: no call at all
             skips.append(self._skip(order, unit, provider, package, reference, "circuit_open"))
-            return "unknown" if resolving else FAILED
+            return FAILED
         with self.engine.begin() as conn:
             self._renew(conn, lease)
             self._write_skips(conn, skips)
@@ -203,12 +219,13 @@ class ProvisioningService:
         client = self.clients.get(connection)
         started = time.perf_counter()
         try:
-            esim = client.purchase(package.provider_package_id, reference, order["email"])
+            esim = client.purchase(package.provider_package_id, reference, order["email"],
+                                   on_created=functools.partial(self._created, attempt_id))
         except Exception as exc:
             latency = (time.perf_counter() - started) * 1000
             if rec.counts_for_breaker(exc):
                 breaker.record_failure(exc)
-            return self._failed(order, unit, attempt_id, provider, package, client, reference, exc, latency, resolving)
+            return self._failed(order, unit, attempt_id, provider, package, client, reference, exc, latency)
         latency = (time.perf_counter() - started) * 1000
         breaker.record_success()
         with self.engine.begin() as conn:
@@ -217,16 +234,23 @@ class ProvisioningService:
         self._count(provider, rec.SUCCEEDED, latency)
         return DELIVERED
 
+    def _created(self, attempt_id: int, provider_order_id: str) -> None:
+        """Keep a two-step order's id in its own transaction before it is completed: a worker
+        that dies before completing it leaves the next one an order it can find and finish."""
+        with self.engine.begin() as conn:
+            rec.note_created(conn, attempt_id, provider_order_id)
+
     def _failed(self, order: dict, unit: int, attempt_id: int, provider: str, package: catalogue.Package,
-                client: Any, reference: str, exc: Exception, latency: float, resolving: bool) -> str:
-        if not rec.ambiguous(exc):
+                client: Any, reference: str, exc: Exception, latency: float) -> str:
+        with self.engine.connect() as conn:
+            created = rec.created_order(conn, attempt_id)
+        if not rec.ambiguous(exc, created=created is not None):
             with self.engine.begin() as conn:
                 rec.finish(conn, attempt_id, rec.FAILED, latency_ms=latency, error=exc)
             self._count(provider, rec.error_class(exc), latency)
-            refused = isinstance(exc, (OutOfStock, RequestInvalid))  # the provider said no: nothing sold
-            return ("absent" if refused else "unknown") if resolving else FAILED
+            return FAILED
         try:
-            status = client.order_status(reference, None)
+            status = client.order_status(reference, created)
         except Exception:
             status = None
         if status is not None and status.state == "completed" and status.esim is not None:
@@ -235,14 +259,12 @@ class ProvisioningService:
                 rec.store_esim(conn, order, unit, package.provider_package_id, status.esim)
             self._count(provider, rec.SUCCEEDED, latency)
             return DELIVERED
-        absent = status is not None and status.state in ("failed", "not_found")
+        absent = status is not None and self._absent(status, created, None)
         with self.engine.begin() as conn:
             rec.finish(conn, attempt_id, rec.FAILED if absent else rec.UNKNOWN, latency_ms=latency, error=exc)
         self._count(provider, rec.error_class(exc), latency)
         if absent:
-            return "absent" if resolving else FAILED
-        if resolving:
-            return "unknown"
+            return FAILED
         raise Deferred(f"unit {unit}: {provider} may have sold it ({rec.error_class(exc)}); checking again later")
 
     @staticmethod

@@ -41,8 +41,6 @@ CREDENTIALS = {
     "mobimatter": {"merchant_id": "mm-demo-merchant", "api_key": "mm-demo-key"},
     "airalo": {"client_id": "airalo-demo-client", "client_secret": "airalo-demo-secret"},
 }
-# The sandbox's MobiMatter and Airalo return the earlier order for a repeated reference.
-REFERENCE_IDEMPOTENT = {"mobimatter", "airalo"}
 RESEND_KEY = "re_sandbox_storehouse_key"
 SECRET = "test-order-token-key"
 
@@ -200,8 +198,7 @@ def open_shop(engine: sa.Engine, warehouse: Any, sandbox_url: str, api_url: str,
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, f"Shop {tenant_id}")
         for i, p in enumerate(providers):
-            options = {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": f"/_sandbox/{p}/stock",
-                       "reference_idempotent": p in REFERENCE_IDEMPOTENT}
+            options = {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": f"/_sandbox/{p}/stock"}
             if priority and p in priority:
                 options["priority"] = priority[p]
             set_connection(conn, tenant_id, p, f"{sandbox_url}/{p}", CREDENTIALS[p], options)

@@ -25,24 +25,31 @@ def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, en
         shop = open_shop(engine, warehouse, sandbox_reset.url, first.url, tenant_id,
                          priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
         bought = buy(first.url, shop, first_package(first.url, shop)["package_id"])
-        shop.control("PUT", "/faults/mobimatter", json={"slow_ms": 2500})  # the purchase hangs in flight...
+        # MobiMatter creates the order at once; completing it hangs (and, when the hang ends, fails)...
+        shop.control("PUT", "/faults/mobimatter", json={"slow_ms": 4000, "fail_next_5xx": 1,
+                                                        "only_path": "/order/complete"})
         shop.pay(session_of(engine, tenant_id, bought["order_id"]))
-        wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "started"], 15, "purchase sent")
+        (hanging,) = wait_for(lambda: [a for a in attempts(engine, tenant_id)
+                                       if a["outcome"] == "started" and a["provider_order_id"]], 15, "order created")
     finally:
-        first.kill()  # ...and the worker dies before hearing the answer
+        first.kill()  # ...and the worker dies between the two steps, holding only the orderId it wrote down
     shop.control("DELETE", "/faults")
     assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
+    (created,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
+    assert (created["id"], created["state"]) == (hanging["provider_order_id"], "created")
     second = ApiProcess(settings, workers).start()
     try:
         wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=30)
         wait_for(lambda: effects_settled(engine, tenant_id), 20, "email sent")
     finally:
         second.stop()
-    (bought_once,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
-    assert bought_once["state"] == "completed"
+    (completed,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])  # the same order, completed
+    assert (completed["id"], completed["state"]) == (created["id"], "completed")
     for other in ("esimcard", "airalo"):
         assert httpx.get(f"{shop.sandbox}/_sandbox/{other}/orders").json()["orders"] == []
-    assert [a["outcome"] for a in attempts(engine, tenant_id)] == ["superseded", "succeeded"]
+    (attempt,) = attempts(engine, tenant_id)
+    assert (attempt["outcome"], attempt["provider_order_id"]) == ("succeeded", created["id"])
+    assert attempt["iccid"] in completed["iccids"]
     assert len(emails_to(shop.sandbox, bought["order_id"])) == 1
 
 
@@ -90,7 +97,10 @@ def test_two_workers_ten_deliveries_each_provision_once(sandbox_reset, engine, w
     purchases = [a for a in attempts(engine, tenant_id) if a["outcome"] == "succeeded"]
     assert sorted(a["order_id"] for a in purchases) == sorted(b["order_id"] for b in bought)
     assert len(httpx.get(f"{shop.sandbox}/_sandbox/esimcard/orders").json()["orders"]) == 3
-    assert [len(emails_to(shop.sandbox, b["order_id"])) for b in bought] == [1, 1, 1]
+    mails = [emails_to(shop.sandbox, b["order_id"]) for b in bought]
+    assert [len(m) for m in mails] == [1, 1, 1]
+    assert all(m["attachments"][0]["content_type"] == "image/png" and m["attachments"][0]["size"]
+               for (m,) in mails)  # each with its QR code
     deliveries = shop.deliveries("checkout.session.completed")
     assert len(deliveries) == 30 and all(d["succeeded"] for d in deliveries)
 

@@ -1,4 +1,5 @@
-"""The eSIM provider clients against the live sandbox: auth, paging, token reuse, 429s, purchases."""
+"""The eSIM provider clients against the live sandbox: auth, paging, token reuse, 429s, purchases,
+and finding a purchase again from another process (MobiMatter by its order id, Airalo by our reference)."""
 
 import re
 import time
@@ -6,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from resources.esim import PROVIDERS, EsimProvidersResource, MalformedEsim, OutOfStock
+from resources.esim import PROVIDERS, CompletionRefused, EsimProvidersResource, MalformedEsim, OutOfStock
 from resources.esim.base import make_esim
 from resources.esim.client import PURCHASES, TOKENS
 from resources.http import AuthFailed, ServerError
@@ -108,15 +109,14 @@ def test_purchase_returns_a_valid_esim_and_its_status(fresh, system):
 
 
 @pytest.mark.parametrize("system", PROVIDERS)
-def test_same_reference_is_not_bought_twice(fresh, system):
+def test_a_repeated_reference_buys_once_per_process_and_again_at_the_provider(fresh, system):
     package_id = package_for(fresh, system)
     first = RESOURCE.client_for(connection(fresh, system)).purchase(package_id, "order-2002")
     again = RESOURCE.client_for(connection(fresh, system)).purchase(package_id, "order-2002")
-    assert again == first and len(control(fresh, system, "orders")["orders"]) == 1
-    if system != "esimcard":  # eSIM Card takes no reference: only this process's memory protects it
-        PURCHASES.clear()  # a new process: the provider itself must recognise our reference
-        assert RESOURCE.client_for(connection(fresh, system)).purchase(package_id, "order-2002").iccid == first.iccid
-        assert len(control(fresh, system, "orders")["orders"]) == 1
+    assert again == first and len(control(fresh, system, "orders")["orders"]) == 1  # this process remembers
+    PURCHASES.clear()  # a new process: no provider dedupes by our reference, so buying again buys again
+    second = RESOURCE.client_for(connection(fresh, system)).purchase(package_id, "order-2002")
+    assert second.iccid != first.iccid and len(control(fresh, system, "orders")["orders"]) == 2
 
 
 @pytest.mark.parametrize("system", PROVIDERS)
@@ -129,7 +129,8 @@ def test_out_of_stock_raises_out_of_stock_and_buys_nothing(fresh, system):
     assert caught.value.kind == "out_of_stock" and not caught.value.retryable
     assert client.http_once.stats.attempts == 1  # a refusal is not retried (MobiMatter's is a 429)
     assert control(fresh, system, "orders")["orders"] == []
-    assert client.order_status("order-3003").state == "pending"  # unknown, so never "buy again"
+    # Only Airalo can be searched by our reference; elsewhere it is unknown, so never "buy again".
+    assert client.order_status("order-3003").state == ("not_found" if system == "airalo" else "pending")
 
 
 @pytest.mark.parametrize("system", PROVIDERS)
@@ -149,6 +150,57 @@ def test_a_5xx_on_purchase_is_not_blindly_retried(fresh, system):
 def test_unknown_order_id_is_not_found(fresh, system):
     client = RESOURCE.client_for(connection(fresh, system))
     assert client.order_status("order-5005", "no-such-order").state == "not_found"
+
+
+def test_airalo_finds_a_lost_purchase_by_our_exact_reference(fresh):
+    package_id = package_for(fresh, "airalo")
+    client = RESOURCE.client_for(connection(fresh, "airalo"))
+    longer = client.purchase(package_id, "order-6006-10")
+    mine = client.purchase(package_id, "order-6006-1")
+    PURCHASES.clear()  # another process, which never heard the answers
+    found = RESOURCE.client_for(connection(fresh, "airalo", page_size=1)).order_status("order-6006-1")
+    assert (found.state, found.esim) == ("completed", mine) and found.esim != longer  # the filter is '%…%'
+    assert client.order_status("order-6006-2").state == "not_found"
+
+
+def mobimatter_order(sandbox, order_id: str) -> dict:
+    return next(o for o in control(sandbox, "mobimatter", "orders")["orders"] if o["id"] == order_id)
+
+
+def test_mobimatter_hands_over_its_order_id_before_completing_and_resumes_it(fresh):
+    package_id = package_for(fresh, "mobimatter")
+    client = RESOURCE.client_for(connection(fresh, "mobimatter"))
+    created = []
+    httpx.put(f"{fresh.url}/_sandbox/faults/mobimatter", json={"fail_next_5xx": 3, "only_path": "/order/complete"})
+    with pytest.raises(ServerError):  # completing failed on every try: the order waits, created
+        client.purchase(package_id, "order-7007", on_created=lambda order_id: created.append(
+            (order_id, mobimatter_order(fresh, order_id)["state"])))
+    ((order_id, state_then),) = created
+    assert state_then == "created" and client.order_status("order-7007", order_id).state == "created"
+    PURCHASES.clear()
+    esim = RESOURCE.client_for(connection(fresh, "mobimatter")).resume(order_id)
+    assert esim.provider_order_id == order_id and client.order_status("order-7007", order_id).esim == esim
+    assert [o["state"] for o in control(fresh, "mobimatter", "orders")["orders"]] == ["completed"]
+
+
+def test_mobimatter_completion_refused_for_good_cancels_the_order(fresh):
+    package_id = package_for(fresh, "mobimatter")
+    before = control(fresh, "mobimatter", "stock")["packages"][package_id]
+    client = RESOURCE.client_for(connection(fresh, "mobimatter"))
+    wallet = f"{fresh.url}/_sandbox/mobimatter/accounts/mm-demo-merchant/fail_orders"
+    created = []
+
+    def empty_the_wallet(order_id: str) -> None:  # between the two steps, the wallet runs dry
+        created.append(order_id)
+        httpx.put(wallet, json={"enabled": True})
+
+    with pytest.raises(CompletionRefused) as caught:
+        client.purchase(package_id, "order-8008", on_created=empty_the_wallet)
+    assert caught.value.provider_order_id == created[0] and "cancelled" in str(caught.value)
+    assert caught.value.kind == "completion_refused" and caught.value.status == 402 and not caught.value.retryable
+    assert mobimatter_order(fresh, created[0])["state"] == "cancelled"
+    assert control(fresh, "mobimatter", "stock")["packages"][package_id] == before  # no stock held
+    assert client.order_status("order-8008", created[0]).state == "failed"
 
 
 def test_stock_feed_and_its_sold_out_switch(fresh):

@@ -16,7 +16,8 @@ import dagster as dg
 
 from resources.esim.airalo import AiraloClient
 from resources.esim.base import (
-    EsimProviderClient, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim,
+    CompletionRefused, EsimProviderClient, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage,
+    ProvisionedEsim,
 )
 from resources.esim.esimcard import EsimCardClient
 from resources.esim.mobimatter import MobiMatterClient
@@ -27,8 +28,8 @@ PROVIDERS = ("esimcard", "mobimatter", "airalo")  # default failover priority
 CLIENTS = {"esimcard": EsimCardClient, "mobimatter": MobiMatterClient, "airalo": AiraloClient}
 
 __all__ = [
-    "PROVIDERS", "EsimProvidersResource", "EsimProviderClient", "MalformedEsim", "OutOfStock",
-    "ProviderOrderStatus", "ProviderPackage", "ProvisionedEsim",
+    "PROVIDERS", "CompletionRefused", "EsimProvidersResource", "EsimProviderClient", "MalformedEsim",
+    "OutOfStock", "ProviderOrderStatus", "ProviderPackage", "ProvisionedEsim",
 ]
 
 

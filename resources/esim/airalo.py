@@ -10,11 +10,17 @@ Wire format under ``{base_url}/v2`` (Airalo's SDK and partner docs; provider-api
 ``is_unlimited``), paged until ``meta.last_page``. ``POST orders {package_id, quantity, type,
 description}`` → ``data{id, sims[{iccid, lpa (SM-DP+ host), matching_id, qrcode (LPA)}]}``;
 out of stock is 422 ``{code: 33 | 34}``. Our reference goes in ``description``.
+
+Airalo has no idempotency key either, but its order list can be searched by description:
+``GET orders?filter[description]=&include=sims`` is a LIKE ``'%…%'`` search, paged as packages
+are ("Get order list", developers.partners.airalo.com/get-order-list-11883022e0, as assembled
+in api-evangelist/airalo ``openapi/airalo-rest-api-endpoints-manage-orders-api-openapi.yml``).
+So a purchase whose answer was lost is found again by our reference (``_find``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -77,6 +83,7 @@ class AiraloSim(_Wire):
 
 class AiraloOrder(_Wire):
     id: int | str
+    description: str | None = None
     sims: list[AiraloSim] = Field(default_factory=list)
 
     def esim(self) -> ProvisionedEsim:
@@ -126,7 +133,8 @@ class AiraloClient(BearerClient):
                 return
             page += 1
 
-    def _buy(self, provider_package_id: str, reference: str, email: str | None) -> ProvisionedEsim:
+    def _buy(self, provider_package_id: str, reference: str, email: str | None,
+             on_created: Callable[[str], None] | None) -> ProvisionedEsim:
         # No ``to_email``: Storehouse emails the customer itself, with its own QR code.
         try:
             body = json_body(self.request("POST", "/orders", once=True, json={
@@ -141,6 +149,26 @@ class AiraloClient(BearerClient):
     def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
         order = self._expect(AiraloOrder, self.get_json(f"/orders/{provider_order_id}").get("data"),
                              f"order {provider_order_id}")
+        return self._status(order)
+
+    def _find(self, reference: str) -> ProviderOrderStatus:
+        """The order whose description is exactly ``reference`` (the filter also matches longer
+        descriptions: "ord-1" finds "ord-12"), page by page until ``meta.last_page``."""
+        page = 1
+        while True:
+            body = self.get_json("/orders", params={"filter[description]": reference, "include": "sims",
+                                                    "limit": self.page_size, "page": page})
+            for raw in body.get("data") or []:
+                order = self._expect(AiraloOrder, raw, f"orders page {page}")
+                if order.description == reference:
+                    return self._status(order)
+            meta = self._expect(PageMeta, body.get("meta"), f"orders page {page}")
+            if page >= meta.last_page or not body.get("data"):
+                return ProviderOrderStatus(provider=self.name, provider_order_id=None, state="not_found",
+                                           detail="no order carries our reference")
+            page += 1
+
+    def _status(self, order: AiraloOrder) -> ProviderOrderStatus:
         if not order.sims:
             return ProviderOrderStatus(provider=self.name, provider_order_id=str(order.id), state="pending",
                                        detail="order has no sims yet")

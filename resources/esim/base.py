@@ -4,15 +4,15 @@ Shared models are the contract the catalogue assets and the provisioning service
 ``ProviderPackage`` (one sellable plan), ``ProvisionedEsim`` (what a purchase delivers, validated:
 ICCID 18–22 digits, activation code ``LPA:1$<SM-DP+ FQDN>$<MatchingID>[$<OID>[$<flag>]]`` per
 SGP.22 §4.1) and ``ProviderOrderStatus``. Errors are the ``resources.http`` classes plus
-``OutOfStock`` and ``MalformedEsim``; none carries a credential. The request plumbing every
-client shares lives in ``resources.esim.client``.
+``OutOfStock``, ``MalformedEsim`` and ``CompletionRefused``; none carries a credential. The
+request plumbing every client shares lives in ``resources.esim.client``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -44,6 +44,20 @@ class MalformedEsim(ProviderError):
     kind = "malformed_esim"
 
     def __init__(self, provider: str, message: str, *, provider_order_id: str | None = None, **kw) -> None:
+        super().__init__(provider, message, **kw)
+        self.provider_order_id = provider_order_id
+
+
+class CompletionRefused(RequestInvalid):
+    """The provider created our order but refused to complete it (MobiMatter's second step).
+
+    Nothing was sold. The client has tried to cancel the order so it holds no stock; the message
+    says whether that worked, and ``provider_order_id`` keeps the order findable either way.
+    """
+
+    kind = "completion_refused"
+
+    def __init__(self, provider: str, message: str, *, provider_order_id: str, **kw) -> None:
         super().__init__(provider, message, **kw)
         self.provider_order_id = provider_order_id
 
@@ -90,11 +104,14 @@ class ProvisionedEsim(BaseModel):
 
 
 class ProviderOrderStatus(BaseModel):
-    """``pending`` also stands for "cannot tell": never buy again on it (see ``detail``)."""
+    """``pending`` also stands for "cannot tell": never buy again on it (see ``detail``).
+
+    ``created``: a two-step order exists and waits for us to complete it (``resume``).
+    """
 
     provider: str
     provider_order_id: str | None
-    state: Literal["completed", "pending", "failed", "not_found"]
+    state: Literal["completed", "created", "pending", "failed", "not_found"]
     esim: ProvisionedEsim | None = None
     detail: str | None = None
 
@@ -103,8 +120,10 @@ class EsimProviderClient(Protocol):
     name: str
 
     def iter_packages(self) -> Iterator[ProviderPackage]: ...
-    def purchase(self, provider_package_id: str, reference: str, email: str | None = None) -> ProvisionedEsim: ...
+    def purchase(self, provider_package_id: str, reference: str, email: str | None = None,
+                 on_created: Callable[[str], None] | None = None) -> ProvisionedEsim: ...
     def order_status(self, reference: str, provider_order_id: str | None = None) -> ProviderOrderStatus: ...
+    def resume(self, provider_order_id: str) -> ProvisionedEsim: ...
     def close(self) -> None: ...
 
 

@@ -6,6 +6,9 @@
   when the failure proves the provider did nothing (connection refused, a 429 carrying
   ``Retry-After``, an expired token). ``PURCHASES`` remembers what this process bought by our
   reference, so a retry in the same process returns the first eSIM instead of buying a second.
+  Across processes the provider must be asked: by its order id (``on_created`` hands that over
+  before a two-step order is completed) or, where its order list can be searched, by our
+  reference (``_find``).
 * ``TOKENS``: bearer tokens per account, shared by every client in the process until near expiry
   (Airalo's token endpoint allows 3 calls a minute; a token is never fetched per call).
 """
@@ -117,7 +120,8 @@ class EsimClientBase:
     """One tenant's account at one provider: sessions, auth renewal, purchase memory, stock feed.
 
     Subclasses set ``name`` and ``api_path`` and implement ``iter_packages``, ``_buy`` and
-    ``_lookup``. ``rejected`` collects wire records that could not be normalised (for quarantine).
+    ``_lookup``; those that can, ``_find`` and ``resume``. ``rejected`` collects wire records that
+    could not be normalised (for quarantine).
     """
 
     name = ""
@@ -209,20 +213,41 @@ class EsimClientBase:
     def iter_packages(self) -> Iterator[ProviderPackage]:
         raise NotImplementedError
 
-    def _buy(self, provider_package_id: str, reference: str, email: str | None) -> ProvisionedEsim:
+    def _buy(self, provider_package_id: str, reference: str, email: str | None,
+             on_created: Callable[[str], None] | None) -> ProvisionedEsim:
         raise NotImplementedError
 
     def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
         raise NotImplementedError
 
-    def purchase(self, provider_package_id: str, reference: str, email: str | None = None) -> ProvisionedEsim:
-        """Buy one eSIM; ``reference`` is our order id (the same reference in this process buys once)."""
+    def _find(self, reference: str) -> ProviderOrderStatus:
+        """Our order by our reference, where the provider's order list can be searched by it."""
+        return ProviderOrderStatus(
+            provider=self.name, provider_order_id=None, state="pending",
+            detail=f"unknown: {self.name} cannot be searched by our reference and this process did not buy it",
+        )
+
+    def purchase(self, provider_package_id: str, reference: str, email: str | None = None,
+                 on_created: Callable[[str], None] | None = None) -> ProvisionedEsim:
+        """Buy one eSIM; ``reference`` is our order id (the same reference in this process buys once).
+
+        ``on_created`` gets the provider's order id as soon as a two-step order exists and before
+        it is completed (MobiMatter), so a caller that dies in between can ``resume`` it.
+        """
         if not reference:
             raise ValueError("a purchase needs our order id as its reference")
-        return PURCHASES.once((*self.account, reference), lambda: self._buy(provider_package_id, reference, email))
+        return PURCHASES.once((*self.account, reference),
+                              lambda: self._buy(provider_package_id, reference, email, on_created))
+
+    def resume(self, provider_order_id: str) -> ProvisionedEsim:
+        """Complete an order that was created but never completed (two-step providers only)."""
+        raise NotImplementedError(f"{self.name} orders are complete once bought")
 
     def order_status(self, reference: str, provider_order_id: str | None = None) -> ProviderOrderStatus:
-        """Ask the provider by its order id; without one, only this process's purchases are known."""
+        """Ask the provider by its order id; without one, by our reference where it can be searched.
+
+        Otherwise only this process's own purchases are known, and the answer is ``pending``.
+        """
         if provider_order_id:
             try:
                 return self._lookup(provider_order_id)
@@ -234,10 +259,7 @@ class EsimClientBase:
         if known is not None:
             return ProviderOrderStatus(provider=self.name, provider_order_id=known.provider_order_id,
                                        state="completed", esim=known)
-        return ProviderOrderStatus(
-            provider=self.name, provider_order_id=None, state="pending",
-            detail=f"unknown: {self.name} cannot be searched by our reference and this process did not buy it",
-        )
+        return self._find(reference)
 
     def stock_levels(self) -> dict[str, int] | None:
         """Units left per package from the account's stock feed; None when it has no feed.

@@ -14,7 +14,7 @@ cannot be found again by our reference; only ``PURCHASES`` (this process) preven
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -114,7 +114,8 @@ class EsimCardClient(BearerClient):
                 return
             page += 1
 
-    def _buy(self, provider_package_id: str, reference: str, email: str | None) -> ProvisionedEsim:
+    def _buy(self, provider_package_id: str, reference: str, email: str | None,
+             on_created: Callable[[str], None] | None) -> ProvisionedEsim:
         payload: dict[str, Any] = {"package_type_id": provider_package_id}
         if self._sandbox_orders:
             payload["sandbox"] = True

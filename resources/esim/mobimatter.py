@@ -7,30 +7,36 @@ and ``productDetails`` name/value pairs (``PLAN_DATA_LIMIT`` "Unlimited" or a nu
 ``PLAN_DATA_UNIT``, ``PLAN_VALIDITY`` in **hours**); ``POST order {productId, productCategory,
 label}`` → ``result.orderId`` (state Created, stock reserved), ``PUT order/complete {orderId}`` →
 the order with ``lineItemDetails`` (``LOCAL_PROFILE_ASSISTANT``, ``ICCID``, ``SMDP_ADDRESS``,
-``ACTIVATION_CODE`` = matching id); ``GET order/{id}``. A 429 **without** ``Retry-After`` on
-create means out of stock, not a throttle. Our reference goes in ``label``.
+``ACTIVATION_CODE`` = matching id); ``PUT order/cancel {orderId, reason}`` releases a created
+order; ``GET order/{id}``. A 429 **without** ``Retry-After`` on create means out of stock, not a
+throttle. Our reference goes in ``label``.
+
+MobiMatter has no idempotency key and no lookup by reference, so the ``orderId`` is the only way
+back to an order: it is handed to ``on_created`` before completing, and ``resume`` completes an
+order a dead worker left created (completing is idempotent there). A completion refused for
+good cancels the order, so it holds no stock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from pydantic import Field
 
 from resources.esim.base import (
-    OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
+    CompletionRefused, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
 )
 from resources.esim.client import EsimClientBase
-from resources.http import ProviderError, RateLimited, RetryPolicy
+from resources.http import AuthFailed, ProviderError, RateLimited, RequestInvalid, RetryPolicy
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mobimatter"
 API_PATH = "/api/v2"
 CATEGORY = "esim_realtime"
 MB_PER_UNIT = {"MB": 1, "GB": 1024, "TB": 1024 * 1024}
-STATES = {"completed": "completed", "created": "pending", "pending": "pending", "processing": "pending",
+STATES = {"completed": "completed", "created": "created", "pending": "pending", "processing": "pending",
           "cancelled": "failed", "canceled": "failed", "expired": "failed", "failed": "failed"}
 
 
@@ -103,7 +109,15 @@ class MobiMatterClient(EsimClientBase):
             if package:
                 yield package
 
-    def _buy(self, provider_package_id: str, reference: str, email: str | None) -> ProvisionedEsim:
+    def _buy(self, provider_package_id: str, reference: str, email: str | None,
+             on_created: Callable[[str], None] | None) -> ProvisionedEsim:
+        order_id = self._create(provider_package_id, reference)
+        if on_created is not None:
+            on_created(order_id)
+        return self.resume(order_id)
+
+    def _create(self, provider_package_id: str, reference: str) -> str:
+        """Create the order (stock is held from now on) and return its ``orderId``."""
         try:
             created = self.request("POST", "/order", once=True, json={
                 "productId": provider_package_id, "productCategory": CATEGORY, "label": reference,
@@ -115,9 +129,31 @@ class MobiMatterClient(EsimClientBase):
         order_id = str((created.get("result") or {}).get("orderId") or "")
         if not order_id:
             raise ProviderError(self.name, f"order for {provider_package_id} answered without an orderId")
-        # Completing is idempotent (a completed order is returned unchanged), so it may be retried.
-        done = self.request("PUT", "/order/complete", json={"orderId": order_id}).json()
-        return self._expect(MobiOrder, done.get("result"), f"order {order_id}").esim()
+        return order_id
+
+    def resume(self, provider_order_id: str) -> ProvisionedEsim:
+        """Complete a created order; a completed one comes back unchanged, so this may be repeated.
+
+        A refusal (4xx: the wallet cannot pay, the order expired) will not change on a retry: the
+        order is cancelled so it holds no stock, and ``CompletionRefused`` says what happened.
+        """
+        try:
+            done = self.request("PUT", "/order/complete", json={"orderId": provider_order_id}).json()
+        except (RequestInvalid, AuthFailed) as exc:
+            raise self._cancel(provider_order_id, exc) from exc
+        return self._expect(MobiOrder, done.get("result"), f"order {provider_order_id}").esim()
+
+    def _cancel(self, order_id: str, refusal: ProviderError) -> CompletionRefused:
+        why = str(refusal).removeprefix(f"{self.name}: ")
+        try:
+            self.request("PUT", "/order/cancel", json={"orderId": order_id, "reason": "completion refused"})
+        except ProviderError as exc:
+            failed = str(exc).removeprefix(f"{self.name}: ")
+            return CompletionRefused(self.name, f"order {order_id} was not completed ({why}) and could not be "
+                                     f"cancelled ({failed}): it may still hold stock", provider_order_id=order_id,
+                                     status=refusal.status)
+        return CompletionRefused(self.name, f"order {order_id} was not completed ({why}); cancelled",
+                                 provider_order_id=order_id, status=refusal.status)
 
     def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
         body = self.get_json(f"/order/{provider_order_id}")

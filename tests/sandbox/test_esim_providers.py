@@ -188,16 +188,33 @@ def test_mobimatter_two_step_order_and_usage(client):
     assert client.get(f"/mobimatter/api/v2/order/{order_id}", headers=other).status_code == 404
 
 
-def test_mobimatter_same_reference_buys_once(client):
+def test_mobimatter_repeated_label_buys_again_and_only_complete_is_idempotent(client):
     product = mm_product(client)
     before = stock_of(client, "mobimatter", product["productId"])
     first = mm_buy(client, product["productId"], label="sh-order-7").json()["result"]["orderId"]
     again = mm_buy(client, product["productId"], label="sh-order-7").json()["result"]["orderId"]
-    assert first == again and len(control_orders(client, "mobimatter")) == 1
-    assert stock_of(client, "mobimatter", product["productId"]) == before - 1
+    assert first != again and [o["reference"] for o in control_orders(client, "mobimatter")] == ["sh-order-7"] * 2
+    assert stock_of(client, "mobimatter", product["productId"]) == before - 2
+    iccids = set()
     for _ in range(2):
         r = client.put("/mobimatter/api/v2/order/complete", headers=MM_HEADERS, json={"orderId": first})
-        assert r.json()["result"]["orderState"] == "Completed"
+        assert r.json()["result"]["orderState"] == "Completed" and r.json()["result"]["label"] == "sh-order-7"
+        iccids |= {d["value"] for d in r.json()["result"]["orderLineItem"]["lineItemDetails"] if d["name"] == "ICCID"}
+    assert len(iccids) == 1
+
+
+def test_mobimatter_completion_can_be_refused_and_the_order_cancelled(client):
+    product = mm_product(client)
+    before = stock_of(client, "mobimatter", product["productId"])
+    order_id = mm_buy(client, product["productId"], label="sh-order-8").json()["result"]["orderId"]
+    client.put("/_sandbox/mobimatter/accounts/mm-demo-merchant/fail_orders", json={"enabled": True})
+    r = client.put("/mobimatter/api/v2/order/complete", headers=MM_HEADERS, json={"orderId": order_id})
+    assert r.status_code == 402 and stock_of(client, "mobimatter", product["productId"]) == before - 1
+    r = client.put("/mobimatter/api/v2/order/cancel", headers=MM_HEADERS, json={"orderId": order_id, "reason": "x"})
+    assert r.status_code == 200 and stock_of(client, "mobimatter", product["productId"]) == before
+    client.put("/_sandbox/mobimatter/accounts/mm-demo-merchant/fail_orders", json={"enabled": False})
+    r = client.put("/mobimatter/api/v2/order/complete", headers=MM_HEADERS, json={"orderId": order_id})
+    assert r.status_code == 400 and "cancelled" in r.json()["message"]
 
 
 def test_mobimatter_out_of_stock_is_429_and_empty_wallet_402(client):
@@ -221,8 +238,8 @@ def test_mobimatter_out_of_stock_is_429_and_empty_wallet_402(client):
 # ---- Airalo ---------------------------------------------------------------------------------
 
 
-def airalo_auth(client: httpx.Client) -> dict:
-    r = client.post("/airalo/v2/token", data=AIRALO_CLIENT)
+def airalo_auth(client: httpx.Client, **credentials: str) -> dict:
+    r = client.post("/airalo/v2/token", data={**AIRALO_CLIENT, **credentials})
     assert r.status_code == 200
     data = r.json()["data"]
     assert data["token_type"] == "Bearer" and data["expires_in"] > 0
@@ -271,7 +288,7 @@ def airalo_package(client: httpx.Client, headers: dict) -> str:
     return data[0]["operators"][0]["packages"][0]["id"]
 
 
-def test_airalo_order_same_description_buys_once(client):
+def test_airalo_order_and_a_repeated_description_buys_again(client):
     headers = airalo_auth(client)
     package_id = airalo_package(client, headers)
     before = stock_of(client, "airalo", package_id)
@@ -286,10 +303,31 @@ def test_airalo_order_same_description_buys_once(client):
     assert client.get(sims[0]["qrcode_url"]).content.startswith(b"\x89PNG")
 
     again = client.post("/airalo/v2/orders", headers=headers, data={**body, "quantity": "2"})  # form, a retry
-    assert again.json()["data"]["id"] == first.json()["data"]["id"]
-    assert len(control_orders(client, "airalo")) == 1 and stock_of(client, "airalo", package_id) == before - 2
+    assert again.json()["data"]["id"] != first.json()["data"]["id"]  # no idempotency: bought again
+    assert len(control_orders(client, "airalo")) == 2 and stock_of(client, "airalo", package_id) == before - 4
     fetched = client.get(f"/airalo/v2/orders/{first.json()['data']['id']}", headers=headers).json()["data"]
     assert [s["iccid"] for s in fetched["sims"]] == [s["iccid"] for s in sims]
+
+
+def test_airalo_order_list_filters_by_description_like_a_like_search(client):
+    headers = airalo_auth(client)
+    package_id = airalo_package(client, headers)
+    ids = {}
+    for description in ("sh-order-1", "sh-order-12", "other"):
+        r = client.post("/airalo/v2/orders", headers=headers,
+                        json={"package_id": package_id, "quantity": 1, "type": "sim", "description": description})
+        ids[description] = r.json()["data"]["id"]
+    listed = client.get("/airalo/v2/orders", headers=headers,
+                        params={"filter[description]": "SH-ORDER-1", "include": "sims", "limit": 1}).json()
+    assert [o["id"] for o in listed["data"]] == [ids["sh-order-12"]]  # newest first, '%…%' matches longer ones
+    assert listed["meta"]["total"] == listed["meta"]["last_page"] == 2 and listed["data"][0]["sims"][0]["iccid"]
+    second = client.get(listed["links"]["next"], headers=headers).json()["data"]
+    assert [o["id"] for o in second] == [ids["sh-order-1"]]
+    bare = client.get("/airalo/v2/orders", headers=headers).json()["data"]
+    assert len(bare) == 3 and "sims" not in bare[0]  # sims only when included
+    assert client.get("/airalo/v2/orders", headers=headers, params={"filter[description]": "nope"}).json()["data"] == []
+    other = airalo_auth(client, client_id="airalo-shop2-client", client_secret="airalo-shop2-secret")
+    assert client.get("/airalo/v2/orders", headers=other).json()["data"] == []  # only the account's own
 
 
 def test_airalo_order_refusals(client):
@@ -323,6 +361,18 @@ def test_airalo_usage_statuses_and_404(client):
     missing = client.get("/airalo/v2/sims/8910300000000000000/usage", headers=headers)
     assert missing.status_code == 404
     assert missing.json() == {"data": [], "meta": {"message": "messages.resource_not_found"}}
+
+
+def test_fault_only_path_hits_only_matching_requests(client):
+    product = mm_product(client)
+    client.put("/_sandbox/faults/mobimatter", json={"fail_next_5xx": 1, "only_path": "/order/complete"})
+    order_id = mm_buy(client, product["productId"]).json()["result"]["orderId"]  # create: not faulted
+    complete = {"orderId": order_id}
+    assert client.put("/mobimatter/api/v2/order/complete", headers=MM_HEADERS, json=complete).status_code == 500
+    assert client.get(f"/mobimatter/api/v2/order/{order_id}", headers=MM_HEADERS).json()["result"]["orderState"] \
+        == "Created"
+    assert client.put("/mobimatter/api/v2/order/complete", headers=MM_HEADERS, json=complete).status_code == 200
+    assert client.get("/_sandbox/faults").json()["mobimatter"]["calls"] == 4  # every call is still counted
 
 
 def test_generic_fault_switch_still_applies(client):
