@@ -40,7 +40,8 @@ from _common import (  # noqa: E402
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from assets.mx_sync import MxSyncOptions, sync_invoices, sync_products, sync_transactions  # noqa: E402
+import assets.mx_sync as mx_sync  # noqa: E402  (looked up at call time, so bench prototypes can patch it)
+from assets.mx_sync import MxSyncOptions  # noqa: E402
 from resources.mx_merchant import MxMerchantResource  # noqa: E402
 from warehouse.db import make_engine  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
@@ -147,17 +148,17 @@ def run_sync(engine: sa.Engine, connection, tenant_id: str, opts: MxSyncOptions,
     t0 = time.perf_counter()
     try:
         t = time.perf_counter()
-        tx = sync_transactions(engine, client, tenant_id, opts)
+        tx = mx_sync.sync_transactions(engine, client, tenant_id, opts)
         out.steps["transactions"] = time.perf_counter() - t
         if progress:
             print(f"    transactions: {out.steps['transactions']:.1f} s, {tx.api_calls} calls", flush=True)
         t = time.perf_counter()
-        inv = sync_invoices(engine, client, tenant_id, opts)
+        inv = mx_sync.sync_invoices(engine, client, tenant_id, opts)
         out.steps["invoices"] = time.perf_counter() - t
         if progress:
             print(f"    invoices: {out.steps['invoices']:.1f} s, {inv.api_calls} calls", flush=True)
         t = time.perf_counter()
-        sync_products(engine, tenant_id, RULES)
+        mx_sync.sync_products(engine, tenant_id, RULES)
         out.steps["products"] = time.perf_counter() - t
     finally:
         client.close()
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None, *, defaults: dict | None = None) -> dict
     ap.add_argument("--with-invoice-ids", action="store_true", help="payments carry invoiceIds (no invoice list)")
     ap.add_argument("--runs", type=int, default=1, help="first syncs (each on a fresh warehouse); medians printed")
     ap.add_argument("--no-ceiling", dest="ceiling", action="store_false", default=d["ceiling"])
+    ap.add_argument("--prototype", choices=["analyze", "writer", "analyze+writer"],
+                    help="run the syncs with a proposed change patched in (see profile_e2e.py)")
     ap.add_argument("--pg", nargs="?", const=os.environ.get("DATABASE_URL") or DEFAULT_PG, default=None,
                     help="use PostgreSQL (a scratch database on this server) instead of SQLite")
     args = ap.parse_args(argv)
@@ -228,8 +231,18 @@ def main(argv: list[str] | None = None, *, defaults: dict | None = None) -> dict
     print(f"{d['title']} · {dt.datetime.now():%Y-%m-%d %H:%M} · {machine()} · load {load_avg()}")
     print(f"  {n:,} transactions, linked 0.6, 5 payments/invoice, invoiceIds on payments: {args.with_invoice_ids}, "
           f"latency {args.latency_ms:g} ms, page size {opts.page_size} × concurrency {opts.page_concurrency}, "
-          f"detail concurrency {args.detail_concurrency}, warehouse {'PostgreSQL' if args.pg else 'SQLite'}", flush=True)
+          f"detail concurrency {args.detail_concurrency}, warehouse {'PostgreSQL' if args.pg else 'SQLite'}"
+          + (f", PROTOTYPE {args.prototype}" if args.prototype else ""), flush=True)
     result: dict = {}
+    with ExitStack() as patches:
+        if args.prototype:
+            from profile_e2e import PROTOTYPES
+
+            patches.enter_context(PROTOTYPES[args.prototype]())
+        return _run(args, opts, n, d, result)
+
+
+def _run(args, opts: MxSyncOptions, n: int, d: dict, result: dict) -> dict:
     with SandboxProcess() as sandbox, tempfile.TemporaryDirectory(prefix="storehouse-bench-") as tmp:
         m = create_merchant(sandbox, n, args.latency_ms, args.with_invoice_ids)
         s = m.refresh()
