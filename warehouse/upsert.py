@@ -24,6 +24,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
+from warehouse.db import hold_write_lock
 from warehouse.types import JSONDoc, Money, UTCDateTime
 
 TOUCH_COLUMN = "updated_at"
@@ -203,6 +204,7 @@ def _sqlite_batch(conn: sa.Connection, plan: _Plan, data: list[tuple]) -> int:
     cols = ", ".join(plan.columns)
     marks = ", ".join("?" for _ in plan.columns)
     sql = f"INSERT INTO {plan.table.name} ({cols}) VALUES ({marks}) {plan.conflict_clause(plan.table.name, 'is_not')}"
+    hold_write_lock(conn)  # a raw driver write: SQLAlchemy's events do not see it
     cursor = conn.connection.driver_connection.cursor()
     try:
         before = conn.connection.driver_connection.total_changes
