@@ -39,14 +39,38 @@ async def bare(request: Request) -> dict:
 
 
 def arguments(description: str, requests: int = 600) -> argparse.Namespace:
+    from _wrk import available
+
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server URL (a scratch database is made on it)")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=requests, help="per round and measurement")
+    parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if available() else "python",
+                        help="load generator: wrk (default when installed; fast enough that the bare endpoint, "
+                        "not the generator, sets the ceiling) or the asyncio/httpx one (saturates a core at a "
+                        "few hundred requests/s, so its 'ceiling' is its own)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement, with wrk")
+    parser.add_argument("--requests", type=int, default=requests, help="per measurement, with the python driver")
     parser.add_argument("--rounds", type=int, default=3, help="measurements alternate, round after round, so "
                         "a busy machine weighs on each alike; rates are the median round's")
     return parser.parse_args()
+
+
+def prepared(args: argparse.Namespace, max_rate: float) -> int:
+    """How many distinct requests to prepare for one measurement: exactly ``--requests`` for the
+    python driver; for wrk, what ``max_rate`` per second would send in ``--seconds``."""
+    return args.requests if args.driver == "python" else int(max_rate * args.seconds)
+
+
+def load(args: argparse.Namespace, url: str, requests: list[dict[str, Any]], ok: Callable[[httpx.Response], bool],
+         *, repeat: bool = False) -> Load:
+    """One measurement with the chosen driver. wrk checks status codes only (non-2xx fail);
+    ``repeat`` lets it go round ``requests`` again (duplicates on purpose)."""
+    if args.driver == "python":
+        return drive(url, requests, args.concurrency, ok)
+    from _wrk import drive_wrk
+
+    return drive_wrk(url, requests, args.concurrency, args.seconds, repeat=repeat)
 
 
 @contextlib.contextmanager
@@ -123,12 +147,15 @@ class Load:
     seconds: float
     latencies: list[float]
     rates: list[float] | None = None  # one per round, when several were pooled
+    percentiles: dict[int, float] | None = None  # wrk reports these instead of every latency
 
     @property
     def rate(self) -> float:
         return statistics.median(self.rates) if self.rates else self.done / self.seconds
 
     def pct(self, q: int) -> float:
+        if self.percentiles is not None:
+            return self.percentiles[q] * 1000
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1] * 1000
 
     def line(self, name: str) -> str:
@@ -138,8 +165,12 @@ class Load:
 
 
 def pooled(loads: list[Load]) -> Load:
+    """Rounds as one: the median round's rate; latencies pooled (wrk's percentiles: the median round's)."""
+    percentiles = None
+    if all(x.percentiles for x in loads):
+        percentiles = {q: statistics.median(x.percentiles[q] for x in loads) for q in loads[0].percentiles}
     return Load(sum(x.done for x in loads), sum(x.failed for x in loads), sum(x.seconds for x in loads),
-                [v for x in loads for v in x.latencies], [x.done / x.seconds for x in loads])
+                [v for x in loads for v in x.latencies], [x.done / x.seconds for x in loads], percentiles)
 
 
 def drive(url: str, requests: list[dict[str, Any]], concurrency: int, ok: Callable[[httpx.Response], bool]) -> Load:
@@ -207,9 +238,10 @@ def open_shop(warehouse_url: str, sandbox_url: str, api_url: str, tenant: str = 
 def header(title: str, args: argparse.Namespace, url: str) -> None:
     from warehouse.db import redact
 
+    per = f"{args.seconds:g} s per measurement" if args.driver == "wrk" else f"{args.requests} requests"
     print(f"{title}\n{machine()}\nwarehouse {redact(url).split('@')[-1]}, {args.workers} API worker(s), "
-          f"concurrency {args.concurrency}, {args.requests} requests\n")
+          f"driver {args.driver}, concurrency {args.concurrency}, {per}, {args.rounds} rounds\n")
 
 
-__all__ = ["SandboxProcess", "Server", "free_port", "pooled", "api_server", "arguments", "bare_server", "drive", "header", "open_shop",
-           "warehouse", "TENANT"]
+__all__ = ["SandboxProcess", "Server", "free_port", "pooled", "api_server", "arguments", "bare_server", "drive", "header",
+           "load", "open_shop", "prepared", "warehouse", "TENANT"]

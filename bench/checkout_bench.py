@@ -2,9 +2,12 @@
 
 Each checkout validates the body, reads the package, inserts a pending order, creates a Stripe
 Checkout Session (SDK → the sandbox's Stripe, in its own process) and stores its URL. The bare
-endpoint (same uvicorn, same worker count, same load generator, same run) is the ceiling.
+endpoint (same uvicorn, same worker count, same load generator, same run) is the ceiling; the
+sandbox's Stripe alone (create session, same generator) is what checkout's one dependency can
+do on the same cores. Every checkout carries its own Idempotency-Key.
 
     python bench/checkout_bench.py [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
+                                   [--driver wrk|python]
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shop import (  # noqa: E402
-    TENANT, SandboxProcess, api_server, arguments, bare_server, drive, free_port, header, open_shop, pooled,
-    warehouse,
+    TENANT, SandboxProcess, api_server, arguments, bare_server, drive, free_port, header, load, open_shop, pooled,
+    prepared, warehouse,
 )
 
 
@@ -39,14 +42,13 @@ def main() -> None:
             body = {"package_id": items[0]["package_id"], "quantity": 1, "email": "bench@example.com"}
             drive(f"{api.url}/shops/{TENANT}/checkout", [{"json": body}] * 20, 4, lambda r: r.status_code == 201)
             for _ in range(args.rounds):
-                bare_runs.append(drive(f"{bare.url}/bare", [{"json": body}] * args.requests, args.concurrency,
-                                       lambda r: r.status_code == 200))
-                api_runs.append(drive(f"{api.url}/shops/{TENANT}/checkout",
-                                      [{"json": body, "headers": {"Idempotency-Key": uuid.uuid4().hex}}
-                                       for _ in range(args.requests)], args.concurrency,
-                                      lambda r: r.status_code == 201))
-                stripe_runs.append(drive(f"{sandbox.url}/stripe/v1/checkout/sessions", [stripe_direct] * args.requests,
-                                         args.concurrency, lambda r: r.status_code == 200))
+                bare_runs.append(load(args, f"{bare.url}/bare", [{"json": body}] * prepared(args, 20_000),
+                                      lambda r: r.status_code == 200))
+                api_runs.append(load(args, f"{api.url}/shops/{TENANT}/checkout",
+                                     [{"json": body, "headers": {"Idempotency-Key": uuid.uuid4().hex}}
+                                      for _ in range(prepared(args, 2_000))], lambda r: r.status_code == 201))
+                stripe_runs.append(load(args, f"{sandbox.url}/stripe/v1/checkout/sessions",
+                                        [stripe_direct] * prepared(args, 5_000), lambda r: r.status_code == 200))
     ceiling, checkouts, stripe_alone = pooled(bare_runs), pooled(api_runs), pooled(stripe_runs)
     print(ceiling.line("bare FastAPI POST (ceiling)"))
     print(checkouts.line("checkout (order + Stripe session)"))

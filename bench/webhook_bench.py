@@ -4,9 +4,11 @@ Every event is signed with the shop's own secret and verified on its raw bytes, 
 ``webhook_events`` and applied in the same transaction. A quarter of them are the
 ``checkout.session.completed`` of a pending order (the order becomes paid and its provisioning
 job is queued; the workers are off, so this measures ingest only), the rest the events Stripe
-sends around it. The bare endpoint reads the same bodies.
+sends around it. The bare endpoint reads the same bodies. Then the events that were delivered are
+delivered again (duplicates: verified, found recorded, answered, nothing changed).
 
     python bench/webhook_bench.py [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
+                                  [--driver wrk|python]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shop import (  # noqa: E402
-    TENANT, SandboxProcess, api_server, arguments, bare_server, drive, free_port, header, open_shop, pooled,
+    TENANT, SandboxProcess, api_server, arguments, bare_server, free_port, header, load, open_shop, pooled, prepared,
     warehouse,
 )
 
@@ -55,6 +57,17 @@ def events(warehouse_url: str, count: int) -> list[dict]:
     return out
 
 
+def recorded(warehouse_url: str) -> int:
+    import sqlalchemy as sa
+
+    from resources.warehouse import engine_for
+    from warehouse.tables.shop import webhook_events
+
+    with engine_for(warehouse_url).connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(webhook_events)
+                            .where(webhook_events.c.tenant_id == TENANT)).scalar_one()
+
+
 def signed(event: dict, secret: str) -> dict:
     body = json.dumps(event, indent=2).encode()
     t = int(time.time())
@@ -72,12 +85,18 @@ def main() -> None:
         endpoint = f"http://127.0.0.1:{port}/shops/{TENANT}/webhooks/stripe"
         with bare_server(args.workers) as bare, api_server(url, args.workers, port, worker_enabled="false"):
             for _ in range(args.rounds):
-                requests = [signed(e, secret) for e in events(url, args.requests)]
-                bare_runs.append(drive(f"{bare.url}/bare", requests, args.concurrency, lambda r: r.status_code == 200))
-                first_runs.append(drive(endpoint, requests, args.concurrency,
-                                        lambda r: r.status_code == 200 and r.json()["outcome"] != "duplicate"))
-                again_runs.append(drive(endpoint, requests, args.concurrency,
-                                        lambda r: r.status_code == 200 and r.json()["outcome"] == "duplicate"))
+                requests = [signed(e, secret) for e in events(url, prepared(args, 4_000))]
+                before = recorded(url)
+                bare_runs.append(load(args, f"{bare.url}/bare", requests, lambda r: r.status_code == 200, repeat=True))
+                first = load(args, endpoint, requests,
+                             lambda r: r.status_code == 200 and r.json()["outcome"] != "duplicate")
+                first_runs.append(first)
+                delivered = recorded(url) - before
+                if delivered < first.done:  # wrk reads status codes only: the table says what was new
+                    raise RuntimeError(f"{first.done} events accepted but only {delivered} recorded")
+                again_runs.append(load(args, endpoint, requests[:delivered],
+                                       lambda r: r.status_code == 200 and r.json()["outcome"] == "duplicate",
+                                       repeat=True))
     ceiling, accepted, again = pooled(bare_runs), pooled(first_runs), pooled(again_runs)
     print(ceiling.line("bare FastAPI POST (ceiling)"))
     print(accepted.line("signed events, first delivery"))
