@@ -88,8 +88,8 @@ def finish(conn: sa.Connection, attempt_id: int, outcome: str, *, latency_ms: fl
         if bought:
             values["provider_order_id"] = bought[:128]
     if esim is not None:
-        values.update(provider_order_id=esim.provider_order_id[:128], iccid=esim.iccid,
-                      activation_code=esim.activation_code)
+        # The activation code stays in order_esims: this is an analysts' table.
+        values.update(provider_order_id=esim.provider_order_id[:128], iccid=esim.iccid)
     conn.execute(sa.update(provisioning_attempts).where(provisioning_attempts.c.id == attempt_id).values(**values))
 
 

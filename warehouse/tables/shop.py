@@ -141,16 +141,16 @@ provisioning_attempts = sa.Table(
     sa.Column("unit", sa.Integer, nullable=False),
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("provider_package_id", sa.String(128)),
-    sa.Column("reference", sa.String(64), nullable=False, comment="what the provider dedupes on"),
-    sa.Column("outcome", sa.String(24), nullable=False, comment="started, succeeded, failed, unknown, "
-              "circuit_open, resolved_absent"),
+    sa.Column("reference", sa.String(64), nullable=False,
+              comment="our order id (one per eSIM) as sent to the provider; Airalo's order list is searched by it"),
+    sa.Column("outcome", sa.String(24), nullable=False, comment="started, succeeded, failed, unknown, skipped, "
+              "resolved_absent, abandoned"),
     sa.Column("error_class", sa.String(32), comment="connection, server, rate_limited, auth, validation, "
               "out_of_stock, circuit_open, ..."),
     sa.Column("error", sa.Text),
     sa.Column("latency_ms", sa.Float),
     sa.Column("provider_order_id", sa.String(128)),
     sa.Column("iccid", sa.String(22)),
-    sa.Column("activation_code", sa.Text),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Index("ix_provisioning_attempts_order", "tenant_id", "order_id", "unit"),
