@@ -53,31 +53,43 @@ class LeasedTable:
     def claim(self, lease_s: float, limit: int = 1, key: tuple[str, ...] | None = None,
               tenant_id: str | None = None) -> list[Lease]:
         """Lease up to ``limit`` due rows (of one tenant, or the one row ``key``, if given)."""
-        now = now_utc()
-        token = uuid.uuid4().hex
-        t = self.table
-        pick = sa.select(*self.key_columns).where(self._due(now))
-        if key is not None:
-            pick = pick.where(*self._key_filter(key))
-        if tenant_id is not None:
-            pick = pick.where(t.c.tenant_id == tenant_id)
-        pick = pick.order_by(t.c.next_run_at).limit(limit)
+        now, token = now_utc(), uuid.uuid4().hex
+        pick = self.due_rows(now, limit, key, tenant_id)
         with self.engine.connect() as conn:
             # Idle pollers ask often: a read costs no write lock (on SQLite, no database lock).
             if conn.execute(pick).first() is None:
                 return []
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            stmt = (
-                sa.update(t)
-                .where(sa.tuple_(*self.key_columns).in_(pick), self._due(now))
-                .values({"lease_token": token, "lease_expires_at": now + dt.timedelta(seconds=lease_s),
-                         self.counter: t.c[self.counter] + 1})
-                .returning(*self.key_columns)
-            )
+            stmt = self.claim_statement(conn.dialect.name, pick, now, token, lease_s)
             rows = conn.execute(stmt).all()
         return [Lease(tuple(row), token) for row in rows]
+
+    def due_rows(self, now: dt.datetime, limit: int = 1, key: tuple[str, ...] | None = None,
+                 tenant_id: str | None = None) -> sa.Select:
+        """The keys of up to ``limit`` rows due at ``now``, soonest first (or of the one row ``key``)."""
+        t = self.table
+        pick = sa.select(*self.key_columns).where(self._due(now))
+        if key is not None:  # one row by its primary key: nothing to order
+            return pick.where(*self._key_filter(key)).limit(1)
+        if tenant_id is not None:
+            pick = pick.where(t.c.tenant_id == tenant_id)
+        return pick.order_by(t.c.next_run_at).limit(limit)
+
+    def claim_statement(self, dialect: str, pick: sa.Select, now: dt.datetime, token: str,
+                        lease_s: float) -> sa.Update:
+        """The one statement that leases what ``pick`` selects, returning the keys it leased."""
+        t = self.table
+        lease = {"lease_token": token, "lease_expires_at": now + dt.timedelta(seconds=lease_s),
+                 self.counter: t.c[self.counter] + 1}
+        if dialect == "postgresql":
+            # The picked rows as a CTE, locked once and joined by key. Written as ``key IN (pick)``
+            # instead, PostgreSQL may plan a semi-join that re-runs the locking pick for every due
+            # row: quadratic, 0.7 s of server CPU per claim with 2,000 jobs queued.
+            picked = pick.with_for_update(skip_locked=True).cte("picked")
+            stmt = sa.update(t).where(*[c == picked.c[c.name] for c in self.key_columns])
+        else:  # one writer at a time: the statement is atomic as it stands
+            stmt = sa.update(t).where(sa.tuple_(*self.key_columns).in_(pick), self._due(now))
+        return stmt.values(lease).returning(*self.key_columns)
 
     def renew(self, lease: Lease, lease_s: float) -> bool:
         """Push the lease out; False when it is no longer ours (or the row is finished)."""
