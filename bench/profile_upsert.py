@@ -42,7 +42,7 @@ import warehouse.upsert as U  # noqa: E402
 from warehouse.db import make_engine  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.tables.mx import transactions  # noqa: E402
-from warehouse.types import UTC, JSONDoc, Money, UTCDateTime  # noqa: E402
+from warehouse.types import UTC, Money, UTCDateTime  # noqa: E402
 
 PARTS: dict[str, list[float]] = {}  # part -> [wall, our CPU, server CPU]
 _BACKEND: list[int] = [0]

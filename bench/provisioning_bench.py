@@ -24,15 +24,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shop import (  # noqa: E402
-    SandboxProcess,
-    arguments,
-    bare_server,
-    drive,
-    header,
-    open_shop,
-    warehouse,
-)
+from _shop import SandboxProcess, arguments, bare_server, header, load, open_shop, prepared, warehouse  # noqa: E402
 
 HEALTHY = "healthy (eSIM Card serves)"
 ORDER = ["esimcard", "mobimatter", "airalo"]  # the default priority
