@@ -99,11 +99,6 @@ def note_created(conn: sa.Connection, attempt_id: int, provider_order_id: str) -
                  .values(provider_order_id=provider_order_id[:128]))
 
 
-def created_order(conn: sa.Connection, attempt_id: int) -> str | None:
-    a = provisioning_attempts.c
-    return conn.execute(sa.select(a.provider_order_id).where(a.id == attempt_id)).scalar_one_or_none()
-
-
 def for_unit(conn: sa.Connection, order: dict[str, Any], unit: int) -> list[dict[str, Any]]:
     a = provisioning_attempts.c
     rows = conn.execute(sa.select(provisioning_attempts).where(

@@ -20,7 +20,6 @@ transaction that closes the job, and only while the lease is still ours.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import time
 from typing import Any, Callable
@@ -217,15 +216,21 @@ class ProvisioningService:
             self._write_skips(conn, skips)
             attempt_id = rec.start(conn, order, unit, provider, package.provider_package_id, reference)
         client = self.clients.get(connection)
+        created: list[str] = []  # the provider's order id, once a two-step order exists
+
+        def keep(provider_order_id: str) -> None:
+            self._created(attempt_id, provider_order_id)
+            created.append(provider_order_id)
+
         started = time.perf_counter()
         try:
-            esim = client.purchase(package.provider_package_id, reference, order["email"],
-                                   on_created=functools.partial(self._created, attempt_id))
+            esim = client.purchase(package.provider_package_id, reference, order["email"], on_created=keep)
         except Exception as exc:
             latency = (time.perf_counter() - started) * 1000
             if rec.counts_for_breaker(exc):
                 breaker.record_failure(exc)
-            return self._failed(order, unit, attempt_id, provider, package, client, reference, exc, latency)
+            return self._failed(order, unit, attempt_id, provider, package, client, reference, exc, latency,
+                                created[0] if created else None)
         latency = (time.perf_counter() - started) * 1000
         breaker.record_success()
         with self.engine.begin() as conn:
@@ -241,9 +246,7 @@ class ProvisioningService:
             rec.note_created(conn, attempt_id, provider_order_id)
 
     def _failed(self, order: dict, unit: int, attempt_id: int, provider: str, package: catalogue.Package,
-                client: Any, reference: str, exc: Exception, latency: float) -> str:
-        with self.engine.connect() as conn:
-            created = rec.created_order(conn, attempt_id)
+                client: Any, reference: str, exc: Exception, latency: float, created: str | None) -> str:
         if not rec.ambiguous(exc, created=created is not None):
             with self.engine.begin() as conn:
                 rec.finish(conn, attempt_id, rec.FAILED, latency_ms=latency, error=exc)

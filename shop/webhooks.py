@@ -83,6 +83,12 @@ def apply_session(conn: sa.Connection, tenant_id: str, order_id: str, session: d
     return False, False
 
 
+def _intent_of(session: dict[str, Any]) -> str | None:
+    """The session's PaymentIntent id (the field is an id, or the object when expanded)."""
+    intent = session.get("payment_intent")
+    return intent.get("id") if isinstance(intent, dict) else intent
+
+
 def mark_paid(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any]) -> tuple[bool, bool]:
     order = states.load(conn, tenant_id, order_id)
     charged = session.get("amount_total")
@@ -91,8 +97,7 @@ def mark_paid(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[
         log.error("order %s/%s: session %s charged %s %s, order says %s %s; not provisioning", tenant_id,
                   order_id, session.get("id"), charged, session.get("currency"), order["amount_total"], order["currency"])
         raise AmountMismatch(order_id)
-    intent = session.get("payment_intent")
-    intent = intent.get("id") if isinstance(intent, dict) else intent
+    intent = _intent_of(session)
     moved = move(conn, tenant_id, order_id, states.PAID, states.payment_sources(states.PAID), paid_at=now_utc(),
                  stripe_payment_intent_id=intent, stripe_session_id=session.get("id"))
     if moved:
@@ -114,8 +119,7 @@ def reject_mismatch(conn: sa.Connection, tenant_id: str, order_id: str, session:
     ``pending`` where nobody looks: it fails with the reason, and the outbox refunds the whole
     charge, apologises to the customer and alerts the shop's Slack.
     """
-    intent = session.get("payment_intent")
-    intent = intent.get("id") if isinstance(intent, dict) else intent
+    intent = _intent_of(session)
     reason = (f"Stripe charged {session.get('amount_total')} {str(session.get('currency', '')).upper()} "
               f"(minor units) for this order; refunded, not provisioned")
     sources = (states.PENDING, states.AWAITING_PAYMENT, states.PAYMENT_FAILED, states.EXPIRED)

@@ -16,20 +16,26 @@ def engine_at(tmp_path) -> sa.Engine:
     return engine
 
 
+def insert_in_thread(engine: sa.Engine, row_id: int) -> threading.Event:
+    """Insert one row from another thread; the event is set once it has committed."""
+    done = threading.Event()
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(ROWS).values(id=row_id, v="x"))
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    return done
+
+
 def test_a_writer_holds_the_process_lock_until_commit_and_the_next_one_queues(tmp_path):
     engine = engine_at(tmp_path)
     lock = write_lock_for(str(tmp_path / "w.db"))
     first = engine.connect()
     first.execute(sa.insert(ROWS).values(id=1, v="x"))
     assert lock.locked()  # taken at the transaction's first write
-    second_done = threading.Event()
-
-    def second_writer() -> None:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(ROWS).values(id=2, v="x"))
-        second_done.set()
-
-    threading.Thread(target=second_writer, daemon=True).start()
+    second_done = insert_in_thread(engine, 2)
     assert not second_done.wait(0.3)  # queued behind the first, on our lock
     first.commit()
     assert second_done.wait(5)
@@ -58,15 +64,7 @@ def test_a_connection_closed_mid_transaction_frees_the_lock(tmp_path):
     conn = engine.connect()
     conn.execute(sa.insert(ROWS).values(id=1, v="x"))  # holds the write lock, never committed
     conn.close()  # rolled back on return to the pool
-    done = threading.Event()
-
-    def other_writer() -> None:
-        with engine.begin() as c:
-            c.execute(sa.insert(ROWS).values(id=2, v="x"))
-        done.set()
-
-    threading.Thread(target=other_writer, daemon=True).start()
-    assert done.wait(5)
+    assert insert_in_thread(engine, 2).wait(5)
     with engine.connect() as c:
         assert c.execute(sa.select(ROWS.c.id)).scalars().all() == [2]
 

@@ -91,9 +91,9 @@ def hold_write_lock(conn: sa.Connection) -> None:
 def _serialise_writers(engine: sa.Engine, database: str) -> None:
     lock = write_lock_for(database)
 
-    @sa.event.listens_for(engine, "engine_connect")
-    def _know_the_lock(conn: sa.Connection) -> None:
-        conn.info[_HOLDS + ":lock"] = lock
+    @sa.event.listens_for(engine, "connect")  # once per driver connection, not per checkout
+    def _know_the_lock(_dbapi_conn, record) -> None:
+        record.info[_HOLDS + ":lock"] = lock
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _before_write(conn, _cursor, statement: str, _params, _context, _many) -> None:
