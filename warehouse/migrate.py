@@ -25,7 +25,6 @@ def upgrade(url: str, revision: str = "heads") -> None:
 
 
 def current(url: str) -> set[str]:
-    import sqlalchemy as sa
     from alembic.runtime.migration import MigrationContext
 
     from warehouse.db import make_engine
