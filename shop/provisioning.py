@@ -7,7 +7,9 @@ One job per paid order, run only under its lease (``leases``). Per eSIM unit the
    provider can be searched by it (Airalo); no provider we use dedupes a repeated purchase, so
    buying again is never the lookup. An order created but never completed (MobiMatter) is
    completed now (``resume``). While the outcome stays unknown the job waits and asks again
-   with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment;
+   with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment, when the
+   attempt is let go (an order the provider created for it is cancelled, ``release``) and the
+   unit fails over to the other providers only;
 2. tries providers in priority order: an open breaker is skipped without a call, the attempt is
    recorded before the call (and a two-step order's id the moment it exists), retryable
    failures are retried by the client only when provably unserved, and an ambiguous failure is
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 
 from resources.breaker import CircuitBreaker, SqlBreakerStore
 from resources.esim import CompletionRefused, ProviderOrderStatus, ProvisionedEsim
+from resources.http import ProviderError
 from shop import attempts as rec
 from shop import catalogue, metrics
 from shop import orders as states
@@ -46,6 +49,12 @@ DELIVERED, FAILED = "delivered", "failed"
 
 class Deferred(Exception):
     """A provider's outcome is unknown: wait, then ask again (never buy elsewhere meanwhile)."""
+
+
+class GaveUp(ProviderError):
+    """An attempt whose outcome could not be learnt before the give-up time, let go."""
+
+    kind = "gave_up"
 
 
 class LeaseLost(Exception):
@@ -126,16 +135,16 @@ class ProvisioningService:
         with self.engine.connect() as conn:
             history = rec.for_unit(conn, order, unit)
         waiting = []
+        # A provider given up on for this eSIM is not asked again: it may have sold it after all.
+        given_up = {a["provider"] for a in history if a["outcome"] == rec.ABANDONED}
         for attempt in (a for a in history if a["outcome"] in rec.UNRESOLVED):
             verdict = self._resolve(shop, order, unit, attempt, lease)
             if verdict == DELIVERED:
                 return DELIVERED
             if verdict == "unknown":
                 if give_up:
-                    with self.engine.begin() as conn:
-                        rec.finish(conn, attempt["id"], rec.ABANDONED)
-                    log.warning("order %s unit %d: %s outcome still unknown after the give-up time; failing over",
-                                order["order_id"], unit, attempt["provider"])
+                    self._abandon(shop, order, unit, attempt)
+                    given_up.add(attempt["provider"])
                 else:
                     waiting.append(attempt["provider"])
         if waiting:
@@ -143,6 +152,8 @@ class ProvisioningService:
         skips: list[dict] = []  # breaker and stock skips ride along with the next write
         try:
             for connection in shop.providers(self.settings.provider_priority):
+                if connection.system in given_up:
+                    continue
                 if self._try(order, unit, connection, options.get(connection.system), reference, lease,
                              skips) == DELIVERED:
                     return DELIVERED
@@ -151,6 +162,23 @@ class ProvisioningService:
             if skips:
                 with self.engine.begin() as conn:
                     self._write_skips(conn, skips)
+
+    def _abandon(self, shop: Shop, order: dict, unit: int, attempt: dict) -> None:
+        """Let go of an attempt still unconfirmed at the give-up time, before failing over. An
+        order the provider created for it (MobiMatter) is cancelled so it holds no stock; the
+        attempt's error says whether that worked."""
+        provider, created = attempt["provider"], attempt["provider_order_id"]
+        why = "outcome still unknown at the give-up time"
+        connection = shop.connection(provider) if created else None
+        if connection is not None:
+            try:
+                if self.clients.get(connection).release(created, "not completed in time; served elsewhere"):
+                    why += f"; its order {created} was cancelled"
+            except ProviderError as exc:
+                why += f"; its order {created} could not be cancelled ({exc}) and may still hold stock"
+        with self.engine.begin() as conn:
+            rec.finish(conn, attempt["id"], rec.ABANDONED, error=GaveUp(provider, why))
+        log.warning("order %s unit %d: %s %s; failing over", order["order_id"], unit, provider, why)
 
     def _resolve(self, shop: Shop, order: dict, unit: int, attempt: dict, lease: Lease) -> str:
         """What became of an attempt whose answer was lost: delivered, absent or unknown."""

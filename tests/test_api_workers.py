@@ -69,7 +69,29 @@ def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engi
         # ...until the give-up time, when the unknown attempt is abandoned and provisioning goes on.
         wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=20)
     outcomes = [(a["provider"], a["outcome"]) for a in attempts(engine, tenant_id)]
-    assert outcomes[0] == ("esimcard", "abandoned") and outcomes[-1][1] == "succeeded"
+    assert outcomes[0] == ("esimcard", "abandoned")
+    assert outcomes[-1] == ("mobimatter", "succeeded")  # the next provider: eSIM Card may have sold it after all
+
+
+def test_a_created_order_given_up_on_is_cancelled_before_failing_over(sandbox_reset, engine, warehouse,
+                                                                       warehouse_url, tenant_id):
+    settings = settings_for(warehouse_url, free_port(), give_up_after_s=2, retry_base_s=0.4, poll_s=0.1,
+                            provider_timeout_s=1)
+    with ApiThread(settings) as api:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id,
+                         priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
+        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+        # MobiMatter creates the order, then no completion is ever answered: whether it went through stays unknown.
+        shop.control("PUT", "/faults/mobimatter", json={"down": True, "only_path": "/order/complete"})
+        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
+        shop.flush()
+        wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=30)
+    (given_up, *_, served) = attempts(engine, tenant_id)
+    assert (given_up["provider"], given_up["outcome"]) == ("mobimatter", "abandoned")
+    assert given_up["error_class"] == "gave_up"
+    (created,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
+    assert created["state"] == "cancelled" and f"{created['id']} was cancelled" in given_up["error"]
+    assert (served["provider"], served["outcome"]) == ("esimcard", "succeeded")
 
 
 @requires_postgres("two API worker processes share one PostgreSQL")

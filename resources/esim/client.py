@@ -243,6 +243,11 @@ class EsimClientBase:
         """Complete an order that was created but never completed (two-step providers only)."""
         raise NotImplementedError(f"{self.name} orders are complete once bought")
 
+    def release(self, provider_order_id: str, reason: str) -> bool:
+        """Cancel an order that was created but will not be completed, so it holds no stock;
+        False where orders are complete once bought and there is nothing to release."""
+        return False
+
     def order_status(self, reference: str, provider_order_id: str | None = None) -> ProviderOrderStatus:
         """Ask the provider by its order id; without one, by our reference where it can be searched.
 

@@ -14,7 +14,8 @@ throttle. Our reference goes in ``label``.
 MobiMatter has no idempotency key and no lookup by reference, so the ``orderId`` is the only way
 back to an order: it is handed to ``on_created`` before completing, and ``resume`` completes an
 order a dead worker left created (completing is idempotent there). A completion refused for
-good cancels the order, so it holds no stock.
+good cancels the order, so it holds no stock, and so does ``release`` when provisioning gives
+up on an order whose completion it could never confirm.
 """
 
 from __future__ import annotations
@@ -143,10 +144,15 @@ class MobiMatterClient(EsimClientBase):
             raise self._cancel(provider_order_id, exc) from exc
         return self._expect(MobiOrder, done.get("result"), f"order {provider_order_id}").esim()
 
+    def release(self, provider_order_id: str, reason: str) -> bool:
+        """``PUT order/cancel``: a created order gives its stock back (a completed one cannot)."""
+        self.request("PUT", "/order/cancel", json={"orderId": provider_order_id, "reason": reason})
+        return True
+
     def _cancel(self, order_id: str, refusal: ProviderError) -> CompletionRefused:
         why = str(refusal).removeprefix(f"{self.name}: ")
         try:
-            self.request("PUT", "/order/cancel", json={"orderId": order_id, "reason": "completion refused"})
+            self.release(order_id, "completion refused")
         except ProviderError as exc:
             failed = str(exc).removeprefix(f"{self.name}: ")
             return CompletionRefused(self.name, f"order {order_id} was not completed ({why}) and could not be "
