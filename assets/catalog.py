@@ -4,7 +4,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.common import API_RETRY, OWNERS, markdown_table
-from assets.partitions import tenant_partitions
+from assets.partitions import tenant_check, tenant_partitions
 from assets.pos_categories import UNMAPPED
 from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
@@ -48,9 +48,9 @@ def catalogue_preview(warehouse: WarehouseResource, tenant: str) -> str:
     pool=POOL,
     retry_policy=API_RETRY,
     check_specs=[
-        dg.AssetCheckSpec(UNMAPPED_CHECK, asset=PRODUCTS_KEY,
+        tenant_check(UNMAPPED_CHECK, asset=PRODUCTS_KEY,
                           description="every live product maps to a category (else it sits in 'unmapped')"),
-        dg.AssetCheckSpec(REACHABLE, asset=PRODUCTS_KEY, description=REACHABLE_SPEC_TEXT),
+        tenant_check(REACHABLE, asset=PRODUCTS_KEY, description=REACHABLE_SPEC_TEXT),
     ],
     description="The tenant's catalogue from its POS or Portaus (table `products`): standardised names, "
     "one category hierarchy, strain, effects, flavours, potency in %, grams, Decimal prices; deletions marked.",
@@ -92,7 +92,7 @@ def pos_products(
     owners=OWNERS,
     pool=POOL,
     retry_policy=API_RETRY,
-    check_specs=[dg.AssetCheckSpec(REACHABLE, asset=SAQ_BRANCHES_KEY, description=REACHABLE_SPEC_TEXT)],
+    check_specs=[tenant_check(REACHABLE, asset=SAQ_BRANCHES_KEY, description=REACHABLE_SPEC_TEXT)],
     description="SAQ branches a Portaus tenant can assign orders to (table `saq_branches`), refreshed in full.",
 )
 def pos_saq_branches(
@@ -101,7 +101,7 @@ def pos_saq_branches(
     tenant = context.partition_key
     runs = run_pos_streams(context, warehouse, pos_clients, "saq_branches", systems=("portaus",))
     if runs is None:
-        return pos_not_connected(SAQ_BRANCHES_KEY, [REACHABLE])
+        return pos_not_connected(SAQ_BRANCHES_KEY, [REACHABLE], systems="Portaus")
     raise_failures(tenant, runs)
     b = saq_branches.c
     meta = pos_metadata(runs, count(warehouse, saq_branches, tenant, b.deleted_at.is_(None)))

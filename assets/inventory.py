@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from assets.catalog import PRODUCTS_KEY
 from assets.common import API_RETRY, OWNERS, markdown_table
-from assets.partitions import tenant_partitions
+from assets.partitions import tenant_check, tenant_partitions
 from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
     reachable_check, run_pos_streams,
@@ -46,9 +46,9 @@ def orphan_rows(conn: sa.Connection, tenant: str) -> list[tuple[str, str, int]]:
     pool=POOL,
     retry_policy=API_RETRY,
     check_specs=[
-        dg.AssetCheckSpec(NO_NEGATIVE, asset=INVENTORY_KEY, description="no live stock row has a negative quantity"),
-        dg.AssetCheckSpec(HAS_PRODUCT, asset=INVENTORY_KEY, description="every live stock row points at a loaded product"),
-        dg.AssetCheckSpec(REACHABLE, asset=INVENTORY_KEY, description=REACHABLE_SPEC_TEXT),
+        tenant_check(NO_NEGATIVE, asset=INVENTORY_KEY, description="no live stock row has a negative quantity"),
+        tenant_check(HAS_PRODUCT, asset=INVENTORY_KEY, description="every live stock row points at a loaded product"),
+        tenant_check(REACHABLE, asset=INVENTORY_KEY, description=REACHABLE_SPEC_TEXT),
     ],
     description="The tenant's stock per location, product and lot (table `inventory`): lots with expiry and "
     "compliance ids, weight-based units, availability and low-stock flags; incremental where the POS allows.",

@@ -159,8 +159,9 @@ def count(warehouse: WarehouseResource, table: sa.Table, tenant_id: str, *where:
                             .where(table.c.tenant_id == tenant_id, *where)).scalar_one()
 
 
-def pos_not_connected(asset_key: dg.AssetKey, checks: Sequence[str]) -> dg.MaterializeResult:
-    note = "tenant has no POS or Portaus connection"
+def pos_not_connected(asset_key: dg.AssetKey, checks: Sequence[str], systems: str = "POS or Portaus"
+                      ) -> dg.MaterializeResult:
+    note = f"tenant has no {systems} connection"
     return dg.MaterializeResult(
         metadata={"dagster/row_count": 0, "skipped": note},
         check_results=[dg.AssetCheckResult(check_name=c, asset_key=asset_key, passed=True, metadata={"note": note})

@@ -15,7 +15,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.common import OWNERS, markdown_table, not_connected, tenant_connection
-from assets.partitions import tenant_partitions
+from assets.partitions import tenant_check, tenant_partitions
 from resources.esim import EsimProvidersResource
 from resources.warehouse import WarehouseResource
 from shop import orders as states
@@ -126,7 +126,7 @@ def provisioning_daily(engine: sa.Engine, tenant: str) -> list[dict]:
 
 @dg.asset(
     key=ORDERS_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
-    owners=OWNERS, check_specs=[dg.AssetCheckSpec(RECONCILES, asset=ORDERS_MART_KEY,
+    owners=OWNERS, check_specs=[tenant_check(RECONCILES, asset=ORDERS_MART_KEY,
                                                   description="mart order counts add up to the orders table")],
     description="Orders and revenue per day (table `mart_orders_daily`).",
 )

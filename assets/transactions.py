@@ -8,7 +8,7 @@ from assets.common import API_RETRY, OWNERS, not_connected, preview, run_sync, s
 from assets.mx_sync import (
     INVOICE_STREAM, TX_STREAM, MxSyncOptions, sync_invoices, sync_products, sync_transactions,
 )
-from assets.partitions import tenant_partitions
+from assets.partitions import tenant_check, tenant_partitions
 from resources.mx_merchant import SYSTEM, MxMerchantResource
 from resources.warehouse import WarehouseResource
 from warehouse.syncs import load_cursor
@@ -47,7 +47,7 @@ def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: Ware
     owners=OWNERS,
     pool="mx_merchant",
     retry_policy=API_RETRY,
-    check_specs=[dg.AssetCheckSpec(RECONCILES, asset=TX_KEY, description="loaded + quarantined = MX recordCount")],
+    check_specs=[tenant_check(RECONCILES, asset=TX_KEY, description="loaded + quarantined = MX recordCount")],
     description="Every MX Merchant payment of the tenant (table `transactions`), synced incrementally.",
 )
 def mx_transactions(
@@ -115,8 +115,8 @@ def _cross_tenant_links(conn: sa.Connection, tenant: str) -> int:
     pool="mx_merchant",
     retry_policy=API_RETRY,
     check_specs=[
-        dg.AssetCheckSpec(LINKED, asset=INVOICES_KEY, description="every invoice-linked transaction has its invoice"),
-        dg.AssetCheckSpec(NO_CROSS_TENANT, asset=INVOICES_KEY, description="no transaction or line links to another tenant's invoice"),
+        tenant_check(LINKED, asset=INVOICES_KEY, description="every invoice-linked transaction has its invoice"),
+        tenant_check(NO_CROSS_TENANT, asset=INVOICES_KEY, description="no transaction or line links to another tenant's invoice"),
     ],
     description="MX Merchant invoices with their lines (`invoices`, `invoice_lines`); each fetched once, linked to its transactions.",
 )

@@ -3,14 +3,12 @@
 import dagster as dg
 
 from assets.esim import esim_assets
-from assets.partitions import tenant_partitions
 from pipelines.scheduling import per_tenant_schedule
 from resources.esim import PROVIDERS
 
 esim_catalog_job = dg.define_asset_job(
     "esim_catalog_sync",
     selection=dg.AssetSelection.assets(*esim_assets),
-    partitions_def=tenant_partitions,
     executor_def=dg.in_process_executor,
     description="eSIM packages of every provider the tenant buys from, priced; then their stock and low-stock alerts.",
 )

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from assets.partitions import tenant_partitions
 from assets.transactions import mx_assets
 from resources.mx_merchant import SYSTEM
 from pipelines.scheduling import per_tenant_schedule
@@ -10,7 +9,6 @@ from pipelines.scheduling import per_tenant_schedule
 mx_job = dg.define_asset_job(
     "mx_merchant_sync",
     selection=dg.AssetSelection.assets(*mx_assets),
-    partitions_def=tenant_partitions,
     executor_def=dg.in_process_executor,
     description="Transactions → invoices → product categories for one tenant (seed 003).",
 )

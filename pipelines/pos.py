@@ -11,7 +11,6 @@ import dagster as dg
 from assets.catalog import pos_products, pos_saq_branches
 from assets.customers import pos_customers
 from assets.inventory import pos_inventory
-from assets.partitions import tenant_partitions
 from pipelines.scheduling import per_tenant_schedule
 from resources.pos import POS_SYSTEMS
 
@@ -20,7 +19,6 @@ pos_assets = [pos_products, pos_inventory, pos_customers, pos_saq_branches]
 pos_sync_job = dg.define_asset_job(
     "pos_sync",
     selection=dg.AssetSelection.assets(*pos_assets),
-    partitions_def=tenant_partitions,
     executor_def=dg.in_process_executor,
     description="Catalogue -> inventory, customers and SAQ branches of one tenant's POS or Portaus account.",
 )
@@ -28,7 +26,6 @@ pos_sync_job = dg.define_asset_job(
 pos_inventory_job = dg.define_asset_job(
     "pos_inventory_refresh",
     selection=dg.AssetSelection.assets(pos_inventory),
-    partitions_def=tenant_partitions,
     executor_def=dg.in_process_executor,
     description="Only the stock of one tenant: every 15 minutes and whenever its POS reports a stock change.",
 )

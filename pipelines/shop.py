@@ -2,14 +2,12 @@
 
 import dagster as dg
 
-from assets.partitions import tenant_partitions
 from assets.shop import SYSTEM, shop_assets
 from pipelines.scheduling import per_tenant_schedule
 
 shop_job = dg.define_asset_job(
     "shop_hourly",
     selection=dg.AssetSelection.assets(*shop_assets),
-    partitions_def=tenant_partitions,
     executor_def=dg.in_process_executor,
     description="Stuck orders checked with their provider, pending effects delivered, daily marts rebuilt.",
 )

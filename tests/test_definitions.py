@@ -1,8 +1,10 @@
 """The Definitions load, and every asset is a proper UI citizen."""
 
+import dagster as dg
 import pytest
 
-from pipelines.definitions import defs
+from assets.partitions import tenant_partitions
+from pipelines.definitions import SLACK_URL_VAR, defs, slack_resource
 
 
 def test_definitions_load():
@@ -16,3 +18,19 @@ def test_every_asset_has_group_kinds_owners_description(spec):
     assert spec.kinds
     assert spec.owners
     assert spec.description and len(spec.description) > 20
+
+
+def test_every_check_has_one_result_per_tenant():
+    checks = [spec for a in defs.resolve_asset_graph().assets_defs for spec in a.check_specs]
+    assert len(checks) >= 16
+    assert all(spec.partitions_def == tenant_partitions for spec in checks), [
+        spec.name for spec in checks if spec.partitions_def != tenant_partitions]
+
+
+def test_the_slack_url_reaches_the_ui_as_a_variable_name_not_its_value(monkeypatch):
+    monkeypatch.setenv(SLACK_URL_VAR, "https://hooks.slack.test/services/T0/B0/very-secret")
+    slack = slack_resource()
+    assert isinstance(slack.webhook_url, dg.EnvVar) and "very-secret" not in repr(slack.webhook_url)
+    assert slack.process_config_and_initialize().webhook_url.endswith("very-secret")  # resolved when a run starts
+    monkeypatch.delenv(SLACK_URL_VAR)
+    assert slack_resource().webhook_url is None  # unset: alerts go to the log
