@@ -27,6 +27,7 @@ from warehouse.tables.shop import (
     mart_provisioning_daily,
     order_esims,
     orders,
+    payments,
     provisioning_attempts,
 )
 from warehouse.upsert import upsert
@@ -35,12 +36,15 @@ GROUP, KINDS, SYSTEM = "shop", {"sql", "stripe"}, "stripe"
 STUCK_KEY = dg.AssetKey(["shop", "stuck_orders"])
 ORDERS_MART_KEY = dg.AssetKey(["shop", "mart_orders_daily"])
 PROVISIONING_MART_KEY = dg.AssetKey(["shop", "mart_provisioning_daily"])
-RECONCILES = "mart_totals_match_orders"
+RECONCILES, PAID_IN_FULL = "mart_totals_match_orders", "mart_revenue_matches_payments"
+NONE_STUCK, ATTEMPTS_ADD_UP = "no_order_still_stuck", "mart_attempts_match_attempts"
 
 
 @dg.asset(
     key=STUCK_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
     pool="esim_providers",
+    check_specs=[tenant_check(NONE_STUCK, asset=STUCK_KEY, description="after recovery, no paid order is still "
+                              "waiting for its eSIMs past the hour (each such order also alerts Slack once)")],
     description="Checkouts never confirmed settled with Stripe; orders paid or processing for over an hour "
     "checked with their provider and completed, retried or failed; pending emails, notices and refunds delivered.",
 )
@@ -48,7 +52,7 @@ def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseRes
                       esim_providers: EsimProvidersResource) -> dg.MaterializeResult:
     tenant = context.partition_key
     if tenant_connection(warehouse, tenant, SYSTEM) is None:
-        return not_connected(SYSTEM)
+        return not_connected(SYSTEM, [NONE_STUCK])
     services = Services(ShopSettings(), warehouse.engine, esim_providers)
     try:
         report = recover(services, tenant, context.log.info)
@@ -60,7 +64,9 @@ def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         **{f"payment_{k}": v for k, v in report.payments.items()},
         **{f"outcome_{k.replace(' ', '_')}": v for k, v in report.outcomes.items()},
         **{f"effects_{k}": v for k, v in report.effects.items()},
-    })
+    }, check_results=[dg.AssetCheckResult(check_name=NONE_STUCK, passed=report.still_stuck == 0,
+                                          severity=dg.AssetCheckSeverity.WARN,
+                                          metadata={"still_stuck": report.still_stuck})])
 
 
 def orders_daily(engine: sa.Engine, tenant: str) -> list[dict]:
@@ -126,44 +132,86 @@ def provisioning_daily(engine: sa.Engine, tenant: str) -> list[dict]:
 
 @dg.asset(
     key=ORDERS_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
-    owners=OWNERS, check_specs=[tenant_check(RECONCILES, asset=ORDERS_MART_KEY,
-                                                  description="mart order counts add up to the orders table")],
+    owners=OWNERS, check_specs=[
+        tenant_check(RECONCILES, asset=ORDERS_MART_KEY, description="mart order counts add up to the orders table"),
+        tenant_check(PAID_IN_FULL, asset=ORDERS_MART_KEY, description="the mart's revenue per currency is what "
+                     "Stripe's succeeded PaymentIntents behind the tenant's orders captured (table `payments`)"),
+    ],
     description="Orders and revenue per day (table `mart_orders_daily`).",
 )
 def shop_mart_orders_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tenant = context.partition_key
     rows = orders_daily(warehouse.engine, tenant)
-    m = mart_orders_daily.c
     with warehouse.engine.begin() as conn:
         written = upsert(conn, mart_orders_daily, rows).written if rows else 0
-        # What analysts will read (the stored mart, stale days included) against the orders table.
-        in_mart = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.orders), 0)).where(m.tenant_id == tenant)).scalar_one()
+        stored = stored_mart(conn, mart_orders_daily, tenant)  # what analysts read, stale days included
         total = conn.execute(sa.select(sa.func.count()).select_from(orders).where(orders.c.tenant_id == tenant)).scalar_one()
-    recent = sorted(rows, key=lambda r: r["day"], reverse=True)[:7]
+        captured = captured_by_currency(conn, tenant)
+    in_mart = sum(r["orders"] for r in stored)
+    revenue: dict[str, Decimal] = defaultdict(Decimal)
+    for r in stored:
+        revenue[r["currency"]] += r["revenue"]
+    mismatched = {c: (revenue.get(c, Decimal(0)), captured.get(c, Decimal(0))) for c in {*revenue, *captured}
+                  if revenue.get(c, Decimal(0)) != captured.get(c, Decimal(0))}
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(rows), "rows_written": written, "preview": dg.MetadataValue.md(markdown_table(
+        metadata={"dagster/row_count": len(stored), "rows_written": written, "preview": dg.MetadataValue.md(markdown_table(
             ["day", "currency", "orders", "provisioned", "failed", "net_revenue"],
-            [[r["day"], r["currency"], r["orders"], r["provisioned"], r["failed"], r["net_revenue"]] for r in recent]))},
-        check_results=[dg.AssetCheckResult(check_name=RECONCILES, passed=int(in_mart) == total,
-                                           metadata={"orders": total, "orders_in_mart": int(in_mart)})],
+            [[r["day"], r["currency"], r["orders"], r["provisioned"], r["failed"], r["net_revenue"]] for r in stored[:7]]))},
+        check_results=[
+            dg.AssetCheckResult(check_name=RECONCILES, passed=in_mart == total,
+                                metadata={"orders": total, "orders_in_mart": in_mart}),
+            dg.AssetCheckResult(check_name=PAID_IN_FULL, passed=not mismatched, severity=dg.AssetCheckSeverity.WARN,
+                                metadata={**{f"revenue_{c}": str(v) for c, v in sorted(revenue.items())},
+                                          **{f"mismatch_{c}": f"mart {m} vs captured {p}"
+                                             for c, (m, p) in sorted(mismatched.items())}}),
+        ],
     )
+
+
+def stored_mart(conn: sa.Connection, mart: sa.Table, tenant: str) -> list[dict]:
+    """The tenant's stored mart rows, newest day first."""
+    return [dict(r) for r in conn.execute(sa.select(mart).where(mart.c.tenant_id == tenant)
+                                          .order_by(mart.c.day.desc())).mappings()]
+
+
+def captured_by_currency(conn: sa.Connection, tenant: str) -> dict[str, Decimal]:
+    """What succeeded PaymentIntents captured for the tenant's paid orders, per currency."""
+    p, o = payments.c, orders.c
+    rows = conn.execute(sa.select(p.currency, p.amount).select_from(payments.join(
+        orders, sa.and_(o.tenant_id == p.tenant_id, o.order_id == p.order_id)))
+        .where(p.tenant_id == tenant, p.status == "succeeded", o.paid_at.is_not(None))).all()
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, amount in rows:  # in Python: Money is text on SQLite
+        totals[currency.upper()] += amount
+    return dict(totals)
 
 
 @dg.asset(
     key=PROVISIONING_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
     owners=OWNERS,
+    check_specs=[tenant_check(ATTEMPTS_ADD_UP, asset=PROVISIONING_MART_KEY,
+                              description="the mart's attempts add up to the provider calls in `provisioning_attempts`")],
     description="Provisioning attempts per provider per day: success rate, p50/p95 latency, error classes "
     "(table `mart_provisioning_daily`).",
 )
 def shop_mart_provisioning_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    rows = provisioning_daily(warehouse.engine, context.partition_key)
+    tenant = context.partition_key
+    rows = provisioning_daily(warehouse.engine, tenant)
+    a = provisioning_attempts.c
     with warehouse.engine.begin() as conn:
         written = upsert(conn, mart_provisioning_daily, rows).written if rows else 0
-    return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), "rows_written": written,
-                                          "preview": dg.MetadataValue.md(markdown_table(
-                                              ["day", "provider", "attempts", "success_rate", "p95_latency_ms"],
-                                              [[r["day"], r["provider"], r["attempts"], r["success_rate"],
-                                                r["p95_latency_ms"]] for r in rows[-7:]]))})
+        stored = stored_mart(conn, mart_provisioning_daily, tenant)
+        calls = conn.execute(sa.select(sa.func.count()).select_from(provisioning_attempts)
+                             .where(a.tenant_id == tenant, a.outcome != "skipped")).scalar_one()
+    in_mart = sum(r["attempts"] for r in stored)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(stored), "rows_written": written, "preview": dg.MetadataValue.md(
+            markdown_table(["day", "provider", "attempts", "success_rate", "p95_latency_ms"],
+                           [[r["day"], r["provider"], r["attempts"], r["success_rate"], r["p95_latency_ms"]]
+                            for r in stored[:7]]))},
+        check_results=[dg.AssetCheckResult(check_name=ATTEMPTS_ADD_UP, passed=in_mart == calls,
+                                           metadata={"provider_calls": calls, "attempts_in_mart": in_mart})],
+    )
 
 
 shop_assets = [shop_stuck_orders, shop_mart_orders_daily, shop_mart_provisioning_daily]

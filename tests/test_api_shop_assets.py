@@ -1,6 +1,7 @@
 """The hourly shop job: stuck orders recovered by the provisioning engine itself, then the marts."""
 
 import datetime as dt
+from decimal import Decimal
 
 import dagster as dg
 import httpx
@@ -30,6 +31,8 @@ from warehouse.tables.shop import (
     mart_provisioning_daily,
     order_effects,
     orders,
+    payments,
+    provisioning_attempts,
 )
 
 HOURS_AGO = dt.timedelta(hours=2)
@@ -95,11 +98,30 @@ def test_stuck_paid_order_is_provisioned_and_counted(paid_but_unprovisioned, eng
     assert meta(again, "shop/mart_orders_daily")["rows_written"] == 0
 
 
+def checks(result) -> dict[str, bool]:
+    return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+
+
+def test_marts_reconcile_with_orders_payments_and_attempts(paid_but_unprovisioned, engine, warehouse, tenant_id):
+    shop, bought = paid_but_unprovisioned
+    assert set(checks(run_hourly(warehouse, tenant_id)).values()) == {True}
+    with engine.begin() as conn:  # Stripe captured less than the order says was paid
+        conn.execute(sa.update(payments).where(payments.c.tenant_id == tenant_id).values(amount=Decimal("0.50")))
+        conn.execute(sa.delete(provisioning_attempts).where(provisioning_attempts.c.tenant_id == tenant_id))
+    run = run_hourly(warehouse, tenant_id)
+    assert checks(run) == {"no_order_still_stuck": True, "mart_totals_match_orders": True,
+                           "mart_revenue_matches_payments": False, "mart_attempts_match_attempts": False}
+    (revenue,) = [c for c in run.get_asset_check_evaluations() if c.check_name == "mart_revenue_matches_payments"]
+    assert "captured 0.50" in str(revenue.metadata)
+
+
 def test_order_still_unresolved_alerts_slack_once(paid_but_unprovisioned, engine, warehouse, tenant_id):
     shop, bought = paid_but_unprovisioned
     shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})  # eSIM Card: "500", sold or not?
-    first = meta(run_hourly(warehouse, tenant_id), "shop/stuck_orders")
+    run = run_hourly(warehouse, tenant_id)
+    first = meta(run, "shop/stuck_orders")
     assert (first["stuck"], first["still_stuck"], first["outcome_deferred"]) == (1, 1, 1)
+    assert checks(run)["no_order_still_stuck"] is False
     assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
     assert [a["outcome"] for a in attempts(engine, tenant_id)] == ["unknown"]
     shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})
