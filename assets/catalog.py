@@ -3,7 +3,7 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import API_RETRY, OWNERS, markdown_table
+from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
 from assets.partitions import tenant_check, tenant_partitions
 from assets.pos_categories import UNMAPPED
 from assets.pos_common import (
@@ -40,7 +40,7 @@ def catalogue_preview(warehouse: WarehouseResource, tenant: str) -> str:
 
 
 @dg.asset(
-    key=PRODUCTS_KEY,
+    key=PRODUCTS_KEY, metadata=table_metadata(products),
     partitions_def=tenant_partitions,
     group_name=GROUP,
     kinds=KINDS,
@@ -85,7 +85,7 @@ def pos_products(
 
 
 @dg.asset(
-    key=SAQ_BRANCHES_KEY,
+    key=SAQ_BRANCHES_KEY, metadata=table_metadata(saq_branches),
     partitions_def=tenant_partitions,
     group_name=GROUP,
     kinds={"portaus", "sql"},

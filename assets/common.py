@@ -102,3 +102,26 @@ def not_connected(system: str, checks: Sequence[str] = ()) -> dg.MaterializeResu
         metadata={"dagster/row_count": 0, "skipped": note},
         check_results=[dg.AssetCheckResult(check_name=c, passed=True, metadata={"note": note}) for c in checks],
     )
+
+
+def table_metadata(table: sa.Table) -> dict[str, Any]:
+    """Definition metadata naming the warehouse table an asset is, with its columns and their
+    comments (the UI's Columns tab; analysts see what to query without opening the code)."""
+    return {
+        "dagster/table_name": table.name,
+        "dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(column.name, type=_type_name(column), description=column.comment,
+                           constraints=dg.TableColumnConstraints(nullable=column.nullable))
+            for column in table.columns
+        ]),
+    }
+
+
+def _type_name(column: sa.Column) -> str:
+    """The column's type as PostgreSQL spells it (our production dialect)."""
+    from sqlalchemy.dialects import postgresql
+
+    try:
+        return column.type.compile(dialect=postgresql.dialect()).lower()
+    except sa.exc.CompileError:
+        return type(column.type).__name__.lower()

@@ -3,7 +3,7 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import API_RETRY, OWNERS, markdown_table
+from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
 from assets.partitions import tenant_check, tenant_partitions
 from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
@@ -23,7 +23,7 @@ def view_columns(conn: sa.Connection) -> set[str]:
 
 
 @dg.asset(
-    key=CUSTOMERS_KEY,
+    key=CUSTOMERS_KEY, metadata=table_metadata(customers),
     partitions_def=tenant_partitions,
     group_name=GROUP,
     kinds=KINDS,

@@ -16,7 +16,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.common import (
-    API_RETRY, OWNERS, markdown_table, not_connected, preview, table_count, tenant_connection,
+    API_RETRY, OWNERS, markdown_table, not_connected, preview, table_count, table_metadata, tenant_connection,
 )
 from assets.esim_sync import mark_alerted, stock_join, stock_message, sync_packages, sync_stock
 from assets.partitions import tenant_check, tenant_partitions
@@ -112,6 +112,7 @@ def all_providers_check(name: str, runs: dict[str, ProviderRun]) -> dg.AssetChec
 
 @dg.asset(
     key=PACKAGES_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
+    metadata=table_metadata(esim_packages),
     pool=POOL, retry_policy=API_RETRY,
     check_specs=[
         tenant_check(PRICED, asset=PACKAGES_KEY, description="every active package costs > 0, sells above cost"),
@@ -157,6 +158,7 @@ def tenant_slack(warehouse: WarehouseResource, tenant: str, default: SlackResour
 
 @dg.asset(
     key=STOCK_KEY, deps=[PACKAGES_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS,
+    metadata=table_metadata(esim_stock),
     owners=OWNERS, pool=POOL, retry_policy=API_RETRY,
     check_specs=[
         tenant_check(STOCKED, asset=STOCK_KEY, description="every active package has a stock row"),

@@ -4,7 +4,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.catalog import PRODUCTS_KEY
-from assets.common import API_RETRY, OWNERS, markdown_table
+from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
 from assets.partitions import tenant_check, tenant_partitions
 from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
@@ -37,7 +37,7 @@ def orphan_rows(conn: sa.Connection, tenant: str) -> list[tuple[str, str, int]]:
 
 
 @dg.asset(
-    key=INVENTORY_KEY,
+    key=INVENTORY_KEY, metadata=table_metadata(inventory),
     deps=[PRODUCTS_KEY],
     partitions_def=tenant_partitions,
     group_name=GROUP,

@@ -14,7 +14,7 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import OWNERS, markdown_table, not_connected, tenant_connection
+from assets.common import OWNERS, markdown_table, not_connected, table_metadata, tenant_connection
 from assets.partitions import tenant_check, tenant_partitions
 from resources.esim import EsimProvidersResource
 from resources.warehouse import WarehouseResource
@@ -42,6 +42,7 @@ NONE_STUCK, ATTEMPTS_ADD_UP = "no_order_still_stuck", "mart_attempts_match_attem
 
 @dg.asset(
     key=STUCK_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
+    metadata=table_metadata(orders),
     pool="esim_providers",
     check_specs=[tenant_check(NONE_STUCK, asset=STUCK_KEY, description="after recovery, no paid order is still "
                               "waiting for its eSIMs past the hour (each such order also alerts Slack once)")],
@@ -132,6 +133,7 @@ def provisioning_daily(engine: sa.Engine, tenant: str) -> list[dict]:
 
 @dg.asset(
     key=ORDERS_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
+    metadata=table_metadata(mart_orders_daily),
     owners=OWNERS, check_specs=[
         tenant_check(RECONCILES, asset=ORDERS_MART_KEY, description="mart order counts add up to the orders table"),
         tenant_check(PAID_IN_FULL, asset=ORDERS_MART_KEY, description="the mart's revenue per currency is what "
@@ -188,6 +190,7 @@ def captured_by_currency(conn: sa.Connection, tenant: str) -> dict[str, Decimal]
 
 @dg.asset(
     key=PROVISIONING_MART_KEY, deps=[STUCK_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds={"sql"},
+    metadata=table_metadata(mart_provisioning_daily),
     owners=OWNERS,
     check_specs=[tenant_check(ATTEMPTS_ADD_UP, asset=PROVISIONING_MART_KEY,
                               description="the mart's attempts add up to the provider calls in `provisioning_attempts`")],

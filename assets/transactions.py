@@ -4,7 +4,9 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import API_RETRY, OWNERS, not_connected, preview, run_sync, sync_metadata, table_count
+from assets.common import (
+    API_RETRY, OWNERS, not_connected, preview, run_sync, sync_metadata, table_count, table_metadata,
+)
 from assets.mx_sync import (
     INVOICE_STREAM, TX_STREAM, MxSyncOptions, sync_invoices, sync_products, sync_transactions,
 )
@@ -40,7 +42,7 @@ def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: Ware
 
 
 @dg.asset(
-    key=TX_KEY,
+    key=TX_KEY, metadata=table_metadata(transactions),
     partitions_def=tenant_partitions,
     group_name=GROUP,
     kinds=KINDS,
@@ -106,7 +108,7 @@ def _cross_tenant_links(conn: sa.Connection, tenant: str) -> int:
 
 
 @dg.asset(
-    key=INVOICES_KEY,
+    key=INVOICES_KEY, metadata=table_metadata(invoices),
     deps=[TX_KEY],
     partitions_def=tenant_partitions,
     group_name=GROUP,
@@ -148,7 +150,7 @@ def mx_invoices(
 
 
 @dg.asset(
-    key=CATEGORIES_KEY,
+    key=CATEGORIES_KEY, metadata=table_metadata(product_categories),
     deps=[INVOICES_KEY],
     partitions_def=tenant_partitions,
     group_name=GROUP,

@@ -5,6 +5,7 @@ import pytest
 
 from assets.partitions import tenant_partitions
 from pipelines.definitions import SLACK_URL_VAR, defs, slack_resource
+from warehouse.tables import metadata
 
 
 def test_definitions_load():
@@ -18,6 +19,8 @@ def test_every_asset_has_group_kinds_owners_description(spec):
     assert spec.kinds
     assert spec.owners
     assert spec.description and len(spec.description) > 20
+    table = metadata.tables[spec.metadata["dagster/table_name"]]  # the table analysts query, with its columns
+    assert [c.name for c in spec.metadata["dagster/column_schema"].columns] == [c.name for c in table.columns]
 
 
 def test_every_check_has_one_result_per_tenant():
