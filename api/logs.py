@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-TOKEN = re.compile(r"(?<=[?&]token=)[^&#\s\"]+")
+PARAMETER = re.compile(r"([?&])([^=&#\s\"]*)=([^&#\s\"]*)")
 ACCESS_LOGGER = "uvicorn.access"
 
 
 def redact(text: str) -> str:
-    return TOKEN.sub("…", text)
+    """Every ``token`` parameter's value, however its name is spelt (``%74oken`` decodes to it too)."""
+    return PARAMETER.sub(lambda m: f"{m[1]}{m[2]}=…" if unquote_plus(m[2]) == "token" else m[0], text)
 
 
 class RedactTokens(logging.Filter):

@@ -17,6 +17,9 @@ class ApiSettings(ShopSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="allowed browser origins")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
     trust_forwarded_for: bool = Field(False, description="rate-limit by X-Forwarded-For (behind a proxy)")
+    trusted_proxies: int = Field(1, ge=1, description="proxies in front of the API that append to X-Forwarded-For; "
+                                 "the client is the entry that many places from the right (the left is the client's "
+                                 "own word)")
     checkout_rate_per_s: float = Field(2.0, gt=0, description="checkouts per second per client, sustained")
     checkout_burst: int = Field(10, ge=1, description="checkouts a client may make at once")
     metrics_token: SecretStr | None = Field(None, description="when set, /metrics needs it as a bearer token")

@@ -34,6 +34,7 @@ from warehouse.types import now_utc
 
 log = logging.getLogger("storehouse.shop.effects")
 MAX_ATTEMPTS = 8
+SHOP_PAUSED_RETRY_S = 600.0
 
 
 class Skip(Exception):
@@ -68,9 +69,13 @@ class EffectsService:
                 tries = conn.execute(sa.select(order_effects.c.attempts).where(
                     order_effects.c.tenant_id == tenant_id, order_effects.c.order_id == order_id,
                     order_effects.c.kind == kind)).scalar_one()
+            if shop is None and order is not None and self.shops.paused(tenant_id):  # not removed: wait for it
+                self.table.retry_later(lease, SHOP_PAUSED_RETRY_S, "the shop is paused; waiting for it")
+                metrics.EFFECTS.labels(kind, "waiting").inc()
+                return "waiting"
             try:
                 if shop is None or order is None:
-                    raise Skip("shop or order gone")
+                    raise Skip("shop removed or order gone")
                 result = self.handlers[kind](shop, order)
             except Skip as exc:
                 return self._close(lease, "skipped", kind, last_error=str(exc))

@@ -127,13 +127,13 @@ class LeasedTable:
             )
             return result.rowcount == 1
 
-    def wake(self, conn: sa.Connection, key: tuple[str, ...]) -> bool:
-        """Make an open row due now (the stuck-order check uses it to ask for a re-run)."""
+    def wake(self, conn: sa.Connection, key: tuple[str, ...], *, reopen: bool = False) -> bool:
+        """Make an open row due now (the stuck-order check uses it to ask for a re-run); with
+        ``reopen``, a closed one too (closed rows hold no lease, so no worker is cut short)."""
         t = self.table.c
-        result = conn.execute(
-            sa.update(self.table).where(*self._key_filter(key), t.state == self.open_state)
-            .values(next_run_at=now_utc())
-        )
+        where = [*self._key_filter(key)] if reopen else [*self._key_filter(key), t.state == self.open_state]
+        result = conn.execute(sa.update(self.table).where(*where)
+                              .values(state=self.open_state, next_run_at=now_utc()))
         return result.rowcount == 1
 
 

@@ -108,8 +108,11 @@ class ProvisioningService:
         with self.engine.begin() as conn:
             self._renew(conn, lease)
             order = states.load(conn, tenant_id, order_id)
-            if shop is None or order is None or order["status"] not in (states.PAID, states.PROCESSING):
-                why = "shop or order gone" if shop is None or order is None else f"order is {order['status']}"
+            waiting = order is not None and order["status"] in (states.PAID, states.PROCESSING)
+            if shop is None and waiting and self.shops.paused(tenant_id):
+                raise Deferred("the shop is paused; its paid order waits for it")
+            if shop is None or not waiting:
+                why = "order gone" if order is None else f"order is {order['status']}" if not waiting else "shop removed"
                 self.jobs.finish_in(conn, lease, "done", finished_at=now_utc(), last_error=why)
                 return "skipped"
             if order["status"] == states.PAID:

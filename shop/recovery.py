@@ -64,10 +64,11 @@ def unconfirmed_orders(engine: sa.Engine, tenant: str, limit: int = 500) -> list
 
 
 def provision_now(services: Services, tenant: str, order_id: str) -> str:
-    """Run the order's provisioning job at once, whatever its backoff (a paid order always has one)."""
+    """Run the order's provisioning job at once, whatever its backoff (a paid order always has one,
+    and an order still waiting for its eSIMs gets it back open if it was closed)."""
     with services.engine.begin() as conn:
         states.enqueue_provisioning(conn, tenant, order_id)
-        services.provisioning.jobs.wake(conn, (tenant, order_id))
+        services.provisioning.jobs.wake(conn, (tenant, order_id), reopen=True)
     ran = services.provisioning.run_due(tenant_id=tenant, order_id=order_id)
     return ran[0] if ran else "held by a live worker"
 

@@ -271,6 +271,27 @@ def test_access_log_lines_lose_order_tokens(client, caplog):
     assert "s3cr3t" not in caplog.text and "token=…&x=1" in caplog.text
 
 
+def test_a_token_parameter_spelt_in_percent_escapes_is_redacted_too():
+    from api.logs import redact
+
+    line = "GET /shops/s/orders/o?%74oken=s3cr3t&tok=kept&x=token%3Dkept2 HTTP/1.1"
+    assert redact(line) == "GET /shops/s/orders/o?%74oken=…&tok=kept&x=token%3Dkept2 HTTP/1.1"
+
+
+def test_behind_a_proxy_the_rate_limit_keys_on_what_the_proxy_saw(warehouse_url, engine, tenant_id):
+    make_shop(engine, tenant_id)
+    settings = settings_for(warehouse_url, 8000, worker_enabled=False, checkout_burst=2, checkout_rate_per_s=0.01,
+                            trust_forwarded_for=True)
+    body = {"package_id": "airalo:nope", "email": "a@b.io"}
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as c:
+        # The client writes whatever it likes on the left; our proxy appends the address it saw.
+        codes = [c.post(f"/shops/{tenant_id}/checkout", json=body,
+                        headers={"X-Forwarded-For": f"10.0.0.{i}, 203.0.113.9"}).status_code for i in range(4)]
+        assert codes == [422, 422, 429, 429]
+        other = c.post(f"/shops/{tenant_id}/checkout", json=body, headers={"X-Forwarded-For": "198.51.100.7"})
+        assert other.status_code == 422  # another client has its own budget
+
+
 def test_a_value_the_database_cannot_keep_is_422_not_500():
     """The last line of defence behind the models: the database refusing a value is the caller's 4xx."""
     from fastapi import FastAPI

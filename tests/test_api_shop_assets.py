@@ -115,6 +115,53 @@ def test_marts_reconcile_with_orders_payments_and_attempts(paid_but_unprovisione
     assert "captured 0.50" in str(revenue.metadata)
 
 
+def test_a_paid_order_waits_for_its_paused_shop_and_is_provisioned_once_it_is_back(
+        paid_but_unprovisioned, engine, warehouse, warehouse_url, tenant_id):
+    from shop.orders import enqueue_effects
+    from shop.services import Services
+    from shop.settings import ShopSettings
+    from warehouse.tables.core import tenants
+    from warehouse.tables.shop import provisioning_jobs
+
+    shop, bought = paid_but_unprovisioned
+    services = Services(ShopSettings(database_url=warehouse_url, secret_key="t", worker_enabled=False,
+                                     tenant_cache_s=0))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(status="paused"))
+        assert services.provisioning.run_due(tenant_id=tenant_id, order_id=bought["order_id"]) == ["deferred"]
+        with engine.connect() as conn:
+            job = conn.execute(sa.select(provisioning_jobs).where(provisioning_jobs.c.tenant_id == tenant_id)).one()
+        assert (job.state, job.last_error) == ("queued", "the shop is paused; its paid order waits for it")
+        with engine.begin() as conn:  # a notice due while the shop is paused waits too, it is not dropped
+            enqueue_effects(conn, tenant_id, bought["order_id"], ["slack_failed"])
+        assert services.effects.run_due(tenant_id=tenant_id) == ["waiting"]
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(order_effects.c.state).where(order_effects.c.tenant_id == tenant_id)
+                                ).scalar_one() == "pending"
+            conn.execute(sa.delete(order_effects).where(order_effects.c.tenant_id == tenant_id))
+            conn.commit()
+        with engine.begin() as conn:
+            conn.execute(sa.update(tenants).where(tenants.c.tenant_id == tenant_id).values(status="active"))
+    finally:
+        services.close()
+    run_hourly(warehouse, tenant_id)  # back: the hourly recovery does not wait for the backoff
+    assert order_row(engine, tenant_id, bought["order_id"])["status"] == "provisioned"
+    assert len(emails_to(shop.sandbox, bought["order_id"])) == 1
+
+
+def test_recovery_reopens_a_closed_job_whose_order_still_waits(paid_but_unprovisioned, engine, warehouse, tenant_id):
+    from warehouse.tables.shop import provisioning_jobs
+
+    shop, bought = paid_but_unprovisioned
+    with engine.begin() as conn:  # closed by an older release while the shop was paused
+        conn.execute(sa.update(provisioning_jobs).where(provisioning_jobs.c.tenant_id == tenant_id)
+                     .values(state="done", last_error="shop or order gone"))
+    stuck = meta(run_hourly(warehouse, tenant_id), "shop/stuck_orders")
+    assert (stuck["stuck"], stuck["still_stuck"], stuck["outcome_provisioned"]) == (1, 0, 1)
+    assert order_row(engine, tenant_id, bought["order_id"])["status"] == "provisioned"
+
+
 def test_order_still_unresolved_alerts_slack_once(paid_but_unprovisioned, engine, warehouse, tenant_id):
     shop, bought = paid_but_unprovisioned
     shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})  # eSIM Card: "500", sold or not?
