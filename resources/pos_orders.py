@@ -144,24 +144,34 @@ def submit_order(client: PosClient, draft: OrderDraft, retry: RetryPolicy | None
     build = FORMATS.get(client.system)
     if build is None:
         raise ValueError(f"orders cannot be sent to {client.system!r}")
-    body, send, read = build(client, draft)
-    if client.system in SELF_DEDUPLICATING:
-        response = send()
-    else:
-        original = client.session.retry
-        policy = retry or original
-        client.session.retry = RetryPolicy(attempts=1)  # this client is ours alone; its retries are decided here
-        try:
-            response = Retrying(stop=stop_after_attempt(policy.attempts), wait=policy.wait,
-                                retry=retry_if_exception(never_reached), reraise=True)(send)
-        except ProviderError as exc:
-            if exc.retryable and not never_reached(exc):
-                raise Unconfirmed(client.system, f"no answer after sending order {draft.order_ref}: {exc}") from exc
-            raise
-        finally:
-            client.session.retry = original
-    provider_order_id, status = read(response)
+    body, send, read = build(client, draft)  # a draft the format cannot express fails here, before sending
+    try:
+        if client.system in SELF_DEDUPLICATING:
+            response = send()
+        else:
+            response = _send_once(client, send, draft, retry)
+        provider_order_id, status = read(response)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # The POS answered 2xx with a body we cannot read: it may well have taken the order.
+        raise Unconfirmed(client.system, f"order {draft.order_ref} was sent and answered, but the answer could "
+                          f"not be read ({type(exc).__name__})") from exc
     return Confirmation(str(provider_order_id), status, body, response)
+
+
+def _send_once(client: PosClient, send: Callable[[], Any], draft: OrderDraft, retry: RetryPolicy | None) -> Any:
+    """Retried only while the POS provably never saw the order; no answer after sending is ``Unconfirmed``."""
+    original = client.session.retry
+    policy = retry or original
+    client.session.retry = RetryPolicy(attempts=1)  # this client is ours alone; its retries are decided here
+    try:
+        return Retrying(stop=stop_after_attempt(policy.attempts), wait=policy.wait,
+                        retry=retry_if_exception(never_reached), reraise=True)(send)
+    except ProviderError as exc:
+        if exc.retryable and not never_reached(exc):
+            raise Unconfirmed(client.system, f"no answer after sending order {draft.order_ref}: {exc}") from exc
+        raise
+    finally:
+        client.session.retry = original
 
 
 def create_payment_intent(client: PortausClient, reference: str, amount: Decimal, currency: str,

@@ -212,6 +212,60 @@ def test_orders_need_the_shops_own_key_and_one_order_ref_is_one_order(sandbox, c
     assert len(sandbox_orders(account)) == 1
 
 
+def test_without_a_key_nothing_is_said_about_the_shops_connections(sandbox, client, engine, warehouse, tenant_id):
+    _, auth = open_shop(sandbox, engine, warehouse, tenant_id, "blaze")
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    body = order("ref-probe", a_customer(engine, tenant_id), [(product_id, 1)])
+    url = f"/shops/{tenant_id}/pos/orders"
+    for provider in (None, "blaze", "treez"):  # connected or not: the same 401
+        probe = client.post(url, json={**body, "provider": provider})
+        assert probe.status_code == 401 and probe.json()["type"].endswith("/unauthorized")
+    unknown = client.post(url, json={**body, "provider": "stripe"}, headers=auth)
+    assert unknown.status_code == 422  # not a POS orders can go to
+
+
+class _Garbled(httpx.BaseTransport):
+    """The POS takes the order, but what comes back is a proxy's page, not its JSON."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/orders"):
+            response.read()
+            return httpx.Response(200, content=b"<html>OK</html>", request=request)
+        return response
+
+
+class _GarbledClients(PosClientsResource):
+    def client_for(self, connection):
+        client = super().client_for(connection)
+        client.session.client._transport = _Garbled(client.session.client._transport)
+        return client
+
+
+def test_an_answer_that_cannot_be_read_leaves_the_order_in_doubt_never_placed_twice(sandbox, client, engine,
+                                                                                      warehouse, tenant_id):
+    from shop.pos_orders import PosOrderService
+
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "blaze")
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    body = order("ref-garbled", a_customer(engine, tenant_id), [(product_id, 1)])
+    before = getattr(client.app.state, "pos_orders", None)
+    client.app.state.pos_orders = PosOrderService(engine, _GarbledClients(timeout_s=10, max_attempts=3,
+                                                                          backoff_base_s=0.01))
+    try:
+        first = client.post(f"/shops/{tenant_id}/pos/orders", json=body, headers=auth)
+        assert first.status_code == 502 and first.json()["type"].endswith("/pos-unconfirmed")
+        assert stored(engine, tenant_id, "ref-garbled")["status"] == "unconfirmed"  # counts against the daily limit
+        again = client.post(f"/shops/{tenant_id}/pos/orders", json=body, headers=auth)
+        assert again.status_code == 409 and again.json()["type"].endswith("/order-in-doubt")
+    finally:
+        client.app.state.pos_orders = before
+    assert len(sandbox_orders(account)) == 1
+
+
 def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engine, warehouse, tenant_id):
     account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "portaus")
     product_id, _ = in_stock(engine, tenant_id, minimum=3, weighed=False)

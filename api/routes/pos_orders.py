@@ -10,7 +10,7 @@ the stored one (200) instead of placing it twice.
 import datetime as dt
 import hmac
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, Field
@@ -42,7 +42,8 @@ class OrderCustomer(Input):
 
 class PosOrderIn(Input):
     order_ref: Ref
-    provider: str | None = Field(None, max_length=16, description="only when the shop has several POS connected")
+    provider: Literal[tuple(FORMATS)] | None = Field(  # type: ignore[valid-type]
+        None, description="only when the shop has several POS connected")
     customer: OrderCustomer
     items: list[OrderItem] = Field(min_length=1, max_length=50)
     location_id: str | None = Field(None, max_length=64, description="default: a location that holds every line")
@@ -97,7 +98,15 @@ PosOrdersDep = Annotated[PosOrderService, Depends(pos_orders_service)]
 
 
 def authorised(shop: Shop, system: str | None, authorization: str | None) -> TenantConnection:
-    """The connection the order goes to, once the caller's key for it is checked."""
+    """The connection the order goes to, once the caller's key for it is checked.
+
+    The key is checked before anything about the shop's connections is said: without one of the
+    shop's order keys every answer is the same 401."""
+    given = (authorization or "").removeprefix("Bearer ").strip().encode()
+    keys = {name: str(c.credentials.get("orders_api_key") or "").encode() for name, c in shop.connections.items()}
+    if not given or not any(key and hmac.compare_digest(given, key) for key in keys.values()):
+        raise Problem(401, "unauthorized", "A valid 'Authorization: Bearer <key>' is required.",
+                      headers={"WWW-Authenticate": "Bearer"})
     if system is None:
         systems = sorted(s for s in shop.connections if s in FORMATS)
         if len(systems) != 1:
@@ -107,13 +116,10 @@ def authorised(shop: Shop, system: str | None, authorization: str | None) -> Ten
     connection = shop.connection(system)
     if connection is None:
         raise Problem(404, "no-pos", f"This shop has no {system!r} connected.")
-    expected = connection.credentials.get("orders_api_key")
-    if not expected:
+    if not keys.get(system):
         raise Problem(403, "orders-not-enabled", f"This shop takes no orders for {system} through the API.")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not given or not hmac.compare_digest(given.encode(), str(expected).encode()):
-        raise Problem(401, "unauthorized", "A valid 'Authorization: Bearer <key>' is required.",
-                      headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(given, keys[system]):
+        raise Problem(403, "wrong-key", f"This key is not the one for orders sent to {system}.")
     return connection
 
 
