@@ -25,16 +25,20 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    """``max_bytes`` for what clients send; ``webhook_max_bytes`` for deliveries to ``/webhooks/``
+    (another system's event, which a 413 would lose)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, webhook_max_bytes: int | None = None) -> None:
+        self.app, self.max_bytes, self.webhook_max_bytes = app, max_bytes, webhook_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.webhook_max_bytes if "/webhooks/" in scope["path"] else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            response = problem_response(413, "body-too-large", f"The request body is larger than {self.max_bytes} bytes.",
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            response = problem_response(413, "body-too-large", f"The request body is larger than {limit} bytes.",
                                         instance=scope["path"], headers={"Connection": "close"})
             await response(scope, receive, send)
             return
@@ -45,8 +49,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)

@@ -16,6 +16,8 @@ from shop.settings import ShopSettings, split_list
 class ApiSettings(ShopSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="allowed browser origins")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
+    max_webhook_body_bytes: int = Field(1024 * 1024, ge=1024, description="the same for webhook deliveries "
+                                        "(a Shopify product with many variants, say): a 413 would lose the event")
     trust_forwarded_for: bool = Field(False, description="rate-limit by X-Forwarded-For (behind a proxy)")
     trusted_proxies: int = Field(1, ge=1, description="proxies in front of the API that append to X-Forwarded-For; "
                                  "the client is the entry that many places from the right (the left is the client's "

@@ -26,7 +26,8 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def client(warehouse_url, engine):
-    settings = settings_for(warehouse_url, 8000, worker_enabled=False, max_body_bytes=4096, checkout_burst=3,
+    settings = settings_for(warehouse_url, 8000, worker_enabled=False, max_body_bytes=4096,
+                            max_webhook_body_bytes=8192, checkout_burst=3,
                             checkout_rate_per_s=0.01, cors_origins=["https://shop.example"], max_quantity=5)
     with TestClient(create_app(settings, engine), raise_server_exceptions=False) as c:
         yield c
@@ -122,6 +123,10 @@ def test_oversized_bodies_are_413_declared_or_streamed(client, engine, tenant_id
     response = client.post(f"/shops/{tenant_id}/webhooks/stripe", content=chunks(),
                            headers={"Content-Type": "application/json"})
     assert_problem(response, 413, "body-too-large")
+    # A delivery from another system may be bigger than what a client sends: its own, larger limit.
+    event = b'{"id": "evt_1", "pad": "' + b"x" * 6_000 + b'"}'
+    assert_problem(client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event,
+                               headers={"Content-Type": "application/json"}), 400, "invalid-signature")
 
 
 def test_checkout_rate_limited_per_client(client, engine, tenant_id):
