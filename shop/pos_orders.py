@@ -339,4 +339,6 @@ class PosOrderService:
                 index_elements=["tenant_id", "reference"]).returning(t.reference)).scalar()
             stored = conn.execute(sa.select(portaus_payment_intents).where(
                 t.tenant_id == tenant_id, t.reference == request["reference"])).mappings().one()
+        if inserted is None and stored["request_hash"] != digest:  # the twin asked for another payment
+            raise Problem(409, "reference-reused", f"reference {request['reference']} was used for another payment")
         return inserted is not None, dict(stored), secret if inserted is not None else None
