@@ -298,6 +298,29 @@ def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engi
     assert wrong_branch.status_code == 422 and wrong_branch.json()["type"].endswith("/unknown-branch")
 
 
+def test_a_different_payment_racing_for_the_same_reference_is_refused(sandbox, client, engine, warehouse, tenant_id,
+                                                                      monkeypatch):
+    import shop.pos_orders as service
+
+    _, auth = open_shop(sandbox, engine, warehouse, tenant_id, "portaus")
+    product_id, _ = in_stock(engine, tenant_id, minimum=3, weighed=False)
+    real = service.create_payment_intent
+
+    def twin_first(client_, reference, *args, **kwargs):  # another request for another payment lands meanwhile
+        intent = real(client_, reference, *args, **kwargs)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(portaus_payment_intents).values(
+                tenant_id=tenant_id, reference=reference, intent_id=intent["id"], status=intent["status"],
+                amount=Decimal(1), currency="CAD", raw={}, request_hash="another payment"))
+        return intent
+
+    monkeypatch.setattr(service, "create_payment_intent", twin_first)
+    raced = client.post(f"/shops/{tenant_id}/portaus/payment-intents", headers=auth,
+                        json={"reference": "saq-race", "items": [{"product_id": product_id, "quantity": 1}]})
+    assert raced.status_code == 409 and raced.json()["type"].endswith("/reference-reused")
+    assert "client_secret" not in raced.text
+
+
 def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
     """Stock held in grams is offered as packages of the product's net weight."""
     from shop.pos_orders import load_stock
