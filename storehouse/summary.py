@@ -29,14 +29,17 @@ def table_counts(engine: sa.Engine, tenant_ids: list[str]) -> dict[str, dict[str
 
 
 def print_summary(console: Console, engine: sa.Engine, tenant_ids: list[str]) -> None:
+    """One row per tenant: what it loaded, table by table, and the API calls its syncs made
+    (a tenant per row stays readable however many tenants and tables there are)."""
     counts = table_counts(engine, tenant_ids)
-    table = Table("table", *tenant_ids, title="Loaded into the warehouse")
-    for name, per_tenant in sorted(counts.items()):
-        table.add_row(name, *(f"{per_tenant.get(t, 0):,}" for t in tenant_ids))
     with engine.connect() as conn:
         calls = dict(conn.execute(
             sa.select(sync_runs.c.tenant_id, sa.func.sum(sync_runs.c.api_calls))
             .where(sync_runs.c.tenant_id.in_(tenant_ids)).group_by(sync_runs.c.tenant_id)
         ).all())
-    table.add_row("[dim]API calls (all syncs)[/]", *(f"{calls.get(t, 0) or 0:,}" for t in tenant_ids))
+    table = Table("tenant", "rows loaded", "API calls", title="Loaded into the warehouse")
+    for tenant in tenant_ids:
+        loaded = ", ".join(f"{name} {per_tenant[tenant]:,}" for name, per_tenant in sorted(counts.items())
+                           if per_tenant.get(tenant))
+        table.add_row(tenant, loaded or "[dim]nothing[/]", f"{calls.get(tenant, 0) or 0:,}")
     console.print(table)

@@ -21,6 +21,9 @@ def test_demo_end_to_end_on_a_fresh_home(tmp_path):
     with engine.connect() as conn:
         per_tenant = dict(conn.execute(sa.text("select tenant_id, count(*) from transactions group by 1")).all())
     assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}
+    with engine.connect() as conn:  # the purchase reached the marts: the shop's job ran again after it
+        sold = conn.execute(sa.text("select sum(provisioned) from mart_orders_daily where tenant_id = 'numnaroad'"))
+        assert sold.scalar() == 1
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
 
 
