@@ -39,7 +39,7 @@ def run_sync(
     if connection is None:
         context.log.info(f"tenant {tenant} has no {system} connection; nothing to sync")
         return None
-    ledger = SyncLedger(warehouse.engine, tenant, stream, context.run_id)
+    ledger = SyncLedger(warehouse.engine, tenant, stream, context.run.run_id)
     try:
         stats = work(connection)
     except AuthFailed as exc:

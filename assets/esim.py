@@ -54,7 +54,7 @@ def per_provider(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     """Run ``work`` for each of the tenant's providers, each in its own ``sync_runs`` row."""
     runs: dict[str, ProviderRun] = {}
     for connection in esim_connections(warehouse, context.partition_key):
-        ledger = SyncLedger(warehouse.engine, context.partition_key, f"{stream}:{connection.system}", context.run_id)
+        ledger = SyncLedger(warehouse.engine, context.partition_key, f"{stream}:{connection.system}", context.run.run_id)
         run = runs[connection.system] = ProviderRun()
         client = None
         try:
@@ -125,7 +125,7 @@ def esim_catalog_packages(context: dg.AssetExecutionContext, warehouse: Warehous
                           esim_providers: EsimProvidersResource) -> dg.MaterializeResult:
     tenant = context.partition_key
     runs = per_provider(context, warehouse, esim_providers, "esim_packages",
-                        lambda client, connection: sync_packages(warehouse.engine, client, connection, context.run_id))
+                        lambda client, connection: sync_packages(warehouse.engine, client, connection, context.run.run_id))
     if not runs:
         return not_connected("eSIM provider", [PRICED, REFRESHED])
     c = esim_packages.c

@@ -79,7 +79,7 @@ def run_pos_streams(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         system, stream = connection.system, stream_name(kind, connection.system)
         breaker = CircuitBreaker(store, tenant, system, failure_threshold=pos_clients.breaker_failure_threshold,
                                  reset_after=pos_clients.breaker_reset_s)
-        ledger = SyncLedger(warehouse.engine, tenant, stream, context.run_id)
+        ledger = SyncLedger(warehouse.engine, tenant, stream, context.run.run_id)
         if not breaker.allow():
             ledger.finish(SyncStats(), "skipped", f"circuit open: {breaker.current().last_error}")
             runs.append(SystemRun(system, "circuit_open", error=breaker.current().last_error,
@@ -90,7 +90,7 @@ def run_pos_streams(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         try:
             client = pos_clients.client_for(connection)
             stats = breaker.call(lambda: sync_stream(warehouse.engine, client, tenant, kind, connection.options,
-                                                     context.run_id), counts=_is_outage)
+                                                     context.run.run_id), counts=_is_outage)
         except (ProviderError, ValueError) as exc:
             ledger.finish(SyncStats(api_calls=client.calls if client else 0), "failed", str(exc)[:2000])
             opened = isinstance(exc, CircuitOpen) or (_is_outage(exc) and breaker.current().state == OPEN)

@@ -34,7 +34,7 @@ def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: Ware
         client = mx_merchant.client_for(connection)
         try:
             opts = MxSyncOptions.from_connection(connection.options)
-            return step(warehouse.engine, client, context.partition_key, opts, context.run_id)
+            return step(warehouse.engine, client, context.partition_key, opts, context.run.run_id)
         finally:
             client.close()
 
