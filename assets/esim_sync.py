@@ -87,10 +87,16 @@ def sync_packages(engine: sa.Engine, client: EsimClientBase, connection: TenantC
             raise ProviderError(provider, f"listed no packages; keeping the {known} known ones")
         stats.rows_written = upsert(conn, esim_packages, rows).written if rows else 0
         stats.quarantined = quarantine_records(conn, tenant, f"esim_packages:{provider}", client.rejected, run_id)
-        listed = [r["provider_package_id"] for r in rows]
-        gone = conn.execute(sa.update(esim_packages).where(mine, c.provider_package_id.not_in(listed))
-                            .values(active=False, updated_at=sa.func.current_timestamp()))
-    stats.api_calls, stats.extra["deactivated"] = client.calls, gone.rowcount
+        # A package listed but unreadable (quarantined) is not gone; one without an id blinds the run.
+        unread = [str(r.source_id) for r in client.rejected if r.source_id]
+        deactivated = 0
+        if len(unread) == len(client.rejected):
+            listed = [r["provider_package_id"] for r in rows] + unread
+            deactivated = conn.execute(sa.update(esim_packages).where(mine, c.provider_package_id.not_in(listed))
+                                       .values(active=False, updated_at=sa.func.current_timestamp())).rowcount
+        else:
+            stats.extra["deactivation_withheld"] = "a quarantined package had no id"
+    stats.api_calls, stats.extra["deactivated"] = client.calls, deactivated
     return stats
 
 

@@ -112,10 +112,13 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
 
 
 def mark_gone(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, seen: set[tuple],
-              scope_products: Iterable[str] | None, now: dt.datetime, max_fraction: float) -> tuple[int, int]:
+              scope_products: Iterable[str] | None, now: dt.datetime, max_fraction: float,
+              unread: set[str] | None = None) -> tuple[int, int]:
     """Mark live rows not in ``seen`` as deleted (only rows of ``scope_products`` when given).
 
-    Returns (marked, withheld)."""
+    ``unread`` holds the ids of records the provider sent but we could not load (quarantined):
+    missing from ``seen``, they are not gone, so they are spared; ``None`` means some unread
+    record had no id, and then nothing is marked this run. Returns (marked, withheld)."""
     t = stream.table
     cols = [t.c[k] for k in stream.key]
     base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
@@ -126,6 +129,9 @@ def mark_gone(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, 
         for chunk in _chunks(sorted(scope_products)):
             live |= {tuple(r) for r in conn.execute(sa.select(*cols).where(*base, t.c.product_id.in_(chunk)))}
     gone = sorted(live - seen)
+    if unread is None:
+        return 0, len(gone)
+    gone = [g for g in gone if len(g) != 1 or g[0] not in unread]
     if scope_products is None and live and len(gone) > max_fraction * len(live):
         return 0, len(gone)
     for chunk in _chunks(gone):
@@ -147,15 +153,22 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
     stats, calls_before = SyncStats(), client.calls
     build = _row_builder(engine, tenant_id, kind, source, norm)
     seen: set[tuple] = set()
+    unread: set[str] | None = set()  # ids of quarantined records; None once one had no usable id
     touched: set[str] = set()
     newest = since
     rows, rejected = [], []
 
     def flush() -> None:
+        nonlocal unread
         with engine.begin() as conn:
             if rows:
                 stats.rows_written += upsert(conn, stream.table, rows).written
             stats.quarantined += quarantine_records(conn, tenant_id, name, rejected, run_id)
+        for r in rejected:  # a one-column key is the record's own id; a wider one cannot be told from it
+            if unread is not None and r.source_id and len(stream.key) == 1:
+                unread.add(str(r.source_id))
+            else:
+                unread = None
         rows.clear()
         rejected.clear()
 
@@ -181,7 +194,7 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
     with engine.begin() as conn:
         scope = None if mode == FULL else (touched if kind == "inventory" else set())
         marked, withheld = (0, 0) if scope == set() else mark_gone(
-            conn, stream, tenant_id, source, seen, scope, now, opts.max_delete_fraction)
+            conn, stream, tenant_id, source, seen, scope, now, opts.max_delete_fraction, unread)
         cursor = {"since": newest.isoformat() if newest else cursor.get("since"),
                   "last_full": now.isoformat() if mode == FULL else cursor.get("last_full"), "mode": mode}
         save_cursor(conn, tenant_id, name, cursor)

@@ -241,3 +241,35 @@ def test_migration_branch_creates_and_drops_only_its_tables(engine, tmp_path):
     command.downgrade(alembic_config(url), "esim_catalog@0001_foundation")
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     assert "tenants" in tables and not {"esim_packages", "esim_stock"} & tables
+
+
+def test_a_listed_package_that_could_not_be_read_stays_active(engine, tenant_id):
+    from assets.esim_sync import sync_packages
+    from resources.esim.base import ProviderPackage
+    from warehouse.syncs import Rejected
+    from warehouse.tenants import TenantConnection
+
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, tenant_id)
+    connection = TenantConnection(tenant_id, "airalo", "http://127.0.0.1:9", {}, {})
+
+    def package(i):
+        return ProviderPackage(provider="airalo", provider_package_id=f"p{i}", name=f"Plan {i}", unlimited=False,
+                               data_mb=1024, validity_days=7, cost=Decimal("4.00"))
+
+    class Listing:  # what the client read: packages, and the records it had to quarantine
+        def __init__(self, packages, rejected):
+            self.packages, self.rejected, self.calls = packages, rejected, 1
+
+        def iter_packages(self):
+            return iter(self.packages)
+
+    sync_packages(engine, Listing([package(i) for i in range(4)], []), connection, None)
+    unreadable = Rejected({"id": "p3", "net_price": "4,00"}, "net_price: not a number", "p3")
+    stats = sync_packages(engine, Listing([package(i) for i in range(3)], [unreadable]), connection, None)
+    assert stats.extra["deactivated"] == 0
+    blind = sync_packages(engine, Listing([package(0)], [Rejected({"title": "Japan"}, "operators missing", None)]),
+                          connection, None)
+    assert blind.extra["deactivated"] == 0 and "deactivation_withheld" in blind.extra
+    active = rows(engine, esim_packages, tenant_id, esim_packages.c.active.is_(True))
+    assert sorted(r["provider_package_id"] for r in active) == ["p0", "p1", "p2", "p3"]

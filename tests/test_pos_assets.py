@@ -190,3 +190,20 @@ def test_bad_records_are_quarantined_and_the_rest_load(engine, tenant_id):
     assert reasons["p3"].startswith("product_configurable_fields") and "negative price" in reasons["p2"]
     again = sync_stream(engine, ListClient(records), tenant_id, "products")
     assert again.rows_written == 0 and len(rows(engine, quarantine, tenant_id)) == 2  # idempotent
+
+
+def test_a_record_that_could_not_be_read_is_not_taken_for_deleted(engine, tenant_id):
+    def product(source_id, name):
+        return PosProduct(source="treez", source_id=source_id, name=name, category_labels=["FLOWER"])
+
+    listed = [product("p1", "BLUE DREAM"), product("p2", "OG KUSH"), product("p3", "SOUR DIESEL")]
+    sync_stream(engine, ListClient(listed), tenant_id, "products")
+    # The next full read sends p2 in a shape we reject: quarantined, but still listed, so still live.
+    unreadable = Rejected({"product_id": "p2", "pricing": {"price_sell": "12,50"}}, "price_sell: not a number", "p2")
+    stats = sync_stream(engine, ListClient([listed[0], unreadable, listed[2]]), tenant_id, "products")
+    assert (stats.quarantined, stats.extra["marked_deleted"]) == (1, 0)
+    assert {r["product_id"]: r["status"] for r in rows(engine, products, tenant_id)} == {
+        "p1": "active", "p2": "active", "p3": "active"}
+    # A rejected record without an id could be any of them: nothing is marked deleted that run.
+    blind = sync_stream(engine, ListClient([listed[0], Rejected({}, "no id at all", None)]), tenant_id, "products")
+    assert (blind.extra["marked_deleted"], blind.extra["deletions_withheld"]) == (0, 2)

@@ -120,7 +120,8 @@ class AiraloClient(BearerClient):
         while True:
             body = self.get_json("/packages", params={"limit": self.page_size, "page": page})
             for raw in body.get("data") or []:
-                entry = self._accept(lambda: AiraloEntry.model_validate(raw), raw)
+                # a country whose record cannot be read: which packages it lists is unknown (no id)
+                entry = self._accept(lambda: AiraloEntry.model_validate(raw), raw, None)
                 for operator in entry.operators if entry else []:
                     for item in operator.get("packages") or []:
                         if isinstance(item, dict) and item.get("type", "sim") != "sim":

@@ -157,13 +157,16 @@ class EsimClientBase:
         except ValidationError as exc:
             raise ProviderError(self.name, f"{what} is malformed ({describe(exc)})") from None
 
-    def _accept(self, build: Callable[[], ProviderPackage], raw: Any) -> ProviderPackage | None:
-        """A normalised package, or None with the raw record kept in ``rejected`` and why."""
+    def _accept(self, build: Callable[[], ProviderPackage], raw: Any, id_field: str | None = "id"
+                ) -> ProviderPackage | None:
+        """A normalised package, or None with the raw record kept in ``rejected`` and why (and the
+        package id it carries in ``id_field``, so the catalogue sync knows it is still listed)."""
         try:
             return build()
         except (ValueError, ArithmeticError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
             reason = describe(exc) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
-            self.rejected.append(Rejected(raw, reason, raw.get("id") if isinstance(raw, dict) else None))
+            found = raw.get(id_field) if id_field and isinstance(raw, dict) else None
+            self.rejected.append(Rejected(raw, reason, str(found) if found not in (None, "") else None))
             return None
 
     @staticmethod

@@ -106,7 +106,7 @@ class MobiMatterClient(EsimClientBase):
         """Every product assigned to the merchant (MobiMatter does not page this list)."""
         body = self.get_json("/products")
         for raw in body.get("result") or []:
-            package = self._accept(lambda: MobiProduct.model_validate(raw).normalise(), raw)
+            package = self._accept(lambda: MobiProduct.model_validate(raw).normalise(), raw, "productId")
             if package:
                 yield package
 
