@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,9 +15,8 @@ from resources.http import HttpSession, ProviderError, RetryPolicy
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mx_merchant"
-PaymentStatus = Literal[
-    "Approved", "Settled", "Declined", "Voided", "Refunded", "Returned", "Pending", "Failed", "Cancelled", "Partial"
-]
+# The statuses seen so far (Approved, Settled, Declined, Voided, Refunded, …) are not a closed list:
+# MX may add one (Authorized, say) any day, and a payment must not be quarantined for that.
 
 
 class _Wire(BaseModel):
@@ -33,7 +32,7 @@ class MxPayment(_Wire):
     id: int
     merchant_id: int = Field(alias="merchantId")
     amount: Decimal = Field(allow_inf_nan=False)
-    status: PaymentStatus
+    status: str = Field(min_length=1, max_length=32)
     created: dt.datetime
     type: str | None = None
     source: str | None = None

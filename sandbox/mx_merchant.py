@@ -185,7 +185,7 @@ class Merchant:
             elif kind == 1:
                 doc["amount"] = "12.3O"
             else:
-                doc["status"] = "Bogus"
+                doc["status"] = None  # an unknown status is just a status; a missing one is malformed
         return doc
 
     def payment_index(self, pid: int) -> int | None:

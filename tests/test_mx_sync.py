@@ -136,6 +136,16 @@ def test_malformed_records_are_quarantined_and_the_rest_load(sandbox, engine, te
     assert count(engine, quarantine, tenant_id) == 6  # idempotent
 
 
+def test_a_status_mx_adds_later_is_loaded_not_quarantined(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=50)
+    newest = stats(sandbox, merchant)["newest_payment_id"]
+    httpx.post(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/statuses",
+               json={"payment_ids": [newest], "status": "Authorized"}).raise_for_status()
+    tx, _ = full_sync(engine, connect(engine, sandbox, tenant_id, merchant), tenant_id)
+    assert tx.quarantined == 0
+    assert count(engine, transactions, tenant_id, transactions.c.status == "Authorized") == 1
+
+
 def test_wrong_credentials_raise_auth_error_without_secret(sandbox, engine, tenant_id):
     merchant = make_merchant(sandbox)
     connection = connect(engine, sandbox, tenant_id, {**merchant, "consumer_secret": "wrong-secret-123"})

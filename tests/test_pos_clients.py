@@ -178,6 +178,32 @@ def test_blaze_advances_by_what_came_back_when_it_clamps_the_limit(sandbox):
         client.close()
 
 
+def test_blaze_change_feed_misses_nothing_when_a_product_changes_mid_read(sandbox):
+    account = new_account(sandbox.url, "blaze", products=20, customers=0)
+    client = FAST.client_for(account.connection(page_size=5))
+    try:
+        products = read(client, "products")
+        since = max(p.updated_at for p in products)
+        time.sleep(0.01)
+        ids = sorted(p.source_id for p in products)[:12]
+        for k, product_id in enumerate(ids):  # twelve sales, oldest first
+            account.set_stock(product_id, 100 + k)
+        real, pages = client.session.get_json, []
+
+        def a_sale_lands_after_the_first_page(path, **kwargs):
+            body = real(path, **kwargs)
+            pages.append(path)
+            if len(pages) == 1:
+                account.set_stock(ids[0], 7)  # the oldest change becomes the newest: it moves to the feed's end
+            return body
+
+        client.session.get_json = a_sale_lands_after_the_first_page
+        got = {p.source_id for p in read(client, "products", since)}
+        assert set(ids) <= got and len(pages) > 2
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("system", [s for s in POS_SYSTEMS if s != "portaus"])
 def test_golden_product_over_http_normalises_to_the_catalogue_row(sandbox, system):
     account = new_account(sandbox.url, system, products=20, customers=0)

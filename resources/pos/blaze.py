@@ -161,7 +161,27 @@ class BlazeClient(BasePosClient):
         if updated_since is None:
             return self._pages("/products", {})
         # startDate is inclusive and our cursor is the newest change already stored
-        return self._pages("/products/modified", {"startDate": _ms(updated_since) + 1})
+        return self._changes("/products/modified", _ms(updated_since) + 1)
+
+    def _changes(self, path: str, since_ms: int) -> Iterator[dict]:
+        """The oldest-first change feed, paged by value rather than offset. A product changed while
+        we read moves to the feed's end; with offsets, the one sliding into its place would be
+        skipped, and the cursor would then pass it by. Each page starts at the last change seen
+        (inclusive), less the products already read at that very millisecond."""
+        lo, start, at_lo = since_ms, 0, set()
+        while True:
+            body = self.session.get_json(path, params={"startDate": lo, "start": start, "limit": self.page_size})
+            values = body.get("values") or []
+            yield from (v for v in values if v.get("id") not in at_lo)
+            if not values or start + len(values) >= int(body.get("total") or 0):  # Blaze may clamp the limit
+                return
+            top = max(int(v.get("modified") or lo) for v in values)
+            if top == lo:  # a whole page changed in one millisecond: only an offset can move on
+                start += len(values)
+            else:
+                start = 0
+            at_lo = (at_lo if top == lo else set()) | {v.get("id") for v in values if int(v.get("modified") or 0) == top}
+            lo = top
 
     def iter_products(self, updated_since: dt.datetime | None = None) -> Iterator[PosProduct | Rejected]:
         for raw in self._raw_products(updated_since):
