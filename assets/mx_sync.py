@@ -177,8 +177,13 @@ def _quarantined_refs(conn: sa.Connection, tenant_id: str) -> set[str]:
 
 
 def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], list[str]]:
-    """Invoice ids and numbers referenced by transactions but not loaded (nor quarantined)."""
+    """Invoice ids and numbers to fetch: referenced by transactions but not loaded (nor
+    quarantined), and loaded ones that a payment not yet linked names (a new payment on a known
+    invoice changed its paid amount, balance and status)."""
     t, i = transactions.c, invoices.c
+    paid_again = sa.select(i.id).distinct().where(i.tenant_id == tenant_id, sa.exists().where(
+        t.tenant_id == tenant_id, t.invoice_id.is_(None),
+        sa.or_(t.mx_invoice_id == i.id, sa.and_(t.mx_invoice_id.is_(None), t.invoice_number == i.invoice_number))))
     by_id = sa.select(t.mx_invoice_id).distinct().where(
         t.tenant_id == tenant_id, t.invoice_id.is_(None), t.mx_invoice_id.is_not(None),
         ~sa.exists().where(i.tenant_id == tenant_id, i.id == t.mx_invoice_id),
@@ -188,7 +193,8 @@ def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], lis
         ~sa.exists().where(i.tenant_id == tenant_id, i.invoice_number == t.invoice_number),
     )
     skip = _quarantined_refs(conn, tenant_id)
-    ids = sorted(v for v in conn.execute(by_id).scalars() if f"id:{v}" not in skip)
+    ids = sorted({v for v in conn.execute(by_id).scalars() if f"id:{v}" not in skip}
+                 | set(conn.execute(paid_again).scalars()))
     numbers = sorted(v for v in conn.execute(by_number).scalars() if f"number:{v}" not in skip)
     return ids, numbers
 

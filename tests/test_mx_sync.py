@@ -1,6 +1,7 @@
 """The MX Merchant sync against the sandbox: call counts, incremental, faults, bad input."""
 
 import random
+from decimal import Decimal
 
 import dagster as dg
 import httpx
@@ -233,3 +234,23 @@ def test_dagster_run_with_bad_credentials_fails_naming_the_tenant(sandbox, wareh
     failure = next(e for e in result.all_events if e.is_step_failure)
     text = failure.step_failure_data.user_failure_data.description
     assert tenant_id in text and "nope-secret" not in text
+
+
+def test_a_new_payment_on_a_known_invoice_refreshes_that_invoice(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=310, seed=5, invoice_ids_on_payments=True)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    with engine.connect() as conn:
+        partial = conn.execute(sa.select(invoices.c.id).where(invoices.c.tenant_id == tenant_id,
+                                                              invoices.c.status != "Paid")).scalars().all()
+    assert partial, "the sandbox merchant should have partly paid invoices"
+    httpx.post(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/grow", json={"count": 40}).raise_for_status()
+    full_sync(engine, connection, tenant_id)
+    auth = (merchant["consumer_key"], merchant["consumer_secret"])
+    for invoice_id in partial:
+        api = httpx.get(f"{sandbox.url}/mx/checkout/v3/invoice/{invoice_id}",
+                        params={"merchantId": merchant["merchant_id"]}, auth=auth).json()
+        with engine.connect() as conn:
+            stored = conn.execute(sa.select(invoices.c.status, invoices.c.balance).where(
+                invoices.c.tenant_id == tenant_id, invoices.c.id == invoice_id)).one()
+        assert (stored.status, stored.balance) == (api["status"], Decimal(str(api["balance"])))
