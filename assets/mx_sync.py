@@ -25,12 +25,15 @@ from pydantic import ValidationError
 
 from resources.http import ProviderError
 from resources.mx_merchant import MxInvoice, MxMerchantClient, MxPayment, Page
-from warehouse.syncs import Rejected, SyncStats, load_cursor, quarantine_records, save_cursor
+from warehouse.syncs import (
+    Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
+)
 from warehouse.tables.core import quarantine
 from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
 from warehouse.upsert import upsert
 
 TX_STREAM, INVOICE_STREAM, PRODUCT_STREAM = "mx_transactions", "mx_invoices", "mx_products"
+QUARANTINE_RETRIES = 20  # quarantined payments asked for again per run
 UNCATEGORIZED = "Uncategorized"
 
 
@@ -84,18 +87,41 @@ class _TransactionSync:
         self.stats = SyncStats()
         with engine.connect() as conn:
             self.cursor: dict[str, Any] = load_cursor(conn, tenant_id, TX_STREAM) or {}
+            self.in_quarantine = quarantined_ids(conn, tenant_id, TX_STREAM)
 
     def store(self, page: Page, cursor_update: dict[str, Any] | None = None) -> None:
         """Upsert one page (and quarantine its bad records) and checkpoint, in one transaction."""
         rows, rejected = parse_payments(self.tenant_id, page.records)
         with self.engine.begin() as conn:
             result = upsert(conn, transactions, rows)
+            self._release(conn, rows)
             self.stats.quarantined += quarantine_records(conn, self.tenant_id, TX_STREAM, rejected, self.run_id)
             if cursor_update:
                 self.cursor.update(cursor_update)
                 save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
         self.stats.rows += len(page.records)
         self.stats.rows_written += result.written
+
+    def _release(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        loaded = {str(r["id"]) for r in rows} & self.in_quarantine if self.in_quarantine else set()
+        if loaded:
+            self.stats.extra["released_from_quarantine"] = self.stats.extra.get("released_from_quarantine", 0) + \
+                release_quarantined(conn, self.tenant_id, TX_STREAM, loaded)
+            self.in_quarantine -= loaded
+
+    def retry_quarantined(self) -> None:
+        """Ask again for payments quarantined earlier (a few per run): the newest-first walk never
+        passes them again, and MX may have put them right since."""
+        for source_id in sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]:
+            try:
+                body = self.client.payment(int(source_id))
+            except ProviderError:
+                continue  # still unreadable, or gone: it stays quarantined
+            rows, _ = parse_payments(self.tenant_id, [body])
+            if rows:
+                with self.engine.begin() as conn:
+                    self.stats.rows_written += upsert(conn, transactions, rows).written
+                    self._release(conn, rows)
 
     def pages_from(self, first: Page, offset: int, total: int) -> Iterator[Page]:
         """Pages from ``offset`` to the end, fetched ``page_concurrency`` ahead, yielded in order."""
@@ -122,6 +148,7 @@ class _TransactionSync:
             self.walk_new(first, high)
         if not self.cursor.get("complete"):
             self.backfill(first, total)
+        self.retry_quarantined()
         with self.engine.begin() as conn:
             self.cursor["record_count"] = total
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)

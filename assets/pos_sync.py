@@ -24,7 +24,9 @@ import sqlalchemy as sa
 
 from assets.pos_normalise import NormaliseOptions, customer_row, inventory_row, product_row
 from resources.pos.base import PosClient
-from warehouse.syncs import Rejected, SyncStats, load_cursor, quarantine_records, save_cursor
+from warehouse.syncs import (
+    Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
+)
 from warehouse.tables.pos import customers, inventory, products, saq_branches
 from warehouse.types import now_utc
 from warehouse.upsert import upsert
@@ -149,6 +151,7 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
     name = stream_name(kind, source)
     with engine.connect() as conn:
         cursor = load_cursor(conn, tenant_id, name) or {}
+        in_quarantine = quarantined_ids(conn, tenant_id, name) if len(stream.key) == 1 else set()
     mode, since = plan(cursor, kind in client.supports_incremental, opts, now)
     stats, calls_before = SyncStats(), client.calls
     build = _row_builder(engine, tenant_id, kind, source, norm)
@@ -163,6 +166,10 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
         with engine.begin() as conn:
             if rows:
                 stats.rows_written += upsert(conn, stream.table, rows).written
+            loaded = {str(row[stream.key[0]]) for row in rows} & in_quarantine if in_quarantine else set()
+            if loaded:  # quarantined once, readable now
+                release_quarantined(conn, tenant_id, name, loaded)
+                in_quarantine.difference_update(loaded)
             stats.quarantined += quarantine_records(conn, tenant_id, name, rejected, run_id)
         for r in rejected:  # a one-column key is the record's own id; a wider one cannot be told from it
             if unread is not None and r.source_id and len(stream.key) == 1:

@@ -129,6 +129,9 @@ class MxMerchantClient:
             if not page.records or offset >= page.record_count:
                 return
 
+    def payment(self, payment_id: int) -> dict[str, Any]:
+        return self.session.get_json(f"/payment/{payment_id}", params={"merchantId": self.merchant_id})
+
     def invoice(self, invoice_id: int) -> dict[str, Any]:
         return self.session.get_json(f"/invoice/{invoice_id}", params={"merchantId": self.merchant_id})
 

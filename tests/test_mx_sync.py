@@ -254,3 +254,18 @@ def test_a_new_payment_on_a_known_invoice_refreshes_that_invoice(sandbox, engine
             stored = conn.execute(sa.select(invoices.c.status, invoices.c.balance).where(
                 invoices.c.tenant_id == tenant_id, invoices.c.id == invoice_id)).one()
         assert (stored.status, stored.balance) == (api["status"], Decimal(str(api["balance"])))
+
+
+def test_a_quarantined_payment_is_asked_for_again_and_released_once_it_loads(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=300)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    old = stats(sandbox, merchant)["newest_payment_id"] - 250  # far below the pages a re-sync reads
+    with engine.begin() as conn:  # as an earlier release left it: unreadable then, quarantined, not loaded
+        conn.execute(sa.delete(transactions).where(transactions.c.tenant_id == tenant_id, transactions.c.id == old))
+        conn.execute(sa.insert(quarantine).values(tenant_id=tenant_id, stream="mx_transactions", record_key="k1",
+                                                  source_id=str(old), reason="status: unknown value", raw={}))
+    tx, _ = full_sync(engine, connection, tenant_id)
+    assert tx.extra["released_from_quarantine"] == 1
+    assert count(engine, transactions, tenant_id, transactions.c.id == old) == 1
+    assert count(engine, quarantine, tenant_id) == 0

@@ -204,6 +204,8 @@ def test_a_record_that_could_not_be_read_is_not_taken_for_deleted(engine, tenant
     assert (stats.quarantined, stats.extra["marked_deleted"]) == (1, 0)
     assert {r["product_id"]: r["status"] for r in rows(engine, products, tenant_id)} == {
         "p1": "active", "p2": "active", "p3": "active"}
+    sync_stream(engine, ListClient(listed), tenant_id, "products")  # readable again: out of quarantine
+    assert rows(engine, quarantine, tenant_id) == []
     # A rejected record without an id could be any of them: nothing is marked deleted that run.
     blind = sync_stream(engine, ListClient([listed[0], Rejected({}, "no id at all", None)]), tenant_id, "products")
     assert (blind.extra["marked_deleted"], blind.extra["deletions_withheld"]) == (0, 2)

@@ -54,6 +54,23 @@ def quarantine_records(
     return len(rows)
 
 
+def quarantined_ids(conn: sa.Connection, tenant_id: str, stream: str) -> set[str]:
+    """The source ids of the stream's records still in quarantine."""
+    q = quarantine.c
+    return set(conn.execute(sa.select(q.source_id).where(q.tenant_id == tenant_id, q.stream == stream,
+                                                         q.source_id.is_not(None))).scalars())
+
+
+def release_quarantined(conn: sa.Connection, tenant_id: str, stream: str, source_ids: Iterable[str]) -> int:
+    """Drop the quarantine rows of records that have now loaded: the quarantine holds only what is
+    still unloadable, so counts that add it to the loaded rows stay true."""
+    ids, q, released = sorted(set(source_ids)), quarantine.c, 0
+    for at in range(0, len(ids), 500):
+        released += conn.execute(sa.delete(quarantine).where(
+            q.tenant_id == tenant_id, q.stream == stream, q.source_id.in_(ids[at:at + 500]))).rowcount
+    return released
+
+
 @dataclass
 class SyncStats:
     """What one sync of one stream did; becomes a ``sync_runs`` row and asset metadata."""
