@@ -25,7 +25,8 @@ def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefi
         run_requests, add = [], set()
         with warehouse.engine.begin() as conn:
             for request in pending_requests(conn):
-                run_key = f"sync-request:{request['id']}"
+                # ids come back after deletes or a new warehouse; the request time makes the key unique
+                run_key = f"sync-request:{request['id']}:{request['requested_at']:%Y%m%dT%H%M%S%f}"
                 if request["job"] in known:
                     if request["tenant_id"] not in existing:
                         add.add(request["tenant_id"])

@@ -1,7 +1,10 @@
 """Tenant discovery: the one owner of the ``tenant`` partition set.
 
-Reads the ``tenants`` table, adds partitions for new tenants (and asks for their first sync on
-every job whose system they connect), deletes partitions of removed tenants.
+Reads the ``tenants`` table, adds partitions for new tenants, deletes partitions of removed
+tenants, and asks for the first sync of every new connection (a new tenant's, or a system added
+to a known tenant later) on the job of its system. New connections are those first seen since
+the sensor's cursor; each first sync's run key names the connection's first-seen time, so a
+tenant removed and added again gets its first sync again.
 """
 
 
@@ -46,25 +49,31 @@ def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]
         description="Keeps the `tenant` partitions equal to the tenants table; first sync for new tenants.",
     )
     def tenant_discovery(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+        c = tenant_connections.c
         with warehouse.engine.connect() as conn:
             active = active_tenant_ids(conn)
-            systems = conn.execute(sa.select(tenant_connections.c.tenant_id, tenant_connections.c.system)).all()
+            connections = conn.execute(sa.select(c.tenant_id, c.system, c.first_seen_at)).all()
         add, remove = partition_changes(context.instance.get_dynamic_partitions(TENANT_PARTITIONS), active)
-        new = set(add)
+        new_tenants, since = set(add), context.cursor  # the newest first-seen time already handled
         run_requests = []
-        for tenant_id, system in systems:
+        for tenant_id, system, first_seen in connections:
             job = jobs_by_system.get(system)
-            if tenant_id in new and job is not None:
+            # ">=": times have whole seconds on SQLite; the run key keeps a repeat from running twice
+            is_new = first_seen.isoformat() >= since if since else tenant_id in new_tenants
+            if job is not None and tenant_id in active and is_new:
                 run_requests.append(dg.RunRequest(
-                    job_name=job.name, partition_key=tenant_id, run_key=f"first-sync:{tenant_id}:{job.name}",
+                    job_name=job.name, partition_key=tenant_id,
+                    run_key=f"first-sync:{tenant_id}:{job.name}:{first_seen:%Y%m%dT%H%M%S%f}",
                     tags={"storehouse/trigger": "tenant_discovery"},
                 ))
+        newest = max((first_seen.isoformat() for *_, first_seen in connections), default=since)
         requests = []
         if add:
             requests.append(tenant_partitions.build_add_request(add))
         if remove:
             requests.append(tenant_partitions.build_delete_request(remove))
         unique = {r.run_key: r for r in run_requests}
-        return dg.SensorResult(run_requests=list(unique.values()), dynamic_partitions_requests=requests)
+        return dg.SensorResult(run_requests=list(unique.values()), dynamic_partitions_requests=requests,
+                               cursor=newest)
 
     return tenant_discovery

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import sqlalchemy as sa
@@ -76,15 +77,29 @@ def tenants_add(
     """Add a tenant, or set one of its connections (re-running replaces it)."""
     from warehouse.tenants import add_tenant, set_connection
 
+    if system and system not in connectable_systems():
+        raise typer.BadParameter(f"unknown system {system!r}; one of: {', '.join(connectable_systems())}",
+                                 param_hint="--system")
     settings = Settings()
     _migrate(settings)
     with _engine(settings).begin() as conn:
-        add_tenant(conn, tenant, name or tenant)
+        add_tenant(conn, tenant, name)
         if system:
             if not base_url:
                 raise typer.BadParameter("--base-url is required with --system")
             set_connection(conn, tenant, system, base_url, _parse_pairs(credential), _parse_pairs(option))
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
+
+
+def connectable_systems() -> list[str]:
+    """The systems a tenant can connect: the sources we sync, Stripe, and where shops send mail and notices."""
+    from resources.email import SYSTEM as RESEND
+    from resources.esim import PROVIDERS
+    from resources.mx_merchant import SYSTEM as MX
+    from resources.pos import POS_SYSTEMS
+    from resources.stripe import SYSTEM as STRIPE
+
+    return sorted({MX, STRIPE, RESEND, "slack", *PROVIDERS, *POS_SYSTEMS})
 
 
 @tenants_app.command("list")
@@ -123,17 +138,34 @@ def sync(
     """Materialise one tenant now (or, with --request, ask the running daemon to)."""
     from storehouse.runner import ensure_dagster_home
 
+    from storehouse.runner import jobs_for_tenant
+    from warehouse.tenants import list_tenants
+
     settings = Settings()
+    with _engine(settings).connect() as conn:
+        known = tenant in {t["tenant_id"] for t in list_tenants(conn)}
+    if not known:
+        console.print(f"[red]no tenant {tenant}[/] (see `storehouse tenants list`)")
+        raise typer.Exit(1)
+    jobs = job or jobs_for_tenant(tenant)
+    if not jobs:
+        console.print(f"[red]{tenant} connects no system that has a sync job[/] (see `storehouse tenants list`)")
+        raise typer.Exit(1)
+    from pipelines.definitions import ALL_JOBS
+
+    unknown = sorted(set(jobs) - {j.name for j in ALL_JOBS})
+    if unknown:
+        console.print(f"[red]unknown job {', '.join(unknown)}[/]; one of: {', '.join(sorted(j.name for j in ALL_JOBS))}")
+        raise typer.Exit(1)
     if request:
-        from storehouse.runner import jobs_for_tenant
         from warehouse.syncs import request_sync
 
         with _engine(settings).begin() as conn:
-            ids = [request_sync(conn, tenant, name, "cli") for name in (job or jobs_for_tenant(tenant))]
+            ids = [request_sync(conn, tenant, name, "cli") for name in jobs]
         console.print(f"[green]✓[/] sync requested for {tenant} (request ids {ids}); the sync_requests sensor runs it")
         return
     ensure_dagster_home(settings)
-    ok = _run_and_report([tenant], job)
+    ok = _run_and_report([tenant], jobs)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -247,7 +279,8 @@ def ui() -> None:
 
     home = ensure_dagster_home(Settings())
     console.print(f"DAGSTER_HOME={home}")
-    sys.exit(subprocess.call(["dagster", "dev", "-w", "workspace.yaml"], env=os.environ.copy()))
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"  # whatever the current directory
+    sys.exit(subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", str(workspace)], env=os.environ.copy()))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from sensors.alerts import cause_of
+
 from storehouse.settings import Settings
 
 DAGSTER_YAML = """\
@@ -42,7 +44,7 @@ def ensure_dagster_home(settings: Settings) -> Path:
 
 
 # Keep the terminal for the summary; every event is still in the run's log in the UI.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are reported by the caller
 
 
 @dataclass
@@ -91,6 +93,7 @@ def run_tenant_jobs(
         error = None
         if not result.success:
             failures = [e for e in result.all_events if e.is_step_failure]
-            error = failures[0].step_failure_data.error.message.strip() if failures else "run failed"
+            error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
         outcomes.append(JobOutcome(name, tenant_id, result.success, result.run_id, error, metadata))
     return outcomes
+

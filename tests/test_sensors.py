@@ -1,5 +1,7 @@
 """Tenant discovery owns the partitions; manual sync requests become partition runs once."""
 
+import time
+
 import dagster as dg
 import sqlalchemy as sa
 
@@ -33,7 +35,40 @@ def test_discovery_adds_new_tenants_requests_first_sync_and_deletes_removed(engi
     assert tenant_id in added and "gone-tenant" in deleted
     mine = [r for r in result.run_requests if r.partition_key == tenant_id]
     assert [r.job_name for r in mine] == ["mx_merchant_sync"]
-    assert mine[0].run_key == f"first-sync:{tenant_id}:mx_merchant_sync"
+    assert mine[0].run_key.startswith(f"first-sync:{tenant_id}:mx_merchant_sync:")
+    with engine.begin() as conn:
+        remove_tenant(conn, tenant_id)
+
+
+def test_a_system_added_later_and_a_tenant_added_again_get_their_first_sync(engine, warehouse, tenant_id):
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = build_tenant_discovery_sensor(JOBS_BY_SYSTEM)
+
+    def evaluate(cursor):
+        context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor=cursor)
+        result = sensor(context)
+        for request in result.dynamic_partitions_requests:
+            if isinstance(request, dg.AddDynamicPartitionsRequest):
+                instance.add_dynamic_partitions(TENANT_PARTITIONS, list(request.partition_keys))
+        return [(r.job_name, r.run_key) for r in result.run_requests if r.partition_key == tenant_id], result.cursor
+
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, "Clinic")
+        set_connection(conn, tenant_id, "mx_merchant", "http://x", {"merchant_id": 1})
+    first, cursor = evaluate(None)
+    assert [job for job, _ in first] == ["mx_merchant_sync"]
+    with engine.begin() as conn:  # its partition exists now: a second system still gets its first sync
+        set_connection(conn, tenant_id, "airalo", "http://x", {"client_id": "c"})
+    later, cursor = evaluate(cursor)
+    assert "esim_catalog_sync" in [job for job, _ in later]
+    time.sleep(1.1)  # first-seen times have whole seconds on SQLite
+    with engine.begin() as conn:  # removed, then added again: a new first sync, under a new run key
+        remove_tenant(conn, tenant_id)
+        add_tenant(conn, tenant_id, "Clinic")
+        set_connection(conn, tenant_id, "mx_merchant", "http://x", {"merchant_id": 1})
+    again, _ = evaluate(cursor)
+    assert [job for job, _ in again] == ["mx_merchant_sync"]
+    assert dict(again)["mx_merchant_sync"] != dict(first)["mx_merchant_sync"]
     with engine.begin() as conn:
         remove_tenant(conn, tenant_id)
 
@@ -47,7 +82,8 @@ def test_sync_request_runs_the_partition_once(engine, warehouse, tenant_id):
     sensor = build_sync_request_sensor(ALL_JOBS)
     first = _evaluate(sensor, instance, warehouse)
     mine = [r for r in first.run_requests if r.partition_key == tenant_id]
-    assert [(r.job_name, r.run_key) for r in mine] == [("mx_merchant_sync", f"sync-request:{request_id}")]
+    assert [r.job_name for r in mine] == ["mx_merchant_sync"]
+    assert mine[0].run_key.startswith(f"sync-request:{request_id}:")  # and the request's time: ids can return
     assert any(tenant_id in r.partition_keys for r in first.dynamic_partitions_requests)
     second = _evaluate(sensor, instance, warehouse)
     assert not [r for r in second.run_requests if r.partition_key == tenant_id]
@@ -55,3 +91,16 @@ def test_sync_request_runs_the_partition_once(engine, warehouse, tenant_id):
         statuses = dict(conn.execute(sa.select(sync_requests.c.id, sync_requests.c.status)
                                      .where(sync_requests.c.tenant_id == tenant_id)).all())
     assert statuses == {request_id: "launched", bogus_id: "rejected"}
+
+
+def test_a_failure_is_reported_by_its_own_error_not_dagsters_wrappers():
+    from types import SimpleNamespace as Error
+
+    from sensors.alerts import cause_of
+
+    own = Error(cls_name="Failure", message="dagster._core.definitions.events.Failure: Tenant 'acme': mx_merchant: "
+                "cannot reach 127.0.0.1 (ConnectError)\n", cause=None)
+    retried = Error(cls_name="RetryRequestedFromPolicy", message="RetryRequestedFromPolicy\n", cause=own)
+    exhausted = Error(cls_name="DagsterMaxRetriesExceededError", message="Exceeded max_retries of 2\n", cause=retried)
+    assert cause_of(exhausted) == "Tenant 'acme': mx_merchant: cannot reach 127.0.0.1 (ConnectError)"
+    assert cause_of(Error(cls_name="KeyError", message="KeyError: 'price'\n", cause=None)) == "KeyError: 'price'"

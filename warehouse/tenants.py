@@ -23,8 +23,14 @@ class TenantConnection:
         return f"TenantConnection({self.tenant_id!r}, {self.system!r}, {self.base_url!r})"
 
 
-def add_tenant(conn: sa.Connection, tenant_id: str, name: str) -> None:
-    upsert(conn, tenants, [{"tenant_id": tenant_id, "name": name, "status": "active"}])
+def add_tenant(conn: sa.Connection, tenant_id: str, name: str | None = None) -> None:
+    """Add the tenant (named ``name``, else its id), or make it active again; a name given
+    replaces the old one, no name keeps it."""
+    row = {"tenant_id": tenant_id, "name": name or tenant_id, "status": "active"}
+    if name is None:
+        found = conn.execute(sa.select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
+        row["name"] = found or tenant_id
+    upsert(conn, tenants, [row])
 
 
 def set_connection(
