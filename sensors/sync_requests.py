@@ -1,13 +1,17 @@
 """Manual sync requests (``storehouse sync --request``, later the API) become partition runs."""
 
 
+import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
 
 from assets.partitions import TENANT_PARTITIONS, tenant_partitions
 from resources.warehouse import WarehouseResource
-from warehouse.syncs import mark_launched, pending_requests
+from warehouse.syncs import launched_between, mark_launched, pending_requests
+from warehouse.types import now_utc
+
+LOST_AFTER = dt.timedelta(minutes=2)  # a launched request with no run by then was lost on the way
 
 
 def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefinition:
@@ -38,7 +42,23 @@ def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefi
                 else:
                     context.log.warning(f"sync request {request['id']}: unknown job {request['job']!r}")
                     mark_launched(conn, request["id"], run_key, status="rejected")
+            run_requests += _lost(context, conn)
         partitions = [tenant_partitions.build_add_request(sorted(add))] if add else []
         return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partitions)
+
+    def _lost(context: dg.SensorEvaluationContext, conn) -> list[dg.RunRequest]:
+        """A request is marked launched when this sensor hands it to the daemon; if the daemon
+        never submitted its run (it stopped in between), ask again under the same run key (a run
+        that does exist by then makes Dagster skip the repeat)."""
+        now, again = now_utc(), []
+        for request in launched_between(conn, now - LOST_AFTER * 30, now - LOST_AFTER):
+            runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}),
+                                             limit=1)
+            if not runs and request["job"] in known:
+                context.log.warning(f"sync request {request['id']}: its run never started; asking again")
+                again.append(dg.RunRequest(
+                    job_name=request["job"], partition_key=request["tenant_id"], run_key=request["run_key"],
+                    tags={"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"]}))
+        return again
 
     return sync_requests

@@ -1,5 +1,6 @@
 """Tenant discovery owns the partitions; manual sync requests become partition runs once."""
 
+import datetime as dt
 import time
 
 import dagster as dg
@@ -12,6 +13,7 @@ from sensors.tenants import build_tenant_discovery_sensor, partition_changes
 from warehouse.syncs import request_sync
 from warehouse.tables.core import sync_requests
 from warehouse.tenants import add_tenant, remove_tenant, set_connection
+from warehouse.types import now_utc
 
 
 def test_partition_changes():
@@ -87,6 +89,11 @@ def test_sync_request_runs_the_partition_once(engine, warehouse, tenant_id):
     assert any(tenant_id in r.partition_keys for r in first.dynamic_partitions_requests)
     second = _evaluate(sensor, instance, warehouse)
     assert not [r for r in second.run_requests if r.partition_key == tenant_id]
+    with engine.begin() as conn:  # handed to a daemon that stopped before it submitted the run
+        conn.execute(sa.update(sync_requests).where(sync_requests.c.id == request_id)
+                     .values(launched_at=now_utc() - dt.timedelta(minutes=5)))
+    third = _evaluate(sensor, instance, warehouse)
+    assert [r.run_key for r in third.run_requests if r.partition_key == tenant_id] == [mine[0].run_key]
     with engine.connect() as conn:
         statuses = dict(conn.execute(sa.select(sync_requests.c.id, sync_requests.c.status)
                                      .where(sync_requests.c.tenant_id == tenant_id)).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -123,6 +124,13 @@ def pending_requests(conn: sa.Connection, limit: int = 100) -> list[dict[str, An
     return [dict(r) for r in conn.execute(
         sa.select(sync_requests).where(sync_requests.c.status == "pending").order_by(sync_requests.c.id).limit(limit)
     ).mappings()]
+
+
+def launched_between(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Requests handed to the daemon between ``start`` and ``end`` (to check their runs exist)."""
+    r = sync_requests.c
+    return [dict(row) for row in conn.execute(sa.select(sync_requests).where(
+        r.status == "launched", r.launched_at >= start, r.launched_at < end).order_by(r.id).limit(100)).mappings()]
 
 
 def mark_launched(conn: sa.Connection, request_id: int, run_key: str, status: str = "launched") -> None:
