@@ -8,6 +8,7 @@ tenant removed and added again gets its first sync again.
 """
 
 
+import json
 from collections.abc import Iterable, Mapping
 
 import dagster as dg
@@ -54,19 +55,26 @@ def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]
             active = active_tenant_ids(conn)
             connections = conn.execute(sa.select(c.tenant_id, c.system, c.first_seen_at)).all()
         add, remove = partition_changes(context.instance.get_dynamic_partitions(TENANT_PARTITIONS), active)
-        new_tenants, since = set(add), context.cursor  # the newest first-seen time already handled
-        run_requests = []
+        # The cursor: the newest first-seen time handled, and the connections seen at that time
+        # (times have whole seconds on SQLite, so another may still arrive within the same one).
+        handled = json.loads(context.cursor) if context.cursor else None
+        new_tenants, run_requests = set(add), []
         for tenant_id, system, first_seen in connections:
             job = jobs_by_system.get(system)
-            # ">=": times have whole seconds on SQLite; the run key keeps a repeat from running twice
-            is_new = first_seen.isoformat() >= since if since else tenant_id in new_tenants
+            at = first_seen.isoformat()
+            is_new = (at > handled["at"] or (at == handled["at"] and f"{tenant_id}:{system}" not in handled["seen"])
+                      ) if handled else tenant_id in new_tenants
             if job is not None and tenant_id in active and is_new:
                 run_requests.append(dg.RunRequest(
                     job_name=job.name, partition_key=tenant_id,
                     run_key=f"first-sync:{tenant_id}:{job.name}:{first_seen:%Y%m%dT%H%M%S%f}",
                     tags={"storehouse/trigger": "tenant_discovery"},
                 ))
-        newest = max((first_seen.isoformat() for *_, first_seen in connections), default=since)
+        newest = max((first_seen.isoformat() for *_, first_seen in connections), default=None)
+        cursor = handled and json.dumps(handled)
+        if newest is not None:
+            cursor = json.dumps({"at": newest, "seen": sorted(f"{t}:{s}" for t, s, first_seen in connections
+                                                             if first_seen.isoformat() == newest)})
         requests = []
         if add:
             requests.append(tenant_partitions.build_add_request(add))
@@ -74,6 +82,6 @@ def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]
             requests.append(tenant_partitions.build_delete_request(remove))
         unique = {r.run_key: r for r in run_requests}
         return dg.SensorResult(run_requests=list(unique.values()), dynamic_partitions_requests=requests,
-                               cursor=newest)
+                               cursor=cursor)
 
     return tenant_discovery

@@ -63,6 +63,7 @@ def test_a_system_added_later_and_a_tenant_added_again_get_their_first_sync(engi
         set_connection(conn, tenant_id, "airalo", "http://x", {"client_id": "c"})
     later, cursor = evaluate(cursor)
     assert "esim_catalog_sync" in [job for job, _ in later]
+    assert evaluate(cursor)[0] == []  # handled: not asked for again on the next tick
     time.sleep(1.1)  # first-seen times have whole seconds on SQLite
     with engine.begin() as conn:  # removed, then added again: a new first sync, under a new run key
         remove_tenant(conn, tenant_id)
