@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from assets.pos_normalise import NormaliseOptions, customer_row, inventory_row, product_row
+from resources.http import ProviderError
 from resources.pos.base import PosClient
 from warehouse.syncs import (
     Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
@@ -115,12 +116,14 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
 
 def mark_gone(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, seen: set[tuple],
               scope_products: Iterable[str] | None, now: dt.datetime, max_fraction: float,
-              unread: set[str] | None = None) -> tuple[int, int]:
+              unread: set[str] | None = None,
+              confirm: Callable[[list[tuple]], list[tuple]] | None = None) -> tuple[int, int]:
     """Mark live rows not in ``seen`` as deleted (only rows of ``scope_products`` when given).
 
     ``unread`` holds the ids of records the provider sent but we could not load (quarantined):
     missing from ``seen``, they are not gone, so they are spared; ``None`` means some unread
-    record had no id, and then nothing is marked this run. Returns (marked, withheld)."""
+    record had no id, and then nothing is marked this run. ``confirm`` keeps, of the rows about
+    to be marked, those the source confirms gone. Returns (marked, withheld)."""
     t = stream.table
     cols = [t.c[k] for k in stream.key]
     base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
@@ -136,10 +139,37 @@ def mark_gone(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, 
     gone = [g for g in gone if len(g) != 1 or g[0] not in unread]
     if scope_products is None and live and len(gone) > max_fraction * len(live):
         return 0, len(gone)
+    if gone and confirm is not None:
+        gone = confirm(gone)
     for chunk in _chunks(gone):
         conn.execute(sa.update(t).where(*base, sa.tuple_(*cols).in_(chunk))
                      .values(deleted_at=now, updated_at=sa.func.current_timestamp(), **stream.gone))
     return len(gone), 0
+
+
+def _confirmer(client: PosClient, stream: Stream, seen_products: set[str], stats: SyncStats
+               ) -> Callable[[list[tuple]], list[tuple]] | None:
+    """After a full read: of the rows about to be marked deleted, drop those of products the POS
+    still lists when asked by id (a product no row of the read mentioned at all). Sold-out lots of
+    a product that was read are gone for real and stay marked."""
+    if "product_id" not in stream.key:
+        return None
+    at = stream.key.index("product_id")
+
+    def confirm(gone: list[tuple]) -> list[tuple]:
+        unseen = sorted({g[at] for g in gone if g[at] not in seen_products})
+        if not unseen:
+            return gone
+        try:
+            listed = client.still_listed(unseen)
+        except ProviderError as exc:  # cannot tell: delete nothing this run
+            stats.extra["deletions_unconfirmed"] = f"{len(gone)} ({exc.kind})"
+            return []
+        if listed:
+            stats.extra["slipped_between_pages"] = len(listed)
+        return gone if listed is None else [g for g in gone if g[at] not in listed]
+
+    return confirm
 
 
 def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str, options: dict[str, Any] | None = None,
@@ -201,7 +231,8 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
     with engine.begin() as conn:
         scope = None if mode == FULL else (touched if kind == "inventory" else set())
         marked, withheld = (0, 0) if scope == set() else mark_gone(
-            conn, stream, tenant_id, source, seen, scope, now, opts.max_delete_fraction, unread)
+            conn, stream, tenant_id, source, seen, scope, now, opts.max_delete_fraction, unread,
+            _confirmer(client, stream, touched, stats) if mode == FULL else None)
         cursor = {"since": newest.isoformat() if newest else cursor.get("since"),
                   "last_full": now.isoformat() if mode == FULL else cursor.get("last_full"), "mode": mode}
         save_cursor(conn, tenant_id, name, cursor)

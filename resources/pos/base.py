@@ -130,6 +130,7 @@ class PosClient(Protocol):
     def iter_products(self, updated_since: dt.datetime | None = None) -> Iterator[PosProduct | Rejected]: ...
     def iter_inventory(self, updated_since: dt.datetime | None = None) -> Iterator[PosInventoryItem | Rejected]: ...
     def iter_customers(self, updated_since: dt.datetime | None = None) -> Iterator[PosCustomer | Rejected]: ...
+    def still_listed(self, product_ids: list[str]) -> set[str] | None: ...
     def close(self) -> None: ...
 
 
@@ -237,6 +238,12 @@ class BasePosClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def still_listed(self, product_ids: list[str]) -> set[str] | None:
+        """Of products a full read did not return, those the POS still lists when asked by id: a
+        product deleted while we paged shifts the rest, and a live one can slip between pages.
+        None where the POS cannot be asked by id (its absence then has to be believed)."""
+        return None
 
 
 

@@ -196,6 +196,16 @@ class TreezClient(TokenClient):
                 return
             page += 1
 
+    def still_listed(self, product_ids: list[str]) -> set[str]:
+        """``product_list`` takes up to 50 ``id=`` values (any status: a deactivated product is listed)."""
+        found: set[str] = set()
+        for at in range(0, len(product_ids), 50):
+            batch = product_ids[at:at + 50]
+            data = self.get_json("/product/product_list",
+                                 params={"id": batch, "active": "ALL", "page": 1, "pagesize": 50})["data"]
+            found |= {str(r.get("product_id")) for r in data.get("product_list") or []} & set(batch)
+        return found
+
     def iter_products(self, updated_since: dt.datetime | None = None) -> Iterator[PosProduct | Rejected]:
         for raw in self._products():
             yield translate(raw, TreezProduct, "product_id", product_record)
