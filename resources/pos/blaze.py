@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from resources.http import HttpSession
+from resources.http import HttpSession, NotFound
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire,
     from_epoch_ms, translate,
@@ -182,6 +182,18 @@ class BlazeClient(BasePosClient):
                 start = 0
             at_lo = (at_lo if top == lo else set()) | {v.get("id") for v in values if int(v.get("modified") or 0) == top}
             lo = top
+
+    def still_listed(self, product_ids: list[str]) -> set[str]:
+        """``GET /products/{id}`` for each: a 404, or a product flagged ``deleted``, is gone."""
+        found = set()
+        for product_id in product_ids:
+            try:
+                product = self.session.get_json(f"/products/{product_id}")
+            except NotFound:
+                continue
+            if not product.get("deleted"):
+                found.add(product_id)
+        return found
 
     def iter_products(self, updated_since: dt.datetime | None = None) -> Iterator[PosProduct | Rejected]:
         for raw in self._raw_products(updated_since):
