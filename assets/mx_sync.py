@@ -204,26 +204,28 @@ def _quarantined_refs(conn: sa.Connection, tenant_id: str) -> set[str]:
 
 
 def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], list[str]]:
-    """Invoice ids and numbers to fetch: referenced by transactions but not loaded (nor
-    quarantined), and loaded ones that a payment not yet linked names (a new payment on a known
-    invoice changed its paid amount, balance and status)."""
+    """Invoice ids and numbers to fetch, from the transactions not linked yet: the invoices they
+    name that are not loaded (nor quarantined), and the loaded ones too (a new payment on a known
+    invoice changed its paid amount, balance and status). Both queries walk the unlinked
+    transactions and look each invoice up by key, so a re-sync costs what the new payments do."""
     t, i = transactions.c, invoices.c
-    paid_again = sa.select(i.id).distinct().where(i.tenant_id == tenant_id, sa.exists().where(
-        t.tenant_id == tenant_id, t.invoice_id.is_(None),
-        sa.or_(t.mx_invoice_id == i.id, sa.and_(t.mx_invoice_id.is_(None), t.invoice_number == i.invoice_number))))
-    by_id = sa.select(t.mx_invoice_id).distinct().where(
-        t.tenant_id == tenant_id, t.invoice_id.is_(None), t.mx_invoice_id.is_not(None),
-        ~sa.exists().where(i.tenant_id == tenant_id, i.id == t.mx_invoice_id),
-    )
-    by_number = sa.select(t.invoice_number).distinct().where(
-        t.tenant_id == tenant_id, t.invoice_id.is_(None), t.mx_invoice_id.is_(None), t.invoice_number.is_not(None),
-        ~sa.exists().where(i.tenant_id == tenant_id, i.invoice_number == t.invoice_number),
-    )
+    unlinked = (t.tenant_id == tenant_id, t.invoice_id.is_(None))
+    by_id = sa.select(t.mx_invoice_id, sa.exists().where(i.tenant_id == tenant_id, i.id == t.mx_invoice_id)
+                      .label("loaded")).distinct().where(*unlinked, t.mx_invoice_id.is_not(None))
+    loaded_id = sa.select(i.id).where(i.tenant_id == tenant_id, i.invoice_number == t.invoice_number).limit(1)
+    by_number = sa.select(t.invoice_number, loaded_id.scalar_subquery().label("loaded_id")).distinct().where(
+        *unlinked, t.mx_invoice_id.is_(None), t.invoice_number.is_not(None))
     skip = _quarantined_refs(conn, tenant_id)
-    ids = sorted({v for v in conn.execute(by_id).scalars() if f"id:{v}" not in skip}
-                 | set(conn.execute(paid_again).scalars()))
-    numbers = sorted(v for v in conn.execute(by_number).scalars() if f"number:{v}" not in skip)
-    return ids, numbers
+    ids, numbers = set(), []
+    for invoice_id, loaded in conn.execute(by_id):
+        if loaded or f"id:{invoice_id}" not in skip:
+            ids.add(invoice_id)
+    for number, invoice_id in conn.execute(by_number):
+        if invoice_id is not None:
+            ids.add(invoice_id)
+        elif f"number:{number}" not in skip:
+            numbers.append(number)
+    return sorted(ids), sorted(numbers)
 
 
 def invoice_rows(tenant_id: str, inv: MxInvoice) -> tuple[dict, list[dict]]:
