@@ -114,16 +114,16 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def mark_gone(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, seen: set[tuple],
-              scope_products: Iterable[str] | None, now: dt.datetime, max_fraction: float,
-              unread: set[str] | None = None,
-              confirm: Callable[[list[tuple]], list[tuple]] | None = None) -> tuple[int, int]:
-    """Mark live rows not in ``seen`` as deleted (only rows of ``scope_products`` when given).
+def gone_rows(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, seen: set[tuple],
+              scope_products: Iterable[str] | None, max_fraction: float,
+              unread: set[str] | None = None) -> tuple[list[tuple], int]:
+    """Keys of live rows not in ``seen`` (only rows of ``scope_products`` when given): (to mark
+    deleted, withheld).
 
     ``unread`` holds the ids of records the provider sent but we could not load (quarantined):
     missing from ``seen``, they are not gone, so they are spared; ``None`` means some unread
-    record had no id, and then nothing is marked this run. ``confirm`` keeps, of the rows about
-    to be marked, those the source confirms gone. Returns (marked, withheld)."""
+    record had no id, and then nothing is marked this run. Nor is anything when a full read
+    would delete more than ``max_fraction`` of the live rows."""
     t = stream.table
     cols = [t.c[k] for k in stream.key]
     base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
@@ -135,41 +135,44 @@ def mark_gone(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, 
             live |= {tuple(r) for r in conn.execute(sa.select(*cols).where(*base, t.c.product_id.in_(chunk)))}
     gone = sorted(live - seen)
     if unread is None:
-        return 0, len(gone)
+        return [], len(gone)
     gone = [g for g in gone if len(g) != 1 or g[0] not in unread]
     if scope_products is None and live and len(gone) > max_fraction * len(live):
-        return 0, len(gone)
-    if gone and confirm is not None:
-        gone = confirm(gone)
+        return [], len(gone)
+    return gone, 0
+
+
+def mark_deleted(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, gone: list[tuple],
+                 now: dt.datetime) -> int:
+    t = stream.table
+    cols = [t.c[k] for k in stream.key]
+    base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
     for chunk in _chunks(gone):
         conn.execute(sa.update(t).where(*base, sa.tuple_(*cols).in_(chunk))
                      .values(deleted_at=now, updated_at=sa.func.current_timestamp(), **stream.gone))
-    return len(gone), 0
+    return len(gone)
 
 
-def _confirmer(client: PosClient, stream: Stream, seen_products: set[str], stats: SyncStats
-               ) -> Callable[[list[tuple]], list[tuple]] | None:
+def confirmed_gone(client: PosClient, stream: Stream, gone: list[tuple], seen_products: set[str],
+                   stats: SyncStats) -> list[tuple]:
     """After a full read: of the rows about to be marked deleted, drop those of products the POS
-    still lists when asked by id (a product no row of the read mentioned at all). Sold-out lots of
-    a product that was read are gone for real and stay marked."""
+    still lists when asked by id (a product no row of the read mentioned at all: a deletion while
+    we paged can shift a live one past us). Sold-out lots of a product that was read are gone for
+    real and stay. If the POS cannot be asked, nothing is deleted this run."""
     if "product_id" not in stream.key:
-        return None
+        return gone
     at = stream.key.index("product_id")
-
-    def confirm(gone: list[tuple]) -> list[tuple]:
-        unseen = sorted({g[at] for g in gone if g[at] not in seen_products})
-        if not unseen:
-            return gone
-        try:
-            listed = client.still_listed(unseen)
-        except ProviderError as exc:  # cannot tell: delete nothing this run
-            stats.extra["deletions_unconfirmed"] = f"{len(gone)} ({exc.kind})"
-            return []
-        if listed:
-            stats.extra["slipped_between_pages"] = len(listed)
-        return gone if listed is None else [g for g in gone if g[at] not in listed]
-
-    return confirm
+    unseen = sorted({g[at] for g in gone if g[at] not in seen_products})
+    if not unseen:
+        return gone
+    try:
+        listed = client.still_listed(unseen)
+    except ProviderError as exc:
+        stats.extra["deletions_unconfirmed"] = f"{len(gone)} ({exc.kind})"
+        return []
+    if listed:
+        stats.extra["slipped_between_pages"] = len(listed)
+    return gone if listed is None else [g for g in gone if g[at] not in listed]
 
 
 def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str, options: dict[str, Any] | None = None,
@@ -228,11 +231,15 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
         if len(rows) + len(rejected) >= opts.batch_size:
             flush()
     flush()
+    scope = None if mode == FULL else (touched if kind == "inventory" else set())
+    gone, withheld = [], 0
+    if scope != set():
+        with engine.connect() as conn:
+            gone, withheld = gone_rows(conn, stream, tenant_id, source, seen, scope, opts.max_delete_fraction, unread)
+    if gone and mode == FULL:  # outside any transaction: this may call the POS
+        gone = confirmed_gone(client, stream, gone, touched, stats)
     with engine.begin() as conn:
-        scope = None if mode == FULL else (touched if kind == "inventory" else set())
-        marked, withheld = (0, 0) if scope == set() else mark_gone(
-            conn, stream, tenant_id, source, seen, scope, now, opts.max_delete_fraction, unread,
-            _confirmer(client, stream, touched, stats) if mode == FULL else None)
+        marked = mark_deleted(conn, stream, tenant_id, source, gone, now)
         cursor = {"since": newest.isoformat() if newest else cursor.get("since"),
                   "last_full": now.isoformat() if mode == FULL else cursor.get("last_full"), "mode": mode}
         save_cursor(conn, tenant_id, name, cursor)
