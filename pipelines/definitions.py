@@ -22,6 +22,8 @@ from sensors.tenants import build_tenant_discovery_sensor
 
 JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM, **shop.JOBS_BY_SYSTEM}
 ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
+SLACK_URL_VAR = "STOREHOUSE_SLACK_ALERTS_URL"
+
 
 def slack_resource() -> SlackResource:
     """Slack alerts when ``STOREHOUSE_SLACK_ALERTS_URL`` is set. The URL is the secret: it is
@@ -31,7 +33,6 @@ def slack_resource() -> SlackResource:
     return SlackResource()
 
 
-SLACK_URL_VAR = "STOREHOUSE_SLACK_ALERTS_URL"
 RESOURCES = {
     "warehouse": WarehouseResource(),
     "mx_merchant": MxMerchantResource(),

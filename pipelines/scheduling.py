@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import dagster as dg
 
 from assets.partitions import TENANT_PARTITIONS
-
 from resources.warehouse import WarehouseResource
 from warehouse.tenants import tenants_with
 
