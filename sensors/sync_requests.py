@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.partitions import TENANT_PARTITIONS, tenant_partitions
 from resources.warehouse import WarehouseResource
-from warehouse.syncs import launched_between, mark_launched, pending_requests
+from warehouse.syncs import launched_before, mark_launched, mark_started, pending_requests
 from warehouse.types import now_utc
 
 LOST_AFTER = dt.timedelta(minutes=2)  # a launched request with no run by then was lost on the way
@@ -47,18 +47,21 @@ def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefi
         return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partitions)
 
     def _lost(context: dg.SensorEvaluationContext, conn) -> list[dg.RunRequest]:
-        """A request is marked launched when this sensor hands it to the daemon; if the daemon
-        never submitted its run (it stopped in between), ask again under the same run key (a run
-        that does exist by then makes Dagster skip the repeat)."""
-        now, again = now_utc(), []
-        for request in launched_between(conn, now - LOST_AFTER * 30, now - LOST_AFTER):
-            runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}),
-                                             limit=1)
-            if not runs and request["job"] in known:
+        """A request is marked launched when this sensor hands it to the daemon. Once its run
+        exists it is marked started; one still without a run after ``LOST_AFTER`` was lost on
+        the way (the daemon stopped in between) and is asked for again under the same run key (a
+        run that does exist by then makes Dagster skip the repeat)."""
+        again, started = [], []
+        for request in launched_before(conn, now_utc() - LOST_AFTER):
+            if context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}),
+                                         limit=1):
+                started.append(request["id"])
+            elif request["job"] in known:
                 context.log.warning(f"sync request {request['id']}: its run never started; asking again")
                 again.append(dg.RunRequest(
                     job_name=request["job"], partition_key=request["tenant_id"], run_key=request["run_key"],
                     tags={"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"]}))
+        mark_started(conn, started)
         return again
 
     return sync_requests

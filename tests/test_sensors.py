@@ -2,9 +2,11 @@
 
 import datetime as dt
 import time
+import uuid
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.storage.dagster_run import DagsterRun
 
 from assets.partitions import TENANT_PARTITIONS
 from pipelines.definitions import ALL_JOBS, JOBS_BY_SYSTEM
@@ -90,15 +92,22 @@ def test_sync_request_runs_the_partition_once(engine, warehouse, tenant_id):
     assert any(tenant_id in r.partition_keys for r in first.dynamic_partitions_requests)
     second = _evaluate(sensor, instance, warehouse)
     assert not [r for r in second.run_requests if r.partition_key == tenant_id]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sync_requests.c.status).where(sync_requests.c.id == request_id)
+                            ).scalar_one() == "launched"
     with engine.begin() as conn:  # handed to a daemon that stopped before it submitted the run
         conn.execute(sa.update(sync_requests).where(sync_requests.c.id == request_id)
                      .values(launched_at=now_utc() - dt.timedelta(minutes=5)))
     third = _evaluate(sensor, instance, warehouse)
     assert [r.run_key for r in third.run_requests if r.partition_key == tenant_id] == [mine[0].run_key]
-    with engine.connect() as conn:
+    instance.add_run(DagsterRun(job_name="mx_merchant_sync", run_id=uuid.uuid4().hex,
+                                tags={"dagster/run_key": mine[0].run_key}))  # the daemon submitted it this time
+    fourth = _evaluate(sensor, instance, warehouse)
+    assert not [r for r in fourth.run_requests if r.partition_key == tenant_id]
+    with engine.connect() as conn:  # the run exists: watched no more
         statuses = dict(conn.execute(sa.select(sync_requests.c.id, sync_requests.c.status)
                                      .where(sync_requests.c.tenant_id == tenant_id)).all())
-    assert statuses == {request_id: "launched", bogus_id: "rejected"}
+    assert statuses == {request_id: "started", bogus_id: "rejected"}
 
 
 def test_a_failure_is_reported_by_its_own_error_not_dagsters_wrappers():

@@ -126,11 +126,17 @@ def pending_requests(conn: sa.Connection, limit: int = 100) -> list[dict[str, An
     ).mappings()]
 
 
-def launched_between(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Requests handed to the daemon between ``start`` and ``end`` (to check their runs exist)."""
+def launched_before(conn: sa.Connection, end: dt.datetime, limit: int = 100) -> list[dict[str, Any]]:
+    """Requests handed to the daemon before ``end`` whose run was not seen yet."""
     r = sync_requests.c
     return [dict(row) for row in conn.execute(sa.select(sync_requests).where(
-        r.status == "launched", r.launched_at >= start, r.launched_at < end).order_by(r.id).limit(100)).mappings()]
+        r.status == "launched", r.launched_at < end).order_by(r.id).limit(limit)).mappings()]
+
+
+def mark_started(conn: sa.Connection, request_ids: list[int]) -> None:
+    """Their runs exist: nothing more to watch."""
+    if request_ids:
+        conn.execute(sa.update(sync_requests).where(sync_requests.c.id.in_(request_ids)).values(status="started"))
 
 
 def mark_launched(conn: sa.Connection, request_id: int, run_key: str, status: str = "launched") -> None:
