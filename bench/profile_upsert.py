@@ -30,6 +30,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
@@ -332,21 +333,11 @@ def streamed_upsert(conn, table, rows, *, columns=None, key=None, batch_size=20_
 
 
 def _any_existing_keys(pg, plan, keys: list[tuple]) -> bool:
-    """``warehouse.upsert._pg_any_existing``'s probe, from the key tuples alone."""
-    where, params = [], []
-    for n, col in enumerate(plan.key):
-        values = [k[n] for k in keys]
-        first = values[0]
-        if all(v == first for v in values):
-            where.append(f"{col} = %s")
-            params.append(first)
-        else:
-            where.append(f"{col} BETWEEN %s AND %s")
-            params += [min(values), max(values)]
-            break
+    """``warehouse.upsert._pg_any_existing``'s probe itself, fed the key tuples alone (as rows whose
+    key columns come first)."""
+    keyed = SimpleNamespace(key=plan.key, key_idx=range(len(plan.key)), table=plan.table)
     with pg.cursor() as cur:
-        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {plan.table.name} WHERE {' AND '.join(where)})", params)
-        return cur.fetchone()[0]
+        return U._pg_any_existing(cur, keyed, keys)
 
 
 # -- main ---------------------------------------------------------------------------------------
