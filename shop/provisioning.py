@@ -112,7 +112,10 @@ class ProvisioningService:
             if shop is None and waiting and self.shops.paused(tenant_id):
                 raise Deferred("the shop is paused; its paid order waits for it")
             if shop is None or not waiting:
-                why = "order gone" if order is None else f"order is {order['status']}" if not waiting else "shop removed"
+                if order is None:
+                    why = "order gone"
+                else:
+                    why = f"order is {order['status']}" if not waiting else "shop removed"
                 self.jobs.finish_in(conn, lease, "done", finished_at=now_utc(), last_error=why)
                 return "skipped"
             if order["status"] == states.PAID:

@@ -72,7 +72,8 @@ class ShopDirectory:
     def paused(self, tenant_id: str) -> bool:
         """The tenant exists but is not active (its orders wait for it), as against removed."""
         with self.engine.connect() as conn:
-            status = conn.execute(sa.select(tenants.c.status).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
+            status = conn.execute(sa.select(tenants.c.status)
+                                  .where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
         return status is not None and status != "active"
 
     def _load(self, tenant_id: str) -> Shop | None:

@@ -77,9 +77,8 @@ def tenants_add(
     """Add a tenant, or set one of its connections (re-running replaces it)."""
     from warehouse.tenants import add_tenant, set_connection
 
-    if system and system not in connectable_systems():
-        raise typer.BadParameter(f"unknown system {system!r}; one of: {', '.join(connectable_systems())}",
-                                 param_hint="--system")
+    if system and system not in (known := connectable_systems()):
+        raise typer.BadParameter(f"unknown system {system!r}; one of: {', '.join(known)}", param_hint="--system")
     settings = Settings()
     _migrate(settings)
     with _engine(settings).begin() as conn:
@@ -136,9 +135,7 @@ def sync(
     request: Annotated[bool, typer.Option("--request", help="queue it for the sync-request sensor instead")] = False,
 ) -> None:
     """Materialise one tenant now (or, with --request, ask the running daemon to)."""
-    from storehouse.runner import ensure_dagster_home
-
-    from storehouse.runner import jobs_for_tenant
+    from storehouse.runner import ensure_dagster_home, jobs_for_tenant
     from warehouse.tenants import list_tenants
 
     settings = Settings()
@@ -153,9 +150,9 @@ def sync(
         raise typer.Exit(1)
     from pipelines.definitions import ALL_JOBS
 
-    unknown = sorted(set(jobs) - {j.name for j in ALL_JOBS})
-    if unknown:
-        console.print(f"[red]unknown job {', '.join(unknown)}[/]; one of: {', '.join(sorted(j.name for j in ALL_JOBS))}")
+    names = sorted(j.name for j in ALL_JOBS)
+    if unknown := sorted(set(jobs) - set(names)):
+        console.print(f"[red]unknown job {', '.join(unknown)}[/]; one of: {', '.join(names)}")
         raise typer.Exit(1)
     if request:
         from warehouse.syncs import request_sync

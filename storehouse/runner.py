@@ -10,7 +10,6 @@ from pathlib import Path
 import dagster as dg
 
 from sensors.alerts import cause_of
-
 from storehouse.settings import Settings
 
 DAGSTER_YAML = """\
@@ -96,4 +95,3 @@ def run_tenant_jobs(
             error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
         outcomes.append(JobOutcome(name, tenant_id, result.success, result.run_id, error, metadata))
     return outcomes
-

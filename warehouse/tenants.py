@@ -26,11 +26,9 @@ class TenantConnection:
 def add_tenant(conn: sa.Connection, tenant_id: str, name: str | None = None) -> None:
     """Add the tenant (named ``name``, else its id), or make it active again; a name given
     replaces the old one, no name keeps it."""
-    row = {"tenant_id": tenant_id, "name": name or tenant_id, "status": "active"}
     if name is None:
-        found = conn.execute(sa.select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
-        row["name"] = found or tenant_id
-    upsert(conn, tenants, [row])
+        name = conn.execute(sa.select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
+    upsert(conn, tenants, [{"tenant_id": tenant_id, "name": name or tenant_id, "status": "active"}])
 
 
 def set_connection(
