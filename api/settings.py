@@ -24,6 +24,9 @@ class ApiSettings(ShopSettings):
                                  "own word)")
     checkout_rate_per_s: float = Field(2.0, gt=0, description="checkouts per second per client, sustained")
     checkout_burst: int = Field(10, ge=1, description="checkouts a client may make at once")
+    pos_webhook_rate_per_s: float = Field(10.0, gt=0, description="POS webhook deliveries per second per shop and "
+                                          "client, sustained (a refused delivery gets 429 and the POS retries)")
+    pos_webhook_burst: int = Field(100, ge=1, description="POS webhook deliveries a client may make at once")
     metrics_token: SecretStr | None = Field(None, description="when set, /metrics needs it as a bearer token")
 
     def uvicorn_proxy_options(self) -> dict[str, Any]:

@@ -74,20 +74,45 @@ def tenants_add(
     credential: Annotated[list[str], typer.Option(help="key=value, repeatable (stored, never printed)")] = [],
     option: Annotated[list[str], typer.Option(help="key=value (JSON values allowed), repeatable")] = [],
 ) -> None:
-    """Add a tenant, or set one of its connections (re-running replaces it)."""
-    from warehouse.tenants import add_tenant, set_connection
+    """Add a tenant, or set one of its connections (re-running replaces it); prints a POS's webhook URL."""
+    from shop.pos_webhooks import setup_note
+    from shop.settings import ShopSettings
+    from warehouse.tenants import add_tenant, get_connection, set_connection
 
     if system and system not in (known := connectable_systems()):
         raise typer.BadParameter(f"unknown system {system!r}; one of: {', '.join(known)}", param_hint="--system")
     settings = Settings()
     _migrate(settings)
+    note = None
     with _engine(settings).begin() as conn:
         add_tenant(conn, tenant, name)
         if system:
             if not base_url:
                 raise typer.BadParameter("--base-url is required with --system")
             set_connection(conn, tenant, system, base_url, _parse_pairs(credential), _parse_pairs(option))
+            note = setup_note(conn, get_connection(conn, tenant, system), ShopSettings().public_url)
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
+    if note:
+        console.print(note, soft_wrap=True)
+
+
+@tenants_app.command("webhook-url")
+def tenants_webhook_url(tenant: str, system: str) -> None:
+    """Issue a new webhook URL token for a POS that does not sign (the old URL stops working)."""
+    from shop.settings import ShopSettings
+    from shop.webhook_tokens import UNSIGNED, issue, webhook_url
+    from warehouse.tenants import get_connection
+
+    if system not in UNSIGNED:
+        raise typer.BadParameter(f"{system!r} needs no URL token; one of: {', '.join(sorted(UNSIGNED))}",
+                                 param_hint="SYSTEM")
+    with _engine(Settings()).begin() as conn:
+        if get_connection(conn, tenant, system) is None:
+            console.print(f"[red]{tenant} has no {system} connection[/]")
+            raise typer.Exit(1)
+        token = issue(conn, tenant, system)
+    url = webhook_url(ShopSettings().public_url, tenant, system, token)
+    console.print(f"{system} webhook URL (register it with {system}; it is shown this once): {url}", soft_wrap=True)
 
 
 def connectable_systems() -> list[str]:
