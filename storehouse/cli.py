@@ -221,7 +221,8 @@ def demo(
 ) -> None:
     """The main job on the embedded default: sandbox, warehouse, demo tenants, every asset."""
     from sandbox.server import SandboxThread, is_up
-    from storehouse.demo import register_demo_tenants
+    from shop.settings import ShopSettings
+    from storehouse.demo import register_demo_tenants, webhook_notes
     from storehouse.runner import ensure_dagster_home
     from storehouse.summary import print_summary
 
@@ -238,6 +239,8 @@ def demo(
         home = ensure_dagster_home(settings)
         tenants = register_demo_tenants(_engine(settings), settings.sandbox_url)
         console.print(f"[green]✓[/] {len(tenants)} demo tenants registered: {', '.join(t.tenant_id for t in tenants)}")
+        for note in webhook_notes(_engine(settings), tenants, ShopSettings().public_url):
+            console.print(f"    {note}", soft_wrap=True)
         ok = _run_and_report([t.tenant_id for t in tenants], None)
         print_summary(console, _engine(settings), [t.tenant_id for t in tenants])
         from storehouse.demo_shop import SHOP, buy_one_esim

@@ -197,6 +197,9 @@ def test_300_unsigned_posts_to_a_treez_route_store_nothing_and_queue_no_refresh(
     assert events(engine, tenant_id) == []
     assert refused(tenant_id, "treez", "webhook-not-configured") == refused(tenant_id, "treez",
                                                                              "invalid-webhook-token") == 300
+    scraped = client.get("/metrics").text
+    assert f'storehouse_pos_webhooks_total{{outcome="invalid-webhook-token",provider="treez",tenant="{tenant_id}"}} 300.0' \
+        in scraped
     instance = dg.DagsterInstance.ephemeral()
     assert [r for r in evaluate(warehouse, instance).run_requests if r.partition_key == tenant_id] == []
 
