@@ -55,4 +55,4 @@ def matches(stored_sha256: str, given: str | None) -> bool:
 def webhook_url(public_url: str, tenant_id: str, provider: str, token: str | None = None) -> str:
     """The URL to register with the POS for this shop (with its token for a POS that does not sign)."""
     url = f"{public_url.rstrip('/')}/shops/{tenant_id}/webhooks/pos/{provider}"
-    return f"{url}?token={quote(token)}" if token else url
+    return f"{url}?token={quote(token, safe='')}" if token else url
