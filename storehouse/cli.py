@@ -277,6 +277,7 @@ def api(
     """Serve the shop API (OpenAPI at /docs): catalogue, checkout, Stripe webhooks, orders, provisioning."""
     import uvicorn
 
+    from api.settings import ApiSettings
     from warehouse.db import redact
 
     settings = Settings()
@@ -293,8 +294,6 @@ def api(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    from api.settings import ApiSettings
-
     proxy = ApiSettings().uvicorn_proxy_options()  # X-Forwarded-For believed only when configured
     console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy)
