@@ -45,6 +45,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
                   description="Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning.")
     app.state.services, app.state.settings = services, settings
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
+    app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
     problems.install(app)
     logs.install()
     for name in ROUTERS:

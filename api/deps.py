@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import Depends, Header, Query, Request
 
 from api.problems import Problem
+from api.ratelimit import RateLimiter
 from shop.services import Services
 from shop.shops import Shop
 
@@ -50,11 +51,16 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def checkout_rate_limit(request: Request, shop: ShopDep) -> None:
-    wait = request.app.state.checkout_limiter.hit(f"{shop.tenant_id}|{client_address(request)}")
+def rate_limit(limiter: RateLimiter, request: Request, shop: Shop, what: str) -> None:
+    """One token from ``limiter``'s bucket for this shop and client, or 429 with Retry-After."""
+    wait = limiter.hit(f"{shop.tenant_id}|{client_address(request)}")
     if wait:
-        raise Problem(429, "rate-limited", "Too many checkouts from this client; slow down.",
+        raise Problem(429, "rate-limited", f"Too many {what} from this client; slow down.",
                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def checkout_rate_limit(request: Request, shop: ShopDep) -> None:
+    rate_limit(request.app.state.checkout_limiter, request, shop, "checkouts")
 
 
 async def raw_body(request: Request) -> bytes:

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API: requests, webhook outcomes, checkouts, and the shop's own
+"""Prometheus metrics of the API: requests, Stripe and POS webhook outcomes, checkouts, and the shop's own
 (``shop.metrics``: provisioning, effects, breakers) in one exposition.
 
 Counters live in this process; with several workers set ``PROMETHEUS_MULTIPROC_DIR`` and every
@@ -23,6 +23,9 @@ REQUEST_SECONDS = Histogram("storehouse_api_request_seconds", "Time to answer a 
                             registry=REGISTRY, buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
 WEBHOOKS = Counter("storehouse_stripe_webhooks_total", "Stripe webhook deliveries by outcome.", ["outcome"],
                    registry=REGISTRY)
+POS_WEBHOOKS = Counter("storehouse_pos_webhooks_total", "POS webhook deliveries by shop, provider and outcome "
+                       "(refused ones are counted here only, never stored).", ["tenant", "provider", "outcome"],
+                       registry=REGISTRY)
 CHECKOUTS = Counter("storehouse_checkouts_total", "Checkout requests by outcome.", ["outcome"], registry=REGISTRY)
 
 

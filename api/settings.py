@@ -5,7 +5,7 @@ Same ``STOREHOUSE_SHOP_*`` variables, read once by the app factory.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -24,7 +24,22 @@ class ApiSettings(ShopSettings):
                                  "own word)")
     checkout_rate_per_s: float = Field(2.0, gt=0, description="checkouts per second per client, sustained")
     checkout_burst: int = Field(10, ge=1, description="checkouts a client may make at once")
+    pos_webhook_rate_per_s: float = Field(10.0, gt=0, description="POS webhook deliveries per second per shop and "
+                                          "client, sustained (a refused delivery gets 429 and the POS retries)")
+    pos_webhook_burst: int = Field(100, ge=1, description="POS webhook deliveries a client may make at once")
     metrics_token: SecretStr | None = Field(None, description="when set, /metrics needs it as a bearer token")
+
+    def uvicorn_proxy_options(self) -> dict[str, Any]:
+        """How the server treats X-Forwarded-For/-Proto, from the same settings as the rate limits.
+
+        Uvicorn's default trusts these headers from 127.0.0.1, so any local caller could name its
+        own address. Unless ``trust_forwarded_for`` says a proxy stands in front, they are ignored;
+        when it does, every peer is that proxy (uvicorn counts no hops: the rate limits pick the
+        client ``trusted_proxies`` places from the right themselves, ``api.deps.client_address``).
+        """
+        if not self.trust_forwarded_for:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": "*"}
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -2,8 +2,8 @@
 
 One change is timed from the moment the store's stock changes in the sandbox (control route)
 to the moment the warehouse ``inventory`` row shows the new quantity. In between, for real:
-the fake POS signs and POSTs its webhook from its own process, our API (uvicorn, real port)
-verifies and records it, the ``pos_webhook_inventory`` sensor sees it at its next tick and asks
+the fake POS signs and POSTs its webhook from its own process (to a URL with the connection's
+token, for Treez), our API (uvicorn, real port) verifies and records it, the ``pos_webhook_inventory`` sensor sees it at its next tick and asks
 for ``pos_inventory_refresh``, and that job runs for the tenant's partition.
 
 The Dagster daemon is modelled in-process: the sensor is evaluated on a fixed clock every
@@ -47,6 +47,7 @@ from pipelines.definitions import defs  # noqa: E402
 from resources.pos import PosClientsResource  # noqa: E402
 from resources.warehouse import WarehouseResource  # noqa: E402
 from sensors.pos_webhooks import SENSOR_NAME  # noqa: E402
+from shop import webhook_tokens  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.tables.pos import inventory, products  # noqa: E402
 from warehouse.tables.pos_events import pos_webhook_events  # noqa: E402
@@ -61,10 +62,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def open_account(sandbox: str, system: str, api_url: str, secret: str) -> tuple[str, dict, str]:
-    """(base URL, credentials, control path) of a fresh account whose webhooks point at our API."""
+def open_account(sandbox: str, system: str, hook: str, secret: str) -> tuple[str, dict, str]:
+    """(base URL, credentials, control path) of a fresh account whose webhooks go to ``hook``."""
     tag = uuid.uuid4().hex[:10]
-    hook = f"{api_url}/shops/{TENANT}/webhooks/pos/{system}"
     if system == "shopify":
         httpx.post(f"{sandbox}/_sandbox/shopify/shops", json={"shop": f"s{tag}", "access_token": f"t{tag}",
                    "api_secret": secret, "products": 200, "customers": 5}).raise_for_status()
@@ -121,9 +121,12 @@ def run(url: str, system: str, changes: int, tick: float, seed: int) -> None:
     instance.add_dynamic_partitions(TENANT_PARTITIONS, [TENANT])
     secret = f"bench-{uuid.uuid4().hex}"
     with SandboxProcess() as sandbox, Api(url, engine) as api:
-        base_url, creds, control = open_account(sandbox.url, system, api.url, secret)
         with engine.begin() as conn:
             add_tenant(conn, TENANT, "Webhook bench")
+            token = None if system in webhook_tokens.SIGNED else webhook_tokens.issue(conn, TENANT, system)
+        hook = webhook_tokens.webhook_url(api.url, TENANT, system, token)
+        base_url, creds, control = open_account(sandbox.url, system, hook, secret)
+        with engine.begin() as conn:
             set_connection(conn, TENANT, system, base_url, creds, {})
         assert jobs.resolve_job_def("pos_sync").execute_in_process(partition_key=TENANT, instance=instance,
                                                                    run_config=QUIET).success

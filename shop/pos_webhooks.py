@@ -1,11 +1,16 @@
-"""POS webhooks: verify each provider's signature, read what the event names, record it once.
+"""POS webhooks: authenticate each delivery, read what the event names, record it once.
 
 Shopify signs: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body keyed with
-the app secret, compared in constant time. Treez, Dutchie, Blaze, Flowhub and COVA do not sign;
-they echo a shared secret registered with the hook (``authorization``, or ``key`` for Flowhub).
-When the tenant's connection holds a ``webhook_secret`` that header must match; without one the
-event is accepted as ``unsigned``, which is safe only because a POS event is a hint: the refresh
-it triggers reads the provider's API, never the event's body.
+the app secret, compared in constant time; a Shopify connection without that secret refuses
+every delivery. Treez, Dutchie, Blaze, Flowhub and COVA document no signature, so their
+deliveries must carry the connection's URL token (``shop.webhook_tokens``); a connection with no
+token issued refuses them all. When such a connection also holds a ``webhook_secret``, the POS
+echoes it in a header (``authorization``, or ``key`` for Flowhub) and that must match too.
+
+Only accepted deliveries are stored (a re-delivery only counts); a refused one writes nothing,
+so a flood of forgeries cannot fill the table or queue refreshes: the route counts refusals in
+metrics. Even an accepted event is only a hint: the refresh it triggers reads the provider's
+API, never the event's body.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shop import webhook_tokens
 from warehouse.tables.pos_events import (
     REFRESH_NOT_NEEDED,
     REFRESH_PENDING,
@@ -30,6 +37,7 @@ from warehouse.tables.pos_events import (
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 
+log = logging.getLogger("storehouse.shop.pos_webhooks")
 PROVIDERS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify")
 SECRET_HEADER = {"treez": "authorization", "dutchie": "authorization", "blaze": "authorization",
                  "flowhub": "key", "cova": "authorization"}
@@ -47,12 +55,12 @@ INVENTORY_TOPICS = {
 # where a tenant's connection names the account its events must come from
 ACCOUNT_KEYS = {"shopify": ("shop",), "treez": ("dispensary",), "dutchie": ("location_id",), "blaze": ("shop_id",),
                 "flowhub": ("location_id", "location_ids"), "cova": ("location_id", "location_ids")}
-EXCERPT_BYTES = 2048
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Outcome of the signature check: ``signature`` is valid, invalid, missing or unsigned."""
+    """Outcome of the signature check: ``signature`` is valid, invalid, missing or unsigned (no
+    secret to check against)."""
 
     signature: str
     reason: str | None = None
@@ -155,12 +163,6 @@ def account_mismatch(provider: str, event: PosEvent, connection: TenantConnectio
     return f"event names account {event.account!r}, not this tenant's"
 
 
-def excerpt(body: bytes) -> dict[str, Any]:
-    """What is kept of a rejected body: enough to investigate, never the whole of a large one."""
-    text = body[:EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")  # JSONB refuses NUL
-    return {"excerpt": text, "bytes": len(body)}
-
-
 def record(
     conn: sa.Connection, tenant_id: str, provider: str, *, event_id: str, status: str, signature: str,
     topic: str | None = None, account: str | None = None, payload: Any = None, reason: str | None = None,
@@ -194,34 +196,79 @@ class Outcome:
     refresh: bool = False
 
 
+def authenticate(conn: sa.Connection, provider: str, connection: TenantConnection, body: bytes,
+                 headers: Mapping[str, str], url_token: str | None) -> Outcome | str:
+    """The ``signature`` to record for a genuine delivery, or the refusal for any other."""
+    secret = webhook_secret(provider, connection)
+    if provider in webhook_tokens.SIGNED:
+        if not secret:
+            return Outcome(403, "webhook-not-configured", f"This shop keeps no {provider} webhook secret, "
+                           "so no delivery can be verified: all are refused.")
+        verdict = verify(provider, body, headers, secret)
+        return verdict.signature if verdict.ok else Outcome(401, "invalid-signature", verdict.reason)
+    stored = webhook_tokens.issued(conn, connection.tenant_id, provider)
+    if stored is None:
+        return Outcome(403, "webhook-not-configured", f"This shop has no {provider} webhook URL token issued, "
+                       "so no delivery can be trusted: all are refused.")
+    if not webhook_tokens.matches(stored, url_token):
+        return Outcome(401, "invalid-webhook-token", "The webhook URL's token is missing or wrong.")
+    verdict = verify(provider, body, headers, secret)
+    if not verdict.ok:
+        return Outcome(401, "invalid-signature", verdict.reason)
+    return "valid" if verdict.signature == "valid" else "token"
+
+
 def receive(engine: sa.Engine, provider: str, connection: TenantConnection, body: bytes,
-            headers: Mapping[str, str]) -> Outcome:
-    """Verify, parse and record one delivery for the connection's tenant; rejections are recorded too."""
-    tenant_id = connection.tenant_id
+            headers: Mapping[str, str], url_token: str | None = None) -> Outcome:
+    """Authenticate, parse and record one delivery for the connection's tenant; a refusal records nothing."""
     with engine.begin() as conn:
-        verdict = verify(provider, body, headers, webhook_secret(provider, connection))
-        if not verdict.ok:
-            event_id = (headers.get("x-shopify-webhook-id") if provider == "shopify" else None) or body_event_id(body)
-            record(conn, tenant_id, provider, event_id=event_id[:128], status="rejected", signature=verdict.signature,
-                   topic=_clip(headers.get("x-shopify-topic"), 64), payload=excerpt(body), reason=verdict.reason)
-            return Outcome(401, "invalid-signature", verdict.reason, event_id)
+        signature = authenticate(conn, provider, connection, body, headers, url_token)
+        if isinstance(signature, Outcome):
+            return signature
         try:
             event = parse(provider, body, headers)
         except ValueError as exc:
-            reason = f"body is not a JSON event: {exc}"[:300]
-            record(conn, tenant_id, provider, event_id=body_event_id(body), status="rejected",
-                   signature=verdict.signature, payload=excerpt(body), reason=reason)
-            return Outcome(400, "malformed-event", reason, body_event_id(body))
+            return _odd(connection, Outcome(400, "malformed-event", f"body is not a JSON event: {exc}"[:300],
+                                            body_event_id(body)))
         mismatch = account_mismatch(provider, event, connection)
         if mismatch:
-            record(conn, tenant_id, provider, event_id=event.event_id, status="rejected", signature=verdict.signature,
-                   topic=event.topic, account=event.account, payload=excerpt(body), reason=mismatch)
-            return Outcome(400, "wrong-account", mismatch, event.event_id)
+            return _odd(connection, Outcome(400, "wrong-account", mismatch, event.event_id))
         affects = event.affects_inventory(provider)
-        recorded = record(conn, tenant_id, provider, event_id=event.event_id, status="accepted",
-                          signature=verdict.signature, topic=event.topic, account=event.account,
+        recorded = record(conn, connection.tenant_id, provider, event_id=event.event_id, status="accepted",
+                          signature=signature, topic=event.topic, account=event.account,
                           payload=event.payload, affects_inventory=affects)
-    return Outcome(200, "accepted", event_id=event.event_id, duplicate=recorded.duplicate, refresh=affects)
+    return Outcome(200, "duplicate" if recorded.duplicate else "accepted", event_id=event.event_id,
+                   duplicate=recorded.duplicate, refresh=affects)
+
+
+def setup_note(conn: sa.Connection, connection: TenantConnection, public_url: str) -> str | None:
+    """What the operator must register with the POS for this connection, said when it is set up.
+
+    A POS that does not sign gets its URL token now if it has none; the token is in this text
+    and nowhere else, so it is the one time it can be shown.
+    """
+    tenant_id, provider = connection.tenant_id, connection.system
+    if provider in webhook_tokens.UNSIGNED:
+        token = webhook_tokens.ensure(conn, tenant_id, provider)
+        if token is None:
+            return (f"{provider} webhook URL: its token was issued before and is kept (shown only then); "
+                    f"`storehouse tenants webhook-url {tenant_id} {provider}` issues a new one")
+        return (f"{provider} webhook URL (register it with {provider}; it is shown this once): "
+                f"{webhook_tokens.webhook_url(public_url, tenant_id, provider, token)}")
+    if provider in webhook_tokens.SIGNED:
+        url = webhook_tokens.webhook_url(public_url, tenant_id, provider)
+        if webhook_secret(provider, connection) is None:
+            return f"{provider} webhook URL {url} refuses every delivery until the connection has its webhook_secret"
+        return f"{provider} webhook URL: {url}"
+    return None
+
+
+def _odd(connection: TenantConnection, outcome: Outcome) -> Outcome:
+    """An authenticated delivery refused: worth a line in the log, since it came from the POS itself
+    (anonymous refusals are only counted: a flood of them must not flood the log either)."""
+    log.warning("%s webhook for %s refused (%s): %s", connection.system, connection.tenant_id, outcome.kind,
+                outcome.detail)
+    return outcome
 
 
 def _clip(value: str | None, size: int) -> str | None:

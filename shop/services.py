@@ -27,7 +27,7 @@ class Services:
                  esim: EsimProvidersResource | None = None) -> None:
         self.settings = settings
         self.engine = engine or engine_for(settings.warehouse_url)
-        self.shops = ShopDirectory(self.engine, settings.tenant_cache_s)
+        self.shops = ShopDirectory(self.engine, settings.tenant_cache_s, settings.tenant_cache_size)
         self.tokens = OrderTokens(load_secret(settings))
         self.heartbeat = Heartbeat(settings.lease_s)
         self.provider_clients = ProviderClients(esim or EsimProvidersResource(

@@ -1,7 +1,10 @@
 """Shops: a tenant as the API sees it, with its connections, cached briefly per process.
 
 A route names its shop by slug; the directory answers with the tenant's own connections only,
-so one shop's Stripe keys, webhook secrets and provider accounts never serve another.
+so one shop's Stripe keys, webhook secrets and provider accounts never serve another. The cache
+remembers unknown slugs too (so a flood of them costs one query each per ``ttl_s``, not one per
+request), and holds at most ``max_entries`` slugs, the least recently used leaving first: any
+number of random slugs cannot grow a worker's memory past that.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -41,11 +45,12 @@ class Shop:
 
 
 class ShopDirectory:
-    """Active tenants by slug, with connections; entries live ``ttl_s`` seconds (0: no cache)."""
+    """Active tenants by slug, with connections; entries live ``ttl_s`` seconds (0: no cache),
+    at most ``max_entries`` of them."""
 
-    def __init__(self, engine: sa.Engine, ttl_s: float = 5.0) -> None:
-        self.engine, self.ttl_s = engine, ttl_s
-        self._cache: dict[str, tuple[float, Shop | None]] = {}
+    def __init__(self, engine: sa.Engine, ttl_s: float = 5.0, max_entries: int = 4096) -> None:
+        self.engine, self.ttl_s, self.max_entries = engine, ttl_s, max_entries
+        self._cache: OrderedDict[str, tuple[float, Shop | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, tenant_id: str) -> Shop | None:
@@ -54,13 +59,22 @@ class ShopDirectory:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(tenant_id)
-        if hit and hit[0] > now:
-            return hit[1]
+            if hit and hit[0] > now:
+                self._cache.move_to_end(tenant_id)
+                return hit[1]
         shop = self._load(tenant_id)
         if self.ttl_s > 0:
             with self._lock:
                 self._cache[tenant_id] = (now + self.ttl_s, shop)
+                self._cache.move_to_end(tenant_id)
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
         return shop
+
+    def __len__(self) -> int:
+        """Slugs cached now (known shops and unknown slugs alike)."""
+        with self._lock:
+            return len(self._cache)
 
     def forget(self, tenant_id: str | None = None) -> None:
         with self._lock:

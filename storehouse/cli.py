@@ -74,20 +74,45 @@ def tenants_add(
     credential: Annotated[list[str], typer.Option(help="key=value, repeatable (stored, never printed)")] = [],
     option: Annotated[list[str], typer.Option(help="key=value (JSON values allowed), repeatable")] = [],
 ) -> None:
-    """Add a tenant, or set one of its connections (re-running replaces it)."""
-    from warehouse.tenants import add_tenant, set_connection
+    """Add a tenant, or set one of its connections (re-running replaces it); prints a POS's webhook URL."""
+    from shop.pos_webhooks import setup_note
+    from shop.settings import ShopSettings
+    from warehouse.tenants import add_tenant, get_connection, set_connection
 
     if system and system not in (known := connectable_systems()):
         raise typer.BadParameter(f"unknown system {system!r}; one of: {', '.join(known)}", param_hint="--system")
     settings = Settings()
     _migrate(settings)
+    note = None
     with _engine(settings).begin() as conn:
         add_tenant(conn, tenant, name)
         if system:
             if not base_url:
                 raise typer.BadParameter("--base-url is required with --system")
             set_connection(conn, tenant, system, base_url, _parse_pairs(credential), _parse_pairs(option))
+            note = setup_note(conn, get_connection(conn, tenant, system), ShopSettings().public_url)
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
+    if note:
+        console.print(note, soft_wrap=True)
+
+
+@tenants_app.command("webhook-url")
+def tenants_webhook_url(tenant: str, system: str) -> None:
+    """Issue a new webhook URL token for a POS that does not sign (the old URL stops working)."""
+    from shop.settings import ShopSettings
+    from shop.webhook_tokens import UNSIGNED, issue, webhook_url
+    from warehouse.tenants import get_connection
+
+    if system not in UNSIGNED:
+        raise typer.BadParameter(f"{system!r} needs no URL token; one of: {', '.join(sorted(UNSIGNED))}",
+                                 param_hint="SYSTEM")
+    with _engine(Settings()).begin() as conn:
+        if get_connection(conn, tenant, system) is None:
+            console.print(f"[red]{tenant} has no {system} connection[/]")
+            raise typer.Exit(1)
+        token = issue(conn, tenant, system)
+    url = webhook_url(ShopSettings().public_url, tenant, system, token)
+    console.print(f"{system} webhook URL (register it with {system}; it is shown this once): {url}", soft_wrap=True)
 
 
 def connectable_systems() -> list[str]:
@@ -196,7 +221,8 @@ def demo(
 ) -> None:
     """The main job on the embedded default: sandbox, warehouse, demo tenants, every asset."""
     from sandbox.server import SandboxThread, is_up
-    from storehouse.demo import register_demo_tenants
+    from shop.settings import ShopSettings
+    from storehouse.demo import register_demo_tenants, webhook_notes
     from storehouse.runner import ensure_dagster_home
     from storehouse.summary import print_summary
 
@@ -213,6 +239,8 @@ def demo(
         home = ensure_dagster_home(settings)
         tenants = register_demo_tenants(_engine(settings), settings.sandbox_url)
         console.print(f"[green]✓[/] {len(tenants)} demo tenants registered: {', '.join(t.tenant_id for t in tenants)}")
+        for note in webhook_notes(_engine(settings), tenants, ShopSettings().public_url):
+            console.print(f"    {note}", soft_wrap=True)
         ok = _run_and_report([t.tenant_id for t in tenants], None)
         print_summary(console, _engine(settings), [t.tenant_id for t in tenants])
         from storehouse.demo_shop import SHOP, buy_one_esim
@@ -249,6 +277,7 @@ def api(
     """Serve the shop API (OpenAPI at /docs): catalogue, checkout, Stripe webhooks, orders, provisioning."""
     import uvicorn
 
+    from api.settings import ApiSettings
     from warehouse.db import redact
 
     settings = Settings()
@@ -265,8 +294,9 @@ def api(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    proxy = ApiSettings().uvicorn_proxy_options()  # X-Forwarded-For believed only when configured
     console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy)
 
 
 @app.command()

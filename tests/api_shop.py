@@ -54,7 +54,7 @@ def free_port() -> int:
 def settings_for(warehouse_url: str, port: int, **overrides: Any) -> ApiSettings:
     values = dict(database_url=warehouse_url, public_url=f"http://127.0.0.1:{port}", secret_key=SECRET,
                   tenant_cache_s=0, poll_s=0.2, lease_s=10, provider_timeout_s=5, checkout_burst=1000,
-                  checkout_rate_per_s=1000)
+                  checkout_rate_per_s=1000, pos_webhook_burst=1000, pos_webhook_rate_per_s=1000)
     values.update(overrides)
     return ApiSettings(**values)
 

@@ -141,6 +141,27 @@ def test_rate_limiter_refuses_past_the_burst_then_refills():
     assert limiter.hit("a") == 0.0
 
 
+def test_webhook_url_tokens_are_random_and_checked_by_hash():
+    from shop import webhook_tokens
+
+    token = "tok-" + "x" * 40
+    stored = webhook_tokens.digest(token)
+    assert stored != token and len(stored) == 64
+    assert webhook_tokens.matches(stored, token)
+    assert not any(webhook_tokens.matches(stored, given) for given in (None, "", token[:-1], token + "x"))
+    assert webhook_tokens.webhook_url("https://api.example/", "shop-a", "treez", "a+b/c") == \
+        "https://api.example/shops/shop-a/webhooks/pos/treez?token=a%2Bb%2Fc"
+    assert webhook_tokens.SIGNED.isdisjoint(webhook_tokens.UNSIGNED)
+
+
+def test_uvicorn_believes_forwarded_headers_only_when_configured():
+    from api.settings import ApiSettings
+
+    assert ApiSettings().uvicorn_proxy_options() == {"proxy_headers": False}
+    trusted = ApiSettings(trust_forwarded_for=True, trusted_proxies=2).uvicorn_proxy_options()
+    assert trusted == {"proxy_headers": True, "forwarded_allow_ips": "*"}
+
+
 def test_order_tokens_bind_tenant_and_order():
     tokens = OrderTokens(b"k")
     token = tokens.issue("shop-a", "ord_1")

@@ -1,6 +1,7 @@
 """The README's promise: `storehouse demo` runs the main job end to end on the embedded default."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,9 @@ def test_demo_end_to_end_on_a_fresh_home(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Loaded into the warehouse" in done.stdout
+    # The dispensaries' webhook URLs, each token shown this once (their POS systems do not sign).
+    assert re.search(r"treez webhook URL \(register it with treez; it is shown this once\): "
+                     r"http://\S+/shops/mile-high-treez/webhooks/pos/treez\?token=[\w-]{40,}", done.stdout)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'warehouse.db'}")
     with engine.connect() as conn:
         per_tenant = dict(conn.execute(sa.text("select tenant_id, count(*) from transactions group by 1")).all())

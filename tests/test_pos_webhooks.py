@@ -1,10 +1,12 @@
-"""POS webhooks: signatures per provider, events recorded once, the refresh sensor, and the whole
-path from a stock change in the sandbox to the new quantity in the warehouse."""
+"""POS webhooks: signatures and URL tokens per provider, refusals counted but never stored, rate
+limits, events recorded once, the refresh sensor, and the whole path from a stock change in the
+sandbox to the new quantity in the warehouse."""
 
 import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 
 import dagster as dg
@@ -19,6 +21,8 @@ from pipelines import pos
 from pipelines.definitions import defs
 from resources.pos import PosClientsResource
 from sensors.pos_webhooks import SENSOR_NAME
+from shop import webhook_tokens
+from shop.metrics import REGISTRY
 from shop.pos_webhooks import record, shopify_hmac, verify
 from tests.api_shop import ApiThread, free_port, settings_for, wait_for
 from tests.pos_accounts import native_id, new_account
@@ -33,6 +37,16 @@ def connect(engine, tenant_id, system, base_url="http://127.0.0.1:9/none", crede
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, tenant_id)
         set_connection(conn, tenant_id, system, base_url, credentials or {}, options or {})
+
+
+def issue_token(engine, tenant_id, system):
+    with engine.begin() as conn:
+        return webhook_tokens.issue(conn, tenant_id, system)
+
+
+def refused(tenant_id, provider, outcome):
+    return REGISTRY.get_sample_value("storehouse_pos_webhooks_total",
+                                     {"tenant": tenant_id, "provider": provider, "outcome": outcome}) or 0
 
 
 def events(engine, tenant_id):
@@ -90,7 +104,7 @@ def test_signed_event_recorded_once_and_redelivery_counted(client, engine, tenan
     assert row["payload"]["available"] == 3 and row["account"] == "teststore.myshopify.com"
 
 
-def test_bad_signature_is_401_and_recorded_without_blocking_the_real_event(client, engine, tenant_id):
+def test_bad_signature_is_401_counted_not_stored_and_the_real_event_still_lands(client, engine, tenant_id):
     connect(engine, tenant_id, "shopify", credentials={"access_token": "x", "api_secret": "shpss_real"})
     body = b'{"inventory_item_id": 1, "available": 999}'
     forged = shopify_post(client, tenant_id, body, "shpss_guess", "wh-9")
@@ -98,13 +112,14 @@ def test_bad_signature_is_401_and_recorded_without_blocking_the_real_event(clien
     assert forged.status_code == missing.status_code == 401
     assert forged.headers["content-type"] == "application/problem+json"
     assert forged.json()["type"].endswith("/invalid-signature") and "does not match" in forged.json()["detail"]
+    assert events(engine, tenant_id) == []
+    assert refused(tenant_id, "shopify", "invalid-signature") == 2
     real = shopify_post(client, tenant_id, body, "shpss_real", "wh-9")  # same id as the forgery
     assert real.status_code == 200 and real.json()["duplicate"] is False
     rows = events(engine, tenant_id)
     assert [(r["event_id"], r["status"], r["signature"], r["refresh"]) for r in rows] == [
-        ("wh-9", "rejected", "invalid", "not_needed"), ("wh-10", "rejected", "missing", "not_needed"),
         ("wh-9", "accepted", "valid", "pending")]
-    assert rows[0]["payload"]["excerpt"] == body.decode() and rows[0]["reason"]
+    assert refused(tenant_id, "shopify", "accepted") == 1
 
 
 def test_one_tenants_secret_does_not_open_another_tenants_endpoint(client, engine):
@@ -114,12 +129,12 @@ def test_one_tenants_secret_does_not_open_another_tenants_endpoint(client, engin
     body = b'{"inventory_item_id": 5}'
     assert shopify_post(client, b, body, "secret-a", "cross-1").status_code == 401
     assert shopify_post(client, a, body, "secret-a", "cross-1").status_code == 200
-    assert [r["status"] for r in events(engine, b)] == ["rejected"]
+    assert events(engine, b) == []
 
 
 def test_shared_secret_providers_malformed_bodies_and_foreign_accounts(client, engine, tenant_id):
     connect(engine, tenant_id, "treez", credentials={"dispensary": "mine", "webhook_secret": "tz-secret"})
-    url = f"/shops/{tenant_id}/webhooks/pos/treez"
+    url = f"/shops/{tenant_id}/webhooks/pos/treez?token={issue_token(engine, tenant_id, 'treez')}"
     event = {"event_type": "PRODUCT", "event_action": "UPDATE", "dispensary": "mine", "data": {"product_id": "p1"}}
     body = json.dumps(event).encode()
     assert client.post(url, content=body, headers={"authorization": "nope"}).status_code == 401
@@ -135,20 +150,127 @@ def test_shared_secret_providers_malformed_bodies_and_foreign_accounts(client, e
     assert client.post(url, content=nul, headers={"authorization": "tz-secret"}).status_code == 200
     assert client.post(url, content=b"\x00\xff junk", headers={"authorization": "x"}).status_code == 401
     assert [(r["status"], r["signature"]) for r in events(engine, tenant_id)] == [
-        ("rejected", "invalid"), ("accepted", "valid"), ("rejected", "valid"), ("rejected", "valid"),
-        ("accepted", "valid"), ("rejected", "invalid")]
+        ("accepted", "valid"), ("accepted", "valid")]
+    assert [refused(tenant_id, "treez", kind) for kind in ("invalid-signature", "malformed-event", "wrong-account")
+            ] == [2, 1, 1]
 
 
-def test_unsigned_provider_without_secret_and_unknown_endpoints(client, engine, tenant_id):
+def test_unsigned_provider_takes_deliveries_only_with_its_url_token(client, engine, tenant_id):
     connect(engine, tenant_id, "dutchie", credentials={"api_key": "k"})
     body = json.dumps({"eventType": "product.updated", "locationId": 1001, "data": {}}).encode()
-    response = client.post(f"/shops/{tenant_id}/webhooks/pos/dutchie", content=body)
+    url = f"/shops/{tenant_id}/webhooks/pos/dutchie"
+    before = client.post(url, content=body)  # no token issued yet: nothing can be trusted
+    assert before.status_code == 403 and before.json()["type"].endswith("/webhook-not-configured")
+    token = issue_token(engine, tenant_id, "dutchie")
+    for wrong in ("", "?token=", f"?token={token[:-1]}", f"?token={token}x", "?token=guess"):
+        answer = client.post(url + wrong, content=body)
+        assert answer.status_code == 401 and answer.json()["type"].endswith("/invalid-webhook-token"), wrong
+    assert token not in client.post(url + "?token=guess", content=body).text
+    response = client.post(f"{url}?token={token}", content=body)
     assert response.status_code == 200
     assert client.post(f"/shops/{tenant_id}/webhooks/pos/blaze", content=body).status_code == 404
     assert client.post(f"/shops/{tenant_id}/webhooks/pos/square", content=body).status_code == 404
     assert client.post("/shops/no-such-shop/webhooks/pos/dutchie", content=body).status_code == 404
     assert [(r["signature"], r["topic"], r["account"]) for r in events(engine, tenant_id)] == [
-        ("unsigned", "product.updated", "1001")]
+        ("token", "product.updated", "1001")]
+    assert (refused(tenant_id, "dutchie", "webhook-not-configured"), refused(tenant_id, "dutchie", "invalid-webhook-token"),
+            refused(tenant_id, "dutchie", "accepted")) == (1, 6, 1)
+    renewed = issue_token(engine, tenant_id, "dutchie")  # a new token: the old URL stops working
+    assert client.post(f"{url}?token={token}", content=body).status_code == 401
+    assert client.post(f"{url}?token={renewed}", content=body).json()["duplicate"] is True
+
+
+def test_300_unsigned_posts_to_a_treez_route_store_nothing_and_queue_no_refresh(client, engine, warehouse,
+                                                                                 tenant_id):
+    """Issue 9's report: 300 unsigned posts were stored and queued refreshes against the provider."""
+    connect(engine, tenant_id, "treez", credentials={"dispensary": "mine"})
+    url = f"/shops/{tenant_id}/webhooks/pos/treez"
+
+    def flood(suffix):
+        return {client.post(url + suffix, content=json.dumps({"event_type": "PRODUCT", "dispensary": "mine",
+                                                              "data": {"product_id": f"p{i}"}}).encode()).status_code
+                for i in range(300)}
+
+    assert flood("") == {403}  # no URL token issued: the connection takes no delivery at all
+    issue_token(engine, tenant_id, "treez")
+    assert flood("?token=guessed") == {401}
+    assert events(engine, tenant_id) == []
+    assert refused(tenant_id, "treez", "webhook-not-configured") == refused(tenant_id, "treez",
+                                                                             "invalid-webhook-token") == 300
+    scraped = client.get("/metrics").text
+    assert f'storehouse_pos_webhooks_total{{outcome="invalid-webhook-token",provider="treez",tenant="{tenant_id}"}} 300.0' \
+        in scraped
+    instance = dg.DagsterInstance.ephemeral()
+    assert [r for r in evaluate(warehouse, instance).run_requests if r.partition_key == tenant_id] == []
+
+
+def test_shopify_connection_without_its_secret_refuses_every_delivery(client, engine, tenant_id):
+    connect(engine, tenant_id, "shopify", credentials={"access_token": "x"})
+    body = b'{"inventory_item_id": 1, "available": 0}'
+    for signature in (None, "forged", shopify_hmac("", body)):
+        answer = shopify_post(client, tenant_id, body, None, "wh-1", signature=signature)
+        assert answer.status_code == 403 and answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/webhook-not-configured")
+    assert events(engine, tenant_id) == []
+    assert refused(tenant_id, "shopify", "webhook-not-configured") == 3
+
+
+def test_pos_webhooks_are_rate_limited_per_shop_and_client(warehouse_url, engine):
+    a, b = f"t-{uuid.uuid4().hex[:10]}", f"t-{uuid.uuid4().hex[:10]}"
+    for tenant in (a, b):
+        connect(engine, tenant, "shopify", credentials={"access_token": "x", "api_secret": "shpss_rl"})
+    settings = settings_for(warehouse_url, 8000, worker_enabled=False, pos_webhook_burst=3,
+                            pos_webhook_rate_per_s=0.01, trust_forwarded_for=True)
+
+    def post(c, tenant, address):
+        body = json.dumps({"inventory_item_id": uuid.uuid4().int % 10**9}).encode()
+        return c.post(f"/shops/{tenant}/webhooks/pos/shopify", content=body, headers={
+            "X-Shopify-Hmac-Sha256": shopify_hmac("shpss_rl", body), "X-Shopify-Webhook-Id": uuid.uuid4().hex,
+            "X-Shopify-Topic": "inventory_levels/update", "X-Forwarded-For": address})
+
+    with TestClient(create_app(settings, engine)) as c:
+        answers = [post(c, a, "203.0.113.9") for _ in range(5)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+        assert answers[-1].json()["type"].endswith("/rate-limited") and int(answers[-1].headers["Retry-After"]) >= 1
+        assert post(c, a, "198.51.100.7").status_code == 200  # another client of the same shop
+        assert post(c, b, "203.0.113.9").status_code == 200  # the same client, another shop
+    assert len(events(engine, a)) == 4 and refused(a, "shopify", "rate-limited") == 2
+
+
+def test_tenants_add_prints_the_token_url_once_and_webhook_url_renews_it(client, engine, warehouse_url, tenant_id,
+                                                                         tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", warehouse_url)
+    monkeypatch.setenv("STOREHOUSE_SHOP_PUBLIC_URL", "https://shop.example")
+    runner = CliRunner()
+    add = ["tenants", "add", tenant_id, "--system", "cova", "--base-url", "http://127.0.0.1:9/cova",
+           "--credential", "password=pw-not-shown"]
+
+    def url_in(output):
+        found = re.findall(r"https://shop\.example(/shops/\S+)", output)
+        return found[0] if found else None
+
+    first = runner.invoke(app, add)
+    assert first.exit_code == 0, first.output
+    path = url_in(first.output)
+    assert path.startswith(f"/shops/{tenant_id}/webhooks/pos/cova?token=") and "pw-not-shown" not in first.output
+    body = json.dumps({"EventType": "InventoryUpdated", "LocationId": 201}).encode()
+    assert client.post(path, content=body).status_code == 200
+    again = runner.invoke(app, add)  # re-running keeps the token (the hook stays registered) and cannot show it
+    assert again.exit_code == 0 and url_in(again.output) is None and "webhook-url" in again.output
+    assert client.post(path, content=body).status_code == 200
+    renewed = runner.invoke(app, ["tenants", "webhook-url", tenant_id, "cova"])
+    assert renewed.exit_code == 0, renewed.output
+    assert client.post(path, content=body).status_code == 401
+    assert client.post(url_in(renewed.output), content=body).status_code == 200
+    shopify = runner.invoke(app, ["tenants", "add", tenant_id, "--system", "shopify", "--base-url",
+                                  "http://127.0.0.1:9/shopify", "--credential", "access_token=t"])
+    assert "refuses every delivery" in shopify.output
+    assert runner.invoke(app, ["tenants", "webhook-url", tenant_id, "shopify"]).exit_code != 0
 
 
 # -- the sensor ------------------------------------------------------------------------------
@@ -234,8 +356,9 @@ def test_stock_change_in_the_pos_reaches_the_warehouse(sandbox, engine, warehous
     before, lots = stock(engine, tenant_id, row["product_id"])
     assert lots >= 1
     new_quantity = 3 if before != 3 else 4
+    token = None if system == "shopify" else issue_token(engine, tenant_id, system)
     with ApiThread(settings_for(warehouse_url, free_port(), worker_enabled=False), engine) as api:
-        register_hook(account, f"{api.url}/shops/{tenant_id}/webhooks/pos/{system}", secret)
+        register_hook(account, webhook_tokens.webhook_url(api.url, tenant_id, system, token), secret)
         account.set_stock(native_id(row), new_quantity)
         wait_for(lambda: any(e["status"] == "accepted" for e in events(engine, tenant_id)), 15, "the webhook")
         if system == "shopify":  # both topics arrive: two events, still one refresh

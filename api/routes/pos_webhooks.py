@@ -1,22 +1,28 @@
 """POS webhooks: ``POST /shops/{shop}/webhooks/pos/{provider}``, the URL registered with each POS.
 
-The shop in the path picks the tenant, so the secret checked is that tenant's own. A delivery
-is answered 200 once recorded (a re-delivery too, so the provider stops retrying), 401 when its
-signature or shared secret is wrong, 400 when it is not a JSON event or names another account;
-each of those is recorded. A shop without that POS connected is 404 and nothing is kept.
+The shop in the path picks the tenant, so the secret or URL token checked is that tenant's own
+(``shop.pos_webhooks``). A delivery is answered 200 once recorded (a re-delivery too, so the
+provider stops retrying); 403 when the connection cannot authenticate deliveries at all (no
+webhook secret, or no URL token issued), 401 when the signature, shared secret or URL token is
+wrong, 400 when it is not a JSON event or names another account, 429 past the rate limit (per
+shop and client, like checkout). Refusals write nothing; every outcome is counted in
+``storehouse_pos_webhooks_total``. A shop without that POS connected is 404.
 """
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import EngineDep, RawBody, ShopDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api import metrics
+from api.deps import EngineDep, RawBody, ShopDep, rate_limit
+from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
 from shop.pos_webhooks import PROVIDERS, receive
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
 Provider = Annotated[str, Path(description="treez, dutchie, blaze, flowhub, cova or shopify", max_length=16)]
+UrlToken = Annotated[str | None, Query(alias="token", max_length=128,
+                                       description="the connection's webhook token (POS systems that do not sign)")]
 
 
 class PosWebhookAck(BaseModel):
@@ -27,13 +33,32 @@ class PosWebhookAck(BaseModel):
     refresh: bool = Field(description="true when the event changes stock, so an inventory refresh follows")
 
 
-@router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck, responses=PROBLEM_RESPONSES)
-def pos_webhook(provider: Provider, shop: ShopDep, engine: EngineDep, body: RawBody, request: Request) -> PosWebhookAck:
-    """Verify, record once and acknowledge one POS webhook delivery."""
+def pos_webhook_rate_limit(request: Request, shop: ShopDep, provider: Provider) -> None:
+    """Before the body is read: a flood is refused as cheaply as it can be."""
+    try:
+        rate_limit(request.app.state.pos_webhook_limiter, request, shop, "webhook deliveries")
+    except Problem:
+        count(shop.tenant_id, provider, "rate-limited")
+        raise
+
+
+def count(tenant_id: str, provider: str, outcome: str) -> None:
+    metrics.POS_WEBHOOKS.labels(tenant_id, provider if provider in PROVIDERS else "other", outcome).inc()
+
+
+@router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck,
+             responses={**PROBLEM_RESPONSES, 403: {"model": ProblemDetails, "content": {MEDIA_TYPE: {}},
+                                                    "description": "this connection cannot authenticate deliveries"}},
+             dependencies=[Depends(pos_webhook_rate_limit)])
+def pos_webhook(provider: Provider, shop: ShopDep, engine: EngineDep, body: RawBody, request: Request,
+                token: UrlToken = None) -> PosWebhookAck:
+    """Authenticate, record once and acknowledge one POS webhook delivery."""
     connection = shop.connection(provider) if provider in PROVIDERS else None
     if connection is None:
+        count(shop.tenant_id, provider, "not-connected")
         raise Problem(404, "unknown-webhook", f"This shop has no {provider[:16]!r} POS connected.")
-    outcome = receive(engine, provider, connection, body, request.headers)
+    outcome = receive(engine, provider, connection, body, request.headers, token)
+    count(shop.tenant_id, provider, outcome.kind)
     if outcome.status != 200:
         raise Problem(outcome.status, outcome.kind, outcome.detail or "webhook refused", event_id=outcome.event_id)
     return PosWebhookAck(event_id=outcome.event_id, duplicate=outcome.duplicate, refresh=outcome.refresh)

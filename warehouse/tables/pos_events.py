@@ -19,8 +19,10 @@ pos_webhook_events = sa.Table(
     sa.Column("provider", sa.String(32), nullable=False, comment="treez, dutchie, blaze, flowhub, cova, shopify"),
     sa.Column("event_id", sa.String(128), nullable=False,
               comment="the provider's delivery id (X-Shopify-Webhook-Id) or sha256 of the raw body when it sends none"),
-    sa.Column("status", sa.String(16), nullable=False, comment="accepted, rejected"),
-    sa.Column("signature", sa.String(16), nullable=False, comment="valid, invalid, missing, unsigned"),
+    sa.Column("status", sa.String(16), nullable=False,
+              comment="accepted (refused deliveries are counted in metrics, not stored; older rows may be rejected)"),
+    sa.Column("signature", sa.String(16), nullable=False,
+              comment="valid (signature or shared secret), token (URL token only); older rows: invalid, missing, unsigned"),
     sa.Column("topic", sa.String(64)),
     sa.Column("account", sa.String(128), comment="provider account the event names (shop, dispensary, location)"),
     sa.Column("reason", sa.Text, comment="why it was rejected"),
@@ -36,6 +38,18 @@ pos_webhook_events = sa.Table(
     sa.Index("ix_pos_webhook_events_refresh", "refresh", "id"),
     sa.Index("ix_pos_webhook_events_tenant_received", "tenant_id", "received_at"),
     comment="Every POS webhook delivery, once per provider event id, with its signature outcome.",
+)
+
+pos_webhook_tokens = sa.Table(
+    "pos_webhook_tokens",
+    metadata,
+    tenant_column(),
+    sa.Column("provider", sa.String(32), nullable=False, comment="a POS that does not sign: treez, dutchie, ..."),
+    sa.Column("token_sha256", sa.String(64), nullable=False, comment="hex sha256 of the token; the token is shown once"),
+    *timestamps(),
+    sa.PrimaryKeyConstraint("tenant_id", "provider"),
+    sa.ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"], ondelete="CASCADE"),
+    comment="The secret in each unsigned POS connection's webhook URL, kept only as a hash.",
 )
 
 pos_orders = sa.Table(
