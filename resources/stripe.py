@@ -108,6 +108,15 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     return event
 
 
+def id_of(value: Any) -> str | None:
+    """The id an id-or-object field names (``latest_charge``, ``payment_intent``, ``customer``, …):
+    Stripe sends the id unless asked to expand it, and other Stripe-compatible servers may always
+    send the object. Anything else (absent, null, a number) names nothing."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
 def plain(obj: Any) -> dict[str, Any]:
     """An SDK object as plain dicts and lists."""
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)

@@ -20,7 +20,7 @@ import stripe
 from resources.http import ProviderError
 from resources.slack import SlackResource
 from resources.stripe import SYSTEM as STRIPE
-from resources.stripe import account_for, to_minor
+from resources.stripe import account_for, id_of, to_minor
 from shop import metrics
 from shop import orders as states
 from shop.clients import EmailClients
@@ -153,7 +153,7 @@ class EffectsService:
         account = account_for(connection)
         intent = order["stripe_payment_intent_id"]
         if not intent and order["stripe_session_id"]:
-            intent = account.retrieve_session(order["stripe_session_id"]).get("payment_intent")
+            intent = id_of(account.retrieve_session(order["stripe_session_id"]).get("payment_intent"))
         if not intent:
             raise Permanent("order has no PaymentIntent to refund")
         partial = amount < order["amount_total"]
