@@ -155,6 +155,44 @@ def test_a_created_order_given_up_on_is_cancelled_before_failing_over(sandbox_re
     assert (served["provider"], served["outcome"]) == ("esimcard", "succeeded")
 
 
+@requires_postgres("two API worker processes share one PostgreSQL, one of them killed mid-purchase")
+def test_killed_between_the_esimcard_purchase_and_its_answer_buys_each_esim_once(
+        sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
+    settings = settings_for(warehouse_url, free_port(), lease_s=2, poll_s=0.2, provider_timeout_s=1,
+                            give_up_after_s=4, retry_base_s=0.3)
+    first = ApiProcess(settings, workers=2).start()
+    try:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, first.url, tenant_id)
+        package = first_package(first.url, shop)["package_id"]
+        bought = [buy(first.url, shop, package, quantity=2), buy(first.url, shop, package)]
+        # eSIM Card sells, and its answer is held back past the moment the API dies...
+        shop.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 30000, "only_path": "/package/purchase"})
+        for b in bought:
+            shop.pay(session_of(engine, tenant_id, b["order_id"]))
+        wait_for(lambda: _esimcard_sims(shop.sandbox), 15, "an eSIM sold at eSIM Card")
+    finally:
+        first.kill()  # ...killed between eSIM Card's purchase and our write of its answer
+    shop.control("DELETE", "/faults")
+    sold_before_the_kill = len(_esimcard_sims(shop.sandbox))
+    assert [a["outcome"] for a in attempts(engine, tenant_id)].count("succeeded") == 0
+    second = ApiProcess(settings, workers=2).start()
+    try:
+        for b in bought:
+            wait_status(engine, tenant_id, b["order_id"], {"provisioned"}, timeout=40)
+        wait_for(lambda: effects_settled(engine, tenant_id), 20, "emails sent")
+    finally:
+        second.stop()
+    delivered = [a for a in attempts(engine, tenant_id) if a["outcome"] == "succeeded"]
+    sims = _esimcard_sims(shop.sandbox)
+    assert sold_before_the_kill >= 1 and len(sims) == len(delivered) == 3  # one purchase per eSIM ordered
+    assert sorted(a["iccid"] for a in delivered) == sorted(sims)
+    assert _other_providers_orders(shop.sandbox) == []  # nothing bought again elsewhere after the give-up time
+    assert [len(emails_to(shop.sandbox, b["order_id"])) for b in bought] == [1, 1]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(unclaimed_esims)
+                            .where(unclaimed_esims.c.tenant_id == tenant_id)).scalar_one() == 0
+
+
 @requires_postgres("two API worker processes share one PostgreSQL")
 def test_two_workers_ten_deliveries_each_provision_once(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
     api = ApiProcess(settings_for(warehouse_url, free_port()), workers=2).start()
