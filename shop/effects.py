@@ -208,7 +208,8 @@ class EffectsService:
         u = unclaimed_esims.c
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(unclaimed_esims).where(
-                u.tenant_id == order["tenant_id"], u.order_id == order["order_id"]).order_by(u.bought_at)).mappings().all()
+                u.tenant_id == order["tenant_id"], u.order_id == order["order_id"]).order_by(u.bought_at)
+            ).mappings().all()
         listed = "; ".join(f"{r['provider']} {r['provider_order_id']} (ICCID {r['iccid'] or '?'}, "
                            f"{r['package_name'] or '?'}, bought {r['bought_at']:%Y-%m-%d %H:%M} UTC)" for r in rows)
         return f":warning: {shop.name}: {len(rows)} eSIM(s) bought from your provider account belong to no order " \

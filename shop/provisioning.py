@@ -5,11 +5,12 @@ One job per paid order, run only under its lease (``leases``). Per eSIM unit the
 1. resolves attempts a dead or timed-out worker left ``started``/``unknown``: asks the provider
    (``order_status``) by its order id when the attempt has one, else by our reference where the
    provider can be searched by it (Airalo), else in the account's eSIM list (eSIM Card, see
-   ``reconcile``); no provider we use dedupes a repeated purchase, so buying again is never the lookup. An order created but never completed (MobiMatter) is
-   completed now (``resume``). While the outcome stays unknown the job waits and asks again
-   with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment, when the
-   attempt is let go (an order the provider created for it is cancelled, ``release``) and the
-   unit fails over to the other providers only;
+   ``reconcile``); no provider we use dedupes a repeated purchase, so buying again is never the
+   lookup. An order created but never completed (MobiMatter) is completed now (``resume``).
+   While the outcome stays unknown the job waits and asks again with backoff; nothing is bought
+   elsewhere until ``give_up_after_s`` after payment, when the attempt is let go (an order the
+   provider created for it is cancelled, ``release``) and the unit fails over to the other
+   providers only;
 2. tries providers in priority order: an open breaker is skipped without a call, the attempt is
    recorded before the call (and a two-step order's id the moment it exists), retryable
    failures are retried by the client only when provably unserved, and an ambiguous failure is
@@ -188,7 +189,8 @@ class ProvisioningService:
         log.warning("order %s unit %d: %s %s; failing over", order["order_id"], unit, provider, why)
 
     def _resolve(self, shop: Shop, order: dict, unit: int, attempt: dict, lease: Lease) -> str:
-        """What became of an attempt whose answer was lost: delivered, absent or unknown."""
+        """What became of an attempt whose answer was lost: delivered, absent or unknown (or, while
+        the eSIM list cannot show its eSIM yet, settling: unknown but not to be given up on)."""
         connection = shop.connection(attempt["provider"])
         if connection is None:
             return "unknown"

@@ -10,8 +10,8 @@ so which of several such eSIMs an attempt takes does not matter: that each is ta
 
 Timing. A live purchase has its answer written within one provider timeout of the eSIM being
 made, so only eSIMs bought more than two timeouts ago are taken (one still in flight is left to
-its buyer), and an attempt is judged only three timeouts after it started (its eSIM, if any,
-is then old enough to be seen). Until then it is ``SETTLING``: unknown, and never given up on.
+its buyer), and an attempt is judged only three timeouts (and the clock allowance) after it
+started (its eSIM, if any, is then old enough to be seen). Until then it is ``SETTLING``: unknown, and never given up on.
 
 Claims are made under a per-tenant lock (PostgreSQL advisory lock; on SQLite the single writer
 taken by the first statement), rechecking what is claimed, so two workers never hand out one
@@ -50,7 +50,7 @@ class Reconciler:
                 renew: Callable[[sa.Connection], None]) -> str:
         """``DELIVERED`` (an eSIM found and stored for the unit), ``ABSENT`` (nothing was sold),
         ``SETTLING`` (too early to tell) or ``UNKNOWN`` (the package cannot be matched)."""
-        if not rec.past(attempt["started_at"], 3 * self.timeout_s):
+        if not rec.past(attempt["started_at"], 3 * self.timeout_s + CLOCK_SKEW_S):
             return SETTLING
         tenant_id, provider = order["tenant_id"], attempt["provider"]
         with self.engine.connect() as conn:
@@ -62,8 +62,9 @@ class Reconciler:
         listed = sorted((s for s in client.esims_bought_since(since)
                          if s.package_name == name and s.bundles == 1 and s.bought_at <= horizon),
                         key=lambda s: (s.bought_at, s.provider_order_id))
+        ids = [s.provider_order_id for s in listed]
         with self.engine.connect() as conn:
-            claimed = claimed_ids(conn, tenant_id, provider)
+            claimed = claimed_ids(conn, tenant_id, provider, ids)
         verdict = ABSENT
         for sim in listed:
             if sim.provider_order_id in claimed:
@@ -74,7 +75,7 @@ class Reconciler:
             with self.engine.begin() as conn:
                 serialise(conn, tenant_id, provider, attempt["id"])
                 renew(conn)
-                claimed = claimed_ids(conn, tenant_id, provider)
+                claimed = claimed_ids(conn, tenant_id, provider, ids)
                 if sim.provider_order_id in claimed:
                     continue  # another worker took it meanwhile
                 rec.finish(conn, attempt["id"], rec.SUCCEEDED, esim=esim)
@@ -99,7 +100,7 @@ class Reconciler:
         tenant_id, provider = order["tenant_id"], attempt["provider"]
         with self.engine.begin() as conn:
             serialise(conn, tenant_id, provider, attempt["id"])
-            claimed = claimed_ids(conn, tenant_id, provider)
+            claimed = claimed_ids(conn, tenant_id, provider, [s.provider_order_id for s in left])
             a = provisioning_attempts.c
             open_starts = list(conn.execute(sa.select(a.started_at).where(
                 a.tenant_id == tenant_id, a.provider == provider, a.outcome.in_(rec.UNRESOLVED),
@@ -125,16 +126,19 @@ def package_name(conn: sa.Connection, tenant_id: str, provider: str, package_id:
                                                 p.provider_package_id == package_id)).scalar_one_or_none()
 
 
-def claimed_ids(conn: sa.Connection, tenant_id: str, provider: str) -> set[str]:
-    """The provider's eSIM ids some order of the tenant holds (delivered, or kept on an attempt:
-    bought but unusable, or being completed), and those already recorded as unclaimed."""
+def claimed_ids(conn: sa.Connection, tenant_id: str, provider: str, ids: list[str]) -> set[str]:
+    """Those of the provider's eSIM ``ids`` some order of the tenant holds (delivered, or kept on
+    an attempt: bought but unusable, or being completed), or already recorded as unclaimed."""
+    if not ids:
+        return set()
     e, a, u = order_esims.c, provisioning_attempts.c, unclaimed_esims.c
     held = sa.union(
         sa.select(e.provider_order_id).where(e.tenant_id == tenant_id, e.provider == provider,
-                                             e.provider_order_id.is_not(None)),
+                                             e.provider_order_id.in_(ids)),
         sa.select(a.provider_order_id).where(a.tenant_id == tenant_id, a.provider == provider,
-                                             a.provider_order_id.is_not(None)),
-        sa.select(u.provider_order_id).where(u.tenant_id == tenant_id, u.provider == provider),
+                                             a.provider_order_id.in_(ids)),
+        sa.select(u.provider_order_id).where(u.tenant_id == tenant_id, u.provider == provider,
+                                             u.provider_order_id.in_(ids)),
     )
     return set(conn.execute(held).scalars())
 

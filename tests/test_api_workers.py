@@ -83,7 +83,8 @@ def _esimcard_sims(sandbox_url: str) -> list[str]:
 
 
 def _other_providers_orders(sandbox_url: str) -> list[dict]:
-    return [o for p in ("mobimatter", "airalo") for o in httpx.get(f"{sandbox_url}/_sandbox/{p}/orders").json()["orders"]]
+    return [o for p in ("mobimatter", "airalo")
+            for o in httpx.get(f"{sandbox_url}/_sandbox/{p}/orders").json()["orders"]]
 
 
 def _buy_by_hand_at_esimcard(sandbox_url: str, package_id: str) -> None:
