@@ -183,7 +183,7 @@ order_effects = sa.Table(
     tenant_column(),
     sa.Column("order_id", sa.String(40), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False, comment="email_ready, email_apology, slack_provisioned, "
-              "slack_failed, slack_stuck, slack_unclaimed, refund"),
+              "slack_failed, slack_stuck, refund"),
     sa.Column("state", sa.String(16), nullable=False, comment="pending, done, skipped, failed"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("lease_token", sa.String(64)),
