@@ -6,7 +6,7 @@ being rotated); ``base_url`` is ``https://api.stripe.com`` in production and the
 ``…/stripe`` by default. Nothing here logs or returns a secret.
 
 Webhooks are verified on the raw bytes with the SDK's ``WebhookSignature`` (several ``v1``
-values, 300 s tolerance), then parsed with orjson into plain dicts: handlers never touch SDK
+values, 300 s tolerance either way), then parsed with orjson into plain dicts: handlers never touch SDK
 ``StripeObject``s, whose dict behaviour changed between major versions.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -79,8 +80,16 @@ def verify_signature(payload: bytes, header: str | None, secrets: tuple[str, ...
             stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=tolerance)
         except stripe.SignatureVerificationError:
             raise SignatureStale(f"signature timestamp is older than {tolerance} s") from None
+        # The SDK only looks back; a timestamp ahead of our clock is as suspect as an old one.
+        if _signed_at(header) > time.time() + tolerance:
+            raise SignatureStale(f"signature timestamp is more than {tolerance} s in the future")
         return
     raise SignatureRejected("Stripe-Signature does not match the body")
+
+
+def _signed_at(header: str) -> int:
+    """The ``t=`` of a header the SDK has already accepted, read as the SDK reads it (the first ``t``)."""
+    return int(next(value for key, _, value in (item.partition("=") for item in header.split(",")) if key == "t"))
 
 
 def parse_event(payload: bytes) -> dict[str, Any]:
@@ -97,6 +106,15 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise EventMalformed("event has no data.object")
     return event
+
+
+def id_of(value: Any) -> str | None:
+    """The id an id-or-object field names (``latest_charge``, ``payment_intent``, ``customer``, …):
+    Stripe sends the id unless asked to expand it, and other Stripe-compatible servers may always
+    send the object. Anything else (absent, null, a number) names nothing."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 def plain(obj: Any) -> dict[str, Any]:

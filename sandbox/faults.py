@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class FaultConfig(BaseModel):
     latency_ms: float = Field(0, ge=0, description="added to every response")
     slow_ms: float = Field(0, ge=0, description="extra delay, for 'slow provider' tests")
+    hold_answer_ms: float = Field(0, ge=0, description="the request is carried out, then its answer held back "
+                                  "this long: a purchase whose answer is lost to a timeout or a killed caller")
     down: bool = Field(False, description="every call answers 503")
     rate_429: float = Field(0, ge=0, le=1)
     rate_5xx: float = Field(0, ge=0, le=1)
@@ -65,8 +67,9 @@ class FaultRegistry:
                 for name, s in self._states.items()
             }
 
-    def decide(self, provider: str, path: str) -> tuple[float, str | None, float]:
-        """Return (delay seconds, fault kind or None, retry_after) for one call to ``path``."""
+    def decide(self, provider: str, path: str) -> tuple[float, str | None, float, float]:
+        """Return (delay seconds, fault kind or None, retry_after, seconds to hold the answer once
+        the request has been carried out) for one call to ``path``."""
         with self._lock:
             state = self._states.get(provider)
             if state is None:
@@ -74,7 +77,7 @@ class FaultRegistry:
             state.calls += 1
             c = state.config
             if c.only_path and c.only_path not in path:
-                return 0.0, None, c.retry_after
+                return 0.0, None, c.retry_after, 0.0
             delay = (c.latency_ms + c.slow_ms) / 1000.0
             kind: str | None = None
             if c.down:
@@ -91,7 +94,7 @@ class FaultRegistry:
                 kind = "5xx"
             if kind:
                 state.injected[kind] = state.injected.get(kind, 0) + 1
-            return delay, kind, c.retry_after
+            return delay, kind, c.retry_after, c.hold_answer_ms / 1000.0
 
 
 FAULTS = FaultRegistry()
@@ -115,7 +118,7 @@ class FaultMiddleware:
         if not provider or provider in _UNFAULTED:
             await self.app(scope, receive, send)
             return
-        delay, kind, retry_after = self.registry.decide(provider, scope["path"])
+        delay, kind, retry_after, hold = self.registry.decide(provider, scope["path"])
         if delay:
             await asyncio.sleep(delay)
         response: Response | None = None
@@ -132,7 +135,16 @@ class FaultMiddleware:
         if response is not None:
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if not hold:
+            await self.app(scope, receive, send)
+            return
+
+        async def held(message: dict) -> None:  # the fake has done its work: only the answer waits
+            if message["type"] == "http.response.start":
+                await asyncio.sleep(hold)
+            await send(message)
+
+        await self.app(scope, receive, held)
 
 
 def provider_of(request: Request) -> str:

@@ -20,7 +20,7 @@ import stripe
 from resources.http import ProviderError
 from resources.slack import SlackResource
 from resources.stripe import SYSTEM as STRIPE
-from resources.stripe import account_for, to_minor
+from resources.stripe import account_for, id_of, to_minor
 from shop import metrics
 from shop import orders as states
 from shop.clients import EmailClients
@@ -29,7 +29,7 @@ from shop.leases import Heartbeat, Lease, LeasedTable
 from shop.settings import ShopSettings
 from shop.shops import Shop, ShopDirectory
 from shop.tokens import OrderTokens
-from warehouse.tables.shop import order_effects, order_esims
+from warehouse.tables.shop import order_effects, order_esims, unclaimed_esims
 from warehouse.types import now_utc
 
 log = logging.getLogger("storehouse.shop.effects")
@@ -54,6 +54,7 @@ class EffectsService:
         self.handlers: dict[str, Callable[[Shop, dict[str, Any]], str]] = {
             "email_ready": self._email_ready, "email_apology": self._email_apology, "refund": self._refund,
             "slack_provisioned": self._slack, "slack_failed": self._slack, "slack_stuck": self._slack,
+            "slack_unclaimed": self._slack_unclaimed,
         }
 
     def run_due(self, limit: int = 4, tenant_id: str | None = None) -> list[str]:
@@ -153,7 +154,7 @@ class EffectsService:
         account = account_for(connection)
         intent = order["stripe_payment_intent_id"]
         if not intent and order["stripe_session_id"]:
-            intent = account.retrieve_session(order["stripe_session_id"]).get("payment_intent")
+            intent = id_of(account.retrieve_session(order["stripe_session_id"]).get("payment_intent"))
         if not intent:
             raise Permanent("order has no PaymentIntent to refund")
         partial = amount < order["amount_total"]
@@ -171,6 +172,12 @@ class EffectsService:
         return str(refund.get("id"))
 
     def _slack(self, shop: Shop, order: dict[str, Any]) -> str:
+        return self._post_slack(shop, self._slack_text(shop, order))
+
+    def _slack_unclaimed(self, shop: Shop, order: dict[str, Any]) -> str:
+        return self._post_slack(shop, self._unclaimed_text(shop, order))
+
+    def _post_slack(self, shop: Shop, text: str) -> str:
         connection = shop.connection("slack")
         if connection is None:
             raise Skip("shop has no slack connection")
@@ -180,7 +187,7 @@ class EffectsService:
                                            if creds.get("hook_path") else None)
         if not url:
             raise Skip("the slack connection names no hook")
-        if not SlackResource(webhook_url=str(url)).post(self._slack_text(shop, order)):
+        if not SlackResource(webhook_url=str(url)).post(text):
             raise RuntimeError("Slack did not accept the notice")
         return "posted"
 
@@ -196,3 +203,15 @@ class EffectsService:
         since = order["paid_at"] or order["status_changed_at"]
         return f":hourglass: {where} is stuck in {order['status']}: paid {since:%Y-%m-%d %H:%M} UTC and still " \
                "without its eSIM; the provider's answer is unknown. Check it by hand."
+
+    def _unclaimed_text(self, shop: Shop, order: dict[str, Any]) -> str:
+        u = unclaimed_esims.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(unclaimed_esims).where(
+                u.tenant_id == order["tenant_id"], u.order_id == order["order_id"]).order_by(u.bought_at)
+            ).mappings().all()
+        listed = "; ".join(f"{r['provider']} {r['provider_order_id']} (ICCID {r['iccid'] or '?'}, "
+                           f"{r['package_name'] or '?'}, bought {r['bought_at']:%Y-%m-%d %H:%M} UTC)" for r in rows)
+        return f":warning: {shop.name}: {len(rows)} eSIM(s) bought from your provider account belong to no order " \
+               f"(found while reconciling order {order['order_id']}): {listed}. Paid for and not delivered: " \
+               "see unclaimed_esims, and deliver, refund or write each off by hand."

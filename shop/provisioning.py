@@ -4,12 +4,13 @@ One job per paid order, run only under its lease (``leases``). Per eSIM unit the
 
 1. resolves attempts a dead or timed-out worker left ``started``/``unknown``: asks the provider
    (``order_status``) by its order id when the attempt has one, else by our reference where the
-   provider can be searched by it (Airalo); no provider we use dedupes a repeated purchase, so
-   buying again is never the lookup. An order created but never completed (MobiMatter) is
-   completed now (``resume``). While the outcome stays unknown the job waits and asks again
-   with backoff; nothing is bought elsewhere until ``give_up_after_s`` after payment, when the
-   attempt is let go (an order the provider created for it is cancelled, ``release``) and the
-   unit fails over to the other providers only;
+   provider can be searched by it (Airalo), else in the account's eSIM list (eSIM Card, see
+   ``reconcile``); no provider we use dedupes a repeated purchase, so buying again is never the
+   lookup. An order created but never completed (MobiMatter) is completed now (``resume``).
+   While the outcome stays unknown the job waits and asks again with backoff; nothing is bought
+   elsewhere until ``give_up_after_s`` after payment, when the attempt is let go (an order the
+   provider created for it is cancelled, ``release``) and the unit fails over to the other
+   providers only;
 2. tries providers in priority order: an open breaker is skipped without a call, the attempt is
    recorded before the call (and a two-step order's id the moment it exists), retryable
    failures are retried by the client only when provably unserved, and an ambiguous failure is
@@ -32,7 +33,7 @@ from resources.breaker import CircuitBreaker, SqlBreakerStore
 from resources.esim import CompletionRefused, ProviderOrderStatus, ProvisionedEsim
 from resources.http import ProviderError
 from shop import attempts as rec
-from shop import catalogue, metrics
+from shop import catalogue, metrics, reconcile
 from shop import orders as states
 from shop.breakers import CachedBreakerStore
 from shop.clients import ProviderClients
@@ -68,6 +69,7 @@ class ProvisioningService:
         self.heartbeat, self.on_effects = heartbeat, on_effects
         self.jobs = LeasedTable(engine, provisioning_jobs, open_state="queued", counter="runs")
         self.breakers = CachedBreakerStore(SqlBreakerStore(engine))
+        self.reconciler = reconcile.Reconciler(engine, settings.provider_timeout_s)
 
     def run_due(self, limit: int = 1, tenant_id: str | None = None, order_id: str | None = None) -> list[str]:
         """Claim and run due jobs; returns each run's outcome."""
@@ -147,8 +149,8 @@ class ProvisioningService:
             verdict = self._resolve(shop, order, unit, attempt, lease)
             if verdict == DELIVERED:
                 return DELIVERED
-            if verdict == "unknown":
-                if give_up:
+            if verdict in ("unknown", reconcile.SETTLING):
+                if give_up and verdict == "unknown":  # an eSIM list not yet worth reading is no answer yet
                     self._abandon(shop, order, unit, attempt)
                     given_up.add(attempt["provider"])
                 else:
@@ -187,12 +189,22 @@ class ProvisioningService:
         log.warning("order %s unit %d: %s %s; failing over", order["order_id"], unit, provider, why)
 
     def _resolve(self, shop: Shop, order: dict, unit: int, attempt: dict, lease: Lease) -> str:
-        """What became of an attempt whose answer was lost: delivered, absent or unknown."""
+        """What became of an attempt whose answer was lost: delivered, absent or unknown (or, while
+        the eSIM list cannot show its eSIM yet, settling: unknown but not to be given up on)."""
         connection = shop.connection(attempt["provider"])
         if connection is None:
             return "unknown"
+        client = self.clients.get(connection)
+        if client.lists_esims and not attempt["provider_order_id"]:
+            try:
+                return self.reconciler.resolve(client, order, unit, attempt, lambda conn: self._renew(conn, lease))
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                log.info("order %s: eSIM list at %s not read (%s)", order["order_id"], attempt["provider"], exc)
+                return "unknown"
         try:
-            esim, absent = self._ask(self.clients.get(connection), attempt)
+            esim, absent = self._ask(client, attempt)
         except CompletionRefused as exc:  # its order would not complete, and was cancelled: nothing sold
             with self.engine.begin() as conn:
                 rec.finish(conn, attempt["id"], rec.FAILED, error=exc)

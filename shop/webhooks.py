@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from resources.stripe import from_minor, to_minor
+from resources.stripe import from_minor, id_of, to_minor
 from shop import orders as states
 from shop.orders import enqueue_provisioning, insert_ignore, move
 from warehouse.tables.shop import payments, webhook_events
@@ -36,7 +36,7 @@ PAYMENT_RANK = {"processing": 0, "failed": 1, "succeeded": 2}
 
 @dataclass(frozen=True)
 class Received:
-    outcome: str  # applied, unchanged, duplicate, ignored, no_order, mismatch
+    outcome: str  # applied, unchanged, duplicate, ignored, no_order, mismatch, foreign_session
     order_id: str | None
     paid: bool = False
 
@@ -48,8 +48,8 @@ def _order_of(conn: sa.Connection, tenant_id: str, event_type: str, obj: dict[st
         return None
     candidate = metadata.get("order_id") or obj.get("client_reference_id")
     if candidate is None and event_type.startswith(("payment_intent.", "charge.")):
-        intent = obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent")
-        return states.find_by_intent(conn, tenant_id, intent) if isinstance(intent, str) else None
+        intent = id_of(obj.get("id") if event_type.startswith("payment_intent.") else obj.get("payment_intent"))
+        return states.find_by_intent(conn, tenant_id, intent) if intent else None
     return candidate if isinstance(candidate, str) else None
 
 
@@ -69,7 +69,11 @@ def record_payment(conn: sa.Connection, tenant_id: str, intent: str, *, status: 
 
 def apply_session(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any],
                   event_type: str | None = None) -> tuple[bool, bool]:
-    """Apply a Checkout Session's state to its order; returns (moved, now paid)."""
+    """Apply a Checkout Session's state to its order; returns (moved, now paid). A session other
+    than the one recorded for the order (``ForeignSession``) changes nothing."""
+    recorded = states.load(conn, tenant_id, order_id)["stripe_session_id"]
+    if recorded and session.get("id") != recorded:
+        raise ForeignSession(f"session {str(session.get('id'))[:80]!r} is not order {order_id}'s {recorded}")
     status, payment_status = session.get("status"), session.get("payment_status")
     if status == "complete" and payment_status in ("paid", "no_payment_required"):
         return mark_paid(conn, tenant_id, order_id, session)
@@ -85,8 +89,7 @@ def apply_session(conn: sa.Connection, tenant_id: str, order_id: str, session: d
 
 def _intent_of(session: dict[str, Any]) -> str | None:
     """The session's PaymentIntent id (the field is an id, or the object when expanded)."""
-    intent = session.get("payment_intent")
-    return intent.get("id") if isinstance(intent, dict) else intent
+    return id_of(session.get("payment_intent"))
 
 
 def mark_paid(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any]) -> tuple[bool, bool]:
@@ -106,6 +109,11 @@ def mark_paid(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[
         record_payment(conn, tenant_id, intent, status="succeeded", order_id=order_id, session_id=session.get("id"),
                        amount=order["amount_total"], currency=order["currency"])
     return moved, moved
+
+
+class ForeignSession(ValueError):
+    """A Checkout Session other than the order's own names it (in its metadata or reference):
+    it never moves the order nor replaces the session id it was created with."""
 
 
 class AmountMismatch(Exception):
@@ -161,7 +169,7 @@ def _apply(conn: sa.Connection, tenant_id: str, order_id: str, event_type: str, 
     if event_type == "payment_intent.succeeded":
         record_payment(conn, tenant_id, obj["id"], status="succeeded", order_id=order_id,
                        amount=from_minor(int(obj.get("amount_received") or obj.get("amount") or 0), currency),
-                       currency=currency, charge_id=obj.get("latest_charge"))
+                       currency=currency, charge_id=id_of(obj.get("latest_charge")))
         return False, False
     if event_type == "charge.refunded":
         return _refunded(conn, tenant_id, order_id, obj), False
@@ -173,8 +181,8 @@ def _refunded(conn: sa.Connection, tenant_id: str, order_id: str, charge: dict[s
     refunded = from_minor(int(charge.get("amount_refunded") or 0), currency)
     changed = states.raise_refunded(conn, tenant_id, order_id, refunded)
     order = states.load(conn, tenant_id, order_id)
-    intent = charge.get("payment_intent")
-    if isinstance(intent, str):
+    intent = id_of(charge.get("payment_intent"))
+    if intent:
         p = payments.c
         current = conn.execute(sa.select(p.amount_refunded).where(p.tenant_id == tenant_id,
                                                                   p.payment_intent_id == intent)).scalar_one_or_none()
@@ -217,6 +225,10 @@ class WebhookService:
                     except AmountMismatch:
                         reject_mismatch(conn, tenant_id, order_id, obj)
                         outcome = "mismatch"
+                    except ForeignSession as exc:
+                        log.warning("event %s ignored for order %s/%s: %s", str(event["id"])[:80], tenant_id,
+                                    order_id, exc)
+                        outcome = "foreign_session"
                 # Recorded last, so one statement carries the outcome; its primary key is the guard:
                 # a duplicate delivery (even one racing this) conflicts here and undoes all of the above.
                 if not insert_ignore(conn, webhook_events, {

@@ -95,6 +95,7 @@ class ApiProcess:
             "tenant_cache_s": settings.tenant_cache_s, "poll_s": settings.poll_s, "lease_s": settings.lease_s,
             "provider_timeout_s": settings.provider_timeout_s, "worker_threads": settings.worker_threads,
             "checkout_burst": settings.checkout_burst, "checkout_rate_per_s": settings.checkout_rate_per_s,
+            "give_up_after_s": settings.give_up_after_s, "retry_base_s": settings.retry_base_s,
         }.items()}}
         self.proc: subprocess.Popen | None = None
 

@@ -159,6 +159,8 @@ def test_webhook_signature_checks(client, engine, tenant_id):
     assert_problem(client.post(url, content=event), 400, "invalid-signature")  # no header
     assert_problem(client.post(url, content=event, headers=signed(event, "whsec_wrong")), 400, "invalid-signature")
     assert_problem(client.post(url, content=event, headers=signed(event, age_s=301)), 400, "stale-signature")
+    ten_years_ahead = signed(event, age_s=-10 * 365 * 86400)
+    assert_problem(client.post(url, content=event, headers=ten_years_ahead), 400, "stale-signature")
     reserialised = json.dumps(json.loads(event), indent=2).encode()  # same JSON, other bytes
     assert_problem(client.post(url, content=reserialised, headers=signed(event)), 400, "invalid-signature")
     garbage = b"{not json"

@@ -70,6 +70,13 @@ def test_signature_older_than_tolerance_is_stale():
         verify_signature(BODY, header(BODY, at=int(time.time()) - 301), (SECRET,))
 
 
+def test_signature_from_the_future_is_stale_too():
+    verify_signature(BODY, header(BODY, at=int(time.time()) + 290), (SECRET,))  # clocks drift a little
+    for ahead in (301, 10 * 365 * 86400):  # ten years ahead is a replay waiting to happen, not clock drift
+        with pytest.raises(SignatureStale, match="in the future"):
+            verify_signature(BODY, header(BODY, at=int(time.time()) + ahead), (SECRET,))
+
+
 def test_signature_needs_a_secret_and_utf8():
     with pytest.raises(SignatureRejected):
         verify_signature(BODY, header(BODY), ())

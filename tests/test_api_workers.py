@@ -8,12 +8,14 @@ import concurrent.futures as cf
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.api_shop import (
-    ApiProcess, ApiThread, attempts, buy, effects_settled, emails_to, first_package, free_port, open_shop,
+    CREDENTIALS, ApiProcess, ApiThread, attempts, buy, effects_settled, emails_to, first_package, free_port, open_shop,
     order_row, provider_orders, session_of, settings_for, wait_for, wait_status,
 )
 from tests.conftest import postgres_url, requires_postgres
+from warehouse.tables.shop import unclaimed_esims
 
 
 def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, engine, warehouse, warehouse_url,
@@ -55,7 +57,8 @@ def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, en
 
 def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engine, warehouse, warehouse_url,
                                                              tenant_id):
-    settings = settings_for(warehouse_url, free_port(), give_up_after_s=2, retry_base_s=0.4, poll_s=0.1)
+    settings = settings_for(warehouse_url, free_port(), give_up_after_s=2, retry_base_s=0.4, poll_s=0.1,
+                            provider_timeout_s=0.5)
     with ApiThread(settings) as api:
         shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
         bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
@@ -63,7 +66,9 @@ def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engi
         shop.pay(session_of(engine, tenant_id, bought["order_id"]))
         shop.flush()
         wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "unknown"], 10, "unknown outcome")
-        # eSIM Card cannot be asked about a purchase whose answer was lost: nothing is bought elsewhere...
+        # ...and eSIM Card's eSIM list, where a lost purchase is looked for, cannot be read either:
+        shop.control("PUT", "/faults/esimcard", json={"down": True, "only_path": "/my-esims"})
+        # nothing is bought elsewhere...
         assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
         assert all(a["provider"] == "esimcard" for a in attempts(engine, tenant_id))
         # ...until the give-up time, when the unknown attempt is abandoned and provisioning goes on.
@@ -71,6 +76,63 @@ def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engi
     outcomes = [(a["provider"], a["outcome"]) for a in attempts(engine, tenant_id)]
     assert outcomes[0] == ("esimcard", "abandoned")
     assert outcomes[-1] == ("mobimatter", "succeeded")  # the next provider: eSIM Card may have sold it after all
+
+
+def _esimcard_sims(sandbox_url: str) -> list[str]:
+    return [i for o in httpx.get(f"{sandbox_url}/_sandbox/esimcard/orders").json()["orders"] for i in o["iccids"]]
+
+
+def _other_providers_orders(sandbox_url: str) -> list[dict]:
+    return [o for p in ("mobimatter", "airalo")
+            for o in httpx.get(f"{sandbox_url}/_sandbox/{p}/orders").json()["orders"]]
+
+
+def _buy_by_hand_at_esimcard(sandbox_url: str, package_id: str) -> None:
+    """What the merchant might do in eSIM Card's portal: an eSIM bought on the account, for no order."""
+    base = f"{sandbox_url}/esimcard/api/developer/reseller"
+    token = httpx.post(f"{base}/login", json=CREDENTIALS["esimcard"]).json()["access_token"]
+    bought = httpx.post(f"{base}/package/purchase", json={"package_type_id": package_id}, timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+    assert bought.json()["status"] is True, bought.text
+
+
+@pytest.mark.parametrize("stray", [False, True], ids=["lost_answer", "lost_answer_and_a_stray_esim"])
+def test_a_lost_esimcard_answer_is_found_in_its_esim_list(sandbox_reset, engine, warehouse, warehouse_url,
+                                                         tenant_id, stray):
+    settings = settings_for(warehouse_url, free_port(), give_up_after_s=4, retry_base_s=0.3, poll_s=0.1,
+                            provider_timeout_s=1)
+    with ApiThread(settings) as api:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+        # eSIM Card sells the eSIM, and its answer arrives only after we stopped waiting for it
+        shop.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 2500, "only_path": "/package/purchase"})
+        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
+        shop.flush()
+        (lost,) = wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "unknown"], 10,
+                           "a purchase whose answer was lost")
+        assert len(_esimcard_sims(shop.sandbox)) == 1
+        if stray:
+            _buy_by_hand_at_esimcard(shop.sandbox, lost["provider_package_id"])
+        order = wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=20)
+        wait_for(lambda: effects_settled(engine, tenant_id), 20, "email and notices sent")
+    (attempt,) = attempts(engine, tenant_id)  # the lost purchase itself, found: nothing bought again
+    assert (attempt["provider"], attempt["outcome"], attempt["id"]) == ("esimcard", "succeeded", lost["id"])
+    assert _other_providers_orders(shop.sandbox) == []
+    sims = _esimcard_sims(shop.sandbox)
+    assert len(sims) == (2 if stray else 1) and attempt["iccid"] in sims
+    assert len(emails_to(shop.sandbox, order["order_id"])) == 1
+    with engine.connect() as conn:
+        unclaimed = [dict(r) for r in conn.execute(sa.select(unclaimed_esims).where(
+            unclaimed_esims.c.tenant_id == tenant_id)).mappings()]
+    alerts = [m for m in shop.slack_messages() if "belong to no order" in m]
+    if not stray:
+        assert unclaimed == [] and alerts == []
+        return
+    # the eSIM nobody ordered is recorded and alerted, never silently left
+    (left,) = unclaimed
+    assert left["iccid"] in sims and left["iccid"] != attempt["iccid"] and left["order_id"] == order["order_id"]
+    (alert,) = alerts
+    assert left["iccid"] in alert and left["provider_order_id"] in alert
 
 
 def test_a_created_order_given_up_on_is_cancelled_before_failing_over(sandbox_reset, engine, warehouse,
@@ -92,6 +154,44 @@ def test_a_created_order_given_up_on_is_cancelled_before_failing_over(sandbox_re
     (created,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
     assert created["state"] == "cancelled" and f"{created['id']} was cancelled" in given_up["error"]
     assert (served["provider"], served["outcome"]) == ("esimcard", "succeeded")
+
+
+@requires_postgres("two API worker processes share one PostgreSQL, one of them killed mid-purchase")
+def test_killed_between_the_esimcard_purchase_and_its_answer_buys_each_esim_once(
+        sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
+    settings = settings_for(warehouse_url, free_port(), lease_s=2, poll_s=0.2, provider_timeout_s=1,
+                            give_up_after_s=4, retry_base_s=0.3)
+    first = ApiProcess(settings, workers=2).start()
+    try:
+        shop = open_shop(engine, warehouse, sandbox_reset.url, first.url, tenant_id)
+        package = first_package(first.url, shop)["package_id"]
+        bought = [buy(first.url, shop, package, quantity=2), buy(first.url, shop, package)]
+        # eSIM Card sells, and its answer is held back past the moment the API dies...
+        shop.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 30000, "only_path": "/package/purchase"})
+        for b in bought:
+            shop.pay(session_of(engine, tenant_id, b["order_id"]))
+        wait_for(lambda: _esimcard_sims(shop.sandbox), 15, "an eSIM sold at eSIM Card")
+    finally:
+        first.kill()  # ...killed between eSIM Card's purchase and our write of its answer
+    shop.control("DELETE", "/faults")
+    sold_before_the_kill = len(_esimcard_sims(shop.sandbox))
+    assert [a["outcome"] for a in attempts(engine, tenant_id)].count("succeeded") == 0
+    second = ApiProcess(settings, workers=2).start()
+    try:
+        for b in bought:
+            wait_status(engine, tenant_id, b["order_id"], {"provisioned"}, timeout=40)
+        wait_for(lambda: effects_settled(engine, tenant_id), 20, "emails sent")
+    finally:
+        second.stop()
+    delivered = [a for a in attempts(engine, tenant_id) if a["outcome"] == "succeeded"]
+    sims = _esimcard_sims(shop.sandbox)
+    assert sold_before_the_kill >= 1 and len(sims) == len(delivered) == 3  # one purchase per eSIM ordered
+    assert sorted(a["iccid"] for a in delivered) == sorted(sims)
+    assert _other_providers_orders(shop.sandbox) == []  # nothing bought again elsewhere after the give-up time
+    assert [len(emails_to(shop.sandbox, b["order_id"])) for b in bought] == [1, 1]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(unclaimed_esims)
+                            .where(unclaimed_esims.c.tenant_id == tenant_id)).scalar_one() == 0
 
 
 @requires_postgres("two API worker processes share one PostgreSQL")

@@ -1,6 +1,7 @@
 """The eSIM provider clients against the live sandbox: auth, paging, token reuse, 429s, purchases,
 and finding a purchase again from another process (MobiMatter by its order id, Airalo by our reference)."""
 
+import datetime as dt
 import re
 import time
 
@@ -165,6 +166,23 @@ def test_airalo_finds_a_lost_purchase_by_our_exact_reference(fresh):
 
 def mobimatter_order(sandbox, order_id: str) -> dict:
     return next(o for o in control(sandbox, "mobimatter", "orders")["orders"] if o["id"] == order_id)
+
+
+def test_esimcard_lists_the_esims_bought_since_a_moment_across_pages(fresh):
+    package_id = package_for(fresh, "esimcard")
+    client = RESOURCE.client_for(connection(fresh, "esimcard"))
+    assert client.lists_esims and not RESOURCE.client_for(connection(fresh, "airalo")).lists_esims
+    name = next(p.name for p in client.iter_packages() if p.provider_package_id == package_id)
+    early = [client.purchase(package_id, f"order-30{i:02d}") for i in range(21)]  # past the first page of 20
+    time.sleep(1.1)  # eSIM Card stamps whole seconds
+    since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    late = client.purchase(package_id, "order-3099")
+    listed = client.esims_bought_since(since)
+    assert [(s.provider_order_id, s.iccid, s.package_name, s.bundles) for s in listed] == \
+        [(late.provider_order_id, late.iccid, name, 1)]
+    assert listed[0].bought_at.tzinfo is not None and abs((listed[0].bought_at - since).total_seconds()) < 2
+    everything = client.esims_bought_since(since - dt.timedelta(hours=1))
+    assert {s.iccid for s in everything} == {e.iccid for e in [*early, late]}
 
 
 def test_mobimatter_hands_over_its_order_id_before_completing_and_resumes_it(fresh):

@@ -16,7 +16,7 @@ import dagster as dg
 
 from resources.esim.airalo import AiraloClient
 from resources.esim.base import (
-    CompletionRefused, EsimProviderClient, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage,
+    AccountEsim, CompletionRefused, EsimProviderClient, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage,
     ProvisionedEsim,
 )
 from resources.esim.esimcard import EsimCardClient
@@ -28,7 +28,7 @@ PROVIDERS = ("esimcard", "mobimatter", "airalo")  # default failover priority
 CLIENTS = {"esimcard": EsimCardClient, "mobimatter": MobiMatterClient, "airalo": AiraloClient}
 
 __all__ = [
-    "PROVIDERS", "CompletionRefused", "EsimProvidersResource", "EsimProviderClient", "MalformedEsim",
+    "PROVIDERS", "AccountEsim", "CompletionRefused", "EsimProvidersResource", "EsimProviderClient", "MalformedEsim",
     "OutOfStock", "ProviderOrderStatus", "ProviderPackage", "ProvisionedEsim",
 ]
 

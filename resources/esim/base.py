@@ -3,7 +3,7 @@
 Shared models are the contract the catalogue assets and the provisioning service code against:
 ``ProviderPackage`` (one sellable plan), ``ProvisionedEsim`` (what a purchase delivers, validated:
 ICCID 18–22 digits, activation code ``LPA:1$<SM-DP+ FQDN>$<MatchingID>[$<OID>[$<flag>]]`` per
-SGP.22 §4.1) and ``ProviderOrderStatus``. Errors are the ``resources.http`` classes plus
+SGP.22 §4.1), ``ProviderOrderStatus`` and ``AccountEsim``. Errors are the ``resources.http`` classes plus
 ``OutOfStock``, ``MalformedEsim`` and ``CompletionRefused``; none carries a credential. The
 request plumbing every client shares lives in ``resources.esim.client``.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -116,14 +117,28 @@ class ProviderOrderStatus(BaseModel):
     detail: str | None = None
 
 
+class AccountEsim(BaseModel):
+    """One eSIM the provider account holds, as its list shows it (no activation code): what a
+    purchase whose answer was lost is found again by, where the provider keeps no reference of ours."""
+
+    provider: str
+    provider_order_id: str
+    iccid: str | None = None
+    package_name: str | None = None
+    bundles: int = 1
+    bought_at: datetime
+
+
 class EsimProviderClient(Protocol):
     name: str
+    lists_esims: bool
 
     def iter_packages(self) -> Iterator[ProviderPackage]: ...
     def purchase(self, provider_package_id: str, reference: str, email: str | None = None,
                  on_created: Callable[[str], None] | None = None) -> ProvisionedEsim: ...
     def order_status(self, reference: str, provider_order_id: str | None = None) -> ProviderOrderStatus: ...
     def resume(self, provider_order_id: str) -> ProvisionedEsim: ...
+    def esims_bought_since(self, since: datetime) -> list[AccountEsim] | None: ...
     def close(self) -> None: ...
 
 

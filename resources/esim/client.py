@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from resources.esim.base import (
-    ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
+    AccountEsim, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
 )
 from resources.http import (
     AuthFailed, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid, RetryPolicy,
@@ -127,6 +128,7 @@ class EsimClientBase:
     name = ""
     api_path = ""
     default_page_size = 100
+    lists_esims = False  # True where esims_bought_since reads the account's eSIM list
 
     def __init__(self, connection: TenantConnection, login: str, secret: str, *, timeout: float,
                  retry: RetryPolicy, headers: dict[str, str] | None = None) -> None:
@@ -268,6 +270,11 @@ class EsimClientBase:
             return ProviderOrderStatus(provider=self.name, provider_order_id=known.provider_order_id,
                                        state="completed", esim=known)
         return self._find(reference)
+
+    def esims_bought_since(self, since: dt.datetime) -> list[AccountEsim] | None:
+        """The eSIMs the account bought at or after ``since`` (UTC), where its eSIM list can be read
+        and our reference cannot be searched (eSIM Card); None where it cannot be listed."""
+        return None
 
     def stock_levels(self) -> dict[str, int] | None:
         """Units left per package from the account's stock feed; None when it has no feed.

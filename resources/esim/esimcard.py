@@ -5,23 +5,27 @@ Wire format under ``{base_url}/api/developer/reseller`` (PHP SDK and the sandbox
 ``GET packages?page=&per_page=`` → ``{data[], meta{total, perPage, currentPage, lastPage}}``;
 ``POST package/purchase {package_type_id}`` → ``{status, data{sim{id, iccid, qr_code_text,
 smdp_address, matching_id}, order_id}}``, where refusals (out of stock, empty balance) come as
-200 ``{status: false, message}``; ``GET my-esims/{id}``.
+200 ``{status: false, message}``; ``GET my-esims/{id}``; ``GET my-esims?page=`` →
+``{data[{id, iccid, created_at "Y-m-d H:M:S", last_bundle, total_bundles, status}], meta}``.
 
 eSIM Card has no order lookup and no field for our reference: the purchased sim's id is our
 ``provider_order_id`` (``my-esims/{id}`` answers for it), and a purchase whose answer was lost
-cannot be found again by our reference; only ``PURCHASES`` (this process) prevents a second one.
+cannot be found again by our reference. What can be read is the account's eSIM list
+(``esims_bought_since``): the provisioning service matches a lost purchase against it
+(``shop.reconcile``). ``created_at`` carries no zone; it is read as UTC [u].
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from resources.esim.base import (
-    MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
+    AccountEsim, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
 )
 from resources.esim.client import BearerClient
 from resources.http import ProviderError, RequestInvalid, RetryPolicy
@@ -81,11 +85,33 @@ class EsimCardSim(_Wire):
         return make_esim(SYSTEM, self.id, self.iccid, self.qr_code_text, self.smdp_address, self.matching_id)
 
 
+class ListedSim(_Wire):
+    """A row of ``my-esims``: no activation code (``my-esims/{id}`` has it)."""
+
+    id: str
+    iccid: str | None = None
+    created_at: datetime
+    last_bundle: str | None = None
+    total_bundles: int = 1
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return datetime.strptime(value.strip()[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        return value
+
+    def listed(self) -> AccountEsim:
+        return AccountEsim(provider=SYSTEM, provider_order_id=self.id, iccid=self.iccid, package_name=self.last_bundle,
+                           bundles=self.total_bundles, bought_at=self.created_at)
+
+
 class EsimCardClient(BearerClient):
     """One eSIM Card reseller account (credentials ``email``, ``password``)."""
 
     name = SYSTEM
     api_path = API_PATH
+    lists_esims = True
 
     def __init__(self, connection: TenantConnection, *, timeout: float, retry: RetryPolicy) -> None:
         self._email = self.credential(connection, "email")
@@ -133,6 +159,22 @@ class EsimCardClient(BearerClient):
             sim_id = sim.get("id")
             raise MalformedEsim(self.name, f"purchase of {provider_package_id} answered an incomplete sim",
                                 provider_order_id=str(sim_id) if sim_id else None) from None
+
+    def esims_bought_since(self, since: datetime) -> list[AccountEsim]:
+        """Every eSIM of the account created at or after ``since``: all pages are read, since the
+        list's order is not documented."""
+        found, page = [], 1
+        while True:
+            body = self.get_json("/my-esims", params={"page": page})
+            rows = body.get("data") or []
+            for raw in rows:
+                sim = self._expect(ListedSim, raw, f"my-esims page {page}").listed()
+                if sim.bought_at >= since:
+                    found.append(sim)
+            last = self._expect(Meta, body.get("meta"), f"my-esims page {page}").last_page
+            if page >= last or not rows:
+                return found
+            page += 1
 
     def _lookup(self, provider_order_id: str) -> ProviderOrderStatus:
         body = self.get_json(f"/my-esims/{provider_order_id}")

@@ -158,6 +158,25 @@ provisioning_attempts = sa.Table(
     comment="Every provider call made (or skipped by an open breaker) to provision an order.",
 )
 
+unclaimed_esims = sa.Table(
+    "unclaimed_esims",
+    metadata,
+    tenant_column(),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_order_id", sa.String(128), nullable=False, comment="the provider's id of the eSIM"),
+    sa.Column("iccid", sa.String(22)),
+    sa.Column("package_name", sa.String(300)),
+    sa.Column("bought_at", UTCDateTime, nullable=False, comment="as the provider's list says"),
+    sa.Column("order_id", sa.String(40), nullable=False,
+              comment="the order whose lost purchase was being reconciled when it was found"),
+    _now_column("found_at"),
+    sa.Column("resolved_at", UTCDateTime, comment="set by whoever delivered, refunded or wrote it off"),
+    sa.Column("resolution", sa.Text),
+    sa.PrimaryKeyConstraint("tenant_id", "provider", "provider_order_id"),
+    comment="eSIMs the provider account bought that no order claims: paid for, never delivered. "
+            "Each is alerted to the shop's Slack once; settle it by hand.",
+)
+
 order_effects = sa.Table(
     "order_effects",
     metadata,
