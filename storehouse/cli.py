@@ -20,6 +20,8 @@ from storehouse.settings import Settings
 app = typer.Typer(help="Storehouse: commerce data for small merchants.", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Register, list and remove tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+secrets_app = typer.Typer(help="The key that encrypts tenant credentials.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 
 
@@ -126,6 +128,52 @@ def tenants_remove(tenant: str) -> None:
         console.print(f"[red]no tenant {tenant}[/]")
         raise typer.Exit(1)
     console.print(f"[green]✓[/] removed {tenant}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every tenant's credentials under a new key (the old one still opens them until done).
+
+    With the key file: a new key is made and put first in the file, the rows are re-encrypted,
+    then the old key is dropped. With STOREHOUSE_SECRETS_KEY: put the new key first
+    (`STOREHOUSE_SECRETS_KEY=new,old`), run this, then drop the old one from the setting.
+    """
+    from warehouse import secrets
+    from warehouse.tenants import reseal_credentials
+
+    settings = Settings()
+    _migrate(settings)
+    value, path = secrets.key_source()
+    if value is not None:
+        ring = secrets.Keyring(secrets.parse_keys(value), secrets.SETTING)
+        if len(ring.keys) < 2:
+            console.print(f"[red]{secrets.SETTING} holds one key[/]: put the new key first, then the old one "
+                          f"({secrets.SETTING}=new,old), run this again, then drop the old key "
+                          "(a new key: `storehouse secrets new-key`)")
+            raise typer.Exit(2)
+        with _engine(settings).begin() as conn:
+            count = reseal_credentials(conn, ring)
+        secrets.forget()
+        console.print(f"[green]✓[/] {count} connection(s) re-encrypted under the first key of {secrets.SETTING}; "
+                      "remove the old key(s) from it now")
+        return
+    old = secrets.keyring(create=True).keys
+    new = secrets.generate_key()
+    secrets.write_key_file(path, [new, *old])  # both open every row while they are rewritten
+    secrets.forget()
+    with _engine(settings).begin() as conn:
+        count = reseal_credentials(conn, secrets.keyring())
+    secrets.write_key_file(path, [new])
+    secrets.forget()
+    console.print(f"[green]✓[/] {count} connection(s) re-encrypted under a new key in {path}")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new key, e.g. for STOREHOUSE_SECRETS_KEY."""
+    from warehouse.secrets import generate_key
+
+    print(generate_key())
 
 
 @app.command()
