@@ -211,8 +211,19 @@ def sync(
         console.print(f"[green]✓[/] sync requested for {tenant} (request ids {ids}); the sync_requests sensor runs it")
         return
     ensure_dagster_home(settings)
+    _close_abandoned_syncs(settings)
     ok = _run_and_report([tenant], jobs)
     raise typer.Exit(0 if ok else 1)
+
+
+def _close_abandoned_syncs(settings: Settings) -> None:
+    """What the daemon's abandoned_syncs sensor does, for machines that run syncs without it."""
+    import dagster as dg
+
+    from sensors.abandoned_syncs import close_abandoned_syncs
+
+    for sync_id, reason in close_abandoned_syncs(dg.DagsterInstance.get(), _engine(settings)).items():
+        console.print(f"[yellow]sync_runs {sync_id} closed[/]: {reason}")
 
 
 def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:

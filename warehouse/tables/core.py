@@ -48,7 +48,8 @@ sync_runs = sa.Table(
     tenant_column(),
     sa.Column("stream", sa.String(64), nullable=False),
     sa.Column("run_id", sa.String(64)),
-    sa.Column("status", sa.String(16), nullable=False, comment="running, success, failed, skipped"),
+    sa.Column("status", sa.String(16), nullable=False,
+              comment="running, success, failed, skipped, abandoned (its run or process ended first: see error)"),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("duration_s", sa.Float),
@@ -57,6 +58,7 @@ sync_runs = sa.Table(
     sa.Column("rows_written", sa.Integer, nullable=False, server_default="0", comment="inserted or changed"),
     sa.Column("quarantined", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
+    sa.Column("worker", sa.String(128), comment="host:pid of the process running it, to tell when it died"),
     sa.Index("ix_sync_runs_tenant_stream", "tenant_id", "stream", "started_at"),
     comment="One row per sync of one stream for one tenant.",
 )
