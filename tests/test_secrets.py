@@ -141,3 +141,25 @@ def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypa
     monkeypatch.setenv("STOREHOUSE_SECRETS_KEY", "not-a-key")
     with engine.connect() as conn, pytest.raises(SecretsKeyError, match="STOREHOUSE_SECRETS_KEY is not a valid key"):
         get_connection(conn, tenant_id, "mx_merchant")
+
+
+def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, own_key, warehouse, engine, tenant_id):
+    import dagster as dg
+
+    from assets.partitions import TENANT_PARTITIONS
+    from assets.transactions import mx_assets
+    from resources.mx_merchant import MxMerchantResource
+    from sensors.alerts import cause_of
+
+    connect(engine, tenant_id)
+    monkeypatch.setenv("STOREHOUSE_SECRETS_KEY", generate_key())
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
+    failures = [e for e in result.all_events if e.is_step_failure]
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert not result.success and retries == [] and len(failures) == 1
+    headline = cause_of(failures[0].step_failure_data.error)
+    assert "STOREHOUSE_SECRETS_KEY" in headline and "\n" not in headline
+    assert stored(engine, tenant_id) not in str(result.all_events) and "very-secret-value" not in headline
