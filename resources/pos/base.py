@@ -32,6 +32,7 @@ from warehouse.syncs import Rejected
 from warehouse.types import to_utc
 
 POS_SYSTEMS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify", "portaus")
+PRODUCTS, INVENTORY, CUSTOMERS = "products", "inventory", "customers"
 
 
 class PosCredentials(Credentials):
@@ -54,9 +55,6 @@ class PosOptions(Options):
     weight_min_g: float | None = None
     weight_increment_g: float | None = None
     order_rules: dict[str, Any] = {}
-
-
-PRODUCTS, INVENTORY, CUSTOMERS = "products", "inventory", "customers"
 
 
 class Potency(BaseModel):
