@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from resources.http import HttpSession, RetryPolicy
 from resources.connection import ConnectionSpec, Credentials, Options
+from resources.http import HttpSession, RetryPolicy
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "resend"

@@ -11,8 +11,8 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from resources.http import HttpSession, ProviderError, RetryPolicy
 from resources.connection import ConnectionSpec, Credentials, Options
+from resources.http import HttpSession, ProviderError, RetryPolicy
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mx_merchant"

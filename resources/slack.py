@@ -7,8 +7,8 @@ import logging
 import dagster as dg
 from pydantic import model_validator
 
-from resources.http import HttpSession, ProviderError, RetryPolicy
 from resources.connection import ConnectionSpec, Credentials
+from resources.http import HttpSession, ProviderError, RetryPolicy
 
 log = logging.getLogger("storehouse.slack")
 

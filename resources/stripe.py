@@ -22,7 +22,6 @@ import orjson
 import stripe
 
 from resources.connection import ConnectionSpec, Credentials, Options
-
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "stripe"
