@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import httpx
 import pytest
+
+# One key for tenant credentials across the whole run, subprocesses included: tests (and the API
+# and CLI processes they start) point STOREHOUSE_HOME at temp folders, whose default key files
+# would each be a different key for the same encrypted rows.
+os.environ.setdefault("STOREHOUSE_SECRETS_KEY_FILE",
+                      str(Path(tempfile.mkdtemp(prefix="storehouse-keys-")) / "secrets.key"))
 
 from sandbox.server import SandboxThread
 

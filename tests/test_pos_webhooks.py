@@ -248,7 +248,8 @@ def test_tenants_add_prints_the_token_url_once_and_webhook_url_renews_it(client,
     monkeypatch.setenv("STOREHOUSE_SHOP_PUBLIC_URL", "https://shop.example")
     runner = CliRunner()
     add = ["tenants", "add", tenant_id, "--system", "cova", "--base-url", "http://127.0.0.1:9/cova",
-           "--credential", "password=pw-not-shown"]
+           "--credential", "company_id=7", "--credential", "client_id=c", "--credential", "client_secret=s",
+           "--credential", "username=u", "--credential", "password=pw-not-shown"]
 
     def url_in(output):
         found = re.findall(r"https://shop\.example(/shops/\S+)", output)
