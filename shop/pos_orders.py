@@ -27,6 +27,7 @@ from resources.http import ProviderError, RequestInvalid
 from resources.pos import PosClientsResource
 from resources.pos_orders import (
     OrderDraft,
+    NotConfigured,
     OrderLine,
     Unconfirmed,
     create_payment_intent,
@@ -291,6 +292,9 @@ class PosOrderService:
         except Unconfirmed as exc:
             self._finish(order_id, status="unconfirmed", error=str(exc))
             raise Problem(502, "pos-unconfirmed", f"{connection.system} did not answer; the order may exist there") from exc
+        except NotConfigured as exc:  # nothing was sent
+            self._finish(order_id, status="failed", error=str(exc))
+            raise Problem(503, "pos-not-configured", f"orders cannot be sent yet: {exc}") from exc
         except (ProviderError, ValueError, KeyError) as exc:
             self._finish(order_id, status="failed", error=str(exc)[:1000])
             refused = isinstance(exc, (RequestInvalid, ValueError, KeyError))

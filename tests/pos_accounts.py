@@ -57,7 +57,7 @@ def new_account(sandbox: str, system: str, products: int = 200, customers: int =
     if system == "dutchie":
         location = random.randrange(2000, 20_000)
         _post(f"{ctl}/locations", {"api_key": f"k{tag}", "location_id": location, "products": products, "customers": customers})
-        return Account(system, sandbox, f"{sandbox}/dutchie", {"api_key": f"k{tag}"}, {},
+        return Account(system, sandbox, f"{sandbox}/dutchie", {"api_key": f"k{tag}", "consumer_key": f"ck{tag}"}, {},
                        f"/_sandbox/dutchie/locations/{location}")
     if system == "blaze":
         shop = uuid.uuid4().hex[:24]

@@ -338,3 +338,58 @@ def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
         upsert(conn, products, [product])
         upsert(conn, inventory, [stock])
         assert load_stock(conn, tenant_id, "treez", ["p1"]) == {"l1": {"p1": (Decimal(2), False)}}
+
+
+def test_dutchie_orders_need_the_consumer_key_and_without_it_nothing_is_sent(sandbox, client, engine, warehouse,
+                                                                            tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    without = {k: v for k, v in account.credentials.items() if k != "consumer_key"}
+    with engine.begin() as conn:
+        set_connection(conn, tenant_id, "dutchie", account.base_url, {**without, "orders_api_key": auth["Authorization"][7:]},
+                       account.options)
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    refused = client.post(f"/shops/{tenant_id}/pos/orders", json=order("no-ck", a_customer(engine, tenant_id),
+                                                                       [(product_id, 1)]), headers=auth)
+    assert refused.status_code == 503 and refused.json()["type"].endswith("/pos-not-configured")
+    assert "consumer_key" in refused.json()["detail"]
+    assert sandbox_orders(account) == []  # not sent at all
+    assert stored(engine, tenant_id, "no-ck")["status"] == "failed"
+
+
+def test_a_dutchie_submit_whose_answer_is_lost_is_in_doubt_and_reaches_the_pos_once(sandbox, client, engine,
+                                                                                   warehouse, tenant_id):
+    import time
+
+    from shop.pos_orders import PosOrderService
+
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    body = order("slow-1", a_customer(engine, tenant_id), [(product_id, 1)])
+    httpx.put(f"{sandbox.url}{account.control}/preorder", json={"delay_ms": 1000}, timeout=10).raise_for_status()
+    before = getattr(client.app.state, "pos_orders", None)
+    client.app.state.pos_orders = PosOrderService(engine, PosClientsResource(timeout_s=0.3, max_attempts=3,
+                                                                             backoff_base_s=0.01))
+    try:
+        lost = client.post(f"/shops/{tenant_id}/pos/orders", json=body, headers=auth)
+    finally:
+        client.app.state.pos_orders = before
+    assert lost.status_code == 502 and lost.json()["type"].endswith("/pos-unconfirmed")
+    assert stored(engine, tenant_id, "slow-1")["status"] == "unconfirmed"  # in doubt, counted, not "failed"
+    again = client.post(f"/shops/{tenant_id}/pos/orders", json=body, headers=auth)
+    assert again.status_code == 409 and again.json()["type"].endswith("/order-in-doubt")
+    time.sleep(1.2)
+    received = sandbox_orders(account)  # three submits sent, each with ConsumerKey + idempotencyKey: one order
+    assert len(received) == 1 and received[0]["consumerKey"] == account.credentials["consumer_key"]
+    assert received[0]["request"]["idempotencyKey"] == f"{tenant_id}:slow-1"
+
+
+def test_a_dutchie_answer_as_an_object_is_read_for_its_order_id(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    httpx.put(f"{sandbox.url}{account.control}/preorder", json={"answer": "object"}, timeout=10).raise_for_status()
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    placed = client.post(f"/shops/{tenant_id}/pos/orders", json=order("obj-1", a_customer(engine, tenant_id),
+                                                                      [(product_id, 1)]), headers=auth)
+    assert placed.status_code == 201, placed.text
+    [got] = sandbox_orders(account)
+    assert placed.json()["provider_order_id"] == str(got["orderId"])  # not the text of the object
+    assert stored(engine, tenant_id, "obj-1")["confirmation"]["transactionId"] == 3_000_000 + got["orderId"]

@@ -129,8 +129,9 @@ class DutchieClient(BasePosClient):
     system = SYSTEM
     supports_incremental = frozenset({PRODUCTS, CUSTOMERS})
 
-    def __init__(self, session: HttpSession, options: dict | None = None) -> None:
+    def __init__(self, session: HttpSession, options: dict | None = None, consumer_key: str | None = None) -> None:
         super().__init__(session, options)
+        self.consumer_key = consumer_key or None  # the integrator's ConsumerKey: needed to submit orders
         self._location_id: str | None = None
         self.page_size = int(self.options.get("customer_page_size", 1000))
 
@@ -173,4 +174,5 @@ class DutchieClient(BasePosClient):
 
 def dutchie_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> DutchieClient:
     session = HttpSession(SYSTEM, base_url, auth=(credentials["api_key"], ""), **session_kwargs)
-    return DutchieClient(session, options)
+    consumer_key = credentials.get("consumer_key") or options.get("consumer_key")  # settings: credentials, or options
+    return DutchieClient(session, options, str(consumer_key) if consumer_key else None)
