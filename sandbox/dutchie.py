@@ -338,7 +338,8 @@ def _customer_record(c) -> dict:
         "mmjidNumber": c.medical_id, "mmjidExpirationDate": "2026-12-31T00:00:00" if c.medical_id else None,
         "lastModifiedDateUTC": _ts(c.updated_ms), "creationDate": _ts(c.created_ms),
         "customerType": "Medical" if c.medical_id else "Recreational", "gender": c.gender,
-        "dateOfBirth": f"{c.birth_date.isoformat()}T00:00:00", "isAnonymous": False, "springBigMemberId": 0,
+        "dateOfBirth": f"{c.birth_date.isoformat()}T00:00:00", "isAnonymous": False, "mergedIntoCustomerId": None,
+        "springBigMemberId": 0,
         "discountGroups": [], "isLoyaltyMember": c.loyalty_points > 0, "optedIntoMarketing": c.index % 2 == 0,
         "loyaltyTier": "Gold" if c.loyalty_points > 1500 else None,
     }
