@@ -335,7 +335,7 @@ def _customer_record(c) -> dict:
         "name": f"{c.first_name} {c.last_name}", "firstName": c.first_name, "lastName": c.last_name, "middleName": None,
         "address1": c.street, "address2": None, "city": c.city, "state": c.state, "postalCode": c.postal_code,
         "phone": c.phone, "cellPhone": c.phone, "emailAddress": c.email, "status": "Active",
-        "mmjidNumber": c.medical_id, "mmjidExpirationDate": "2026-12-31T00:00:00" if c.medical_id else None,
+        "mmjidNumber": c.medical_id, "mmjidExpirationDate": "2030-12-31T00:00:00" if c.medical_id else None,
         "lastModifiedDateUTC": _ts(c.updated_ms), "creationDate": _ts(c.created_ms),
         "customerType": "Medical" if c.medical_id else "Recreational", "gender": c.gender,
         "dateOfBirth": f"{c.birth_date.isoformat()}T00:00:00", "isAnonymous": False, "mergedIntoCustomerId": None,
