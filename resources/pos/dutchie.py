@@ -162,8 +162,8 @@ def product_record(p: DutchieProduct) -> PosProduct:
         raise ValueError("no productName, internalName or onlineTitle")
     tiers = _tiers(p)
     price = next((x for x in (p.rec_price, p.price) if x is not None), tiers[0].price if tiers else None)
-    potency = [Potency(name=name, low=value, high=value, unit=unit)
-               for name, value, unit in (("THC", p.thc_content, p.thc_content_unit), ("CBD", p.cbd_content, p.cbd_content_unit))
+    potency = [Potency(name=label, low=value, high=value, unit=unit)
+               for label, value, unit in (("THC", p.thc_content, p.thc_content_unit), ("CBD", p.cbd_content, p.cbd_content_unit))
                if value is not None]
     return PosProduct(
         source=SYSTEM, source_id=str(p.product_id), sku=p.sku, name=name, brand=p.brand_name,
