@@ -96,7 +96,7 @@ def run_pos_streams(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             opened = _is_outage(exc) and breaker.current().state == OPEN
             runs.append(SystemRun(
                 system, "circuit_open" if opened else "failed", error=str(exc),
-                retryable=_is_outage(exc), auth=isinstance(exc, AuthFailed),
+                retryable=_is_outage(exc), auth=isinstance(exc, AuthFailed) and exc.kind == AuthFailed.kind,
                 last_good=last_success(warehouse, tenant, stream)))
             context.log.warning(f"{system} {kind} for tenant {tenant}: {exc}")
             continue

@@ -16,7 +16,7 @@ from resources.pos.dutchie import MissingRole
 from resources.pos_orders import OrderDraft, OrderLine, submit_order
 from tests.dutchie_contract import ContractCheck
 from tests.pos_accounts import new_account
-from tests.test_pos_assets import rows
+from tests.test_pos_assets import connect, materialize, rows
 from warehouse.syncs import Rejected
 from warehouse.tables.pos import customers, inventory, products
 
@@ -139,3 +139,15 @@ def test_a_record_without_any_name_is_still_rejected(sandbox):
 
     out = translate({"productId": 5, "productName": None, "isActive": True}, DutchieProduct, "productId", product_record)
     assert isinstance(out, Rejected) and "productName" in out.reason
+
+
+def test_a_sync_with_a_key_missing_a_role_says_so_not_that_the_credentials_are_wrong(sandbox, warehouse, engine,
+                                                                                    tenant_id):
+    account = new_account(sandbox.url, "dutchie", products=5, customers=2, roles=["Product", "Customer"])
+    connect(engine, tenant_id, account)
+    result = materialize(warehouse, tenant_id, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    text = failure.step_failure_data.user_failure_data.description
+    assert "lacks the role for GET /inventory" in text and "credentials" not in text
+    assert len(rows(engine, products, tenant_id)) == 5  # the permitted streams still load
