@@ -251,5 +251,5 @@ class DutchieClient(BasePosClient):
 
 def dutchie_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> DutchieClient:
     session = HttpSession(SYSTEM, base_url, auth=(credentials["api_key"], ""), **session_kwargs)
-    consumer_key = credentials.get("consumer_key") or options.get("consumer_key")  # settings: credentials, or options
+    consumer_key = credentials.get("consumer_key")  # the integrator's ConsumerKey: orders are not sent without it
     return DutchieClient(session, options, str(consumer_key) if consumer_key else None)
