@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from assets.common import CONFIG_ERRORS
 from assets.pos_sync import stream_name, sync_stream
-from resources.breaker import OPEN, CircuitBreaker, CircuitOpen, SqlBreakerStore
+from resources.breaker import OPEN, CircuitBreaker, SqlBreakerStore
 from resources.http import AuthFailed, ProviderError
 from resources.pos import POS_SYSTEMS, PosClientsResource
 from resources.systems import check_connection
@@ -94,14 +94,14 @@ def run_pos_streams(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         client = None
         try:
             client = pos_clients.client_for(check_connection(connection))
-            stats = breaker.call(lambda: sync_stream(warehouse.engine, client, tenant, kind, connection.options,
-                                                     context.run.run_id), counts=_is_outage)
+            stats = breaker.run(lambda: sync_stream(warehouse.engine, client, tenant, kind, connection.options,
+                                                    context.run.run_id), counts=_is_outage)
         except (ProviderError, ValueError) as exc:
             ledger.finish(SyncStats(api_calls=client.calls if client else 0), "failed", str(exc)[:2000])
-            opened = isinstance(exc, CircuitOpen) or (_is_outage(exc) and breaker.current().state == OPEN)
+            opened = _is_outage(exc) and breaker.current().state == OPEN
             runs.append(SystemRun(
                 system, "circuit_open" if opened else "failed", error=str(exc),
-                retryable=_is_outage(exc), auth=isinstance(exc, AuthFailed),
+                retryable=_is_outage(exc), auth=isinstance(exc, AuthFailed) and exc.kind == AuthFailed.kind,
                 last_good=last_success(warehouse, tenant, stream)))
             context.log.warning(f"{system} {kind} for tenant {tenant}: {exc}")
             continue

@@ -277,6 +277,7 @@ def customer_row(tenant_id: str, c: PosCustomer) -> dict[str, Any]:
         "birth_date": c.birth_date, "street": name(c.street), "city": name(c.city),
         "state": clean_text(c.state).upper() or None, "postal_code": postal,
         "country": clean_text(c.country).upper() or None, "medical_id": clean_text(c.medical_id) or None,
+        "medical_id_expires_on": c.medical_id_expires_on if clean_text(c.medical_id or "") else None,
         "gender": _GENDERS.get(label_key(c.gender or "")), "customer_type": medical,
         "loyalty_points": exact(c.loyalty_points), "marketing_opt_in": c.marketing_opt_in,
         "status": "deleted" if c.deleted else (label_key(c.status or "") or "active"),

@@ -141,9 +141,15 @@ class CircuitBreaker:
         return state
 
     def call(self, fn: Callable[[], T], *, counts: Callable[[BaseException], bool] | None = None) -> T:
-        """Run ``fn`` through the breaker. ``counts`` decides which errors trip it (default: all)."""
+        """Ask ``allow()`` and run ``fn`` through the breaker. ``counts`` decides which errors trip
+        it (default: all). A caller that already asked ``allow()`` uses ``run`` instead: asking
+        twice spends a half-open breaker's one trial on the first question and refuses the call."""
         if not self.allow():
             raise CircuitOpen(self.provider, f"circuit open for tenant {self.tenant_id}; not calling")
+        return self.run(fn, counts=counts)
+
+    def run(self, fn: Callable[[], T], *, counts: Callable[[BaseException], bool] | None = None) -> T:
+        """Run ``fn``, which ``allow()`` already let through, and record how it went."""
         try:
             result = fn()
         except Exception as exc:

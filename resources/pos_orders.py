@@ -2,10 +2,12 @@
 
 The client (``resources.pos``) brings the account's session and auth (Treez and COVA tokens,
 Dutchie Basic, Blaze and Flowhub keys, Shopify's token and leaky bucket). Only providers that
-deduplicate themselves get the session's retries for every retryable error: Dutchie
-(``idempotencyKey``), COVA (``PUT`` by our order id) and Portaus (one intent per reference).
-For the others a lost answer may mean the order exists, so only refusals that prove nothing was
-created (429, a connection never made) are retried; anything else is ``Unconfirmed``.
+deduplicate themselves get the session's retries for every retryable error: Dutchie (the
+``ConsumerKey`` header *and* ``idempotencyKey``, both required by its document; a Dutchie
+connection without its consumer key sends no order), COVA (``PUT`` by our order id) and Portaus
+(one intent per reference). For the others a lost answer may mean the order exists, so only
+refusals that prove nothing was created (429, a connection never made) are retried. For every
+provider, an order sent whose answer never came (after any retries) is ``Unconfirmed``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class Unconfirmed(ProviderError):
     kind = "unconfirmed"
 
 
+class NotConfigured(ValueError):
+    """The connection lacks a setting this provider needs before an order may be sent."""
+
+
 def cova_order_id(tenant_id: str, order_ref: str) -> str:
     """Our order id at COVA: stable per order, so re-sending replaces instead of duplicating."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"storehouse:{tenant_id}:{order_ref}"))
@@ -81,10 +87,22 @@ def _dutchie(client: PosClient, d: OrderDraft):
     body = {"customerId": _int(d.customer_ref, "customer id"), "orderType": "Pickup", "isDelivery": False,
             "idempotencyKey": f"{d.tenant_id}:{d.order_ref}", "notes": d.note,
             "items": [{"productId": _int(x.product_id, "product id"), "quantity": x.quantity} for x in d.lines]}
-    consumer = client.options.get("consumer_key")  # Dutchie's integrator key, when the account has one
-    headers = {"ConsumerKey": str(consumer)} if consumer else {}
+    if not client.consumer_key:  # without it Dutchie does not deduplicate, and a retried submit is a second order
+        raise NotConfigured("this Dutchie connection has no consumer_key (the ConsumerKey Dutchie issues to the "
+                            "integrator); orders are not sent without it")
+    headers = {"ConsumerKey": client.consumer_key}
     return body, lambda: client.session.request("POST", "/preorder/submit", json=body, headers=headers).json(), \
-        lambda r: (str(r), "submitted")
+        dutchie_confirmation
+
+
+def dutchie_confirmation(answer: Any) -> tuple[str, str]:
+    """(order id, status) from a ``/preorder/submit`` 200: the integer its schema gives, or the object
+    with ``orderId`` (and ``transactionId``) its description promises. Anything else is unreadable."""
+    if isinstance(answer, dict):
+        answer = answer["orderId"]
+    if isinstance(answer, bool) or not isinstance(answer, int) or answer <= 0:
+        raise ValueError(f"not an order id: {type(answer).__name__}")
+    return str(answer), "submitted"
 
 
 def _blaze(client: PosClient, d: OrderDraft):
@@ -147,7 +165,7 @@ def submit_order(client: PosClient, draft: OrderDraft, retry: RetryPolicy | None
     body, send, read = build(client, draft)  # a draft the format cannot express fails here, before sending
     try:
         if client.system in SELF_DEDUPLICATING:
-            response = send()
+            response = _in_doubt_if_lost(client, draft, send)
         else:
             response = _send_once(client, send, draft, retry)
         provider_order_id, status = read(response)
@@ -164,14 +182,21 @@ def _send_once(client: PosClient, send: Callable[[], Any], draft: OrderDraft, re
     policy = retry or original
     client.session.retry = RetryPolicy(attempts=1)  # this client is ours alone; its retries are decided here
     try:
-        return Retrying(stop=stop_after_attempt(policy.attempts), wait=policy.wait,
-                        retry=retry_if_exception(never_reached), reraise=True)(send)
+        return _in_doubt_if_lost(client, draft, Retrying(
+            stop=stop_after_attempt(policy.attempts), wait=policy.wait, retry=retry_if_exception(never_reached),
+            reraise=True).wraps(send))
+    finally:
+        client.session.retry = original
+
+
+def _in_doubt_if_lost(client: PosClient, draft: OrderDraft, send: Callable[[], Any]) -> Any:
+    """``send()``; a failure that may have come after the POS acted (a timeout, a 5xx) is ``Unconfirmed``."""
+    try:
+        return send()
     except ProviderError as exc:
         if exc.retryable and not never_reached(exc):
             raise Unconfirmed(client.system, f"no answer after sending order {draft.order_ref}: {exc}") from exc
         raise
-    finally:
-        client.session.retry = original
 
 
 def create_payment_intent(client: PortausClient, reference: str, amount: Decimal, currency: str,

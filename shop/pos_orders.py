@@ -1,9 +1,13 @@
 """Orders to a tenant's POS (seed 004 "Order Processing") and Portaus payment intents (seed 000).
 
-An order is checked against the warehouse before anything is sent: every product known and
-active, stock available at one location, the customer old enough and within the daily purchase
-limit of their type. Prices, weights, the customer's type and birth date come from the
-warehouse, never from the caller; medical limits apply only to customers the POS marks medical.
+An order is checked against the warehouse before anything is sent: every product known, active
+and priced, medical-only products only for medical customers, sellable stock available at one
+location (packages held back by the POS, in quarantine or failing their lab test, do not count),
+the customer old enough and within the daily purchase limit of their type. Prices, weights, the
+customer's type, medical id expiry and birth date come from the warehouse, never from the
+caller; medical limits apply only to customers the POS marks medical whose medical id has not
+expired. Limits count the POS's flower equivalent of a unit where it gives one (the adult-use
+figure for recreational customers when it has both), else the unit's net weight.
 Rules live in the POS connection's ``options.order_rules`` (defaults below). The checks and the
 claim of ``order_ref`` happen in one transaction, serialised per customer, so two concurrent
 orders cannot both spend the same daily allowance; the POS is called after that commits.
@@ -27,6 +31,7 @@ from resources.http import ProviderError, RequestInvalid
 from resources.pos import PosClientsResource
 from resources.pos_orders import (
     OrderDraft,
+    NotConfigured,
     OrderLine,
     Unconfirmed,
     create_payment_intent,
@@ -73,6 +78,9 @@ class Finding:
     product_id: str | None = None
 
 
+MEDICAL, RECREATIONAL = "medical", "recreational"
+
+
 @dataclass
 class Checked:
     """The outcome of validation, with what the warehouse said about each line."""
@@ -97,7 +105,7 @@ def age_on(birth: dt.date, today: dt.date) -> int:
 
 def load_products(conn: sa.Connection, tenant_id: str, source: str, ids: list[str]) -> dict[str, Any]:
     p = products.c
-    rows = conn.execute(sa.select(p.product_id, p.name, p.status, p.price, p.currency, p.weight_g).where(
+    rows = conn.execute(sa.select(p.product_id, p.name, p.status, p.price, p.currency, p.weight_g, p.attributes).where(
         p.tenant_id == tenant_id, p.source == source, p.product_id.in_(ids)))
     return {r.product_id: r for r in rows}
 
@@ -127,7 +135,8 @@ def load_stock(conn: sa.Connection, tenant_id: str, source: str, ids: list[str])
 
 def load_customer(conn: sa.Connection, tenant_id: str, source: str, customer_id: str) -> Any:
     c = customers.c
-    return conn.execute(sa.select(c.customer_id, c.birth_date, c.customer_type, c.medical_id, c.status).where(
+    return conn.execute(sa.select(c.customer_id, c.birth_date, c.customer_type, c.medical_id, c.medical_id_expires_on,
+                                  c.status).where(
         c.tenant_id == tenant_id, c.source == source, c.customer_id == customer_id, c.deleted_at.is_(None))).one_or_none()
 
 
@@ -153,10 +162,30 @@ def choose_location(stock: dict[str, dict[str, tuple[Decimal, bool]]], wanted: d
     return chosen, {pid: stock.get(shown, {}).get(pid, (Decimal(0), False))[0] for pid in wanted}
 
 
+def grams_per_unit(row: Any, customer_type: str) -> Decimal:
+    """What one unit counts against a purchase limit: the POS's flower equivalent where it gives
+    one (its adult-use figure for a recreational customer when it has both), else the net weight."""
+    attrs = row.attributes or {}
+    for key in (("rec_flower_equivalent_g", "flower_equivalent_g") if customer_type == RECREATIONAL
+                else ("flower_equivalent_g",)):
+        if attrs.get(key) is not None:
+            return Decimal(str(attrs[key]))
+    return row.weight_g or Decimal(0)
+
+
+def customer_type_of(customer: Any, today: dt.date) -> str:
+    """Medical when the POS marks the customer medical (type or a medical id) and the id, if the
+    POS gives its expiry, has not expired; recreational otherwise."""
+    if customer is None or not (customer.customer_type == MEDICAL or customer.medical_id):
+        return RECREATIONAL
+    expires = customer.medical_id_expires_on
+    return RECREATIONAL if expires is not None and expires < today else MEDICAL
+
+
 def check_lines(conn: sa.Connection, tenant_id: str, source: str, lines: list[dict[str, Any]],
-                location_id: str | None = None) -> Checked:
-    """Products known and active, priced from the warehouse, and in stock at one location."""
-    out = Checked()
+                location_id: str | None = None, customer_type: str = RECREATIONAL) -> Checked:
+    """Products known, active and priced, allowed to ``customer_type``, in stock at one location."""
+    out = Checked(customer_type=customer_type)
     wanted: dict[str, int] = defaultdict(int)
     for line in lines:
         wanted[str(line["product_id"])] += int(line["quantity"])
@@ -166,7 +195,11 @@ def check_lines(conn: sa.Connection, tenant_id: str, source: str, lines: list[di
         if row is None or row.status != "active":
             out.findings.append(Finding("unknown-product", f"product {pid} is not in this shop's active catalogue", pid))
             continue
-        grams = (row.weight_g or Decimal(0)) * quantity
+        if (row.attributes or {}).get("medical_only") and customer_type != MEDICAL:
+            out.findings.append(Finding("medical-only", f"product {pid} is sold to medical patients only", pid))
+        if row.price is None:
+            out.findings.append(Finding("unpriced-product", f"product {pid} has no unit price in the catalogue", pid))
+        grams = grams_per_unit(row, customer_type) * quantity
         out.lines.append({"product_id": pid, "name": row.name, "quantity": quantity,
                           "unit_price": None if row.price is None else str(row.price), "grams": str(grams)})
         out.total += (row.price or Decimal(0)) * quantity
@@ -188,12 +221,10 @@ def check_lines(conn: sa.Connection, tenant_id: str, source: str, lines: list[di
 def check_order(conn: sa.Connection, tenant_id: str, source: str, order: dict[str, Any], rules: OrderRules,
                 now: dt.datetime, own_id: int) -> Checked:
     """Validate ``order`` (``customer_ref``, ``birth_date``, ``lines``, ``location_id``) against the warehouse."""
-    out = check_lines(conn, tenant_id, source, order["lines"], order.get("location_id"))
-    customer = load_customer(conn, tenant_id, source, order["customer_ref"])
-    medical = customer is not None and (customer.customer_type == "medical" or bool(customer.medical_id))
-    out.customer_type = "medical" if medical else "recreational"
-    birth = customer.birth_date if customer is not None and customer.birth_date else order.get("birth_date")
     today = now.astimezone(rules.timezone).date()
+    customer = load_customer(conn, tenant_id, source, order["customer_ref"])
+    out = check_lines(conn, tenant_id, source, order["lines"], order.get("location_id"), customer_type_of(customer, today))
+    birth = customer.birth_date if customer is not None and customer.birth_date else order.get("birth_date")
     minimum = rules.minimum_age[out.customer_type]
     if birth is None:
         out.findings.append(Finding("age-unverified", "no birth date on file or given for this customer"))
@@ -209,6 +240,8 @@ def check_order(conn: sa.Connection, tenant_id: str, source: str, order: dict[st
     out.summary = {"customer_type": out.customer_type, "grams": str(out.grams), "grams_earlier_today": str(before),
                    "daily_limit_g": None if limit is None else str(limit), "minimum_age": minimum,
                    "location_id": out.location_id, "customer_on_file": customer is not None,
+                   "medical_id_expired": bool(customer is not None and customer.medical_id_expires_on
+                                              and customer.medical_id_expires_on < today),
                    "problems": [vars(f) for f in out.findings]}
     return out
 
@@ -291,6 +324,9 @@ class PosOrderService:
         except Unconfirmed as exc:
             self._finish(order_id, status="unconfirmed", error=str(exc))
             raise Problem(502, "pos-unconfirmed", f"{connection.system} did not answer; the order may exist there") from exc
+        except NotConfigured as exc:  # nothing was sent
+            self._finish(order_id, status="failed", error=str(exc))
+            raise Problem(503, "pos-not-configured", f"orders cannot be sent yet: {exc}") from exc
         except (ProviderError, ValueError, KeyError) as exc:
             self._finish(order_id, status="failed", error=str(exc)[:1000])
             refused = isinstance(exc, (RequestInvalid, ValueError, KeyError))

@@ -65,7 +65,7 @@ DEMO_TENANTS: list[DemoTenant] = [
         "treez", "/treez", {"dispensary": "partnerdemo", "client_id": "treez-demo-client", "apikey": "treez-demo-apikey"},
     )]),
     DemoTenant("front-range-dutchie", "Front Range Cannabis (Dutchie)", [Connection(
-        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key"},
+        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer"},
     )]),
     DemoTenant("canyon-blaze", "Canyon Dispensary (Blaze)", [Connection(
         "blaze", "/blaze", {"partner_key": "blaze-demo-partner", "developer_key": "blaze-demo-dev"},

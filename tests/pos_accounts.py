@@ -45,8 +45,9 @@ def _post(url: str, body: dict) -> None:
     httpx.post(url, json=body, timeout=30).raise_for_status()
 
 
-def new_account(sandbox: str, system: str, products: int = 200, customers: int = 40) -> Account:
-    """A new account of ``system`` with ``products`` products (COVA/Flowhub: at one location)."""
+def new_account(sandbox: str, system: str, products: int = 200, customers: int = 40, **spec: Any) -> Account:
+    """A new account of ``system`` with ``products`` products (COVA/Flowhub: at one location);
+    ``spec`` adds settings of the fake's account (Dutchie: ``roles``, ``variety``)."""
     tag = uuid.uuid4().hex[:10]
     ctl = f"{sandbox}/_sandbox/{system}"
     if system == "treez":
@@ -56,8 +57,9 @@ def new_account(sandbox: str, system: str, products: int = 200, customers: int =
                        "apikey": f"k{tag}"}, {}, f"/_sandbox/treez/dispensaries/d{tag}")
     if system == "dutchie":
         location = random.randrange(2000, 20_000)
-        _post(f"{ctl}/locations", {"api_key": f"k{tag}", "location_id": location, "products": products, "customers": customers})
-        return Account(system, sandbox, f"{sandbox}/dutchie", {"api_key": f"k{tag}"}, {},
+        _post(f"{ctl}/locations", {"api_key": f"k{tag}", "location_id": location, "products": products,
+                                   "customers": customers, **spec})
+        return Account(system, sandbox, f"{sandbox}/dutchie", {"api_key": f"k{tag}", "consumer_key": f"ck{tag}"}, {},
                        f"/_sandbox/dutchie/locations/{location}")
     if system == "blaze":
         shop = uuid.uuid4().hex[:24]

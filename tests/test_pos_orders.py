@@ -3,6 +3,7 @@ provider's own format with its confirmation stored, replays, and Portaus payment
 
 import datetime as dt
 import uuid
+from collections import defaultdict
 from decimal import Decimal
 
 import dagster as dg
@@ -32,9 +33,9 @@ def client(engine, warehouse_url):
     return TestClient(create_app(settings_for(warehouse_url, free_port(), worker_enabled=False), engine))
 
 
-def open_shop(sandbox, engine, warehouse, tenant_id, system, order_rules=None, products_n=25):
+def open_shop(sandbox, engine, warehouse, tenant_id, system, order_rules=None, products_n=25, customers_n=8, **spec):
     """A tenant on a fresh sandbox account with its catalogue, stock and customers loaded."""
-    account = new_account(sandbox.url, system, products=products_n, customers=8)
+    account = new_account(sandbox.url, system, products=products_n, customers=customers_n, **spec)
     key = f"key-{uuid.uuid4().hex}"
     options = {**account.options, **({"order_rules": order_rules} if order_rules else {})}
     with engine.begin() as conn:
@@ -338,3 +339,115 @@ def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
         upsert(conn, products, [product])
         upsert(conn, inventory, [stock])
         assert load_stock(conn, tenant_id, "treez", ["p1"]) == {"l1": {"p1": (Decimal(2), False)}}
+
+
+def test_dutchie_orders_need_the_consumer_key_and_without_it_nothing_is_sent(sandbox, client, engine, warehouse,
+                                                                            tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    without = {k: v for k, v in account.credentials.items() if k != "consumer_key"}
+    with engine.begin() as conn:
+        set_connection(conn, tenant_id, "dutchie", account.base_url, {**without, "orders_api_key": auth["Authorization"][7:]},
+                       account.options)
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    refused = client.post(f"/shops/{tenant_id}/pos/orders", json=order("no-ck", a_customer(engine, tenant_id),
+                                                                       [(product_id, 1)]), headers=auth)
+    assert refused.status_code == 503 and refused.json()["type"].endswith("/pos-not-configured")
+    assert "consumer_key" in refused.json()["detail"]
+    assert sandbox_orders(account) == []  # not sent at all
+    assert stored(engine, tenant_id, "no-ck")["status"] == "failed"
+
+
+def test_a_dutchie_submit_whose_answer_is_lost_is_in_doubt_and_reaches_the_pos_once(sandbox, client, engine,
+                                                                                   warehouse, tenant_id):
+    import time
+
+    from shop.pos_orders import PosOrderService
+
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    body = order("slow-1", a_customer(engine, tenant_id), [(product_id, 1)])
+    httpx.put(f"{sandbox.url}{account.control}/preorder", json={"delay_ms": 1000}, timeout=10).raise_for_status()
+    before = getattr(client.app.state, "pos_orders", None)
+    client.app.state.pos_orders = PosOrderService(engine, PosClientsResource(timeout_s=0.3, max_attempts=3,
+                                                                             backoff_base_s=0.01))
+    try:
+        lost = client.post(f"/shops/{tenant_id}/pos/orders", json=body, headers=auth)
+    finally:
+        client.app.state.pos_orders = before
+    assert lost.status_code == 502 and lost.json()["type"].endswith("/pos-unconfirmed")
+    assert stored(engine, tenant_id, "slow-1")["status"] == "unconfirmed"  # in doubt, counted, not "failed"
+    again = client.post(f"/shops/{tenant_id}/pos/orders", json=body, headers=auth)
+    assert again.status_code == 409 and again.json()["type"].endswith("/order-in-doubt")
+    time.sleep(1.2)
+    received = sandbox_orders(account)  # three submits sent, each with ConsumerKey + idempotencyKey: one order
+    assert len(received) == 1 and received[0]["consumerKey"] == account.credentials["consumer_key"]
+    assert received[0]["request"]["idempotencyKey"] == f"{tenant_id}:slow-1"
+
+
+def test_a_dutchie_answer_as_an_object_is_read_for_its_order_id(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    httpx.put(f"{sandbox.url}{account.control}/preorder", json={"answer": "object"}, timeout=10).raise_for_status()
+    product_id, _ = in_stock(engine, tenant_id, weighed=False)
+    placed = client.post(f"/shops/{tenant_id}/pos/orders", json=order("obj-1", a_customer(engine, tenant_id),
+                                                                      [(product_id, 1)]), headers=auth)
+    assert placed.status_code == 201, placed.text
+    [got] = sandbox_orders(account)
+    assert placed.json()["provider_order_id"] == str(got["orderId"])  # not the text of the object
+    assert stored(engine, tenant_id, "obj-1")["confirmation"]["transactionId"] == 3_000_000 + got["orderId"]
+
+
+def test_dutchie_order_rules_medical_only_medical_id_expiry_flower_equivalent_held_stock_and_price(
+        sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie", products_n=60, customers_n=40,
+                              variety=True)
+    url = f"/shops/{tenant_id}/pos/orders"
+    today = dt.date.today()
+    with engine.connect() as conn:
+        people = conn.execute(sa.select(customers).where(customers.c.tenant_id == tenant_id,
+                                                         customers.c.deleted_at.is_(None))).mappings().all()
+        catalogue = {r["product_id"]: r for r in conn.execute(sa.select(products).where(
+            products.c.tenant_id == tenant_id)).mappings()}
+        stock = conn.execute(sa.select(inventory).where(inventory.c.tenant_id == tenant_id,
+                                                        inventory.c.deleted_at.is_(None))).mappings().all()
+    sellable = defaultdict(Decimal)
+    held = defaultdict(Decimal)
+    for r in stock:
+        (sellable if r["available"] else held)[r["product_id"]] += r["quantity"]
+    medical = next(c["customer_id"] for c in people if c["medical_id"] and c["medical_id_expires_on"] > today)
+    expired = next(c["customer_id"] for c in people if c["medical_id"] and c["medical_id_expires_on"] < today)
+    recreational = next(c["customer_id"] for c in people if not c["medical_id"])
+    medical_only = next(p for p, r in catalogue.items() if r["attributes"].get("medical_only") and sellable[p] >= 1)
+
+    refused = client.post(url, json=order("mo-rec", recreational, [(medical_only, 1)]), headers=auth)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/medical-only")
+    lapsed = client.post(url, json=order("mo-expired", expired, [(medical_only, 1)]), headers=auth)
+    assert lapsed.status_code == 422 and lapsed.json()["type"].endswith("/medical-only")
+    validation = stored(engine, tenant_id, "mo-expired")["validation"]
+    assert validation["customer_type"] == "recreational" and validation["medical_id_expired"] is True
+    assert validation["daily_limit_g"] == "28.35"  # the recreational limit, not the medical 70.87
+    allowed = client.post(url, json=order("mo-med", medical, [(medical_only, 1)]), headers=auth)
+    assert allowed.status_code == 201, allowed.text
+
+    concentrate = next(p for p, r in catalogue.items() if r["attributes"].get("rec_flower_equivalent_g")
+                       and not r["attributes"].get("medical_only") and sellable[p] >= 1)
+    attrs = catalogue[concentrate]["attributes"]
+    counted = client.post(url, json=order("fe-rec", recreational, [(concentrate, 1)]), headers=auth)
+    assert counted.status_code == 201, counted.text
+    assert Decimal(stored(engine, tenant_id, "fe-rec")["validation"]["grams"]) == Decimal(attrs["rec_flower_equivalent_g"])
+    assert Decimal(attrs["rec_flower_equivalent_g"]) != catalogue[concentrate]["weight_g"]
+
+    quarantined = next(p for p in held if sellable[p] >= 1 and not catalogue[p]["attributes"].get("medical_only")
+                       and catalogue[p]["price"] is not None)
+    whole = int(sellable[quarantined] + held[quarantined])
+    short = client.post(url, json=order("held", recreational, [(quarantined, whole)]), headers=auth)
+    assert short.status_code == 422 and short.json()["type"].endswith("/out-of-stock")
+    assert f"{sellable[quarantined]:f} available" in short.json()["detail"]
+
+    tiered = next(p for p, r in catalogue.items() if r["attributes"].get("pricing_tiers") and sellable[p] >= 1
+                  and not r["attributes"].get("medical_only"))
+    assert catalogue[tiered]["price"] is not None  # priced from its first tier
+    with engine.begin() as conn:
+        conn.execute(sa.update(products).where(products.c.tenant_id == tenant_id, products.c.product_id == tiered)
+                     .values(price=None))
+    unpriced = client.post(url, json=order("no-price", recreational, [(tiered, 1)]), headers=auth)
+    assert unpriced.status_code == 422 and unpriced.json()["type"].endswith("/unpriced-product")

@@ -124,6 +124,7 @@ class PosCustomer(BaseModel):
     country: str | None = None
     gender: str | None = None
     medical_id: str | None = None
+    medical_id_expires_on: dt.date | None = None
     customer_type: str | None = None
     loyalty_points: Decimal | None = None
     marketing_opt_in: bool | None = None

@@ -225,6 +225,10 @@ def test_dutchie(http):
     first = http.post("/dutchie/preorder/submit", json=order, headers=keyed).json()
     assert http.post("/dutchie/preorder/submit", json=order, headers=keyed).json() == first
     assert len(http.get("/_sandbox/dutchie/locations/1001/orders").json()) == 1
+    for headers, body in ((DUTCHIE, order), (keyed, {**order, "idempotencyKey": None})):  # either alone: no dedup
+        ids = {http.post("/dutchie/preorder/submit", json=body, headers=headers).json() for _ in range(2)}
+        assert len(ids) == 2
+    assert len(http.get("/_sandbox/dutchie/locations/1001/orders").json()) == 5
     http.put("/_sandbox/dutchie/limits", json={"inventory": 2})
     codes = [http.get("/dutchie/inventory", headers=DUTCHIE) for _ in range(4)]
     assert codes[-1].status_code == 429 and codes[-1].text.startswith("API calls quota exceeded!")

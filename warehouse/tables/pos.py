@@ -106,6 +106,7 @@ customers = sa.Table(
     sa.Column("postal_code", sa.String(16), comment="PII"),
     sa.Column("country", sa.String(2)),
     sa.Column("medical_id", sa.String(64), comment="PII"),
+    sa.Column("medical_id_expires_on", sa.Date, comment="PII; an expired medical id gets the recreational rules"),
     sa.Column("gender", sa.String(1)),
     sa.Column("customer_type", sa.String(16), comment="medical or recreational"),
     sa.Column("loyalty_points", Money),
@@ -142,4 +143,5 @@ CUSTOMER_ANALYTICS_COLUMNS = (
     "tenant_id", "source", "customer_id", "customer_type", "gender", "birth_year", "city", "state", "postal_prefix",
     "country", "loyalty_points", "marketing_opt_in", "status", "source_created_at", "source_updated_at", "deleted_at",
 )
-CUSTOMER_PII_COLUMNS = ("first_name", "last_name", "email", "phone", "birth_date", "street", "postal_code", "medical_id")
+CUSTOMER_PII_COLUMNS = ("first_name", "last_name", "email", "phone", "birth_date", "street", "postal_code", "medical_id",
+                        "medical_id_expires_on")
