@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import RedirectResponse
 
 from api.deps import OrderToken, ServicesDep, ShopDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import Problem, problem_responses
 from api.schemas import EsimView, OrderView
 from resources.stripe import account_for
 from shop import orders as states
@@ -20,6 +20,8 @@ from warehouse.tables.shop import order_esims
 router = APIRouter(prefix="/shops/{shop}/orders/{order_id}", tags=["orders"])
 OrderId = Annotated[str, Path(pattern=r"^ord_[0-9a-f]{24}$")]
 NO_STORE = {"Cache-Control": "no-store"}
+PRIVATE = problem_responses((401, "No token: open the order with the link you were sent."),
+                            (404, "No such shop, or no such order for this token."), 422)
 
 
 def _authorised(services: ServicesDep, tenant_id: str, order_id: str, token: str | None) -> dict:
@@ -32,7 +34,7 @@ def _authorised(services: ServicesDep, tenant_id: str, order_id: str, token: str
     return order
 
 
-@router.get("", response_model=OrderView, responses=PROBLEM_RESPONSES)
+@router.get("", response_model=OrderView, responses=PRIVATE)
 def get_order(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep, response: Response) -> OrderView:
     """Status and, once provisioned, each eSIM's ICCID, activation code and QR code."""
     order = _authorised(services, shop.tenant_id, order_id, token)
@@ -51,7 +53,7 @@ def get_order(shop: ShopDep, order_id: OrderId, token: OrderToken, services: Ser
     )
 
 
-@router.get("/esims/{unit}/qr.png", responses={200: {"content": {"image/png": {}}}, **PROBLEM_RESPONSES})
+@router.get("/esims/{unit}/qr.png", responses={200: {"content": {"image/png": {}}}, **PRIVATE})
 def esim_qr(shop: ShopDep, order_id: OrderId, unit: Annotated[int, Path(ge=1, le=100)], token: OrderToken,
             services: ServicesDep) -> Response:
     """The QR code a phone scans to install this eSIM."""
@@ -65,7 +67,8 @@ def esim_qr(shop: ShopDep, order_id: OrderId, unit: Annotated[int, Path(ge=1, le
     return Response(png, media_type="image/png", headers=NO_STORE)
 
 
-@router.get("/return", status_code=303, responses=PROBLEM_RESPONSES)
+@router.get("/return", status_code=303, responses={**PRIVATE, **problem_responses(
+    (404, "No such shop or order, or Stripe does not know this session."), (502, "Stripe could not be reached."))})
 def stripe_return(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep,
                   session_id: Annotated[str, Query(pattern=r"^cs_[A-Za-z0-9_]{8,200}$")]) -> RedirectResponse:
     """Where Stripe sends the customer after paying: confirm with Stripe, then show the order."""

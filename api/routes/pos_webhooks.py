@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from api.deps import EngineDep, RawBody, ShopDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import Problem, problem_responses
 from shop.pos_webhooks import PROVIDERS, receive
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
@@ -27,7 +27,7 @@ class PosWebhookAck(BaseModel):
     refresh: bool = Field(description="true when the event changes stock, so an inventory refresh follows")
 
 
-@router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck, responses=PROBLEM_RESPONSES)
+@router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck, responses=problem_responses(400, 401, 404, 413, 422))
 def pos_webhook(provider: Provider, shop: ShopDep, engine: EngineDep, body: RawBody, request: Request) -> PosWebhookAck:
     """Verify, record once and acknowledge one POS webhook delivery."""
     connection = shop.connection(provider) if provider in PROVIDERS else None
