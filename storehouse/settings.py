@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(8900, alias="STOREHOUSE_SANDBOX_PORT")
     api_host: str = Field("127.0.0.1", alias="STOREHOUSE_API_HOST")
     api_port: int = Field(8000, alias="STOREHOUSE_API_PORT")
+    shop_public_url: str | None = Field(None, alias="STOREHOUSE_SHOP_PUBLIC_URL",
+                                        description="where customers reach the API, when not at api_host:api_port")
+    ui_host: str = Field("127.0.0.1", alias="STOREHOUSE_UI_HOST")
+    ui_port: int = Field(3000, alias="STOREHOUSE_UI_PORT", description="the Dagster webserver's port")
 
     @cached_property
     def warehouse_url(self) -> str:
@@ -36,3 +40,12 @@ class Settings(BaseSettings):
     @property
     def sandbox_url(self) -> str:
         return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def api_url(self) -> str:
+        """Where the shop API is reached (its public URL when one is set)."""
+        return (self.shop_public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.ui_host}:{self.ui_port}"
