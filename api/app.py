@@ -7,8 +7,8 @@ import importlib
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import logs, problems
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
