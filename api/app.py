@@ -8,6 +8,7 @@ import importlib
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import logs, problems
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
@@ -26,6 +27,9 @@ ROUTERS: list[str] = [
     "api.routes.pos_orders",
 ]
 
+DESCRIPTION = ("Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning. Every route is "
+               "scoped to a shop by its slug in the path (`{shop}`); errors are RFC 9457 problem details.")
+
 
 def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None) -> FastAPI:
     """Build the app; its lifespan starts this process's provisioning and effects workers."""
@@ -41,8 +45,10 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
         finally:
             services.close()
 
-    app = FastAPI(title="Storehouse API", version="0.1.0", lifespan=lifespan,
-                  description="Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning.")
+    # /docs and /redoc load Swagger UI and ReDoc from this package's own copy (fastapi-offline),
+    # so they work without internet.
+    app = FastAPIOffline(title="Storehouse API", version="0.1.0", lifespan=lifespan, static_url="/docs-assets",
+                         description=DESCRIPTION)
     app.state.services, app.state.settings = services, settings
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)

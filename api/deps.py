@@ -6,7 +6,7 @@ import math
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from api.problems import Problem
 from api.ratelimit import RateLimiter
@@ -28,7 +28,12 @@ def get_engine(request: Request) -> sa.Engine:
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
-def get_shop(shop: str, services: ServicesDep) -> Shop:
+ShopSlug = Annotated[str, Path(description="The shop (tenant) the request is for, by its slug: the tenant id it was "
+                                          "registered with (`storehouse tenants add <slug>`).",
+                                openapi_examples={"demo": {"summary": "the demo's eSIM shop", "value": "numnaroad"}})]
+
+
+def get_shop(shop: ShopSlug, services: ServicesDep) -> Shop:
     """The shop named in the path; unknown and inactive shops look the same (404)."""
     found = services.shops.get(shop)
     if found is None:

@@ -43,11 +43,14 @@ class ProblemDetails(BaseModel):
     instance: str | None = None
 
 
-# For ``responses=`` on routes, so the OpenAPI document shows the problem shape.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemDetails, "description": TITLES[code], "content": {MEDIA_TYPE: {}}}
-    for code in (400, 401, 404, 409, 413, 422, 429, 502)
-}
+def problem_responses(*codes: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """For ``responses=`` on a route: the problems it can answer with (a code, or a code and what
+    it means there), so the OpenAPI document lists those and no others."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for entry in codes:
+        code, description = entry if isinstance(entry, tuple) else (entry, TITLES[entry])
+        out[code] = {"model": ProblemDetails, "description": description, "content": {MEDIA_TYPE: {}}}
+    return out
 
 
 def problem_response(status: int, kind: str, detail: str, *, instance: str | None = None,

@@ -50,10 +50,16 @@ class Catalogue(BaseModel):
     items: list[CatalogueItem]
 
 
-class CheckoutRequest(Input):
-    model_config = ConfigDict(extra="forbid", str_max_length=320)
+# The demo shop's Japan 1 GB / 7 days plan from eSIM Card (its id is stable: see sandbox/esimcard.py).
+DEMO_PACKAGE = "esimcard:cf7a582e-de40-5ba9-91d7-cce778a7eaa4"
 
-    package_id: str = Field(min_length=3, max_length=200, examples=["esimcard:JP-1GB-7D"])
+
+class CheckoutRequest(Input):
+    model_config = ConfigDict(extra="forbid", str_max_length=320, json_schema_extra={"examples": [
+        {"package_id": DEMO_PACKAGE, "quantity": 1, "email": "traveller@example.com"}]})
+
+    package_id: str = Field(min_length=3, max_length=200, examples=[DEMO_PACKAGE],
+                            description="a `package_id` from the shop's catalogue")
     quantity: int = Field(1, ge=1, le=100, description="eSIMs to buy (the shop's own limit applies too)")
     email: Email = Field(description="where the eSIM is sent")
 

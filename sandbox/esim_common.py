@@ -260,6 +260,24 @@ class Order:
                 "created_at": self.created_at.isoformat(), **self.extra}
 
 
+_SERIALS: dict[str, int] = {}  # per provider: the highest serial handed out in this process
+_SERIALS_LOCK = threading.Lock()
+SERIAL_SPACE = 10**11  # fits the 12-digit serial field of every fake's ICCID; the clock wraps in ~3 years
+
+
+def _next_serial_start(provider: str) -> int:
+    """Where a fresh (or reset) fake starts numbering sims: the clock in milliseconds (a later
+    process starts past an earlier one's sims, each of which took far longer than a millisecond
+    to sell), and past any serial this process already used."""
+    with _SERIALS_LOCK:
+        return max(time.time_ns() // 1_000_000 % SERIAL_SPACE, _SERIALS.get(provider, -1) + 1)
+
+
+def _used_serial(provider: str, serial: int) -> None:
+    with _SERIALS_LOCK:
+        _SERIALS[provider] = max(serial, _SERIALS.get(provider, -1))
+
+
 class EsimShop:
     """One provider's accounts, tokens, stock, orders and sims; every method is thread-safe."""
 
@@ -287,8 +305,11 @@ class EsimShop:
             self.orders: list[Order] = []
             self._by_id: dict[tuple[str, str], Order] = {}  # (account, order id)
             self.sims: dict[str, Sim] = {}
-            self._rng = rng
-            self._serial = rng.randrange(10**5, 10**6) * 1000
+            # Sims are numbered on from the clock (in ms), never from a fixed seed: a sandbox
+            # restarted (or reset) for another demo run must not hand out an ICCID, matching id
+            # or activation code that an earlier run's orders already hold.
+            self._serial = _next_serial_start(self.name)
+            self._rng = random.Random(f"{self.name}:{self.seed}:{self._serial}")
             self.limiter.reset()
 
     @staticmethod
@@ -370,6 +391,7 @@ class EsimShop:
 
     def _new_sim(self, account: Account, plan: Plan, now: datetime) -> Sim:
         self._serial += 1
+        _used_serial(self.name, self._serial)
         seq = len(self.sims) + 1
         sim = Sim(seq, str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
                   make_iccid(self.iccid_prefix, self._serial, self.iccid_length),

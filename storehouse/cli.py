@@ -1,10 +1,9 @@
-"""The `storehouse` command: demo, sandbox, migrate, tenants, sync, api, ui."""
+"""The `storehouse` command: demo, up, sandbox, migrate, tenants, sync, api, ui."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -285,9 +284,10 @@ def demo(
     from storehouse.demo import register_demo_tenants, webhook_notes
     from storehouse.runner import ensure_dagster_home
     from storehouse.summary import print_summary
+    from warehouse.types import now_utc
 
     settings = Settings()
-    started = time.perf_counter()
+    started, since = time.perf_counter(), now_utc()
     server = None
     if is_up(settings.sandbox_url):
         console.print(f"[green]✓[/] using the sandbox already running at {settings.sandbox_url}")
@@ -302,7 +302,7 @@ def demo(
         for note in webhook_notes(_engine(settings), tenants, ShopSettings().public_url):
             console.print(f"    {note}", soft_wrap=True)
         ok = _run_and_report([t.tenant_id for t in tenants], None)
-        print_summary(console, _engine(settings), [t.tenant_id for t in tenants])
+        print_summary(console, _engine(settings), [t.tenant_id for t in tenants], since)
         from storehouse.demo_shop import SHOP, buy_one_esim
 
         console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")
@@ -312,11 +312,13 @@ def demo(
         console.print(f"\nDone in {time.perf_counter() - started:.1f} s.")
         console.print(
             "Next:\n"
-            f"  • Dagster UI:   storehouse ui      (DAGSTER_HOME={home}; runs above are in its history)\n"
+            f"  • Everything:   storehouse up      (sandbox {settings.sandbox_url}, shop API {settings.api_url}, "
+            f"Dagster UI {settings.ui_url}; the steps below need it running)\n"
+            f"  • Dagster UI:   {settings.ui_url}   (DAGSTER_HOME={home}; runs above are in its history)\n"
             f"  • Query:        sqlite3 {settings.warehouse_url.removeprefix('sqlite:///')} "
             "\"select tenant_id, count(*) from transactions group by 1\"\n"
-            "  • Tenants:      storehouse tenants list\n"
-            "  • Shop API:     storehouse api     (OpenAPI at http://127.0.0.1:8000/docs)"
+            "  • Tenants:      storehouse tenants list; storehouse sync downtown-medical\n"
+            f"  • Shop API:     {settings.api_url}/docs   (OpenAPI)"
         )
         if keep_serving and server:
             console.print("sandbox still serving; Ctrl-C to stop")
@@ -360,14 +362,34 @@ def api(
 
 
 @app.command()
-def ui() -> None:
+def ui(
+    host: Annotated[Optional[str], typer.Option(help="bind address (default STOREHOUSE_UI_HOST)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="webserver port (default STOREHOUSE_UI_PORT)")] = None,
+) -> None:
     """Start the Dagster webserver and daemon (`dagster dev`) on this project's DAGSTER_HOME."""
     from storehouse.runner import ensure_dagster_home
 
-    home = ensure_dagster_home(Settings())
-    console.print(f"DAGSTER_HOME={home}")
+    settings = Settings()
+    home = ensure_dagster_home(settings)
+    host, port = host or settings.ui_host, port or settings.ui_port
+    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home})")
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"  # whatever the current directory
-    sys.exit(subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", str(workspace)], env=os.environ.copy()))
+    sys.stdout.flush()
+    # This process becomes `dagster dev` (it starts the webserver and the daemon): Ctrl-C reaches it directly.
+    os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
+
+
+@app.command()
+def up() -> None:
+    """Run the sandbox, the shop API and the Dagster webserver with its daemon together, in the
+    foreground (ports from STOREHOUSE_SANDBOX_PORT, STOREHOUSE_API_PORT, STOREHOUSE_UI_PORT); Ctrl-C stops all."""
+    from storehouse.runner import ensure_dagster_home
+    from storehouse.up import run
+
+    settings = Settings()
+    _migrate(settings)
+    ensure_dagster_home(settings)
+    raise typer.Exit(run(console, settings))
 
 
 if __name__ == "__main__":

@@ -85,7 +85,6 @@ def _wait(fetch, done, timeout: float):
 
 def buy_one_esim(console: Console, engine: sa.Engine, settings: Settings) -> bool:
     """Buy one eSIM for Japan as a customer would; print what happened; True when provisioned."""
-    from api.settings import ApiSettings
     from sandbox.server import free_port
 
     with ApiServer(settings.warehouse_url, free_port()) as api:
@@ -118,7 +117,7 @@ def buy_one_esim(console: Console, engine: sa.Engine, settings: Settings) -> boo
     for email in emails:
         console.print(f"    email \"{email['subject']}\" → {email['to'][0]} "
                       f"({len(email['attachments'])} QR attachment(s), Resend id {email['id']})")
-    # The link works with `storehouse api` (same warehouse, same signing key under STOREHOUSE_HOME).
-    page = checkout["order_url"].replace(api.url, ApiSettings().public_url)
+    # The link works with `storehouse up` or `storehouse api` (same warehouse, same signing key).
+    page = checkout["order_url"].replace(api.url, settings.api_url)
     console.print(f"    order page: {page}")
     return order["status"] == "provisioned"

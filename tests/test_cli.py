@@ -2,33 +2,98 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 
+import httpx
+import pytest
 import sqlalchemy as sa
 
 from sandbox.server import free_port
 
 
-def test_demo_end_to_end_on_a_fresh_home(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_HOME")}
-    env.update(STOREHOUSE_HOME=str(tmp_path / "home"), STOREHOUSE_SANDBOX_PORT=str(free_port()), COLUMNS="200")
-    done = subprocess.run(
-        [sys.executable, "-m", "storehouse.cli", "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Loaded into the warehouse" in done.stdout
+def _demo_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_HOME", "STOREHOUSE_SHOP_PUBLIC_URL")}
+    env.update(STOREHOUSE_HOME=str(tmp_path / "home"), STOREHOUSE_SANDBOX_PORT=str(free_port()),
+               STOREHOUSE_API_PORT=str(free_port()), STOREHOUSE_UI_PORT=str(free_port()), COLUMNS="200")
+    return env
+
+
+def _this_run(output: str, tenant: str) -> tuple[int, int, int]:
+    """(received, written, API calls) of the tenant's row in the demo's closing table."""
+    row = next(line for line in output.splitlines() if f" {tenant} " in line and "│" in line)
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    return tuple(int(c.replace(",", "")) for c in cells[1:4])
+
+
+def test_demo_end_to_end_on_a_fresh_home_then_again(tmp_path):
+    env = _demo_env(tmp_path)
+    runs = []
+    for _ in range(2):  # a second run: what it did itself, and no eSIM an earlier order already has
+        done = subprocess.run([sys.executable, "-m", "storehouse.cli", "demo"], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "What this run did" in done.stdout
+        runs.append(done.stdout)
     # The dispensaries' webhook URLs, each token shown this once (their POS systems do not sign).
     assert re.search(r"treez webhook URL \(register it with treez; it is shown this once\): "
-                     r"http://\S+/shops/mile-high-treez/webhooks/pos/treez\?token=[\w-]{40,}", done.stdout)
+                     r"http://\S+/shops/mile-high-treez/webhooks/pos/treez\?token=[\w-]{40,}", runs[0])
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'warehouse.db'}")
     with engine.connect() as conn:
         per_tenant = dict(conn.execute(sa.text("select tenant_id, count(*) from transactions group by 1")).all())
-    assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}
-    with engine.connect() as conn:  # the purchase reached the marts: the shop's job ran again after it
+        iccids = conn.execute(sa.text("select iccid from order_esims where tenant_id = 'numnaroad'")).scalars().all()
         sold = conn.execute(sa.text("select sum(provisioned) from mart_orders_daily where tenant_id = 'numnaroad'"))
-        assert sold.scalar() == 1
+        assert sold.scalar() == 2  # each purchase reached the marts: the shop's job ran again after it
+    assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}
+    assert len(iccids) == len(set(iccids)) == 2, iccids
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+
+    first, second = (_this_run(out, "downtown-medical") for out in runs)
+    assert first[1] >= 1500 and first[2] > 2  # its 1,500 transactions and more; pages, then a call per invoice
+    assert second[1] < first[1] and 1 <= second[2] < first[2], runs[1]  # incremental: little new, a call or two
+    # the URLs it prints are where things will be, from the settings (never a fixed port)
+    for out in runs:
+        assert f"http://127.0.0.1:{env['STOREHOUSE_API_PORT']}/docs" in out
+        assert f"http://127.0.0.1:{env['STOREHOUSE_UI_PORT']}" in out and ":8000" not in out
+        assert f"order page: http://127.0.0.1:{env['STOREHOUSE_API_PORT']}/shops/numnaroad/orders/ord_" in out
+
+
+def test_up_serves_the_sandbox_the_api_and_dagster_until_interrupted(tmp_path):
+    env = _demo_env(tmp_path)
+    urls = {"sandbox": f"http://127.0.0.1:{env['STOREHOUSE_SANDBOX_PORT']}/healthz",
+            "api": f"http://127.0.0.1:{env['STOREHOUSE_API_PORT']}/readyz",
+            "docs": f"http://127.0.0.1:{env['STOREHOUSE_API_PORT']}/docs",
+            "dagster": f"http://127.0.0.1:{env['STOREHOUSE_UI_PORT']}/server_info"}
+    proc = subprocess.Popen([sys.executable, "-m", "storehouse.cli", "up"], env=env, cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any("Storehouse is up" in line for line in lines):
+            assert proc.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "".join(lines)[-3000:]
+            time.sleep(0.5)
+        for name, url in urls.items():
+            assert httpx.get(url, timeout=10).status_code == 200, name
+        printed = "".join(lines)
+        assert f"http://127.0.0.1:{env['STOREHOUSE_API_PORT']}/docs" in printed
+        assert f"http://127.0.0.1:{env['STOREHOUSE_UI_PORT']}" in printed
+        assert env["STOREHOUSE_SANDBOX_PORT"] in printed
+    finally:
+        os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+        try:
+            assert proc.wait(60) == 0, "".join(lines)[-3000:]
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    for name, url in urls.items():  # nothing left running
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)
 
 
 def test_tenants_add_list_remove_never_prints_credentials(tmp_path, monkeypatch):

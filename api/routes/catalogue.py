@@ -7,16 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import ServicesDep, ShopDep
-from api.problems import PROBLEM_RESPONSES
+from api.problems import problem_responses
 from api.schemas import Catalogue, CatalogueItem
 from shop import catalogue
 
 router = APIRouter(prefix="/shops/{shop}", tags=["catalogue"])
 
 
-@router.get("/catalogue", response_model=Catalogue, responses=PROBLEM_RESPONSES)
+@router.get("/catalogue", response_model=Catalogue, responses=problem_responses(
+    (404, "No such shop."), (422, "`country` is not a two-letter code.")))
 def get_catalogue(shop: ShopDep, services: ServicesDep,
-                  country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None) -> Catalogue:
+                  country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 country code",
+                                                       openapi_examples={"JP": {"value": "JP"}})] = None) -> Catalogue:
     """Every plan the shop can sell now, one entry per plan, optionally for one country."""
     # The shop's own failover order (its connections may reorder the default): the plan is offered
     # from the provider provisioning will try first.

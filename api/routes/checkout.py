@@ -8,15 +8,30 @@ from fastapi import APIRouter, Depends, Header, Response
 
 from api import metrics
 from api.deps import ServicesDep, ShopDep, checkout_rate_limit
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import Problem, problem_responses
 from api.schemas import CheckoutRequest, CheckoutResponse
 
 router = APIRouter(prefix="/shops/{shop}", tags=["checkout"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
-                                              pattern=r"^[\x21-\x7e]+$")]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+    description="the same key (with the same body) returns the same order instead of a second one",
+    openapi_examples={"cart": {"summary": "one key per cart", "value": "cart-7f3a9c"}})]
+_HEADERS = {"Location": {"description": "the order's link (`order_url`)", "schema": {"type": "string"}}}
+RESPONSES = {
+    201: {"description": "A new pending order and its Checkout Session.", "headers": _HEADERS},
+    200: {"model": CheckoutResponse, "headers": {**_HEADERS, "Idempotent-Replayed": {
+              "description": "`true`", "schema": {"type": "string"}}},
+          "description": "A replay: this Idempotency-Key already made an order with this body; that order, "
+                         "unchanged (`replayed: true`)."},
+    **problem_responses(
+        400, (404, "No such shop."), (409, "The package is out of stock, or the shop cannot take payments."), 413,
+        (422, "The body is not valid, names a package the shop does not sell or too many eSIMs, reuses an "
+              "Idempotency-Key with another body, or Stripe refused the checkout."),
+        (429, "Too many checkouts from this client."), (502, "Stripe could not be reached.")),
+}
 
 
-@router.post("/checkout", response_model=CheckoutResponse, status_code=201, responses=PROBLEM_RESPONSES,
+@router.post("/checkout", response_model=CheckoutResponse, status_code=201, responses=RESPONSES,
              dependencies=[Depends(checkout_rate_limit)])
 def checkout(body: CheckoutRequest, shop: ShopDep, services: ServicesDep, response: Response,
              idempotency_key: IdempotencyKey = None) -> CheckoutResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api import metrics
-from api.problems import Problem
+from api.problems import Problem, problem_responses
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +21,7 @@ def healthz() -> dict:
     return {"ok": True}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problem_responses((503, "The database is not reachable.")))
 def readyz(request: Request) -> dict:
     """Ready to serve: the warehouse answers a query."""
     try:

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import stripe
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from api import order_page
 from api.deps import OrderToken, ServicesDep, ShopDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import Problem, problem_responses
 from api.schemas import EsimView, OrderView
 from resources.stripe import account_for
 from shop import orders as states
@@ -20,6 +21,8 @@ from warehouse.tables.shop import order_esims
 router = APIRouter(prefix="/shops/{shop}/orders/{order_id}", tags=["orders"])
 OrderId = Annotated[str, Path(pattern=r"^ord_[0-9a-f]{24}$")]
 NO_STORE = {"Cache-Control": "no-store"}
+PRIVATE = problem_responses((401, "No token: open the order with the link you were sent."),
+                            (404, "No such shop, or no such order for this token."), 422)
 
 
 def _authorised(services: ServicesDep, tenant_id: str, order_id: str, token: str | None) -> dict:
@@ -32,16 +35,31 @@ def _authorised(services: ServicesDep, tenant_id: str, order_id: str, token: str
     return order
 
 
-@router.get("", response_model=OrderView, responses=PROBLEM_RESPONSES)
-def get_order(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep, response: Response) -> OrderView:
+@router.get("", response_model=OrderView, responses={
+    200: {"content": {"text/html": {}}, "description": "The order; a browser (`Accept: text/html`) gets it as a "
+          "page that follows the order until its eSIM is ready, then shows the QR code and how to install it."},
+    **PRIVATE})
+def get_order(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep, request: Request,
+              response: Response) -> OrderView | Response:
     """Status and, once provisioned, each eSIM's ICCID, activation code and QR code."""
-    order = _authorised(services, shop.tenant_id, order_id, token)
+    if order_page.wants_html(request.headers.get("accept")):
+        try:
+            view = _view(services, shop.tenant_id, order_id, token)
+        except Problem as exc:
+            return order_page.error(exc.status, exc.detail)
+        return order_page.render(view, shop.name)
+    response.headers.update(NO_STORE)
+    response.headers["Vary"] = "Accept"
+    return _view(services, shop.tenant_id, order_id, token)
+
+
+def _view(services: ServicesDep, tenant_id: str, order_id: str, token: str | None) -> OrderView:
+    order = _authorised(services, tenant_id, order_id, token)
     e = order_esims.c
     with services.engine.connect() as conn:
-        esims = conn.execute(sa.select(order_esims).where(e.tenant_id == shop.tenant_id, e.order_id == order_id)
+        esims = conn.execute(sa.select(order_esims).where(e.tenant_id == tenant_id, e.order_id == order_id)
                              .order_by(e.unit)).mappings().all()
-    base = f"{services.settings.public_url}/shops/{shop.tenant_id}/orders/{order_id}/esims"
-    response.headers.update(NO_STORE)
+    base = f"{services.settings.public_url}/shops/{tenant_id}/orders/{order_id}/esims"
     return OrderView(
         **{k: order[k] for k in ("order_id", "status", "package_name", "quantity", "amount_total", "amount_refunded",
                                  "currency", "created_at", "paid_at", "failure_reason")},
@@ -51,7 +69,7 @@ def get_order(shop: ShopDep, order_id: OrderId, token: OrderToken, services: Ser
     )
 
 
-@router.get("/esims/{unit}/qr.png", responses={200: {"content": {"image/png": {}}}, **PROBLEM_RESPONSES})
+@router.get("/esims/{unit}/qr.png", responses={200: {"content": {"image/png": {}}}, **PRIVATE})
 def esim_qr(shop: ShopDep, order_id: OrderId, unit: Annotated[int, Path(ge=1, le=100)], token: OrderToken,
             services: ServicesDep) -> Response:
     """The QR code a phone scans to install this eSIM."""
@@ -65,10 +83,22 @@ def esim_qr(shop: ShopDep, order_id: OrderId, unit: Annotated[int, Path(ge=1, le
     return Response(png, media_type="image/png", headers=NO_STORE)
 
 
-@router.get("/return", status_code=303, responses=PROBLEM_RESPONSES)
-def stripe_return(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep,
-                  session_id: Annotated[str, Query(pattern=r"^cs_[A-Za-z0-9_]{8,200}$")]) -> RedirectResponse:
+@router.get("/return", status_code=303, responses={**PRIVATE, **problem_responses(
+    (404, "No such shop or order, or Stripe does not know this session."), (502, "Stripe could not be reached."))})
+def stripe_return(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep, request: Request,
+                  session_id: Annotated[str, Query(pattern=r"^cs_[A-Za-z0-9_]{8,200}$")]) -> Response:
     """Where Stripe sends the customer after paying: confirm with Stripe, then show the order."""
+    try:
+        target = _confirm_payment(shop, order_id, token, services, session_id)
+    except Problem as exc:
+        if order_page.wants_html(request.headers.get("accept")):  # a customer's browser: a page, not JSON
+            return order_page.error(exc.status, exc.detail)
+        raise
+    return RedirectResponse(target, status_code=303, headers=NO_STORE)
+
+
+def _confirm_payment(shop: ShopDep, order_id: str, token: str | None, services: ServicesDep, session_id: str) -> str:
+    """Settle the order from Stripe's own word on the session; the URL of the order's page."""
     _authorised(services, shop.tenant_id, order_id, token)
     connection = shop.connection("stripe")
     if connection is None:
@@ -86,6 +116,5 @@ def stripe_return(shop: ShopDep, order_id: OrderId, token: OrderToken, services:
     if paid:
         services.wake_provisioning()
     page = str(connection.options.get("order_page_url") or "")  # the shop's own order page, if it has one
-    target = page.replace("{order_id}", order_id).replace("{token}", token or "") if page \
+    return page.replace("{order_id}", order_id).replace("{token}", token or "") if page \
         else services.checkout.order_url(shop.tenant_id, order_id)
-    return RedirectResponse(target, status_code=303, headers=NO_STORE)

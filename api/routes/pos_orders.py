@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, ShopDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import Problem, problem_responses
 from api.schemas import Input
 from resources.pos import PosClientsResource
 from resources.pos_orders import FORMATS
@@ -123,11 +123,15 @@ def authorised(shop: Shop, system: str | None, authorization: str | None) -> Ten
     return connection
 
 
+# What a route that sends to the POS (or Portaus) can answer besides its success.
+SENDING = problem_responses(400, 401, 403, 404, 409, 413, 422, 502)
+
+
 def order_out(row: dict[str, Any], replayed: bool) -> PosOrderOut:
     return PosOrderOut(**{k: row[k] for k in PosOrderOut.model_fields if k in row}, replayed=replayed)
 
 
-@router.post("/pos/orders", response_model=PosOrderOut, status_code=201, responses=PROBLEM_RESPONSES)
+@router.post("/pos/orders", response_model=PosOrderOut, status_code=201, responses=SENDING)
 def place_pos_order(body: PosOrderIn, shop: ShopDep, orders: PosOrdersDep, response: Response,
                     authorization: Bearer = None) -> PosOrderOut:
     """Validate (stock, purchase limit, age) and submit an order to the shop's POS in its own format."""
@@ -141,7 +145,7 @@ def place_pos_order(body: PosOrderIn, shop: ShopDep, orders: PosOrdersDep, respo
     return order_out(row, not created)
 
 
-@router.get("/pos/orders/{order_ref}", response_model=PosOrderOut, responses=PROBLEM_RESPONSES)
+@router.get("/pos/orders/{order_ref}", response_model=PosOrderOut, responses=problem_responses(401, 403, 404, 422))
 def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN)], shop: ShopDep, orders: PosOrdersDep,
                   authorization: Bearer = None) -> PosOrderOut:
     """An order placed through this API, with its validation and the POS's confirmation id."""
@@ -158,7 +162,7 @@ def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN)], shop: Sh
     raise Problem(404, "order-not-found", f"No POS order {order_ref!r} for this shop.")
 
 
-@router.post("/portaus/payment-intents", response_model=PaymentIntentOut, status_code=201, responses=PROBLEM_RESPONSES)
+@router.post("/portaus/payment-intents", response_model=PaymentIntentOut, status_code=201, responses=SENDING)
 def create_payment_intent(body: PaymentIntentIn, shop: ShopDep, orders: PosOrdersDep, response: Response,
                           authorization: Bearer = None) -> PaymentIntentOut:
     """A Portaus payment intent for these items, created once per reference."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api import metrics
 from api.deps import EngineDep, RawBody, ShopDep, rate_limit
-from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
+from api.problems import Problem, problem_responses
 from shop.pos_webhooks import PROVIDERS, receive
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
@@ -47,8 +47,7 @@ def count(tenant_id: str, provider: str, outcome: str) -> None:
 
 
 @router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck,
-             responses={**PROBLEM_RESPONSES, 403: {"model": ProblemDetails, "content": {MEDIA_TYPE: {}},
-                                                    "description": "this connection cannot authenticate deliveries"}},
+             responses=problem_responses(400, 401, 403, 404, 413, 422, 429),
              dependencies=[Depends(pos_webhook_rate_limit)])
 def pos_webhook(provider: Provider, shop: ShopDep, engine: EngineDep, body: RawBody, request: Request,
                 token: UrlToken = None) -> PosWebhookAck:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header
 
 from api import metrics
 from api.deps import RawBody, ServicesDep, ShopDep
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import Problem, problem_responses
 from api.schemas import WebhookAck
 from resources.stripe import (
     EventMalformed, SignatureRejected, SignatureStale, parse_event, verify_signature, webhook_secrets,
@@ -21,7 +21,10 @@ from resources.stripe import (
 router = APIRouter(prefix="/shops/{shop}", tags=["stripe webhooks"])
 
 
-@router.post("/webhooks/stripe", response_model=WebhookAck, responses=PROBLEM_RESPONSES)
+@router.post("/webhooks/stripe", response_model=WebhookAck, responses=problem_responses(
+    (400, "The signature is missing, wrong or stale, or the body is not a Stripe event."),
+    (404, "No such shop, or it has no Stripe account connected."), 413,
+    (422, "The Stripe-Signature header is too long.")))
 def stripe_webhook(shop: ShopDep, services: ServicesDep, body: RawBody,
                    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature", max_length=2048)] = None,
                    ) -> WebhookAck:

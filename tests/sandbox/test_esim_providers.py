@@ -380,3 +380,21 @@ def test_generic_fault_switch_still_applies(client):
     r = client.post("/airalo/v2/token", data=AIRALO_CLIENT)
     assert r.status_code == 429 and r.headers["Retry-After"] == "2"
     assert client.post("/airalo/v2/token", data=AIRALO_CLIENT).status_code == 200
+
+
+def test_a_restarted_sandbox_never_reissues_an_iccid(client):
+    """Every demo run starts the sandbox afresh (a reset is exactly that start); the eSIMs it sells
+    must not repeat the ICCIDs or activation codes of an earlier run's orders, kept in the warehouse."""
+    def buy_two() -> list[tuple[str, str]]:
+        headers = airalo_auth(client)
+        body = {"package_id": airalo_package(client, headers), "quantity": 2, "type": "sim", "description": "run"}
+        sims = client.post("/airalo/v2/orders", headers=headers, json=body).json()["data"]["sims"]
+        return [(s["iccid"], s["qrcode"]) for s in sims]
+
+    first_run = buy_two()
+    client.post("/_sandbox/reset").raise_for_status()
+    second_run = buy_two()
+    for iccid, _ in first_run + second_run:
+        assert_esim(iccid, _)
+    assert not {i for i, _ in first_run} & {i for i, _ in second_run}
+    assert not {c for _, c in first_run} & {c for _, c in second_run}

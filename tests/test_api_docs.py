@@ -1,0 +1,117 @@
+"""The API's own documentation: /docs works offline, and the OpenAPI document tells the truth
+(its examples work against the demo, `{shop}` is described, each route lists its real answers)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from storehouse.demo import register_demo_tenants
+from storehouse.demo_shop import SHOP
+from tests.api_shop import load_catalogue, settings_for
+
+ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
+
+
+@pytest.fixture
+def bare_client(warehouse_url, engine):
+    with TestClient(create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_only_assets_the_api_serves_itself(bare_client, page):
+    html = bare_client.get(page)
+    assert html.status_code == 200 and "text/html" in html.headers["content-type"], (html.status_code, html.text[:500])
+    assets = ASSET.findall(html.text)
+    assert assets, html.text
+    for url in assets:
+        assert url.startswith("/"), f"{page} loads {url} from elsewhere: blank without internet"
+        served = bare_client.get(url)
+        assert served.status_code == 200 and len(served.content) > 1000, (url, served.status_code, len(served.content))
+    assert "swagger-ui-bundle.js" in html.text if page == "/docs" else "redoc.standalone.js" in html.text
+    assert "SwaggerUIBundle" in bare_client.get("/docs-assets/swagger-ui-bundle.js").text
+
+
+def _example(holder: dict):
+    """The example a parameter or schema carries, in any of OpenAPI's spellings; else ``...``."""
+    if "example" in holder:
+        return holder["example"]
+    examples = holder.get("examples")
+    if isinstance(examples, dict) and examples:
+        return next(iter(examples.values()))["value"]
+    if isinstance(examples, list) and examples:
+        return examples[0]
+    return ...
+
+
+def _requests(spec: dict):
+    """(method, path, params, headers, body) for every operation whose required inputs all have examples."""
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            values: dict[str, dict] = {"path": {}, "query": {}, "header": {}}
+            complete = True
+            for p in op.get("parameters", []):
+                value = _example(p)
+                if value is ... and (value := _example(p["schema"])) is ...:
+                    complete &= not p.get("required")
+                    continue
+                values[p["in"]][p["name"]] = value
+            body = None
+            if "requestBody" in op:
+                schema = op["requestBody"]["content"]["application/json"]["schema"]
+                name = schema["$ref"].rsplit("/", 1)[1]
+                body = _example(spec["components"]["schemas"][name])
+                complete &= body is not ...
+            if complete:
+                yield method, path.format(**values["path"]), values["query"], values["header"], body
+
+
+def test_every_openapi_example_works_as_sent_against_the_demo_shop(sandbox_reset, warehouse, warehouse_url, engine):
+    register_demo_tenants(engine, sandbox_reset.url)
+    load_catalogue(warehouse, SHOP)
+    app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)
+    with TestClient(app) as client:
+        spec = client.get("/openapi.json").json()
+        sent = {}
+        for method, path, params, headers, body in _requests(spec):
+            response = client.request(method, path, params=params, headers=headers, json=body)
+            # a meaningful answer: success, or a problem the caller can act on (a webhook sent
+            # without its signature, say); never a server error
+            assert response.status_code < 500, (method, path, params, body, response.text)
+            assert response.is_success or response.headers["content-type"] == "application/problem+json"
+            sent[(method, path)] = response
+    # the routes whose own inputs carry examples work as they are
+    catalogue = sent[("get", f"/shops/{SHOP}/catalogue")].raise_for_status().json()
+    checkout = sent[("post", f"/shops/{SHOP}/checkout")].raise_for_status().json()
+    example = spec["components"]["schemas"]["CheckoutRequest"]["examples"][0]
+    assert example["package_id"] in {item["package_id"] for item in catalogue["items"]}
+    assert checkout["checkout_url"] and checkout["amount_total"]
+
+
+def test_shop_is_described_on_every_route(bare_client):
+    spec = bare_client.get("/openapi.json").json()
+    shops = [p for ops in spec["paths"].values() for op in ops.values() for p in op.get("parameters", [])
+             if p["name"] == "shop"]
+    assert len(shops) >= 8
+    assert all("slug" in p.get("description", "") for p in shops)
+
+
+def test_checkout_documents_its_replay_and_routes_list_only_their_own_errors(bare_client):
+    spec = bare_client.get("/openapi.json").json()
+    responses = {(method, path): {int(code) for code in op["responses"]}
+                 for path, ops in spec["paths"].items() for method, op in ops.items()}
+    checkout = spec["paths"]["/shops/{shop}/checkout"]["post"]["responses"]
+    assert checkout["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CheckoutResponse"}
+    assert "Idempotent-Replayed" in checkout["200"]["headers"] and "replay" in checkout["200"]["description"].lower()
+    assert responses[("get", "/shops/{shop}/catalogue")] == {200, 404, 422}
+    assert responses[("get", "/shops/{shop}/orders/{order_id}")] == {200, 401, 404, 422}
+    assert responses[("post", "/shops/{shop}/webhooks/stripe")] == {200, 400, 404, 413, 422}
+    assert responses[("get", "/readyz")] == {200, 503}
+    # only checkout is rate limited; no route without a body refuses a large one; nobody answers 409 on a GET
+    assert [key for key, codes in responses.items() if 429 in codes] == [("post", "/shops/{shop}/checkout")]
+    assert not [key for key, codes in responses.items() if key[0] == "get" and codes & {409, 413}]
+    assert {403} <= responses[("post", "/shops/{shop}/pos/orders")]  # a wrong key for that POS
