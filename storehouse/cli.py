@@ -310,5 +310,10 @@ def ui() -> None:
     sys.exit(subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", str(workspace)], env=os.environ.copy()))
 
 
+from storehouse.warehouse_cli import warehouse_app  # noqa: E402  (its commands import this module's helpers)
+
+app.add_typer(warehouse_app, name="warehouse")
+
+
 if __name__ == "__main__":
     app()

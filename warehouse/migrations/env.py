@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from warehouse import schemas
 from warehouse.db import make_engine
 from warehouse.tables import metadata
 
@@ -23,8 +24,13 @@ def run_migrations() -> None:
                 target_metadata=metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
             )
+            postgres = connection.dialect.name == "postgresql"
             with context.begin_transaction():
+                if postgres:  # what the migrations create lands in analytics, then each goes to its schema
+                    schemas.create_schemas(connection)
                 context.run_migrations()
+                if postgres:
+                    schemas.place(connection)
     finally:
         engine.dispose()
 
