@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from storehouse.cli import app
+from resources.warehouse import engine_for
 from tests.conftest import requires_postgres
 from tests.test_migrations import empty_warehouse  # noqa: F401  (fixture: a fresh SQLite file or PostgreSQL database)
 from warehouse import schemas
@@ -119,13 +120,20 @@ def _login(url: str, role: str, password: str) -> psycopg.Connection:
 @requires_postgres("roles and schemas are PostgreSQL's")
 @pytest.mark.parametrize("empty_warehouse", ["postgresql"], indirect=True)
 def test_analyst_role_reads_analytics_and_is_refused_everything_operational(empty_warehouse, analyst_role):
-    runner = CliRunner()
+    runner, sent = CliRunner(), []
+    sa.event.listen(engine_for(empty_warehouse), "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_: sent.append(statement))
     for _ in range(2):  # idempotent
         done = runner.invoke(app, ["warehouse", "grant-analyst", analyst_role, "--password", "pw-Analyst-1"])
         assert done.exit_code == 0, done.output
         assert "pw-Analyst-1" not in done.output
+    assert any("PASSWORD 'SCRAM-SHA-256$" in statement for statement in sent)  # hashed before it is sent
+    assert not any("pw-Analyst-1" in statement for statement in sent)
     owner = make_engine(empty_warehouse)
     try:
+        with owner.connect() as conn:
+            stored = conn.execute(sa.text("SELECT rolpassword FROM pg_authid WHERE rolname = :r"), {"r": analyst_role})
+            assert stored.scalar().startswith("SCRAM-SHA-256$")
         with owner.begin() as conn:  # what dbt would build later, as the warehouse's owner
             conn.exec_driver_sql("CREATE TABLE analytics.mart_built_later AS SELECT 1 AS n")
     finally:

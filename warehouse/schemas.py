@@ -97,9 +97,13 @@ def _q(conn: sa.Connection, name: str) -> str:
 
 
 def create_schemas(conn: sa.Connection) -> None:
-    """Both schemas, so that what a migration creates lands in ``analytics`` until placed."""
+    """Both schemas, so that what a migration creates lands in ``analytics`` until placed. Only
+    missing ones: a role without CREATE on the database migrates into schemas made for it."""
+    present = set(conn.execute(sa.text("SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname IN (:a, :o)"),
+                               {"a": ANALYTICS, "o": OPS}).scalars())
     for schema in (ANALYTICS, OPS):
-        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        if schema not in present:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
 
 
 def relations(conn: sa.Connection) -> list[tuple[str, str, str]]:
@@ -154,11 +158,12 @@ def grant_analyst(conn: sa.Connection, role: str, password: str | None = None) -
         raise ValueError(f"role {role!r} is a superuser or the warehouse's own role: it cannot be made read-only")
     if existing is None:
         conn.exec_driver_sql(f"CREATE ROLE {_q(conn, role)} LOGIN")
-    if password is not None:
+    if password is not None:  # hashed here (by libpq, as psql's \password does): the server never logs it
         from psycopg import sql
 
         driver = conn.connection.driver_connection
-        statement = sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        verifier = driver.pgconn.encrypt_password(password.encode(), role.encode(), None).decode()
+        statement = sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier))
         conn.exec_driver_sql(statement.as_string(driver))
     database = conn.execute(sa.text("SELECT current_database()")).scalar()
     conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {_q(conn, database)} TO {_q(conn, role)}")

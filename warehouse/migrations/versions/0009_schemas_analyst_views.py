@@ -5,6 +5,11 @@ does), the Stripe checkout URL, the checkout's idempotency key and request hash 
 the checkout). ``webhook_events_analytics`` leaves out the raw event body. The tables stay in the
 ``ops`` schema on PostgreSQL (warehouse/schemas.py), these views in ``analytics``.
 
+SQLite refuses to rename a table while a view names a table that is missing, which is what a
+batch migration does when it recreates a table: a later migration that recreates ``orders`` or
+``webhook_events`` on SQLite drops the view first and creates it again after (PostgreSQL alters
+in place, but refuses to change the type of a column a view selects).
+
 Revision ID: 0009_schemas_analyst_views
 Revises: 0008_fulfil_unclaimed_esims
 Create Date: 2026-12-06
