@@ -7,6 +7,7 @@ from warehouse.db import make_engine
 from warehouse.tables import metadata
 
 config = context.config
+MIGRATION_LOCK = 0x5701E0  # PostgreSQL advisory lock key held by a migration run
 
 
 def run_migrations() -> None:
@@ -26,8 +27,9 @@ def run_migrations() -> None:
             )
             postgres = connection.dialect.name == "postgresql"
             with context.begin_transaction():
-                if postgres:  # what the migrations create lands in analytics, then each goes to its schema
-                    schemas.create_schemas(connection)
+                if postgres:  # one process at a time (placing re-grants analyst roles, which must not race)
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                    schemas.create_schemas(connection)  # what migrations create lands in analytics, then is placed
                 context.run_migrations()
                 if postgres:
                     schemas.place(connection)
