@@ -8,18 +8,41 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from resources.connection import ConnectionConfigError
 from resources.http import AuthFailed, ProviderError
+from resources.systems import check_connection
 from resources.warehouse import WarehouseResource
+from warehouse.secrets import SecretsKeyError
 from warehouse.syncs import SyncLedger, SyncStats
 from warehouse.tenants import TenantConnection, get_connection
 
 OWNERS = ["team:data"]
 API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# Configuration that only a person can fix: the connection's fields, the secrets key. Never retried.
+CONFIG_ERRORS = (ConnectionConfigError, SecretsKeyError)
+
+
+def checked_connection(warehouse: WarehouseResource, tenant_id: str, system: str) -> TenantConnection | None:
+    """The tenant's connection to ``system``, checked against what the system declares (raises one
+    of ``CONFIG_ERRORS`` when it does not match, or its credentials cannot be decrypted)."""
+    with warehouse.engine.connect() as conn:
+        connection = get_connection(conn, tenant_id, system)
+    return connection and check_connection(connection)
 
 
 def tenant_connection(warehouse: WarehouseResource, tenant_id: str, system: str) -> TenantConnection | None:
-    with warehouse.engine.connect() as conn:
-        return get_connection(conn, tenant_id, system)
+    """``checked_connection`` for an asset: a configuration error fails the run at once, in one line."""
+    try:
+        return checked_connection(warehouse, tenant_id, system)
+    except CONFIG_ERRORS as exc:
+        raise config_failure(tenant_id, system, exc) from None
+
+
+def config_failure(tenant: str, system: str, exc: Exception) -> dg.Failure:
+    """The run's error for a configuration problem: the cause in one line, and no retry."""
+    hint = f" Fix it with `storehouse tenants add {tenant} --system {system} ...`." \
+        if isinstance(exc, ConnectionConfigError) else ""
+    return dg.Failure(description=f"Tenant '{tenant}': {str(exc).rstrip('.')}.{hint}", allow_retries=False)
 
 
 def run_sync(
@@ -32,16 +55,24 @@ def run_sync(
     """Run one stream's sync for the partition's tenant, recorded in ``sync_runs``.
 
     Returns None when the tenant has no connection to ``system``. Failures name the tenant and
-    the provider, never a credential; bad credentials are not retried (retrying cannot help).
+    the provider, never a credential; bad credentials and configuration errors are not retried
+    (retrying cannot help).
     """
     tenant = context.partition_key
-    connection = tenant_connection(warehouse, tenant, system)
+    try:
+        connection = checked_connection(warehouse, tenant, system)
+    except CONFIG_ERRORS as exc:
+        SyncLedger(warehouse.engine, tenant, stream, context.run.run_id).finish(SyncStats(), "failed", str(exc))
+        raise config_failure(tenant, system, exc) from None
     if connection is None:
         context.log.info(f"tenant {tenant} has no {system} connection; nothing to sync")
         return None
     ledger = SyncLedger(warehouse.engine, tenant, stream, context.run.run_id)
     try:
         stats = work(connection)
+    except CONFIG_ERRORS as exc:
+        ledger.finish(SyncStats(), "failed", str(exc))
+        raise config_failure(tenant, system, exc) from None
     except AuthFailed as exc:
         ledger.finish(SyncStats(), "failed", str(exc))
         raise dg.Failure(

@@ -19,10 +19,12 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from assets.common import CONFIG_ERRORS
 from assets.pos_sync import stream_name, sync_stream
 from resources.breaker import OPEN, CircuitBreaker, CircuitOpen, SqlBreakerStore
 from resources.http import AuthFailed, ProviderError
 from resources.pos import POS_SYSTEMS, PosClientsResource
+from resources.systems import check_connection
 from resources.warehouse import WarehouseResource
 from warehouse.syncs import SyncLedger, SyncStats
 from warehouse.tables.core import sync_runs, tenant_connections
@@ -71,7 +73,10 @@ def run_pos_streams(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     kind: str, systems: Sequence[str] = POS_SYSTEMS) -> list[SystemRun] | None:
     """Sync ``kind`` for each of the partition tenant's connections; None when it has none."""
     tenant = context.partition_key
-    connections = pos_connections(warehouse, tenant, systems)
+    try:
+        connections = pos_connections(warehouse, tenant, systems)
+    except CONFIG_ERRORS as exc:  # the secrets key: no connection of the tenant can be read
+        raise dg.Failure(description=f"Tenant '{tenant}': {exc}", allow_retries=False) from None
     if not connections:
         return None
     store, runs = SqlBreakerStore(warehouse.engine), []
@@ -88,7 +93,7 @@ def run_pos_streams(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             continue
         client = None
         try:
-            client = pos_clients.client_for(connection)
+            client = pos_clients.client_for(check_connection(connection))
             stats = breaker.call(lambda: sync_stream(warehouse.engine, client, tenant, kind, connection.options,
                                                      context.run.run_id), counts=_is_outage)
         except (ProviderError, ValueError) as exc:

@@ -15,6 +15,7 @@ from resources.mx_merchant import MxMerchantResource
 from resources.pos import PosClientsResource
 from resources.slack import SlackResource
 from resources.warehouse import WarehouseResource
+from sensors.abandoned_syncs import abandoned_syncs
 from sensors.alerts import run_failure_alerts
 from sensors.pos_webhooks import build_pos_webhook_sensor
 from sensors.sync_requests import build_sync_request_sensor
@@ -46,6 +47,7 @@ core = dg.Definitions(
         build_tenant_discovery_sensor(JOBS_BY_SYSTEM),
         build_sync_request_sensor(ALL_JOBS),
         run_failure_alerts,
+        abandoned_syncs,
         build_pos_webhook_sensor(pos.pos_inventory_job.name),
     ],
     resources=RESOURCES,

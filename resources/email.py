@@ -13,6 +13,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
+from pydantic import Field
+
+from resources.connection import ConnectionSpec, Credentials, Options
 from resources.http import HttpSession, RetryPolicy
 from warehouse.tenants import TenantConnection
 
@@ -80,3 +83,16 @@ def resend_client(connection: TenantConnection) -> ResendClient:
     return ResendClient(connection.base_url, str(key), str(opts.get("from") or DEFAULT_SENDER),
                         timeout_s=float(opts.get("timeout_s", 10.0)),
                         rate_limit=opts.get("rate_limit", 2.0))
+
+
+class ResendCredentials(Credentials):
+    api_key: str
+
+
+class ResendOptions(Options):
+    from_: str | None = Field(None, alias="from")
+    timeout_s: float | None = None
+    rate_limit: float | None = None
+
+
+CONNECTION = ConnectionSpec(SYSTEM, ResendCredentials, ResendOptions)

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from resources.connection import ConnectionSpec, Credentials, Options
 from resources.http import HttpSession, ProviderError, RetryPolicy
 from warehouse.tenants import TenantConnection
 
@@ -189,3 +190,23 @@ class MxMerchantResource(dg.ConfigurableResource):
         )
         concurrency = int(connection.options.get("detail_concurrency", self.detail_concurrency))
         return MxMerchantClient(session, int(creds["merchant_id"]), concurrency)
+
+
+class MxCredentials(Credentials):
+    merchant_id: int
+    consumer_key: str
+    consumer_secret: str
+
+
+class MxOptions(Options):
+    category_rules: dict[str, str] = {}
+    rate_limit_per_s: float | None = None
+    detail_concurrency: int | None = None
+    page_size: int | None = None
+    page_concurrency: int | None = None
+    invoice_list_page_size: int | None = None
+    lookback_pages: int | None = None
+    invoice_batch: int | None = None
+
+
+CONNECTION = ConnectionSpec(SYSTEM, MxCredentials, MxOptions)

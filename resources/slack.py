@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import dagster as dg
+from pydantic import model_validator
 
+from resources.connection import ConnectionSpec, Credentials
 from resources.http import HttpSession, ProviderError, RetryPolicy
 
 log = logging.getLogger("storehouse.slack")
@@ -30,3 +32,22 @@ class SlackResource(dg.ConfigurableResource):
                 log.warning("slack notice not delivered: %s", exc.kind)
                 return False
         return True
+
+
+SYSTEM = "slack"
+
+
+class SlackCredentials(Credentials):
+    """A tenant's own incoming webhook: its full URL, or its path on the connection's base URL."""
+
+    webhook_url: str | None = None
+    hook_path: str | None = None
+
+    @model_validator(mode="after")
+    def _names_a_hook(self) -> "SlackCredentials":
+        if not (self.webhook_url or self.hook_path):
+            raise ValueError("give webhook_url or hook_path")
+        return self
+
+
+CONNECTION = ConnectionSpec(SYSTEM, SlackCredentials)

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import stripe
 
+from resources.connection import ConnectionSpec, Credentials, Options
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "stripe"
@@ -175,3 +176,16 @@ def account_for(connection: TenantConnection, *, timeout_s: float = 20.0, retrie
             account = _cache[cache_key] = StripeAccount(connection.tenant_id, client, secrets,
                                                         dict(connection.options))
         return account
+
+
+class StripeCredentials(Credentials):
+    secret_key: str
+    webhook_secret: str | list[str] | None = None  # several while an endpoint's secret is rolled
+
+
+class StripeOptions(Options):
+    refund_on_failure: bool | None = None
+    order_page_url: str | None = None  # the shop's own order page: {order_id} and {token} are filled in
+
+
+CONNECTION = ConnectionSpec(SYSTEM, StripeCredentials, StripeOptions)

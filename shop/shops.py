@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from resources.esim import PROVIDERS
 from warehouse.tables.core import tenant_connections, tenants
-from warehouse.tenants import TenantConnection
+from warehouse.tenants import CONNECTION_COLUMNS, TenantConnection, connection_from_row
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -98,7 +98,5 @@ class ShopDirectory:
             ).scalar_one_or_none()
             if name is None:
                 return None
-            rows = conn.execute(
-                sa.select(t.tenant_id, t.system, t.base_url, t.credentials, t.options).where(t.tenant_id == tenant_id)
-            ).all()
-        return Shop(tenant_id, name, {row.system: TenantConnection(*row) for row in rows})
+            rows = conn.execute(sa.select(*CONNECTION_COLUMNS).where(t.tenant_id == tenant_id)).all()
+        return Shop(tenant_id, name, {row.system: connection_from_row(row) for row in rows})

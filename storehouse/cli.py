@@ -20,6 +20,8 @@ from storehouse.settings import Settings
 app = typer.Typer(help="Storehouse: commerce data for small merchants.", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Register, list and remove tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+secrets_app = typer.Typer(help="The key that encrypts tenant credentials.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 
 
@@ -74,22 +76,34 @@ def tenants_add(
     credential: Annotated[list[str], typer.Option(help="key=value, repeatable (stored, never printed)")] = [],
     option: Annotated[list[str], typer.Option(help="key=value (JSON values allowed), repeatable")] = [],
 ) -> None:
-    """Add a tenant, or set one of its connections (re-running replaces it); prints a POS's webhook URL."""
+    """Add a tenant, or set one of its connections (re-running replaces it); prints a POS's webhook URL.
+
+    The credentials and options are checked against what the system declares: a missing or
+    unknown field is refused, by name, before anything is stored.
+    """
+    from resources.connection import ConnectionConfigError
+    from resources.systems import spec_for
     from shop.pos_webhooks import setup_note
     from shop.settings import ShopSettings
     from warehouse.tenants import add_tenant, get_connection, set_connection
 
-    if system and system not in (known := connectable_systems()):
-        raise typer.BadParameter(f"unknown system {system!r}; one of: {', '.join(known)}", param_hint="--system")
+    credentials, options = _parse_pairs(credential), _parse_pairs(option)
+    if system:
+        try:
+            spec_for(system).check(credentials, options)
+        except ConnectionConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--system/--credential/--option") from None
+        if not base_url:
+            raise typer.BadParameter("--base-url is required with --system")
+    elif credentials or options:
+        raise typer.BadParameter("--credential and --option need --system")
     settings = Settings()
     _migrate(settings)
     note = None
     with _engine(settings).begin() as conn:
         add_tenant(conn, tenant, name)
         if system:
-            if not base_url:
-                raise typer.BadParameter("--base-url is required with --system")
-            set_connection(conn, tenant, system, base_url, _parse_pairs(credential), _parse_pairs(option))
+            set_connection(conn, tenant, system, base_url, credentials, options)
             note = setup_note(conn, get_connection(conn, tenant, system), ShopSettings().public_url)
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
     if note:
@@ -113,17 +127,6 @@ def tenants_webhook_url(tenant: str, system: str) -> None:
         token = issue(conn, tenant, system)
     url = webhook_url(ShopSettings().public_url, tenant, system, token)
     console.print(f"{system} webhook URL (register it with {system}; it is shown this once): {url}", soft_wrap=True)
-
-
-def connectable_systems() -> list[str]:
-    """The systems a tenant can connect: the sources we sync, Stripe, and where shops send mail and notices."""
-    from resources.email import SYSTEM as RESEND
-    from resources.esim import PROVIDERS
-    from resources.mx_merchant import SYSTEM as MX
-    from resources.pos import POS_SYSTEMS
-    from resources.stripe import SYSTEM as STRIPE
-
-    return sorted({MX, STRIPE, RESEND, "slack", *PROVIDERS, *POS_SYSTEMS})
 
 
 @tenants_app.command("list")
@@ -151,6 +154,52 @@ def tenants_remove(tenant: str) -> None:
         console.print(f"[red]no tenant {tenant}[/]")
         raise typer.Exit(1)
     console.print(f"[green]✓[/] removed {tenant}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every tenant's credentials under a new key (the old one still opens them until done).
+
+    With the key file: a new key is made and put first in the file, the rows are re-encrypted,
+    then the old key is dropped. With STOREHOUSE_SECRETS_KEY: put the new key first
+    (`STOREHOUSE_SECRETS_KEY=new,old`), run this, then drop the old one from the setting.
+    """
+    from warehouse import secrets
+    from warehouse.tenants import reseal_credentials
+
+    settings = Settings()
+    _migrate(settings)
+    value, path = secrets.key_source()
+    if value is not None:
+        ring = secrets.Keyring(secrets.parse_keys(value), secrets.SETTING)
+        if len(ring.keys) < 2:
+            console.print(f"[red]{secrets.SETTING} holds one key[/]: put the new key first, then the old one "
+                          f"({secrets.SETTING}=new,old), run this again, then drop the old key "
+                          "(a new key: `storehouse secrets new-key`)")
+            raise typer.Exit(2)
+        with _engine(settings).begin() as conn:
+            count = reseal_credentials(conn, ring)
+        secrets.forget()
+        console.print(f"[green]✓[/] {count} connection(s) re-encrypted under the first key of {secrets.SETTING}; "
+                      "remove the old key(s) from it now")
+        return
+    old = secrets.keyring(create=True).keys
+    new = secrets.generate_key()
+    secrets.write_key_file(path, [new, *old])  # both open every row while they are rewritten
+    secrets.forget()
+    with _engine(settings).begin() as conn:
+        count = reseal_credentials(conn, secrets.keyring())
+    secrets.write_key_file(path, [new])
+    secrets.forget()
+    console.print(f"[green]✓[/] {count} connection(s) re-encrypted under a new key in {path}")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new key, e.g. for STOREHOUSE_SECRETS_KEY."""
+    from warehouse.secrets import generate_key
+
+    print(generate_key())
 
 
 @app.command()
@@ -187,8 +236,19 @@ def sync(
         console.print(f"[green]✓[/] sync requested for {tenant} (request ids {ids}); the sync_requests sensor runs it")
         return
     ensure_dagster_home(settings)
+    _close_abandoned_syncs(settings)
     ok = _run_and_report([tenant], jobs)
     raise typer.Exit(0 if ok else 1)
+
+
+def _close_abandoned_syncs(settings: Settings) -> None:
+    """What the daemon's abandoned_syncs sensor does, for machines that run syncs without it."""
+    import dagster as dg
+
+    from sensors.abandoned_syncs import close_abandoned_syncs
+
+    for sync_id, reason in close_abandoned_syncs(dg.DagsterInstance.get(), _engine(settings)).items():
+        console.print(f"[yellow]sync_runs {sync_id} closed[/]: {reason}")
 
 
 def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(8900, alias="STOREHOUSE_SANDBOX_PORT")
     api_host: str = Field("127.0.0.1", alias="STOREHOUSE_API_HOST")
     api_port: int = Field(8000, alias="STOREHOUSE_API_PORT")
+    secrets_key: SecretStr | None = Field(
+        None, alias="STOREHOUSE_SECRETS_KEY",
+        description="Fernet key(s) encrypting tenant credentials, comma-separated: the first encrypts, all decrypt")
+    secrets_key_file: Path | None = Field(
+        None, alias="STOREHOUSE_SECRETS_KEY_FILE",
+        description="key file used when STOREHOUSE_SECRETS_KEY is unset (created on first use, mode 0600)")
 
     @cached_property
     def warehouse_url(self) -> str:
@@ -32,6 +38,10 @@ class Settings(BaseSettings):
     @cached_property
     def dagster_home_path(self) -> Path:
         return (self.dagster_home or self.home / "dagster").resolve()
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return (self.secrets_key_file or self.home / "secrets.key").resolve()
 
     @property
     def sandbox_url(self) -> str:

@@ -27,11 +27,13 @@ def sandbox_reset(sandbox):
 # -- the warehouse ------------------------------------------------------------------------
 import os
 import uuid
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from resources.warehouse import WarehouseResource, engine_for
+from warehouse.db import make_engine, normalise_url
 from warehouse.migrate import upgrade
 
 
@@ -69,3 +71,26 @@ def tenant_id() -> str:
 
 def requires_postgres(reason: str = "needs PostgreSQL") -> pytest.MarkDecorator:
     return pytest.mark.skipif(postgres_url() is None, reason=f"{reason}: set DATABASE_URL=postgresql://… to run it")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_warehouse(request, tmp_path) -> Iterator[str]:
+    """A warehouse no migration has touched yet: a SQLite file, or a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    base = postgres_url()
+    if base is None:
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgresql://… to run it")
+    name = f"storehouse_migrate_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()

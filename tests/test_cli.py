@@ -41,7 +41,7 @@ def test_tenants_add_list_remove_never_prints_credentials(tmp_path, monkeypatch)
     runner = CliRunner()
     added = runner.invoke(app, ["tenants", "add", "clinic-a", "--name", "Clinic A", "--system", "mx_merchant",
                                 "--base-url", "http://127.0.0.1:1/mx", "--credential", "consumer_secret=top-secret-1",
-                                "--credential", "merchant_id=42", "--option", 'category_rules={"botox": "Injectables"}'])
+                                "--credential", "consumer_key=key-1", "--credential", "merchant_id=42", "--option", 'category_rules={"botox": "Injectables"}'])
     assert added.exit_code == 0, added.output
     listed = runner.invoke(app, ["tenants", "list"], env={"COLUMNS": "200"})
     assert "clinic-a" in listed.output and "mx_merchant" in listed.output

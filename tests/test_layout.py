@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OURS = {"storehouse", "pipelines", "assets", "resources", "sensors", "shop", "api", "warehouse", "sandbox"}
 SETTINGS = "storehouse.settings"  # the one leaf of the CLI package everything may read
 ALLOWED = {
-    "warehouse": set(),
+    "warehouse": {SETTINGS},  # the secrets key (warehouse.secrets)
     "sandbox": set(),  # an independent model of the outside world
     "resources": {"warehouse", SETTINGS},
     "shop": {"resources", "warehouse", SETTINGS},

@@ -1,16 +1,10 @@
 """The migrations create exactly what the table definitions describe, on SQLite and PostgreSQL."""
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import make_url
 
-from tests.conftest import postgres_url
-from warehouse.db import make_engine, normalise_url
+from warehouse.db import make_engine
 from warehouse.migrate import upgrade
 from warehouse.tables import metadata
 from warehouse.tables.shop import webhook_events
@@ -23,29 +17,6 @@ def test_migrated_schema_matches_the_table_definitions(engine):
     relevant = [d for d in diff if not (isinstance(d, tuple) and d[0] in ("modify_default", "modify_comment"))
                 and not (isinstance(d, list) and d and d[0][0] in ("modify_default", "modify_comment", "modify_nullable"))]
     assert relevant == []
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_warehouse(request, tmp_path) -> Iterator[str]:
-    """A warehouse no migration has touched yet: a SQLite file, or a scratch PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgresql://… to run it")
-    name = f"storehouse_migrate_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 def test_events_stored_before_0007_lose_their_order_tokens(empty_warehouse):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -83,8 +85,17 @@ class SyncStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def this_worker() -> str:
+    """How a ``sync_runs`` row names the process running it: ``host:pid``."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}"
+
+
 class SyncLedger:
-    """Writes the ``sync_runs`` row for one (tenant, stream) sync: running → success/failed."""
+    """Writes the ``sync_runs`` row for one (tenant, stream) sync: running → success/failed.
+
+    A row whose run or process ends before ``finish`` is closed as ``abandoned`` by
+    ``close_abandoned`` (the ``abandoned_syncs`` sensor and ``storehouse sync`` call it).
+    """
 
     def __init__(self, engine: sa.Engine, tenant_id: str, stream: str, run_id: str | None = None):
         self.engine, self.tenant_id, self.stream, self.run_id = engine, tenant_id, stream, run_id
@@ -92,7 +103,8 @@ class SyncLedger:
         with engine.begin() as conn:
             self.id = conn.execute(
                 sa.insert(sync_runs).values(
-                    tenant_id=tenant_id, stream=stream, run_id=run_id, status="running", started_at=now_utc()
+                    tenant_id=tenant_id, stream=stream, run_id=run_id, status="running", started_at=now_utc(),
+                    worker=this_worker(),
                 ).returning(sync_runs.c.id)
             ).scalar_one()
 
@@ -111,6 +123,34 @@ class SyncLedger:
                 )
             )
         return duration
+
+
+@dataclass(frozen=True)
+class OpenSync:
+    """A ``sync_runs`` row still ``running``."""
+
+    id: int
+    tenant_id: str
+    stream: str
+    run_id: str | None
+    worker: str | None
+    started_at: dt.datetime
+
+
+def open_syncs(conn: sa.Connection, limit: int = 1000) -> list[OpenSync]:
+    r = sync_runs.c
+    return [OpenSync(*row) for row in conn.execute(
+        sa.select(r.id, r.tenant_id, r.stream, r.run_id, r.worker, r.started_at)
+        .where(r.status == "running").order_by(r.id).limit(limit))]
+
+
+def close_abandoned(conn: sa.Connection, reasons: dict[int, str]) -> int:
+    """Close these rows (if still running) as ``abandoned``, each with why; returns how many."""
+    closed, now = 0, now_utc()
+    for sync_id, reason in reasons.items():
+        closed += conn.execute(sa.update(sync_runs).where(sync_runs.c.id == sync_id, sync_runs.c.status == "running")
+                               .values(status="abandoned", finished_at=now, error=reason[:2000])).rowcount
+    return closed
 
 
 def request_sync(conn: sa.Connection, tenant_id: str, job: str, requested_by: str) -> int:

@@ -1,4 +1,8 @@
-"""Tenants and their connections to outside systems."""
+"""Tenants and their connections to outside systems.
+
+Credentials are stored encrypted (``warehouse.secrets``): ``set_connection`` seals them and every
+read of a connection (``connection_from_row``) opens them, the sync assets' and the shop API's alike.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from warehouse.secrets import Keyring, reseal_all, seal, unseal
 from warehouse.tables.core import tenant_connections, tenants
 from warehouse.upsert import upsert
 
@@ -37,7 +42,7 @@ def set_connection(
 ) -> None:
     upsert(conn, tenant_connections, [{
         "tenant_id": tenant_id, "system": system, "base_url": base_url,
-        "credentials": credentials, "options": options or {},
+        "credentials": seal(credentials), "options": options or {},
     }])
 
 
@@ -62,13 +67,32 @@ def list_tenants(conn: sa.Connection) -> list[dict[str, Any]]:
     return [{**row, "systems": sorted(systems.get(row["tenant_id"], []))} for row in rows]
 
 
+CONNECTION_COLUMNS = tuple(tenant_connections.c[name] for name in ("tenant_id", "system", "base_url", "credentials",
+                                                                     "options"))
+
+
+def connection_from_row(row: sa.Row) -> TenantConnection:
+    """A connection as selected with ``CONNECTION_COLUMNS``, its credentials decrypted."""
+    tenant_id, system, base_url, sealed, options = row
+    return TenantConnection(tenant_id, system, base_url, unseal(sealed), options)
+
+
 def get_connection(conn: sa.Connection, tenant_id: str, system: str) -> TenantConnection | None:
     t = tenant_connections.c
     row = conn.execute(
-        sa.select(t.tenant_id, t.system, t.base_url, t.credentials, t.options)
-        .where(t.tenant_id == tenant_id, t.system == system)
+        sa.select(*CONNECTION_COLUMNS).where(t.tenant_id == tenant_id, t.system == system)
     ).one_or_none()
-    return TenantConnection(*row) if row else None
+    return connection_from_row(row) if row else None
+
+
+def reseal_credentials(conn: sa.Connection, ring: Keyring) -> int:
+    """Re-encrypt every connection's credentials under the ring's first key; returns how many."""
+    t = tenant_connections.c
+    rows = {(tid, system): token for tid, system, token in conn.execute(sa.select(t.tenant_id, t.system, t.credentials))}
+    for (tid, system), token in reseal_all(rows, ring).items():
+        conn.execute(sa.update(tenant_connections).where(t.tenant_id == tid, t.system == system)
+                     .values(credentials=token))
+    return len(rows)
 
 
 def connected_systems(conn: sa.Connection, tenant_id: str) -> list[str]:

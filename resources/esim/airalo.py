@@ -26,10 +26,11 @@ from typing import Any
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec, Credentials
 from resources.esim.base import (
     MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, json_body, make_esim,
 )
-from resources.esim.client import BearerClient
+from resources.esim.client import BearerClient, EsimOptions
 from resources.http import ProviderError, RequestInvalid, RetryPolicy
 from warehouse.tenants import TenantConnection
 
@@ -175,3 +176,11 @@ class AiraloClient(BearerClient):
                                        detail="order has no sims yet")
         return ProviderOrderStatus(provider=self.name, provider_order_id=str(order.id), state="completed",
                                    esim=order.esim())
+
+
+class AiraloCredentials(Credentials):
+    client_id: str
+    client_secret: str
+
+
+CONNECTION = ConnectionSpec(SYSTEM, AiraloCredentials, EsimOptions)

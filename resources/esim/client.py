@@ -27,6 +27,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
+from resources.connection import Options
 from resources.esim.base import (
     AccountEsim, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
 )
@@ -99,6 +100,18 @@ class PurchaseMemory:
                     self._done.popitem(last=False)
             return esim
 
+
+
+class EsimOptions(Options):
+    """What every eSIM provider account may set (the catalogue's prices and stock too)."""
+
+    rate_limit_per_s: float | None = None
+    page_size: int | None = None
+    stock_feed_url: str | None = None  # an absolute URL, or a path on the provider's host
+    margin_pct: float | None = None
+    round_to: str | None = None
+    low_stock_threshold: int | None = None
+    priority: float | None = None  # failover order, lower first
 
 TOKENS = TokenCache()
 PURCHASES = PurchaseMemory()

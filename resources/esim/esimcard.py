@@ -24,10 +24,11 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from resources.connection import ConnectionSpec, Credentials
 from resources.esim.base import (
     AccountEsim, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
 )
-from resources.esim.client import BearerClient
+from resources.esim.client import BearerClient, EsimOptions
 from resources.http import ProviderError, RequestInvalid, RetryPolicy
 from warehouse.tenants import TenantConnection
 
@@ -180,3 +181,15 @@ class EsimCardClient(BearerClient):
         body = self.get_json(f"/my-esims/{provider_order_id}")
         sim = self._expect(EsimCardSim, (body.get("data") or {}).get("sim"), f"sim {provider_order_id}")
         return ProviderOrderStatus(provider=self.name, provider_order_id=sim.id, state="completed", esim=sim.esim())
+
+
+class EsimCardCredentials(Credentials):
+    email: str
+    password: str
+
+
+class EsimCardOptions(EsimOptions):
+    sandbox_orders: bool | None = None
+
+
+CONNECTION = ConnectionSpec(SYSTEM, EsimCardCredentials, EsimCardOptions)

@@ -26,10 +26,11 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec, Credentials
 from resources.esim.base import (
     CompletionRefused, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
 )
-from resources.esim.client import EsimClientBase
+from resources.esim.client import EsimClientBase, EsimOptions
 from resources.http import AuthFailed, ProviderError, RateLimited, RequestInvalid, RetryPolicy
 from warehouse.tenants import TenantConnection
 
@@ -170,3 +171,11 @@ class MobiMatterClient(EsimClientBase):
             esim=order.esim() if state == "completed" else None,
             detail=None if order.state.lower() in STATES else f"unknown order state {order.state!r}",
         )
+
+
+class MobiMatterCredentials(Credentials):
+    merchant_id: str
+    api_key: str
+
+
+CONNECTION = ConnectionSpec(SYSTEM, MobiMatterCredentials, EsimOptions)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from resources.connection import ConnectionConfigError
 from resources.http import RetryPolicy
 from resources.pos.base import CUSTOMERS, INVENTORY, POS_SYSTEMS, PRODUCTS, PosClient
 from resources.pos.blaze import blaze_client
@@ -60,7 +61,7 @@ class PosClientsResource(dg.ConfigurableResource):
             return factory(connection.base_url, connection.credentials, connection.options or {},
                            timeout=self.timeout_s, retry=retry, max_connections=self.max_connections)
         except KeyError as exc:  # name the missing setting, never a value
-            raise ValueError(f"{connection.system} connection is missing {exc.args[0]!r}") from None
+            raise ConnectionConfigError(f"{connection.system} connection is missing {exc.args[0]!r}") from None
 
 
 __all__ = ["CUSTOMERS", "INVENTORY", "POS_SYSTEMS", "PRODUCTS", "FACTORIES", "PortausClient", "PosClient",

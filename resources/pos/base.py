@@ -26,12 +26,35 @@ import httpx
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from resources.connection import Credentials, Options
 from resources.http import AuthFailed, HttpSession
 from warehouse.syncs import Rejected
 from warehouse.types import to_utc
 
 POS_SYSTEMS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify", "portaus")
 PRODUCTS, INVENTORY, CUSTOMERS = "products", "inventory", "customers"
+
+
+class PosCredentials(Credentials):
+    """What every POS/Portaus account may hold besides its API keys."""
+
+    webhook_secret: str | None = None  # the shared secret its webhook deliveries carry
+    orders_api_key: str | None = None  # signs the shop's calls to the POS orders API
+
+
+class PosOptions(Options):
+    """What every POS/Portaus account may set: paging, sync policy, normalisation, order rules."""
+
+    page_size: int | None = None
+    full_refresh_hours: float | None = None
+    batch_size: int | None = None
+    max_delete_fraction: float | None = None
+    category_overrides: dict[str, Any] = {}
+    currency: str | None = None
+    low_stock_threshold: float | None = None
+    weight_min_g: float | None = None
+    weight_increment_g: float | None = None
+    order_rules: dict[str, Any] = {}
 
 
 class Potency(BaseModel):

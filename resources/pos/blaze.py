@@ -16,10 +16,12 @@ from typing import Any
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import HttpSession, NotFound
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire,
     from_epoch_ms, translate,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -214,3 +216,15 @@ def blaze_client(base_url: str, credentials: dict, options: dict, **session_kwar
     headers = {"x-api-key": credentials["partner_key"], "Authorization": credentials["developer_key"]}
     session = HttpSession(SYSTEM, f"{base_url.rstrip('/')}/api/v1/partner", headers=headers, **session_kwargs)
     return BlazeClient(session, options)
+
+
+class BlazeCredentials(PosCredentials):
+    partner_key: str
+    developer_key: str
+
+
+class BlazeOptions(PosOptions):
+    shop_id: str | None = None  # the account webhooks name
+
+
+CONNECTION = ConnectionSpec(SYSTEM, BlazeCredentials, BlazeOptions)

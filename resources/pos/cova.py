@@ -16,10 +16,12 @@ from typing import Any
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import AuthFailed, HttpSession, RequestInvalid
 from resources.pos.base import (
     INVENTORY, PRODUCTS, TOKENS, PosCustomer, PosInventoryItem, PosProduct, Potency, TokenClient, Wire, iso_z,
     money, translate, utc,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -208,3 +210,22 @@ class CovaClient(TokenClient):
 def cova_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> CovaClient:
     token_url = options.get("token_url") or f"{base_url.rstrip('/')}/v1/oauth2/token"
     return CovaClient(HttpSession(SYSTEM, base_url, **session_kwargs), credentials, token_url, options)
+
+
+class CovaCredentials(PosCredentials):
+    company_id: int
+    client_id: str
+    client_secret: str
+    username: str
+    password: str
+    location_ids: list[int] | None = None  # older connections kept them here; options win
+
+
+class CovaOptions(PosOptions):
+    location_ids: list[int] | None = None
+    location_id: int | None = None  # the account webhooks name
+    token_url: str | None = None
+    integrator_id: str | None = None
+
+
+CONNECTION = ConnectionSpec(SYSTEM, CovaCredentials, CovaOptions)

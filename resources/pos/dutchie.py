@@ -16,9 +16,11 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import HttpSession
 from resources.pos.base import (
     CUSTOMERS, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, translate, utc,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -174,3 +176,16 @@ class DutchieClient(BasePosClient):
 def dutchie_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> DutchieClient:
     session = HttpSession(SYSTEM, base_url, auth=(credentials["api_key"], ""), **session_kwargs)
     return DutchieClient(session, options)
+
+
+class DutchieCredentials(PosCredentials):
+    api_key: str
+    consumer_key: str | None = None  # the integrator's ConsumerKey: needed only to submit orders
+
+
+class DutchieOptions(PosOptions):
+    customer_page_size: int | None = None
+    location_id: str | None = None  # the account webhooks name
+
+
+CONNECTION = ConnectionSpec(SYSTEM, DutchieCredentials, DutchieOptions)

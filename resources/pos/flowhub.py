@@ -15,9 +15,11 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import HttpSession
 from resources.pos.base import (
     BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, parse, translate, utc,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -152,3 +154,17 @@ class FlowhubClient(BasePosClient):
 def flowhub_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> FlowhubClient:
     headers = {"clientId": credentials["client_id"], "key": credentials["key"]}
     return FlowhubClient(HttpSession(SYSTEM, base_url, headers=headers, **session_kwargs), options)
+
+
+class FlowhubCredentials(PosCredentials):
+    client_id: str
+    key: str
+
+
+class FlowhubOptions(PosOptions):
+    customer_page_size: int | None = None
+    location_ids: list[str] | None = None
+    location_id: str | None = None  # the account webhooks name
+
+
+CONNECTION = ConnectionSpec(SYSTEM, FlowhubCredentials, FlowhubOptions)

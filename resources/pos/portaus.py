@@ -19,10 +19,12 @@ from typing import Any
 import jwt
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import HttpSession
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, TOKENS, PosCustomer, PosInventoryItem, PosProduct, SaqBranch, TokenClient, Wire,
     money, parse, translate, utc,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -197,3 +199,15 @@ class _Stamp(Wire):
 def portaus_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> PortausClient:
     return PortausClient(HttpSession(SYSTEM, base_url, **session_kwargs), credentials["api_key"],
                          credentials["jwt_secret"], options)
+
+
+class PortausCredentials(PosCredentials):
+    api_key: str
+    jwt_secret: str
+
+
+class PortausOptions(PosOptions):
+    inventory_id: int | None = None
+
+
+CONNECTION = ConnectionSpec(SYSTEM, PortausCredentials, PortausOptions)

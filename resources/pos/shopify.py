@@ -20,10 +20,12 @@ from typing import Any
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import HttpSession
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire,
     iso_z, parse, translate, utc,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -218,3 +220,20 @@ def shopify_client(base_url: str, credentials: dict, options: dict, **session_kw
                           headers={"X-Shopify-Access-Token": credentials["access_token"]}, **session_kwargs)
     bucket = ShopBucket.for_shop(base_url, float(options.get("leak_rate", 2.0)), int(options.get("bucket_headroom", 4)))
     return ShopifyClient(session, bucket, options)
+
+
+class ShopifyCredentials(PosCredentials):
+    access_token: str
+    api_secret: str | None = None  # the app secret: signs webhooks without a webhook_secret
+    client_secret: str | None = None
+
+
+class ShopifyOptions(PosOptions):
+    api_version: str | None = None
+    leak_rate: float | None = None
+    bucket_headroom: int | None = None
+    location_ids: list[str] | None = None
+    shop: str | None = None  # the shop's myshopify name, webhooks carry it
+
+
+CONNECTION = ConnectionSpec(SYSTEM, ShopifyCredentials, ShopifyOptions)

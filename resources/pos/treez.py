@@ -16,9 +16,11 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from resources.connection import ConnectionSpec
 from resources.http import HttpSession, RateLimiter
 from resources.pos.base import (
     CUSTOMERS, TOKENS, TokenClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, iso_z, translate, utc,
+    PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
 
@@ -232,3 +234,16 @@ def treez_client(base_url: str, credentials: dict, options: dict, **session_kwar
     session = HttpSession(SYSTEM, f"{base_url.rstrip('/')}/v2.0/dispensary/{dispensary}", **session_kwargs)
     session.limiter = location_limiter(f"{base_url}|{dispensary}", float(options.get("rate_limit_per_s", 5)))
     return TreezClient(session, credentials["client_id"], credentials["apikey"], options)
+
+
+class TreezCredentials(PosCredentials):
+    dispensary: str
+    client_id: str
+    apikey: str
+
+
+class TreezOptions(PosOptions):
+    rate_limit_per_s: float | None = None
+
+
+CONNECTION = ConnectionSpec(SYSTEM, TreezCredentials, TreezOptions)

@@ -1,0 +1,32 @@
+"""Every system a tenant can connect, each with its declared credentials and options.
+
+The declarations live with each provider's client (``CONNECTION`` in its module); this only
+gathers them, for ``storehouse tenants add`` and for the assets that read connections.
+"""
+
+from __future__ import annotations
+
+from resources import email, mx_merchant, slack, stripe
+from resources.connection import ConnectionConfigError, ConnectionSpec
+from resources.esim import airalo, esimcard, mobimatter
+from resources.pos import blaze, cova, dutchie, flowhub, portaus, shopify, treez
+from warehouse.tenants import TenantConnection
+
+SPECS: dict[str, ConnectionSpec] = {m.CONNECTION.system: m.CONNECTION for m in (
+    mx_merchant, stripe, email, slack, esimcard, mobimatter, airalo,
+    treez, dutchie, blaze, flowhub, cova, shopify, portaus,
+)}
+SYSTEMS = tuple(sorted(SPECS))
+
+
+def spec_for(system: str) -> ConnectionSpec:
+    spec = SPECS.get(system)
+    if spec is None:
+        raise ConnectionConfigError(f"unknown system {system!r}; one of: {', '.join(SYSTEMS)}")
+    return spec
+
+
+def check_connection(connection: TenantConnection) -> TenantConnection:
+    """The connection, once its stored credentials and options match its system's declaration."""
+    spec_for(connection.system).check(connection.credentials, connection.options)
+    return connection
