@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from storehouse.cli import app
 from resources.warehouse import engine_for
 from tests.conftest import requires_postgres
-from tests.test_migrations import empty_warehouse  # noqa: F401  (fixture: a fresh SQLite file or PostgreSQL database)
 from warehouse import schemas
 from warehouse.db import make_engine, normalise_url
 from warehouse.migrate import alembic_config, current, upgrade
