@@ -392,5 +392,10 @@ def up() -> None:
     raise typer.Exit(run(console, settings))
 
 
+from storehouse.warehouse_cli import warehouse_app  # noqa: E402  (its commands import this module's helpers)
+
+app.add_typer(warehouse_app, name="warehouse")
+
+
 if __name__ == "__main__":
     app()

@@ -49,7 +49,17 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
         _serialise_writers(engine, parsed.database or ":memory:")
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "options": _pg_options(parsed)}
     return sa.create_engine(url, **kwargs)
+
+
+def _pg_options(parsed) -> str:
+    """Every connection finds tables in both schemas by their plain names (warehouse/schemas.py);
+    any ``options`` the URL carries are kept."""
+    from warehouse.schemas import SEARCH_PATH
+
+    given = parsed.query.get("options", "")
+    return f"{given} -c search_path={','.join(SEARCH_PATH)}".strip()
 
 
 # -- SQLite: one writer at a time, queued in Python rather than in SQLite's busy handler ----------

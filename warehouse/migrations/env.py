@@ -2,10 +2,12 @@
 
 from alembic import context
 
+from warehouse import schemas
 from warehouse.db import make_engine
 from warehouse.tables import metadata
 
 config = context.config
+MIGRATION_LOCK = 0x5701E0  # PostgreSQL advisory lock key held by a migration run
 
 
 def run_migrations() -> None:
@@ -23,8 +25,14 @@ def run_migrations() -> None:
                 target_metadata=metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
             )
+            postgres = connection.dialect.name == "postgresql"
             with context.begin_transaction():
+                if postgres:  # one process at a time (placing re-grants analyst roles, which must not race)
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                    schemas.create_schemas(connection)  # what migrations create lands in analytics, then is placed
                 context.run_migrations()
+                if postgres:
+                    schemas.place(connection)
     finally:
         engine.dispose()
 
