@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,9 @@ from warehouse.tables.mx import invoice_lines, invoices, product_categories, tra
 from warehouse.upsert import upsert
 
 TX_STREAM, INVOICE_STREAM, PRODUCT_STREAM = "mx_transactions", "mx_invoices", "mx_products"
-QUARANTINE_RETRIES = 20  # quarantined payments asked for again per run
+QUARANTINE_RETRIES = 20  # quarantined records asked for again per run, per stream
+GAP_ATTEMPTS = 3  # reads of one gap that came back past it before a first sync pauses till next run
+CATCH_UP_WALKS = 3  # walks from the newest end for payments that arrived while a first sync read
 UNCATEGORIZED = "Uncategorized"
 
 
@@ -81,13 +84,41 @@ def parse_payments(tenant_id: str, records: list[dict]) -> tuple[list[dict], lis
     return rows, rejected
 
 
+def span(page: Page) -> tuple[int, int] | None:
+    """The positions a page holds, counted from the oldest payment (0). The list is newest first,
+    so new payments shift every offset, but a payment's position from the oldest end stays put:
+    a page read at offset ``o`` while the list held ``recordCount`` payments starts at position
+    ``recordCount - 1 - o``, whatever arrived before or after."""
+    if not page.records:
+        return None
+    top = page.record_count - 1 - page.offset
+    return top - len(page.records) + 1, top
+
+
 class _TransactionSync:
+    """One run over the tenant's payments.
+
+    The cursor holds ``high`` (the newest payment id loaded: a re-sync reads down to it),
+    ``below`` (positions from the oldest end not read yet by the first sync; 0 once it reached
+    the oldest payment), ``complete`` (the first sync is done and the counts reconcile) and
+    ``record_count`` (the newest ``recordCount`` seen, which the reconcile check compares with).
+    """
+
     def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id: str | None):
         self.engine, self.client, self.tenant_id, self.opts, self.run_id = engine, client, tenant_id, opts, run_id
         self.stats = SyncStats()
+        self.count = 0  # the newest recordCount seen
+        self.top_count = 0  # the recordCount when the newest end was last read
+        self._count_lock = threading.Lock()
         with engine.connect() as conn:
             self.cursor: dict[str, Any] = load_cursor(conn, tenant_id, TX_STREAM) or {}
             self.in_quarantine = quarantined_ids(conn, tenant_id, TX_STREAM)
+
+    def read(self, offset: int) -> Page:
+        page = self.client.payments_page(offset, self.opts.page_size)
+        with self._count_lock:
+            self.count = max(self.count, page.record_count)
+        return page
 
     def store(self, page: Page, cursor_update: dict[str, Any] | None = None) -> None:
         """Upsert one page (and quarantine its bad records) and checkpoint, in one transaction."""
@@ -112,7 +143,9 @@ class _TransactionSync:
     def retry_quarantined(self) -> None:
         """Ask again for payments quarantined earlier (a few per run): the newest-first walk never
         passes them again, and MX may have put them right since."""
-        for source_id in sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]:
+        asked = sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]
+        self.stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(asked))
+        for source_id in asked:
             try:
                 body = self.client.payment(int(source_id))
             except ProviderError:
@@ -123,42 +156,27 @@ class _TransactionSync:
                     self.stats.rows_written += upsert(conn, transactions, rows).written
                     self._release(conn, rows)
 
-    def pages_from(self, first: Page, offset: int, total: int) -> Iterator[Page]:
-        """Pages from ``offset`` to the end, fetched ``page_concurrency`` ahead, yielded in order."""
-        size = self.opts.page_size
-        offsets = list(range(offset, total, size))
-        if not offsets:
-            return
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.page_concurrency), thread_name_prefix="mx-pages") as pool:
-            window = max(1, self.opts.page_concurrency)
-            futures = {}
-            for k, o in enumerate(offsets):
-                for ahead in offsets[k:k + window]:
-                    if ahead not in futures:
-                        futures[ahead] = first if ahead == first.offset else pool.submit(self.client.payments_page, ahead, size)
-                page = futures.pop(o)
-                yield page if isinstance(page, Page) else page.result()
-
     def run(self) -> SyncStats:
-        size = self.opts.page_size
-        first = self.client.payments_page(0, size)
-        total = first.record_count
+        first = self.read(0)
+        self.top_count = first.record_count
         high = self.cursor.get("high")
         if high is not None:
-            self.walk_new(first, high)
+            self.walk_new(first, high, self.opts.lookback_pages)
         if not self.cursor.get("complete"):
-            self.backfill(first, total)
+            self.backfill(first, stored=high is not None)
         self.retry_quarantined()
+        reconciled = self.settle()
         with self.engine.begin() as conn:
-            self.cursor["record_count"] = total
+            self.cursor.update(record_count=self.count, complete=reconciled)
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
         self.stats.api_calls = self.client.calls
-        self.stats.extra["record_count"] = total
+        self.stats.extra.update(record_count=self.count, reconciled=reconciled)
         return self.stats
 
-    def walk_new(self, first: Page, high: int) -> None:
-        """Read from the newest end down to the high-water mark (plus any lookback pages)."""
-        page, offset, newest, extra_pages = first, 0, high, self.opts.lookback_pages
+    def walk_new(self, first: Page, high: int, extra_pages: int = 0) -> None:
+        """Read from the newest end down to the high-water mark (plus ``extra_pages`` below it).
+        Payments arriving meanwhile shift the pages towards the newer ones: overlap, never a gap."""
+        page, offset, newest = first, 0, high
         while page.records:
             self.store(page)
             ids = [r["id"] for r in page.records if isinstance(r.get("id"), int)]
@@ -171,23 +189,121 @@ class _TransactionSync:
             offset += len(page.records)
             if offset >= page.record_count:
                 break
-            page = self.client.payments_page(offset, self.opts.page_size)
+            page = self.read(offset)
         with self.engine.begin() as conn:
             self.cursor["high"] = newest
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
 
-    def backfill(self, first: Page, total: int) -> None:
-        """Load everything below the high-water mark, checkpointing after each page."""
-        saved_offset, saved_total = self.cursor.get("offset", 0), self.cursor.get("offset_total", total)
-        start = saved_offset + (total - saved_total)  # new payments at the top shift the list down
-        if saved_offset:
-            start = max(0, start - self.opts.page_size)  # one page of overlap: nothing slips through
-        if self.cursor.get("high") is None:
+    def backfill(self, first: Page, stored: bool) -> None:
+        """Load every position below ``below`` down to the oldest payment, ``page_concurrency``
+        pages in flight, checkpointing after each page.
+
+        Each page is planned by position and asked for at the offset the newest count gives; if
+        more payments arrived before MX served it, it comes back shifted towards the newer ones.
+        Pages are taken in order: one that overlaps what is loaded extends it; one that left a
+        gap (served shifted less than the page before it) has the gap read first, by position
+        again. Each page taken re-plans the next one from where the loaded positions end. With nothing arriving this reads each page once:
+        ``ceil(recordCount / page_size)`` calls."""
+        frontier = self.cursor.get("below")
+        if frontier is None and self.cursor.get("offset"):  # a cursor written before positions
+            frontier = max(0, self.cursor.get("offset_total", self.count) - self.cursor["offset"] + self.opts.page_size)
+        if frontier is None:
             ids = [r.get("id") for r in first.records if isinstance(r.get("id"), int)]
-            self.cursor["high"] = max(ids) if ids else None
-        for page in self.pages_from(first, start, total):
-            self.store(page, {"offset": page.offset + len(page.records), "offset_total": total})
-        self.cursor.update(complete=True, offset=0, offset_total=total)
+            if self.cursor.get("high") is None:
+                self.cursor["high"] = max(ids) if ids else None
+            first_span = span(first)
+            frontier = first_span[0] if first_span else 0
+            if stored:
+                with self.engine.begin() as conn:
+                    self.cursor["below"] = frontier
+                    save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
+            else:
+                self.store(first, {"below": frontier})
+        for key in ("offset", "offset_total"):
+            self.cursor.pop(key, None)
+        size, width = self.opts.page_size, max(1, self.opts.page_concurrency)
+        next_top, window, taken_count = frontier - 1, deque(), first.record_count
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="mx-pages") as pool:
+            try:
+                while frontier > 0:
+                    while len(window) < width and next_top >= 0:
+                        window.append(pool.submit(self.read, taken_count - 1 - next_top))
+                        next_top -= size
+                    if not window:  # arrivals shifted the planned pages up: plan on from the frontier
+                        next_top = frontier - 1
+                        continue
+                    page = window.popleft().result()
+                    frontier = self._fill_gap(frontier, span(page))
+                    if frontier is None:
+                        self.stats.extra["backfill_stalled"] = True
+                        return  # the list shrank under us: resume from the checkpoint next run
+                    got = span(page)
+                    frontier = min(frontier, got[0]) if got else frontier
+                    self.store(page, {"below": frontier})
+                    # The pages in flight were asked for with the count of the pages taken before
+                    # them, so they shift as far as this one did: plan the next one below them.
+                    taken_count = max(taken_count, page.record_count)
+                    next_top = frontier - 1 - len(window) * size
+            finally:
+                for future in window:
+                    future.cancel()
+
+    def _fill_gap(self, frontier: int, got: tuple[int, int] | None) -> int | None:
+        """Read the positions between the frontier and a page that came back below it (each
+        gap page is asked for at its position with the newest count, so it reaches the frontier
+        unless more arrived than a page holds); the new frontier, or None when the list keeps
+        coming back past it (or empty)."""
+        misses = 0
+        while frontier > 0 and (got is None or got[1] < frontier - 1):
+            gap = self.read(self.count - 1 - (frontier - 1))
+            gap_span = span(gap)
+            if gap_span is None or gap_span[0] >= frontier:  # empty, or shifted past the frontier
+                misses += 1
+                if misses == GAP_ATTEMPTS:
+                    return None
+                continue
+            misses = 0
+            frontier = gap_span[0]
+            self.store(gap, {"below": frontier})
+            self.stats.extra["gap_pages"] = self.stats.extra.get("gap_pages", 0) + 1
+            if got is None:
+                break
+        return frontier
+
+    def tally(self) -> tuple[int, int]:
+        """(payments loaded, payments quarantined) for the tenant."""
+        t, q = transactions.c, quarantine.c
+        with self.engine.connect() as conn:
+            loaded = conn.execute(sa.select(sa.func.count()).select_from(transactions)
+                                  .where(t.tenant_id == self.tenant_id)).scalar_one()
+            held = conn.execute(sa.select(sa.func.count()).select_from(quarantine)
+                                .where(q.tenant_id == self.tenant_id, q.stream == TX_STREAM)).scalar_one()
+        return loaded, held
+
+    def settle(self) -> bool:
+        """Whether loaded + quarantined equals the newest recordCount seen. Payments that arrived
+        after the newest end was read are fetched by walking it again (``CATCH_UP_WALKS`` times
+        at most); a shortfall with nothing arrived is a gap the walk cannot see, so the next run
+        reads the list again from the top. Either way an unreconciled stream stays incomplete."""
+        walks = 0
+        while True:
+            loaded, held = self.tally()
+            short = self.count - loaded - held
+            self.stats.extra.update(loaded=loaded, short=short)
+            if short == 0:
+                return True
+            if short < 0 or (self.cursor.get("below") or 0) > 0:
+                return False  # more than MX counts (nothing to read), or the first sync is not through
+            if self.count == self.top_count:
+                self.cursor["below"] = None  # nothing arrived: read the whole list again next run
+                return False
+            if walks == CATCH_UP_WALKS:
+                return False  # still arriving: the next run's walk from the top picks them up
+            walks += 1
+            self.stats.extra["catch_up_walks"] = walks
+            first = self.read(0)
+            self.top_count = first.record_count
+            self.walk_new(first, self.cursor.get("high") or 0)
 
 
 def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=None) -> SyncStats:

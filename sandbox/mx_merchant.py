@@ -58,6 +58,17 @@ class MerchantSpec(BaseModel):
     seed: int = 1
 
 
+class AppendWhileListing(BaseModel):
+    """New payments arrive while a sync pages: ``count`` more (at the newest end, so every older
+    payment's offset shifts by ``count``) before every ``every``-th payment-list request, ``times`` times."""
+
+    count: int = Field(ge=1, le=100_000)
+    every: int = Field(1, ge=1)
+    times: int = Field(1, ge=0, le=1_000_000)
+    seen: int = 0
+    appended: int = 0
+
+
 class Merchant:
     def __init__(self, spec: MerchantSpec):
         self.spec = spec
@@ -69,6 +80,20 @@ class Merchant:
         self.invoice_base = 5_000_000 + (spec.merchant_id % 1000) * 1_000_000_000
         self.status_overrides: dict[int, str] = {}
         self.calls: Counter[str] = Counter()
+        self.appending: AppendWhileListing | None = None
+
+    def list_snapshot(self) -> int:
+        """The payment count one list request sees; new payments may arrive first (see
+        ``AppendWhileListing``). Taken once per request, so a page and its ``recordCount`` agree."""
+        with _lock:
+            a = self.appending
+            if a is not None and a.times:
+                a.seen += 1
+                if a.seen % a.every == 0:
+                    self.n += a.count
+                    a.times -= 1
+                    a.appended += a.count
+            return self.n
 
     # -- the pure generator ------------------------------------------------------------
     def slot(self, i: int) -> tuple[int, int] | None:
@@ -254,8 +279,9 @@ Limit = Query(10, ge=1, le=1000)
 def list_payments(request: Request, merchantId: int | None = None, limit: int = Limit, offset: int = Query(0, ge=0)):
     m = _authorise(request, merchantId)
     m.calls["payment_list"] += 1
-    records = [m.payment(m.n - 1 - k) for k in _window(m.n, limit, offset)]
-    return {"recordCount": m.n, "records": records}
+    n = m.list_snapshot()
+    records = [m.payment(n - 1 - k) for k in _window(n, limit, offset)]
+    return {"recordCount": n, "records": records}
 
 
 @router.get("/checkout/v3/payment/{payment_id}")
@@ -324,6 +350,15 @@ def grow(merchant_id: int, body: Grow) -> dict:
     return {"transactions": m.n}
 
 
+@control.put("/merchants/{merchant_id}/append-while-listing")
+def append_while_listing(merchant_id: int, body: AppendWhileListing) -> dict:
+    """Payments arrive while a sync reads the list; ``times: 0`` stops them."""
+    m = _merchant(merchant_id)
+    with _lock:
+        m.appending = AppendWhileListing(count=body.count, every=body.every, times=body.times)
+    return m.appending.model_dump()
+
+
 @control.post("/merchants/{merchant_id}/statuses")
 def change_status(merchant_id: int, body: StatusChange) -> dict:
     """Existing payments change status (settled, refunded, voided)."""
@@ -339,7 +374,8 @@ def stats(merchant_id: int) -> dict:
     m = _merchant(merchant_id)
     linked = sum(1 for i in range(m.n) if m.slot(i) is not None) if m.n <= 2_000_000 else None
     return {"transactions": m.n, "invoices": m.invoice_count(), "linked_payments": linked,
-            "calls": dict(m.calls), "newest_payment_id": m.id_base + m.n - 1 if m.n else None}
+            "calls": dict(m.calls), "appended_while_listing": m.appending.appended if m.appending else 0,
+            "newest_payment_id": m.id_base + m.n - 1 if m.n else None}
 
 
 @control.post("/merchants/{merchant_id}/calls/reset")

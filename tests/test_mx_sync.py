@@ -13,6 +13,7 @@ from assets.partitions import TENANT_PARTITIONS
 from assets.transactions import mx_assets
 from resources.http import AuthFailed
 from resources.mx_merchant import MxMerchantResource
+from warehouse.syncs import load_cursor
 from warehouse.tables.core import quarantine, sync_runs
 from warehouse.tables.mx import invoices, product_categories, transactions
 from warehouse.tenants import add_tenant, get_connection, set_connection
@@ -49,6 +50,30 @@ def full_sync(engine, connection, tenant_id, opts=None, resource=None):
         return tx, inv
     finally:
         client.close()
+
+
+def sync_payments(engine, connection, tenant_id, opts):
+    client = MxMerchantResource(backoff_base_s=0.01).client_for(connection)
+    try:
+        return sync_transactions(engine, client, tenant_id, opts)
+    finally:
+        client.close()
+
+
+def append_while_listing(sandbox, merchant, count, every=1, times=1):
+    """From now on MX gets ``count`` new payments before every ``every``-th list request."""
+    httpx.put(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/append-while-listing",
+              json={"count": count, "every": every, "times": times}).raise_for_status()
+
+
+def payment_ids(engine, tenant_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(transactions.c.id).where(transactions.c.tenant_id == tenant_id)).scalars().all()
+
+
+def tx_cursor(engine, tenant_id):
+    with engine.connect() as conn:
+        return load_cursor(conn, tenant_id, "mx_transactions")
 
 
 def count(engine, table, tenant_id, *where):
@@ -269,3 +294,60 @@ def test_a_quarantined_payment_is_asked_for_again_and_released_once_it_loads(san
     assert tx.extra["released_from_quarantine"] == 1
     assert count(engine, transactions, tenant_id, transactions.c.id == old) == 1
     assert count(engine, quarantine, tenant_id) == 0
+
+
+@pytest.mark.parametrize("page_concurrency", [1, 4])
+def test_payments_arriving_while_a_first_sync_pages_are_all_loaded(sandbox, engine, tenant_id, page_concurrency):
+    """The issue's reproduction: 3,000 payments in pages of 50, 84 appended in batches of 7 while
+    the first sync reads. Every payment ends in the warehouse once, and the stream reconciles."""
+    merchant = make_merchant(sandbox, transactions=3000)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    append_while_listing(sandbox, merchant, count=7, every=5, times=12)
+    tx = sync_payments(engine, connection, tenant_id, MxSyncOptions(page_size=50, page_concurrency=page_concurrency))
+    s = stats(sandbox, merchant)
+    assert s["appended_while_listing"] == 84 and s["transactions"] == 3084
+    ids = payment_ids(engine, tenant_id)
+    assert len(ids) == len(set(ids)) == 3084 == max(ids) - min(ids) + 1  # no gap, no duplicate
+    assert min(ids) == s["newest_payment_id"] - 3083  # down to the oldest payment
+    assert tx.extra["reconciled"] is True
+    cursor = tx_cursor(engine, tenant_id)
+    assert cursor["complete"] is True and cursor["record_count"] == 3084 and cursor["below"] == 0
+
+
+@pytest.mark.parametrize("page_concurrency", [1, 4])
+def test_a_first_sync_that_cannot_reconcile_stays_incomplete_and_the_next_run_finishes_it(
+        sandbox, engine, tenant_id, page_concurrency):
+    merchant = make_merchant(sandbox, transactions=500)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=50, page_concurrency=page_concurrency)
+    append_while_listing(sandbox, merchant, count=30, every=1, times=10_000)  # faster than a walk catches up
+    tx = sync_payments(engine, connection, tenant_id, opts)
+    assert tx.extra["reconciled"] is False and tx.extra["short"] > 0
+    cursor = tx_cursor(engine, tenant_id)
+    assert cursor["complete"] is False
+    assert cursor["record_count"] == tx.extra["loaded"] + tx.extra["short"]  # what the check compares with
+    append_while_listing(sandbox, merchant, count=1, times=0)  # the rush is over
+    again = sync_payments(engine, connection, tenant_id, opts)
+    total = stats(sandbox, merchant)["transactions"]
+    ids = payment_ids(engine, tenant_id)
+    assert again.extra["reconciled"] is True and tx_cursor(engine, tenant_id)["complete"] is True
+    assert len(ids) == len(set(ids)) == total == max(ids) - min(ids) + 1
+    settled = sync_payments(engine, connection, tenant_id, opts)
+    assert settled.api_calls == 1 and settled.extra["reconciled"] is True  # and back to one call a run
+
+
+def test_a_gap_left_by_an_earlier_release_is_found_and_read_again(sandbox, engine, tenant_id):
+    """A stream marked complete that is short of MX's count (the loss the issue describes, left
+    by an earlier release) is not trusted: the next run reads the list again and fills the gap."""
+    merchant = make_merchant(sandbox, transactions=400)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=100)
+    sync_payments(engine, connection, tenant_id, opts)
+    oldest = sorted(payment_ids(engine, tenant_id))[:7]
+    with engine.begin() as conn:
+        conn.execute(sa.delete(transactions).where(transactions.c.tenant_id == tenant_id, transactions.c.id.in_(oldest)))
+    noticed = sync_payments(engine, connection, tenant_id, opts)
+    assert noticed.extra["reconciled"] is False and tx_cursor(engine, tenant_id)["complete"] is False
+    healed = sync_payments(engine, connection, tenant_id, opts)
+    assert healed.extra["reconciled"] is True and healed.api_calls == 4
+    assert count(engine, transactions, tenant_id) == 400
