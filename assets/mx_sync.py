@@ -174,22 +174,28 @@ class _TransactionSync:
         return self.stats
 
     def walk_new(self, first: Page, high: int, extra_pages: int = 0) -> None:
-        """Read from the newest end down to the high-water mark (plus ``extra_pages`` below it).
-        Payments arriving meanwhile shift the pages towards the newer ones: overlap, never a gap."""
-        page, offset, newest = first, 0, high
+        """Read from the newest end down to the high-water mark (plus ``extra_pages`` below it),
+        each page asked for right below the positions read so far: payments arriving meanwhile
+        make pages overlap, never leave a gap. The mark moves up only once the walk reached it;
+        a walk outrun by arrivals (a page no further down than the one before) stops short, so
+        the next walk covers the same ground."""
+        page, newest, lowest = first, high, None
         while page.records:
             self.store(page)
             ids = [r["id"] for r in page.records if isinstance(r.get("id"), int)]
             newest = max([newest, *ids])
-            reached_known = any(i <= high for i in ids)
-            if reached_known:
+            if any(i <= high for i in ids):
                 if extra_pages <= 0:
                     break
                 extra_pages -= 1
-            offset += len(page.records)
-            if offset >= page.record_count:
-                break
-            page = self.read(offset)
+            lo, _ = span(page)
+            if lo == 0:
+                break  # the oldest payment
+            if lowest is not None and lo >= lowest:
+                self.stats.extra["walk_outrun"] = True
+                return
+            lowest = lo
+            page = self.read(self.count - 1 - (lo - 1))
         with self.engine.begin() as conn:
             self.cursor["high"] = newest
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
@@ -222,7 +228,7 @@ class _TransactionSync:
         for key in ("offset", "offset_total"):
             self.cursor.pop(key, None)
         size, width = self.opts.page_size, max(1, self.opts.page_concurrency)
-        next_top, window, taken_count = frontier - 1, deque(), first.record_count
+        next_top, window, taken_count, idle = frontier - 1, deque(), first.record_count, 0
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="mx-pages") as pool:
             try:
                 while frontier > 0:
@@ -238,8 +244,12 @@ class _TransactionSync:
                         self.stats.extra["backfill_stalled"] = True
                         return  # the list shrank under us: resume from the checkpoint next run
                     got = span(page)
-                    frontier = min(frontier, got[0]) if got else frontier
+                    before, frontier = frontier, min(frontier, got[0]) if got else frontier
                     self.store(page, {"below": frontier})
+                    idle = 0 if frontier < before else idle + 1
+                    if idle == width + GAP_ATTEMPTS:  # arrivals outrun every page asked for
+                        self.stats.extra["backfill_stalled"] = True
+                        return
                     # The pages in flight were asked for with the count of the pages taken before
                     # them, so they shift as far as this one did: plan the next one below them.
                     taken_count = max(taken_count, page.record_count)

@@ -351,3 +351,21 @@ def test_a_gap_left_by_an_earlier_release_is_found_and_read_again(sandbox, engin
     healed = sync_payments(engine, connection, tenant_id, opts)
     assert healed.extra["reconciled"] is True and healed.api_calls == 4
     assert count(engine, transactions, tenant_id) == 400
+
+
+def test_an_unreconciled_sync_fails_its_check_and_blocks_the_invoices(sandbox, warehouse, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=120)
+    connect(engine, sandbox, tenant_id, merchant, page_size=50)
+    append_while_listing(sandbox, merchant, count=60, every=1, times=10_000)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
+                            run_config={"execution": {"config": {"retries": {"disabled": {}}}}})
+    assert not result.success
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "loaded_counts_reconcile_with_record_count" and not check.passed
+    assert check.metadata["record_count"].value > check.metadata["loaded"].value
+    with engine.connect() as conn:
+        streams = conn.execute(sa.select(sync_runs.c.stream).where(sync_runs.c.tenant_id == tenant_id)).scalars().all()
+    assert streams == ["mx_transactions"]  # invoices and categories did not run on unreconciled payments
