@@ -69,7 +69,7 @@ def transaction_row(tenant_id: str, p: MxPayment) -> dict[str, Any]:
         "status": p.status, "type": p.type, "source": p.source, "tender_type": p.tender_type,
         "auth_code": p.auth_code, "card_type": card.card_type if card else None,
         "card_last4": card.last4 if card else None, "customer_name": p.customer_name,
-        "invoice_number": p.invoice, "mx_invoice_id": p.invoice_ids[0] if p.invoice_ids else None,
+        "invoice_number": p.invoice_number, "invoice_code": p.invoice_code, "mx_invoice_id": p.invoice_ids[0] if p.invoice_ids else None,
         "created_at": p.created,
     }
 

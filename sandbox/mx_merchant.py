@@ -4,7 +4,8 @@
   its own merchants (401 for bad credentials, 403 for another merchant's id).
 * ``limit``/``offset`` paging (newest first) with the ``{"recordCount", "records"}`` envelope.
 * Money as JSON strings; payments carry the ``invoice`` number and, when the merchant is set up
-  so, ``invoiceIds``; invoice detail has ``purchases[]``.
+  so, ``invoiceIds``; invoice detail has ``purchases[]``. Invoice numbers are integers; a
+  standalone payment may carry another code in ``invoice`` (``other_codes_every``).
 
 Data is generated, never stored: payment ``i`` (0 = oldest) of a merchant is a pure function of
 ``(seed, i)``, so 1,000,000 transactions cost no memory. Payments come in blocks: per block,
@@ -55,6 +56,8 @@ class MerchantSpec(BaseModel):
     payments_per_invoice: int = Field(5, ge=1, le=50)
     invoice_ids_on_payments: bool = False
     malformed_every: int = Field(0, ge=0, description="every n-th payment is malformed (0: none)")
+    other_codes_every: int = Field(0, ge=0, description="every n-th standalone payment carries another code, "
+                                   "not an invoice number, in `invoice` (e.g. 'B00INYBB'; 0: none)")
     seed: int = 1
 
 
@@ -193,6 +196,8 @@ class Merchant:
         if slot is None:
             doc["amount"] = str(Decimal(rng.randrange(1_500, 40_000)) * CENT)
             doc["source"] = rng.choice(["QuickPay", "POS", "Recurring"])
+            if self.spec.other_codes_every and i % self.spec.other_codes_every == 0:
+                doc["invoice"] = other_code(self.spec.seed, i)
         else:
             g, j = slot
             inv = self.invoice(g, detail=False)
@@ -216,6 +221,12 @@ class Merchant:
     def payment_index(self, pid: int) -> int | None:
         i = pid - self.id_base
         return i if 0 <= i < self.n else None
+
+
+def other_code(seed: int, i: int) -> str:
+    """An 8-character code of the kind MX also puts in a payment's ``invoice`` field."""
+    rng = random.Random(seed * 15_485_863 + i)
+    return "B" + "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(7))
 
 
 @lru_cache(maxsize=4096)

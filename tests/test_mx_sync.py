@@ -369,3 +369,33 @@ def test_an_unreconciled_sync_fails_its_check_and_blocks_the_invoices(sandbox, w
     with engine.connect() as conn:
         streams = conn.execute(sa.select(sync_runs.c.stream).where(sync_runs.c.tenant_id == tenant_id)).scalars().all()
     assert streams == ["mx_transactions"]  # invoices and categories did not run on unreconciled payments
+
+
+@pytest.mark.parametrize("with_ids", [False, True], ids=["numbers-only", "invoiceIds"])
+def test_other_codes_in_the_invoice_field_are_not_invoice_numbers(sandbox, warehouse, engine, tenant_id, with_ids):
+    """MX puts codes like 'B00INYBB' in a payment's `invoice` field too: they are kept apart, never
+    looked up in the invoice list, quarantined, or counted by the invoice-link check."""
+    merchant = make_merchant(sandbox, transactions=250, other_codes_every=3, invoice_ids_on_payments=with_ids)
+    connect(engine, sandbox, tenant_id, merchant, page_size=100)
+    auth = (merchant["consumer_key"], merchant["consumer_secret"])
+    listed = httpx.get(f"{sandbox.url}/mx/checkout/v3/payment", auth=auth,
+                       params={"merchantId": merchant["merchant_id"], "limit": 1000}).json()["records"]
+    codes = {p["id"]: p["invoice"] for p in listed if p.get("invoice") and not p["invoice"].isdigit()}
+    assert len(codes) > 10 and all(len(c) == 8 for c in codes.values())
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
+    assert result.success
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "loaded_counts_reconcile_with_record_count": True, "invoice_linked_transactions_have_their_invoice": True,
+        "no_row_links_across_tenants": True}
+    s = stats(sandbox, merchant)
+    inv_meta = result.asset_materializations_for_node("mx_merchant__invoices")[0].metadata
+    assert inv_meta["api_calls"].value == (0 if with_ids else 1) + s["invoices"]  # the contract: list pages + X
+    assert count(engine, quarantine, tenant_id) == 0
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(transactions.c.id, transactions.c.invoice_code).where(
+            transactions.c.tenant_id == tenant_id, transactions.c.invoice_code.is_not(None))).all())
+    assert stored == codes
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.in_(list(codes.values()))) == 0
