@@ -322,11 +322,25 @@ def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=Non
 
 # -- steps 3–6: invoices ------------------------------------------------------------------
 
-def _quarantined_refs(conn: sa.Connection, tenant_id: str) -> set[str]:
+def _quarantined_refs(conn: sa.Connection, tenant_id: str) -> tuple[set[str], list[tuple[str, int | None]]]:
+    """The quarantined invoices: their keys (``id:…``, or ``number:…`` for those reached through
+    a number, so the number is skipped without walking the invoice list) plus the numbers their
+    stored bodies carry; and (key, invoice id) of each, the least recently asked first."""
     q = quarantine.c
-    return set(conn.execute(
-        sa.select(q.source_id).where(q.tenant_id == tenant_id, q.stream == INVOICE_STREAM)
-    ).scalars())
+    rows = conn.execute(
+        sa.select(q.source_id, q.raw).where(q.tenant_id == tenant_id, q.stream == INVOICE_STREAM,
+                                            q.source_id.is_not(None)).order_by(q.updated_at, q.source_id)
+    ).all()
+    skip, held = set(), []
+    for source_id, raw in rows:
+        skip.add(source_id)
+        body = raw if isinstance(raw, dict) else {}
+        if body.get("invoiceNumber") is not None:
+            skip.add(f"number:{body['invoiceNumber']}")
+        kind, _, ref = source_id.partition(":")
+        invoice_id = int(ref) if kind == "id" and ref.isdigit() else body.get("id", body.get("invoice_id"))
+        held.append((source_id, invoice_id if isinstance(invoice_id, int) else None))
+    return skip, held
 
 
 def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], list[str]]:
@@ -341,7 +355,7 @@ def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], lis
     loaded_id = sa.select(i.id).where(i.tenant_id == tenant_id, i.invoice_number == t.invoice_number).limit(1)
     by_number = sa.select(t.invoice_number, loaded_id.scalar_subquery().label("loaded_id")).distinct().where(
         *unlinked, t.mx_invoice_id.is_(None), t.invoice_number.is_not(None))
-    skip = _quarantined_refs(conn, tenant_id)
+    skip, _ = _quarantined_refs(conn, tenant_id)
     ids, numbers = set(), []
     for invoice_id, loaded in conn.execute(by_id):
         if loaded or f"id:{invoice_id}" not in skip:
@@ -352,6 +366,17 @@ def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], lis
         elif f"number:{number}" not in skip:
             numbers.append(number)
     return sorted(ids), sorted(numbers)
+
+
+def quarantined_to_retry(conn: sa.Connection, tenant_id: str, limit: int = QUARANTINE_RETRIES) -> dict[int, str]:
+    """Invoice id → quarantine key of the quarantined invoices to ask for again this run: at most
+    ``limit``, the least recently asked first, so every one comes round in turn."""
+    _, held = _quarantined_refs(conn, tenant_id)
+    out: dict[int, str] = {}
+    for source_id, invoice_id in held:
+        if invoice_id is not None and invoice_id not in out and len(out) < limit:
+            out[invoice_id] = source_id
+    return out
 
 
 def invoice_rows(tenant_id: str, inv: MxInvoice) -> tuple[dict, list[dict]]:
@@ -392,38 +417,53 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
     calls_before = client.calls
     with engine.connect() as conn:
         ids, numbers = unresolved_refs(conn, tenant_id)
+        retry = quarantined_to_retry(conn, tenant_id)
     mapped, _ = map_numbers(client, numbers, opts.invoice_list_page_size)
     rejected = [Rejected({"invoice_number": n}, "invoice number not found in the invoice list", f"number:{n}")
                 for n in numbers if n not in mapped]
-    wanted = sorted(set(ids) | set(mapped.values()))
-    heads, lines = [], []
+    # Each invoice is quarantined under the reference its payments hold, so the next run skips it
+    # before it looks anything up; a quarantined one asked for again keeps its key.
+    key_of = {**{i: f"number:{n}" for n, i in mapped.items()}, **retry, **{i: f"id:{i}" for i in ids}}
+    wanted = sorted(key_of)
+    heads, lines, done = [], [], []
     writer = _BackgroundWriter()
+    stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(retry))
 
-    def write(heads: list[dict], lines: list[dict], rejected: list[Rejected]) -> None:
+    def write(heads: list[dict], lines: list[dict], rejected: list[Rejected], done: list[str]) -> None:
         with engine.begin() as conn:
             if heads:
                 stats.rows_written += upsert(conn, invoices, heads).written
                 upsert(conn, invoice_lines, lines)
+            # what was asked for again leaves the quarantine: loaded, or back in with today's body
+            still_bad = {r.source_id for r in rejected}
+            loaded = [k for k in done if k not in still_bad]
+            if loaded:
+                stats.extra["released_from_quarantine"] = stats.extra.get("released_from_quarantine", 0) + \
+                    release_quarantined(conn, tenant_id, INVOICE_STREAM, loaded)
+            release_quarantined(conn, tenant_id, INVOICE_STREAM, still_bad & set(done))
             stats.quarantined += quarantine_records(conn, tenant_id, INVOICE_STREAM, rejected, run_id)
 
     def flush() -> None:
-        nonlocal heads, lines, rejected
-        writer.submit(write, heads, lines, rejected)
-        heads, lines, rejected = [], [], []
+        nonlocal heads, lines, rejected, done
+        writer.submit(write, heads, lines, rejected, done)
+        heads, lines, rejected, done = [], [], [], []
 
     with writer:
         for invoice_id, body in client.invoices(wanted):
             stats.rows += 1
+            key = key_of[invoice_id]
             if isinstance(body, ProviderError):
                 if body.retryable:  # still unresolved, so the next run asks again
                     stats.extra["detail_calls_failed"] = stats.extra.get("detail_calls_failed", 0) + 1
-                else:  # e.g. 404: kept with its reason, not asked for again
-                    rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", f"id:{invoice_id}"))
+                else:  # e.g. 404: kept with its reason, asked for again only in the bounded retries
+                    done.append(key)
+                    rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", key))
                 continue
+            done.append(key)
             try:
                 head, inv_lines = invoice_rows(tenant_id, MxInvoice.model_validate(body))
             except ValidationError as exc:
-                rejected.append(Rejected(body, describe(exc), f"id:{invoice_id}"))
+                rejected.append(Rejected(body, describe(exc), key))
                 continue
             heads.append(head)
             lines.extend(inv_lines)

@@ -56,6 +56,7 @@ class MerchantSpec(BaseModel):
     payments_per_invoice: int = Field(5, ge=1, le=50)
     invoice_ids_on_payments: bool = False
     malformed_every: int = Field(0, ge=0, description="every n-th payment is malformed (0: none)")
+    malformed_invoice_every: int = Field(0, ge=0, description="every n-th invoice's detail is malformed (0: none)")
     other_codes_every: int = Field(0, ge=0, description="every n-th standalone payment carries another code, "
                                    "not an invoice number, in `invoice` (e.g. 'B00INYBB'; 0: none)")
     seed: int = 1
@@ -162,6 +163,9 @@ class Merchant:
             "merchantId": self.spec.merchant_id,
         }
         if detail:
+            every = self.spec.malformed_invoice_every
+            if every and g % every == every - 1:
+                doc["totalAmount"] = "12.3O"
             doc["purchases"] = lines
             doc["payments"] = [{"id": self.id_base + p, "amount": str(self._invoice_share(total, j))}
                                for j in range(self.spec.payments_per_invoice)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from assets.mx_sync import MxSyncOptions, sync_invoices, sync_products, sync_transactions
+from assets.mx_sync import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
 from assets.partitions import TENANT_PARTITIONS
 from assets.transactions import mx_assets
 from resources.http import AuthFailed
@@ -399,3 +399,29 @@ def test_other_codes_in_the_invoice_field_are_not_invoice_numbers(sandbox, wareh
             transactions.c.tenant_id == tenant_id, transactions.c.invoice_code.is_not(None))).all())
     assert stored == codes
     assert count(engine, transactions, tenant_id, transactions.c.invoice_number.in_(list(codes.values()))) == 0
+
+
+@pytest.mark.parametrize("malformed_every, retried", [(1, QUARANTINE_RETRIES), (10, 3)], ids=["all", "a-few"])
+def test_quarantined_invoices_are_asked_for_again_only_within_the_bound(sandbox, engine, tenant_id, malformed_every,
+                                                                       retried):
+    """Invoices reached through their numbers and quarantined (a malformed detail) are skipped by
+    the next run before any lookup: a no-change re-sync costs 1 call plus the bounded re-ask,
+    which takes them in turn and releases those MX has put right."""
+    merchant = make_merchant(sandbox, transactions=300, malformed_invoice_every=malformed_every)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    invoices_total = stats(sandbox, merchant)["invoices"]
+    held = count(engine, quarantine, tenant_id)
+    assert held == invoices_total // malformed_every and held > 0
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert tx.api_calls + inv.api_calls == 1 + retried
+    assert inv.extra["quarantine_retry_limit"] == QUARANTINE_RETRIES and inv.extra["quarantine_retried"] == retried
+    assert count(engine, quarantine, tenant_id) == held  # still malformed: still held, once each
+    make_merchant(sandbox, **{**merchant, "malformed_invoice_every": 0})  # MX puts them right
+    for _ in range(-(-held // QUARANTINE_RETRIES)):
+        full_sync(engine, connection, tenant_id)
+    assert count(engine, quarantine, tenant_id) == 0 and count(engine, invoices, tenant_id) == invoices_total
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.is_not(None),
+                 transactions.c.invoice_id.is_(None)) == 0
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert tx.api_calls + inv.api_calls == 1
