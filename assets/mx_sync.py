@@ -2,12 +2,18 @@
 
 1. ``sync_transactions`` (steps 1–2): page payments newest first into ``transactions``.
    Incremental: only pages holding ids above the high-water mark are read, so a re-sync with
-   nothing new costs one call. A first sync checkpoints after every page; a killed run resumes
-   where it stopped (offset shifted by what arrived meanwhile, one page of overlap so nothing
-   slips through), and the idempotent upsert means the overlap creates no duplicates.
+   nothing new costs one call. A first sync reads pages by position from the oldest payment
+   (stable while new ones arrive at the newest end and shift every offset), reads again any gap
+   a page served out of order left, and checkpoints after every page; a killed run resumes where
+   it stopped, and the idempotent upsert means overlaps create no duplicates. The stream is
+   complete only when loaded + quarantined equals the newest ``recordCount`` seen; arrivals
+   during the sync are fetched by walking the newest end again, and a sync that still cannot
+   reconcile says so and resumes next run.
 2. ``sync_invoices`` (steps 3–6, and the link of step 8): fetch each invoice referenced by a
    transaction and not loaded yet, exactly once: directly by ``invoiceIds`` when payments carry
-   them, else through the invoice list (paged only until every wanted number is mapped).
+   them, else through the invoice list (paged only until every wanted number is mapped; a
+   payment's ``invoice`` that is not an integer is another code, not looked up). Quarantined
+   invoices are skipped, but up to ``QUARANTINE_RETRIES`` of them are asked for again per run.
 3. ``sync_products`` (steps 7–8): extract products from invoice lines, categorise them per
    tenant ('Uncategorized' when no rule matches; manual assignments are kept), and set each
    linked transaction's primary product (highest-value line) and category.
