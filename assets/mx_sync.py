@@ -107,7 +107,8 @@ class _TransactionSync:
     The cursor holds ``high`` (the newest payment id loaded: a re-sync reads down to it),
     ``below`` (positions from the oldest end not read yet by the first sync; 0 once it reached
     the oldest payment), ``complete`` (the first sync is done and the counts reconcile) and
-    ``record_count`` (the newest ``recordCount`` seen, which the reconcile check compares with).
+    ``record_count`` (the newest ``recordCount`` seen, which the reconcile check compares with)
+    and ``reread`` (a shortfall no arrival explains sent the whole list to be read again).
     """
 
     def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id: str | None):
@@ -210,12 +211,13 @@ class _TransactionSync:
         """Load every position below ``below`` down to the oldest payment, ``page_concurrency``
         pages in flight, checkpointing after each page.
 
-        Each page is planned by position and asked for at the offset the newest count gives; if
-        more payments arrived before MX served it, it comes back shifted towards the newer ones.
-        Pages are taken in order: one that overlaps what is loaded extends it; one that left a
-        gap (served shifted less than the page before it) has the gap read first, by position
-        again. Each page taken re-plans the next one from where the loaded positions end. With nothing arriving this reads each page once:
-        ``ceil(recordCount / page_size)`` calls."""
+        Each page is planned by position and asked for at the offset the count of the pages
+        taken so far gives; if more payments arrived before MX served it, it comes back shifted
+        towards the newer ones. Pages are taken in order: one that overlaps what is loaded extends
+        it; one that left a gap (served shifted less than the page before it) has the gap read
+        first, by position again; each page taken re-plans the next from where the loaded
+        positions end. With nothing arriving this reads each page once: ``ceil(recordCount /
+        page_size)`` calls. Arrivals faster than the pages can follow pause it till next run."""
         frontier = self.cursor.get("below")
         if frontier is None and self.cursor.get("offset"):  # a cursor written before positions
             frontier = max(0, self.cursor.get("offset_total", self.count) - self.cursor["offset"] + self.opts.page_size)
@@ -307,11 +309,13 @@ class _TransactionSync:
             short = self.count - loaded - held
             self.stats.extra.update(loaded=loaded, short=short)
             if short == 0:
+                self.cursor.pop("reread", None)
                 return True
             if short < 0 or (self.cursor.get("below") or 0) > 0:
                 return False  # more than MX counts (nothing to read), or the first sync is not through
             if self.count == self.top_count:
-                self.cursor["below"] = None  # nothing arrived: read the whole list again next run
+                if not self.cursor.get("reread"):  # nothing arrived: read the whole list again next run
+                    self.cursor.update(below=None, reread=True)  # once: a reread short too is reported, not looped
                 return False
             if walks == CATCH_UP_WALKS:
                 return False  # still arriving: the next run's walk from the top picks them up

@@ -425,3 +425,19 @@ def test_quarantined_invoices_are_asked_for_again_only_within_the_bound(sandbox,
                  transactions.c.invoice_id.is_(None)) == 0
     tx, inv = full_sync(engine, connection, tenant_id)
     assert tx.api_calls + inv.api_calls == 1
+
+
+def test_more_held_than_mx_counts_is_reported_at_one_call_a_run(sandbox, engine, tenant_id):
+    """Counts that no read can reconcile (here one quarantine row too many) leave the stream
+    incomplete and the check failing, at one call a run, not a re-read a run."""
+    merchant = make_merchant(sandbox, transactions=300)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=100)
+    sync_payments(engine, connection, tenant_id, opts)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(quarantine).values(tenant_id=tenant_id, stream="mx_transactions", record_key="x",
+                                                  source_id=None, reason="why", raw={}))
+    for _ in range(2):
+        over = sync_payments(engine, connection, tenant_id, opts)
+        assert over.extra["reconciled"] is False and over.extra["short"] == -1 and over.api_calls == 1
+        assert tx_cursor(engine, tenant_id)["complete"] is False
