@@ -186,7 +186,7 @@ def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
                 console.print(f"    {asset}: {figures}")
             for check in outcome.failed_checks:
                 figures = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
-                mark = "[red]✗ check failed[/]" if check.blocking else "[yellow]! check failed (warning)[/]"
+                mark = "[red]✗ check failed[/]" if check.is_error else "[yellow]! check failed (warning)[/]"
                 console.print(f"    {mark} {check.asset}: {check.check}" + (f" ({figures})" if figures else ""))
             if outcome.error:
                 console.print(f"    [red]{outcome.error}[/]")

@@ -55,7 +55,7 @@ QUIET = {
 class FailedCheck:
     asset: str
     check: str
-    blocking: bool  # ERROR severity: the job failed with it (a WARN check is reported, not failed)
+    is_error: bool  # ERROR severity: the job failed with it (a WARN check is reported, not failed)
     metadata: dict
 
 
@@ -117,6 +117,6 @@ def run_tenant_jobs(
             failures = [e for e in result.all_events if e.is_step_failure]
             error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
         checks = failed_checks(result)
-        success = result.success and not any(c.blocking for c in checks)
+        success = result.success and not any(c.is_error for c in checks)
         outcomes.append(JobOutcome(name, tenant_id, success, result.run_id, error, metadata, checks))
     return outcomes
