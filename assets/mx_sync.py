@@ -2,12 +2,18 @@
 
 1. ``sync_transactions`` (steps 1–2): page payments newest first into ``transactions``.
    Incremental: only pages holding ids above the high-water mark are read, so a re-sync with
-   nothing new costs one call. A first sync checkpoints after every page; a killed run resumes
-   where it stopped (offset shifted by what arrived meanwhile, one page of overlap so nothing
-   slips through), and the idempotent upsert means the overlap creates no duplicates.
+   nothing new costs one call. A first sync reads pages by position from the oldest payment
+   (stable while new ones arrive at the newest end and shift every offset), reads again any gap
+   a page served out of order left, and checkpoints after every page; a killed run resumes where
+   it stopped, and the idempotent upsert means overlaps create no duplicates. The stream is
+   complete only when loaded + quarantined equals the newest ``recordCount`` seen; arrivals
+   during the sync are fetched by walking the newest end again, and a sync that still cannot
+   reconcile says so and resumes next run.
 2. ``sync_invoices`` (steps 3–6, and the link of step 8): fetch each invoice referenced by a
    transaction and not loaded yet, exactly once: directly by ``invoiceIds`` when payments carry
-   them, else through the invoice list (paged only until every wanted number is mapped).
+   them, else through the invoice list (paged only until every wanted number is mapped; a
+   payment's ``invoice`` that is not an integer is another code, not looked up). Quarantined
+   invoices are skipped, but up to ``QUARANTINE_RETRIES`` of them are asked for again per run.
 3. ``sync_products`` (steps 7–8): extract products from invoice lines, categorise them per
    tenant ('Uncategorized' when no rule matches; manual assignments are kept), and set each
    linked transaction's primary product (highest-value line) and category.
@@ -15,7 +21,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +40,9 @@ from warehouse.tables.mx import invoice_lines, invoices, product_categories, tra
 from warehouse.upsert import upsert
 
 TX_STREAM, INVOICE_STREAM, PRODUCT_STREAM = "mx_transactions", "mx_invoices", "mx_products"
-QUARANTINE_RETRIES = 20  # quarantined payments asked for again per run
+QUARANTINE_RETRIES = 20  # quarantined records asked for again per run, per stream
+GAP_ATTEMPTS = 3  # reads of one gap that came back past it before a first sync pauses till next run
+CATCH_UP_WALKS = 3  # walks from the newest end for payments that arrived while a first sync read
 UNCATEGORIZED = "Uncategorized"
 
 
@@ -66,7 +75,7 @@ def transaction_row(tenant_id: str, p: MxPayment) -> dict[str, Any]:
         "status": p.status, "type": p.type, "source": p.source, "tender_type": p.tender_type,
         "auth_code": p.auth_code, "card_type": card.card_type if card else None,
         "card_last4": card.last4 if card else None, "customer_name": p.customer_name,
-        "invoice_number": p.invoice, "mx_invoice_id": p.invoice_ids[0] if p.invoice_ids else None,
+        "invoice_number": p.invoice_number, "invoice_code": p.invoice_code, "mx_invoice_id": p.invoice_ids[0] if p.invoice_ids else None,
         "created_at": p.created,
     }
 
@@ -81,13 +90,42 @@ def parse_payments(tenant_id: str, records: list[dict]) -> tuple[list[dict], lis
     return rows, rejected
 
 
+def span(page: Page) -> tuple[int, int] | None:
+    """The positions a page holds, counted from the oldest payment (0). The list is newest first,
+    so new payments shift every offset, but a payment's position from the oldest end stays put:
+    a page read at offset ``o`` while the list held ``recordCount`` payments starts at position
+    ``recordCount - 1 - o``, whatever arrived before or after."""
+    if not page.records:
+        return None
+    top = page.record_count - 1 - page.offset
+    return top - len(page.records) + 1, top
+
+
 class _TransactionSync:
+    """One run over the tenant's payments.
+
+    The cursor holds ``high`` (the newest payment id loaded: a re-sync reads down to it),
+    ``below`` (positions from the oldest end not read yet by the first sync; 0 once it reached
+    the oldest payment), ``complete`` (the first sync is done and the counts reconcile) and
+    ``record_count`` (the newest ``recordCount`` seen, which the reconcile check compares with)
+    and ``reread`` (a shortfall no arrival explains sent the whole list to be read again).
+    """
+
     def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id: str | None):
         self.engine, self.client, self.tenant_id, self.opts, self.run_id = engine, client, tenant_id, opts, run_id
         self.stats = SyncStats()
+        self.count = 0  # the newest recordCount seen
+        self.top_count = 0  # the recordCount when the newest end was last read
+        self._count_lock = threading.Lock()
         with engine.connect() as conn:
             self.cursor: dict[str, Any] = load_cursor(conn, tenant_id, TX_STREAM) or {}
             self.in_quarantine = quarantined_ids(conn, tenant_id, TX_STREAM)
+
+    def read(self, offset: int) -> Page:
+        page = self.client.payments_page(offset, self.opts.page_size)
+        with self._count_lock:
+            self.count = max(self.count, page.record_count)
+        return page
 
     def store(self, page: Page, cursor_update: dict[str, Any] | None = None) -> None:
         """Upsert one page (and quarantine its bad records) and checkpoint, in one transaction."""
@@ -112,7 +150,9 @@ class _TransactionSync:
     def retry_quarantined(self) -> None:
         """Ask again for payments quarantined earlier (a few per run): the newest-first walk never
         passes them again, and MX may have put them right since."""
-        for source_id in sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]:
+        asked = sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]
+        self.stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(asked))
+        for source_id in asked:
             try:
                 body = self.client.payment(int(source_id))
             except ProviderError:
@@ -123,71 +163,167 @@ class _TransactionSync:
                     self.stats.rows_written += upsert(conn, transactions, rows).written
                     self._release(conn, rows)
 
-    def pages_from(self, first: Page, offset: int, total: int) -> Iterator[Page]:
-        """Pages from ``offset`` to the end, fetched ``page_concurrency`` ahead, yielded in order."""
-        size = self.opts.page_size
-        offsets = list(range(offset, total, size))
-        if not offsets:
-            return
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.page_concurrency), thread_name_prefix="mx-pages") as pool:
-            window = max(1, self.opts.page_concurrency)
-            futures = {}
-            for k, o in enumerate(offsets):
-                for ahead in offsets[k:k + window]:
-                    if ahead not in futures:
-                        futures[ahead] = first if ahead == first.offset else pool.submit(self.client.payments_page, ahead, size)
-                page = futures.pop(o)
-                yield page if isinstance(page, Page) else page.result()
-
     def run(self) -> SyncStats:
-        size = self.opts.page_size
-        first = self.client.payments_page(0, size)
-        total = first.record_count
+        first = self.read(0)
+        self.top_count = first.record_count
         high = self.cursor.get("high")
         if high is not None:
-            self.walk_new(first, high)
+            self.walk_new(first, high, self.opts.lookback_pages)
         if not self.cursor.get("complete"):
-            self.backfill(first, total)
+            self.backfill(first, stored=high is not None)
         self.retry_quarantined()
+        reconciled = self.settle()
         with self.engine.begin() as conn:
-            self.cursor["record_count"] = total
+            self.cursor.update(record_count=self.count, complete=reconciled)
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
         self.stats.api_calls = self.client.calls
-        self.stats.extra["record_count"] = total
+        self.stats.extra.update(record_count=self.count, reconciled=reconciled)
         return self.stats
 
-    def walk_new(self, first: Page, high: int) -> None:
-        """Read from the newest end down to the high-water mark (plus any lookback pages)."""
-        page, offset, newest, extra_pages = first, 0, high, self.opts.lookback_pages
+    def walk_new(self, first: Page, high: int, extra_pages: int = 0) -> None:
+        """Read from the newest end down to the high-water mark (plus ``extra_pages`` below it),
+        each page asked for right below the positions read so far: payments arriving meanwhile
+        make pages overlap, never leave a gap. The mark moves up only once the walk reached it;
+        a walk outrun by arrivals (a page no further down than the one before) stops short, so
+        the next walk covers the same ground."""
+        page, newest, lowest = first, high, None
         while page.records:
             self.store(page)
             ids = [r["id"] for r in page.records if isinstance(r.get("id"), int)]
             newest = max([newest, *ids])
-            reached_known = any(i <= high for i in ids)
-            if reached_known:
+            if any(i <= high for i in ids):
                 if extra_pages <= 0:
                     break
                 extra_pages -= 1
-            offset += len(page.records)
-            if offset >= page.record_count:
-                break
-            page = self.client.payments_page(offset, self.opts.page_size)
+            lo, _ = span(page)
+            if lo == 0:
+                break  # the oldest payment
+            if lowest is not None and lo >= lowest:
+                self.stats.extra["walk_outrun"] = True
+                return
+            lowest = lo
+            page = self.read(self.count - 1 - (lo - 1))
         with self.engine.begin() as conn:
             self.cursor["high"] = newest
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
 
-    def backfill(self, first: Page, total: int) -> None:
-        """Load everything below the high-water mark, checkpointing after each page."""
-        saved_offset, saved_total = self.cursor.get("offset", 0), self.cursor.get("offset_total", total)
-        start = saved_offset + (total - saved_total)  # new payments at the top shift the list down
-        if saved_offset:
-            start = max(0, start - self.opts.page_size)  # one page of overlap: nothing slips through
-        if self.cursor.get("high") is None:
+    def backfill(self, first: Page, stored: bool) -> None:
+        """Load every position below ``below`` down to the oldest payment, ``page_concurrency``
+        pages in flight, checkpointing after each page.
+
+        Each page is planned by position and asked for at the offset the count of the pages
+        taken so far gives; if more payments arrived before MX served it, it comes back shifted
+        towards the newer ones. Pages are taken in order: one that overlaps what is loaded extends
+        it; one that left a gap (served shifted less than the page before it) has the gap read
+        first, by position again; each page taken re-plans the next from where the loaded
+        positions end. With nothing arriving this reads each page once: ``ceil(recordCount /
+        page_size)`` calls. Arrivals faster than the pages can follow pause it till next run."""
+        frontier = self.cursor.get("below")
+        if frontier is None and self.cursor.get("offset"):  # a cursor written before positions
+            frontier = max(0, self.cursor.get("offset_total", self.count) - self.cursor["offset"] + self.opts.page_size)
+        if frontier is None:
             ids = [r.get("id") for r in first.records if isinstance(r.get("id"), int)]
-            self.cursor["high"] = max(ids) if ids else None
-        for page in self.pages_from(first, start, total):
-            self.store(page, {"offset": page.offset + len(page.records), "offset_total": total})
-        self.cursor.update(complete=True, offset=0, offset_total=total)
+            if self.cursor.get("high") is None:
+                self.cursor["high"] = max(ids) if ids else None
+            first_span = span(first)
+            frontier = first_span[0] if first_span else 0
+            if stored:
+                with self.engine.begin() as conn:
+                    self.cursor["below"] = frontier
+                    save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
+            else:
+                self.store(first, {"below": frontier})
+        for key in ("offset", "offset_total"):
+            self.cursor.pop(key, None)
+        size, width = self.opts.page_size, max(1, self.opts.page_concurrency)
+        next_top, window, taken_count, idle = frontier - 1, deque(), first.record_count, 0
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="mx-pages") as pool:
+            try:
+                while frontier > 0:
+                    while len(window) < width and next_top >= 0:
+                        window.append(pool.submit(self.read, taken_count - 1 - next_top))
+                        next_top -= size
+                    if not window:  # arrivals shifted the planned pages up: plan on from the frontier
+                        next_top = frontier - 1
+                        continue
+                    page = window.popleft().result()
+                    frontier = self._fill_gap(frontier, span(page))
+                    if frontier is None:
+                        self.stats.extra["backfill_stalled"] = True
+                        return  # the list shrank under us: resume from the checkpoint next run
+                    got = span(page)
+                    before, frontier = frontier, min(frontier, got[0]) if got else frontier
+                    self.store(page, {"below": frontier})
+                    idle = 0 if frontier < before else idle + 1
+                    if idle == width + GAP_ATTEMPTS:  # arrivals outrun every page asked for
+                        self.stats.extra["backfill_stalled"] = True
+                        return
+                    # The pages in flight were asked for with the count of the pages taken before
+                    # them, so they shift as far as this one did: plan the next one below them.
+                    taken_count = max(taken_count, page.record_count)
+                    next_top = frontier - 1 - len(window) * size
+            finally:
+                for future in window:
+                    future.cancel()
+
+    def _fill_gap(self, frontier: int, got: tuple[int, int] | None) -> int | None:
+        """Read the positions between the frontier and a page that came back below it (each
+        gap page is asked for at its position with the newest count, so it reaches the frontier
+        unless more arrived than a page holds); the new frontier, or None when the list keeps
+        coming back past it (or empty)."""
+        misses = 0
+        while frontier > 0 and (got is None or got[1] < frontier - 1):
+            gap = self.read(self.count - 1 - (frontier - 1))
+            gap_span = span(gap)
+            if gap_span is None or gap_span[0] >= frontier:  # empty, or shifted past the frontier
+                misses += 1
+                if misses == GAP_ATTEMPTS:
+                    return None
+                continue
+            misses = 0
+            frontier = gap_span[0]
+            self.store(gap, {"below": frontier})
+            self.stats.extra["gap_pages"] = self.stats.extra.get("gap_pages", 0) + 1
+            if got is None:
+                break
+        return frontier
+
+    def tally(self) -> tuple[int, int]:
+        """(payments loaded, payments quarantined) for the tenant."""
+        t, q = transactions.c, quarantine.c
+        with self.engine.connect() as conn:
+            loaded = conn.execute(sa.select(sa.func.count()).select_from(transactions)
+                                  .where(t.tenant_id == self.tenant_id)).scalar_one()
+            held = conn.execute(sa.select(sa.func.count()).select_from(quarantine)
+                                .where(q.tenant_id == self.tenant_id, q.stream == TX_STREAM)).scalar_one()
+        return loaded, held
+
+    def settle(self) -> bool:
+        """Whether loaded + quarantined equals the newest recordCount seen. Payments that arrived
+        after the newest end was read are fetched by walking it again (``CATCH_UP_WALKS`` times
+        at most); a shortfall with nothing arrived is a gap the walk cannot see, so the next run
+        reads the list again from the top. Either way an unreconciled stream stays incomplete."""
+        walks = 0
+        while True:
+            loaded, held = self.tally()
+            short = self.count - loaded - held
+            self.stats.extra.update(loaded=loaded, short=short)
+            if short == 0:
+                self.cursor.pop("reread", None)
+                return True
+            if short < 0 or (self.cursor.get("below") or 0) > 0:
+                return False  # more than MX counts (nothing to read), or the first sync is not through
+            if self.count == self.top_count:
+                if not self.cursor.get("reread"):  # nothing arrived: read the whole list again next run
+                    self.cursor.update(below=None, reread=True)  # once: a reread short too is reported, not looped
+                return False
+            if walks == CATCH_UP_WALKS:
+                return False  # still arriving: the next run's walk from the top picks them up
+            walks += 1
+            self.stats.extra["catch_up_walks"] = walks
+            first = self.read(0)
+            self.top_count = first.record_count
+            self.walk_new(first, self.cursor.get("high") or 0)
 
 
 def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=None) -> SyncStats:
@@ -196,11 +332,25 @@ def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=Non
 
 # -- steps 3–6: invoices ------------------------------------------------------------------
 
-def _quarantined_refs(conn: sa.Connection, tenant_id: str) -> set[str]:
+def _quarantined_refs(conn: sa.Connection, tenant_id: str) -> tuple[set[str], list[tuple[str, int | None]]]:
+    """The quarantined invoices: their keys (``id:…``, or ``number:…`` for those reached through
+    a number, so the number is skipped without walking the invoice list) plus the numbers their
+    stored bodies carry; and (key, invoice id) of each, the least recently asked first."""
     q = quarantine.c
-    return set(conn.execute(
-        sa.select(q.source_id).where(q.tenant_id == tenant_id, q.stream == INVOICE_STREAM)
-    ).scalars())
+    rows = conn.execute(
+        sa.select(q.source_id, q.raw).where(q.tenant_id == tenant_id, q.stream == INVOICE_STREAM,
+                                            q.source_id.is_not(None)).order_by(q.updated_at, q.source_id)
+    ).all()
+    skip, held = set(), []
+    for source_id, raw in rows:
+        skip.add(source_id)
+        body = raw if isinstance(raw, dict) else {}
+        if body.get("invoiceNumber") is not None:
+            skip.add(f"number:{body['invoiceNumber']}")
+        kind, _, ref = source_id.partition(":")
+        invoice_id = int(ref) if kind == "id" and ref.isdigit() else body.get("id", body.get("invoice_id"))
+        held.append((source_id, invoice_id if isinstance(invoice_id, int) else None))
+    return skip, held
 
 
 def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], list[str]]:
@@ -215,7 +365,7 @@ def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], lis
     loaded_id = sa.select(i.id).where(i.tenant_id == tenant_id, i.invoice_number == t.invoice_number).limit(1)
     by_number = sa.select(t.invoice_number, loaded_id.scalar_subquery().label("loaded_id")).distinct().where(
         *unlinked, t.mx_invoice_id.is_(None), t.invoice_number.is_not(None))
-    skip = _quarantined_refs(conn, tenant_id)
+    skip, _ = _quarantined_refs(conn, tenant_id)
     ids, numbers = set(), []
     for invoice_id, loaded in conn.execute(by_id):
         if loaded or f"id:{invoice_id}" not in skip:
@@ -226,6 +376,17 @@ def unresolved_refs(conn: sa.Connection, tenant_id: str) -> tuple[list[int], lis
         elif f"number:{number}" not in skip:
             numbers.append(number)
     return sorted(ids), sorted(numbers)
+
+
+def quarantined_to_retry(conn: sa.Connection, tenant_id: str, limit: int = QUARANTINE_RETRIES) -> dict[int, str]:
+    """Invoice id → quarantine key of the quarantined invoices to ask for again this run: at most
+    ``limit``, the least recently asked first, so every one comes round in turn."""
+    _, held = _quarantined_refs(conn, tenant_id)
+    out: dict[int, str] = {}
+    for source_id, invoice_id in held:
+        if invoice_id is not None and invoice_id not in out and len(out) < limit:
+            out[invoice_id] = source_id
+    return out
 
 
 def invoice_rows(tenant_id: str, inv: MxInvoice) -> tuple[dict, list[dict]]:
@@ -266,38 +427,53 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
     calls_before = client.calls
     with engine.connect() as conn:
         ids, numbers = unresolved_refs(conn, tenant_id)
+        retry = quarantined_to_retry(conn, tenant_id)
     mapped, _ = map_numbers(client, numbers, opts.invoice_list_page_size)
     rejected = [Rejected({"invoice_number": n}, "invoice number not found in the invoice list", f"number:{n}")
                 for n in numbers if n not in mapped]
-    wanted = sorted(set(ids) | set(mapped.values()))
-    heads, lines = [], []
+    # Each invoice is quarantined under the reference its payments hold, so the next run skips it
+    # before it looks anything up; a quarantined one asked for again keeps its key.
+    key_of = {**{i: f"number:{n}" for n, i in mapped.items()}, **retry, **{i: f"id:{i}" for i in ids}}
+    wanted = sorted(key_of)
+    heads, lines, done = [], [], []
     writer = _BackgroundWriter()
+    stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(retry))
 
-    def write(heads: list[dict], lines: list[dict], rejected: list[Rejected]) -> None:
+    def write(heads: list[dict], lines: list[dict], rejected: list[Rejected], done: list[str]) -> None:
         with engine.begin() as conn:
             if heads:
                 stats.rows_written += upsert(conn, invoices, heads).written
                 upsert(conn, invoice_lines, lines)
+            # what was asked for again leaves the quarantine: loaded, or back in with today's body
+            still_bad = {r.source_id for r in rejected}
+            loaded = [k for k in done if k not in still_bad]
+            if loaded:
+                stats.extra["released_from_quarantine"] = stats.extra.get("released_from_quarantine", 0) + \
+                    release_quarantined(conn, tenant_id, INVOICE_STREAM, loaded)
+            release_quarantined(conn, tenant_id, INVOICE_STREAM, still_bad & set(done))
             stats.quarantined += quarantine_records(conn, tenant_id, INVOICE_STREAM, rejected, run_id)
 
     def flush() -> None:
-        nonlocal heads, lines, rejected
-        writer.submit(write, heads, lines, rejected)
-        heads, lines, rejected = [], [], []
+        nonlocal heads, lines, rejected, done
+        writer.submit(write, heads, lines, rejected, done)
+        heads, lines, rejected, done = [], [], [], []
 
     with writer:
         for invoice_id, body in client.invoices(wanted):
             stats.rows += 1
+            key = key_of[invoice_id]
             if isinstance(body, ProviderError):
                 if body.retryable:  # still unresolved, so the next run asks again
                     stats.extra["detail_calls_failed"] = stats.extra.get("detail_calls_failed", 0) + 1
-                else:  # e.g. 404: kept with its reason, not asked for again
-                    rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", f"id:{invoice_id}"))
+                else:  # e.g. 404: kept with its reason, asked for again only in the bounded retries
+                    done.append(key)
+                    rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", key))
                 continue
+            done.append(key)
             try:
                 head, inv_lines = invoice_rows(tenant_id, MxInvoice.model_validate(body))
             except ValidationError as exc:
-                rejected.append(Rejected(body, describe(exc), f"id:{invoice_id}"))
+                rejected.append(Rejected(body, describe(exc), key))
                 continue
             heads.append(head)
             lines.extend(inv_lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
@@ -16,6 +17,7 @@ from resources.http import HttpSession, ProviderError, RetryPolicy
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mx_merchant"
+INVOICE_NUMBER = re.compile(r"[0-9]+")
 # The statuses seen so far (Approved, Settled, Declined, Voided, Refunded, …) are not a closed list:
 # MX may add one (Authorized, say) any day, and a payment must not be quarantined for that.
 
@@ -47,7 +49,18 @@ class MxPayment(_Wire):
     @field_validator("invoice", mode="before")
     @classmethod
     def _blank_is_none(cls, v: Any) -> Any:
-        return None if v in ("", 0) else (str(v) if v is not None else None)
+        return None if v in ("", 0) else (str(v).strip() or None if v is not None else None)
+
+    @property
+    def invoice_number(self) -> str | None:
+        """The ``invoice`` field when it is an invoice number: those are integers. MX puts other
+        codes in the same field (8-character ones like ``B00INYBB``): no invoice has them."""
+        return self.invoice if self.invoice and INVOICE_NUMBER.fullmatch(self.invoice) else None
+
+    @property
+    def invoice_code(self) -> str | None:
+        """The ``invoice`` field when it holds another code than an invoice number."""
+        return self.invoice if self.invoice and not INVOICE_NUMBER.fullmatch(self.invoice) else None
 
 
 class MxPurchase(_Wire):

@@ -4,7 +4,8 @@
   its own merchants (401 for bad credentials, 403 for another merchant's id).
 * ``limit``/``offset`` paging (newest first) with the ``{"recordCount", "records"}`` envelope.
 * Money as JSON strings; payments carry the ``invoice`` number and, when the merchant is set up
-  so, ``invoiceIds``; invoice detail has ``purchases[]``.
+  so, ``invoiceIds``; invoice detail has ``purchases[]``. Invoice numbers are integers; a
+  standalone payment may carry another code in ``invoice`` (``other_codes_every``).
 
 Data is generated, never stored: payment ``i`` (0 = oldest) of a merchant is a pure function of
 ``(seed, i)``, so 1,000,000 transactions cost no memory. Payments come in blocks: per block,
@@ -55,7 +56,21 @@ class MerchantSpec(BaseModel):
     payments_per_invoice: int = Field(5, ge=1, le=50)
     invoice_ids_on_payments: bool = False
     malformed_every: int = Field(0, ge=0, description="every n-th payment is malformed (0: none)")
+    malformed_invoice_every: int = Field(0, ge=0, description="every n-th invoice's detail is malformed (0: none)")
+    other_codes_every: int = Field(0, ge=0, description="every n-th standalone payment carries another code, "
+                                   "not an invoice number, in `invoice` (e.g. 'B00INYBB'; 0: none)")
     seed: int = 1
+
+
+class AppendWhileListing(BaseModel):
+    """New payments arrive while a sync pages: ``count`` more (at the newest end, so every older
+    payment's offset shifts by ``count``) before every ``every``-th payment-list request, ``times`` times."""
+
+    count: int = Field(ge=1, le=100_000)
+    every: int = Field(1, ge=1)
+    times: int = Field(1, ge=0, le=1_000_000)
+    seen: int = 0
+    appended: int = 0
 
 
 class Merchant:
@@ -69,6 +84,20 @@ class Merchant:
         self.invoice_base = 5_000_000 + (spec.merchant_id % 1000) * 1_000_000_000
         self.status_overrides: dict[int, str] = {}
         self.calls: Counter[str] = Counter()
+        self.appending: AppendWhileListing | None = None
+
+    def list_snapshot(self) -> int:
+        """The payment count one list request sees; new payments may arrive first (see
+        ``AppendWhileListing``). Taken once per request, so a page and its ``recordCount`` agree."""
+        with _lock:
+            a = self.appending
+            if a is not None and a.times:
+                a.seen += 1
+                if a.seen % a.every == 0:
+                    self.n += a.count
+                    a.times -= 1
+                    a.appended += a.count
+            return self.n
 
     # -- the pure generator ------------------------------------------------------------
     def slot(self, i: int) -> tuple[int, int] | None:
@@ -134,6 +163,9 @@ class Merchant:
             "merchantId": self.spec.merchant_id,
         }
         if detail:
+            every = self.spec.malformed_invoice_every
+            if every and g % every == every - 1:
+                doc["totalAmount"] = "12.3O"
             doc["purchases"] = lines
             doc["payments"] = [{"id": self.id_base + p, "amount": str(self._invoice_share(total, j))}
                                for j in range(self.spec.payments_per_invoice)
@@ -168,6 +200,8 @@ class Merchant:
         if slot is None:
             doc["amount"] = str(Decimal(rng.randrange(1_500, 40_000)) * CENT)
             doc["source"] = rng.choice(["QuickPay", "POS", "Recurring"])
+            if self.spec.other_codes_every and i % self.spec.other_codes_every == 0:
+                doc["invoice"] = other_code(self.spec.seed, i)
         else:
             g, j = slot
             inv = self.invoice(g, detail=False)
@@ -191,6 +225,12 @@ class Merchant:
     def payment_index(self, pid: int) -> int | None:
         i = pid - self.id_base
         return i if 0 <= i < self.n else None
+
+
+def other_code(seed: int, i: int) -> str:
+    """An 8-character code of the kind MX also puts in a payment's ``invoice`` field."""
+    rng = random.Random(seed * 15_485_863 + i)
+    return "B" + "".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(7))
 
 
 @lru_cache(maxsize=4096)
@@ -254,8 +294,9 @@ Limit = Query(10, ge=1, le=1000)
 def list_payments(request: Request, merchantId: int | None = None, limit: int = Limit, offset: int = Query(0, ge=0)):
     m = _authorise(request, merchantId)
     m.calls["payment_list"] += 1
-    records = [m.payment(m.n - 1 - k) for k in _window(m.n, limit, offset)]
-    return {"recordCount": m.n, "records": records}
+    n = m.list_snapshot()
+    records = [m.payment(n - 1 - k) for k in _window(n, limit, offset)]
+    return {"recordCount": n, "records": records}
 
 
 @router.get("/checkout/v3/payment/{payment_id}")
@@ -324,6 +365,15 @@ def grow(merchant_id: int, body: Grow) -> dict:
     return {"transactions": m.n}
 
 
+@control.put("/merchants/{merchant_id}/append-while-listing")
+def append_while_listing(merchant_id: int, body: AppendWhileListing) -> dict:
+    """Payments arrive while a sync reads the list; ``times: 0`` stops them."""
+    m = _merchant(merchant_id)
+    with _lock:
+        m.appending = AppendWhileListing(count=body.count, every=body.every, times=body.times)
+    return m.appending.model_dump()
+
+
 @control.post("/merchants/{merchant_id}/statuses")
 def change_status(merchant_id: int, body: StatusChange) -> dict:
     """Existing payments change status (settled, refunded, voided)."""
@@ -339,7 +389,8 @@ def stats(merchant_id: int) -> dict:
     m = _merchant(merchant_id)
     linked = sum(1 for i in range(m.n) if m.slot(i) is not None) if m.n <= 2_000_000 else None
     return {"transactions": m.n, "invoices": m.invoice_count(), "linked_payments": linked,
-            "calls": dict(m.calls), "newest_payment_id": m.id_base + m.n - 1 if m.n else None}
+            "calls": dict(m.calls), "appended_while_listing": m.appending.appended if m.appending else 0,
+            "newest_payment_id": m.id_base + m.n - 1 if m.n else None}
 
 
 @control.post("/merchants/{merchant_id}/calls/reset")

@@ -268,6 +268,10 @@ def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
                     if k in meta
                 )
                 console.print(f"    {asset}: {figures}")
+            for check in outcome.failed_checks:
+                figures = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
+                mark = "[red]✗ check failed[/]" if check.is_error else "[yellow]! check failed (warning)[/]"
+                console.print(f"    {mark} {check.asset}: {check.check}" + (f" ({figures})" if figures else ""))
             if outcome.error:
                 console.print(f"    [red]{outcome.error}[/]")
             ok &= outcome.success

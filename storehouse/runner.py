@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -42,18 +42,41 @@ def ensure_dagster_home(settings: Settings) -> Path:
     return home
 
 
-# Keep the terminal for the summary; every event is still in the run's log in the UI.
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are reported by the caller
+# Keep the terminal for the summary; every event is still in the run's log in the UI. No step
+# retries: someone is waiting at the terminal for the verdict (each API call still retries on its
+# own), and a failed blocking check would otherwise be retried minutes long before they hear of it.
+QUIET = {
+    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # failures are reported by the caller
+    "execution": {"config": {"retries": {"disabled": {}}}},
+}
+
+
+@dataclass
+class FailedCheck:
+    asset: str
+    check: str
+    is_error: bool  # ERROR severity: the job failed with it (a WARN check is reported, not failed)
+    metadata: dict
 
 
 @dataclass
 class JobOutcome:
     job: str
     tenant: str
-    success: bool
+    success: bool  # the run succeeded and no check of ERROR severity failed
     run_id: str
     error: str | None
     metadata: dict[str, dict]
+    failed_checks: list[FailedCheck] = field(default_factory=list)
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[FailedCheck]:
+    """The run's asset checks that did not pass."""
+    return [
+        FailedCheck(e.asset_key.to_user_string(), e.check_name, e.severity == dg.AssetCheckSeverity.ERROR,
+                    {k: v.value for k, v in e.metadata.items()})
+        for e in result.get_asset_check_evaluations() if not e.passed
+    ]
 
 
 def jobs_for_tenant(tenant_id: str) -> list[str]:
@@ -93,5 +116,7 @@ def run_tenant_jobs(
         if not result.success:
             failures = [e for e in result.all_events if e.is_step_failure]
             error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
-        outcomes.append(JobOutcome(name, tenant_id, result.success, result.run_id, error, metadata))
+        checks = failed_checks(result)
+        success = result.success and not any(c.is_error for c in checks)
+        outcomes.append(JobOutcome(name, tenant_id, success, result.run_id, error, metadata, checks))
     return outcomes

@@ -130,3 +130,25 @@ def test_sync_request_is_queued_for_the_sensor(tmp_path, monkeypatch):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
     with engine.connect() as conn:
         assert [(r["tenant_id"], r["job"]) for r in pending_requests(conn)] == [("clinic-b", "mx_merchant_sync")]
+
+
+def test_sync_shows_a_failed_check_as_failed_and_exits_non_zero(sandbox, warehouse_url, engine, tenant_id, tmp_path,
+                                                                  monkeypatch):
+    """Payments arrive faster than the sync can read them: the reconcile check fails, and the
+    command says so (✗, the check and its figures) and exits 1 instead of printing ✓."""
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+    from tests.test_mx_sync import append_while_listing, connect, make_merchant
+
+    merchant = make_merchant(sandbox, transactions=120)
+    connect(engine, sandbox, tenant_id, merchant, page_size=50)
+    append_while_listing(sandbox, merchant, count=60, every=1, times=10_000)
+    monkeypatch.setenv("DATABASE_URL", warehouse_url)  # the test warehouse, SQLite or PostgreSQL
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))  # restored afterwards
+    done = CliRunner().invoke(app, ["sync", tenant_id, "--job", "mx_merchant_sync"], env={"COLUMNS": "300"})
+    assert done.exit_code == 1, done.output
+    assert "✗ mx_merchant_sync" in done.output and "✓" not in done.output
+    assert "✗ check failed mx_merchant/transactions: loaded_counts_reconcile_with_record_count" in done.output
+    assert "record_count=" in done.output

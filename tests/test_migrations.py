@@ -44,3 +44,28 @@ def test_events_stored_before_0007_lose_their_order_tokens(empty_warehouse):
     assert completed["metadata"] == {"order_id": "ord_1"} and completed["id"] == "cs_1"
     assert stored["evt_2"]["data"]["object"]["cancel_url"] == base
     assert stored["evt_3"]["data"]["object"]["description"] == "kept?token=as-is"  # not a session: untouched
+
+
+def test_payment_codes_that_are_not_invoice_numbers_move_out_at_0008(empty_warehouse):
+    upgrade(empty_warehouse, "0001_foundation")
+    engine = make_engine(empty_warehouse)
+    try:
+        with engine.begin() as conn:
+            for pid, invoice in ((1, "100042"), (2, "B00INYBB"), (3, None)):
+                conn.execute(sa.text(
+                    "INSERT INTO transactions (tenant_id, id, merchant_id, amount, status, created_at, invoice_number,"
+                    " has_invoice) VALUES ('t1', :id, 9, 1, 'Settled', '2026-01-01 00:00:00', :invoice, false)"),
+                    {"id": pid, "invoice": invoice})
+            for key, source_id in (("a", "number:B00INYBB"), ("b", "number:100077"), ("c", "id:5")):
+                conn.execute(sa.text(
+                    "INSERT INTO quarantine (tenant_id, stream, record_key, source_id, reason, raw)"
+                    " VALUES ('t1', 'mx_invoices', :key, :source_id, 'why', '{}')"), {"key": key, "source_id": source_id})
+        upgrade(empty_warehouse)
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text(
+                "SELECT id, invoice_number, invoice_code FROM transactions ORDER BY id")).all()
+            kept = conn.execute(sa.text("SELECT source_id FROM quarantine ORDER BY source_id")).scalars().all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in stored] == [(1, "100042", None), (2, None, "B00INYBB"), (3, None, None)]
+    assert kept == ["id:5", "number:100077"]

@@ -8,11 +8,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from assets.mx_sync import MxSyncOptions, sync_invoices, sync_products, sync_transactions
+from assets.mx_sync import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
 from assets.partitions import TENANT_PARTITIONS
 from assets.transactions import mx_assets
 from resources.http import AuthFailed
 from resources.mx_merchant import MxMerchantResource
+from warehouse.syncs import load_cursor
 from warehouse.tables.core import quarantine, sync_runs
 from warehouse.tables.mx import invoices, product_categories, transactions
 from warehouse.tenants import add_tenant, get_connection, set_connection
@@ -49,6 +50,30 @@ def full_sync(engine, connection, tenant_id, opts=None, resource=None):
         return tx, inv
     finally:
         client.close()
+
+
+def sync_payments(engine, connection, tenant_id, opts):
+    client = MxMerchantResource(backoff_base_s=0.01).client_for(connection)
+    try:
+        return sync_transactions(engine, client, tenant_id, opts)
+    finally:
+        client.close()
+
+
+def append_while_listing(sandbox, merchant, count, every=1, times=1):
+    """From now on MX gets ``count`` new payments before every ``every``-th list request."""
+    httpx.put(f"{sandbox.url}/_sandbox/mx/merchants/{merchant['merchant_id']}/append-while-listing",
+              json={"count": count, "every": every, "times": times}).raise_for_status()
+
+
+def payment_ids(engine, tenant_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(transactions.c.id).where(transactions.c.tenant_id == tenant_id)).scalars().all()
+
+
+def tx_cursor(engine, tenant_id):
+    with engine.connect() as conn:
+        return load_cursor(conn, tenant_id, "mx_transactions")
 
 
 def count(engine, table, tenant_id, *where):
@@ -269,3 +294,150 @@ def test_a_quarantined_payment_is_asked_for_again_and_released_once_it_loads(san
     assert tx.extra["released_from_quarantine"] == 1
     assert count(engine, transactions, tenant_id, transactions.c.id == old) == 1
     assert count(engine, quarantine, tenant_id) == 0
+
+
+@pytest.mark.parametrize("page_concurrency", [1, 4])
+def test_payments_arriving_while_a_first_sync_pages_are_all_loaded(sandbox, engine, tenant_id, page_concurrency):
+    """The issue's reproduction: 3,000 payments in pages of 50, 84 appended in batches of 7 while
+    the first sync reads. Every payment ends in the warehouse once, and the stream reconciles."""
+    merchant = make_merchant(sandbox, transactions=3000)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    append_while_listing(sandbox, merchant, count=7, every=5, times=12)
+    tx = sync_payments(engine, connection, tenant_id, MxSyncOptions(page_size=50, page_concurrency=page_concurrency))
+    s = stats(sandbox, merchant)
+    assert s["appended_while_listing"] == 84 and s["transactions"] == 3084
+    ids = payment_ids(engine, tenant_id)
+    assert len(ids) == len(set(ids)) == 3084 == max(ids) - min(ids) + 1  # no gap, no duplicate
+    assert min(ids) == s["newest_payment_id"] - 3083  # down to the oldest payment
+    assert tx.extra["reconciled"] is True
+    cursor = tx_cursor(engine, tenant_id)
+    assert cursor["complete"] is True and cursor["record_count"] == 3084 and cursor["below"] == 0
+
+
+@pytest.mark.parametrize("page_concurrency", [1, 4])
+def test_a_first_sync_that_cannot_reconcile_stays_incomplete_and_the_next_run_finishes_it(
+        sandbox, engine, tenant_id, page_concurrency):
+    merchant = make_merchant(sandbox, transactions=500)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=50, page_concurrency=page_concurrency)
+    append_while_listing(sandbox, merchant, count=30, every=1, times=10_000)  # faster than a walk catches up
+    tx = sync_payments(engine, connection, tenant_id, opts)
+    assert tx.extra["reconciled"] is False and tx.extra["short"] > 0
+    cursor = tx_cursor(engine, tenant_id)
+    assert cursor["complete"] is False
+    assert cursor["record_count"] == tx.extra["loaded"] + tx.extra["short"]  # what the check compares with
+    append_while_listing(sandbox, merchant, count=1, times=0)  # the rush is over
+    again = sync_payments(engine, connection, tenant_id, opts)
+    total = stats(sandbox, merchant)["transactions"]
+    ids = payment_ids(engine, tenant_id)
+    assert again.extra["reconciled"] is True and tx_cursor(engine, tenant_id)["complete"] is True
+    assert len(ids) == len(set(ids)) == total == max(ids) - min(ids) + 1
+    settled = sync_payments(engine, connection, tenant_id, opts)
+    assert settled.api_calls == 1 and settled.extra["reconciled"] is True  # and back to one call a run
+
+
+def test_a_gap_left_by_an_earlier_release_is_found_and_read_again(sandbox, engine, tenant_id):
+    """A stream marked complete that is short of MX's count (the loss the issue describes, left
+    by an earlier release) is not trusted: the next run reads the list again and fills the gap."""
+    merchant = make_merchant(sandbox, transactions=400)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=100)
+    sync_payments(engine, connection, tenant_id, opts)
+    oldest = sorted(payment_ids(engine, tenant_id))[:7]
+    with engine.begin() as conn:
+        conn.execute(sa.delete(transactions).where(transactions.c.tenant_id == tenant_id, transactions.c.id.in_(oldest)))
+    noticed = sync_payments(engine, connection, tenant_id, opts)
+    assert noticed.extra["reconciled"] is False and tx_cursor(engine, tenant_id)["complete"] is False
+    healed = sync_payments(engine, connection, tenant_id, opts)
+    assert healed.extra["reconciled"] is True and healed.api_calls == 4
+    assert count(engine, transactions, tenant_id) == 400
+
+
+def test_an_unreconciled_sync_fails_its_check_and_blocks_the_invoices(sandbox, warehouse, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=120)
+    connect(engine, sandbox, tenant_id, merchant, page_size=50)
+    append_while_listing(sandbox, merchant, count=60, every=1, times=10_000)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
+                            run_config={"execution": {"config": {"retries": {"disabled": {}}}}})
+    assert not result.success
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "loaded_counts_reconcile_with_record_count" and not check.passed
+    assert check.metadata["record_count"].value > check.metadata["loaded"].value
+    with engine.connect() as conn:
+        streams = conn.execute(sa.select(sync_runs.c.stream).where(sync_runs.c.tenant_id == tenant_id)).scalars().all()
+    assert streams == ["mx_transactions"]  # invoices and categories did not run on unreconciled payments
+
+
+@pytest.mark.parametrize("with_ids", [False, True], ids=["numbers-only", "invoiceIds"])
+def test_other_codes_in_the_invoice_field_are_not_invoice_numbers(sandbox, warehouse, engine, tenant_id, with_ids):
+    """MX puts codes like 'B00INYBB' in a payment's `invoice` field too: they are kept apart, never
+    looked up in the invoice list, quarantined, or counted by the invoice-link check."""
+    merchant = make_merchant(sandbox, transactions=250, other_codes_every=3, invoice_ids_on_payments=with_ids)
+    connect(engine, sandbox, tenant_id, merchant, page_size=100)
+    auth = (merchant["consumer_key"], merchant["consumer_secret"])
+    listed = httpx.get(f"{sandbox.url}/mx/checkout/v3/payment", auth=auth,
+                       params={"merchantId": merchant["merchant_id"], "limit": 1000}).json()["records"]
+    codes = {p["id"]: p["invoice"] for p in listed if p.get("invoice") and not p["invoice"].isdigit()}
+    assert len(codes) > 10 and all(len(c) == 8 for c in codes.values())
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
+    assert result.success
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "loaded_counts_reconcile_with_record_count": True, "invoice_linked_transactions_have_their_invoice": True,
+        "no_row_links_across_tenants": True}
+    s = stats(sandbox, merchant)
+    inv_meta = result.asset_materializations_for_node("mx_merchant__invoices")[0].metadata
+    assert inv_meta["api_calls"].value == (0 if with_ids else 1) + s["invoices"]  # the contract: list pages + X
+    assert count(engine, quarantine, tenant_id) == 0
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(transactions.c.id, transactions.c.invoice_code).where(
+            transactions.c.tenant_id == tenant_id, transactions.c.invoice_code.is_not(None))).all())
+    assert stored == codes
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.in_(list(codes.values()))) == 0
+
+
+@pytest.mark.parametrize("malformed_every, retried", [(1, QUARANTINE_RETRIES), (10, 3)], ids=["all", "a-few"])
+def test_quarantined_invoices_are_asked_for_again_only_within_the_bound(sandbox, engine, tenant_id, malformed_every,
+                                                                       retried):
+    """Invoices reached through their numbers and quarantined (a malformed detail) are skipped by
+    the next run before any lookup: a no-change re-sync costs 1 call plus the bounded re-ask,
+    which takes them in turn and releases those MX has put right."""
+    merchant = make_merchant(sandbox, transactions=300, malformed_invoice_every=malformed_every)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    full_sync(engine, connection, tenant_id)
+    invoices_total = stats(sandbox, merchant)["invoices"]
+    held = count(engine, quarantine, tenant_id)
+    assert held == invoices_total // malformed_every and held > 0
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert tx.api_calls + inv.api_calls == 1 + retried
+    assert inv.extra["quarantine_retry_limit"] == QUARANTINE_RETRIES and inv.extra["quarantine_retried"] == retried
+    assert count(engine, quarantine, tenant_id) == held  # still malformed: still held, once each
+    make_merchant(sandbox, **{**merchant, "malformed_invoice_every": 0})  # MX puts them right
+    for _ in range(-(-held // QUARANTINE_RETRIES)):
+        full_sync(engine, connection, tenant_id)
+    assert count(engine, quarantine, tenant_id) == 0 and count(engine, invoices, tenant_id) == invoices_total
+    assert count(engine, transactions, tenant_id, transactions.c.invoice_number.is_not(None),
+                 transactions.c.invoice_id.is_(None)) == 0
+    tx, inv = full_sync(engine, connection, tenant_id)
+    assert tx.api_calls + inv.api_calls == 1
+
+
+def test_more_held_than_mx_counts_is_reported_at_one_call_a_run(sandbox, engine, tenant_id):
+    """Counts that no read can reconcile (here one quarantine row too many) leave the stream
+    incomplete and the check failing, at one call a run, not a re-read a run."""
+    merchant = make_merchant(sandbox, transactions=300)
+    connection = connect(engine, sandbox, tenant_id, merchant)
+    opts = MxSyncOptions(page_size=100)
+    sync_payments(engine, connection, tenant_id, opts)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(quarantine).values(tenant_id=tenant_id, stream="mx_transactions", record_key="x",
+                                                  source_id=None, reason="why", raw={}))
+    for _ in range(2):
+        over = sync_payments(engine, connection, tenant_id, opts)
+        assert over.extra["reconciled"] is False and over.extra["short"] == -1 and over.api_calls == 1
+        assert tx_cursor(engine, tenant_id)["complete"] is False

@@ -20,7 +20,10 @@ transactions = sa.Table(
     sa.Column("card_type", sa.String(32)),
     sa.Column("card_last4", sa.String(4)),
     sa.Column("customer_name", sa.String(200)),
-    sa.Column("invoice_number", sa.String(64), comment="MX `invoice` field; null for standalone payments"),
+    sa.Column("invoice_number", sa.String(64), comment="MX `invoice` field when it is an invoice number (an integer); "
+              "null for standalone payments"),
+    sa.Column("invoice_code", sa.String(64), comment="MX `invoice` field when it holds another code (e.g. 'B00INYBB'): "
+              "no invoice has it"),
     sa.Column("mx_invoice_id", sa.BigInteger, comment="from `invoiceIds` when MX sends it"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("invoice_id", sa.BigInteger, comment="set once linked to a loaded invoice"),
