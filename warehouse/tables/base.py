@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from warehouse.types import UTCDateTime
+from warehouse.types import UTCDateTime, utc_now
 
 metadata = sa.MetaData(
     naming_convention={
@@ -22,6 +22,6 @@ def tenant_column() -> sa.Column:
 def timestamps() -> list[sa.Column]:
     """``first_seen_at`` set once; ``updated_at`` moved only when a row's content changes."""
     return [
-        sa.Column("first_seen_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
-        sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+        sa.Column("first_seen_at", UTCDateTime, nullable=False, server_default=utc_now()),
+        sa.Column("updated_at", UTCDateTime, nullable=False, server_default=utc_now()),
     ]

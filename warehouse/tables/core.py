@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from warehouse.tables.base import metadata, tenant_column, timestamps
-from warehouse.types import JSONDoc, UTCDateTime
+from warehouse.types import JSONDoc, UTCDateTime, utc_now
 
 tenants = sa.Table(
     "tenants",
@@ -82,7 +82,7 @@ sync_requests = sa.Table(
     tenant_column(),
     sa.Column("job", sa.String(64), nullable=False),
     sa.Column("requested_by", sa.String(100), nullable=False),
-    sa.Column("requested_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("requested_at", UTCDateTime, nullable=False, server_default=utc_now()),
     sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
     sa.Column("run_key", sa.String(128)),
     sa.Column("launched_at", UTCDateTime),

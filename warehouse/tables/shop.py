@@ -12,11 +12,11 @@ change that causes them, then delivered at least once with idempotency keys).
 import sqlalchemy as sa
 
 from warehouse.tables.base import metadata, tenant_column
-from warehouse.types import JSONDoc, Money, UTCDateTime
+from warehouse.types import JSONDoc, Money, UTCDateTime, utc_now
 
 
 def _now_column(name: str, comment: str | None = None) -> sa.Column:
-    return sa.Column(name, UTCDateTime, nullable=False, server_default=sa.func.current_timestamp(), comment=comment)
+    return sa.Column(name, UTCDateTime, nullable=False, server_default=utc_now(), comment=comment)
 
 
 orders = sa.Table(
@@ -195,7 +195,7 @@ mart_orders_daily = sa.Table(
     sa.Column("revenue", Money, nullable=False, comment="paid amounts"),
     sa.Column("refunds", Money, nullable=False),
     sa.Column("net_revenue", Money, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=utc_now()),
     sa.PrimaryKeyConstraint("tenant_id", "day", "currency"),
     comment="Orders and revenue per tenant per day (UTC, by order creation).",
 )
@@ -213,7 +213,7 @@ mart_provisioning_daily = sa.Table(
     sa.Column("p50_latency_ms", sa.Float),
     sa.Column("p95_latency_ms", sa.Float),
     sa.Column("error_classes", JSONDoc, nullable=False, comment="{error_class: count}"),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=utc_now()),
     sa.PrimaryKeyConstraint("tenant_id", "day", "provider"),
     comment="Provisioning attempts per tenant, provider and day: success rate, latency, error classes.",
 )
