@@ -49,6 +49,9 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
         _serialise_writers(engine, parsed.database or ":memory:")
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # Sessions in UTC, whatever the server's TimeZone: date(created_at) buckets by the UTC day,
+    # as on SQLite, and times print with +00.
+    kwargs.setdefault("connect_args", {}).setdefault("options", "-c TimeZone=UTC")
     return sa.create_engine(url, **kwargs)
 
 
