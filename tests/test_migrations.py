@@ -81,7 +81,7 @@ def test_events_stored_before_0007_lose_their_order_tokens(empty_warehouse):
     assert stored["evt_3"]["data"]["object"]["description"] == "kept?token=as-is"  # not a session: untouched
 
 
-BEFORE_0009 = "0008_writers_pos_tokens"  # with its siblings: 0009 merges every branch's head
+BEFORE_0009 = "0008_writers_pos_tokens"  # 0009 rests on it (and depends on the other branches' heads)
 
 
 def test_sqlite_money_and_times_from_before_0009_become_numbers_and_one_utc_form(empty_warehouse):

@@ -12,7 +12,7 @@ The tables, columns and conversions are frozen here (not imported from the app) 
 migration means the same thing whatever the app later becomes.
 
 Revision ID: 0009_types_numbers_utc
-Revises: 0002_esim_catalog, 0004_pos, 0007_events_no_tokens, 0008_writers_pos_tokens
+Revises: 0008_writers_pos_tokens (depends on 0002_esim_catalog, 0004_pos, 0007_events_no_tokens)
 Create Date: 2026-12-06
 """
 
@@ -23,9 +23,11 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_types_numbers_utc"
-down_revision = ("0002_esim_catalog", "0004_pos", "0007_events_no_tokens", "0008_writers_pos_tokens")
+# After the newest revision (pos_events branch), and after every other branch has created its
+# tables, without merging the branches (each can still be applied and removed on its own).
+down_revision = "0008_writers_pos_tokens"
 branch_labels = None
-depends_on = None
+depends_on = ("0002_esim_catalog", "0004_pos", "0007_events_no_tokens")
 
 NOW = "(strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'))"
 LEGACY_NOW = "(CURRENT_TIMESTAMP)"
