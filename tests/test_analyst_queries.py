@@ -59,3 +59,12 @@ def test_aggregates_answer_the_same_on_sqlite_and_postgresql(sandbox, engine, tm
     on_sqlite, on_postgres = _answers(sqlite_engine, tenant), _answers(engine, tenant)
     assert len(on_sqlite["per day"]) > 1 and len(on_sqlite["top 25"]) == 25 and on_sqlite["units per product"]
     assert on_sqlite == on_postgres
+
+
+@requires_postgres("checks PostgreSQL sessions")
+def test_postgresql_sessions_bucket_by_the_utc_day(engine):
+    """Our sessions run in UTC whatever the server's TimeZone, so date(created_at) is the UTC day."""
+    with engine.connect() as conn:
+        zone = conn.exec_driver_sql("SHOW TimeZone").scalar_one()
+        day = conn.exec_driver_sql("SELECT date(TIMESTAMPTZ '2026-12-06 23:30:00-05:00')").scalar_one()
+    assert zone == "UTC" and day == dt.date(2026, 12, 7)
