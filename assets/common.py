@@ -14,7 +14,9 @@ from resources.systems import check_connection
 from resources.warehouse import WarehouseResource
 from warehouse.secrets import SecretsKeyError
 from warehouse.syncs import SyncLedger, SyncStats
+from warehouse.tables import metadata
 from warehouse.tenants import TenantConnection, get_connection
+from warehouse.types import stored_type
 
 OWNERS = ["team:data"]
 API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -136,23 +138,24 @@ def not_connected(system: str, checks: Sequence[str] = ()) -> dg.MaterializeResu
 
 
 def table_metadata(table: sa.Table) -> dict[str, Any]:
-    """Definition metadata naming the warehouse table an asset is, with its columns and their
-    comments (the UI's Columns tab; analysts see what to query without opening the code)."""
-    return {
-        "dagster/table_name": table.name,
-        "dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn(column.name, type=_type_name(column), description=column.comment,
-                           constraints=dg.TableColumnConstraints(nullable=column.nullable))
-            for column in table.columns
-        ]),
-    }
+    """Definition metadata naming the warehouse table an asset is. Its columns (the UI's Columns
+    tab) are added by ``with_column_schema`` once the definitions know the warehouse in use."""
+    return {"dagster/table_name": table.name}
 
 
-def _type_name(column: sa.Column) -> str:
-    """The column's type as PostgreSQL spells it (our production dialect)."""
-    from sqlalchemy.dialects import postgresql
+def column_schema(table: sa.Table, dialect: str) -> dg.TableSchema:
+    """The table's columns with their comments and their types as the warehouse on ``dialect``
+    really stores them (analysts see what to query without opening the code)."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(column.name, type=stored_type(column.type, dialect), description=column.comment,
+                       constraints=dg.TableColumnConstraints(nullable=column.nullable))
+        for column in table.columns
+    ])
 
-    try:
-        return column.type.compile(dialect=postgresql.dialect()).lower()
-    except sa.exc.CompileError:
-        return type(column.type).__name__.lower()
+
+def with_column_schema(spec: dg.AssetSpec, dialect: str) -> dg.AssetSpec:
+    """``spec`` with the Columns tab of the warehouse table it names, if it names one."""
+    name = spec.metadata.get("dagster/table_name")
+    if name not in metadata.tables:
+        return spec
+    return spec.merge_attributes(metadata={"dagster/column_schema": column_schema(metadata.tables[name], dialect)})

@@ -21,6 +21,7 @@ from resources.http import ProviderError
 from warehouse.syncs import SyncStats, quarantine_records
 from warehouse.tables.esim import esim_packages, esim_stock
 from warehouse.tenants import TenantConnection
+from warehouse.types import utc_now
 from warehouse.upsert import upsert
 
 LOW_STOCK = 10
@@ -93,7 +94,7 @@ def sync_packages(engine: sa.Engine, client: EsimClientBase, connection: TenantC
         if len(unread) == len(client.rejected):
             listed = [r["provider_package_id"] for r in rows] + unread
             deactivated = conn.execute(sa.update(esim_packages).where(mine, c.provider_package_id.not_in(listed))
-                                       .values(active=False, updated_at=sa.func.current_timestamp())).rowcount
+                                       .values(active=False, updated_at=utc_now())).rowcount
         else:
             stats.extra["deactivation_withheld"] = "a quarantined package had no id"
     stats.api_calls, stats.extra["deactivated"] = client.calls, deactivated

@@ -37,6 +37,7 @@ from warehouse.syncs import (
 )
 from warehouse.tables.core import quarantine
 from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
+from warehouse.types import utc_now
 from warehouse.upsert import upsert
 
 TX_STREAM, INVOICE_STREAM, PRODUCT_STREAM = "mx_transactions", "mx_invoices", "mx_products"
@@ -533,7 +534,7 @@ def link_invoices(conn: sa.Connection, tenant_id: str) -> int:
             sa.update(transactions)
             .where(t.tenant_id == tenant_id, i.tenant_id == tenant_id, match,
                    sa.or_(_distinct(t.invoice_id, i.id), t.has_invoice.is_(False)))
-            .values(invoice_id=i.id, has_invoice=True, updated_at=sa.func.current_timestamp())
+            .values(invoice_id=i.id, has_invoice=True, updated_at=utc_now())
         )
         linked += conn.execute(stmt).rowcount
     return linked
@@ -575,7 +576,7 @@ def sync_products(engine, tenant_id: str, rules: dict[str, str]) -> SyncStats:
             sa.update(transactions)
             .where(t.tenant_id == tenant_id, i.tenant_id == tenant_id, i.id == t.invoice_id,
                    sa.or_(_distinct(t.primary_product, i.primary_product), _distinct(t.product_category, category)))
-            .values(primary_product=i.primary_product, product_category=category, updated_at=sa.func.current_timestamp())
+            .values(primary_product=i.primary_product, product_category=category, updated_at=utc_now())
         )
         stats.extra["transactions_categorised"] = conn.execute(stmt).rowcount
     return stats

@@ -29,7 +29,7 @@ from warehouse.syncs import (
     Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
 )
 from warehouse.tables.pos import customers, inventory, products, saq_branches
-from warehouse.types import now_utc
+from warehouse.types import now_utc, utc_now
 from warehouse.upsert import upsert
 
 FULL, INCREMENTAL = "full", "incremental"
@@ -149,7 +149,7 @@ def mark_deleted(conn: sa.Connection, stream: Stream, tenant_id: str, source: st
     base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
     for chunk in _chunks(gone):
         conn.execute(sa.update(t).where(*base, sa.tuple_(*cols).in_(chunk))
-                     .values(deleted_at=now, updated_at=sa.func.current_timestamp(), **stream.gone))
+                     .values(deleted_at=now, updated_at=utc_now(), **stream.gone))
     return len(gone)
 
 

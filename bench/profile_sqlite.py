@@ -1,7 +1,7 @@
 """Where the SQLite upsert's time goes, and a measured prototype (nothing outside bench/ changes).
 
 Splits ``warehouse.upsert.upsert`` on SQLite into Python row preparation (``_Plan.tuples``:
-dict → tuple, ``Money``/``UTCDateTime`` conversion to text, key de-dup) and the ``executemany``
+dict → tuple, ``Money`` to numbers and ``UTCDateTime`` to text, key de-dup) and the ``executemany``
 itself, and times a prototype ``_Plan`` whose SQLite adapters produce the same text faster
 (``isoformat`` instead of ``strftime``; ``itemgetter`` rows; column-wise adapters). All figures
 are CPU-bound in this one process, so CPU seconds are given beside wall seconds.
@@ -19,7 +19,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,26 +28,20 @@ import warehouse.upsert as U  # noqa: E402
 from upsert_bench import PRAGMAS, sqlite_template  # noqa: E402
 from warehouse.db import make_engine  # noqa: E402
 from warehouse.tables.mx import transactions  # noqa: E402
-from warehouse.types import UTC, Money, UTCDateTime  # noqa: E402
-
-_FOUR = Decimal("0.0001")
+from warehouse.types import UTC, Money, UTCDateTime, sqlite_money  # noqa: E402
 
 
 def _sqlite_money(v):
-    if v is None:
-        return None
-    if type(v) is not Decimal:
-        return Money.raw(v, "sqlite")
-    return str(v.quantize(_FOUR))
+    return sqlite_money(v)
 
 
 def _sqlite_time(v):
-    """The same text as ``sqlite_time`` ('%Y-%m-%d %H:%M:%S.%f' in UTC), via isoformat."""
+    """The same text as ``sqlite_time`` ('%Y-%m-%d %H:%M:%S.%f+00:00' in UTC), via isoformat."""
     if v is None:
         return None
     if type(v) is str or v.tzinfo is None or not (1000 <= v.year <= 9999):
         return UTCDateTime.raw(v, "sqlite")
-    return v.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    return v.astimezone(UTC).isoformat(" ", "microseconds")
 
 
 class FastSqlitePlan(U._Plan):

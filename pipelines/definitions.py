@@ -5,7 +5,9 @@ import warnings
 from datetime import timedelta
 
 import dagster as dg
+from sqlalchemy.engine import make_url
 
+from assets.common import with_column_schema
 from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
@@ -20,6 +22,7 @@ from sensors.alerts import run_failure_alerts
 from sensors.pos_webhooks import build_pos_webhook_sensor
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor
+from storehouse.settings import Settings
 
 JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM, **shop.JOBS_BY_SYSTEM}
 ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
@@ -65,12 +68,16 @@ FRESHNESS = {
 DEFAULT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
 
 
-def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+# The Columns tab shows each column's type as the configured warehouse (DATABASE_URL) stores it.
+WAREHOUSE_DIALECT = make_url(Settings().warehouse_url).get_backend_name()
+
+
+def _finish(spec: dg.AssetSpec) -> dg.AssetSpec:
     policy = FRESHNESS.get(spec.key.to_user_string()) or FRESHNESS.get(spec.group_name or "", DEFAULT_FRESHNESS)
-    return dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
+    return with_column_schema(dg.apply_freshness_policy(spec, policy, overwrite_existing=False), WAREHOUSE_DIALECT)
 
 
 with warnings.catch_warnings():  # map_asset_specs is a preview API, chosen on purpose: one table for every asset
     warnings.simplefilter("ignore", dg.PreviewWarning)
     defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs).map_asset_specs(
-        func=_with_freshness)
+        func=_finish)

@@ -8,6 +8,7 @@ tenant removed and added again gets its first sync again.
 """
 
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 
@@ -56,20 +57,24 @@ def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]
             connections = conn.execute(sa.select(c.tenant_id, c.system, c.first_seen_at)).all()
         add, remove = partition_changes(context.instance.get_dynamic_partitions(TENANT_PARTITIONS), active)
         # The cursor: the newest first-seen time handled, and the connections seen at that time
-        # (times have whole seconds on SQLite, so another may still arrive within the same one).
+        # (another may still arrive with the very same time).
         handled = json.loads(context.cursor) if context.cursor else None
-        new_tenants, run_requests = set(add), []
+        new_tenants = set(add)
+        newest_new: dict[tuple[str, str], dt.datetime] = {}  # (tenant, job): its newest new connection
         for tenant_id, system, first_seen in connections:
             job = jobs_by_system.get(system)
             at = first_seen.isoformat()
             is_new = (at > handled["at"] or (at == handled["at"] and f"{tenant_id}:{system}" not in handled["seen"])
                       ) if handled else tenant_id in new_tenants
             if job is not None and tenant_id in active and is_new:
-                run_requests.append(dg.RunRequest(
-                    job_name=job.name, partition_key=tenant_id,
-                    run_key=f"first-sync:{tenant_id}:{job.name}:{first_seen:%Y%m%dT%H%M%S%f}",
-                    tags={"storehouse/trigger": "tenant_discovery"},
-                ))
+                key = (tenant_id, job.name)
+                newest_new[key] = max(first_seen, newest_new.get(key, first_seen))
+        # One first sync per tenant and job, however many of its systems (e.g. three eSIM providers)
+        # were connected since the last tick.
+        run_requests = [dg.RunRequest(job_name=job_name, partition_key=tenant_id,
+                                      run_key=f"first-sync:{tenant_id}:{job_name}:{first_seen:%Y%m%dT%H%M%S%f}",
+                                      tags={"storehouse/trigger": "tenant_discovery"})
+                        for (tenant_id, job_name), first_seen in newest_new.items()]
         newest = max((first_seen.isoformat() for *_, first_seen in connections), default=None)
         cursor = handled and json.dumps(handled)
         if newest is not None:
@@ -80,8 +85,7 @@ def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]
             requests.append(tenant_partitions.build_add_request(add))
         if remove:
             requests.append(tenant_partitions.build_delete_request(remove))
-        unique = {r.run_key: r for r in run_requests}
-        return dg.SensorResult(run_requests=list(unique.values()), dynamic_partitions_requests=requests,
+        return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests,
                                cursor=cursor)
 
     return tenant_discovery

@@ -1,5 +1,10 @@
 """The Definitions load, and every asset is a proper UI citizen."""
 
+import json
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -37,3 +42,30 @@ def test_the_slack_url_reaches_the_ui_as_a_variable_name_not_its_value(monkeypat
     assert slack.process_config_and_initialize().webhook_url.endswith("very-secret")  # resolved when a run starts
     monkeypatch.delenv(SLACK_URL_VAR)
     assert slack_resource().webhook_url is None  # unset: alerts go to the log
+
+
+COLUMN_TYPES = """
+import json
+from pipelines.definitions import defs
+spec = next(s for s in defs.resolve_all_asset_specs() if s.metadata.get("dagster/table_name") == "transactions")
+print(json.dumps({c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}))
+"""
+
+
+@pytest.mark.parametrize("url, amount, created_at", [
+    (None, "NUMERIC (exact to 4 places up to ±99,999,999,999.9999)",
+     "TEXT (UTC ISO-8601, YYYY-MM-DD HH:MM:SS.ffffff+00:00)"),
+    ("postgresql://analyst@127.0.0.1:5432/warehouse", "NUMERIC(18,4)", "TIMESTAMPTZ (UTC)"),
+], ids=["sqlite", "postgresql"])
+def test_the_columns_tab_shows_types_as_the_configured_warehouse_stores_them(tmp_path, url, amount, created_at):
+    """The definitions are loaded as Dagster loads them, in a process of their own, with DATABASE_URL
+    unset (the SQLite default) or naming PostgreSQL (nothing connects to it at load)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"STOREHOUSE_HOME": str(tmp_path)}
+    if url:
+        env["DATABASE_URL"] = url
+    out = subprocess.run([sys.executable, "-c", COLUMN_TYPES], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    types = json.loads(out.strip().splitlines()[-1])
+    assert types["amount"] == amount and types["created_at"] == created_at
+    assert types["id"] == "BIGINT" and types["status"] == "VARCHAR(32)"
+    assert types["has_invoice"] == ("BOOLEAN" if url else "BOOLEAN (INTEGER 0 or 1)")

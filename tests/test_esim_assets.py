@@ -16,7 +16,7 @@ from pipelines.definitions import JOBS_BY_SYSTEM, defs
 from resources.esim import PROVIDERS, EsimProvidersResource
 from resources.slack import SlackResource
 from sensors.tenants import build_tenant_discovery_sensor
-from warehouse.migrate import alembic_config, current, upgrade
+from warehouse.migrate import alembic_config, applied, upgrade
 from warehouse.tables.core import sync_runs
 from warehouse.tables.esim import esim_packages, esim_stock
 from warehouse.tenants import add_tenant, set_connection
@@ -241,7 +241,7 @@ def test_discovery_and_schedule_run_the_job_once_per_shop(engine, warehouse, ten
 
 def test_migration_branch_creates_and_drops_only_its_tables(engine, tmp_path):
     assert {"esim_packages", "esim_stock"} <= set(sa.inspect(engine).get_table_names())
-    assert "0002_esim_catalog" in current(engine.url.render_as_string(hide_password=False))
+    assert "0002_esim_catalog" in applied(engine.url.render_as_string(hide_password=False))
     url = f"sqlite:///{tmp_path / 'branch.db'}"
     upgrade(url, "esim_catalog@head")
     assert {"esim_packages", "esim_stock", "tenants"} <= set(sa.inspect(sa.create_engine(url)).get_table_names())

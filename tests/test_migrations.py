@@ -1,5 +1,11 @@
 """The migrations create exactly what the table definitions describe, on SQLite and PostgreSQL."""
 
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -10,13 +16,17 @@ from warehouse.tables import metadata
 from warehouse.tables.shop import webhook_events
 
 
+def schema_differences(conn) -> list:
+    """Where the database differs from the table definitions: tables, columns, types and indexes
+    (server defaults and comments render differently per dialect)."""
+    diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    return [d for d in diff if not (isinstance(d, tuple) and d[0] in ("modify_default", "modify_comment"))
+            and not (isinstance(d, list) and d and d[0][0] in ("modify_default", "modify_comment", "modify_nullable"))]
+
+
 def test_migrated_schema_matches_the_table_definitions(engine):
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    # Server defaults and comments render differently per dialect; tables, columns and indexes must match.
-    relevant = [d for d in diff if not (isinstance(d, tuple) and d[0] in ("modify_default", "modify_comment"))
-                and not (isinstance(d, list) and d and d[0][0] in ("modify_default", "modify_comment", "modify_nullable"))]
-    assert relevant == []
+        assert schema_differences(conn) == []
 
 
 def test_events_stored_before_0007_lose_their_order_tokens(empty_warehouse):
@@ -69,3 +79,64 @@ def test_payment_codes_that_are_not_invoice_numbers_move_out_at_0008(empty_wareh
         engine.dispose()
     assert [tuple(r) for r in stored] == [(1, "100042", None), (2, None, "B00INYBB"), (3, None, None)]
     assert kept == ["id:5", "number:100077"]
+
+
+BEFORE_0009 = "0008_writers_pos_tokens"  # 0009 rests on it (and depends on the other branches' heads)
+
+
+def test_sqlite_money_and_times_from_before_0009_become_numbers_and_one_utc_form(empty_warehouse):
+    """Data stored the old way (money as text, offset-less times, whole-second defaults) is
+    converted in place; no row is lost (no cascade from rebuilt parents), the view survives,
+    and the schema is again what the tables describe. On PostgreSQL the migration changes nothing."""
+    from alembic import command
+
+    from warehouse.migrate import alembic_config
+    from warehouse.tables.core import tenant_connections, tenants
+    from warehouse.tables.mx import transactions
+    from warehouse.tables.pos import customers
+
+    upgrade(empty_warehouse)
+    engine = make_engine(empty_warehouse)
+    sqlite = engine.dialect.name == "sqlite"
+    utc = dt.timezone.utc
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(tenants), {"tenant_id": "t1", "name": "T"})
+            conn.execute(sa.insert(tenant_connections), {"tenant_id": "t1", "system": "mx_merchant", "base_url": "u",
+                                                         "credentials": "", "options": {}})  # sealed text since 0008
+            conn.execute(sa.insert(customers), {"tenant_id": "t1", "source": "treez", "customer_id": "c1",
+                                                "status": "active", "loyalty_points": Decimal("12.5")})
+            conn.execute(sa.insert(transactions), [
+                {"tenant_id": "t1", "id": i, "merchant_id": 1, "amount": Decimal(a), "status": "Approved",
+                 "created_at": dt.datetime(2026, 1, i, 5, 6, 7, 890, tzinfo=utc)}
+                for i, a in [(1, "872"), (2, "99.34"), (3, "-0.0001")]])
+        command.downgrade(alembic_config(empty_warehouse), BEFORE_0009)  # back to how main stored them
+        with engine.begin() as conn:
+            if sqlite:  # what an analyst met before: text money, offset-less times
+                assert conn.exec_driver_sql("SELECT max(amount) FROM transactions").scalar_one() == "99.3400"
+                conn.exec_driver_sql("INSERT INTO tenants (tenant_id, name) VALUES ('t2', 'T2')")
+                legacy = conn.exec_driver_sql("SELECT first_seen_at FROM tenants WHERE tenant_id = 't2'").scalar_one()
+                assert len(legacy) == 19  # CURRENT_TIMESTAMP: whole seconds, no offset
+        upgrade(empty_warehouse)
+        with engine.connect() as conn:
+            top = conn.exec_driver_sql("SELECT max(amount) FROM transactions").scalar_one()
+            amounts = conn.execute(sa.select(transactions.c.amount).order_by(transactions.c.id)).scalars().all()
+            points = conn.execute(sa.select(customers.c.loyalty_points)).scalar_one()
+            created = conn.execute(sa.select(transactions.c.created_at).order_by(transactions.c.id)).scalars().all()
+            connections = conn.execute(sa.select(sa.func.count()).select_from(tenant_connections)).scalar_one()
+            view = conn.exec_driver_sql("SELECT count(*), sum(loyalty_points) FROM customers_analytics").one()
+            diff = schema_differences(conn)
+            if sqlite:
+                times = [v for (v,) in conn.exec_driver_sql(
+                    "SELECT created_at FROM transactions UNION ALL SELECT first_seen_at FROM tenants")]
+                assert all(len(t) == 32 and t.endswith("+00:00") for t in times), times
+                assert conn.exec_driver_sql("SELECT typeof(amount) FROM transactions WHERE id = 1").scalar_one() \
+                    == "integer"
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    finally:
+        engine.dispose()
+    assert Decimal(str(top)) == 872
+    assert amounts == [Decimal("872"), Decimal("99.34"), Decimal("-0.0001")] and points == Decimal("12.5")
+    assert created[1] == dt.datetime(2026, 1, 2, 5, 6, 7, 890, tzinfo=utc)
+    assert connections == 1 and view[0] == 1 and Decimal(str(view[1])) == Decimal("12.5")
+    assert diff == []

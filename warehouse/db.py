@@ -58,8 +58,10 @@ def _pg_options(parsed) -> str:
     any ``options`` the URL carries are kept."""
     from warehouse.schemas import SEARCH_PATH
 
+    # Sessions in UTC, whatever the server's TimeZone: date(created_at) buckets by the UTC day,
+    # as on SQLite, and times print with +00.
     given = parsed.query.get("options", "")
-    return f"{given} -c search_path={','.join(SEARCH_PATH)}".strip()
+    return f"{given} -c search_path={','.join(SEARCH_PATH)} -c TimeZone=UTC".strip()
 
 
 # -- SQLite: one writer at a time, queued in Python rather than in SQLite's busy handler ----------

@@ -35,3 +35,11 @@ def current(url: str) -> set[str]:
             return set(MigrationContext.configure(conn).get_current_heads())
     finally:
         engine.dispose()
+
+
+def applied(url: str) -> set[str]:
+    """Every revision applied: the current heads and all they rest on (down revisions and dependencies)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return {r.revision for r in script.iterate_revisions(tuple(current(url)), "base")}

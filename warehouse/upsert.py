@@ -3,7 +3,9 @@
 * PostgreSQL: a batch whose keys are all new (an index probe says so) is binary-``COPY``ed
   straight into the table; any other batch is ``COPY``ed into a session temp table and merged
   with one ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE (cols) IS DISTINCT FROM (excluded)``.
-* SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE … WHERE … IS NOT excluded…``.
+* SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE … WHERE … IS NOT excluded…``
+  (money binds as the number SQLite stores, so ``IS NOT`` compares numbers, times as their one
+  text form).
 
 The ``IS DISTINCT`` guard means a re-sent row that did not change is not rewritten (no table
 bloat, ``updated_at`` stays put), and ``written`` counts only rows inserted or changed.
@@ -25,7 +27,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
 from warehouse.db import hold_write_lock
-from warehouse.types import JSONDoc, Money, UTCDateTime
+from warehouse.types import JSONDoc, Money, UTCDateTime, now_sql, sqlite_money
 
 TOUCH_COLUMN = "updated_at"
 
@@ -80,9 +82,10 @@ def _adapter(column: sa.Column, dialect: str) -> Callable[[Any], Any] | None:
         return _pg_decimal
     if dialect == "postgresql" and isinstance(col_type, UTCDateTime):
         return _pg_aware
-    if isinstance(col_type, (Money, UTCDateTime)):
-        raw = type(col_type).raw
-        return lambda v: raw(v, dialect)
+    if isinstance(col_type, Money):
+        return sqlite_money
+    if isinstance(col_type, UTCDateTime):
+        return lambda v: UTCDateTime.raw(v, dialect)
     if isinstance(col_type, JSONDoc):
         if dialect == "postgresql":
             return lambda v: None if v is None else Jsonb(v)
@@ -123,6 +126,7 @@ class _Plan:
         self.updates = [c for c in self.columns if c not in key]
         self.touch = TOUCH_COLUMN in table.c and TOUCH_COLUMN not in self.columns
         self.key = list(key)
+        self.dialect = dialect
         self.pg_types = [_pg_type(table.c[c]) for c in self.columns] if dialect == "postgresql" else []
         # C-speed row shaping: itemgetter for dict → tuple and for keys; adapters run per column.
         self.row_of = itemgetter(*self.columns) if len(self.columns) > 1 else (lambda r: (r[self.columns[0]],))
@@ -144,7 +148,7 @@ class _Plan:
             return f"ON CONFLICT ({keys}) DO NOTHING"
         sets = [f"{c} = excluded.{c}" for c in self.updates]
         if self.touch:
-            sets.append(f"{TOUCH_COLUMN} = CURRENT_TIMESTAMP")
+            sets.append(f"{TOUCH_COLUMN} = {now_sql(self.dialect)}")
         if distinct_op == "row":
             left = ", ".join(f"{target}.{c}" for c in self.updates)
             right = ", ".join(f"excluded.{c}" for c in self.updates)

@@ -20,10 +20,17 @@ def run_migrations() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # Batch mode rebuilds a table by dropping it: with foreign keys on, that drop would
+                # cascade to (delete) the rows of every table referencing it. Off outside any
+                # transaction (SQLite ignores the pragma inside one), checked again at the end.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
             context.configure(
                 connection=connection,
                 target_metadata=metadata,
-                render_as_batch=connection.dialect.name == "sqlite",
+                render_as_batch=sqlite,
             )
             postgres = connection.dialect.name == "postgresql"
             with context.begin_transaction():
@@ -33,6 +40,11 @@ def run_migrations() -> None:
                 context.run_migrations()
                 if postgres:
                     schemas.place(connection)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                connection.rollback()
+                if broken:
+                    raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
     finally:
         engine.dispose()
 

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from warehouse.types import UTCDateTime
+from warehouse.types import UTCDateTime, utc_now
 
 metadata = sa.MetaData(
     naming_convention={
@@ -16,12 +16,15 @@ metadata = sa.MetaData(
 
 
 def tenant_column() -> sa.Column:
-    return sa.Column("tenant_id", sa.String(64), nullable=False)
+    return sa.Column("tenant_id", sa.String(64), nullable=False,
+                     comment="the merchant the row belongs to (tenants.tenant_id)")
 
 
 def timestamps() -> list[sa.Column]:
     """``first_seen_at`` set once; ``updated_at`` moved only when a row's content changes."""
     return [
-        sa.Column("first_seen_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
-        sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+        sa.Column("first_seen_at", UTCDateTime, nullable=False, server_default=utc_now(),
+                  comment="when the warehouse first stored the row (UTC)"),
+        sa.Column("updated_at", UTCDateTime, nullable=False, server_default=utc_now(),
+                  comment="when the row's content last changed in the warehouse (UTC)"),
     ]

@@ -11,14 +11,14 @@ batch migration does when it recreates a table: a later migration that recreates
 in place, but refuses to change the type of a column a view selects).
 
 Revision ID: 0009_schemas_analyst_views
-Revises: 0008_fulfil_unclaimed_esims
+Revises: 0009_types_numbers_utc
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0009_schemas_analyst_views"
-down_revision = "0008_fulfil_unclaimed_esims"
+down_revision = "0009_types_numbers_utc"  # after the SQLite rebuilds: a view would block them
 branch_labels = None
 depends_on = None
 
