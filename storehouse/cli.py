@@ -83,7 +83,6 @@ def tenants_add(
     from resources.connection import ConnectionConfigError
     from resources.systems import spec_for
     from shop.pos_webhooks import setup_note
-    from shop.settings import ShopSettings
     from warehouse.tenants import add_tenant, get_connection, set_connection
 
     credentials, options = _parse_pairs(credential), _parse_pairs(option)
@@ -103,7 +102,7 @@ def tenants_add(
         add_tenant(conn, tenant, name)
         if system:
             set_connection(conn, tenant, system, base_url, credentials, options)
-            note = setup_note(conn, get_connection(conn, tenant, system), ShopSettings().public_url)
+            note = setup_note(conn, get_connection(conn, tenant, system), settings.api_url)
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
     if note:
         console.print(note, soft_wrap=True)
@@ -112,19 +111,19 @@ def tenants_add(
 @tenants_app.command("webhook-url")
 def tenants_webhook_url(tenant: str, system: str) -> None:
     """Issue a new webhook URL token for a POS that does not sign (the old URL stops working)."""
-    from shop.settings import ShopSettings
     from shop.webhook_tokens import UNSIGNED, issue, webhook_url
     from warehouse.tenants import get_connection
 
     if system not in UNSIGNED:
         raise typer.BadParameter(f"{system!r} needs no URL token; one of: {', '.join(sorted(UNSIGNED))}",
                                  param_hint="SYSTEM")
-    with _engine(Settings()).begin() as conn:
+    settings = Settings()
+    with _engine(settings).begin() as conn:
         if get_connection(conn, tenant, system) is None:
             console.print(f"[red]{tenant} has no {system} connection[/]")
             raise typer.Exit(1)
         token = issue(conn, tenant, system)
-    url = webhook_url(ShopSettings().public_url, tenant, system, token)
+    url = webhook_url(settings.api_url, tenant, system, token)
     console.print(f"{system} webhook URL (register it with {system}; it is shown this once): {url}", soft_wrap=True)
 
 
@@ -284,7 +283,6 @@ def demo(
 ) -> None:
     """The main job on the embedded default: sandbox, warehouse, demo tenants, every asset."""
     from sandbox.server import SandboxThread, is_up
-    from shop.settings import ShopSettings
     from storehouse.demo import register_demo_tenants, webhook_notes
     from storehouse.runner import ensure_dagster_home
     from storehouse.summary import print_summary
@@ -303,7 +301,7 @@ def demo(
         home = ensure_dagster_home(settings)
         tenants = register_demo_tenants(_engine(settings), settings.sandbox_url)
         console.print(f"[green]✓[/] {len(tenants)} demo tenants registered: {', '.join(t.tenant_id for t in tenants)}")
-        for note in webhook_notes(_engine(settings), tenants, ShopSettings().public_url):
+        for note in webhook_notes(_engine(settings), tenants, settings.api_url):
             console.print(f"    {note}", soft_wrap=True)
         ok = _run_and_report([t.tenant_id for t in tenants], None)
         print_summary(console, _engine(settings), [t.tenant_id for t in tenants], since)
