@@ -74,3 +74,6 @@
 {%- endmacro %}
 {% macro default__is_true(expr) %}{{ expr }}{% endmacro %}
 {% macro sqlite__is_true(expr) %}({{ expr }} = 1){% endmacro %}
+
+{#- 1-based position of `needle` in `haystack`, 0 when absent (dbt's cross-database position). -#}
+{% macro pos_of(needle, haystack) %}{{ dbt.position(needle, haystack) }}{% endmacro %}
