@@ -17,6 +17,8 @@ import yaml
 from sqlalchemy.engine import make_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "analytics"
+TARGET_DIR = PROJECT_DIR / "target"
+MANIFEST = TARGET_DIR / "manifest.json"
 PROFILE = "storehouse"
 PASSWORD_VAR = "STOREHOUSE_DBT_PASSWORD"
 
@@ -73,3 +75,23 @@ def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | N
     if check and result.returncode != 0:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     return result
+
+
+def profiles_dir() -> Path:
+    """Where the generated profile lives: under STOREHOUSE_HOME, never in the repository."""
+    from storehouse.settings import Settings
+
+    return (Settings().home / "dbt").resolve()
+
+
+def prepare_manifest(url: str | None = None) -> Path:
+    """Parse the project into ``analytics/target/manifest.json``: no database is touched. The
+    definitions read it (set-up, the test session and ``storehouse demo``/``ui`` call this)."""
+    from storehouse.settings import Settings
+
+    run_dbt(["parse", "--quiet"], url or Settings().warehouse_url, profiles_dir(), target_path=TARGET_DIR)
+    return MANIFEST
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["parse"]:
+    print(prepare_manifest())
