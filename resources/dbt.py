@@ -23,6 +23,16 @@ PROFILE = "storehouse"
 PASSWORD_VAR = "STOREHOUSE_DBT_PASSWORD"
 
 
+def model_names() -> set[str]:
+    """The tables dbt owns in the warehouse: one per model file (the migrations leave them alone)."""
+    return {path.stem for path in (PROJECT_DIR / "models").rglob("*.sql")}
+
+
+def not_dbt_owned(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic ``include_name`` hook: compare and autogenerate skip the tables dbt builds."""
+    return not (type_ == "table" and name in model_names())
+
+
 def profile_target(url: str) -> dict:
     """The dbt target for a warehouse URL (SQLite file or PostgreSQL)."""
     parsed = make_url(url)

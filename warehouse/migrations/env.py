@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from resources.dbt import not_dbt_owned
 from warehouse.db import make_engine
 from warehouse.tables import metadata
 
@@ -22,6 +23,7 @@ def run_migrations() -> None:
                 connection=connection,
                 target_metadata=metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
+                include_name=not_dbt_owned,  # the marts' tables are dbt's (analytics/)
             )
             with context.begin_transaction():
                 context.run_migrations()

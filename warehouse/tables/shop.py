@@ -179,41 +179,4 @@ order_effects = sa.Table(
     comment="Outbox of what an order change must cause outside: at most one row per order and kind.",
 )
 
-mart_orders_daily = sa.Table(
-    "mart_orders_daily",
-    metadata,
-    tenant_column(),
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("orders", sa.Integer, nullable=False),
-    sa.Column("paid_orders", sa.Integer, nullable=False),
-    sa.Column("provisioned", sa.Integer, nullable=False),
-    sa.Column("failed", sa.Integer, nullable=False),
-    sa.Column("expired", sa.Integer, nullable=False),
-    sa.Column("refunded", sa.Integer, nullable=False),
-    sa.Column("esims", sa.Integer, nullable=False, comment="units delivered"),
-    sa.Column("revenue", Money, nullable=False, comment="paid amounts"),
-    sa.Column("refunds", Money, nullable=False),
-    sa.Column("net_revenue", Money, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
-    sa.PrimaryKeyConstraint("tenant_id", "day", "currency"),
-    comment="Orders and revenue per tenant per day (UTC, by order creation).",
-)
-
-mart_provisioning_daily = sa.Table(
-    "mart_provisioning_daily",
-    metadata,
-    tenant_column(),
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("provider", sa.String(32), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, comment="calls made (breaker skips excluded)"),
-    sa.Column("succeeded", sa.Integer, nullable=False),
-    sa.Column("skipped_open", sa.Integer, nullable=False, comment="skipped by an open breaker"),
-    sa.Column("success_rate", sa.Float),
-    sa.Column("p50_latency_ms", sa.Float),
-    sa.Column("p95_latency_ms", sa.Float),
-    sa.Column("error_classes", JSONDoc, nullable=False, comment="{error_class: count}"),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
-    sa.PrimaryKeyConstraint("tenant_id", "day", "provider"),
-    comment="Provisioning attempts per tenant, provider and day: success rate, latency, error classes.",
-)
+# The shop's marts (mart_orders_daily, mart_provisioning_daily) are dbt models: analytics/models/shop/.
