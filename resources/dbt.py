@@ -103,5 +103,13 @@ def prepare_manifest(url: str | None = None) -> Path:
     return MANIFEST
 
 
+def generate_docs(url: str, folder: Path) -> Path:
+    """``dbt docs generate`` into ``folder``: index.html (dbt's own page, no internet needed),
+    manifest.json, catalog.json (the warehouse's columns and types) and static_index.html, one
+    self-contained file of all three."""
+    run_dbt(["docs", "generate", "--static"], url, profiles_dir(), target_path=folder.resolve())
+    return folder.resolve()
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["parse"]:
     print(prepare_manifest())

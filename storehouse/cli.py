@@ -1,4 +1,4 @@
-"""The `storehouse` command: demo, sandbox, migrate, tenants, sync, api, ui."""
+"""The `storehouse` command: demo, sandbox, migrate, tenants, sync, api, docs, ui."""
 
 from __future__ import annotations
 
@@ -312,6 +312,32 @@ def api(
     proxy = ApiSettings().uvicorn_proxy_options()  # X-Forwarded-For believed only when configured
     console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy)
+
+
+@app.command()
+def docs(
+    port: Annotated[int, typer.Option(help="serve the data dictionary on this port")] = 8080,
+    serve: Annotated[bool, typer.Option(help="serve it after generating it")] = True,
+) -> None:
+    """The analysts' data dictionary: `dbt docs generate` of the marts (offline), served on a port."""
+    import functools
+    import http.server
+
+    from resources.dbt import generate_docs
+
+    settings = Settings()
+    _migrate(settings)
+    folder = generate_docs(settings.warehouse_url, settings.home / "dbt-docs")
+    console.print(f"[green]✓[/] data dictionary written to {folder} (static_index.html is one self-contained file)")
+    if not serve:
+        return
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        console.print(f"serving it on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command()
