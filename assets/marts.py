@@ -20,10 +20,11 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from assets.common import OWNERS
+from assets.common import OWNERS, table_metadata
 from resources.dbt import (MANIFEST, PASSWORD_VAR, PROJECT_DIR, TARGET_DIR, dbt_env, dbt_executable, prepare_manifest,
                            profiles_dir, write_profiles)
 from resources.warehouse import WarehouseResource
+from warehouse.tables import metadata
 
 GROUP = "marts"
 
@@ -51,6 +52,15 @@ class MartsTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return OWNERS
 
+
+# The platform's own tables the models read that no single asset writes (every sync records itself):
+# shown as the warehouse tables they are, with their columns, upstream of the models that read them.
+platform_tables = [
+    dg.AssetSpec(["warehouse", name], group_name="platform", owners=OWNERS, kinds={"sql"},
+                 description=f"Warehouse table `{name}`: {metadata.tables[name].comment}",
+                 metadata=table_metadata(metadata.tables[name]))
+    for name in ("tenants", "sync_runs", "quarantine")
+]
 
 translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True))
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.marts import warehouse_marts
+from assets.marts import platform_tables, warehouse_marts
 from assets.shop import shop_checks
 
 marts_job = dg.define_asset_job(
@@ -13,7 +13,7 @@ marts_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[warehouse_marts],
+    assets=[warehouse_marts, *platform_tables],
     asset_checks=shop_checks,
     jobs=[marts_job],
     schedules=[dg.ScheduleDefinition(name="marts_hourly", job=marts_job, cron_schedule="20 * * * *",
