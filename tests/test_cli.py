@@ -4,10 +4,19 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
+from resources.dbt import model_names
 from sandbox.server import free_port
+
+
+def readme_queries() -> list[str]:
+    """The SQL examples of the README's marts section."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## The marts (dbt)", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 
 
 def test_demo_end_to_end_on_a_fresh_home(tmp_path):
@@ -25,9 +34,16 @@ def test_demo_end_to_end_on_a_fresh_home(tmp_path):
     with engine.connect() as conn:
         per_tenant = dict(conn.execute(sa.text("select tenant_id, count(*) from transactions group by 1")).all())
     assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}
-    with engine.connect() as conn:  # the purchase reached the marts: the shop's job ran again after it
+    with engine.connect() as conn:  # the purchase reached the marts: dbt built them after it
         sold = conn.execute(sa.text("select sum(provisioned) from mart_orders_daily where tenant_id = 'numnaroad'"))
         assert sold.scalar() == 1
+    built = re.search(r"✓ marts · (\d+) dbt models built and tested", done.stdout)
+    assert built and int(built.group(1)) == len(model_names()), done.stdout[-2000:]
+    queries = readme_queries()
+    assert len(queries) >= 6
+    with engine.connect() as conn:  # the README's example queries hold on the demo warehouse
+        for query in queries:
+            assert conn.execute(sa.text(query)).all(), query
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
 
 
