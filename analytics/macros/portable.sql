@@ -77,3 +77,11 @@
 
 {#- 1-based position of `needle` in `haystack`, 0 when absent (dbt's cross-database position). -#}
 {% macro pos_of(needle, haystack) %}{{ dbt.position(needle, haystack) }}{% endmacro %}
+
+{#- The start (00:00 UTC) of a timestamp's day, comparable with the timestamp column itself, so an
+    index on it serves a range from that day on. -#}
+{% macro utc_day_start(expr) -%}
+  {{ return(adapter.dispatch('utc_day_start', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__utc_day_start(expr) %}(date_trunc('day', {{ expr }} at time zone 'UTC') at time zone 'UTC'){% endmacro %}
+{% macro sqlite__utc_day_start(expr) %}date({{ expr }}){% endmacro %}
