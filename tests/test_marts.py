@@ -349,7 +349,8 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
     assert parents["shop/mart_orders_daily"] == {"shop/stuck_orders"}
     assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products"}
-    assert parents["mx_merchant/mx_sales_daily"] == {"mx_merchant/transactions"}
+    assert parents["mx_merchant/mx_transactions_daily"] == {"mx_merchant/transactions"}
+    assert parents["mx_merchant/mx_sales_daily"] == {"mx_merchant/mx_transactions_daily"}
     assert parents["pos/pos_customers_by_type"] == {"pos/customers"}
     spec = next(s for s in warehouse_marts.specs if s.key.to_user_string() == "shop/mart_orders_daily")
     schema = spec.metadata["dagster/column_schema"]
