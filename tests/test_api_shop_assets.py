@@ -68,6 +68,10 @@ def meta(result, key: str) -> dict:
     return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
 
 
+def checks(result) -> dict[str, bool]:
+    return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+
+
 def test_stuck_paid_order_is_provisioned_and_counted(paid_but_unprovisioned, engine, warehouse, tenant_id):
     shop, bought = paid_but_unprovisioned
     result = run_hourly(warehouse, tenant_id)

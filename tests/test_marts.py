@@ -376,6 +376,20 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
     assert materialise()["mart_revenue_matches_payments"] is False
 
 
+def test_the_data_dictionary_is_generated_offline(built, tmp_path, monkeypatch):
+    """`storehouse docs`: dbt's docs, with the warehouse's catalogue, as files it can serve."""
+    from resources.dbt import generate_docs
+
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path / "home"))
+    folder = generate_docs(built["url"], tmp_path / "docs")
+    catalog = json.loads((folder / "catalog.json").read_text())
+    mart = catalog["nodes"]["model.storehouse.mart_orders_daily"]
+    assert {"tenant_id", "day", "currency", "net_revenue"} <= {c.lower() for c in mart["columns"]}
+    page = (folder / "static_index.html").read_text()  # one file: the page with manifest and catalogue inlined
+    assert "Sum of the paid orders' totals" in page and "platform_sync_summary" in page
+    assert (folder / "index.html").exists()
+
+
 def test_a_reconciliation_test_fails_when_a_mart_loses_money(built):
     """Last: the money test catches a mart whose total drifted from its source table."""
     engine = make_engine(built["url"])
