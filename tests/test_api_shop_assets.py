@@ -1,7 +1,6 @@
 """The hourly shop job: stuck orders recovered by the provisioning engine itself (the marts are dbt's: test_marts)."""
 
 import datetime as dt
-from decimal import Decimal
 
 import dagster as dg
 import httpx

@@ -7,7 +7,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import dagster as dg
 import pytest
