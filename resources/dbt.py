@@ -16,21 +16,13 @@ from pathlib import Path
 import yaml
 from sqlalchemy.engine import make_url
 
+from warehouse.marts import model_names, not_dbt_owned  # noqa: F401  (the tables dbt owns)
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "analytics"
 TARGET_DIR = PROJECT_DIR / "target"
 MANIFEST = TARGET_DIR / "manifest.json"
 PROFILE = "storehouse"
 PASSWORD_VAR = "STOREHOUSE_DBT_PASSWORD"
-
-
-def model_names() -> set[str]:
-    """The tables dbt owns in the warehouse: one per model file (the migrations leave them alone)."""
-    return {path.stem for path in (PROJECT_DIR / "models").rglob("*.sql")}
-
-
-def not_dbt_owned(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Alembic ``include_name`` hook: compare and autogenerate skip the tables dbt builds."""
-    return not (type_ == "table" and name in model_names())
 
 
 def profile_target(url: str) -> dict:

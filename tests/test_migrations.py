@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
-from resources.dbt import not_dbt_owned
 from tests.conftest import postgres_url
 from warehouse.db import make_engine, normalise_url
+from warehouse.marts import not_dbt_owned
 from warehouse.migrate import upgrade
 from warehouse.tables import metadata
 from warehouse.tables.shop import webhook_events

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from resources.dbt import not_dbt_owned
 from warehouse.db import make_engine
+from warehouse.marts import not_dbt_owned
 from warehouse.tables import metadata
 
 config = context.config
