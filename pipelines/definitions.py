@@ -12,6 +12,7 @@ from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
 from pipelines import shop
+from pipelines import marts
 from resources.esim import EsimProvidersResource
 from resources.mx_merchant import MxMerchantResource
 from resources.pos import PosClientsResource
@@ -62,6 +63,7 @@ FRESHNESS = {
     "esim": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=13), warn_window=timedelta(hours=7)),
     "shop": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     "pos": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
+    "marts": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     "pos/inventory": dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=45),
                                                     warn_window=timedelta(minutes=30)),  # every 15 minutes
 }
@@ -79,5 +81,5 @@ def _finish(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 with warnings.catch_warnings():  # map_asset_specs is a preview API, chosen on purpose: one table for every asset
     warnings.simplefilter("ignore", dg.PreviewWarning)
-    defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs).map_asset_specs(
+    defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs, marts.defs).map_asset_specs(
         func=_finish)

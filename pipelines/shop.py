@@ -9,7 +9,7 @@ shop_job = dg.define_asset_job(
     "shop_hourly",
     selection=dg.AssetSelection.assets(*shop_assets),
     executor_def=dg.in_process_executor,
-    description="Stuck orders checked with their provider, pending effects delivered, daily marts rebuilt.",
+    description="Stuck orders checked with their provider, pending effects delivered (the marts are the dbt job `marts`).",
 )
 
 defs = dg.Definitions(

@@ -1,4 +1,4 @@
-"""The `storehouse` command: demo, up, sandbox, migrate, tenants, sync, api, ui."""
+"""The `storehouse` command: demo, up, sandbox, migrate, tenants, sync, api, docs, ui."""
 
 from __future__ import annotations
 
@@ -277,11 +277,24 @@ def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
     return ok
 
 
+def _build_marts_and_report() -> bool:
+    from storehouse.runner import run_marts
+
+    with console.status("building the marts (dbt build)…"):
+        outcome = run_marts()
+    mark = "[green]✓[/]" if outcome.success else "[red]✗[/]"
+    console.print(f"{mark} {outcome.job} · {len(outcome.metadata)} dbt models built and tested · run {outcome.run_id[:8]}")
+    if outcome.error:
+        console.print(f"    [red]{outcome.error}[/]")
+    return outcome.success
+
+
 @app.command()
 def demo(
     keep_serving: Annotated[bool, typer.Option(help="keep the sandbox running afterwards")] = False,
 ) -> None:
     """The main job on the embedded default: sandbox, warehouse, demo tenants, every asset."""
+    from resources.dbt import prepare_manifest
     from sandbox.server import SandboxThread, is_up
     from storehouse.demo import register_demo_tenants, webhook_notes
     from storehouse.runner import ensure_dagster_home
@@ -298,6 +311,7 @@ def demo(
         console.print(f"[green]✓[/] sandbox started at {server.url}")
     try:
         _migrate(settings)
+        prepare_manifest()  # the marts' dbt models as they are now, before the definitions load
         home = ensure_dagster_home(settings)
         tenants = register_demo_tenants(_engine(settings), settings.sandbox_url)
         console.print(f"[green]✓[/] {len(tenants)} demo tenants registered: {', '.join(t.tenant_id for t in tenants)}")
@@ -309,8 +323,9 @@ def demo(
 
         console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")
         ok &= buy_one_esim(console, _engine(settings), settings)
-        console.print("\nThe shop's hourly job again, so its marts count the purchase:")
+        console.print("\nThe shop's hourly job again, then the marts (dbt, every tenant), so they count the purchase:")
         ok &= _run_and_report([SHOP], ["shop_hourly"])
+        ok &= _build_marts_and_report()
         console.print(f"\nDone in {time.perf_counter() - started:.1f} s.")
         console.print(
             "Next:\n"
@@ -361,6 +376,32 @@ def api(
     proxy = ApiSettings().uvicorn_proxy_options()  # X-Forwarded-For believed only when configured
     console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy)
+
+
+@app.command()
+def docs(
+    port: Annotated[int, typer.Option(help="serve the data dictionary on this port")] = 8080,
+    serve: Annotated[bool, typer.Option(help="serve it after generating it")] = True,
+) -> None:
+    """The analysts' data dictionary: `dbt docs generate` of the marts (offline), served on a port."""
+    import functools
+    import http.server
+
+    from resources.dbt import generate_docs
+
+    settings = Settings()
+    _migrate(settings)
+    folder = generate_docs(settings.warehouse_url, settings.home / "dbt-docs")
+    console.print(f"[green]✓[/] data dictionary written to {folder} (static_index.html is one self-contained file)")
+    if not serve:
+        return
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        console.print(f"serving it on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command()

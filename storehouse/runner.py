@@ -102,21 +102,33 @@ def run_tenant_jobs(
     reconcile_partitions(instance, RESOURCES["warehouse"])
     outcomes = []
     for name in job_names or jobs_for_tenant(tenant_id):
-        job = defs.resolve_job_def(name)
         if on_event:
             on_event(f"{name} for {tenant_id}")
-        result = job.execute_in_process(
-            partition_key=tenant_id, instance=instance, raise_on_error=False, run_config=QUIET,
-        )
-        metadata: dict[str, dict] = {}
-        for event in result.get_asset_materialization_events():
-            mat = event.event_specific_data.materialization
-            metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-        error = None
-        if not result.success:
-            failures = [e for e in result.all_events if e.is_step_failure]
-            error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
-        checks = failed_checks(result)
-        success = result.success and not any(c.is_error for c in checks)
-        outcomes.append(JobOutcome(name, tenant_id, success, result.run_id, error, metadata, checks))
+        outcomes.append(run_job(defs.resolve_job_def(name), instance, tenant_id))
     return outcomes
+
+
+def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None) -> JobOutcome:
+    """Execute one job in this process (one tenant's partition, or all for an unpartitioned job)."""
+    result = job.execute_in_process(
+        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET,
+    )
+    metadata: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    error = None
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
+    checks = failed_checks(result)
+    success = result.success and not any(c.is_error for c in checks)
+    return JobOutcome(job.name, partition_key or "all tenants", success, result.run_id, error, metadata, checks)
+
+
+def run_marts() -> JobOutcome:
+    """Build the analysts' marts (the dbt job, every tenant) in this process."""
+    from pipelines.definitions import defs
+    from pipelines.marts import marts_job
+
+    return run_job(defs.resolve_job_def(marts_job.name), dg.DagsterInstance.get(), None)

@@ -18,6 +18,14 @@ os.environ.setdefault("STOREHOUSE_SECRETS_KEY_FILE",
 from sandbox.server import SandboxThread
 
 
+def pytest_configure(config):
+    """Parse the dbt project once per session, before any test imports the definitions (they read
+    its manifest; nothing reaches a database)."""
+    from resources.dbt import prepare_manifest
+
+    prepare_manifest()
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     """The whole sandbox app served over real HTTP on 127.0.0.1 (a free port)."""

@@ -7,12 +7,21 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from resources.dbt import model_names
 from sandbox.server import free_port
+
+
+def readme_queries() -> list[str]:
+    """The SQL examples of the README's marts section."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## The marts (dbt)", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 
 
 def _demo_env(tmp_path) -> dict[str, str]:
@@ -37,6 +46,8 @@ def test_demo_end_to_end_on_a_fresh_home_then_again(tmp_path):
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "What this run did" in done.stdout
+        built = re.search(r"✓ marts · (\d+) dbt models built and tested", done.stdout)
+        assert built and int(built.group(1)) == len(model_names()), done.stdout[-2000:]
         runs.append(done.stdout)
     # The dispensaries' webhook URLs, each token shown this once (their POS systems do not sign).
     assert re.search(r"treez webhook URL \(register it with treez; it is shown this once\): "
@@ -46,9 +57,11 @@ def test_demo_end_to_end_on_a_fresh_home_then_again(tmp_path):
         per_tenant = dict(conn.execute(sa.text("select tenant_id, count(*) from transactions group by 1")).all())
         iccids = conn.execute(sa.text("select iccid from order_esims where tenant_id = 'numnaroad'")).scalars().all()
         sold = conn.execute(sa.text("select sum(provisioned) from mart_orders_daily where tenant_id = 'numnaroad'"))
-        assert sold.scalar() == 2  # each purchase reached the marts: the shop's job ran again after it
+        assert sold.scalar() == 2  # each purchase reached the marts: dbt built them after it
     assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}
     assert len(iccids) == len(set(iccids)) == 2, iccids
+        for query in readme_queries():  # the README's example queries hold on the demo warehouse
+            assert conn.execute(sa.text(query)).all(), query
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
 
     first, second = (_this_run(out, "downtown-medical") for out in runs)

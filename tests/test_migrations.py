@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from warehouse.db import make_engine
+from warehouse.marts import not_dbt_owned
 from warehouse.migrate import upgrade
 from warehouse.tables import metadata
 from warehouse.tables.shop import webhook_events
@@ -19,7 +20,8 @@ from warehouse.tables.shop import webhook_events
 def schema_differences(conn) -> list:
     """Where the database differs from the table definitions: tables, columns, types and indexes
     (server defaults and comments render differently per dialect)."""
-    diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    # The marts' tables are dbt's (analytics/): the migrations neither own nor compare them.
+    diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": not_dbt_owned}), metadata)
     return [d for d in diff if not (isinstance(d, tuple) and d[0] in ("modify_default", "modify_comment"))
             and not (isinstance(d, list) and d and d[0][0] in ("modify_default", "modify_comment", "modify_nullable"))]
 

@@ -174,7 +174,7 @@ def test_grant_analyst_refuses_the_warehouse_owner(empty_warehouse, analyst_role
 def test_a_warehouse_migrated_before_the_schemas_is_placed_by_the_next_upgrade(empty_warehouse):
     upgrade(empty_warehouse)
     heads = current(empty_warehouse)
-    command.downgrade(alembic_config(empty_warehouse), "0008_fulfil_unclaimed_esims")
+    command.downgrade(alembic_config(empty_warehouse), "0009_types_numbers_utc")
     engine = make_engine(empty_warehouse)
     try:
         with engine.begin() as conn:  # the layout before: every table in public, no schemas
@@ -183,7 +183,7 @@ def test_a_warehouse_migrated_before_the_schemas_is_placed_by_the_next_upgrade(e
             conn.exec_driver_sql("DROP SCHEMA analytics")
             conn.exec_driver_sql("DROP SCHEMA ops")
             conn.exec_driver_sql("INSERT INTO tenants (tenant_id, name) VALUES ('kept', 'Kept')")
-        assert current(empty_warehouse) == heads - {"0009_schemas_analyst_views"} | {"0008_fulfil_unclaimed_esims"}
+        assert current(empty_warehouse) == heads - {"0009_schemas_analyst_views"} | {"0009_types_numbers_utc"}
 
         upgrade(empty_warehouse)
         assert current(empty_warehouse) == heads

@@ -44,8 +44,6 @@ ANALYST: dict[str, str] = {
     "payments": "Stripe PaymentIntents behind orders, with refunds",
     "webhook_events_analytics": "Stripe events accepted and their outcome, without the body (view)",
     "provisioning_attempts": "every eSIM provider call made for an order",
-    "mart_orders_daily": "orders and revenue per tenant per day",
-    "mart_provisioning_daily": "provisioning success, latency and errors per provider per day",
     "sync_runs": "one row per sync of a stream for a tenant: freshness, rows, API calls",
 }
 

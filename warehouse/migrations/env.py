@@ -4,6 +4,7 @@ from alembic import context
 
 from warehouse import schemas
 from warehouse.db import make_engine
+from warehouse.marts import not_dbt_owned
 from warehouse.tables import metadata
 
 config = context.config
@@ -31,6 +32,7 @@ def run_migrations() -> None:
                 connection=connection,
                 target_metadata=metadata,
                 render_as_batch=sqlite,
+                include_name=not_dbt_owned,  # the marts' tables are dbt's (analytics/)
             )
             postgres = connection.dialect.name == "postgresql"
             with context.begin_transaction():

@@ -12,13 +12,12 @@ from warehouse.tables import esim  # noqa
 
 from warehouse.tables.pos import CUSTOMERS_ANALYTICS_DESCRIPTIONS
 
-# What analysts query (the README lists them): loaded tables and marts, every column described
+# What analysts query (the README lists them): loaded tables (the marts are dbt's), every column described
 # by its comment, and the PII-free view with its column descriptions.
 ANALYST_TABLES = (
     "transactions", "invoices", "invoice_lines", "product_categories",  # MX Merchant
     "esim_packages", "esim_stock",  # eSIM catalogue and stock
     "orders", "payments", "provisioning_attempts", "webhook_events",  # the eSIM shop
-    "mart_orders_daily", "mart_provisioning_daily",  # shop marts
     "products", "inventory", "customers", "saq_branches",  # POS and Portaus
     "tenants", "sync_runs", "quarantine",  # the platform
 )

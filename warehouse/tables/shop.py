@@ -199,43 +199,4 @@ order_effects = sa.Table(
     comment="Outbox of what an order change must cause outside: at most one row per order and kind.",
 )
 
-mart_orders_daily = sa.Table(
-    "mart_orders_daily",
-    metadata,
-    tenant_column(),
-    sa.Column("day", sa.Date, nullable=False, comment="the UTC day the orders were created"),
-    sa.Column("currency", sa.String(3), nullable=False, comment="ISO 4217 currency of the amounts"),
-    sa.Column("orders", sa.Integer, nullable=False, comment="checkouts made"),
-    sa.Column("paid_orders", sa.Integer, nullable=False, comment="orders whose payment succeeded"),
-    sa.Column("provisioned", sa.Integer, nullable=False, comment="orders fully provisioned"),
-    sa.Column("failed", sa.Integer, nullable=False, comment="orders that failed"),
-    sa.Column("expired", sa.Integer, nullable=False, comment="checkouts that expired unpaid"),
-    sa.Column("refunded", sa.Integer, nullable=False, comment="orders refunded"),
-    sa.Column("esims", sa.Integer, nullable=False, comment="units delivered"),
-    sa.Column("revenue", Money, nullable=False, comment="paid amounts"),
-    sa.Column("refunds", Money, nullable=False, comment="amounts refunded"),
-    sa.Column("net_revenue", Money, nullable=False, comment="revenue minus refunds"),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=utc_now(),
-              comment="when the mart row was last computed (UTC)"),
-    sa.PrimaryKeyConstraint("tenant_id", "day", "currency"),
-    comment="Orders and revenue per tenant per day (UTC, by order creation).",
-)
-
-mart_provisioning_daily = sa.Table(
-    "mart_provisioning_daily",
-    metadata,
-    tenant_column(),
-    sa.Column("day", sa.Date, nullable=False, comment="the UTC day the attempts started"),
-    sa.Column("provider", sa.String(32), nullable=False, comment="esimcard, mobimatter or airalo"),
-    sa.Column("attempts", sa.Integer, nullable=False, comment="calls made (breaker skips excluded)"),
-    sa.Column("succeeded", sa.Integer, nullable=False, comment="attempts that delivered an eSIM"),
-    sa.Column("skipped_open", sa.Integer, nullable=False, comment="skipped by an open breaker"),
-    sa.Column("success_rate", sa.Float, comment="succeeded / attempts"),
-    sa.Column("p50_latency_ms", sa.Float, comment="median provider latency"),
-    sa.Column("p95_latency_ms", sa.Float, comment="95th percentile provider latency"),
-    sa.Column("error_classes", JSONDoc, nullable=False, comment="{error_class: count}"),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=utc_now(),
-              comment="when the mart row was last computed (UTC)"),
-    sa.PrimaryKeyConstraint("tenant_id", "day", "provider"),
-    comment="Provisioning attempts per tenant, provider and day: success rate, latency, error classes.",
-)
+# The shop's marts (mart_orders_daily, mart_provisioning_daily) are dbt models: analytics/models/shop/.

@@ -1,0 +1,87 @@
+{#- SQL that differs between the SQLite warehouse and PostgreSQL, in one place. Every model calls
+    these instead of a dialect's own function, so the same models build on both. -#}
+
+{#- An amount as a number. SQLite stores money as canonical decimal text (or NUMERIC), PostgreSQL
+    as NUMERIC(18, 4): both aggregate only once cast. -#}
+{% macro money(expr) -%}
+  {{ return(adapter.dispatch('money', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__money(expr) %}cast({{ expr }} as numeric){% endmacro %}
+{% macro sqlite__money(expr) %}cast({{ expr }} as real){% endmacro %}
+
+{#- An exact sum of amounts. PostgreSQL sums NUMERIC exactly; SQLite would sum floats, so there the
+    amounts are summed as integer ten-thousandths (the warehouse keeps four places) and scaled back. -#}
+{% macro money_sum(expr) -%}
+  {{ return(adapter.dispatch('money_sum', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__money_sum(expr) %}coalesce(sum(cast({{ expr }} as numeric)), 0){% endmacro %}
+{% macro sqlite__money_sum(expr) -%}
+  round(coalesce(sum(cast(round(cast({{ expr }} as real) * 10000) as integer)), 0) / 10000.0, 4)
+{%- endmacro %}
+
+{#- The UTC calendar day of a timestamp (TIMESTAMPTZ on PostgreSQL, UTC text on SQLite). -#}
+{% macro utc_day(expr) -%}
+  {{ return(adapter.dispatch('utc_day', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__utc_day(expr) %}cast(({{ expr }} at time zone 'UTC') as date){% endmacro %}
+{% macro sqlite__utc_day(expr) %}date({{ expr }}){% endmacro %}
+
+{#- A timestamp compared and returned as UTC (SQLite: normalised text, whatever offset it carries). -#}
+{% macro utc_ts(expr) -%}
+  {{ return(adapter.dispatch('utc_ts', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__utc_ts(expr) %}{{ expr }}{% endmacro %}
+{% macro sqlite__utc_ts(expr) %}strftime('%Y-%m-%d %H:%M:%f', {{ expr }}){% endmacro %}
+
+{#- Hours from a timestamp to the time the models are built. -#}
+{% macro hours_since(expr) -%}
+  {{ return(adapter.dispatch('hours_since', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__hours_since(expr) %}round(cast(extract(epoch from (now() - {{ expr }})) / 3600.0 as numeric), 2){% endmacro %}
+{% macro sqlite__hours_since(expr) %}round((julianday('now') - julianday({{ expr }})) * 24.0, 2){% endmacro %}
+
+{#- A date n days after today (UTC). -#}
+{% macro days_from_today(n) -%}
+  {{ return(adapter.dispatch('days_from_today', 'storehouse')(n)) }}
+{%- endmacro %}
+{% macro default__days_from_today(n) %}cast((now() at time zone 'UTC') as date) + {{ n }}{% endmacro %}
+{% macro sqlite__days_from_today(n) %}date('now', '+{{ n }} days'){% endmacro %}
+
+{#- Whole days from today (UTC) to a date. -#}
+{% macro days_until(expr) -%}
+  {{ return(adapter.dispatch('days_until', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__days_until(expr) %}({{ expr }} - cast((now() at time zone 'UTC') as date)){% endmacro %}
+{% macro sqlite__days_until(expr) %}cast(julianday({{ expr }}) - julianday(date('now')) as integer){% endmacro %}
+
+{#- A number rounded to n places (PostgreSQL rounds only NUMERIC to places). -#}
+{% macro round_to(expr, places) -%}
+  {{ return(adapter.dispatch('round_to', 'storehouse')(expr, places)) }}
+{%- endmacro %}
+{% macro default__round_to(expr, places) %}cast(round(cast({{ expr }} as numeric), {{ places }}) as double precision){% endmacro %}
+{% macro sqlite__round_to(expr, places) %}round({{ expr }}, {{ places }}){% endmacro %}
+
+{#- {key: count} as JSON text, from rows of (key, count) in a group. -#}
+{% macro json_counts(key, count) -%}
+  {{ return(adapter.dispatch('json_counts', 'storehouse')(key, count)) }}
+{%- endmacro %}
+{% macro default__json_counts(key, count) %}cast(json_object_agg({{ key }}, {{ count }} order by {{ key }}) as text){% endmacro %}
+{% macro sqlite__json_counts(key, count) %}json_group_object({{ key }}, {{ count }}){% endmacro %}
+
+{#- A boolean column as true/false in a filter (SQLite stores 0/1). -#}
+{% macro is_true(expr) -%}
+  {{ return(adapter.dispatch('is_true', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__is_true(expr) %}{{ expr }}{% endmacro %}
+{% macro sqlite__is_true(expr) %}({{ expr }} = 1){% endmacro %}
+
+{#- 1-based position of `needle` in `haystack`, 0 when absent (dbt's cross-database position). -#}
+{% macro pos_of(needle, haystack) %}{{ dbt.position(needle, haystack) }}{% endmacro %}
+
+{#- The start (00:00 UTC) of a timestamp's day, comparable with the timestamp column itself, so an
+    index on it serves a range from that day on. -#}
+{% macro utc_day_start(expr) -%}
+  {{ return(adapter.dispatch('utc_day_start', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__utc_day_start(expr) %}(date_trunc('day', {{ expr }} at time zone 'UTC') at time zone 'UTC'){% endmacro %}
+{% macro sqlite__utc_day_start(expr) %}date({{ expr }}){% endmacro %}

@@ -1,0 +1,34 @@
+-- MX Merchant transactions per tenant, UTC day, kind, category and product: the one pass over
+-- `transactions` the other MX revenue models aggregate. Incremental: a rebuild recomputes only the
+-- days from the earliest transaction that changed since the last build (per tenant) onwards.
+{{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert') }}
+
+with tx as (
+    select t.*
+    from {{ source('warehouse', 'transactions') }} t
+    {% if is_incremental() %}
+    join (
+        select tenant_id, min(created_at) as since
+        from {{ source('warehouse', 'transactions') }}
+        where {{ utc_ts('updated_at') }} > (select max(source_updated_at) from {{ this }})
+        group by tenant_id
+    ) changed on changed.tenant_id = t.tenant_id and t.created_at >= {{ utc_day_start('changed.since') }}
+    {% endif %}
+)
+
+select tenant_id || '|' || {{ dbt.cast(utc_day('created_at'), dbt.type_string()) }} as day_key,
+       tenant_id,
+       {{ utc_day('created_at') }} as day,
+       case when {{ mx_failed('tx') }} then 'failed'
+            when {{ mx_is_refund('tx') }} then 'refund'
+            else 'sale' end as kind,
+       coalesce(product_category, 'Uncategorized') as product_category,
+       coalesce(primary_product, '(no product)') as product,
+       count(*) as transactions,
+       sum(case when has_invoice then 1 else 0 end) as invoiced_transactions,
+       {{ money_sum('amount') }} as amount,
+       max({{ utc_ts('updated_at') }}) as source_updated_at
+from tx
+group by tenant_id, {{ utc_day('created_at') }},
+         case when {{ mx_failed('tx') }} then 'failed' when {{ mx_is_refund('tx') }} then 'refund' else 'sale' end,
+         coalesce(product_category, 'Uncategorized'), coalesce(primary_product, '(no product)')

@@ -1,0 +1,36 @@
+-- Orders and revenue per tenant, UTC day of creation and currency (seed 001).
+with esims as (
+    select tenant_id, order_id, count(*) as n
+    from {{ source('operational', 'order_esims') }}
+    group by tenant_id, order_id
+),
+
+orders as (
+    select o.tenant_id,
+           {{ utc_day('o.created_at') }} as day,
+           o.currency,
+           o.status,
+           o.paid_at,
+           o.amount_total,
+           o.amount_refunded,
+           coalesce(e.n, 0) as esims
+    from {{ source('warehouse', 'orders') }} o
+    left join esims e on e.tenant_id = o.tenant_id and e.order_id = o.order_id
+)
+
+select tenant_id,
+       day,
+       currency,
+       count(*) as orders,
+       sum(case when paid_at is not null then 1 else 0 end) as paid_orders,
+       sum(case when status in ('provisioned', 'partially_provisioned') then 1 else 0 end) as provisioned,
+       sum(case when status = 'failed' then 1 else 0 end) as failed,
+       sum(case when status = 'expired' then 1 else 0 end) as expired,
+       sum(case when status = 'refunded' then 1 else 0 end) as refunded,
+       sum(esims) as esims,
+       {{ money_sum('case when paid_at is not null then amount_total else 0 end') }} as revenue,
+       {{ money_sum('amount_refunded') }} as refunds,
+       {{ money_sum('case when paid_at is not null then amount_total else 0 end') }}
+         - {{ money_sum('amount_refunded') }} as net_revenue
+from orders
+group by tenant_id, day, currency

@@ -1,0 +1,234 @@
+"""Benchmark: building the marts (dbt, analytics/) over the 1,000,000-transaction warehouse.
+
+A scratch PostgreSQL database (or a SQLite file with ``--sqlite``) is migrated and filled in SQL:
+1,000,000 MX transactions over 10 tenants and a year, with POS catalogue and stock, eSIM orders
+and provisioning attempts, sync runs. Then, in the same run:
+
+1. ``dbt run`` of every model, full (the build analysts get; ``dbt test`` is timed apart);
+2. the ceiling: the very SQL dbt ran (``dbt compile``'s output, in dependency order) as plain
+   ``CREATE TABLE … AS`` statements into another schema, no dbt around it (target ≥ 0.5×: dbt's
+   build takes at most twice the bare statements' time);
+3. 1 % of the transactions changed (the newest 0.5 % updated, 0.5 % new ones arrive, as syncs
+   bring them) and ``dbt run`` again: the incremental rebuild (target ≤ 20 % of the full build).
+
+    python bench/marts_bench.py                        # PostgreSQL, 1,000,000 transactions
+    python bench/marts_bench.py --transactions 200000 --sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_PG, load_avg, machine, scratch_pg  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+from resources.dbt import run_dbt  # noqa: E402
+from warehouse.db import make_engine  # noqa: E402
+from warehouse.migrate import upgrade  # noqa: E402
+
+TENANTS = 10
+
+
+def fill(url: str, n: int) -> None:
+    """The benchmark warehouse, generated in SQL (the figures are about the marts, not loading)."""
+    engine = make_engine(url)
+    pg = engine.dialect.name == "postgresql"
+    per = n // TENANTS
+    series = "generate_series(0, {k} - 1) as g(i)" if pg else None
+
+    def rows(k: int) -> str:  # a source of k integers i = 0..k-1
+        if pg:
+            return series.format(k=k)
+        return f"(with recursive g(i) as (select 0 union all select i + 1 from g where i < {k} - 1) select i from g) g"
+
+    ts = (lambda expr: f"(timestamptz '2026-01-01 00:00:00+00' + ({expr}) * interval '1 second')") if pg else \
+        (lambda expr: f"strftime('%Y-%m-%d %H:%M:%f', '2026-01-01', '+' || ({expr}) || ' seconds')")
+    money = (lambda expr: f"cast({expr} as numeric(18, 4))") if pg else \
+        (lambda expr: f"printf('%.4f', {expr})")
+    with engine.begin() as conn:
+        for t in range(TENANTS):
+            conn.execute(sa.text(f"insert into tenants (tenant_id, name) values ('bench-{t}', 'Bench {t}')"))
+            conn.execute(sa.text(f"""
+                insert into transactions (tenant_id, id, merchant_id, amount, status, type, created_at, has_invoice,
+                                          invoice_number, invoice_id, primary_product, product_category)
+                select 'bench-{t}', i, 1, {money('((i * 7919) % 40000 + 100) / 100.0')},
+                       case when i % 97 = 0 then 'Declined' else 'Settled' end,
+                       case when i % 53 = 0 then 'Return' else 'Sale' end,
+                       {ts(f'i * (31536000 / {per})')}, i % 5 < 3, case when i % 5 < 3 then 'INV' || (i / 5) end,
+                       case when i % 5 < 3 then i / 5 end,
+                       case when i % 5 < 3 then 'Product ' || (i % 40) end,
+                       case when i % 5 < 3 then 'Category ' || (i % 6) end
+                from {rows(per)}"""))
+            conn.execute(sa.text(f"""
+                insert into products (tenant_id, source, product_id, name, source_name, category, categories, strain_type,
+                                      effects, flavors, cannabinoids, price, currency, status, attributes)
+                select 'bench-{t}', 'treez', 'p' || i, 'Product ' || i, 'P' || i,
+                       case i % 4 when 0 then 'cannabis/flower' when 1 then 'cannabis/edible/beverage'
+                                  when 2 then 'accessories' else 'unmapped' end, '[]',
+                       case i % 3 when 0 then 'indica' when 1 then 'hybrid' end, '[]', '[]', '{{}}',
+                       {money('(i % 50) + 5')}, 'USD', 'active', '{{}}'
+                from {rows(5000)}"""))
+            conn.execute(sa.text(f"""
+                insert into inventory (tenant_id, source, location_id, product_id, lot_id, tracking, quantity,
+                                       quantity_unit, min_quantity, increment, available, low_stock_threshold, low_stock,
+                                       quantity_capped, expires_on)
+                select 'bench-{t}', 'treez', 'L' || (i % 3), 'p' || (i % 5000), 'lot' || i, 'lot', {money('i % 40')},
+                       'each', 1, 1, true, 5, false, false,
+                       {"date '2026-01-01' + (i % 400)" if pg else "date('2026-01-01', '+' || (i % 400) || ' days')"}
+                from {rows(15000)}"""))
+            conn.execute(sa.text(f"""
+                insert into orders (tenant_id, order_id, status, email, provider, provider_package_id, package_name,
+                                    quantity, unit_price, amount_total, currency, amount_refunded, request_hash,
+                                    created_at, status_changed_at, paid_at)
+                select 'bench-{t}', 'o' || i, case when i % 10 = 0 then 'failed' else 'provisioned' end, 'x@y.z',
+                       'esimcard', 'p', '1GB', 1, {money('3.99')}, {money('3.99')}, 'USD',
+                       {money('case when i % 10 = 0 then 3.99 else 0 end')}, 'h', {ts('i * 600')}, {ts('i * 600')},
+                       {ts('i * 600 + 60')}
+                from {rows(20000)}"""))
+            conn.execute(sa.text(f"""
+                insert into provisioning_attempts (tenant_id, order_id, unit, provider, reference, outcome, error_class,
+                                                   latency_ms, started_at)
+                select 'bench-{t}', 'o' || i, 1, case i % 3 when 0 then 'esimcard' when 1 then 'mobimatter' else 'airalo' end,
+                       'r', case when i % 10 = 0 then 'failed' else 'succeeded' end,
+                       case when i % 10 = 0 then 'server' end, (i * 37) % 900 + 20, {ts('i * 600')}
+                from {rows(20000)}"""))
+            conn.execute(sa.text(f"""
+                insert into sync_runs (tenant_id, stream, run_id, status, started_at, finished_at, api_calls, rows)
+                select 'bench-{t}', case i % 2 when 0 then 'mx_transactions' else 'mx_invoices' end, 'run' || (i / 2),
+                       'success', {ts('i * 3600')}, {ts('i * 3600 + 60')}, 3, 100
+                from {rows(2000)}"""))
+        if pg:
+            conn.execute(sa.text("analyze"))
+    engine.dispose()
+
+
+def change_one_percent(url: str, n: int) -> None:
+    """The newest 0.5 % of each tenant's transactions updated, as many new ones arriving."""
+    engine = make_engine(url)
+    pg = engine.dialect.name == "postgresql"
+    per = n // TENANTS
+    k = per // 200
+    with engine.connect() as conn:  # a second change comes after the first one's new rows
+        per = conn.execute(sa.text("select count(*) from transactions where tenant_id = 'bench-0'")).scalar_one()
+    now = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    with engine.begin() as conn:
+        for t in range(TENANTS):
+            conn.execute(sa.text(f"update transactions set status = 'Refunded', updated_at = {now} "
+                                 f"where tenant_id = 'bench-{t}' and id >= {per - k}"))
+            conn.execute(sa.text(f"""
+                insert into transactions (tenant_id, id, merchant_id, amount, status, type, created_at, has_invoice,
+                                          updated_at)
+                select tenant_id, id + {per}, merchant_id, amount, 'Settled', 'Sale', created_at, false, {now}
+                from transactions where tenant_id = 'bench-{t}' and id >= {per - k}"""))
+        if pg:
+            conn.execute(sa.text("analyze transactions"))
+    engine.dispose()
+
+
+def compiled_models(target: Path) -> list[tuple[str, str]]:
+    """(model, compiled SQL) in dependency order, from dbt's manifest after ``dbt compile``."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    order, seen = [], set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for parent in models[uid]["depends_on"]["nodes"]:
+            if parent in models:
+                visit(parent)
+        order.append(uid)
+
+    for uid in sorted(models):
+        visit(uid)
+    return [(models[uid]["name"], models[uid]["compiled_code"]) for uid in order]
+
+
+def ceiling(url: str, target: Path) -> float:
+    """The same SQL as plain CREATE TABLE … AS into a schema of its own, timed alone."""
+    engine = make_engine(url)
+    pg = engine.dialect.name == "postgresql"
+    statements = compiled_models(target)
+    with engine.begin() as conn:
+        if pg:
+            conn.execute(sa.text("drop schema if exists ceiling cascade; create schema ceiling"))
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for name, sql in statements:
+            for other, _ in statements:  # refs point at the ceiling's own tables
+                sql = sql.replace(f'"public"."{other}"', f'"ceiling"."{other}"') if pg else \
+                    sql.replace(f'"main"."{other}"', f'"ceiling_{other}"')
+            table = f'"ceiling"."{name}"' if pg else f'"ceiling_{name}"'
+            if not pg:
+                conn.execute(sa.text(f"drop table if exists {table}"))
+            conn.execute(sa.text(f"create table {table} as {sql}"))
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def timed_dbt(args: list[str], url: str, work: Path) -> tuple[float, float]:
+    """Wall time of a dbt command (its start-up included), and the time its nodes ran."""
+    started = time.perf_counter()
+    run_dbt(args, url, work / "profiles", target_path=work / "target")
+    wall = time.perf_counter() - started
+    results = json.loads((work / "target" / "run_results.json").read_text())
+    if args[0] == "run":
+        slowest = sorted(results["results"], key=lambda r: -r["execution_time"])[:5]
+        print("    slowest:", ", ".join(f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.2f} s" for r in slowest))
+    return wall, results["elapsed_time"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--pg", default=DEFAULT_PG, help="server for the scratch database")
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite warehouse file instead")
+    args = parser.parse_args()
+    print(machine(), "· load", load_avg())
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.sqlite:
+            run(f"sqlite:///{work / 'warehouse.db'}", args.transactions, work)
+        else:
+            with scratch_pg(args.pg) as url:
+                run(url, args.transactions, work)
+
+
+def run(url: str, n: int, work: Path) -> None:
+    upgrade(url)
+    started = time.perf_counter()
+    fill(url, n)
+    print(f"warehouse filled: {n:,} transactions over {TENANTS} tenants in {time.perf_counter() - started:.1f} s")
+    run_dbt(["compile", "--quiet"], url, work / "profiles", target_path=work / "target")  # parse outside the timing
+    full, full_models = timed_dbt(["run", "--quiet"], url, work)
+    bare = ceiling(url, work / "target")
+    tests, _ = timed_dbt(["test", "--quiet"], url, work)
+    print(f"full build (dbt run, every model): {full:.2f} s wall, of which {full_models:.2f} s running the models")
+    print(f"ceiling (the same SQL as CREATE TABLE … AS): {bare:.2f} s → dbt at {bare / full:.2f}× of it wall, "
+          f"{bare / full_models:.2f}× of its model time (target ≥ 0.5×)")
+    print(f"dbt test (every test): {tests:.2f} s")
+    change_one_percent(url, n)
+    again, again_models = timed_dbt(["run", "--quiet", "--select", "source:warehouse.transactions+"], url, work)
+    print(f"rebuild of what reads the changed table (source:warehouse.transactions+, mx_transactions_daily "
+          f"incremental) after 1 % of transactions changed: {again:.2f} s wall = {again / full:.0%} of the full "
+          f"build; model time {again_models:.2f} s = {again_models / full_models:.0%} (target ≤ 20 %)")
+    change_one_percent(url, n)
+    every, every_models = timed_dbt(["run", "--quiet"], url, work)
+    print(f"every model again after another 1 %: {every:.2f} s wall = {every / full:.0%}; model time "
+          f"{every_models:.2f} s = {every_models / full_models:.0%}")
+    run_dbt(["test", "--quiet", "--select", "mx_transactions_daily mx_sales_daily"], url, work / "profiles",
+            target_path=work / "target")
+    print("the incremental result passes the reconciliation tests")
+
+
+if __name__ == "__main__":
+    main()
