@@ -16,12 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from storehouse.settings import Settings
+from storehouse.users_cli import users_app
 
 app = typer.Typer(help="Storehouse: commerce data for small merchants.", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Register, list and remove tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 secrets_app = typer.Typer(help="The key that encrypts tenant credentials.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(users_app, name="users")
 console = Console()
 
 

@@ -9,5 +9,6 @@ from warehouse.tables import pos_events  # noqa
 from warehouse.tables import pos  # noqa
 from warehouse.tables import shop  # noqa
 from warehouse.tables import esim  # noqa
+from warehouse.tables import people  # noqa
 
 __all__ = ["metadata"]

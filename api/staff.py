@@ -1,0 +1,121 @@
+"""The staff API's authorisation: who is asking (bearer access token or API key) and whether
+their live grant on the path's tenant holds the route's permission.
+
+Each staff route declares exactly one rule, through ``require(permission)`` (a tenant's route),
+``signed_in`` (about the caller only) or ``across(permission)`` (every tenant the caller holds it
+on). The rule is readable from the route table (``rule_of``): the authorisation matrix test is
+generated from it, so a route without a rule fails that test. Unknown tenants and tenants the
+caller holds nothing on are refused alike (403), so a refusal does not tell which tenants exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Annotated, Any, Callable
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2PasswordBearer
+
+from api.deps import client_address
+from api.problems import MEDIA_TYPE, TITLES, Problem, ProblemDetails
+from people.auth import Access, Auth, Principal
+
+bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False,
+                              description="An access token from /auth/token, or an API key (shk_…).")
+
+
+def get_auth(request: Request) -> Auth:
+    return request.app.state.people
+
+
+AuthDep = Annotated[Auth, Depends(get_auth)]
+
+
+def current_principal(auth: AuthDep, token: Annotated[str | None, Depends(bearer)]) -> Principal:
+    found = auth.principal(token)
+    if found is None:
+        raise Problem(401, "unauthorised", "Sign in: send a valid access token or API key as a bearer token.",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def signed_in(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    return principal
+
+
+signed_in.staff_rule = "signed-in"  # type: ignore[attr-defined]
+SignedIn = Annotated[Principal, Depends(signed_in)]
+
+
+def forbidden(detail: str = "You have no access to this here.") -> Problem:
+    return Problem(403, "forbidden", detail)
+
+
+def require(permission: str) -> Callable[..., Access]:
+    """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``."""
+
+    def dependency(tenant: str, auth: AuthDep,
+                   principal: Annotated[Principal, Depends(current_principal)]) -> Access:
+        access = auth.access(principal, tenant) if len(tenant) <= 64 else None
+        if access is None or not access.allows(permission):
+            raise forbidden(f"You may not do this ({permission}) on this tenant.")
+        return access
+
+    dependency.staff_rule = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def across(permission: str) -> Callable[..., list[Access]]:
+    """A dependency: the caller's live grants holding ``permission``, on every tenant (none: 403)."""
+
+    def dependency(auth: AuthDep, principal: Annotated[Principal, Depends(current_principal)]) -> list[Access]:
+        granted = [a for a in auth.live_grants(principal) if a.allows(permission)]
+        if not granted:
+            raise forbidden(f"You hold {permission} on no tenant.")
+        return granted
+
+    dependency.staff_rule = f"across:{permission}"  # type: ignore[attr-defined]
+    return dependency
+
+
+def rule_of(route: APIRoute) -> str | None:
+    """The staff rule a route declares (None: none, i.e. a public route)."""
+    stack: list[Any] = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        rule = getattr(dep.call, "staff_rule", None)
+        if rule:
+            return rule
+        stack.extend(dep.dependencies)
+    return None
+
+
+def throttle_signin(request: Request, account: str) -> None:
+    """429 while this account or this client has used up its failed sign-ins (``note_failure``)."""
+    limiter = request.app.state.signin_limiter
+    wait = max(limiter.peek(f"account|{account}"), limiter.peek(f"client|{client_address(request)}"))
+    if wait:
+        raise Problem(429, "rate-limited", "Too many failed sign-ins; wait before trying again.",
+                      headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def note_failure(request: Request, account: str) -> None:
+    limiter = request.app.state.signin_limiter
+    limiter.hit(f"account|{account}")
+    limiter.hit(f"client|{client_address(request)}")
+
+
+STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDetails, "description": TITLES[code], "content": {MEDIA_TYPE: {}}}
+    for code in (400, 401, 403, 404, 409, 422, 429)
+}
+
+
+def route_table() -> list[tuple[APIRoute, str | None]]:
+    """Every API route of every router the app includes, with its staff rule (None: public)."""
+    from api.app import ROUTERS
+
+    return [(route, rule_of(route)) for name in ROUTERS for route in importlib.import_module(name).router.routes
+            if isinstance(route, APIRoute)]
