@@ -23,8 +23,11 @@ console = Console()
 
 def _engine():
     from resources.warehouse import engine_for
+    from warehouse.migrate import upgrade
 
-    return engine_for(Settings().warehouse_url)
+    url = Settings().warehouse_url
+    upgrade(url)  # a no-op once migrated; the first super admin may come before any tenant
+    return engine_for(url)
 
 
 def _user_id(conn, email: str) -> str:
