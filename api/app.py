@@ -29,6 +29,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_auth",
     "api.routes.staff_me",
     "api.routes.staff_records",
+    "api.routes.staff_exports",
 ]
 
 

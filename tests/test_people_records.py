@@ -91,3 +91,41 @@ def test_the_nurse_sets_data_sent_and_it_is_audited(engine, warehouse_url, tenan
         logged = conn.execute(sa.select(audit_log.c.action, audit_log.c.detail).where(
             audit_log.c.tenant_id == world.own, audit_log.c.action == "invoices.update_data_sent")).all()
     assert flag is True and [d for _, d in logged] == [{"invoice_id": 4, "data_sent": True}]
+
+
+def test_exports_stream_csv_and_parquet_and_are_audited(engine, warehouse_url, tenant_id):
+    import csv
+    import io
+
+    import pyarrow.parquet as pq
+
+    world = make_world(engine, tenant_id, n=30)
+    with client(engine, warehouse_url) as c:
+        staff = bearer(sign_in(c, world.users["clinic_staff"])["access_token"])
+        url = f"/tenants/{world.own}/exports/transactions"
+        got = c.get(url, headers=staff)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        assert "attachment" in got.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(got.text)))
+        assert [int(r["id"]) for r in rows] == list(range(1, 31)) and rows[0]["amount"] == "1.5000"
+        assert "FOREIGN" not in got.text
+        linked = list(csv.DictReader(io.StringIO(c.get(url, headers=staff, params={"linked": "true"}).text)))
+        assert len(linked) == 15 and {r["has_invoice"] for r in linked} == {"true"}
+        parquet = c.get(url, headers=staff, params={"format": "parquet"})
+        assert parquet.status_code == 200
+        table = pq.read_table(io.BytesIO(parquet.content))
+        assert table.num_rows == 30 and table.column("id").to_pylist() == list(range(1, 31))
+        assert str(table.schema.field("amount").type) == "decimal128(18, 4)"
+        assert str(table.column("amount")[1].as_py()) == "2.5000"
+        invoices = pq.read_table(io.BytesIO(c.get(f"/tenants/{world.own}/exports/invoices", headers=staff,
+                                                  params={"format": "parquet"}).content))
+        assert invoices.num_rows == 15 and "data_sent" in invoices.column_names
+        empty = c.get(url, headers=staff, params={"since": "2030-01-01T00:00:00Z"})
+        assert empty.text.startswith("id,amount,") and len(empty.text.splitlines()) == 1
+        assert c.get(url, headers=staff, params={"format": "xlsx"}).status_code == 422
+        nurse = bearer(sign_in(c, world.users["nurse"])["access_token"])
+        assert c.get(url, headers=nurse).status_code == 403
+    with engine.connect() as conn:
+        logged = conn.execute(sa.select(audit_log.c.detail).where(audit_log.c.tenant_id == world.own,
+                                                                  audit_log.c.action == "export")).scalars().all()
+    assert len(logged) == 5 and logged[0]["what"] == "transactions" and logged[0]["format"] == "csv"
