@@ -30,6 +30,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_me",
     "api.routes.staff_records",
     "api.routes.staff_exports",
+    "api.routes.staff_users",
 ]
 
 

@@ -12,13 +12,16 @@ from api.staff import route_table
 from people.roles import ROLE_PERMISSIONS, effective
 from tests.people_world import bearer, client, make_world, sign_in
 
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*)$")
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*|invitations/accept)$")
 # Bodies for the routes that take one; a new such route must add its example here.
 BODIES = {
     ("POST", "/me/keys"): {"name": "matrix"},
     ("PUT", "/tenants/{tenant}/invoices/{invoice_id}/data-sent"): {"data_sent": True},
+    ("POST", "/tenants/{tenant}/invitations"): {"email": "matrix@example.test", "role": "viewer"},
+    ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
 }
-PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000"}
+PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
+          "user_id": "00000000-0000-0000-0000-000000000000"}
 
 
 def staff_routes():
