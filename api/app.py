@@ -31,6 +31,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_records",
     "api.routes.staff_exports",
     "api.routes.staff_users",
+    "api.routes.staff_config",
 ]
 
 

@@ -19,9 +19,10 @@ BODIES = {
     ("PUT", "/tenants/{tenant}/invoices/{invoice_id}/data-sent"): {"data_sent": True},
     ("POST", "/tenants/{tenant}/invitations"): {"email": "matrix@example.test", "role": "viewer"},
     ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
+    ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
-          "user_id": "00000000-0000-0000-0000-000000000000"}
+          "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack"}
 
 
 def staff_routes():
