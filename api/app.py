@@ -32,6 +32,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_exports",
     "api.routes.staff_users",
     "api.routes.staff_config",
+    "api.routes.staff_analytics",
 ]
 
 
