@@ -285,6 +285,7 @@ def demo(
     from sandbox.server import SandboxThread, is_up
     from shop.settings import ShopSettings
     from storehouse.demo import register_demo_tenants, webhook_notes
+    from storehouse.demo_people import demo_users
     from storehouse.runner import ensure_dagster_home
     from storehouse.summary import print_summary
 
@@ -305,6 +306,9 @@ def demo(
             console.print(f"    {note}", soft_wrap=True)
         ok = _run_and_report([t.tenant_id for t in tenants], None)
         print_summary(console, _engine(settings), [t.tenant_id for t in tenants])
+        console.print("\nStaff API users, one per role (seed 003), once `storehouse api` runs:")
+        for line in demo_users(_engine(settings), ShopSettings().public_url):
+            console.print(f"    {line}", soft_wrap=True)
         from storehouse.demo_shop import SHOP, buy_one_esim
 
         console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")

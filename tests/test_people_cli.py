@@ -54,3 +54,40 @@ def test_users_add_list_grant_revoke_keys(tmp_path, monkeypatch):
     assert runner.invoke(app, ["users", "revoke", "robot@example.test", "clinic-a"]).exit_code == 0
     with engine.connect() as conn:
         assert conn.execute(sa.text("select is_active from user_tenant_permissions")).scalar() in (0, False)
+
+
+def test_demo_users_one_per_role_who_can_sign_in(engine, tenant_id):
+    from people.roles import ROLE_PERMISSIONS
+    from storehouse.demo_people import CLINICS, PASSWORD, demo_users
+    from tests.people_world import seed_records
+    from warehouse.tables.people import user_tenant_permissions, users
+    from warehouse.tenants import add_tenant
+
+    with engine.begin() as conn:  # the demo clinics (the shared test warehouse may hold them already)
+        for clinic in CLINICS:
+            add_tenant(conn, clinic)
+        conn.execute(sa.delete(users).where(users.c.email.like(f"%@{CLINICS[0]}.demo")))
+    with engine.connect() as conn:
+        has_invoices = conn.execute(sa.text("select count(*) from invoices where tenant_id = :t"),
+                                    {"t": CLINICS[0]}).scalar()
+    if not has_invoices:
+        seed_records(engine, CLINICS[0], 8, "DEMO")
+    lines = demo_users(engine, "http://127.0.0.1:8000")
+    assert demo_users(engine, "http://127.0.0.1:8000") == lines  # a second demo keeps them
+    auth = Auth(engine, b"demo-test-secret")
+    for role in ROLE_PERMISSIONS:
+        email = f"{role.replace('_', '-')}@{CLINICS[0]}.demo"
+        assert any(email in line for line in lines), role
+        principal = auth.principal(auth.sign_in(email, PASSWORD).access_token)
+        if role == "super_admin":
+            assert principal.super_admin
+        else:
+            assert auth.access(principal, CLINICS[0]).role == role
+    investor = auth.principal(auth.sign_in(f"investor@{CLINICS[0]}.demo", PASSWORD).access_token)
+    assert [a.tenant_id for a in auth.live_grants(investor)] == list(CLINICS)
+    assert any(PASSWORD in line for line in lines) and any("/auth/token" in line for line in lines)
+    with engine.connect() as conn:
+        customer = conn.execute(sa.select(user_tenant_permissions.c.customer_id).join(
+            users, users.c.id == user_tenant_permissions.c.user_id).where(
+            users.c.email == f"customer@{CLINICS[0]}.demo")).scalar()
+    assert customer is not None
