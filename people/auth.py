@@ -70,8 +70,11 @@ class Auth:
                                .where(users.c.email == email.strip().lower())).one_or_none()
         if not self.passwords.verify(row.password_hash if row else None, password) or row.status != "active":
             return None
+        values: dict = {"last_login_at": now_utc()}
+        if self.passwords.needs_rehash(row.password_hash):  # hashed under older cost settings
+            values["password_hash"] = self.passwords.hash(password)
         with self.engine.begin() as conn:
-            conn.execute(sa.update(users).where(users.c.id == row.id).values(last_login_at=now_utc()))
+            conn.execute(sa.update(users).where(users.c.id == row.id).values(**values))
             return self._new_session(conn, row.id)
 
     def _new_session(self, conn: sa.Connection, user_id: str) -> Tokens:

@@ -22,7 +22,8 @@ from warehouse.types import now_utc
 
 
 def invite(conn: sa.Connection, auth: Auth, access: Access, email: str, role: str, overrides: dict | None,
-           grant_expires_at: dt.datetime | None, public_url: str, send) -> dict[str, Any]:
+           grant_expires_at: dt.datetime | None, public_url: str, send, customer_id: str | None = None
+           ) -> dict[str, Any]:
     """Record the invitation and send its link (``send(Email, idempotency_key)``), in one transaction:
     an email that could not be sent leaves no invitation behind."""
     email = people.normal_email(email)
@@ -33,10 +34,13 @@ def invite(conn: sa.Connection, auth: Auth, access: Access, email: str, role: st
     why_not = may_grant(access.role, access.permissions, role, overrides)
     if why_not:
         raise people.PeopleError(why_not, 403, "forbidden")
+    if (role == "customer") != bool(customer_id):
+        raise people.PeopleError("a customer invitation names the customer (customer_id), and only one does")
     invitation_id = str(uuid.uuid4())
     expires = now_utc() + dt.timedelta(seconds=auth.settings.invitation_s)
     conn.execute(sa.insert(invitations).values(id=invitation_id, tenant_id=access.tenant_id, email=email, role=role,
-                                               permissions=overrides, grant_expires_at=grant_expires_at,
+                                               permissions=overrides, customer_id=customer_id,
+                                               grant_expires_at=grant_expires_at,
                                                invited_by=access.principal.user_id, expires_at=expires))
     audit.record(conn, access.principal.user_id, access.tenant_id, "invite", email=email, role=role,
                  overrides=overrides)
@@ -83,6 +87,6 @@ def accept(conn: sa.Connection, auth: Auth, token: str, name: str, password: str
     else:
         user_id = user["id"]
     people.grant(conn, user_id, found["tenant_id"], found["role"], overrides=found["permissions"],
-                 expires_at=found["grant_expires_at"], actor_id=found["invited_by"])
+                 expires_at=found["grant_expires_at"], customer_id=found["customer_id"], actor_id=found["invited_by"])
     return {"email": found["email"], "tenant_id": found["tenant_id"], "role": found["role"],
             "new_account": user is None}

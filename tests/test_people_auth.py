@@ -28,7 +28,11 @@ def test_passwords_are_stored_as_argon2id_and_wrong_ones_refused(engine, warehou
         assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
         assert c.get("/me", headers=bearer(tokens["access_token"])).status_code == 200
     with engine.connect() as conn:
-        assert conn.execute(sa.select(users.c.last_login_at).where(users.c.email == world.users["nurse"])).scalar()
+        row = conn.execute(sa.select(users.c.last_login_at, users.c.password_hash)
+                           .where(users.c.email == world.users["nurse"])).one()
+    assert row.last_login_at is not None
+    # Hashed under cheaper settings (the test world's): re-hashed under the current ones at sign-in.
+    assert stored.split("$")[3].startswith("m=1024,") and row.password_hash.split("$")[3].startswith("m=19456,")
 
 
 def test_failed_sign_ins_are_throttled_per_account_and_per_client(engine, warehouse_url, tenant_id):

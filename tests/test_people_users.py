@@ -52,6 +52,19 @@ def test_invitation_by_email_to_a_new_account(engine, warehouse_url, tenant_id, 
         assert c.post("/invitations/accept", json={"token": token, "password": "a fine password"}).status_code == 404
         me = c.get("/me", headers=bearer(sign_in(c, email, "a fine password")["access_token"])).json()
         assert [(t["tenant_id"], t["role"]) for t in me["tenants"]] == [(world.own, "nurse")]
+        # A customer of the tenant, invited to the portal: the grant names which customer they are.
+        owner = bearer(sign_in(c, world.users["tenant_owner"])["access_token"])
+        assert c.post(url, json={"email": f"client@{tenant_id}.test", "role": "customer"},
+                      headers=owner).status_code == 422
+        assert c.post(url, json={"email": f"client@{tenant_id}.test", "role": "customer", "customer_id": "7001"},
+                      headers=admin).status_code == 403  # not a role a tenant_admin grants
+        assert c.post(url, json={"email": f"client@{tenant_id}.test", "role": "customer", "customer_id": "7001"},
+                      headers=owner).status_code == 201
+        client_token = _link_token(sandbox_reset.url, f"client@{tenant_id}.test")
+        assert c.post("/invitations/accept", json={"token": client_token, "password": "client password"}
+                      ).status_code == 201
+        portal = c.get("/me", headers=bearer(sign_in(c, f"client@{tenant_id}.test", "client password")["access_token"]))
+        assert [(t["role"], t["customer_id"]) for t in portal.json()["tenants"]] == [("customer", "7001")]
         # An expired link is refused even though its invitation is still open.
         again = c.post(url, json={"email": f"late@{tenant_id}.test", "role": "viewer"}, headers=admin).json()
         stale = c.app.state.people.invitation_signer.sign({"inv": again["id"]}, -1)

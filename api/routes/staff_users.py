@@ -28,6 +28,7 @@ class InviteRequest(BaseModel):
     role: str = Field(max_length=50)
     permissions: dict[str, list[str]] = Field(default_factory=dict, description='overrides {"add": [], "remove": []}')
     expires_at: dt.datetime | None = Field(None, description="when the grant ends (null: never)")
+    customer_id: str | None = Field(None, max_length=64, description="role customer: which of the tenant's customers")
 
 
 class InvitationView(BaseModel):
@@ -71,7 +72,7 @@ def invite(body: InviteRequest, access: Annotated[Access, Depends(require("users
     try:
         with services.engine.begin() as conn:
             made = invitations.invite(conn, auth, access, body.email, body.role, body.permissions, body.expires_at,
-                                      services.settings.public_url, client.send)
+                                      services.settings.public_url, client.send, body.customer_id)
     except people.PeopleError as exc:
         raise _refusal(exc) from None
     except ProviderError:

@@ -97,6 +97,7 @@ invitations = sa.Table(
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("role", sa.String(50), nullable=False),
     sa.Column("permissions", JSONDoc, nullable=False),
+    sa.Column("customer_id", sa.String(64), comment="role customer: the tenant's customer being invited"),
     sa.Column("grant_expires_at", UTCDateTime, comment="the grant's own expiry, once accepted"),
     sa.Column("invited_by", sa.String(36), sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.Column("created_at", UTCDateTime, nullable=False, server_default=NOW),

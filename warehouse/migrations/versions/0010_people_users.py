@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('role', sa.String(length=50), nullable=False),
     sa.Column('permissions', warehouse.types.JSONDoc(), nullable=False),
+    sa.Column('customer_id', sa.String(length=64), nullable=True, comment="role customer: the tenant's customer being invited"),
     sa.Column('grant_expires_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment="the grant's own expiry, once accepted"),
     sa.Column('invited_by', sa.String(length=36), nullable=True),
     sa.Column('created_at', warehouse.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
