@@ -33,11 +33,15 @@ def get_auth(request: Request) -> Auth:
 AuthDep = Annotated[Auth, Depends(get_auth)]
 
 
+def unauthorised() -> Problem:
+    return Problem(401, "unauthorised", "Sign in: send a valid access token or API key as a bearer token.",
+                   headers={"WWW-Authenticate": "Bearer"})
+
+
 def current_principal(auth: AuthDep, token: Annotated[str | None, Depends(bearer)]) -> Principal:
     found = auth.principal(token)
     if found is None:
-        raise Problem(401, "unauthorised", "Sign in: send a valid access token or API key as a bearer token.",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorised()
     return found
 
 
@@ -54,11 +58,13 @@ def forbidden(detail: str = "You have no access to this here.") -> Problem:
 
 
 def require(permission: str) -> Callable[..., Access]:
-    """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``."""
+    """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``
+    (who the caller is and their grant there come from one query)."""
 
-    def dependency(tenant: str, auth: AuthDep,
-                   principal: Annotated[Principal, Depends(current_principal)]) -> Access:
-        access = auth.access(principal, tenant) if len(tenant) <= 64 else None
+    def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)]) -> Access:
+        principal, access = auth.authorise(token, tenant if len(tenant) <= 64 else None)
+        if principal is None:
+            raise unauthorised()
         if access is None or not access.allows(permission):
             raise forbidden(f"You may not do this ({permission}) on this tenant.")
         return access

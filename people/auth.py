@@ -121,52 +121,59 @@ class Auth:
 
     # -- who is asking --------------------------------------------------------------------
     def principal(self, bearer: str | None) -> Principal | None:
+        return self.authorise(bearer)[0]
+
+    def authorise(self, bearer: str | None, tenant_id: str | None = None) -> tuple[Principal | None, Access | None]:
+        """Who ``bearer`` is and, with ``tenant_id``, their live grant there: one indexed query."""
         if not bearer or len(bearer) > 4096:
-            return None
+            return None, None
+        u, t, g = users.c, tenants.c, user_tenant_permissions.c
         prefix = key_prefix(bearer)
-        return self._key_principal(prefix, bearer) if prefix else self._session_principal(bearer)
-
-    def _session_principal(self, token: str) -> Principal | None:
-        claims = self.access_signer.read(token)
-        if not claims or not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid"), str):
-            return None
-        u, s = users.c, user_sessions.c
+        if prefix:
+            k = api_keys.c
+            query = (sa.select(u.id, u.email, u.name, u.super_admin, k.id.label("key_id"), k.key_sha256,
+                               k.last_used_at).select_from(users).join(api_keys, k.user_id == u.id)
+                     .where(k.prefix == prefix, k.revoked_at.is_(None), u.status == "active"))
+        else:
+            claims = self.access_signer.read(bearer)
+            if not claims or not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid"), str):
+                return None, None
+            s = user_sessions.c
+            query = (sa.select(u.id, u.email, u.name, u.super_admin).select_from(users)
+                     .join(user_sessions, s.user_id == u.id)
+                     .where(s.id == claims["sid"], u.id == claims["sub"], s.revoked_at.is_(None),
+                            s.expires_at > now_utc(), u.status == "active"))
+        if tenant_id is not None:
+            query = (query.add_columns(t.tenant_id.label("live_tenant"), g.role, g.permissions, g.customer_id)
+                     .outerjoin(tenants, sa.and_(t.tenant_id == tenant_id, t.status == "active"))
+                     .outerjoin(user_tenant_permissions, sa.and_(
+                         g.user_id == u.id, g.tenant_id == t.tenant_id, g.is_active.is_(True),
+                         sa.or_(g.expires_at.is_(None), g.expires_at > now_utc()))))
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(u.id, u.email, u.name, u.super_admin).join(user_sessions, s.user_id == u.id)
-                               .where(s.id == claims["sid"], u.id == claims["sub"], s.revoked_at.is_(None),
-                                      s.expires_at > now_utc(), u.status == "active")).one_or_none()
-        return Principal(row.id, row.email, row.name, bool(row.super_admin), "session", claims["sid"]) if row else None
-
-    def _key_principal(self, prefix: str, key: str) -> Principal | None:
-        u, k = users.c, api_keys.c
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(u.id, u.email, u.name, u.super_admin, k.id.label("key_id"), k.key_sha256,
-                                         k.last_used_at).join(api_keys, k.user_id == u.id)
-                               .where(k.prefix == prefix, k.revoked_at.is_(None), u.status == "active")).one_or_none()
-        if row is None or not same_digest(row.key_sha256, key):
-            return None
-        now = now_utc()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= self.settings.key_touch_s:
-            with self.engine.begin() as conn:
-                conn.execute(sa.update(api_keys).where(k.id == row.key_id).values(last_used_at=now))
-        return Principal(row.id, row.email, row.name, bool(row.super_admin), "key")
-
-    def access(self, principal: Principal, tenant_id: str) -> Access | None:
-        """The principal's live grant on an active tenant (super admins: every active tenant)."""
-        g, t = user_tenant_permissions.c, tenants.c
-        with self.engine.connect() as conn:
-            if principal.super_admin:
-                found = conn.execute(sa.select(t.tenant_id).where(t.tenant_id == tenant_id, t.status == "active")
-                                     ).one_or_none()
-                return Access(principal, tenant_id, "super_admin", frozenset({ALL})) if found else None
-            row = conn.execute(
-                sa.select(g.role, g.permissions, g.customer_id).join(tenants, t.tenant_id == g.tenant_id)
-                .where(g.user_id == principal.user_id, g.tenant_id == tenant_id, g.is_active.is_(True),
-                       sa.or_(g.expires_at.is_(None), g.expires_at > now_utc()), t.status == "active")
-            ).one_or_none()
+            row = conn.execute(query).one_or_none()
         if row is None:
-            return None
-        return Access(principal, tenant_id, row.role, effective(row.role, row.permissions), row.customer_id)
+            return None, None
+        if prefix:
+            if not same_digest(row.key_sha256, bearer):
+                return None, None
+            self._touch(row.key_id, row.last_used_at)
+            principal = Principal(row.id, row.email, row.name, bool(row.super_admin), "key")
+        else:
+            principal = Principal(row.id, row.email, row.name, bool(row.super_admin), "session", claims["sid"])
+        if tenant_id is None or row.live_tenant is None:
+            return principal, None
+        if principal.super_admin:
+            return principal, Access(principal, tenant_id, "super_admin", frozenset({ALL}))
+        if row.role is None:
+            return principal, None
+        return principal, Access(principal, tenant_id, row.role, effective(row.role, row.permissions), row.customer_id)
+
+    def _touch(self, key_id: str, last_used_at: dt.datetime | None) -> None:
+        """Record a key's use, at most once per ``key_touch_s`` (not a write per request)."""
+        now = now_utc()
+        if last_used_at is None or (now - last_used_at).total_seconds() >= self.settings.key_touch_s:
+            with self.engine.begin() as conn:
+                conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
 
     def live_grants(self, principal: Principal) -> list[Access]:
         """Every live grant of the principal (super admins: every active tenant), for ``/me``."""

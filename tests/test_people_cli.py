@@ -42,7 +42,7 @@ def test_users_add_list_grant_revoke_keys(tmp_path, monkeypatch):
     auth = Auth(engine, b"cli-test-secret")
     robot = auth.principal(key)
     assert robot is not None and robot.email == "robot@example.test"
-    access = auth.access(robot, "clinic-a")
+    access = auth.authorise(key, "clinic-a")[1]
     assert access.role == "clinic_staff" and not access.allows("data.export") and access.allows("invoices.view")
     assert auth.sign_in("root@example.test", "a long enough secret").access_token
     assert auth.principal(auth.sign_in("root@example.test", "a long enough secret").access_token).super_admin
@@ -78,11 +78,8 @@ def test_demo_users_one_per_role_who_can_sign_in(engine, tenant_id):
     for role in ROLE_PERMISSIONS:
         email = f"{role.replace('_', '-')}@{CLINICS[0]}.demo"
         assert any(email in line for line in lines), role
-        principal = auth.principal(auth.sign_in(email, PASSWORD).access_token)
-        if role == "super_admin":
-            assert principal.super_admin
-        else:
-            assert auth.access(principal, CLINICS[0]).role == role
+        principal, access = auth.authorise(auth.sign_in(email, PASSWORD).access_token, CLINICS[0])
+        assert principal.super_admin == (role == "super_admin") and access.role == role
     investor = auth.principal(auth.sign_in(f"investor@{CLINICS[0]}.demo", PASSWORD).access_token)
     assert [a.tenant_id for a in auth.live_grants(investor)] == list(CLINICS)
     assert any(PASSWORD in line for line in lines) and any("/auth/token" in line for line in lines)
