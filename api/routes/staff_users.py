@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import EngineDep, ServicesDep
-from api.problems import Problem
+from api.problems import PROBLEM_RESPONSES, Problem
 from api.staff import STAFF_RESPONSES, AuthDep, require
 from people import audit, invitations, users as people
 from people.auth import Access
@@ -60,7 +60,7 @@ def tenant_users(access: Annotated[Access, Depends(require("users.view"))], engi
 
 
 @router.post("/tenants/{tenant}/invitations", response_model=InvitationView, status_code=201,
-             responses=STAFF_RESPONSES)
+             responses={**STAFF_RESPONSES, 502: PROBLEM_RESPONSES[502]})
 def invite(body: InviteRequest, access: Annotated[Access, Depends(require("users.invite"))], auth: AuthDep,
            services: ServicesDep) -> InvitationView:
     """Email an invitation link; you may grant only the roles (and permissions) your role may grant."""
