@@ -65,6 +65,14 @@ def test_invitation_by_email_to_a_new_account(engine, warehouse_url, tenant_id, 
                       ).status_code == 201
         portal = c.get("/me", headers=bearer(sign_in(c, f"client@{tenant_id}.test", "client password")["access_token"]))
         assert [(t["role"], t["customer_id"]) for t in portal.json()["tenants"]] == [("customer", "7001")]
+        # Resend failing: 502, and no invitation is left behind.
+        httpx.put(f"{sandbox_reset.url}/_sandbox/faults/resend", json={"fail_next_5xx": 20})
+        failed = c.post(url, json={"email": f"unlucky@{tenant_id}.test", "role": "viewer"}, headers=admin)
+        httpx.delete(f"{sandbox_reset.url}/_sandbox/faults")
+        assert failed.status_code == 502 and failed.json()["type"].endswith("/email-failed")
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(invitations.c.id).where(
+                invitations.c.email == f"unlucky@{tenant_id}.test")).first() is None
         # An expired link is refused even though its invitation is still open.
         again = c.post(url, json={"email": f"late@{tenant_id}.test", "role": "viewer"}, headers=admin).json()
         stale = c.app.state.people.invitation_signer.sign({"inv": again["id"]}, -1)
