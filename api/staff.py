@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Iterator
 from typing import Annotated, Any, Callable
+
+import sqlalchemy as sa
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -31,6 +34,15 @@ def get_auth(request: Request) -> Auth:
 
 
 AuthDep = Annotated[Auth, Depends(get_auth)]
+
+
+def read_connection(request: Request) -> Iterator[sa.Connection]:
+    """One connection per request for reading, shared by the authorisation and the route."""
+    with request.app.state.services.engine.connect() as conn:
+        yield conn
+
+
+ReadConn = Annotated[sa.Connection, Depends(read_connection)]
 
 
 def unauthorised() -> Problem:
@@ -61,8 +73,9 @@ def require(permission: str) -> Callable[..., Access]:
     """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``
     (who the caller is and their grant there come from one query)."""
 
-    def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)]) -> Access:
-        principal, access = auth.authorise(token, tenant if len(tenant) <= 64 else None)
+    def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
+                   conn: ReadConn) -> Access:
+        principal, access = auth.authorise(token, tenant if len(tenant) <= 64 else None, conn)
         if principal is None:
             raise unauthorised()
         if access is None or not access.allows(permission):

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.app import create_app
-from api.deps import EngineDep
 from api.routes.staff_records import Page, _page
+from api.staff import ReadConn
 from people import records
 from people.auth import Access, Principal
 
@@ -18,11 +18,10 @@ NOBODY = Principal("bench", "bench@example.invalid", "bench", False, "key")
 
 
 @bare.get("/bench/tenants/{tenant}/transactions", response_model=Page)
-def unauthorised_page(tenant: str, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+def unauthorised_page(tenant: str, conn: ReadConn, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       cursor: str | None = None) -> Page:
     access = Access(NOBODY, tenant, "clinic_staff", frozenset({"transactions.view"}))
-    with engine.connect() as conn:
-        return _page(lambda: records.transaction_page(conn, access, records.TransactionFilter(), limit, cursor))
+    return _page(lambda: records.transaction_page(conn, access, records.TransactionFilter(), limit, cursor))
 
 
 def create():

@@ -123,8 +123,10 @@ class Auth:
     def principal(self, bearer: str | None) -> Principal | None:
         return self.authorise(bearer)[0]
 
-    def authorise(self, bearer: str | None, tenant_id: str | None = None) -> tuple[Principal | None, Access | None]:
-        """Who ``bearer`` is and, with ``tenant_id``, their live grant there: one indexed query."""
+    def authorise(self, bearer: str | None, tenant_id: str | None = None, conn: sa.Connection | None = None
+                  ) -> tuple[Principal | None, Access | None]:
+        """Who ``bearer`` is and, with ``tenant_id``, their live grant there: one indexed query
+        (on ``conn`` when given, so a request can read its data on the same connection)."""
         if not bearer or len(bearer) > 4096:
             return None, None
         u, t, g = users.c, tenants.c, user_tenant_permissions.c
@@ -149,7 +151,10 @@ class Auth:
                      .outerjoin(user_tenant_permissions, sa.and_(
                          g.user_id == u.id, g.tenant_id == t.tenant_id, g.is_active.is_(True),
                          sa.or_(g.expires_at.is_(None), g.expires_at > now_utc()))))
-        with self.engine.connect() as conn:
+        if conn is None:
+            with self.engine.connect() as own:
+                row = own.execute(query).one_or_none()
+        else:
             row = conn.execute(query).one_or_none()
         if row is None:
             return None, None

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from api.deps import EngineDep
 from api.problems import Problem
-from api.staff import STAFF_RESPONSES, require
+from api.staff import STAFF_RESPONSES, ReadConn, require
 from people import audit, records
 from people.auth import Access
 
@@ -44,42 +44,37 @@ def _plain(row: dict) -> dict:
 
 
 @router.get("/transactions", response_model=Page, responses=STAFF_RESPONSES)
-def list_transactions(access: Annotated[Access, Depends(require("transactions.view"))], engine: EngineDep,
+def list_transactions(access: Annotated[Access, Depends(require("transactions.view"))], conn: ReadConn,
                       since: dt.datetime | None = None, until: dt.datetime | None = None,
                       status: Annotated[str | None, Query(max_length=32)] = None,
                       category: Annotated[str | None, Query(max_length=100)] = None,
                       linked: bool | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
     """Newest first; ``linked`` keeps those with (true) or without (false) an invoice."""
     f = records.TransactionFilter(since, until, status, category, linked)
-    with engine.connect() as conn:
-        return _page(lambda: records.transaction_page(conn, access, f, limit, cursor))
+    return _page(lambda: records.transaction_page(conn, access, f, limit, cursor))
 
 
 @router.get("/transactions/{transaction_id}", responses=STAFF_RESPONSES)
 def get_transaction(transaction_id: Id, access: Annotated[Access, Depends(require("transactions.view"))],
-                    engine: EngineDep) -> dict[str, Any]:
-    with engine.connect() as conn:
-        found = records.transaction_detail(conn, access, transaction_id)
+                    conn: ReadConn) -> dict[str, Any]:
+    found = records.transaction_detail(conn, access, transaction_id)
     if found is None:
         raise Problem(404, "transaction-not-found", "This tenant has no such transaction.")
     return _deep(found)
 
 
 @router.get("/invoices", response_model=Page, responses=STAFF_RESPONSES)
-def list_invoices(access: Annotated[Access, Depends(require("invoices.view"))], engine: EngineDep,
+def list_invoices(access: Annotated[Access, Depends(require("invoices.view"))], conn: ReadConn,
                   since: dt.datetime | None = None, until: dt.datetime | None = None,
                   status: Annotated[str | None, Query(max_length=32)] = None,
                   limit: Limit = 50, cursor: Cursor = None) -> Page:
-    with engine.connect() as conn:
-        return _page(lambda: records.invoice_page(conn, access, limit, cursor, since=since, until=until,
-                                                  status=status))
+    return _page(lambda: records.invoice_page(conn, access, limit, cursor, since=since, until=until, status=status))
 
 
 @router.get("/invoices/{invoice_id}", responses=STAFF_RESPONSES)
 def get_invoice(invoice_id: Id, access: Annotated[Access, Depends(require("invoices.view"))],
-                engine: EngineDep) -> dict[str, Any]:
-    with engine.connect() as conn:
-        found = records.invoice_detail(conn, access, invoice_id)
+                conn: ReadConn) -> dict[str, Any]:
+    found = records.invoice_detail(conn, access, invoice_id)
     if found is None:
         raise Problem(404, "invoice-not-found", "This tenant has no such invoice.")
     return _deep(found)
