@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from warehouse.types import Money, UTCDateTime
 
-BATCH = 10_000
+BATCH = 5_000
 FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
