@@ -64,7 +64,8 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
         app.include_router(importlib.import_module(name).router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        webhook_max_bytes=settings.max_webhook_body_bytes)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],
                        expose_headers=["Location", "Idempotent-Replayed", "Retry-After"], max_age=600)
     app.add_middleware(MetricsMiddleware)

@@ -14,7 +14,8 @@ class PeopleSettings(BaseSettings):
                                 "checked on every request anyway)")
     refresh_token_s: int = Field(14 * 86400, ge=60, description="lifetime of a sign-in session")
     invitation_s: int = Field(7 * 86400, ge=60, description="how long an invitation link works")
-    signin_failures_burst: int = Field(5, ge=1, description="failed sign-ins allowed at once per account and per client")
+    signin_failures_burst: int = Field(5, ge=1, description="failed sign-ins allowed at once per account and "
+                                       "per client")
     signin_failures_per_min: float = Field(5.0, gt=0, description="failed sign-ins per minute, sustained")
     argon2_memory_kib: int = Field(19 * 1024, ge=8, description="argon2id memory cost (OWASP: 19 MiB, t=2)")
     argon2_time_cost: int = Field(2, ge=1)
