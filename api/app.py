@@ -14,6 +14,8 @@ from api import logs, problems
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from people.auth import Auth
+from shop.tokens import load_secret
 from shop.services import Services
 
 # One line per router module (each exposes `router`); add yours here.
@@ -25,6 +27,13 @@ ROUTERS: list[str] = [
     "api.routes.orders",
     "api.routes.pos_webhooks",
     "api.routes.pos_orders",
+    "api.routes.staff_auth",
+    "api.routes.staff_me",
+    "api.routes.staff_records",
+    "api.routes.staff_exports",
+    "api.routes.staff_users",
+    "api.routes.staff_config",
+    "api.routes.staff_analytics",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning. Every route is "
@@ -52,14 +61,18 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app.state.services, app.state.settings = services, settings
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
+    app.state.people = Auth(services.engine, load_secret(settings))
+    app.state.signin_limiter = RateLimiter(app.state.people.settings.signin_failures_per_min / 60,
+                                           app.state.people.settings.signin_failures_burst)
     problems.install(app)
     logs.install()
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        webhook_max_bytes=settings.max_webhook_body_bytes)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                       allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token"],
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                       allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],
                        expose_headers=["Location", "Idempotent-Replayed", "Retry-After"], max_age=600)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -33,3 +33,11 @@ class RateLimiter:
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         return wait
+
+    def peek(self, key: str) -> float:
+        """Like ``hit`` without taking a token: 0.0 when one is free, else the seconds until one is."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate

@@ -15,12 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from storehouse.settings import Settings
+from storehouse.users_cli import users_app
 
 app = typer.Typer(help="Storehouse: commerce data for small merchants.", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Register, list and remove tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 secrets_app = typer.Typer(help="The key that encrypts tenant credentials.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(users_app, name="users")
 console = Console()
 
 
@@ -297,6 +299,7 @@ def demo(
     from resources.dbt import prepare_manifest
     from sandbox.server import SandboxThread, is_up
     from storehouse.demo import register_demo_tenants, webhook_notes
+    from storehouse.demo_people import demo_users
     from storehouse.runner import ensure_dagster_home
     from storehouse.summary import print_summary
     from warehouse.types import now_utc
@@ -319,6 +322,9 @@ def demo(
             console.print(f"    {note}", soft_wrap=True)
         ok = _run_and_report([t.tenant_id for t in tenants], None)
         print_summary(console, _engine(settings), [t.tenant_id for t in tenants], since)
+        console.print("\nStaff API users, one per role (seed 003), once `storehouse api` runs:")
+        for line in demo_users(_engine(settings), settings.api_url):
+            console.print(f"    {line}", soft_wrap=True)
         from storehouse.demo_shop import SHOP, buy_one_esim
 
         console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")

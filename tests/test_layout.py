@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"storehouse", "pipelines", "assets", "resources", "sensors", "shop", "api", "warehouse", "sandbox"}
+OURS = {"storehouse", "pipelines", "assets", "resources", "sensors", "shop", "api", "warehouse", "sandbox",
+        "people"}
 SETTINGS = "storehouse.settings"  # the one leaf of the CLI package everything may read
 ALLOWED = {
     "warehouse": {SETTINGS},  # the secrets key (warehouse.secrets)
@@ -17,7 +18,8 @@ ALLOWED = {
     "shop": {"resources", "warehouse", SETTINGS},
     "assets": {"resources", "warehouse", "shop", SETTINGS},
     "sensors": {"assets", "resources", "warehouse", SETTINGS},
-    "api": {"shop", "resources", "warehouse", SETTINGS},
+    "people": {"resources", "warehouse", SETTINGS},
+    "api": {"shop", "people", "resources", "warehouse", SETTINGS},
     "pipelines": {"assets", "resources", "sensors", "warehouse", SETTINGS},
 }
 

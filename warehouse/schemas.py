@@ -66,6 +66,14 @@ OPERATIONAL: dict[str, str] = {
     "pos_webhook_tokens": "hashes of webhook URL secrets",
     "pos_orders": "requests sent to and answers from a POS, with customer references",
     "portaus_payment_intents": "Portaus answers and redirect URLs",
+    "users": "staff e-mails, names and password hashes",
+    "user_tenant_permissions": "who may do what on which tenant",
+    "user_sessions": "refresh-token sessions (hashes)",
+    "spent_refresh_tokens": "refresh tokens already used (hashes)",
+    "api_keys": "machine keys (hashes)",
+    "invitations": "pending invitations with e-mails",
+    "invoice_data_sent": "the nurses' data-sent flag on MX invoices, with who set it",
+    "audit_log": "who did what on which tenant (staff e-mails)",
 }
 
 _RELKINDS = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}

@@ -1,0 +1,162 @@
+"""The staff API: an authorised 50-row transactions page per second beside the very same page
+without authorisation (target ≥ 0.7×), and the export of 1,000,000 transactions as CSV and as
+Parquet (rows/s, and the API process's peak RSS; target < 300 MiB).
+
+The API runs as one uvicorn process (``bench/_staff_app.py``: the real app plus a bench-only
+unauthorised copy of the page route, so both pass the same middleware). The driver is one httpx
+client, keep-alive, one request at a time; the two routes alternate in rounds and the medians are
+compared. The authorised calls use an API key on one run and an access token on another.
+
+    python bench/staff_api_bench.py                     # SQLite, 1,000,000 transactions
+    python bench/staff_api_bench.py --pg                # a scratch PostgreSQL database
+    python bench/staff_api_bench.py --rows 100000 --seconds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    DEFAULT_PG, ROOT, free_port, load_avg, machine, median, proc_peak_rss_mib, scratch_pg,
+)
+
+import httpx  # noqa: E402
+
+from warehouse.db import make_engine  # noqa: E402
+from warehouse.migrate import upgrade  # noqa: E402
+
+TENANT = "bench-clinic"
+PASSWORD = "bench password 123"
+
+
+def seed(url: str, rows: int) -> str:
+    """The tenant, ``rows`` transactions (as the sync makes them), and a clinic_staff user; returns an API key."""
+    from assets.mx_sync import parse_payments
+    from people.credentials import Passwords
+    from people.users import create_key, create_user, grant
+    from sandbox.mx_merchant import Merchant, MerchantSpec
+    from warehouse.tables.mx import transactions
+    from warehouse.tenants import add_tenant
+    from warehouse.upsert import upsert
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        add_tenant(conn, TENANT, "Bench Clinic")
+    m = Merchant(MerchantSpec(merchant_id=1_000_777, consumer_key="k", consumer_secret="s", transactions=rows, seed=5))
+    t0 = time.perf_counter()
+    for start in range(0, rows, 50_000):
+        parsed, rejected = parse_payments(TENANT, [m.payment(k) for k in range(start, min(rows, start + 50_000))])
+        with engine.begin() as conn:
+            upsert(conn, transactions, parsed)
+    print(f"seeded {rows:,} transactions in {time.perf_counter() - t0:.1f} s")
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:  # planner statistics now, not whenever autovacuum gets to it
+            conn.exec_driver_sql("ANALYZE transactions")
+    with engine.begin() as conn:
+        user = create_user(conn, Passwords(19 * 1024, 2), "staff@bench.test", "Staff", PASSWORD)
+        grant(conn, user, TENANT, "clinic_staff")
+        key = create_key(conn, user, "bench").key
+    engine.dispose()
+    return key
+
+
+@contextlib.contextmanager
+def api_process(url: str, home: str):
+    port = free_port()
+    env = {**os.environ, "STOREHOUSE_SHOP_DATABASE_URL": url, "STOREHOUSE_SHOP_SECRET_KEY": "bench-secret",
+           "STOREHOUSE_SHOP_WORKER_ENABLED": "false", "STOREHOUSE_HOME": home,
+           "STOREHOUSE_SHOP_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "_staff_app:create", "--factory", "--app-dir", "bench",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                            cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.2)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def rate(client: httpx.Client, url: str, headers: dict, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200 and len(answer.json()["items"]) == 50, answer.text[:200]
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def pages(base: str, key: str, seconds: float, rounds: int) -> None:
+    with httpx.Client(timeout=30) as client:
+        token = client.post(f"{base}/auth/token", data={"username": "staff@bench.test", "password": PASSWORD}
+                            ).json()["access_token"]
+        authed = f"{base}/tenants/{TENANT}/transactions?limit=50"
+        bare = f"{base}/bench/tenants/{TENANT}/transactions?limit=50"
+        for name, credential in (("API key", key), ("access token", token)):
+            headers = {"Authorization": f"Bearer {credential}"}
+            rate(client, authed, headers, 1.0)
+            rate(client, bare, {}, 1.0)  # warm both
+            a, b = [], []
+            for _ in range(rounds):
+                a.append(rate(client, authed, headers, seconds))
+                b.append(rate(client, bare, {}, seconds))
+            ratio = median(a) / median(b)
+            print(f"50-row page, authorised by {name}: {median(a):,.0f}/s; unauthorised: {median(b):,.0f}/s "
+                  f"→ {ratio:.2f}× (target ≥ 0.7×; rounds {'/'.join(f'{x:.0f}' for x in a)} vs "
+                  f"{'/'.join(f'{x:.0f}' for x in b)})")
+
+
+def export(base: str, key: str, pid: int, rows: int) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    for fmt in ("csv", "parquet"):
+        size, t0 = 0, time.perf_counter()
+        with httpx.stream("GET", f"{base}/tenants/{TENANT}/exports/transactions", params={"format": fmt},
+                          headers=headers, timeout=600) as answer:
+            assert answer.status_code == 200
+            lines = 0
+            for chunk in answer.iter_bytes():
+                size += len(chunk)
+                if fmt == "csv":
+                    lines += chunk.count(b"\n")
+        took = time.perf_counter() - t0
+        if fmt == "csv":
+            assert lines == rows + 1, (lines, rows)
+        print(f"export {fmt}: {rows:,} rows in {took:.1f} s = {rows / took:,.0f} rows/s, {size / 2**20:,.0f} MiB; "
+              f"API peak RSS so far {proc_peak_rss_mib(pid):.0f} MiB (target < 300 MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pg", nargs="?", const=DEFAULT_PG, default=None, help="PostgreSQL server URL")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round and route")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(machine(), "· load", load_avg())
+    with tempfile.TemporaryDirectory() as home, (scratch_pg(args.pg) if args.pg else contextlib.nullcontext(
+            f"sqlite:///{home}/warehouse.db")) as url:
+        upgrade(url)
+        key = seed(url, args.rows)
+        with api_process(url, home) as (base, pid):
+            pages(base, key, args.seconds, args.rounds)
+            export(base, key, pid, args.rows)
+
+
+if __name__ == "__main__":
+    main()
