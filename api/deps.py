@@ -45,14 +45,8 @@ ShopDep = Annotated[Shop, Depends(get_shop)]
 
 
 def client_address(request: Request) -> str:
-    """Who to rate-limit. Behind proxies, each appends the address it saw to X-Forwarded-For, so
-    only the entries our own proxies wrote (the rightmost ``trusted_proxies``) can be believed;
-    whatever stands to their left the client may have written itself."""
-    settings = request.app.state.settings
-    if settings.trust_forwarded_for:
-        hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
-        if hops:
-            return hops[-min(settings.trusted_proxies, len(hops))][:64]
+    """Who to rate-limit: the client, which behind trusted proxies ``ForwardedClientMiddleware``
+    has already taken from X-Forwarded-For (so the access log names the same one)."""
     return request.client.host if request.client else "unknown"
 
 
