@@ -271,6 +271,8 @@ def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
                 figures = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
                 mark = "[red]✗ check failed[/]" if check.is_error else "[yellow]! check failed (warning)[/]"
                 console.print(f"    {mark} {check.asset}: {check.check}" + (f" ({figures})" if figures else ""))
+            for stale in outcome.not_refreshed:
+                console.print(f"    [red]✗ {stale.describe()}[/]")
             if outcome.error:
                 console.print(f"    [red]{outcome.error}[/]")
             ok &= outcome.success
