@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from warehouse.tenants import add_tenant, set_connection
+from warehouse.tenants import add_tenant, get_connection, set_connection
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,22 @@ DEMO_TENANTS: list[DemoTenant] = [
 ]
 
 
+# Credentials the running services add to a demo connection after it is registered (the Stripe
+# endpoints' signing secrets: storehouse.demo_shop); registering again keeps them.
+ADDED_LATER = ("webhook_secret",)
+
+
 def register_demo_tenants(engine: sa.Engine, sandbox_url: str) -> list[DemoTenant]:
+    """Register (or re-register) the demo tenants; what a running `storehouse up` stored in
+    them meanwhile (``ADDED_LATER``) is kept, so its Stripe webhooks still verify."""
     with engine.begin() as conn:
         for tenant in DEMO_TENANTS:
             add_tenant(conn, tenant.tenant_id, tenant.name)
             for c in tenant.connections:
-                set_connection(conn, tenant.tenant_id, c.system, f"{sandbox_url}{c.path}", c.credentials, c.options)
+                before = get_connection(conn, tenant.tenant_id, c.system)
+                kept = {k: before.credentials[k] for k in ADDED_LATER if before and k in before.credentials}
+                set_connection(conn, tenant.tenant_id, c.system, f"{sandbox_url}{c.path}",
+                               {**c.credentials, **kept}, c.options)
     return DEMO_TENANTS
 
 
