@@ -65,7 +65,9 @@ DEMO_TENANTS: list[DemoTenant] = [
         "treez", "/treez", {"dispensary": "partnerdemo", "client_id": "treez-demo-client", "apikey": "treez-demo-apikey"},
     )]),
     DemoTenant("front-range-dutchie", "Front Range Cannabis (Dutchie)", [Connection(
-        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer"},
+        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer",
+                                # the key the shop's storefront sends orders with (POST /shops/{shop}/pos/orders)
+                                "orders_api_key": "front-range-orders-demo-key"},
     )]),
     DemoTenant("canyon-blaze", "Canyon Dispensary (Blaze)", [Connection(
         "blaze", "/blaze", {"partner_key": "blaze-demo-partner", "developer_key": "blaze-demo-dev"},
@@ -82,7 +84,8 @@ DEMO_TENANTS: list[DemoTenant] = [
         "shopify", "/shopify/storehouse-demo", {"access_token": "shpat_storehouse_demo_token"},
     )]),
     DemoTenant("importations-portaus", "Importations Privées (Portaus)", [Connection(
-        "portaus", "/portaus", {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000"},
+        "portaus", "/portaus", {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000",
+                                "orders_api_key": "portaus-orders-demo-key"},
     )]),
 ]
 
