@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import logs, problems
-from api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from api.middleware import BodyLimitMiddleware, ForwardedClientMiddleware, MetricsMiddleware
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from people.auth import Auth
@@ -75,4 +75,6 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
                        allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],
                        expose_headers=["Location", "Idempotent-Replayed", "Retry-After"], max_age=600)
     app.add_middleware(MetricsMiddleware)
+    if settings.trust_forwarded_for:  # outermost: every layer, and the access log, see the same client
+        app.add_middleware(ForwardedClientMiddleware, trusted_proxies=settings.trusted_proxies)
     return app

@@ -28,9 +28,16 @@ def get_engine(request: Request) -> sa.Engine:
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
-ShopSlug = Annotated[str, Path(description="The shop (tenant) the request is for, by its slug: the tenant id it was "
-                                          "registered with (`storehouse tenants add <slug>`).",
-                                openapi_examples={"demo": {"summary": "the demo's eSIM shop", "value": "numnaroad"}})]
+SLUG_TEXT = ("The shop (tenant) the request is for, by its slug: the tenant id it was registered with "
+             "(`storehouse tenants add <slug>`).")
+
+
+def shop_slug(example: str, summary: str):
+    """The ``{shop}`` path parameter, its example a demo tenant (``storehouse.demo``)."""
+    return Annotated[str, Path(description=SLUG_TEXT, openapi_examples={"demo": {"summary": summary, "value": example}})]
+
+
+ShopSlug = shop_slug("numnaroad", "the demo's eSIM shop")
 
 
 def get_shop(shop: ShopSlug, services: ServicesDep) -> Shop:
@@ -44,15 +51,20 @@ def get_shop(shop: ShopSlug, services: ServicesDep) -> Shop:
 ShopDep = Annotated[Shop, Depends(get_shop)]
 
 
+def shop_dep(example: str, summary: str):
+    """``ShopDep`` whose ``{shop}`` example is ``example``: for routes the eSIM shop cannot answer
+    (a demo tenant that has the connection the route needs, so the example works as sent)."""
+
+    def get(shop: str, services: Services) -> Shop:
+        return get_shop(shop, services)
+
+    get.__annotations__ = {"shop": shop_slug(example, summary), "services": ServicesDep, "return": Shop}
+    return Annotated[Shop, Depends(get)]
+
+
 def client_address(request: Request) -> str:
-    """Who to rate-limit. Behind proxies, each appends the address it saw to X-Forwarded-For, so
-    only the entries our own proxies wrote (the rightmost ``trusted_proxies``) can be believed;
-    whatever stands to their left the client may have written itself."""
-    settings = request.app.state.settings
-    if settings.trust_forwarded_for:
-        hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
-        if hops:
-            return hops[-min(settings.trusted_proxies, len(hops))][:64]
+    """Who to rate-limit: the client, which behind trusted proxies ``ForwardedClientMiddleware``
+    has already taken from X-Forwarded-For (so the access log names the same one)."""
     return request.client.host if request.client else "unknown"
 
 

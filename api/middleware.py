@@ -1,4 +1,5 @@
-"""ASGI middleware: a hard cap on request bodies, request metrics, and safe response headers.
+"""ASGI middleware: the client behind our proxies, a hard cap on request bodies, request
+metrics, and safe response headers.
 
 The body cap refuses a declared ``Content-Length`` above the limit before reading a byte, and
 counts the bytes of a chunked body as they arrive, failing with 413 the moment they pass it.
@@ -17,6 +18,40 @@ from api import metrics
 from api.problems import problem_response
 
 SAFE_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
+
+
+def forwarded_client(headers: list[tuple[bytes, bytes]], trusted_proxies: int) -> str | None:
+    """The client our proxies saw. Each proxy appends the address it saw to X-Forwarded-For, so
+    only the rightmost ``trusted_proxies`` entries are our own proxies' word; the client is the
+    entry that many places from the right, whatever it wrote itself further left. None without
+    the header."""
+    joined = b",".join(v for k, v in headers if k == b"x-forwarded-for").decode("latin1")
+    hops = [h.strip() for h in joined.split(",") if h.strip()]
+    return hops[-min(trusted_proxies, len(hops))][:64] if hops else None
+
+
+class ForwardedClientMiddleware:
+    """Behind ``trusted_proxies`` proxies, make the forwarded client *the* client: ``request.client``,
+    the rate limits and the server's access log all read ``scope["client"]``, so they agree.
+
+    This replaces uvicorn's own proxy-header handling (``forwarded_allow_ips``), which walks
+    X-Forwarded-For from the right skipping hosts it trusts by address: with every peer trusted
+    it would believe the leftmost entry, which the client writes itself, and our proxies'
+    addresses are not known in advance, only how many of them there are."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: int) -> None:
+        self.app, self.trusted_proxies = app, trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = forwarded_client(scope["headers"], self.trusted_proxies)
+            if host:
+                scope["client"] = (host, 0)
+            proto = [v for k, v in scope["headers"] if k == b"x-forwarded-proto"]
+            scheme = proto[-1].decode("latin1").split(",")[-1].strip().lower() if proto else ""
+            if scheme in ("http", "https"):
+                scope["scheme"] = scheme if scope["type"] == "http" else scheme.replace("http", "ws")
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

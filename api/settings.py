@@ -30,16 +30,15 @@ class ApiSettings(ShopSettings):
     metrics_token: SecretStr | None = Field(None, description="when set, /metrics needs it as a bearer token")
 
     def uvicorn_proxy_options(self) -> dict[str, Any]:
-        """How the server treats X-Forwarded-For/-Proto, from the same settings as the rate limits.
+        """Uvicorn's own X-Forwarded-For/-Proto handling, always off.
 
-        Uvicorn's default trusts these headers from 127.0.0.1, so any local caller could name its
-        own address. Unless ``trust_forwarded_for`` says a proxy stands in front, they are ignored;
-        when it does, every peer is that proxy (uvicorn counts no hops: the rate limits pick the
-        client ``trusted_proxies`` places from the right themselves, ``api.deps.client_address``).
+        Its default trusts these headers from 127.0.0.1, so any local caller could name its own
+        address; and trusting every peer (``forwarded_allow_ips="*"``) makes it believe the
+        leftmost entry, the client's own word. When ``trust_forwarded_for`` says proxies stand in
+        front, ``api.middleware.ForwardedClientMiddleware`` picks the client ``trusted_proxies``
+        places from the right instead, for the access log and the rate limits alike.
         """
-        if not self.trust_forwarded_for:
-            return {"proxy_headers": False}
-        return {"proxy_headers": True, "forwarded_allow_ips": "*"}
+        return {"proxy_headers": False}
 
     @field_validator("cors_origins", mode="before")
     @classmethod

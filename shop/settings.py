@@ -38,8 +38,8 @@ class ShopSettings(BaseSettings):
     secret_key: SecretStr | None = Field(None, description="signs order access tokens; default: a file in STOREHOUSE_HOME")
     max_quantity: int = Field(5, ge=1, le=100, description="eSIMs per order")
     tenant_cache_s: float = Field(5.0, ge=0, description="how long a tenant's connections are cached")
-    tenant_cache_size: int = Field(4096, ge=1, description="shop slugs cached per process, unknown ones included; "
-                                   "the least recently used leave first")
+    tenant_cache_size: int = Field(4096, ge=1, description="known shops cached per process, and as many unknown "
+                                   "slugs in a cache of their own; the least recently used of each leave first")
     webhook_tolerance_s: int = Field(300, ge=1, description="oldest accepted Stripe-Signature timestamp")
 
     provider_priority: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))

@@ -3,8 +3,10 @@
 A route names its shop by slug; the directory answers with the tenant's own connections only,
 so one shop's Stripe keys, webhook secrets and provider accounts never serve another. The cache
 remembers unknown slugs too (so a flood of them costs one query each per ``ttl_s``, not one per
-request), and holds at most ``max_entries`` slugs, the least recently used leaving first: any
-number of random slugs cannot grow a worker's memory past that.
+request), in a bounded cache of their own: at most ``max_entries`` known shops and as many unknown
+slugs, the least recently used of each leaving first. Any number of random slugs therefore cannot
+grow a worker's memory past that, nor push a real shop out (to be re-read and decrypted on its
+next request).
 """
 
 from __future__ import annotations
@@ -44,13 +46,36 @@ class Shop:
         return sorted(found, key=lambda c: (float(c.options.get("priority", order[c.system])), order[c.system]))
 
 
+class _Lru:
+    """Slug -> (expiry, value), at most ``size`` entries, the least recently used leaving first."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.entries = size, OrderedDict()
+
+    def get(self, slug: str, now: float):
+        hit = self.entries.get(slug)
+        if hit is None:
+            return None
+        if hit[0] <= now:
+            del self.entries[slug]
+            return None
+        self.entries.move_to_end(slug)
+        return hit
+
+    def put(self, slug: str, expires: float, value) -> None:
+        self.entries[slug] = (expires, value)
+        self.entries.move_to_end(slug)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
 class ShopDirectory:
     """Active tenants by slug, with connections; entries live ``ttl_s`` seconds (0: no cache),
-    at most ``max_entries`` of them."""
+    at most ``max_entries`` known shops and as many unknown slugs, each kind in its own cache."""
 
     def __init__(self, engine: sa.Engine, ttl_s: float = 5.0, max_entries: int = 4096) -> None:
         self.engine, self.ttl_s, self.max_entries = engine, ttl_s, max_entries
-        self._cache: OrderedDict[str, tuple[float, Shop | None]] = OrderedDict()
+        self._known, self._unknown = _Lru(max_entries), _Lru(max_entries)
         self._lock = threading.Lock()
 
     def get(self, tenant_id: str) -> Shop | None:
@@ -58,30 +83,28 @@ class ShopDirectory:
             return None
         now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(tenant_id)
-            if hit and hit[0] > now:
-                self._cache.move_to_end(tenant_id)
+            hit = self._known.get(tenant_id, now) or self._unknown.get(tenant_id, now)
+            if hit:
                 return hit[1]
         shop = self._load(tenant_id)
         if self.ttl_s > 0:
             with self._lock:
-                self._cache[tenant_id] = (now + self.ttl_s, shop)
-                self._cache.move_to_end(tenant_id)
-                while len(self._cache) > self.max_entries:
-                    self._cache.popitem(last=False)
+                (self._known if shop else self._unknown).put(tenant_id, now + self.ttl_s, shop)
+                (self._unknown if shop else self._known).entries.pop(tenant_id, None)
         return shop
 
-    def __len__(self) -> int:
-        """Slugs cached now (known shops and unknown slugs alike)."""
+    def cached(self) -> tuple[int, int]:
+        """(known shops, unknown slugs) cached now."""
         with self._lock:
-            return len(self._cache)
+            return len(self._known.entries), len(self._unknown.entries)
 
     def forget(self, tenant_id: str | None = None) -> None:
         with self._lock:
-            if tenant_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(tenant_id, None)
+            for lru in (self._known, self._unknown):
+                if tenant_id is None:
+                    lru.entries.clear()
+                else:
+                    lru.entries.pop(tenant_id, None)
 
     def paused(self, tenant_id: str) -> bool:
         """The tenant exists but is not active (its orders wait for it), as against removed."""

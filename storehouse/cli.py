@@ -273,6 +273,8 @@ def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
                 figures = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
                 mark = "[red]✗ check failed[/]" if check.is_error else "[yellow]! check failed (warning)[/]"
                 console.print(f"    {mark} {check.asset}: {check.check}" + (f" ({figures})" if figures else ""))
+            for stale in outcome.not_refreshed:
+                console.print(f"    [red]✗ {stale.describe()}[/]")
             if outcome.error:
                 console.print(f"    [red]{outcome.error}[/]")
             ok &= outcome.success
@@ -379,7 +381,7 @@ def api(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    proxy = ApiSettings().uvicorn_proxy_options()  # X-Forwarded-For believed only when configured
+    proxy = ApiSettings().uvicorn_proxy_options()  # off: api.middleware reads X-Forwarded-For, when configured
     console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy)
 

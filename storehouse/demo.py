@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from warehouse.tenants import add_tenant, set_connection
+from warehouse.tenants import add_tenant, get_connection, set_connection
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,9 @@ DEMO_TENANTS: list[DemoTenant] = [
         "treez", "/treez", {"dispensary": "partnerdemo", "client_id": "treez-demo-client", "apikey": "treez-demo-apikey"},
     )]),
     DemoTenant("front-range-dutchie", "Front Range Cannabis (Dutchie)", [Connection(
-        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer"},
+        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer",
+                                # the key the shop's storefront sends orders with (POST /shops/{shop}/pos/orders)
+                                "orders_api_key": "front-range-orders-demo-key"},
     )]),
     DemoTenant("canyon-blaze", "Canyon Dispensary (Blaze)", [Connection(
         "blaze", "/blaze", {"partner_key": "blaze-demo-partner", "developer_key": "blaze-demo-dev"},
@@ -82,17 +84,28 @@ DEMO_TENANTS: list[DemoTenant] = [
         "shopify", "/shopify/storehouse-demo", {"access_token": "shpat_storehouse_demo_token"},
     )]),
     DemoTenant("importations-portaus", "Importations Privées (Portaus)", [Connection(
-        "portaus", "/portaus", {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000"},
+        "portaus", "/portaus", {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000",
+                                "orders_api_key": "portaus-orders-demo-key"},
     )]),
 ]
 
 
+# Credentials the running services add to a demo connection after it is registered (the Stripe
+# endpoints' signing secrets: storehouse.demo_shop); registering again keeps them.
+ADDED_LATER = ("webhook_secret",)
+
+
 def register_demo_tenants(engine: sa.Engine, sandbox_url: str) -> list[DemoTenant]:
+    """Register (or re-register) the demo tenants; what a running `storehouse up` stored in
+    them meanwhile (``ADDED_LATER``) is kept, so its Stripe webhooks still verify."""
     with engine.begin() as conn:
         for tenant in DEMO_TENANTS:
             add_tenant(conn, tenant.tenant_id, tenant.name)
             for c in tenant.connections:
-                set_connection(conn, tenant.tenant_id, c.system, f"{sandbox_url}{c.path}", c.credentials, c.options)
+                before = get_connection(conn, tenant.tenant_id, c.system)
+                kept = {k: before.credentials[k] for k in ADDED_LATER if before and k in before.credentials}
+                set_connection(conn, tenant.tenant_id, c.system, f"{sandbox_url}{c.path}",
+                               {**c.credentials, **kept}, c.options)
     return DEMO_TENANTS
 
 

@@ -1,16 +1,19 @@
 """The demo's eSIM purchase: the shop API buys one eSIM end to end in the sandbox and shows it.
 
-Runs the API in this process on a free port, points the NumnaRoad shop's Stripe webhook at it,
-then plays the customer: catalogue → checkout → pay on the (fake) Stripe page → signed webhook →
+Runs the API in this process on a free port, adds a Stripe webhook endpoint of the NumnaRoad shop
+for it (removed again at the end; a `storehouse up` serving the same sandbox keeps its own), then
+plays the customer: catalogue → checkout → pay on the (fake) Stripe page → signed webhook →
 provisioned through the first healthy provider → email with the QR code, Slack notice.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -52,26 +55,70 @@ class ApiServer:
         self.thread.join(15)
 
 
-def connect_webhook(engine: sa.Engine, api_url: str) -> None:
-    """(Re)create the shop's Stripe webhook endpoint for this API and store its signing secret."""
-    from warehouse.tenants import get_connection, set_connection
+WEBHOOK_PATH = f"/shops/{SHOP}/webhooks/stripe"
+
+
+def _stripe(engine: sa.Engine):
+    """The demo shop's Stripe connection and a client for its account."""
+    from warehouse.tenants import get_connection
 
     with engine.connect() as conn:
         connection = get_connection(conn, SHOP, "stripe")
     if connection is None:
         raise RuntimeError(f"demo tenant {SHOP} has no stripe connection")
-    client = stripe.StripeClient(connection.credentials["secret_key"],
-                                 base_addresses={"api": connection.base_url}, max_network_retries=1)
-    path = f"/shops/{SHOP}/webhooks/stripe"
-    for endpoint in client.v1.webhook_endpoints.list(params={"limit": 100}).data:
-        if endpoint.url.endswith(path):  # left by an earlier demo run on another port
-            client.v1.webhook_endpoints.delete(endpoint.id)
+    return connection, stripe.StripeClient(connection.credentials["secret_key"],
+                                           base_addresses={"api": connection.base_url}, max_network_retries=1)
+
+
+def _update_secrets(engine: sa.Engine, change) -> None:
+    """Store ``change(current signing secrets)`` as the shop's Stripe webhook secrets (read and
+    written in one transaction, so an API serving meanwhile keeps every secret it still needs)."""
+    from resources.stripe import webhook_secrets
+    from warehouse.tenants import get_connection, set_connection
+
+    with engine.begin() as conn:
+        connection = get_connection(conn, SHOP, "stripe")
+        credentials = {k: v for k, v in connection.credentials.items() if k != "webhook_secret"}
+        if secrets := change(list(webhook_secrets(connection))):
+            credentials["webhook_secret"] = secrets
+        set_connection(conn, SHOP, "stripe", connection.base_url, credentials, connection.options)
+
+
+def _create_endpoint(client, api_url: str):
     from shop.webhooks import HANDLED
 
-    endpoint = client.v1.webhook_endpoints.create(params={"url": api_url + path, "enabled_events": sorted(HANDLED)})
-    with engine.begin() as conn:
-        set_connection(conn, SHOP, "stripe", connection.base_url,
-                       {**connection.credentials, "webhook_secret": endpoint.secret}, connection.options)
+    return client.v1.webhook_endpoints.create(params={"url": api_url + WEBHOOK_PATH, "enabled_events": sorted(HANDLED)})
+
+
+def connect_webhook(engine: sa.Engine, api_url: str) -> None:
+    """`storehouse up`: the shop's Stripe webhook endpoint for this API, and only its secret stored.
+
+    `up` has just started the sandbox, which forgets endpoints when it stops: secrets stored
+    before are for endpoints that no longer exist. An endpoint already at this very URL (an
+    earlier call for the same API) is replaced; endpoints for other APIs are left alone."""
+    _, client = _stripe(engine)
+    for endpoint in client.v1.webhook_endpoints.list(params={"limit": 100}).data:
+        if endpoint.url == api_url + WEBHOOK_PATH:
+            client.v1.webhook_endpoints.delete(endpoint.id)
+    endpoint = _create_endpoint(client, api_url)
+    _update_secrets(engine, lambda _old: [endpoint.secret])
+
+
+@contextlib.contextmanager
+def temporary_webhook(engine: sa.Engine, api_url: str) -> Iterator[None]:
+    """The demo's own endpoint for its temporary API, its secret added to those stored; on the
+    way out that endpoint and its secret are removed, and nothing else: a `storehouse up`
+    serving the same sandbox keeps receiving (and verifying) its events throughout."""
+    _, client = _stripe(engine)
+    endpoint = _create_endpoint(client, api_url)
+    _update_secrets(engine, lambda old: [*old, endpoint.secret])
+    try:
+        yield
+    finally:
+        try:
+            client.v1.webhook_endpoints.delete(endpoint.id)
+        finally:
+            _update_secrets(engine, lambda old: [s for s in old if s != endpoint.secret])
 
 
 def _wait(fetch, done, timeout: float):
@@ -87,8 +134,7 @@ def buy_one_esim(console: Console, engine: sa.Engine, settings: Settings) -> boo
     """Buy one eSIM for Japan as a customer would; print what happened; True when provisioned."""
     from sandbox.server import free_port
 
-    with ApiServer(settings.warehouse_url, free_port()) as api:
-        connect_webhook(engine, api.url)
+    with ApiServer(settings.warehouse_url, free_port()) as api, temporary_webhook(engine, api.url):
         http = httpx.Client(timeout=30)
         items = http.get(f"{api.url}/shops/{SHOP}/catalogue", params={"country": "JP"}).json()["items"]
         if not items:

@@ -59,15 +59,44 @@ class FailedCheck:
     metadata: dict
 
 
+@dataclass(frozen=True)
+class NotRefreshed:
+    """A system an asset could not refresh this run (its circuit breaker open, or the call
+    failed); the asset still holds the last good data, from ``last_good``."""
+    asset: str
+    system: str
+    status: str  # circuit_open or failed
+    last_good: str  # an ISO time, or "never synced"
+
+    def describe(self) -> str:
+        what = "circuit open" if self.status == "circuit_open" else "failed"
+        when = "never synced" if self.last_good == "never synced" else f"last good data from {self.last_good}"
+        return f"{self.asset}: {self.system} {what}: not refreshed, {when}"
+
+
+def not_refreshed(metadata: dict[str, dict]) -> list[NotRefreshed]:
+    """The systems each materialised asset reports as not refreshed (``<system>_status`` other
+    than synced, as the POS assets record it)."""
+    found = []
+    for asset, meta in metadata.items():
+        for key, status in meta.items():
+            if key.endswith("_status") and status in ("circuit_open", "failed"):
+                system = key.removesuffix("_status")
+                last = meta.get(f"{system}_serving_last_good_data_from") or "never synced"
+                found.append(NotRefreshed(asset, system, status, str(last)))
+    return found
+
+
 @dataclass
 class JobOutcome:
     job: str
     tenant: str
-    success: bool  # the run succeeded and no check of ERROR severity failed
+    success: bool  # the run succeeded, no check of ERROR severity failed and every system was refreshed
     run_id: str
     error: str | None
     metadata: dict[str, dict]
     failed_checks: list[FailedCheck] = field(default_factory=list)
+    not_refreshed: list[NotRefreshed] = field(default_factory=list)
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[FailedCheck]:
@@ -121,9 +150,10 @@ def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: 
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
         error = cause_of(failures[0].step_failure_data.error) if failures else "run failed"
-    checks = failed_checks(result)
-    success = result.success and not any(c.is_error for c in checks)
-    return JobOutcome(job.name, partition_key or "all tenants", success, result.run_id, error, metadata, checks)
+    checks, stale = failed_checks(result), not_refreshed(metadata)
+    success = result.success and not any(c.is_error for c in checks) and not stale
+    return JobOutcome(job.name, partition_key or "all tenants", success, result.run_id, error, metadata, checks,
+                      stale)
 
 
 def run_marts() -> JobOutcome:

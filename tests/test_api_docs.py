@@ -12,6 +12,10 @@ from api.app import create_app
 from storehouse.demo import register_demo_tenants
 from storehouse.demo_shop import SHOP
 from tests.api_shop import load_catalogue, settings_for
+from tests.test_pos_assets import materialize
+
+POS_SHOPS = {"/webhooks/pos/": "mile-high-treez", "/pos/orders": "front-range-dutchie",
+             "/portaus/": "importations-portaus"}  # a demo tenant with the connection each route needs
 
 ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 
@@ -75,6 +79,8 @@ def _requests(spec: dict):
 def test_every_openapi_example_works_as_sent_against_the_demo_shop(sandbox_reset, warehouse, warehouse_url, engine):
     register_demo_tenants(engine, sandbox_reset.url)
     load_catalogue(warehouse, SHOP)
+    for tenant in ("front-range-dutchie", "importations-portaus"):  # what `storehouse demo` syncs
+        assert materialize(warehouse, tenant).success
     app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)
     with TestClient(app) as client:
         spec = client.get("/openapi.json").json()
@@ -92,6 +98,21 @@ def test_every_openapi_example_works_as_sent_against_the_demo_shop(sandbox_reset
     example = spec["components"]["schemas"]["CheckoutRequest"]["examples"][0]
     assert example["package_id"] in {item["package_id"] for item in catalogue["items"]}
     assert checkout["checkout_url"] and checkout["amount_total"]
+    # the POS routes name a demo tenant that has that connection, and their examples work too
+    for (method, path), response in sent.items():
+        for part, tenant in POS_SHOPS.items():
+            if part in path:
+                assert path.startswith(f"/shops/{tenant}/"), path
+                assert response.json().get("type", "").rsplit("/", 1)[-1] not in ("shop-not-found", "no-pos",
+                                                                              "unknown-webhook"), response.text
+    placed = sent[("post", "/shops/front-range-dutchie/pos/orders")]
+    assert placed.status_code == 201 and placed.json()["status"] == "submitted", placed.text
+    got = sent[("get", f"/shops/front-range-dutchie/pos/orders/{placed.json()['order_ref']}")]
+    assert got.status_code == 200 and got.json()["provider_order_id"] == placed.json()["provider_order_id"]
+    intent = sent[("post", "/shops/importations-portaus/portaus/payment-intents")]
+    assert intent.status_code == 201 and intent.json()["intent_id"] and intent.json()["amount"], intent.text
+    webhook = sent[("post", "/shops/mile-high-treez/webhooks/pos/treez")]
+    assert webhook.status_code in (401, 403), webhook.text  # sent as-is, without the shop's URL token
 
 
 def test_shop_is_described_on_every_route(bare_client):
@@ -119,3 +140,4 @@ def test_checkout_documents_its_replay_and_routes_list_only_their_own_errors(bar
         ("post", "/shops/{shop}/checkout"), ("post", "/shops/{shop}/webhooks/pos/{provider}")]
     assert not [key for key, codes in responses.items() if key[0] == "get" and codes & {409, 413}]
     assert {403} <= responses[("post", "/shops/{shop}/pos/orders")]  # a wrong key for that POS
+    assert {503} <= responses[("post", "/shops/{shop}/pos/orders")]  # a POS connection not set up for orders

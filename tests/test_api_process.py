@@ -18,7 +18,8 @@ CHECKOUT = {"package_id": "airalo:nope", "email": "a@b.io"}  # passes the limite
 
 @contextlib.contextmanager
 def storehouse_api(warehouse_url, tmp_path, **shop_env):
-    """``python -m storehouse.cli api`` on a free port; yields its base URL."""
+    """``python -m storehouse.cli api`` on a free port; yields its base URL. Its output (the
+    access log among it) goes to ``tmp_path / "api.log"``."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": warehouse_url, "STOREHOUSE_HOME": str(tmp_path / "home"),
            "STOREHOUSE_SHOP_DATABASE_URL": warehouse_url, "STOREHOUSE_SHOP_SECRET_KEY": SECRET,
@@ -27,9 +28,9 @@ def storehouse_api(warehouse_url, tmp_path, **shop_env):
            **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in shop_env.items()}}
     env.pop("FORWARDED_ALLOW_IPS", None)
     url = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen([sys.executable, "-m", "storehouse.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
 
     def ready() -> bool:
         assert proc.poll() is None, "storehouse api exited"
@@ -48,6 +49,7 @@ def storehouse_api(warehouse_url, tmp_path, **shop_env):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+        log.close()
 
 
 def checkouts(url, tenant_id, forwarded_for: list[str]) -> list[int]:
@@ -74,3 +76,25 @@ def test_behind_a_trusted_proxy_the_limit_follows_the_forwarded_address(warehous
         others = checkouts(url, tenant_id, [f"192.0.2.7, 198.51.100.{i}{ours}" for i in range(3)])
     assert same == [422, 422, 429, 429]
     assert others == [422, 422, 422]  # each client the proxy saw has its own budget
+
+
+@pytest.mark.parametrize("proxies, client", [(1, "10.9.9.9"), (2, "6.6.6.1")])
+def test_the_access_log_names_the_client_the_rate_limits_use(warehouse_url, tmp_path, proxies, client):
+    """Uvicorn's access log must not believe the entry the client wrote (the leftmost) while the
+    limiter takes the one ``trusted_proxies`` places from the right: both name the same client."""
+    with storehouse_api(warehouse_url, tmp_path, trust_forwarded_for="true", trusted_proxies=proxies) as url:
+        headers = {"X-Forwarded-For": "1.2.3.4, 6.6.6.1, 10.9.9.9"}
+        assert httpx.get(f"{url}/healthz?probe=xff", headers=headers, timeout=10).status_code == 200
+        wait_for(lambda: b"probe=xff" in (tmp_path / "api.log").read_bytes(), 10, "the access log line")
+    line = next(x for x in (tmp_path / "api.log").read_text().splitlines() if "probe=xff" in x)
+    assert client in line, line
+    assert not {"1.2.3.4", "6.6.6.1", "10.9.9.9"} - {client} & set(line.replace(":", " ").split()), line
+
+
+def test_without_trust_the_access_log_names_the_peer(warehouse_url, tmp_path):
+    with storehouse_api(warehouse_url, tmp_path) as url:
+        headers = {"X-Forwarded-For": "6.6.6.1"}
+        assert httpx.get(f"{url}/healthz?probe=peer", headers=headers, timeout=10).status_code == 200
+        wait_for(lambda: b"probe=peer" in (tmp_path / "api.log").read_bytes(), 10, "the access log line")
+    line = next(x for x in (tmp_path / "api.log").read_text().splitlines() if "probe=peer" in x)
+    assert "127.0.0.1" in line and "6.6.6.1" not in line, line

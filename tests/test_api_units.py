@@ -161,12 +161,22 @@ def test_webhook_url_tokens_are_random_and_checked_by_hash():
     assert webhook_tokens.SIGNED.isdisjoint(webhook_tokens.UNSIGNED)
 
 
-def test_uvicorn_believes_forwarded_headers_only_when_configured():
+def test_uvicorn_never_believes_forwarded_headers_itself():
+    """Our ForwardedClientMiddleware does, when configured (tests/test_api_process.py)."""
     from api.settings import ApiSettings
 
     assert ApiSettings().uvicorn_proxy_options() == {"proxy_headers": False}
     trusted = ApiSettings(trust_forwarded_for=True, trusted_proxies=2).uvicorn_proxy_options()
-    assert trusted == {"proxy_headers": True, "forwarded_allow_ips": "*"}
+    assert trusted == {"proxy_headers": False}
+
+
+def test_the_forwarded_client_is_the_entry_trusted_proxies_places_from_the_right():
+    from api.middleware import forwarded_client
+
+    headers = [(b"x-forwarded-for", b"1.2.3.4, 6.6.6.1"), (b"host", b"x"), (b"x-forwarded-for", b" 10.9.9.9 ")]
+    assert [forwarded_client(headers, n) for n in (1, 2, 3, 9)] == ["10.9.9.9", "6.6.6.1", "1.2.3.4", "1.2.3.4"]
+    assert forwarded_client([(b"host", b"x")], 1) is None
+    assert forwarded_client([(b"x-forwarded-for", b" , ")], 1) is None
 
 
 def test_order_tokens_bind_tenant_and_order():

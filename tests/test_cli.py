@@ -165,3 +165,33 @@ def test_sync_shows_a_failed_check_as_failed_and_exits_non_zero(sandbox, warehou
     assert "✗ mx_merchant_sync" in done.output and "✓" not in done.output
     assert "✗ check failed mx_merchant/transactions: loaded_counts_reconcile_with_record_count" in done.output
     assert "record_count=" in done.output
+
+
+def test_sync_says_which_system_was_not_refreshed_and_exits_non_zero_while_its_breaker_is_open(
+        sandbox_reset, warehouse, warehouse_url, engine, tenant_id, tmp_path, monkeypatch):
+    """Blaze is down and its breaker open: the sync keeps the last good data, and the command
+    says per asset that it was not refreshed and since when, with ✗ and exit 1, not ✓."""
+    from typer.testing import CliRunner
+
+    from resources.breaker import OPEN, SqlBreakerStore
+    from storehouse.cli import app
+    from tests.pos_accounts import new_account
+    from tests.test_pos_assets import connect
+    from tests.test_pos_breaker_cycle import COOLING, INVENTORY, down, materialize
+
+    account = new_account(sandbox_reset.url, "blaze", products=10, customers=2)
+    connect(engine, tenant_id, account)
+    monkeypatch.setenv("DATABASE_URL", warehouse_url)
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    runner = CliRunner()
+    first = runner.invoke(app, ["sync", tenant_id], env={"COLUMNS": "300"})
+    assert first.exit_code == 0 and "✓" in first.output and "not refreshed" not in first.output, first.output
+    down(sandbox_reset, "blaze", True)
+    assert materialize(warehouse, tenant_id, INVENTORY, clients=COOLING).success  # the outage opens the breaker
+    assert SqlBreakerStore(engine).load(tenant_id, "blaze").state == OPEN
+    done = runner.invoke(app, ["sync", tenant_id], env={"COLUMNS": "300"})
+    assert done.exit_code == 1, done.output
+    assert "✓" not in done.output and "✗ pos_sync" in done.output, done.output
+    stale = [line for line in done.output.splitlines() if "blaze circuit open: not refreshed, last good data from 20" in line]
+    assert any("pos/inventory" in line for line in stale), done.output

@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ServicesDep, ShopDep
+from api.deps import ServicesDep, shop_dep
 from api.problems import Problem, problem_responses
 from api.schemas import Input
 from resources.pos import PosClientsResource
@@ -27,7 +27,22 @@ from warehouse.tenants import TenantConnection
 router = APIRouter(prefix="/shops/{shop}", tags=["pos orders"])
 REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 Ref = Annotated[str, Field(pattern=REF_PATTERN, description="your idempotency key")]
-Bearer = Annotated[str | None, Header(alias="Authorization", max_length=512)]
+
+# The examples are the demo's (storehouse.demo: its Dutchie dispensary and its Portaus importer,
+# with their sandbox order keys), so each request works as sent once the demo has synced them.
+PosShop = shop_dep("front-range-dutchie", "the demo's dispensary on Dutchie")
+PortausShop = shop_dep("importations-portaus", "the demo's importer on Portaus")
+DEMO_ORDER_REF = "web-10045"
+
+
+def bearer(example: str):
+    return Annotated[str | None, Header(alias="Authorization", max_length=512,
+                                        description="`Bearer <orders_api_key of the shop's connection>`",
+                                        openapi_examples={"demo": {"summary": "the demo shop's order key",
+                                                                   "value": f"Bearer {example}"}})]
+
+
+PosBearer, PortausBearer = bearer("front-range-orders-demo-key"), bearer("portaus-orders-demo-key")
 
 
 class OrderItem(Input):
@@ -41,6 +56,10 @@ class OrderCustomer(Input):
 
 
 class PosOrderIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"order_ref": DEMO_ORDER_REF, "customer": {"id": "200003", "birth_date": "1973-03-29"},
+         "items": [{"product_id": "100006", "quantity": 2}], "note": "pickup at 5pm"}]})
+
     order_ref: Ref
     provider: Literal[tuple(FORMATS)] | None = Field(  # type: ignore[valid-type]
         None, description="only when the shop has several POS connected")
@@ -66,6 +85,10 @@ class PosOrderOut(BaseModel):
 
 
 class PaymentIntentIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reference": "cart-2291", "items": [{"product_id": "481a669e-b006-4728-aaaf-000000000000", "quantity": 2}],
+         "customer": "3000"}]})
+
     reference: Ref
     items: list[OrderItem] = Field(min_length=1, max_length=50, description="priced from the warehouse")
     customer: str | None = Field(None, max_length=128)
@@ -125,15 +148,17 @@ def authorised(shop: Shop, system: str | None, authorization: str | None) -> Ten
 
 # What a route that sends to the POS (or Portaus) can answer besides its success.
 SENDING = problem_responses(400, 401, 403, 404, 409, 413, 422, 502)
+# ... and a POS connection that lacks what submitting needs (Dutchie without its consumer_key)
+PLACING = problem_responses(400, 401, 403, 404, 409, 413, 422, 502, 503)
 
 
 def order_out(row: dict[str, Any], replayed: bool) -> PosOrderOut:
     return PosOrderOut(**{k: row[k] for k in PosOrderOut.model_fields if k in row}, replayed=replayed)
 
 
-@router.post("/pos/orders", response_model=PosOrderOut, status_code=201, responses=SENDING)
-def place_pos_order(body: PosOrderIn, shop: ShopDep, orders: PosOrdersDep, response: Response,
-                    authorization: Bearer = None) -> PosOrderOut:
+@router.post("/pos/orders", response_model=PosOrderOut, status_code=201, responses=PLACING)
+def place_pos_order(body: PosOrderIn, shop: PosShop, orders: PosOrdersDep, response: Response,
+                    authorization: PosBearer = None) -> PosOrderOut:
     """Validate (stock, purchase limit, age) and submit an order to the shop's POS in its own format."""
     connection = authorised(shop, body.provider, authorization)
     order = {"order_ref": body.order_ref, "customer_ref": body.customer.id, "birth_date": body.customer.birth_date,
@@ -146,8 +171,9 @@ def place_pos_order(body: PosOrderIn, shop: ShopDep, orders: PosOrdersDep, respo
 
 
 @router.get("/pos/orders/{order_ref}", response_model=PosOrderOut, responses=problem_responses(401, 403, 404, 422))
-def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN)], shop: ShopDep, orders: PosOrdersDep,
-                  authorization: Bearer = None) -> PosOrderOut:
+def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN, openapi_examples={
+                      "demo": {"summary": "the example order", "value": DEMO_ORDER_REF}})],
+                  shop: PosShop, orders: PosOrdersDep, authorization: PosBearer = None) -> PosOrderOut:
     """An order placed through this API, with its validation and the POS's confirmation id."""
     row = orders.get(shop.tenant_id, order_ref)
     if row is not None:
@@ -163,8 +189,8 @@ def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN)], shop: Sh
 
 
 @router.post("/portaus/payment-intents", response_model=PaymentIntentOut, status_code=201, responses=SENDING)
-def create_payment_intent(body: PaymentIntentIn, shop: ShopDep, orders: PosOrdersDep, response: Response,
-                          authorization: Bearer = None) -> PaymentIntentOut:
+def create_payment_intent(body: PaymentIntentIn, shop: PortausShop, orders: PosOrdersDep, response: Response,
+                          authorization: PortausBearer = None) -> PaymentIntentOut:
     """A Portaus payment intent for these items, created once per reference."""
     connection = authorised(shop, "portaus", authorization)
     request = {"reference": body.reference, "lines": [i.model_dump() for i in body.items], "customer": body.customer,

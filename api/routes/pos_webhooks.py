@@ -15,12 +15,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api import metrics
-from api.deps import EngineDep, RawBody, ShopDep, rate_limit
+from api.deps import EngineDep, RawBody, rate_limit, shop_dep
 from api.problems import Problem, problem_responses
 from shop.pos_webhooks import PROVIDERS, receive
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
-Provider = Annotated[str, Path(description="treez, dutchie, blaze, flowhub, cova or shopify", max_length=16)]
+Provider = Annotated[str, Path(description="treez, dutchie, blaze, flowhub, cova or shopify", max_length=16,
+                               openapi_examples={"demo": {"summary": "the demo dispensary's POS", "value": "treez"}})]
+ShopDep = shop_dep("mile-high-treez", "the demo's dispensary on Treez")
 UrlToken = Annotated[str | None, Query(alias="token", max_length=128,
                                        description="the connection's webhook token (POS systems that do not sign)")]
 
