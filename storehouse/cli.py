@@ -83,26 +83,31 @@ def tenants_add(
     from resources.connection import ConnectionConfigError
     from resources.systems import spec_for
     from shop.pos_webhooks import setup_note
+    from warehouse.secrets import SecretsKeyError
     from warehouse.tenants import add_tenant, get_connection, set_connection
 
     credentials, options = _parse_pairs(credential), _parse_pairs(option)
     if system:
-        try:
-            spec_for(system).check(credentials, options)
-        except ConnectionConfigError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--system/--credential/--option") from None
         if not base_url:
             raise typer.BadParameter("--base-url is required with --system")
+        try:
+            spec_for(system).check(credentials, options, base_url)
+        except ConnectionConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--system/--base-url/--credential/--option") from None
     elif credentials or options:
         raise typer.BadParameter("--credential and --option need --system")
     settings = Settings()
     _migrate(settings)
     note = None
-    with _engine(settings).begin() as conn:
-        add_tenant(conn, tenant, name)
-        if system:
-            set_connection(conn, tenant, system, base_url, credentials, options)
-            note = setup_note(conn, get_connection(conn, tenant, system), settings.api_url)
+    try:
+        with _engine(settings).begin() as conn:
+            add_tenant(conn, tenant, name)
+            if system:
+                set_connection(conn, tenant, system, base_url, credentials, options)
+                note = setup_note(conn, get_connection(conn, tenant, system), settings.api_url)
+    except SecretsKeyError as exc:  # the key in force cannot open the connections already stored
+        console.print(f"[red]nothing stored[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
     if note:
         console.print(note, soft_wrap=True)
