@@ -59,12 +59,12 @@ def test_credentials_are_stored_encrypted_and_read_back_in_clear(engine, tenant_
         assert get_connection(conn, tenant_id, "mx_merchant").credentials == CREDS
 
 
-def test_the_key_file_is_created_on_first_use_readable_by_its_owner_only(own_key, engine, tenant_id):
+def test_the_key_file_is_created_on_first_use_readable_by_its_owner_only(own_key, private_warehouse):
     assert not own_key.exists()
-    connect(engine, tenant_id)
+    connect(private_warehouse, "t1")
     assert stat.S_IMODE(own_key.stat().st_mode) == 0o600
     ring = Keyring(secrets.parse_keys(own_key.read_text()), "test")
-    assert ring.unseal(stored(engine, tenant_id)) == CREDS
+    assert ring.unseal(stored(private_warehouse, "t1")) == CREDS
 
 
 def test_the_migration_encrypts_rows_stored_in_clear(empty_warehouse, own_key):
@@ -119,7 +119,7 @@ def test_rotate_with_the_setting_moves_rows_to_its_first_key(monkeypatch, own_ke
         assert get_connection(conn, "t1", "mx_merchant").credentials == CREDS
 
 
-def test_a_wrong_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, engine, tenant_id):
+def test_a_wrong_key_is_a_clear_error_naming_the_setting(monkeypatch, engine, tenant_id):
     connect(engine, tenant_id)
     token = stored(engine, tenant_id)
     monkeypatch.setenv("STOREHOUSE_SECRETS_KEY", generate_key())
@@ -131,7 +131,8 @@ def test_a_wrong_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, e
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
-def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, engine, tenant_id):
+def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, private_warehouse):
+    engine, tenant_id = private_warehouse, "t1"
     connect(engine, tenant_id)
     own_key.unlink()
     secrets.forget()  # as a process started now
@@ -143,7 +144,7 @@ def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypa
         get_connection(conn, tenant_id, "mx_merchant")
 
 
-def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, own_key, warehouse, engine, tenant_id):
+def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, warehouse, engine, tenant_id):
     import dagster as dg
 
     from assets.partitions import TENANT_PARTITIONS
