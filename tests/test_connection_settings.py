@@ -139,8 +139,10 @@ def test_tenants_add_refuses_a_base_url_that_is_not_an_absolute_http_url(cli_hom
     ("mx_merchant", MX_CREDS, "page_size=0", "option 'page_size': Input should be greater than or equal to 1"),
     ("mx_merchant", MX_CREDS, "invoice_list_page_size=1001", "less than or equal to 1000"),
     ("mx_merchant", MX_CREDS, "detail_concurrency=0", "option 'detail_concurrency'"),
-    ("blaze", ["--credential", "partner_key=p", "--credential", "developer_key=d"], "page_size=501",
-     "option 'page_size': Input should be less than or equal to 500"),
+    ("shopify", ["--credential", "access_token=t"], "page_size=251",
+     "option 'page_size': Input should be less than or equal to 250"),
+    ("blaze", ["--credential", "partner_key=p", "--credential", "developer_key=d"], "page_size=0",
+     "option 'page_size': Input should be greater than or equal to 1"),
     ("treez", ["--credential", "dispensary=d", "--credential", "client_id=c", "--credential", "apikey=k"],
      "page_size=-5", "option 'page_size'"),
     ("dutchie", ["--credential", "api_key=k"], "customer_page_size=10001", "option 'customer_page_size'"),
@@ -156,7 +158,7 @@ def test_tenants_add_refuses_an_option_out_of_its_range_by_name(cli_home, system
 
 
 def test_page_sizes_up_to_each_providers_largest_are_taken():
-    for system, most in [("blaze", 500), ("cova", 500), ("portaus", 100), ("shopify", 250), ("treez", 1000),
+    for system, most in [("cova", 500), ("portaus", 100), ("shopify", 250), ("treez", 1000),
                          ("mx_merchant", 1000)]:
         options = SPECS[system].options
         assert options.model_validate({"page_size": 1}).page_size == 1

@@ -108,7 +108,7 @@ class EsimOptions(Options):
     rate_limit_per_s: float | None = Field(None, gt=0)
     page_size: int | None = page_size_field()
     stock_feed_url: str | None = None  # an absolute URL, or a path on the provider's host
-    margin_pct: float | None = Field(None, ge=0)
+    margin_pct: float | None = Field(None, ge=0, le=1000)
     round_to: str | None = None
     low_stock_threshold: int | None = Field(None, ge=0)
     priority: float | None = None  # failover order, lower first

@@ -46,7 +46,7 @@ class PosOptions(Options):
     """What every POS/Portaus account may set: paging, sync policy, normalisation, order rules."""
 
     page_size: int | None = page_size_field()  # each POS caps it at what its API takes
-    full_refresh_hours: float | None = Field(None, gt=0)
+    full_refresh_hours: float | None = Field(None, ge=0)  # 0: every read a full one
     batch_size: int | None = Field(None, ge=1)
     max_delete_fraction: float | None = Field(None, ge=0, le=1)
     category_overrides: dict[str, Any] = {}

@@ -224,7 +224,7 @@ class BlazeCredentials(PosCredentials):
 
 
 class BlazeOptions(PosOptions):
-    page_size: int | None = page_size_field(500)  # Blaze's largest `limit`
+    page_size: int | None = page_size_field()  # a larger `limit` than it serves Blaze clamps itself
     shop_id: str | None = None  # the account webhooks name
 
 
