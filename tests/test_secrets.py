@@ -184,6 +184,7 @@ def test_tenants_add_under_another_key_file_stores_nothing_and_makes_no_key(own_
     refused = CliRunner().invoke(app, BLAZE_ADD, env={"COLUMNS": "200"})
     assert refused.exit_code == 2, refused.output
     assert "STOREHOUSE_SECRETS_KEY" in refused.output and "nothing stored" in refused.output
+    assert "no new key is made" in refused.output
     assert not other.exists() and tenant_ids(private_warehouse) == ["t1"]
     assert "p-secret" not in refused.output and "Traceback" not in refused.output
     secrets.write_key_file(other, [generate_key()])  # a key file that exists but holds another key

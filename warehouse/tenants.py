@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from warehouse.db import hold_write_lock
-from warehouse.secrets import Keyring, reseal_all, seal, unseal
+from warehouse.secrets import Keyring, SecretsKeyError, reseal_all, seal, unseal
 from warehouse.tables.core import tenant_connections, tenants
 from warehouse.upsert import upsert
 
@@ -49,7 +49,10 @@ def set_connection(
     other = conn.execute(sa.select(t.credentials).where(sa.not_(sa.and_(t.tenant_id == tenant_id, t.system == system)))
                          .limit(1)).scalar_one_or_none()
     if other is not None:
-        unseal(other)
+        try:
+            unseal(other)
+        except SecretsKeyError as exc:
+            raise SecretsKeyError(f"connections are stored already, so no new key is made for this one: {exc}") from None
     upsert(conn, tenant_connections, [{
         "tenant_id": tenant_id, "system": system, "base_url": base_url,
         "credentials": seal(credentials), "options": options or {},
