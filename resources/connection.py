@@ -45,16 +45,19 @@ def page_size_field(most: int | None = None) -> Any:
     return Field(None, ge=1, le=most)
 
 
+BASE_URL_PROBLEM = "base_url must be an absolute http(s) URL with a host, e.g. https://api.example.com/v1"
+
+
 def base_url_problem(base_url: Any) -> str | None:
     """Why ``base_url`` cannot be a connection's base URL (never quoting it), or None."""
+    if not isinstance(base_url, str):
+        return BASE_URL_PROBLEM
     try:
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        _ = parts and parts.port  # an out-of-range or non-numeric port raises here
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018  (a port out of range or not a number raises here)
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        return "base_url must be an absolute http(s) URL with a host, e.g. https://api.example.com/v1"
-    return None
+        return BASE_URL_PROBLEM
+    return None if parts.scheme in ("http", "https") and parts.hostname else BASE_URL_PROBLEM
 
 
 @dataclass(frozen=True)
