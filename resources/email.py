@@ -91,8 +91,8 @@ class ResendCredentials(Credentials):
 
 class ResendOptions(Options):
     from_: str | None = Field(None, alias="from")
-    timeout_s: float | None = None
-    rate_limit: float | None = None
+    timeout_s: float | None = Field(None, gt=0)
+    rate_limit: float | None = Field(None, gt=0)
 
 
 CONNECTION = ConnectionSpec(SYSTEM, ResendCredentials, ResendOptions)

@@ -12,11 +12,12 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from resources.connection import ConnectionSpec, Credentials, Options
+from resources.connection import ConnectionSpec, Credentials, Options, page_size_field
 from resources.http import HttpSession, ProviderError, RetryPolicy
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mx_merchant"
+MAX_PAGE_SIZE = 1000  # the largest `limit` the list endpoints take
 INVOICE_NUMBER = re.compile(r"[0-9]+")
 # The statuses seen so far (Approved, Settled, Declined, Voided, Refunded, …) are not a closed list:
 # MX may add one (Authorized, say) any day, and a payment must not be quarantined for that.
@@ -213,13 +214,13 @@ class MxCredentials(Credentials):
 
 class MxOptions(Options):
     category_rules: dict[str, str] = {}
-    rate_limit_per_s: float | None = None
-    detail_concurrency: int | None = None
-    page_size: int | None = None
-    page_concurrency: int | None = None
-    invoice_list_page_size: int | None = None
-    lookback_pages: int | None = None
-    invoice_batch: int | None = None
+    rate_limit_per_s: float | None = Field(None, gt=0)
+    detail_concurrency: int | None = Field(None, ge=1)
+    page_size: int | None = page_size_field(MAX_PAGE_SIZE)
+    page_concurrency: int | None = Field(None, ge=1)
+    invoice_list_page_size: int | None = page_size_field(MAX_PAGE_SIZE)
+    lookback_pages: int | None = Field(None, ge=0)
+    invoice_batch: int | None = Field(None, ge=1)
 
 
 CONNECTION = ConnectionSpec(SYSTEM, MxCredentials, MxOptions)

@@ -27,6 +27,6 @@ def spec_for(system: str) -> ConnectionSpec:
 
 
 def check_connection(connection: TenantConnection) -> TenantConnection:
-    """The connection, once its stored credentials and options match its system's declaration."""
-    spec_for(connection.system).check(connection.credentials, connection.options)
+    """The connection, once its base URL, stored credentials and options match its system's declaration."""
+    spec_for(connection.system).check(connection.credentials, connection.options, connection.base_url)
     return connection

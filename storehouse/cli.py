@@ -85,26 +85,31 @@ def tenants_add(
     from resources.connection import ConnectionConfigError
     from resources.systems import spec_for
     from shop.pos_webhooks import setup_note
+    from warehouse.secrets import SecretsKeyError
     from warehouse.tenants import add_tenant, get_connection, set_connection
 
     credentials, options = _parse_pairs(credential), _parse_pairs(option)
     if system:
-        try:
-            spec_for(system).check(credentials, options)
-        except ConnectionConfigError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--system/--credential/--option") from None
         if not base_url:
             raise typer.BadParameter("--base-url is required with --system")
+        try:
+            spec_for(system).check(credentials, options, base_url)
+        except ConnectionConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--system/--base-url/--credential/--option") from None
     elif credentials or options:
         raise typer.BadParameter("--credential and --option need --system")
     settings = Settings()
     _migrate(settings)
     note = None
-    with _engine(settings).begin() as conn:
-        add_tenant(conn, tenant, name)
-        if system:
-            set_connection(conn, tenant, system, base_url, credentials, options)
-            note = setup_note(conn, get_connection(conn, tenant, system), settings.api_url)
+    try:
+        with _engine(settings).begin() as conn:
+            add_tenant(conn, tenant, name)
+            if system:
+                set_connection(conn, tenant, system, base_url, credentials, options)
+                note = setup_note(conn, get_connection(conn, tenant, system), settings.api_url)
+    except SecretsKeyError as exc:  # the key in force cannot open the connections already stored
+        console.print(f"[red]nothing stored[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     console.print(f"[green]✓[/] tenant {tenant}" + (f" connected to {system} at {base_url}" if system else ""))
     if note:
         console.print(note, soft_wrap=True)
@@ -165,33 +170,39 @@ def secrets_rotate() -> None:
     (`STOREHOUSE_SECRETS_KEY=new,old`), run this, then drop the old one from the setting.
     """
     from warehouse import secrets
-    from warehouse.tenants import reseal_credentials
+    from warehouse.tenants import reseal_credentials, resealed_credentials, store_credentials
 
     settings = Settings()
     _migrate(settings)
     value, path = secrets.key_source()
-    if value is not None:
-        ring = secrets.Keyring(secrets.parse_keys(value), secrets.SETTING)
-        if len(ring.keys) < 2:
-            console.print(f"[red]{secrets.SETTING} holds one key[/]: put the new key first, then the old one "
-                          f"({secrets.SETTING}=new,old), run this again, then drop the old key "
-                          "(a new key: `storehouse secrets new-key`)")
-            raise typer.Exit(2)
+    try:
+        if value is not None:
+            ring = secrets.Keyring(secrets.parse_keys(value), secrets.SETTING)
+            if len(ring.keys) < 2:
+                console.print(f"[red]{secrets.SETTING} holds one key[/]: put the new key first, then the old one "
+                              f"({secrets.SETTING}=new,old), run this again, then drop the old key "
+                              "(a new key: `storehouse secrets new-key`)")
+                raise typer.Exit(2)
+            with _engine(settings).begin() as conn:
+                count = reseal_credentials(conn, ring)
+            secrets.forget()
+            console.print(f"[green]✓[/] {count} connection(s) re-encrypted under the first key of "
+                          f"{secrets.SETTING}; remove the old key(s) from it now")
+            return
+        old = list(secrets.keyring().keys) if path.exists() else []
+        new = secrets.generate_key()
+        ring = secrets.Keyring([new, *old], secrets.file_source(path))
         with _engine(settings).begin() as conn:
-            count = reseal_credentials(conn, ring)
-        secrets.forget()
-        console.print(f"[green]✓[/] {count} connection(s) re-encrypted under the first key of {secrets.SETTING}; "
-                      "remove the old key(s) from it now")
-        return
-    old = secrets.keyring(create=True).keys
-    new = secrets.generate_key()
-    secrets.write_key_file(path, [new, *old])  # both open every row while they are rewritten
-    secrets.forget()
-    with _engine(settings).begin() as conn:
-        count = reseal_credentials(conn, secrets.keyring())
+            sealed = resealed_credentials(conn, ring)  # every row opened (and locked) before the file changes
+            secrets.write_key_file(path, [new, *old])  # both open every row while they are rewritten
+            secrets.forget()
+            store_credentials(conn, sealed)
+    except secrets.SecretsKeyError as exc:
+        console.print(f"[red]not rotated, nothing changed[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
     secrets.write_key_file(path, [new])
     secrets.forget()
-    console.print(f"[green]✓[/] {count} connection(s) re-encrypted under a new key in {path}")
+    console.print(f"[green]✓[/] {len(sealed)} connection(s) re-encrypted under a new key in {path}")
 
 
 @secrets_app.command("new-key")

@@ -53,6 +53,7 @@ from sqlalchemy.engine import make_url
 from resources.warehouse import WarehouseResource, engine_for
 from warehouse.db import make_engine, normalise_url
 from warehouse.migrate import upgrade
+from warehouse.tables.core import tenant_connections
 
 
 def postgres_url() -> str | None:
@@ -68,6 +69,13 @@ def warehouse_url(tmp_path_factory) -> str:
     """PostgreSQL when DATABASE_URL names one, else a fresh SQLite file: migrated once."""
     url = postgres_url() or f"sqlite:///{tmp_path_factory.mktemp('warehouse') / 'warehouse.db'}"
     upgrade(url)
+    if postgres_url():  # a reused database keeps earlier runs' connections, sealed under their runs' keys:
+        engine = make_engine(url)  # none can be opened now, and set_connection refuses to seal beside them
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.delete(tenant_connections))
+        finally:
+            engine.dispose()
     return url
 
 

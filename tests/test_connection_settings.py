@@ -120,3 +120,69 @@ def test_a_pos_connection_with_an_unknown_option_fails_without_retry_naming_it(s
     assert not result.success and retries == [] and len(failures) == 1
     headline = cause_of(failures[0].step_failure_data.error)
     assert "\n" not in headline and "treez connection: unknown option 'page_sise'" in headline
+
+
+MX_CREDS = ["--credential", "merchant_id=42", "--credential", "consumer_key=k", "--credential", "consumer_secret=s"]
+
+
+@pytest.mark.parametrize("base_url", ["notaurl", "127.0.0.1:9/mx", "ftp://127.0.0.1/mx", "http://", "http://:80/mx",
+                                      "http://127.0.0.1:99999/mx", "/mx"])
+def test_tenants_add_refuses_a_base_url_that_is_not_an_absolute_http_url(cli_home, base_url):
+    add = ["tenants", "add", "clinic-d", "--system", "mx_merchant", "--base-url", base_url, *MX_CREDS]
+    done = CliRunner().invoke(app, add, env={"COLUMNS": "200"})
+    assert done.exit_code == 2, done.output
+    assert "base_url must be an absolute http(s) URL with a host" in done.output
+    assert not (cli_home / "warehouse.db").exists() or added_tenants(cli_home) == []
+
+
+@pytest.mark.parametrize("system, credentials, option, problem", [
+    ("mx_merchant", MX_CREDS, "page_size=0", "option 'page_size': Input should be greater than or equal to 1"),
+    ("mx_merchant", MX_CREDS, "invoice_list_page_size=1001", "less than or equal to 1000"),
+    ("mx_merchant", MX_CREDS, "detail_concurrency=0", "option 'detail_concurrency'"),
+    ("shopify", ["--credential", "access_token=t"], "page_size=251",
+     "option 'page_size': Input should be less than or equal to 250"),
+    ("blaze", ["--credential", "partner_key=p", "--credential", "developer_key=d"], "page_size=0",
+     "option 'page_size': Input should be greater than or equal to 1"),
+    ("treez", ["--credential", "dispensary=d", "--credential", "client_id=c", "--credential", "apikey=k"],
+     "page_size=-5", "option 'page_size'"),
+    ("dutchie", ["--credential", "api_key=k"], "customer_page_size=10001", "option 'customer_page_size'"),
+    ("dutchie", ["--credential", "api_key=k"], "max_delete_fraction=1.5", "option 'max_delete_fraction'"),
+])
+def test_tenants_add_refuses_an_option_out_of_its_range_by_name(cli_home, system, credentials, option, problem):
+    add = ["tenants", "add", "clinic-d", "--system", system, "--base-url", "http://127.0.0.1:9/x", *credentials,
+           "--option", option]
+    done = CliRunner().invoke(app, add, env={"COLUMNS": "300"})
+    assert done.exit_code == 2, done.output
+    assert problem in " ".join(done.output.split())
+    assert not (cli_home / "warehouse.db").exists() or added_tenants(cli_home) == []
+
+
+def test_page_sizes_up_to_each_providers_largest_are_taken():
+    for system, most in [("cova", 500), ("portaus", 100), ("shopify", 250), ("treez", 1000),
+                         ("mx_merchant", 1000)]:
+        options = SPECS[system].options
+        assert options.model_validate({"page_size": 1}).page_size == 1
+        assert options.model_validate({"page_size": most}).page_size == most
+
+
+@pytest.mark.parametrize("base_url, options, cause", [
+    ("notaurl", {}, "base_url must be an absolute http(s) URL with a host"),
+    ("http://127.0.0.1:9/mx", {"page_size": 0}, "option 'page_size': Input should be greater than or equal to 1"),
+])
+def test_a_stored_bad_base_url_or_option_fails_the_run_at_once_naming_it(warehouse, engine, tenant_id, base_url,
+                                                                          options, cause):
+    with engine.begin() as conn:  # as stored before base URLs and option ranges were checked
+        add_tenant(conn, tenant_id)
+        set_connection(conn, tenant_id, "mx_merchant", base_url,
+                       {"merchant_id": 1, "consumer_key": "abc", "consumer_secret": "s3cret"}, options)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    started = time.perf_counter()
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
+    assert not result.success and time.perf_counter() - started < 10  # not 1 min 40 s of retries
+    failures, retries = failed_attempts(result)
+    assert retries == [] and len(failures) == 1
+    headline = cause_of(failures[0].step_failure_data.error)
+    assert "\n" not in headline and f"Tenant '{tenant_id}': mx_merchant connection: {cause}" in headline
+    assert "s3cret" not in headline and "UnsupportedProtocol" not in headline

@@ -59,12 +59,12 @@ def test_credentials_are_stored_encrypted_and_read_back_in_clear(engine, tenant_
         assert get_connection(conn, tenant_id, "mx_merchant").credentials == CREDS
 
 
-def test_the_key_file_is_created_on_first_use_readable_by_its_owner_only(own_key, engine, tenant_id):
+def test_the_key_file_is_created_on_first_use_readable_by_its_owner_only(own_key, private_warehouse):
     assert not own_key.exists()
-    connect(engine, tenant_id)
+    connect(private_warehouse, "t1")
     assert stat.S_IMODE(own_key.stat().st_mode) == 0o600
     ring = Keyring(secrets.parse_keys(own_key.read_text()), "test")
-    assert ring.unseal(stored(engine, tenant_id)) == CREDS
+    assert ring.unseal(stored(private_warehouse, "t1")) == CREDS
 
 
 def test_the_migration_encrypts_rows_stored_in_clear(empty_warehouse, own_key):
@@ -119,7 +119,7 @@ def test_rotate_with_the_setting_moves_rows_to_its_first_key(monkeypatch, own_ke
         assert get_connection(conn, "t1", "mx_merchant").credentials == CREDS
 
 
-def test_a_wrong_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, engine, tenant_id):
+def test_a_wrong_key_is_a_clear_error_naming_the_setting(monkeypatch, engine, tenant_id):
     connect(engine, tenant_id)
     token = stored(engine, tenant_id)
     monkeypatch.setenv("STOREHOUSE_SECRETS_KEY", generate_key())
@@ -131,7 +131,8 @@ def test_a_wrong_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, e
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
-def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, engine, tenant_id):
+def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypatch, own_key, private_warehouse):
+    engine, tenant_id = private_warehouse, "t1"
     connect(engine, tenant_id)
     own_key.unlink()
     secrets.forget()  # as a process started now
@@ -143,7 +144,7 @@ def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypa
         get_connection(conn, tenant_id, "mx_merchant")
 
 
-def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, own_key, warehouse, engine, tenant_id):
+def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, warehouse, engine, tenant_id):
     import dagster as dg
 
     from assets.partitions import TENANT_PARTITIONS
@@ -163,3 +164,78 @@ def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, 
     headline = cause_of(failures[0].step_failure_data.error)
     assert "STOREHOUSE_SECRETS_KEY" in headline and "\n" not in headline
     assert stored(engine, tenant_id) not in str(result.all_events) and "very-secret-value" not in headline
+
+
+BLAZE_ADD = ["tenants", "add", "blaze-two", "--name", "B2", "--system", "blaze", "--base-url",
+             "http://127.0.0.1:9/blaze", "--credential", "partner_key=p-secret", "--credential", "developer_key=d-secret"]
+
+
+def tenant_ids(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(tenant_connections.c.tenant_id).order_by(tenant_connections.c.tenant_id))
+                    .scalars())
+
+
+def test_tenants_add_under_another_key_file_stores_nothing_and_makes_no_key(own_key, private_warehouse,
+                                                                            tmp_path, monkeypatch):
+    connect(private_warehouse, "t1")  # stored under the key file the warehouse was set up with
+    other = tmp_path / "otherkey"
+    monkeypatch.setenv("STOREHOUSE_SECRETS_KEY_FILE", str(other))
+    refused = CliRunner().invoke(app, BLAZE_ADD, env={"COLUMNS": "200"})
+    assert refused.exit_code == 2, refused.output
+    assert "STOREHOUSE_SECRETS_KEY" in refused.output and "nothing stored" in refused.output
+    assert "no new key is made" in refused.output
+    assert not other.exists() and tenant_ids(private_warehouse) == ["t1"]
+    assert "p-secret" not in refused.output and "Traceback" not in refused.output
+    secrets.write_key_file(other, [generate_key()])  # a key file that exists but holds another key
+    refused = CliRunner().invoke(app, BLAZE_ADD, env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and "cannot be decrypted" in refused.output, refused.output
+    assert tenant_ids(private_warehouse) == ["t1"]
+    monkeypatch.setenv("STOREHOUSE_SECRETS_KEY_FILE", str(own_key))  # the right key: taken
+    done = CliRunner().invoke(app, BLAZE_ADD)
+    assert done.exit_code == 0, done.output
+    assert tenant_ids(private_warehouse) == ["blaze-two", "t1"]
+
+
+def test_rotate_refuses_a_row_it_cannot_open_naming_it_and_changes_nothing(own_key, private_warehouse):
+    connect(private_warehouse, "t1")
+    with private_warehouse.begin() as conn:  # t2's credentials under a key that is not in the file
+        add_tenant(conn, "t2")
+        conn.execute(sa.insert(tenant_connections).values(
+            tenant_id="t2", system="blaze", base_url="http://127.0.0.1:9/blaze", options={},
+            credentials=Keyring([generate_key()], "elsewhere").seal({"partner_key": "p", "developer_key": "d"})))
+    keys, t1 = own_key.read_text(), stored(private_warehouse, "t1")
+    for _ in range(2):
+        refused = CliRunner().invoke(app, ["secrets", "rotate"], env={"COLUMNS": "80"})
+        assert refused.exit_code == 1, refused.output
+        cause = refused.output.strip().splitlines()[-1]  # one line, however narrow the terminal
+        assert cause.startswith("not rotated") and "tenant t2's blaze connection cannot be decrypted" in cause
+        assert "STOREHOUSE_SECRETS_KEY" in cause and "Traceback" not in refused.output
+        assert isinstance(refused.exception, SystemExit)
+        assert own_key.read_text() == keys and stored(private_warehouse, "t1") == t1
+
+
+def test_rotation_holds_the_rows_so_a_connection_set_meanwhile_is_not_overwritten(own_key, private_warehouse):
+    import threading
+
+    from warehouse.tenants import resealed_credentials, store_credentials
+
+    connect(private_warehouse, "t1")
+    connect(private_warehouse, "t2")
+    old = secrets.parse_keys(own_key.read_text())
+    new = generate_key()
+    changed = {**CREDS, "consumer_secret": "changed-meanwhile"}
+    with private_warehouse.begin() as conn:
+        sealed = resealed_credentials(conn, Keyring([new, *old], "test"))
+        writer = threading.Thread(target=connect, args=(private_warehouse, "t1", changed))
+        writer.start()
+        writer.join(1.0)
+        assert writer.is_alive()  # it waits for the rotation rather than writing beside it
+        secrets.write_key_file(own_key, [new, *old])
+        secrets.forget()
+        store_credentials(conn, sealed)
+    writer.join(30)
+    assert not writer.is_alive()
+    assert Keyring([new], "new").unseal(stored(private_warehouse, "t1")) == changed
+    with private_warehouse.connect() as conn:
+        assert get_connection(conn, "t1", "mx_merchant").credentials == changed

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,9 @@ class Keyring:
         """The same document encrypted under the first key."""
         return self._fernet.rotate(token.encode()).decode()
 
-    def wrong_key(self) -> SecretsKeyError:
+    def wrong_key(self, what: str = "tenant credentials") -> SecretsKeyError:
         return SecretsKeyError(
-            f"tenant credentials cannot be decrypted with the key from {self.source}: it is not the key "
+            f"{what} cannot be decrypted with the key from {self.source}: it is not the key "
             f"they were encrypted with. Set {SETTING} (or restore the key file) to that key.")
 
 
@@ -107,10 +108,15 @@ def load_keyring(create: bool = False) -> Keyring:
     return _load(*key_source(), create)
 
 
+def file_source(path: Path) -> str:
+    """How errors name a key file."""
+    return f"the key file {path} ({FILE_SETTING}; {SETTING} is unset)"
+
+
 def _load(value: str | None, path: Path, create: bool) -> Keyring:
     if value is not None:
         return Keyring(parse_keys(value), SETTING)
-    source = f"the key file {path} ({FILE_SETTING}; {SETTING} is unset)"
+    source = file_source(path)
     if not path.exists():
         if not create:
             raise SecretsKeyError(
@@ -158,10 +164,13 @@ def unseal(token: str) -> dict[str, Any]:
         raise ring.wrong_key() from None
 
 
-def reseal_all(tokens: dict[Any, str], ring: Keyring) -> dict[Any, str]:
-    """Every token re-encrypted under the ring's first key (raises ``SecretsKeyError`` if one
-    cannot be opened by any of its keys)."""
-    try:
-        return {k: ring.reseal(t) for k, t in tokens.items()}
-    except InvalidToken:
-        raise ring.wrong_key() from None
+def reseal_all(tokens: dict[Any, str], ring: Keyring, name: Callable[[Any], str] = str) -> dict[Any, str]:
+    """Every token re-encrypted under the ring's first key; if one cannot be opened by any of
+    its keys, a ``SecretsKeyError`` naming it (``name(its key)``) before any is returned."""
+    resealed = {}
+    for k, token in tokens.items():
+        try:
+            resealed[k] = ring.reseal(token)
+        except InvalidToken:
+            raise ring.wrong_key(name(k)) from None
+    return resealed

@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from warehouse.secrets import Keyring, reseal_all, seal, unseal
+from warehouse.db import hold_write_lock
+from warehouse.secrets import Keyring, SecretsKeyError, reseal_all, seal, unseal
 from warehouse.tables.core import tenant_connections, tenants
 from warehouse.upsert import upsert
 
@@ -40,6 +41,18 @@ def set_connection(
     conn: sa.Connection, tenant_id: str, system: str, base_url: str,
     credentials: dict[str, Any], options: dict[str, Any] | None = None,
 ) -> None:
+    """Store (or replace) a connection, its credentials sealed under the key in force. When other
+    connections are stored, that key must open them: a missing key file is then a ``SecretsKeyError``
+    naming the setting, never a new key beside the old one (which no rotation could reconcile)."""
+    _lock_connections(conn)  # no rotation re-encrypts the rows between this check and the write
+    t = tenant_connections.c
+    other = conn.execute(sa.select(t.credentials).where(sa.not_(sa.and_(t.tenant_id == tenant_id, t.system == system)))
+                         .limit(1)).scalar_one_or_none()
+    if other is not None:
+        try:
+            unseal(other)
+        except SecretsKeyError as exc:
+            raise SecretsKeyError(f"connections are stored already, so no new key is made for this one: {exc}") from None
     upsert(conn, tenant_connections, [{
         "tenant_id": tenant_id, "system": system, "base_url": base_url,
         "credentials": seal(credentials), "options": options or {},
@@ -85,14 +98,43 @@ def get_connection(conn: sa.Connection, tenant_id: str, system: str) -> TenantCo
     return connection_from_row(row) if row else None
 
 
-def reseal_credentials(conn: sa.Connection, ring: Keyring) -> int:
-    """Re-encrypt every connection's credentials under the ring's first key; returns how many."""
+def _lock_connections(conn: sa.Connection) -> None:
+    """Keep other writers of ``tenant_connections`` out until this transaction ends: on PostgreSQL
+    a table lock that only readers pass (so a connection added meanwhile is not missed by a
+    rotation), on SQLite a write transaction begun now rather than at the first write."""
+    if conn.dialect.name == "postgresql":
+        table = conn.dialect.identifier_preparer.format_table(tenant_connections)
+        conn.execute(sa.text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+    elif conn.dialect.name == "sqlite":
+        hold_write_lock(conn)  # this process's writers first, then SQLite's own lock
+        if not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def resealed_credentials(conn: sa.Connection, ring: Keyring) -> dict[tuple[str, str], str]:
+    """Every connection's credentials re-encrypted under the ring's first key, by (tenant, system),
+    the rows locked until the transaction ends. Nothing is written: a row no key of the ring opens
+    is a ``SecretsKeyError`` naming its tenant and system."""
+    _lock_connections(conn)
     t = tenant_connections.c
-    rows = {(tid, system): token for tid, system, token in conn.execute(sa.select(t.tenant_id, t.system, t.credentials))}
-    for (tid, system), token in reseal_all(rows, ring).items():
+    rows = {(tid, system): token for tid, system, token in conn.execute(
+        sa.select(t.tenant_id, t.system, t.credentials).order_by(t.tenant_id, t.system).with_for_update())}
+    return reseal_all(rows, ring, lambda key: f"tenant {key[0]}'s {key[1]} connection")
+
+
+def store_credentials(conn: sa.Connection, sealed: dict[tuple[str, str], str]) -> None:
+    t = tenant_connections.c
+    for (tid, system), token in sealed.items():
         conn.execute(sa.update(tenant_connections).where(t.tenant_id == tid, t.system == system)
                      .values(credentials=token))
-    return len(rows)
+
+
+def reseal_credentials(conn: sa.Connection, ring: Keyring) -> int:
+    """Re-encrypt every connection's credentials under the ring's first key; returns how many.
+    Every row is opened before any is written."""
+    sealed = resealed_credentials(conn, ring)
+    store_credentials(conn, sealed)
+    return len(sealed)
 
 
 def connected_systems(conn: sa.Connection, tenant_id: str) -> list[str]:

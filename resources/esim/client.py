@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from resources.connection import Options
+from resources.connection import Options, page_size_field
 from resources.esim.base import (
     AccountEsim, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
 )
@@ -105,12 +105,12 @@ class PurchaseMemory:
 class EsimOptions(Options):
     """What every eSIM provider account may set (the catalogue's prices and stock too)."""
 
-    rate_limit_per_s: float | None = None
-    page_size: int | None = None
+    rate_limit_per_s: float | None = Field(None, gt=0)
+    page_size: int | None = page_size_field()
     stock_feed_url: str | None = None  # an absolute URL, or a path on the provider's host
-    margin_pct: float | None = None
+    margin_pct: float | None = Field(None, ge=0, le=1000)
     round_to: str | None = None
-    low_stock_threshold: int | None = None
+    low_stock_threshold: int | None = Field(None, ge=0)
     priority: float | None = None  # failover order, lower first
 
 TOKENS = TokenCache()

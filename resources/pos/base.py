@@ -26,7 +26,7 @@ import httpx
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from resources.connection import Credentials, Options
+from resources.connection import Credentials, Options, page_size_field
 from resources.http import AuthFailed, HttpSession
 from warehouse.syncs import Rejected
 from warehouse.types import to_utc
@@ -45,15 +45,15 @@ class PosCredentials(Credentials):
 class PosOptions(Options):
     """What every POS/Portaus account may set: paging, sync policy, normalisation, order rules."""
 
-    page_size: int | None = None
-    full_refresh_hours: float | None = None
-    batch_size: int | None = None
-    max_delete_fraction: float | None = None
+    page_size: int | None = page_size_field()  # each POS caps it at what its API takes
+    full_refresh_hours: float | None = Field(None, ge=0)  # 0: every read a full one
+    batch_size: int | None = Field(None, ge=1)
+    max_delete_fraction: float | None = Field(None, ge=0, le=1)
     category_overrides: dict[str, Any] = {}
     currency: str | None = None
-    low_stock_threshold: float | None = None
-    weight_min_g: float | None = None
-    weight_increment_g: float | None = None
+    low_stock_threshold: float | None = Field(None, ge=0)
+    weight_min_g: float | None = Field(None, gt=0)
+    weight_increment_g: float | None = Field(None, gt=0)
     order_rules: dict[str, Any] = {}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import HttpSession, NotFound
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire,
@@ -224,6 +224,7 @@ class BlazeCredentials(PosCredentials):
 
 
 class BlazeOptions(PosOptions):
+    page_size: int | None = page_size_field()  # a larger `limit` than it serves Blaze clamps itself
     shop_id: str | None = None  # the account webhooks name
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import AuthFailed, HttpSession, RequestInvalid
 from resources.pos.base import (
     INVENTORY, PRODUCTS, TOKENS, PosCustomer, PosInventoryItem, PosProduct, Potency, TokenClient, Wire, iso_z,
@@ -222,6 +222,7 @@ class CovaCredentials(PosCredentials):
 
 
 class CovaOptions(PosOptions):
+    page_size: int | None = page_size_field(500)  # Cova's largest `$top`
     location_ids: list[int] | None = None
     location_id: int | None = None  # the account webhooks name
     token_url: str | None = None

@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import AuthFailed, HttpSession
 from resources.pos.base import (
     CUSTOMERS, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, translate, utc,
@@ -263,7 +263,7 @@ class DutchieCredentials(PosCredentials):
 
 
 class DutchieOptions(PosOptions):
-    customer_page_size: int | None = None
+    customer_page_size: int | None = page_size_field(10_000)  # Dutchie's largest `PageSize`
     location_id: str | None = None  # the account webhooks name
 
 

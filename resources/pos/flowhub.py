@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import HttpSession
 from resources.pos.base import (
     BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, parse, translate, utc,
@@ -162,7 +162,7 @@ class FlowhubCredentials(PosCredentials):
 
 
 class FlowhubOptions(PosOptions):
-    customer_page_size: int | None = None
+    customer_page_size: int | None = page_size_field()
     location_ids: list[str] | None = None
     location_id: str | None = None  # the account webhooks name
 

@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import HttpSession
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, TOKENS, PosCustomer, PosInventoryItem, PosProduct, SaqBranch, TokenClient, Wire,
@@ -207,6 +207,7 @@ class PortausCredentials(PosCredentials):
 
 
 class PortausOptions(PosOptions):
+    page_size: int | None = page_size_field(100)  # Portaus's largest `limit`
     inventory_id: int | None = None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import HttpSession
 from resources.pos.base import (
     CUSTOMERS, INVENTORY, PRODUCTS, BasePosClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire,
@@ -229,9 +229,10 @@ class ShopifyCredentials(PosCredentials):
 
 
 class ShopifyOptions(PosOptions):
+    page_size: int | None = page_size_field(250)  # Shopify's largest `limit`
     api_version: str | None = None
-    leak_rate: float | None = None
-    bucket_headroom: int | None = None
+    leak_rate: float | None = Field(None, gt=0)
+    bucket_headroom: int | None = Field(None, ge=0)
     location_ids: list[str] | None = None
     shop: str | None = None  # the shop's myshopify name, webhooks carry it
 

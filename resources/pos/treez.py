@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from resources.connection import ConnectionSpec
+from resources.connection import ConnectionSpec, page_size_field
 from resources.http import HttpSession, RateLimiter
 from resources.pos.base import (
     CUSTOMERS, TOKENS, TokenClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, iso_z, translate, utc,
@@ -243,7 +243,8 @@ class TreezCredentials(PosCredentials):
 
 
 class TreezOptions(PosOptions):
-    rate_limit_per_s: float | None = None
+    page_size: int | None = page_size_field(1000)  # Treez's largest `pagesize`
+    rate_limit_per_s: float | None = Field(None, gt=0)
 
 
 CONNECTION = ConnectionSpec(SYSTEM, TreezCredentials, TreezOptions)
