@@ -2,7 +2,7 @@
 
 ``ContractCheck(sandbox_url).attach(client)`` hooks the client's httpx session: each request it
 sends and each response it gets are validated with openapi-core against
-``dutchie-pos-openapi.json`` (``../shared/reference``), so the fake cannot serve what the
+``dutchie-pos-openapi.json`` (``tests/contracts/``, copied from ``../shared/reference``), so the fake cannot serve what the
 document does not allow (or the client send what it does not take) without a test failing.
 """
 
@@ -25,16 +25,12 @@ NAME = "dutchie-pos-openapi.json"
 
 
 def document() -> Path:
-    """``$STOREHOUSE_REFERENCE/<NAME>``, else ``shared/reference/<NAME>`` beside the checkout (or
-    beside any folder above it: a worktree sits deeper than the main checkout)."""
+    """Dutchie's published OpenAPI document, kept with the tests (``tests/contracts/``, a verbatim
+    copy of ``shared/reference/dutchie-pos-openapi.json``) so a clone alone can check the fake
+    against it; ``$STOREHOUSE_REFERENCE/<NAME>`` checks against another copy."""
     if os.environ.get("STOREHOUSE_REFERENCE"):
         return Path(os.environ["STOREHOUSE_REFERENCE"]) / NAME
-    repo = Path(__file__).resolve().parents[1]
-    found = next((d / "shared" / "reference" / NAME for d in repo.parents if (d / "shared" / "reference" / NAME).exists()),
-                 None)
-    if found is None:
-        raise FileNotFoundError(f"{NAME} not found above {repo}; set STOREHOUSE_REFERENCE")
-    return found
+    return Path(__file__).resolve().parent / "contracts" / NAME
 
 
 def date_time(value: object) -> bool:
