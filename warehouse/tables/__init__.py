@@ -13,8 +13,8 @@ from warehouse.tables import people  # noqa
 
 from warehouse.tables.pos import CUSTOMERS_ANALYTICS_DESCRIPTIONS
 
-# What analysts query (the README lists them): loaded tables (the marts are dbt's), every column described
-# by its comment, and the PII-free view with its column descriptions.
+# Tables whose every column must be described: what analysts read (warehouse/schemas.ANALYST, listed
+# in the README) and the tables behind their PII-free views; and the customers view's descriptions.
 ANALYST_TABLES = (
     "transactions", "invoices", "invoice_lines", "product_categories",  # MX Merchant
     "esim_packages", "esim_stock",  # eSIM catalogue and stock
