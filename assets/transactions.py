@@ -10,7 +10,7 @@ from assets.common import (
 from assets.mx_sync import (
     INVOICE_STREAM, TX_STREAM, MxSyncOptions, sync_invoices, sync_products, sync_transactions,
 )
-from assets.partitions import tenant_check, tenant_partitions
+from assets.partitions import mx_merchant_partitions, tenant_check
 from resources.mx_merchant import SYSTEM, MxMerchantResource
 from resources.warehouse import WarehouseResource
 from warehouse.syncs import load_cursor
@@ -43,13 +43,13 @@ def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: Ware
 
 @dg.asset(
     key=TX_KEY, metadata=table_metadata(transactions),
-    partitions_def=tenant_partitions,
+    partitions_def=mx_merchant_partitions,
     group_name=GROUP,
     kinds=KINDS,
     owners=OWNERS,
     pool="mx_merchant",
     retry_policy=API_RETRY,
-    check_specs=[tenant_check(RECONCILES, asset=TX_KEY, blocking=True,
+    check_specs=[tenant_check(RECONCILES, asset=TX_KEY, partitions_def=mx_merchant_partitions, blocking=True,
                               description="loaded + quarantined = MX recordCount; the invoices wait for it")],
     description="Every MX Merchant payment of the tenant (table `transactions`), synced incrementally.",
 )
@@ -115,15 +115,16 @@ def _cross_tenant_links(conn: sa.Connection, tenant: str) -> int:
 @dg.asset(
     key=INVOICES_KEY, metadata=table_metadata(invoices),
     deps=[TX_KEY],
-    partitions_def=tenant_partitions,
+    partitions_def=mx_merchant_partitions,
     group_name=GROUP,
     kinds=KINDS,
     owners=OWNERS,
     pool="mx_merchant",
     retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(LINKED, asset=INVOICES_KEY, description="every invoice-linked transaction has its invoice"),
-        tenant_check(NO_CROSS_TENANT, asset=INVOICES_KEY, blocking=True,
+        tenant_check(LINKED, asset=INVOICES_KEY, partitions_def=mx_merchant_partitions,
+                     description="every invoice-linked transaction has its invoice"),
+        tenant_check(NO_CROSS_TENANT, asset=INVOICES_KEY, partitions_def=mx_merchant_partitions, blocking=True,
                      description="no transaction or line links to another tenant's invoice; categories wait for it"),
     ],
     description="MX Merchant invoices with their lines (`invoices`, `invoice_lines`); each fetched once, linked to its transactions.",
@@ -158,7 +159,7 @@ def mx_invoices(
 @dg.asset(
     key=CATEGORIES_KEY, metadata=table_metadata(product_categories),
     deps=[INVOICES_KEY],
-    partitions_def=tenant_partitions,
+    partitions_def=mx_merchant_partitions,
     group_name=GROUP,
     kinds=KINDS,
     owners=OWNERS,

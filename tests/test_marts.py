@@ -340,10 +340,10 @@ def test_the_column_description_check_catches_an_undocumented_column(built, tmp_
 def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path, monkeypatch):
     from assets.marts import warehouse_marts
     from assets.shop import shop_checks
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_defs
     from resources.warehouse import WarehouseResource
 
-    graph = defs.resolve_asset_graph()
+    graph = build_defs().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
     assert parents["shop/mart_orders_daily"] == {"shop/stuck_orders"}

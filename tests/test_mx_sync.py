@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from assets.mx_sync import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import mx_merchant_partitions
 from assets.transactions import mx_assets
 from resources.http import AuthFailed
 from resources.mx_merchant import MxMerchantResource
@@ -231,7 +231,7 @@ def test_dagster_partition_run_with_checks_and_metadata(sandbox, warehouse, engi
     merchant = make_merchant(sandbox, transactions=120)
     connect(engine, sandbox, tenant_id, merchant, category_rules={"botox": "Injectables"})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(
         mx_assets, partition_key=tenant_id, instance=instance,
         resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
@@ -252,7 +252,7 @@ def test_dagster_run_with_bad_credentials_fails_naming_the_tenant(sandbox, wareh
     merchant = make_merchant(sandbox)
     connect(engine, sandbox, tenant_id, {**merchant, "consumer_secret": "nope-secret"})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
     assert not result.success
@@ -358,7 +358,7 @@ def test_an_unreconciled_sync_fails_its_check_and_blocks_the_invoices(sandbox, w
     connect(engine, sandbox, tenant_id, merchant, page_size=50)
     append_while_listing(sandbox, merchant, count=60, every=1, times=10_000)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
                             run_config={"execution": {"config": {"retries": {"disabled": {}}}}})
@@ -383,7 +383,7 @@ def test_other_codes_in_the_invoice_field_are_not_invoice_numbers(sandbox, wareh
     codes = {p["id"]: p["invoice"] for p in listed if p.get("invoice") and not p["invoice"].isdigit()}
     assert len(codes) > 10 and all(len(c) == 8 for c in codes.values())
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
     assert result.success

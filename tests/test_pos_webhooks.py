@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import pos_partitions
 from pipelines import pos
-from pipelines.definitions import defs
+from pipelines.definitions import build_defs
 from resources.pos import PosClientsResource
 from sensors.pos_webhooks import SENSOR_NAME
 from shop import webhook_tokens
@@ -276,7 +276,7 @@ def test_tenants_add_prints_the_token_url_once_and_webhook_url_renews_it(client,
 
 # -- the sensor ------------------------------------------------------------------------------
 def evaluate(warehouse, instance):
-    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    sensor = build_defs().resolve_sensor_def(SENSOR_NAME)
     return sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
 
 
@@ -312,7 +312,7 @@ def test_sensor_requests_one_inventory_run_per_tenant_per_batch(engine, warehous
 def test_events_join_a_refresh_that_is_still_queued(engine, warehouse, tenant_id):
     connect(engine, tenant_id, "shopify")
     instance = dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def("pos_inventory_refresh")
+    job = build_defs().resolve_job_def("pos_inventory_refresh")
     instance.create_run_for_job(job, status=dg.DagsterRunStatus.NOT_STARTED,
                                 tags={"dagster/partition": tenant_id, "dagster/run_key": "queued-one"})
     accepted(engine, tenant_id, 3)
@@ -346,7 +346,7 @@ def test_stock_change_in_the_pos_reaches_the_warehouse(sandbox, engine, warehous
     creds = {**account.credentials, ("api_secret" if system == "shopify" else "webhook_secret"): secret}
     connect(engine, tenant_id, system, account.base_url, creds, account.options)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(pos_partitions.name, [tenant_id])
     jobs = dg.Definitions(assets=pos.pos_assets, jobs=[pos.pos_sync_job, pos.pos_inventory_job],
                           resources={"warehouse": warehouse, "pos_clients": FAST})
     assert jobs.resolve_job_def("pos_sync").execute_in_process(partition_key=tenant_id, instance=instance).success
