@@ -81,6 +81,7 @@ def recover_stuck_orders(context: dg.OpExecutionContext, shop: ShopServicesResou
 
 
 @dg.asset_check(asset=ORDERS_MART_KEY, name=PAID_IN_FULL, blocking=False,
+                additional_deps=[api_key(payments), api_key(orders)],
                 description="per tenant, the mart's revenue per currency is what Stripe's succeeded PaymentIntents "
                 "behind the tenant's paid orders captured (table `payments`)")
 def mart_revenue_matches_payments(warehouse: WarehouseResource) -> dg.AssetCheckResult:
