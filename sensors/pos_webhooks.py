@@ -79,14 +79,14 @@ def build_pos_webhook_sensor(job_name: str = INVENTORY_JOB) -> dg.SensorDefiniti
                     # a tenant removed (or its POS) after the event arrived: nothing left to refresh
                     mark_events(conn, ids, REFRESH_NOT_NEEDED, None)
                     continue
-                if tenant_id not in existing:
-                    context.log.info(f"{tenant_id}: {len(ids)} event(s) wait for tenant discovery to add its "
-                                     f"{pos_partitions.name} partition")
-                    continue
                 queued = queued_run_key(context.instance, job_name, tenant_id)
                 if queued is not None:
                     mark_events(conn, ids, REFRESH_REQUESTED, queued)
                     context.log.info(f"{tenant_id}: {len(ids)} event(s) covered by queued run {queued}")
+                    continue
+                if tenant_id not in existing:
+                    context.log.info(f"{tenant_id}: {len(ids)} event(s) wait for tenant discovery to add its "
+                                     f"{pos_partitions.name} partition")
                     continue
                 run_key = batch_run_key(tenant_id, ids)
                 run_requests.append(dg.RunRequest(

@@ -295,13 +295,16 @@ def test_sensor_requests_one_inventory_run_per_tenant_per_batch(engine, warehous
     accepted(engine, b, 2)
     accepted(engine, b, 3, topic="orders/create", refresh=False)
     instance = dg.DagsterInstance.ephemeral()
+    waiting = evaluate(warehouse, instance)  # not yet partitions: the events wait for tenant discovery
+    assert not [r for r in waiting.run_requests if r.partition_key in (a, b)]
+    assert not waiting.dynamic_partitions_requests  # discovery alone adds them
+    assert {e["refresh"] for t in (a, b) for e in events(engine, t) if e["topic"] != "orders/create"} == {"pending"}
+    instance.add_dynamic_partitions(pos_partitions.name, [a, b])  # discovery's tick
     result = evaluate(warehouse, instance)
     mine = [r for r in result.run_requests if r.partition_key in (a, b)]
     assert sorted((r.partition_key, r.tags["storehouse/events"]) for r in mine) == sorted([(a, "5"), (b, "2")])
     assert {r.job_name for r in mine} == {"pos_inventory_refresh"}
     assert len({r.run_key for r in mine}) == 2
-    added = {key for req in result.dynamic_partitions_requests for key in req.partition_keys}
-    assert {a, b} <= added
     by_key = {r.partition_key: r.run_key for r in mine}
     for tenant in (a, b):
         marked = {(e["refresh"], e["run_key"]) for e in events(engine, tenant) if e["topic"] != "orders/create"}
