@@ -133,7 +133,12 @@ def run_tenant_jobs(
     for name in job_names or jobs_for_tenant(tenant_id):
         if on_event:
             on_event(f"{name} for {tenant_id}")
-        outcomes.append(run_job(build_defs().resolve_job_def(name), instance, tenant_id))
+        job = build_defs().resolve_job_def(name)
+        if tenant_id not in instance.get_dynamic_partitions(job.partitions_def.name):
+            outcomes.append(JobOutcome(name, tenant_id, False, "-", f"tenant {tenant_id} is not active or connects no "
+                                       f"system {name} syncs (partition set {job.partitions_def.name})", {}))
+            continue
+        outcomes.append(run_job(job, instance, tenant_id))
     return outcomes
 
 
