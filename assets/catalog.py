@@ -4,7 +4,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
-from assets.partitions import tenant_check, tenant_partitions
+from assets.partitions import pos_partitions, tenant_check
 from assets.pos_categories import UNMAPPED
 from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
@@ -41,16 +41,16 @@ def catalogue_preview(warehouse: WarehouseResource, tenant: str) -> str:
 
 @dg.asset(
     key=PRODUCTS_KEY, metadata=table_metadata(products),
-    partitions_def=tenant_partitions,
+    partitions_def=pos_partitions,
     group_name=GROUP,
     kinds=KINDS,
     owners=OWNERS,
     pool=POOL,
     retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(UNMAPPED_CHECK, asset=PRODUCTS_KEY,
+        tenant_check(UNMAPPED_CHECK, asset=PRODUCTS_KEY, partitions_def=pos_partitions,
                           description="every live product maps to a category (else it sits in 'unmapped')"),
-        tenant_check(REACHABLE, asset=PRODUCTS_KEY, description=REACHABLE_SPEC_TEXT),
+        tenant_check(REACHABLE, asset=PRODUCTS_KEY, partitions_def=pos_partitions, description=REACHABLE_SPEC_TEXT),
     ],
     description="The tenant's catalogue from its POS or Portaus (table `products`): standardised names, "
     "one category hierarchy, strain, effects, flavours, potency in %, grams, Decimal prices; deletions marked.",
@@ -86,13 +86,14 @@ def pos_products(
 
 @dg.asset(
     key=SAQ_BRANCHES_KEY, metadata=table_metadata(saq_branches),
-    partitions_def=tenant_partitions,
+    partitions_def=pos_partitions,
     group_name=GROUP,
     kinds={"portaus", "sql"},
     owners=OWNERS,
     pool=POOL,
     retry_policy=API_RETRY,
-    check_specs=[tenant_check(REACHABLE, asset=SAQ_BRANCHES_KEY, description=REACHABLE_SPEC_TEXT)],
+    check_specs=[tenant_check(REACHABLE, asset=SAQ_BRANCHES_KEY, partitions_def=pos_partitions,
+                              description=REACHABLE_SPEC_TEXT)],
     description="SAQ branches a Portaus tenant can assign orders to (table `saq_branches`), refreshed in full.",
 )
 def pos_saq_branches(

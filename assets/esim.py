@@ -19,7 +19,7 @@ from assets.common import (
     API_RETRY, OWNERS, markdown_table, not_connected, preview, table_count, table_metadata, tenant_connection,
 )
 from assets.esim_sync import mark_alerted, stock_join, stock_message, sync_packages, sync_stock
-from assets.partitions import tenant_check, tenant_partitions
+from assets.partitions import esim_partitions, tenant_check
 from resources.esim import PROVIDERS, EsimProvidersResource
 from resources.esim.client import EsimClientBase
 from resources.http import ProviderError
@@ -111,12 +111,14 @@ def all_providers_check(name: str, runs: dict[str, ProviderRun]) -> dg.AssetChec
 # -- esim/packages --------------------------------------------------------------------------
 
 @dg.asset(
-    key=PACKAGES_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
+    key=PACKAGES_KEY, partitions_def=esim_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
     metadata=table_metadata(esim_packages),
     pool=POOL, retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(PRICED, asset=PACKAGES_KEY, description="every active package costs > 0, sells above cost"),
-        tenant_check(REFRESHED, asset=PACKAGES_KEY, description="every connected provider's catalogue was read"),
+        tenant_check(PRICED, asset=PACKAGES_KEY, partitions_def=esim_partitions,
+                     description="every active package costs > 0, sells above cost"),
+        tenant_check(REFRESHED, asset=PACKAGES_KEY, partitions_def=esim_partitions,
+                     description="every connected provider's catalogue was read"),
     ],
     description="Every eSIM package of the tenant's providers, normalised into `esim_packages`, priced by the "
     "tenant's margin rule; packages no longer listed are marked inactive.",
@@ -157,12 +159,14 @@ def tenant_slack(warehouse: WarehouseResource, tenant: str, default: SlackResour
 
 
 @dg.asset(
-    key=STOCK_KEY, deps=[PACKAGES_KEY], partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS,
+    key=STOCK_KEY, deps=[PACKAGES_KEY], partitions_def=esim_partitions, group_name=GROUP, kinds=KINDS,
     metadata=table_metadata(esim_stock),
     owners=OWNERS, pool=POOL, retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(STOCKED, asset=STOCK_KEY, description="every active package has a stock row"),
-        tenant_check(STOCK_READ, asset=STOCK_KEY, description="every connected provider's stock was read"),
+        tenant_check(STOCKED, asset=STOCK_KEY, partitions_def=esim_partitions,
+                     description="every active package has a stock row"),
+        tenant_check(STOCK_READ, asset=STOCK_KEY, partitions_def=esim_partitions,
+                     description="every connected provider's stock was read"),
     ],
     description="Units left per active eSIM package (`esim_stock`): low below the threshold, out of stock at 0, "
     "one Slack message per run for the packages that crossed.",

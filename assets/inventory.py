@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from assets.catalog import PRODUCTS_KEY
 from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
-from assets.partitions import tenant_check, tenant_partitions
+from assets.partitions import pos_partitions, tenant_check
 from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
     reachable_check, run_pos_streams,
@@ -39,16 +39,18 @@ def orphan_rows(conn: sa.Connection, tenant: str) -> list[tuple[str, str, int]]:
 @dg.asset(
     key=INVENTORY_KEY, metadata=table_metadata(inventory),
     deps=[PRODUCTS_KEY],
-    partitions_def=tenant_partitions,
+    partitions_def=pos_partitions,
     group_name=GROUP,
     kinds=KINDS,
     owners=OWNERS,
     pool=POOL,
     retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(NO_NEGATIVE, asset=INVENTORY_KEY, description="no live stock row has a negative quantity"),
-        tenant_check(HAS_PRODUCT, asset=INVENTORY_KEY, description="every live stock row points at a loaded product"),
-        tenant_check(REACHABLE, asset=INVENTORY_KEY, description=REACHABLE_SPEC_TEXT),
+        tenant_check(NO_NEGATIVE, asset=INVENTORY_KEY, partitions_def=pos_partitions,
+                     description="no live stock row has a negative quantity"),
+        tenant_check(HAS_PRODUCT, asset=INVENTORY_KEY, partitions_def=pos_partitions,
+                     description="every live stock row points at a loaded product"),
+        tenant_check(REACHABLE, asset=INVENTORY_KEY, partitions_def=pos_partitions, description=REACHABLE_SPEC_TEXT),
     ],
     description="The tenant's stock per location, product and lot (table `inventory`): lots with expiry and "
     "compliance ids, weight-based units, availability and low-stock flags; incremental where the POS allows.",

@@ -1,65 +1,87 @@
 """The eSIM shop's hourly work per tenant: recovery (seed 001); its marts are dbt models (``analytics/``).
 
-``shop/stuck_orders`` runs ``shop.recovery`` (seed 001's workflow 5): checkouts whose payment we
-never heard about are settled with Stripe, orders paid over an hour ago without their eSIMs are
-provisioned (or failed and refunded) by the same services the API runs, what is still stuck
-raises one Slack alert, and the tenant's pending emails, notices and refunds are delivered, so
-the shop recovers even while no API process is up.
+``recover_stuck_orders`` (the op of the ``shop_hourly`` job) runs ``shop.recovery`` (seed 001's
+workflow 5): checkouts whose payment we never heard about are settled with Stripe, orders paid over
+an hour ago without their eSIMs are provisioned (or failed and refunded) by the same services the
+API runs, what is still stuck raises one Slack alert, and the tenant's pending emails, notices and
+refunds are delivered, so the shop recovers even while no API process is up. It is an operation on
+the API's tables, not an asset of its own: it produces no table, and the tables it changes are the
+API's (declared as external assets in ``assets/api_tables.py``). It lives here, not in
+``pipelines/``, because only this layer may reach the shop's services.
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import OWNERS, not_connected, table_metadata, tenant_connection
-from assets.partitions import tenant_check, tenant_partitions
+from assets.api_tables import api_key
+from assets.common import tenant_connection
 from resources.esim import EsimProvidersResource
 from resources.warehouse import WarehouseResource
-from shop.recovery import recover
+from shop.recovery import Recovery, recover
 from shop.services import Services
 from shop.settings import ShopSettings
 from warehouse.tables.shop import orders, payments
 
-GROUP, KINDS, SYSTEM = "shop", {"sql", "stripe"}, "stripe"
-STUCK_KEY = dg.AssetKey(["shop", "stuck_orders"])
+SYSTEM = "stripe"
 ORDERS_MART_KEY = dg.AssetKey(["shop", "mart_orders_daily"])  # the dbt model (assets/marts.py)
-PAID_IN_FULL, NONE_STUCK = "mart_revenue_matches_payments", "no_order_still_stuck"
+PAID_IN_FULL = "mart_revenue_matches_payments"
 FOUR_PLACES = Decimal("0.0001")
 
 
-@dg.asset(
-    key=STUCK_KEY, partitions_def=tenant_partitions, group_name=GROUP, kinds=KINDS, owners=OWNERS,
-    metadata=table_metadata(orders),
-    pool="esim_providers",
-    check_specs=[tenant_check(NONE_STUCK, asset=STUCK_KEY, description="after recovery, no paid order is still "
-                              "waiting for its eSIMs past the hour (each such order also alerts Slack once)")],
-    description="Checkouts never confirmed settled with Stripe; orders paid or processing for over an hour "
-    "checked with their provider and completed, retried or failed; pending emails, notices and refunds delivered.",
-)
-def shop_stuck_orders(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                      esim_providers: EsimProvidersResource) -> dg.MaterializeResult:
-    tenant = context.partition_key
-    if tenant_connection(warehouse, tenant, SYSTEM) is None:
-        return not_connected(SYSTEM, [NONE_STUCK])
-    services = Services(ShopSettings(), warehouse.engine, esim_providers)
-    try:
-        report = recover(services, tenant, context.log.info)
-    finally:
-        services.close()
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": report.stuck, "stuck": report.stuck, "still_stuck": report.still_stuck,
-        "unconfirmed_checkouts": report.unconfirmed,
+class ShopServicesResource(dg.ConfigurableResource):
+    """The shop's services, the very ones the API runs, for a job: on the run's warehouse and eSIM
+    providers, with the shop's settings (``STOREHOUSE_SHOP_*``) read when the run asks for them."""
+
+    warehouse: WarehouseResource
+    esim_providers: EsimProvidersResource
+
+    @contextmanager
+    def services(self) -> Iterator[Services]:
+        services = Services(ShopSettings(), self.warehouse.engine, self.esim_providers)
+        try:
+            yield services
+        finally:
+            services.close()
+
+
+def recovery_metadata(report: Recovery) -> dict[str, int]:
+    return {
+        "stuck": report.stuck, "still_stuck": report.still_stuck, "unconfirmed_checkouts": report.unconfirmed,
         **{f"payment_{k}": v for k, v in report.payments.items()},
         **{f"outcome_{k.replace(' ', '_')}": v for k, v in report.outcomes.items()},
         **{f"effects_{k}": v for k, v in report.effects.items()},
-    }, check_results=[dg.AssetCheckResult(check_name=NONE_STUCK, passed=report.still_stuck == 0,
-                                          severity=dg.AssetCheckSeverity.WARN,
-                                          metadata={"still_stuck": report.still_stuck})])
+    }
+
+
+@dg.op(
+    out=dg.Out(dg.Nothing), pool="esim_providers", tags={"storehouse/system": SYSTEM},
+    description="Checkouts never confirmed settled with Stripe; orders paid or processing for over an hour "
+    "checked with their provider and completed, retried or failed; pending emails, notices and refunds delivered. "
+    "Its output's metadata counts them; an order still stuck afterwards is a warning and one Slack alert.",
+)
+def recover_stuck_orders(context: dg.OpExecutionContext, shop: ShopServicesResource):
+    tenant = context.partition_key
+    if tenant_connection(shop.warehouse, tenant, SYSTEM) is None:
+        context.log.info(f"tenant {tenant} has no {SYSTEM} connection; no shop to recover")
+        yield dg.Output(None, metadata={"skipped": f"tenant has no {SYSTEM} connection"})
+        return
+    with shop.services() as services:
+        report = recover(services, tenant, context.log.info)
+    if report.still_stuck:
+        context.log.warning(f"tenant {tenant}: {report.still_stuck} paid order(s) still without their eSIMs")
+    context.log_event(dg.AssetObservation(asset_key=api_key(orders), description="stuck orders after recovery",
+                                          metadata={"tenant": tenant, "stuck": report.stuck,
+                                                    "still_stuck": report.still_stuck}))
+    yield dg.Output(None, metadata=recovery_metadata(report))
 
 
 @dg.asset_check(asset=ORDERS_MART_KEY, name=PAID_IN_FULL, blocking=False,
+                additional_deps=[api_key(payments), api_key(orders)],
                 description="per tenant, the mart's revenue per currency is what Stripe's succeeded PaymentIntents "
                 "behind the tenant's paid orders captured (table `payments`)")
 def mart_revenue_matches_payments(warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -101,5 +123,4 @@ def captured_by_currency(conn: sa.Connection) -> dict[tuple[str, str], Decimal]:
     return dict(totals)
 
 
-shop_assets = [shop_stuck_orders]
 shop_checks = [mart_revenue_matches_payments]

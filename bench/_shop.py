@@ -207,7 +207,7 @@ def open_shop(warehouse_url: str, sandbox_url: str, api_url: str, tenant: str = 
     import stripe
 
     from assets.esim import esim_assets
-    from assets.partitions import TENANT_PARTITIONS
+    from assets.partitions import esim_partitions
     from resources.esim import EsimProvidersResource
     from resources.slack import SlackResource
     from resources.warehouse import WarehouseResource, engine_for
@@ -228,7 +228,7 @@ def open_shop(warehouse_url: str, sandbox_url: str, api_url: str, tenant: str = 
         set_connection(conn, tenant, "stripe", f"{sandbox_url}/stripe",
                        {"secret_key": key, "webhook_secret": endpoint.secret})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant])
+    instance.add_dynamic_partitions(esim_partitions.name, [tenant])
     dg.materialize(esim_assets, partition_key=tenant, instance=instance, raise_on_error=True, resources={
         "warehouse": WarehouseResource(url=warehouse_url), "esim_providers": EsimProvidersResource(),
         "slack": SlackResource()})

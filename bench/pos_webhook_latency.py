@@ -41,9 +41,9 @@ import uvicorn  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.settings import ApiSettings  # noqa: E402
-from assets.partitions import TENANT_PARTITIONS  # noqa: E402
+from assets.partitions import pos_partitions  # noqa: E402
 from pipelines import pos  # noqa: E402
-from pipelines.definitions import defs  # noqa: E402
+from pipelines.definitions import build_defs  # noqa: E402
 from resources.pos import PosClientsResource  # noqa: E402
 from resources.warehouse import WarehouseResource  # noqa: E402
 from sensors.pos_webhooks import SENSOR_NAME  # noqa: E402
@@ -116,9 +116,9 @@ def run(url: str, system: str, changes: int, tick: float, seed: int) -> None:
     engine = warehouse.engine
     jobs = dg.Definitions(assets=pos.pos_assets, jobs=[pos.pos_sync_job, pos.pos_inventory_job],
                           resources={"warehouse": warehouse, "pos_clients": PosClientsResource()})
-    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    sensor = build_defs().resolve_sensor_def(SENSOR_NAME)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [TENANT])
+    instance.add_dynamic_partitions(pos_partitions.name, [TENANT])
     secret = f"bench-{uuid.uuid4().hex}"
     with SandboxProcess() as sandbox, Api(url, engine) as api:
         with engine.begin() as conn:

@@ -1,5 +1,12 @@
-"""The one ``Definitions`` Storehouse has: per-domain pieces merged, resources bound once."""
+"""The one ``Definitions`` Storehouse has: per-domain pieces merged, resources bound once.
 
+Importing this module has no side effect: it reads no setting, opens no database and writes no
+file. What depends on the environment (the Slack URL's presence, the warehouse's dialect for the
+Columns tab, the dbt manifest the marts are read from) is read when Dagster loads the definitions
+(``defs``, a ``@dg.definitions`` function; ``build_defs()`` for code and tests), once per process.
+"""
+
+import functools
 import os
 import warnings
 from datetime import timedelta
@@ -7,12 +14,13 @@ from datetime import timedelta
 import dagster as dg
 from sqlalchemy.engine import make_url
 
+from assets.api_tables import api_tables
 from assets.common import with_column_schema
+from assets.shop import ShopServicesResource
 from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
 from pipelines import shop
-from pipelines import marts
 from resources.esim import EsimProvidersResource
 from resources.mx_merchant import MxMerchantResource
 from resources.pos import PosClientsResource
@@ -38,24 +46,22 @@ def slack_resource() -> SlackResource:
     return SlackResource()
 
 
-RESOURCES = {
-    "warehouse": WarehouseResource(),
+_warehouse, _esim_providers = WarehouseResource(), EsimProvidersResource()
+RESOURCES = {  # Slack's is added by build_defs: whether it has a URL is read from the environment
+    "warehouse": _warehouse,
     "mx_merchant": MxMerchantResource(),
-    "esim_providers": EsimProvidersResource(),
+    "esim_providers": _esim_providers,
     "pos_clients": PosClientsResource(),
-    "slack": slack_resource(),
+    "shop": ShopServicesResource(warehouse=_warehouse, esim_providers=_esim_providers),
 }
 
-core = dg.Definitions(
-    sensors=[
-        build_tenant_discovery_sensor(JOBS_BY_SYSTEM),
-        build_sync_request_sensor(ALL_JOBS),
-        run_failure_alerts,
-        abandoned_syncs,
-        build_pos_webhook_sensor(pos.pos_inventory_job.name),
-    ],
-    resources=RESOURCES,
-)
+SENSORS = [
+    build_tenant_discovery_sensor(JOBS_BY_SYSTEM),
+    build_sync_request_sensor(JOBS_BY_SYSTEM),
+    run_failure_alerts,
+    abandoned_syncs,
+    build_pos_webhook_sensor(pos.pos_inventory_job.name),
+]
 
 # Freshness, applied in bulk: stale when the refresh schedule has missed twice (by asset, else by group).
 FRESHNESS = {
@@ -70,16 +76,35 @@ FRESHNESS = {
 DEFAULT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
 
 
-# The Columns tab shows each column's type as the configured warehouse (DATABASE_URL) stores it.
-WAREHOUSE_DIALECT = make_url(Settings().warehouse_url).get_backend_name()
+EXTERNAL_GROUPS = {"api", "platform"}  # written outside Dagster: no materialisation to be fresh by
 
 
-def _finish(spec: dg.AssetSpec) -> dg.AssetSpec:
-    policy = FRESHNESS.get(spec.key.to_user_string()) or FRESHNESS.get(spec.group_name or "", DEFAULT_FRESHNESS)
-    return with_column_schema(dg.apply_freshness_policy(spec, policy, overwrite_existing=False), WAREHOUSE_DIALECT)
+def warehouse_dialect() -> str:
+    """The Columns tab shows each column's type as the configured warehouse (DATABASE_URL) stores it."""
+    return make_url(Settings().warehouse_url).get_backend_name()
 
 
-with warnings.catch_warnings():  # map_asset_specs is a preview API, chosen on purpose: one table for every asset
-    warnings.simplefilter("ignore", dg.PreviewWarning)
-    defs = dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs, marts.defs).map_asset_specs(
-        func=_finish)
+def _finish(spec: dg.AssetSpec, dialect: str) -> dg.AssetSpec:
+    if spec.group_name not in EXTERNAL_GROUPS:
+        policy = FRESHNESS.get(spec.key.to_user_string()) or FRESHNESS.get(spec.group_name or "", DEFAULT_FRESHNESS)
+        spec = dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
+    return with_column_schema(spec, dialect)
+
+
+@functools.cache
+def build_defs() -> dg.Definitions:
+    """The Definitions, built once per process (reads the environment and the dbt manifest)."""
+    from pipelines import marts  # reads the dbt manifest (and re-parses it under `dagster dev`)
+
+    core = dg.Definitions(assets=api_tables, sensors=SENSORS, resources={**RESOURCES, "slack": slack_resource()})
+    dialect = warehouse_dialect()
+    with warnings.catch_warnings():  # map_asset_specs is a preview API, chosen on purpose: one table for every asset
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs, marts.defs
+                                    ).map_asset_specs(func=lambda spec: _finish(spec, dialect))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dagster dev` / the code server load (``[tool.dagster] module_name``)."""
+    return build_defs()

@@ -1,19 +1,28 @@
-"""The eSIM shop: its hourly job (stuck orders, then the marts; one tenant per run) and schedule."""
+"""The eSIM shop: its hourly job (stuck orders recovered; one tenant per run) and schedule.
+
+``shop_hourly`` is a job of one op, not of assets: recovery changes the API's own tables (declared
+as external assets, group ``api``) and produces none of its own. The marts that count the orders
+are the dbt job ``marts``.
+"""
 
 import dagster as dg
 
-from assets.shop import SYSTEM, shop_assets
+from assets.partitions import shop_partitions
+from assets.shop import SYSTEM, recover_stuck_orders
 from pipelines.scheduling import per_tenant_schedule
 
-shop_job = dg.define_asset_job(
-    "shop_hourly",
-    selection=dg.AssetSelection.assets(*shop_assets),
+
+@dg.job(
+    name="shop_hourly",
+    partitions_def=shop_partitions,
     executor_def=dg.in_process_executor,
     description="Stuck orders checked with their provider, pending effects delivered (the marts are the dbt job `marts`).",
 )
+def shop_job():
+    recover_stuck_orders()
+
 
 defs = dg.Definitions(
-    assets=shop_assets,
     jobs=[shop_job],
     schedules=[per_tenant_schedule(shop_job, SYSTEM, cron="5 * * * *")],
 )

@@ -4,7 +4,10 @@ The API records each accepted inventory-affecting event with ``refresh = 'pendin
 seconds this sensor takes the pending events, groups them by tenant and asks for one
 inventory-refresh run per tenant (``run_key`` names the batch of events it covers). When a run of
 that job for that tenant is still queued, its not-yet-read data already includes the change, so
-the events are attached to it instead of starting another.
+the events are attached to it instead of starting another. Tenant discovery alone adds the
+partitions: events of a tenant connected to a POS but not yet a partition of ``pos_tenants`` stay
+pending (said in the log) until discovery has added it; those of a tenant no longer active or no
+longer on a POS need no refresh.
 """
 
 from collections import defaultdict
@@ -13,10 +16,10 @@ from collections.abc import Sequence
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.partitions import TENANT_PARTITIONS, tenant_partitions
+from assets.partitions import pos_partitions
 from resources.warehouse import WarehouseResource
+from sensors.tenants import tenants_by_set
 from warehouse.tables.pos_events import REFRESH_NOT_NEEDED, REFRESH_PENDING, REFRESH_REQUESTED, pos_webhook_events
-from warehouse.tenants import active_tenant_ids
 from warehouse.types import now_utc
 
 SENSOR_NAME = "pos_webhook_inventory"
@@ -67,13 +70,13 @@ def build_pos_webhook_sensor(job_name: str = INVENTORY_JOB) -> dg.SensorDefiniti
         description="Refreshes a tenant's inventory after POS stock webhooks; one run per tenant per batch.",
     )
     def pos_webhook_inventory(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-        existing = set(context.instance.get_dynamic_partitions(TENANT_PARTITIONS))
-        run_requests, add = [], set()
+        existing = set(context.instance.get_dynamic_partitions(pos_partitions.name))
+        run_requests = []
         with warehouse.engine.begin() as conn:
-            active = set(active_tenant_ids(conn))
+            on_pos = tenants_by_set(conn)[pos_partitions.name]
             for tenant_id, ids in pending_events(conn).items():
-                if tenant_id not in active:
-                    # a tenant removed after the event arrived: nothing left to refresh
+                if tenant_id not in on_pos:
+                    # a tenant removed (or its POS) after the event arrived: nothing left to refresh
                     mark_events(conn, ids, REFRESH_NOT_NEEDED, None)
                     continue
                 queued = queued_run_key(context.instance, job_name, tenant_id)
@@ -82,14 +85,15 @@ def build_pos_webhook_sensor(job_name: str = INVENTORY_JOB) -> dg.SensorDefiniti
                     context.log.info(f"{tenant_id}: {len(ids)} event(s) covered by queued run {queued}")
                     continue
                 if tenant_id not in existing:
-                    add.add(tenant_id)
+                    context.log.info(f"{tenant_id}: {len(ids)} event(s) wait for tenant discovery to add its "
+                                     f"{pos_partitions.name} partition")
+                    continue
                 run_key = batch_run_key(tenant_id, ids)
                 run_requests.append(dg.RunRequest(
                     job_name=job_name, partition_key=tenant_id, run_key=run_key,
                     tags={"storehouse/trigger": "pos_webhook", "storehouse/events": str(len(ids))},
                 ))
                 mark_events(conn, ids, REFRESH_REQUESTED, run_key)
-        partitions = [tenant_partitions.build_add_request(sorted(add))] if add else []
-        return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partitions)
+        return dg.SensorResult(run_requests=run_requests)
 
     return pos_webhook_inventory

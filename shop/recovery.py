@@ -1,4 +1,4 @@
-"""The hourly recovery of one shop (seed 001, workflow 5), run by the ``shop/stuck_orders`` asset.
+"""The hourly recovery of one shop (seed 001, workflow 5), run by the ``shop_hourly`` job.
 
 Two ways an order can stall, both found by age rather than by any event:
 

@@ -124,7 +124,7 @@ def run_tenant_jobs(
     on_event: Callable[[str], None] | None = None,
 ) -> list[JobOutcome]:
     """Materialise the tenant's jobs (those of the systems it connects, or the named ones) in-process."""
-    from pipelines.definitions import RESOURCES, defs
+    from pipelines.definitions import RESOURCES, build_defs
     from sensors.tenants import reconcile_partitions
 
     instance = dg.DagsterInstance.get()
@@ -133,7 +133,12 @@ def run_tenant_jobs(
     for name in job_names or jobs_for_tenant(tenant_id):
         if on_event:
             on_event(f"{name} for {tenant_id}")
-        outcomes.append(run_job(defs.resolve_job_def(name), instance, tenant_id))
+        job = build_defs().resolve_job_def(name)
+        if tenant_id not in instance.get_dynamic_partitions(job.partitions_def.name):
+            outcomes.append(JobOutcome(name, tenant_id, False, "-", f"tenant {tenant_id} is not active or connects no "
+                                       f"system {name} syncs (partition set {job.partitions_def.name})", {}))
+            continue
+        outcomes.append(run_job(job, instance, tenant_id))
     return outcomes
 
 
@@ -158,7 +163,7 @@ def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: 
 
 def run_marts() -> JobOutcome:
     """Build the analysts' marts (the dbt job, every tenant) in this process."""
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_defs
     from pipelines.marts import marts_job
 
-    return run_job(defs.resolve_job_def(marts_job.name), dg.DagsterInstance.get(), None)
+    return run_job(build_defs().resolve_job_def(marts_job.name), dg.DagsterInstance.get(), None)

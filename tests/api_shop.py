@@ -215,12 +215,12 @@ def open_shop(engine: sa.Engine, warehouse: Any, sandbox_url: str, api_url: str,
 def load_catalogue(warehouse: Any, tenant_id: str) -> None:
     """The catalogue engineer's assets, as the schedule runs them: packages, then stock."""
     from assets.esim import esim_assets
-    from assets.partitions import TENANT_PARTITIONS
+    from assets.partitions import esim_partitions
     from resources.esim import EsimProvidersResource
     from resources.slack import SlackResource
 
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(esim_partitions.name, [tenant_id])
     result = dg.materialize(esim_assets, partition_key=tenant_id, instance=instance, resources={
         "warehouse": warehouse, "esim_providers": EsimProvidersResource(backoff_base_s=0.01), "slack": SlackResource()})
     assert result.success

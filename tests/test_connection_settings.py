@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import mx_merchant_partitions, pos_partitions
 from assets.transactions import mx_assets
 from resources.mx_merchant import MxMerchantResource
 from resources.pos import PosClientsResource
@@ -85,7 +85,7 @@ def test_a_stored_connection_missing_a_credential_fails_the_run_at_once_with_the
         add_tenant(conn, tenant_id)
         set_connection(conn, tenant_id, "mx_merchant", "http://127.0.0.1:9/mx", {"merchant_id": 1, "consumer_key": "abc"})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     started = time.perf_counter()
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
@@ -113,7 +113,7 @@ def test_a_pos_connection_with_an_unknown_option_fails_without_retry_naming_it(s
         add_tenant(conn, tenant_id)
         set_connection(conn, tenant_id, "treez", account.base_url, account.credentials, {"page_sise": 10})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(pos_partitions.name, [tenant_id])
     result = dg.materialize([pos_products], partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "pos_clients": PosClientsResource()})
     failures, retries = failed_attempts(result)
@@ -176,7 +176,7 @@ def test_a_stored_bad_base_url_or_option_fails_the_run_at_once_naming_it(warehou
         set_connection(conn, tenant_id, "mx_merchant", base_url,
                        {"merchant_id": 1, "consumer_key": "abc", "consumer_secret": "s3cret"}, options)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     started = time.perf_counter()
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})

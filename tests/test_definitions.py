@@ -5,13 +5,18 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
 from assets.marts import GROUP as MARTS
-from assets.partitions import tenant_partitions
-from pipelines.definitions import SLACK_URL_VAR, defs, slack_resource
+from assets.partitions import PARTITION_SETS
+from pipelines.definitions import SLACK_URL_VAR, build_defs, slack_resource
 from warehouse.tables import metadata
+
+defs = build_defs()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_definitions_load():
@@ -41,9 +46,40 @@ def test_every_check_has_one_result_per_tenant():
     checks = [spec for a in graph.assets_defs for spec in a.check_specs]
     per_tenant = [spec for spec in checks if graph.get(spec.asset_key).group_name != MARTS]
     assert len(per_tenant) >= 12
-    assert all(spec.partitions_def == tenant_partitions for spec in per_tenant), [
-        spec.name for spec in per_tenant if spec.partitions_def != tenant_partitions]
+    wrong = [spec.name for spec in per_tenant
+             if spec.partitions_def != graph.get(spec.asset_key).partitions_def  # its asset's tenants, no others
+             or spec.partitions_def not in PARTITION_SETS.values()]
+    assert not wrong
     assert len(checks) - len(per_tenant) >= 60
+
+
+def test_each_system_family_has_its_own_tenant_partitions():
+    """A tenant is a partition only where it is connected: each group's assets and each job use
+    their family's set (the eSIM assets list eSIM tenants, not every tenant as "Missing")."""
+    graph = defs.resolve_asset_graph()
+    by_group = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        by_group.setdefault(node.group_name, set()).add(node.partitions_def and node.partitions_def.name)
+    assert {g: by_group[g] for g in ("mx_merchant", "pos", "esim")} == {
+        "mx_merchant": {"mx_merchant_tenants"}, "pos": {"pos_tenants"}, "esim": {"esim_tenants"}}
+    assert by_group["marts"] == by_group["api"] == by_group["platform"] == {None}  # every tenant at once
+    jobs = {name: defs.resolve_job_def(name).partitions_def for name in
+            ("mx_merchant_sync", "pos_sync", "pos_inventory_refresh", "esim_catalog_sync", "shop_hourly")}
+    assert {name: p.name for name, p in jobs.items()} == {
+        "mx_merchant_sync": "mx_merchant_tenants", "pos_sync": "pos_tenants", "pos_inventory_refresh": "pos_tenants",
+        "esim_catalog_sync": "esim_tenants", "shop_hourly": "shop_tenants"}
+
+
+def test_the_shop_recovery_is_a_job_not_an_asset():
+    """It claims no table: the API's tables are external assets the marts read."""
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "shop/stuck_orders" not in keys
+    assert {"api/orders", "api/payments", "api/webhook_events", "api/order_esims"} <= keys
+    job = defs.resolve_job_def("shop_hourly")
+    assert [node.name for node in job.nodes] == ["recover_stuck_orders"] and not job.asset_layer.executable_asset_keys
+    external = [s for s in defs.resolve_all_asset_specs() if s.group_name == "api"]
+    assert all(not dg.AssetsDefinition(specs=[s]).is_executable for s in external)
 
 
 def test_the_slack_url_reaches_the_ui_as_a_variable_name_not_its_value(monkeypatch):
@@ -58,7 +94,7 @@ def test_the_slack_url_reaches_the_ui_as_a_variable_name_not_its_value(monkeypat
 COLUMN_TYPES = """
 import json
 from pipelines.definitions import defs
-spec = next(s for s in defs.resolve_all_asset_specs() if s.metadata.get("dagster/table_name") == "transactions")
+spec = next(s for s in defs().resolve_all_asset_specs() if s.metadata.get("dagster/table_name") == "transactions")
 print(json.dumps({c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}))
 """
 
@@ -80,3 +116,60 @@ def test_the_columns_tab_shows_types_as_the_configured_warehouse_stores_them(tmp
     assert types["amount"] == amount and types["created_at"] == created_at
     assert types["id"] == "BIGINT" and types["status"] == "VARCHAR(32)"
     assert types["has_invoice"] == ("BOOLEAN" if url else "BOOLEAN (INTEGER 0 or 1)")
+
+
+PURE_IMPORT = """
+import json, os, sys, sysconfig
+import pydantic_settings
+import sqlalchemy
+STDLIB, ROOT = sysconfig.get_paths()["stdlib"], os.getcwd()
+read, settings = set(), []
+environ = type(os.environ)
+get, contains = environ.__getitem__, environ.__contains__
+
+
+def caller():
+    frame = sys._getframe(3)  # past caller, ours and the patched method
+    while frame and frame.f_code.co_filename.startswith((STDLIB, "<frozen")):  # Mapping.get, os.getenv
+        frame = frame.f_back
+    return frame.f_code.co_filename if frame else ""
+
+
+def ours(key):
+    if caller().startswith(ROOT) and ".venv" not in caller():
+        read.add(key)
+    return key
+
+
+environ.__getitem__ = lambda self, key: get(self, ours(key))
+environ.__contains__ = lambda self, key: contains(self, ours(key))
+init = pydantic_settings.BaseSettings.__init__
+def recorded(self, *args, **kwargs):
+    settings.append(type(self).__name__)
+    init(self, *args, **kwargs)
+pydantic_settings.BaseSettings.__init__ = recorded
+def no_engine(*args, **kwargs):
+    raise AssertionError("an engine was made at import")
+sqlalchemy.create_engine = no_engine
+import pipelines.definitions
+print(json.dumps({"read": sorted(read), "settings": settings, "marts_loaded": "assets.marts" in sys.modules}))
+"""
+
+
+def test_importing_the_definitions_reads_no_setting_opens_no_database_and_writes_no_file(tmp_path):
+    """Import is pure; the environment, the dbt manifest and the warehouse are read when Dagster
+    loads ``defs``. A poisoned environment shows it: a settings file that cannot parse, a
+    warehouse that cannot be reached, a home that does not exist and must stay so."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / ".env").write_text("STOREHOUSE_API_PORT=not-a-port\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STOREHOUSE_", "DATABASE_URL", "DAGSTER_"))}
+    env |= {"STOREHOUSE_HOME": str(home), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+            "STOREHOUSE_SLACK_ALERTS_URL": "https://hooks.slack.test/x", "DAGSTER_HOME": str(tmp_path / "dagster")}
+    script = PURE_IMPORT.replace("os.getcwd()", repr(str(ROOT)))
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"read": [], "settings": [], "marts_loaded": False}  # no variable, no Settings(), no manifest
+    assert not home.exists() and not (tmp_path / "dagster").exists() and os.listdir(cwd) == [".env"]

@@ -11,8 +11,8 @@ from alembic import command
 
 from assets.esim import esim_assets, esim_catalog_stock
 from assets.esim_sync import MarginRule, needs_alert, shop_price, stock_status
-from assets.partitions import TENANT_PARTITIONS
-from pipelines.definitions import JOBS_BY_SYSTEM, defs
+from assets.partitions import esim_partitions
+from pipelines.definitions import JOBS_BY_SYSTEM, build_defs
 from resources.esim import PROVIDERS, EsimProvidersResource
 from resources.slack import SlackResource
 from sensors.tenants import build_tenant_discovery_sensor
@@ -44,7 +44,7 @@ def connect_shop(engine, sandbox, tenant_id, providers=PROVIDERS) -> str:
 
 def run(warehouse, tenant_id, assets=esim_assets, **kwargs) -> dg.ExecuteInProcessResult:
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(esim_partitions.name, [tenant_id])
     return dg.materialize(assets, partition_key=tenant_id, instance=instance, resources={
         "warehouse": warehouse, "esim_providers": EsimProvidersResource(backoff_base_s=0.01), "slack": SlackResource(),
     }, **kwargs)
@@ -224,7 +224,7 @@ def test_discovery_and_schedule_run_the_job_once_per_shop(engine, warehouse, ten
     context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
     sensor_runs = build_tenant_discovery_sensor(JOBS_BY_SYSTEM)(context).run_requests
     assert [r.job_name for r in sensor_runs if r.partition_key == tenant_id] == ["esim_catalog_sync"]
-    schedule = defs.resolve_schedule_def("esim_catalog_sync_schedule")
+    schedule = build_defs().resolve_schedule_def("esim_catalog_sync_schedule")
     assert schedule.cron_schedule == "0 */6 * * *"
     when = datetime(2026, 1, 1, 6, tzinfo=timezone.utc)
 
@@ -233,9 +233,9 @@ def test_discovery_and_schedule_run_the_job_once_per_shop(engine, warehouse, ten
                                        scheduled_execution_time=when) as ctx:
             return [r.partition_key for r in schedule(ctx) if r.partition_key in (tenant_id, other)]
 
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])  # discovery has not added the other yet:
+    instance.add_dynamic_partitions(esim_partitions.name, [tenant_id])  # discovery has not added the other yet:
     assert scheduled() == [tenant_id]  # it is left to discovery, and the tick does not fail for everyone
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [other])
+    instance.add_dynamic_partitions(esim_partitions.name, [other])
     assert scheduled() == sorted([tenant_id, other])
 
 

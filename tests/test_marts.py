@@ -339,14 +339,18 @@ def test_the_column_description_check_catches_an_undocumented_column(built, tmp_
 
 def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path, monkeypatch):
     from assets.marts import warehouse_marts
-    from assets.shop import shop_checks
-    from pipelines.definitions import defs
+    from assets.shop import PAID_IN_FULL, shop_checks
+    from pipelines.definitions import build_defs
     from resources.warehouse import WarehouseResource
 
-    graph = defs.resolve_asset_graph()
+    graph = build_defs().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
-    assert parents["shop/mart_orders_daily"] == {"shop/stuck_orders"}
+    assert parents["shop/mart_orders_daily"] == {"api/orders", "api/order_esims"}  # the API's tables, external
+    assert parents["shop/mart_provisioning_daily"] >= {"api/provisioning_attempts"}
+    (paid_in_full,) = [graph.get_check_spec(c) for c in graph.get_check_keys_for_assets(
+        {dg.AssetKey(["shop", "mart_orders_daily"])}) if c.name == PAID_IN_FULL]  # Stripe's payments feed its check
+    assert {d.asset_key.to_user_string() for d in paid_in_full.additional_deps} == {"api/orders", "api/payments"}
     assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products"}
     assert parents["mx_merchant/mx_transactions_daily"] == {"mx_merchant/transactions"}
     assert parents["mx_merchant/mx_sales_daily"] == {"mx_merchant/mx_transactions_daily"}

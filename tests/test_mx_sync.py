@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from assets.mx_sync import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import mx_merchant_partitions
 from assets.transactions import mx_assets
 from resources.http import AuthFailed
 from resources.mx_merchant import MxMerchantResource
@@ -231,14 +231,14 @@ def test_dagster_partition_run_with_checks_and_metadata(sandbox, warehouse, engi
     merchant = make_merchant(sandbox, transactions=120)
     connect(engine, sandbox, tenant_id, merchant, category_rules={"botox": "Injectables"})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(
         mx_assets, partition_key=tenant_id, instance=instance,
         resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 3 and all(c.passed for c in checks)
+    assert len(checks) == 4 and all(c.passed for c in checks)
     tx_meta = result.asset_materializations_for_node("mx_merchant__transactions")[0].metadata
     assert tx_meta["dagster/row_count"].value == 120 and tx_meta["api_calls"].value == 1
     with engine.connect() as conn:
@@ -252,7 +252,7 @@ def test_dagster_run_with_bad_credentials_fails_naming_the_tenant(sandbox, wareh
     merchant = make_merchant(sandbox)
     connect(engine, sandbox, tenant_id, {**merchant, "consumer_secret": "nope-secret"})
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
     assert not result.success
@@ -358,17 +358,41 @@ def test_an_unreconciled_sync_fails_its_check_and_blocks_the_invoices(sandbox, w
     connect(engine, sandbox, tenant_id, merchant, page_size=50)
     append_while_listing(sandbox, merchant, count=60, every=1, times=10_000)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
                             run_config={"execution": {"config": {"retries": {"disabled": {}}}}})
     assert not result.success
-    [check] = result.get_asset_check_evaluations()
-    assert check.check_name == "loaded_counts_reconcile_with_record_count" and not check.passed
+    check = {c.check_name: c for c in result.get_asset_check_evaluations()}["loaded_counts_reconcile_with_record_count"]
+    assert not check.passed
     assert check.metadata["record_count"].value > check.metadata["loaded"].value
     with engine.connect() as conn:
         streams = conn.execute(sa.select(sync_runs.c.stream).where(sync_runs.c.tenant_id == tenant_id)).scalars().all()
     assert streams == ["mx_transactions"]  # invoices and categories did not run on unreconciled payments
+
+
+def test_a_ledger_mostly_in_quarantine_blocks_the_invoices_in_the_same_run(sandbox, warehouse, engine, tenant_id):
+    """Every tenth payment unreadable: the counts reconcile (loaded + quarantined = recordCount) but
+    10% of the revenue is missing, so the blocking check fails and nothing downstream is built on it."""
+    merchant = make_merchant(sandbox, transactions=200, malformed_every=10)
+    connect(engine, sandbox, tenant_id, merchant)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
+    result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
+                            resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()},
+                            run_config={"execution": {"config": {"retries": {"disabled": {}}}}})
+    assert not result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["loaded_counts_reconcile_with_record_count"].passed  # nothing lost on the way...
+    share = checks["quarantined_share_within_limit"]
+    assert not share.passed and share.metadata["share"].value == 0.1  # ...but too much unreadable
+    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == [
+        "mx_merchant/transactions"]  # invoices and categories: not materialised in this run
+    failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert failed == ["mx_merchant__transactions"]  # the blocking check failed the step; its children never ran
+    with engine.connect() as conn:
+        streams = conn.execute(sa.select(sync_runs.c.stream).where(sync_runs.c.tenant_id == tenant_id)).scalars().all()
+    assert streams == ["mx_transactions"]
 
 
 @pytest.mark.parametrize("with_ids", [False, True], ids=["numbers-only", "invoiceIds"])
@@ -383,13 +407,13 @@ def test_other_codes_in_the_invoice_field_are_not_invoice_numbers(sandbox, wareh
     codes = {p["id"]: p["invoice"] for p in listed if p.get("invoice") and not p["invoice"].isdigit()}
     assert len(codes) > 10 and all(len(c) == 8 for c in codes.values())
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
     assert result.success
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
         "loaded_counts_reconcile_with_record_count": True, "invoice_linked_transactions_have_their_invoice": True,
-        "no_row_links_across_tenants": True}
+        "no_row_links_across_tenants": True, "quarantined_share_within_limit": True}
     s = stats(sandbox, merchant)
     inv_meta = result.asset_materializations_for_node("mx_merchant__invoices")[0].metadata
     assert inv_meta["api_calls"].value == (0 if with_ids else 1) + s["invoices"]  # the contract: list pages + X

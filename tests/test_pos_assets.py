@@ -5,7 +5,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import pos_partitions
 from assets.pos_sync import sync_stream
 from pipelines.pos import pos_assets
 from resources.breaker import OPEN, SqlBreakerStore
@@ -29,7 +29,7 @@ def connect(engine, tenant_id, account, **options):
 
 def materialize(warehouse, tenant_id, selection=pos_assets, clients=FAST, raise_on_error=True):
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(pos_partitions.name, [tenant_id])
     return dg.materialize(selection, partition_key=tenant_id, instance=instance, raise_on_error=raise_on_error,
                           resources={"warehouse": warehouse, "pos_clients": clients})
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import pos_partitions
 from pipelines.pos import pos_assets
 from resources.pos import PosClientsResource
 from tests.api_shop import free_port, settings_for
@@ -42,7 +42,7 @@ def open_shop(sandbox, engine, warehouse, tenant_id, system, order_rules=None, p
         add_tenant(conn, tenant_id, tenant_id)
         set_connection(conn, tenant_id, system, account.base_url, {**account.credentials, "orders_api_key": key}, options)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(pos_partitions.name, [tenant_id])
     assert dg.materialize(pos_assets, partition_key=tenant_id, instance=instance,
                           resources={"warehouse": warehouse, "pos_clients": FAST}).success
     return account, {"Authorization": f"Bearer {key}"}

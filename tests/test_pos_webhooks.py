@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from assets.partitions import TENANT_PARTITIONS
+from assets.partitions import pos_partitions
 from pipelines import pos
-from pipelines.definitions import defs
+from pipelines.definitions import build_defs
 from resources.pos import PosClientsResource
 from sensors.pos_webhooks import SENSOR_NAME
 from shop import webhook_tokens
@@ -276,7 +276,7 @@ def test_tenants_add_prints_the_token_url_once_and_webhook_url_renews_it(client,
 
 # -- the sensor ------------------------------------------------------------------------------
 def evaluate(warehouse, instance):
-    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    sensor = build_defs().resolve_sensor_def(SENSOR_NAME)
     return sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
 
 
@@ -295,13 +295,16 @@ def test_sensor_requests_one_inventory_run_per_tenant_per_batch(engine, warehous
     accepted(engine, b, 2)
     accepted(engine, b, 3, topic="orders/create", refresh=False)
     instance = dg.DagsterInstance.ephemeral()
+    waiting = evaluate(warehouse, instance)  # not yet partitions: the events wait for tenant discovery
+    assert not [r for r in waiting.run_requests if r.partition_key in (a, b)]
+    assert not waiting.dynamic_partitions_requests  # discovery alone adds them
+    assert {e["refresh"] for t in (a, b) for e in events(engine, t) if e["topic"] != "orders/create"} == {"pending"}
+    instance.add_dynamic_partitions(pos_partitions.name, [a, b])  # discovery's tick
     result = evaluate(warehouse, instance)
     mine = [r for r in result.run_requests if r.partition_key in (a, b)]
     assert sorted((r.partition_key, r.tags["storehouse/events"]) for r in mine) == sorted([(a, "5"), (b, "2")])
     assert {r.job_name for r in mine} == {"pos_inventory_refresh"}
     assert len({r.run_key for r in mine}) == 2
-    added = {key for req in result.dynamic_partitions_requests for key in req.partition_keys}
-    assert {a, b} <= added
     by_key = {r.partition_key: r.run_key for r in mine}
     for tenant in (a, b):
         marked = {(e["refresh"], e["run_key"]) for e in events(engine, tenant) if e["topic"] != "orders/create"}
@@ -312,7 +315,7 @@ def test_sensor_requests_one_inventory_run_per_tenant_per_batch(engine, warehous
 def test_events_join_a_refresh_that_is_still_queued(engine, warehouse, tenant_id):
     connect(engine, tenant_id, "shopify")
     instance = dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def("pos_inventory_refresh")
+    job = build_defs().resolve_job_def("pos_inventory_refresh")
     instance.create_run_for_job(job, status=dg.DagsterRunStatus.NOT_STARTED,
                                 tags={"dagster/partition": tenant_id, "dagster/run_key": "queued-one"})
     accepted(engine, tenant_id, 3)
@@ -346,7 +349,7 @@ def test_stock_change_in_the_pos_reaches_the_warehouse(sandbox, engine, warehous
     creds = {**account.credentials, ("api_secret" if system == "shopify" else "webhook_secret"): secret}
     connect(engine, tenant_id, system, account.base_url, creds, account.options)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(pos_partitions.name, [tenant_id])
     jobs = dg.Definitions(assets=pos.pos_assets, jobs=[pos.pos_sync_job, pos.pos_inventory_job],
                           resources={"warehouse": warehouse, "pos_clients": FAST})
     assert jobs.resolve_job_def("pos_sync").execute_in_process(partition_key=tenant_id, instance=instance).success

@@ -147,7 +147,7 @@ def test_a_missing_or_malformed_key_is_a_clear_error_naming_the_setting(monkeypa
 def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, warehouse, engine, tenant_id):
     import dagster as dg
 
-    from assets.partitions import TENANT_PARTITIONS
+    from assets.partitions import mx_merchant_partitions
     from assets.transactions import mx_assets
     from resources.mx_merchant import MxMerchantResource
     from sensors.alerts import cause_of
@@ -155,7 +155,7 @@ def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, 
     connect(engine, tenant_id)
     monkeypatch.setenv("STOREHOUSE_SECRETS_KEY", generate_key())
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, [tenant_id])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])
     result = dg.materialize(mx_assets, partition_key=tenant_id, instance=instance, raise_on_error=False,
                             resources={"warehouse": warehouse, "mx_merchant": MxMerchantResource()})
     failures = [e for e in result.all_events if e.is_step_failure]

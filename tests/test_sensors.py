@@ -1,4 +1,4 @@
-"""Tenant discovery owns the partitions; manual sync requests become partition runs once."""
+"""Tenant discovery owns the partition sets (one per system family); manual sync requests become partition runs once."""
 
 import datetime as dt
 import time
@@ -8,8 +8,8 @@ import dagster as dg
 import sqlalchemy as sa
 from dagster._core.storage.dagster_run import DagsterRun
 
-from assets.partitions import TENANT_PARTITIONS
-from pipelines.definitions import ALL_JOBS, JOBS_BY_SYSTEM
+from assets.partitions import PARTITION_SETS, esim_partitions, mx_merchant_partitions
+from pipelines.definitions import JOBS_BY_SYSTEM
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor, partition_changes
 from warehouse.syncs import request_sync
@@ -27,16 +27,30 @@ def _evaluate(sensor, instance, warehouse):
     return sensor(context)
 
 
+def _changes(result, kind) -> dict[str, set[str]]:
+    """Partition keys added (or deleted) by a sensor result, by partition set."""
+    found: dict[str, set[str]] = {}
+    for r in result.dynamic_partitions_requests:
+        if isinstance(r, kind):
+            found.setdefault(r.partitions_def_name, set()).update(r.partition_keys)
+    return found
+
+
+def _mine(changes: dict[str, set[str]], tenant: str) -> set[str]:
+    return {name for name, keys in changes.items() if tenant in keys}
+
+
 def test_discovery_adds_new_tenants_requests_first_sync_and_deletes_removed(engine, warehouse, tenant_id):
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(TENANT_PARTITIONS, ["gone-tenant"])
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, ["gone-tenant"])
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "New clinic")
         set_connection(conn, tenant_id, "mx_merchant", "http://x", {"merchant_id": 1, "consumer_key": "k", "consumer_secret": "s"})
     result = _evaluate(build_tenant_discovery_sensor(JOBS_BY_SYSTEM), instance, warehouse)
-    added = [k for r in result.dynamic_partitions_requests if isinstance(r, dg.AddDynamicPartitionsRequest) for k in r.partition_keys]
-    deleted = [k for r in result.dynamic_partitions_requests if isinstance(r, dg.DeleteDynamicPartitionsRequest) for k in r.partition_keys]
-    assert tenant_id in added and "gone-tenant" in deleted
+    added = _changes(result, dg.AddDynamicPartitionsRequest)
+    deleted = _changes(result, dg.DeleteDynamicPartitionsRequest)
+    assert _mine(added, tenant_id) == {"mx_merchant_tenants"}  # only where it is connected
+    assert _mine(deleted, "gone-tenant") == {"mx_merchant_tenants"}
     mine = [r for r in result.run_requests if r.partition_key == tenant_id]
     assert [r.job_name for r in mine] == ["mx_merchant_sync"]
     assert mine[0].run_key.startswith(f"first-sync:{tenant_id}:mx_merchant_sync:")
@@ -53,43 +67,62 @@ def test_a_system_added_later_and_a_tenant_added_again_get_their_first_sync(engi
         result = sensor(context)
         for request in result.dynamic_partitions_requests:
             if isinstance(request, dg.AddDynamicPartitionsRequest):
-                instance.add_dynamic_partitions(TENANT_PARTITIONS, list(request.partition_keys))
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            else:
+                for key in request.partition_keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
         return [(r.job_name, r.run_key) for r in result.run_requests if r.partition_key == tenant_id], result.cursor
+
+    def sets() -> set[str]:
+        return {p.name for p in PARTITION_SETS.values() if tenant_id in instance.get_dynamic_partitions(p.name)}
 
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "Clinic")
         set_connection(conn, tenant_id, "mx_merchant", "http://x", {"merchant_id": 1})
     first, cursor = evaluate(None)
-    assert [job for job, _ in first] == ["mx_merchant_sync"]
+    assert [job for job, _ in first] == ["mx_merchant_sync"] and sets() == {"mx_merchant_tenants"}
     with engine.begin() as conn:  # its partition exists now: a second system still gets its first sync
         set_connection(conn, tenant_id, "airalo", "http://x", {"client_id": "c"})
     later, cursor = evaluate(cursor)
     assert "esim_catalog_sync" in [job for job, _ in later]
+    assert sets() == {"mx_merchant_tenants", "esim_tenants"}  # and now an eSIM tenant too
     assert evaluate(cursor)[0] == []  # handled: not asked for again on the next tick
     time.sleep(1.1)  # first-seen times have whole seconds on SQLite
     with engine.begin() as conn:  # removed, then added again: a new first sync, under a new run key
         remove_tenant(conn, tenant_id)
         add_tenant(conn, tenant_id, "Clinic")
         set_connection(conn, tenant_id, "mx_merchant", "http://x", {"merchant_id": 1})
-    again, _ = evaluate(cursor)
+    again, cursor = evaluate(cursor)
     assert [job for job, _ in again] == ["mx_merchant_sync"]
     assert dict(again)["mx_merchant_sync"] != dict(first)["mx_merchant_sync"]
+    assert sets() == {"mx_merchant_tenants"}  # no longer on airalo: no longer an eSIM partition
     with engine.begin() as conn:
         remove_tenant(conn, tenant_id)
+    evaluate(cursor)
+    assert sets() == set()
 
 
 def test_sync_request_runs_the_partition_once(engine, warehouse, tenant_id):
     instance = dg.DagsterInstance.ephemeral()
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "Clinic")
+        set_connection(conn, tenant_id, "mx_merchant", "http://x", {"merchant_id": 1})
         request_id = request_sync(conn, tenant_id, "mx_merchant_sync", "cli")
         bogus_id = request_sync(conn, tenant_id, "no_such_job", "cli")
-    sensor = build_sync_request_sensor(ALL_JOBS)
+        unconnected_id = request_sync(conn, tenant_id, "esim_catalog_sync", "cli")  # it buys no eSIMs
+    sensor = build_sync_request_sensor(JOBS_BY_SYSTEM)
+    waiting = _evaluate(sensor, instance, warehouse)  # discovery has not made it a partition yet: it waits
+    assert not [r for r in waiting.run_requests if r.partition_key == tenant_id]
+    assert not waiting.dynamic_partitions_requests  # and no partition is added but by discovery
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sync_requests.c.status).where(sync_requests.c.id == request_id)
+                            ).scalar_one() == "pending"
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [tenant_id])  # discovery's tick
     first = _evaluate(sensor, instance, warehouse)
     mine = [r for r in first.run_requests if r.partition_key == tenant_id]
     assert [r.job_name for r in mine] == ["mx_merchant_sync"]
     assert mine[0].run_key.startswith(f"sync-request:{request_id}:")  # and the request's time: ids can return
-    assert any(tenant_id in r.partition_keys for r in first.dynamic_partitions_requests)
+    assert not first.dynamic_partitions_requests
     second = _evaluate(sensor, instance, warehouse)
     assert not [r for r in second.run_requests if r.partition_key == tenant_id]
     with engine.connect() as conn:
@@ -107,7 +140,8 @@ def test_sync_request_runs_the_partition_once(engine, warehouse, tenant_id):
     with engine.connect() as conn:  # the run exists: watched no more
         statuses = dict(conn.execute(sa.select(sync_requests.c.id, sync_requests.c.status)
                                      .where(sync_requests.c.tenant_id == tenant_id)).all())
-    assert statuses == {request_id: "started", bogus_id: "rejected"}
+    assert statuses == {request_id: "started", bogus_id: "rejected", unconnected_id: "rejected"}
+    assert tenant_id not in instance.get_dynamic_partitions(esim_partitions.name)
 
 
 def test_a_failure_is_reported_by_its_own_error_not_dagsters_wrappers():

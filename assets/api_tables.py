@@ -1,0 +1,48 @@
+"""The tables the shop API writes, declared as external assets: Dagster materialises none of them.
+
+They are what the API's requests and workers write (checkouts, Stripe's payments and events,
+provisioning, POS webhooks and orders); Dagster reads them: the hourly ``shop_hourly`` recovery
+changes rows in them, and the dbt marts count from them (``analytics/models/sources.yml`` maps
+each source to its key here), so lineage draws orders and payments feeding the marts. Staff
+accounts and webhook tokens (the people and auth tables) are left out: no data flows from them.
+"""
+
+import dagster as dg
+import sqlalchemy as sa
+
+from assets.common import OWNERS, table_metadata
+from warehouse.tables.pos_events import portaus_payment_intents, pos_orders, pos_webhook_events
+from warehouse.tables.shop import (
+    order_effects, order_esims, orders, payments, provisioning_attempts, provisioning_jobs, unclaimed_esims,
+    webhook_events,
+)
+
+GROUP = "api"
+SHOP_KINDS, STRIPE_KINDS, POS_KINDS = {"fastapi", "sql"}, {"fastapi", "stripe", "sql"}, {"fastapi", "sql"}
+WRITTEN_BY = {  # table -> (kinds, which part of the API writes it)
+    orders: (SHOP_KINDS, "checkout, then Stripe's webhooks and the provisioning workers"),
+    order_esims: (SHOP_KINDS, "the provisioning workers"),
+    payments: (STRIPE_KINDS, "Stripe's webhooks and refunds"),
+    webhook_events: (STRIPE_KINDS, "the Stripe webhook route"),
+    provisioning_jobs: (SHOP_KINDS, "the provisioning workers"),
+    provisioning_attempts: (SHOP_KINDS, "the provisioning workers"),
+    unclaimed_esims: (SHOP_KINDS, "the provisioning workers"),
+    order_effects: (SHOP_KINDS, "the order's state changes, delivered by the effects worker"),
+    pos_webhook_events: (POS_KINDS, "the POS webhook routes"),
+    pos_orders: (POS_KINDS, "the POS order routes"),
+    portaus_payment_intents: (POS_KINDS, "the POS order routes (Portaus payments)"),
+}
+
+
+def api_key(table: sa.Table) -> dg.AssetKey:
+    return dg.AssetKey([GROUP, table.name])
+
+
+def api_table(table: sa.Table, kinds: set[str], writer: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        api_key(table), group_name=GROUP, kinds=kinds, owners=OWNERS, metadata=table_metadata(table),
+        description=f"Table `{table.name}`, written by the shop API ({writer}): {table.comment}",
+    )
+
+
+api_tables = [api_table(table, kinds, writer) for table, (kinds, writer) in WRITTEN_BY.items()]
