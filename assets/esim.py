@@ -60,6 +60,7 @@ def per_provider(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         try:
             client = resource.client_for(connection)
             run.stats = work(client, connection)
+            run.stats.extra.update(client.call_stats())  # retries and the run's retry budget
             ledger.finish(run.stats)
         except (ProviderError, ValueError) as exc:  # ValueError: a bad margin rule in the connection options
             run.error, run.retryable = str(exc)[:300], getattr(exc, "retryable", False)

@@ -98,7 +98,6 @@ def sync_packages(engine: sa.Engine, client: EsimClientBase, connection: TenantC
         else:
             stats.extra["deactivation_withheld"] = "a quarantined package had no id"
     stats.api_calls, stats.extra["deactivated"] = client.calls, deactivated
-    stats.extra.update(client.call_stats())  # retries and the run's retry budget
     return stats
 
 
@@ -147,7 +146,6 @@ def sync_stock(engine: sa.Engine, client: EsimClientBase, connection: TenantConn
                          "status_since": since if previous == status else now})
         written = upsert(conn, esim_stock, rows).written if rows else 0
     stats = SyncStats(api_calls=client.calls, rows=len(rows), rows_written=written)
-    stats.extra.update(client.call_stats())  # retries and the run's retry budget
     stats.extra.update(crossings=sum(c.provider == provider for c in crossings), missing_from_feed=missing)
     return stats
 
