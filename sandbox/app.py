@@ -5,6 +5,10 @@ Convention for a fake module ``sandbox/<name>.py``:
   * ``router``: an ``APIRouter`` with the provider's own paths, mounted at ``/{NAME}``;
   * ``control`` (optional): an ``APIRouter`` of sandbox-only switches, mounted at ``/_sandbox/{NAME}``;
   * ``reset()`` (optional): forget all state, called by ``POST /_sandbox/reset``.
+
+Every module here with a top-level ``NAME`` and ``router`` is mounted (``fake_modules``): adding
+the file is enough. Each provider's descriptor names its mount (``PROVIDER.sandbox``), and a
+test checks that every one exists here; the sandbox itself imports nothing of ours.
 """
 
 from __future__ import annotations
