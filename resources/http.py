@@ -162,13 +162,21 @@ class RetryBudget:
     The ratio keeps a long run's allowance in proportion to its size (a sync of thousands of
     detail calls may meet a few dozen 5xx), the minimum lets a short run ride out a brief outage.
     Past it, a retryable failure is raised at once: the provider is failing too often for more
-    retries to be worth their calls.
+    retries to be worth their calls. A client built for one run keeps one budget for its life
+    (``window_s`` None); a client kept across requests (the API's pools) renews it every
+    ``window_s`` seconds, so an outage yesterday costs nothing today.
     """
 
-    def __init__(self, minimum: int = 20, ratio: float = 0.2) -> None:
-        self.minimum, self.ratio = minimum, ratio
+    def __init__(self, minimum: int = 20, ratio: float = 0.2, window_s: float | None = None) -> None:
+        self.minimum, self.ratio, self.window_s = minimum, ratio, window_s
         self.calls = self.retries = self.refused = 0
+        self._since = time.monotonic()
         self._lock = threading.Lock()
+
+    def _renew(self) -> None:
+        """Start a new window when the current one is over (caller holds the lock)."""
+        if self.window_s is not None and time.monotonic() - self._since >= self.window_s:
+            self._since, self.calls, self.retries = time.monotonic(), 0, 0
 
     @property
     def budget(self) -> int:
@@ -177,11 +185,13 @@ class RetryBudget:
 
     def call(self) -> None:
         with self._lock:
+            self._renew()
             self.calls += 1
 
     def take(self) -> bool:
         """Spend one retry; False (and counted as refused) once the budget is spent."""
         with self._lock:
+            self._renew()
             if self.retries < self.minimum + int(self.ratio * self.calls):
                 self.retries += 1
                 return True
@@ -217,13 +227,14 @@ class CallPolicy:
     max_connections: int = 8
     run_retry_minimum: int = 20
     run_retry_ratio: float = 0.2
+    retry_window_s: float | None = None  # None: one budget per client (a run); else renewed every window
 
     def retry(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.attempts, backoff_base=self.backoff_base_s, backoff_max=self.backoff_max_s,
                            retry_after_floor=self.retry_after_floor_s, retry_after_ceiling=self.retry_after_ceiling_s)
 
     def budget(self) -> RetryBudget:
-        return RetryBudget(self.run_retry_minimum, self.run_retry_ratio)
+        return RetryBudget(self.run_retry_minimum, self.run_retry_ratio, self.retry_window_s)
 
     def with_overrides(self, **changes: Any) -> "CallPolicy":
         """This policy with the given fields replaced; None leaves a field as the provider states it."""

@@ -85,3 +85,13 @@ def test_the_budget_grows_with_the_calls_and_is_shared_by_a_clients_sessions():
     flaky = _policy_session(lambda request: httpx.Response(next(answers), json={}), budget=budget, attempts=5)
     assert flaky.get_json("/x") == {}  # its three retries came out of the same budget
     assert budget.retries == 3 and ok.call_stats() == flaky.call_stats()
+
+
+def test_a_pooled_clients_budget_renews_each_window():
+    from resources.http import RetryBudget
+
+    budget = RetryBudget(minimum=1, ratio=0, window_s=0.2)
+    assert budget.take() and not budget.take()  # spent in this window
+    time.sleep(0.25)
+    assert budget.take() and budget.stats()["api_retries"] == 1
+    assert not RetryBudget(minimum=0, ratio=0).take()  # a run's budget never renews

@@ -41,6 +41,7 @@ class EsimProvidersResource(dg.ConfigurableResource):
     timeout_s: float | None = None
     max_attempts: int | None = None
     backoff_base_s: float | None = None
+    retry_window_s: float | None = None  # set where clients outlive a run (the API's pool renews the budget)
 
     def client_for(self, connection: TenantConnection) -> EsimProviderClient:
         """The client for ``connection`` (its ``system`` is one of ``PROVIDERS``); close it after use."""
@@ -48,5 +49,5 @@ class EsimProvidersResource(dg.ConfigurableResource):
         if provider is None:
             raise ValueError(f"{connection.system!r} is not an eSIM provider (one of {', '.join(PROVIDERS)})")
         policy = provider.policy.with_overrides(timeout_s=self.timeout_s, attempts=self.max_attempts,
-                                                backoff_base_s=self.backoff_base_s)
+                                                backoff_base_s=self.backoff_base_s, retry_window_s=self.retry_window_s)
         return provider.client(connection, policy=policy)
