@@ -19,6 +19,11 @@ from warehouse.tenants import TenantConnection, get_connection
 from warehouse.types import stored_type
 
 OWNERS = ["team:data"]
+# Dagster retries a sync only for failures that are not the provider's (the database, our own
+# errors): a provider's failure has already had its retries under the provider's call policy and
+# the run's retry budget (resources.http.CallPolicy), so it fails the run without another round
+# (``allow_retries=False``), and the two never multiply. The next scheduled run, and for POS the
+# breaker, take it from there.
 API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 # Configuration that only a person can fix: the connection's fields, the secrets key. Never retried.
 CONFIG_ERRORS = (ConnectionConfigError, SecretsKeyError)
@@ -84,7 +89,7 @@ def run_sync(
         ) from None
     except ProviderError as exc:
         ledger.finish(SyncStats(), "failed", str(exc))
-        raise dg.Failure(description=f"Tenant '{tenant}': {exc}") from None
+        raise dg.Failure(description=f"Tenant '{tenant}': {exc}", allow_retries=False) from None  # see API_RETRY
     except Exception as exc:
         ledger.finish(SyncStats(), "failed", f"{type(exc).__name__}: {exc}"[:2000])
         raise

@@ -60,6 +60,7 @@ def per_provider(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         try:
             client = resource.client_for(connection)
             run.stats = work(client, connection)
+            run.stats.extra.update(client.call_stats())  # retries and the run's retry budget
             ledger.finish(run.stats)
         except (ProviderError, ValueError) as exc:  # ValueError: a bad margin rule in the connection options
             run.error, run.retryable = str(exc)[:300], getattr(exc, "retryable", False)
@@ -72,7 +73,7 @@ def per_provider(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     if runs and all(r.error for r in runs.values()):
         raise dg.Failure(description=f"Tenant '{context.partition_key}': every eSIM provider failed: "
                          + "; ".join(f"{p}: {r.error}" for p, r in runs.items()),
-                         allow_retries=any(r.retryable for r in runs.values()))
+                         allow_retries=False)  # retried per call already (assets.common.API_RETRY)
     return runs
 
 
@@ -87,6 +88,7 @@ def run_metadata(runs: dict[str, ProviderRun], counts: dict[str, int], rows: int
     for provider, run in runs.items():
         meta[f"{provider}_rows"] = counts.get(provider, 0)
         meta[f"{provider}_api_calls"] = run.stats.api_calls
+        meta.update({f"{provider}_{k}": v for k, v in run.stats.extra.items() if k.startswith("api_retr")})
     table = [(p, "kept last good rows: " + r.error if r.error else "ok", counts.get(p, 0), r.stats.rows,
               r.stats.rows_written, r.stats.extra.get("deactivated", r.stats.extra.get("crossings", 0)),
               r.stats.api_calls) for p, r in runs.items()]

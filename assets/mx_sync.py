@@ -178,6 +178,7 @@ class _TransactionSync:
             self.cursor.update(record_count=self.count, complete=reconciled)
             save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
         self.stats.api_calls = self.client.calls
+        self.stats.extra.update(self.client.call_stats())  # retries and the run's retry budget
         self.stats.extra.update(record_count=self.count, reconciled=reconciled)
         return self.stats
 
@@ -484,6 +485,7 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
     with engine.begin() as conn:
         stats.extra["transactions_linked"] = link_invoices(conn, tenant_id)
     stats.api_calls = client.calls - calls_before
+    stats.extra.update(client.call_stats())  # retries and the run's retry budget
     stats.extra.update(invoices_wanted=len(wanted), numbers_mapped=len(mapped))
     return stats
 

@@ -4,8 +4,9 @@
 ``sync_runs`` row each. A circuit breaker per provider per tenant (state in the warehouse, so
 every run and process sees it) guards the calls: while it is open no request is made, the
 tables keep the last good data, the run succeeds with metadata saying so (and a WARN check),
-so Dagster does not retry into an outage. Failures below the threshold fail the run and are
-retried with backoff; refused credentials fail without retry. Another tenant, or another
+so Dagster does not retry into an outage. Failures below the threshold fail the run, after the
+provider's call policy retried each call within the run's budget; Dagster adds no retry of its
+own (``assets.common.API_RETRY``), the next scheduled run tries again. Another tenant, or another
 provider of the same tenant, is never held up by one that is down.
 """
 
@@ -122,7 +123,7 @@ def raise_failures(tenant: str, runs: list[SystemRun]) -> None:
         hint = " Fix the credentials with `storehouse tenants add`." if any(r.auth for r in failed) else ""
         raise dg.Failure(
             description=f"Tenant '{tenant}': " + "; ".join(r.error or r.system for r in failed) + hint,
-            allow_retries=all(r.retryable for r in failed),
+            allow_retries=False,  # the call policy and the run's retry budget were spent (assets.common.API_RETRY)
         )
 
 
@@ -137,6 +138,7 @@ def pos_metadata(runs: list[SystemRun], table_rows: int) -> dict[str, Any]:
         meta[f"{r.system}_status"] = r.status
         if r.status == "synced":
             meta[f"{r.system}_mode"] = r.stats.extra.get("mode", "")
+            meta.update({f"{r.system}_{k}": v for k, v in r.stats.extra.items() if k.startswith("api_retr")})
             meta[f"{r.system}_marked_deleted"] = r.stats.extra.get("marked_deleted", 0)
             if r.stats.extra.get("deletions_withheld"):
                 meta[f"{r.system}_deletions_withheld"] = r.stats.extra["deletions_withheld"]

@@ -244,5 +244,6 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
                   "last_full": now.isoformat() if mode == FULL else cursor.get("last_full"), "mode": mode}
         save_cursor(conn, tenant_id, name, cursor)
     stats.api_calls = client.calls - calls_before
+    stats.extra.update(client.call_stats())  # retries and the run's retry budget
     stats.extra.update(mode=mode, marked_deleted=marked, deletions_withheld=withheld)
     return stats

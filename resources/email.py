@@ -16,10 +16,16 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from resources.connection import ConnectionSpec, Credentials, Options
-from resources.http import HttpSession, RetryPolicy
+from resources.http import CallPolicy, HttpSession
+from resources.provider import Provider
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "resend"
+# 10 s per call, 4 attempts (a Retry-After past 10 s gives up), 2 calls a second (Resend's default
+# team limit); a connection's timeout_s and rate_limit options override. Clients live in the API's
+# pool (shop.clients), so the retry budget is renewed every minute.
+POLICY = CallPolicy(timeout_s=10.0, attempts=4, retry_after_ceiling_s=10.0, rate_limit_per_s=2.0,
+                    retry_window_s=60.0)
 DEFAULT_SENDER = "Storehouse <orders@storehouse.invalid>"
 
 
@@ -52,12 +58,10 @@ class ResendClient:
     """Sends ``Email``s for one Resend account (API key never logged: it lives in a header)."""
 
     def __init__(self, base_url: str, api_key: str, sender: str = DEFAULT_SENDER, *,
-                 timeout_s: float = 10.0, rate_limit: float | None = 2.0, attempts: int = 4) -> None:
+                 timeout_s: float | None = None, rate_limit: float | None = None, attempts: int | None = None) -> None:
         self.sender = sender
-        self.session = HttpSession(
-            "resend", base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s,
-            retry=RetryPolicy(attempts=attempts, retry_after_ceiling=10.0), rate_limit=rate_limit,
-        )
+        policy = POLICY.with_overrides(timeout_s=timeout_s, attempts=attempts, rate_limit_per_s=rate_limit)
+        self.session = HttpSession("resend", base_url, headers={"Authorization": f"Bearer {api_key}"}, policy=policy)
 
     def send(self, email: Email, idempotency_key: str) -> str:
         """Send (or, for a key already used with this body, return the first send's id)."""
@@ -81,8 +85,7 @@ def resend_client(connection: TenantConnection) -> ResendClient:
         raise ValueError(f"tenant {connection.tenant_id} has no Resend api_key")
     opts = connection.options
     return ResendClient(connection.base_url, str(key), str(opts.get("from") or DEFAULT_SENDER),
-                        timeout_s=float(opts.get("timeout_s", 10.0)),
-                        rate_limit=opts.get("rate_limit", 2.0))
+                        timeout_s=opts.get("timeout_s"), rate_limit=opts.get("rate_limit"))
 
 
 class ResendCredentials(Credentials):
@@ -96,3 +99,9 @@ class ResendOptions(Options):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, ResendCredentials, ResendOptions)
+
+
+PROVIDER = Provider(system=SYSTEM, kind="email", connection=CONNECTION, policy=POLICY, client=resend_client,
+                    sandbox="resend",
+                    rate_limit_scope=("2 requests a second per team: our limiter holds per client (one per "
+                                      "message batch in one process); a 429 past it waits its Retry-After"))

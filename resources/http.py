@@ -5,6 +5,17 @@ failures only (connection errors, 429, 5xx), honouring ``Retry-After`` (with a f
 ``Retry-After: 0`` cannot become a hot loop, and a ceiling, past which we give up rather than
 stall a run); an optional per-tenant rate limit; error classes that say what went wrong
 (connection / auth / validation / rate limit / server) without ever including a credential.
+
+Each provider states its ``CallPolicy`` once, in its descriptor (``PROVIDER.policy``): timeout,
+attempts per call, backoff, the ``Retry-After`` floor and ceiling, a default rate limit, and the
+run's retry budget. A session built from it carries one ``RetryBudget``, shared by every session
+of the same client (a client is built per run and connection), which refuses further retries
+once the run has spent ``minimum + ratio × calls`` of them: a provider failing on every call
+costs a bounded number of extra calls, not ``attempts`` times each. ``call_stats()`` gives the
+counts for run metadata.
+
+Dagster does not retry a provider's failure on top of this (``assets.common.API_RETRY`` is for
+the other failures): the HTTP layer has spent the policy's attempts and the run's budget by then.
 """
 
 from __future__ import annotations
@@ -13,12 +24,12 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 log = logging.getLogger("storehouse.http")
 # httpx logs every URL at INFO, and some URLs are secrets (Slack hooks): keep them out of logs.
@@ -145,6 +156,95 @@ class RetryPolicy:
         return random.uniform(self.retry_after_floor, max(self.retry_after_floor, ceiling))
 
 
+class RetryBudget:
+    """Retries one run may spend across all its calls: ``minimum + ratio × calls`` (thread-safe).
+
+    The ratio keeps a long run's allowance in proportion to its size (a sync of thousands of
+    detail calls may meet a few dozen 5xx), the minimum lets a short run ride out a brief outage.
+    Past it, a retryable failure is raised at once: the provider is failing too often for more
+    retries to be worth their calls. A client built for one run keeps one budget for its life
+    (``window_s`` None); a client kept across requests (the API's pools) renews it every
+    ``window_s`` seconds, so an outage yesterday costs nothing today.
+    """
+
+    def __init__(self, minimum: int = 20, ratio: float = 0.2, window_s: float | None = None) -> None:
+        self.minimum, self.ratio, self.window_s = minimum, ratio, window_s
+        self.calls = self.retries = self.refused = 0
+        self._since = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _renew(self) -> None:
+        """Start a new window when the current one is over (caller holds the lock)."""
+        if self.window_s is not None and time.monotonic() - self._since >= self.window_s:
+            self._since, self.calls, self.retries = time.monotonic(), 0, 0
+
+    @property
+    def budget(self) -> int:
+        """The retries allowed so far (it grows with the calls made)."""
+        return self.minimum + int(self.ratio * self.calls)
+
+    def call(self) -> None:
+        with self._lock:
+            self._renew()
+            self.calls += 1
+
+    def take(self) -> bool:
+        """Spend one retry; False (and counted as refused) once the budget is spent."""
+        with self._lock:
+            self._renew()
+            if self.retries < self.minimum + int(self.ratio * self.calls):
+                self.retries += 1
+                return True
+            self.refused += 1
+            return False
+
+    def stats(self) -> dict[str, int]:
+        """For run metadata: calls made, retries spent, the budget they were allowed, retries refused."""
+        with self._lock:
+            return {"api_retries": self.retries, "api_retry_budget": self.budget,
+                    "api_retries_refused": self.refused}
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How we call one provider, stated once in its descriptor: per call and per run.
+
+    ``attempts`` per logical call (1: never retried), waits of exponential backoff with full
+    jitter between ``retry_after_floor_s`` and ``backoff_max_s`` (a ``Retry-After`` is honoured,
+    at least the floor, and past the ceiling we give up rather than stall a run), a default
+    ``rate_limit_per_s`` (a connection's ``rate_limit_per_s`` option overrides it) and the run's
+    retry budget (``RetryBudget``). Resources may override timeout, attempts and backoff
+    (``with_overrides``: tests and the API's order path use shorter ones).
+    """
+
+    timeout_s: float = 15.0
+    attempts: int = 5
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 20.0
+    retry_after_floor_s: float = 0.05
+    retry_after_ceiling_s: float = 120.0
+    rate_limit_per_s: float | None = None
+    max_connections: int = 8
+    run_retry_minimum: int = 20
+    run_retry_ratio: float = 0.2
+    retry_window_s: float | None = None  # None: one budget per client (a run); else renewed every window
+
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, backoff_base=self.backoff_base_s, backoff_max=self.backoff_max_s,
+                           retry_after_floor=self.retry_after_floor_s, retry_after_ceiling=self.retry_after_ceiling_s)
+
+    def budget(self) -> RetryBudget:
+        return RetryBudget(self.run_retry_minimum, self.run_retry_ratio, self.retry_window_s)
+
+    def with_overrides(self, **changes: Any) -> "CallPolicy":
+        """This policy with the given fields replaced; None leaves a field as the provider states it."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown call policy fields: {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
 class RateLimiter:
     """Token bucket: at most ``rate`` calls per second, bursts of ``burst`` (default none), thread-safe.
 
@@ -196,17 +296,26 @@ class HttpSession:
         *,
         auth: httpx.Auth | tuple[str, str] | None = None,
         headers: dict[str, str] | None = None,
-        timeout: float = 15.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
-        max_connections: int = 32,
+        max_connections: int | None = None,
         redact_path: bool = False,
+        policy: CallPolicy | None = None,
+        budget: RetryBudget | None = None,
     ):
+        """``policy`` supplies timeout, retries, rate limit, connections and the run's budget;
+        an explicit argument wins over it (``budget``: share one among a client's sessions)."""
         self.provider = provider
         self.redact_path = redact_path
-        self.retry = retry or RetryPolicy()
+        self.policy = policy or CallPolicy()
+        self.retry = retry or self.policy.retry()
+        self.budget = budget or self.policy.budget()
         self.stats = CallStats()
+        rate_limit = rate_limit if rate_limit is not None else self.policy.rate_limit_per_s
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        timeout = timeout if timeout is not None else self.policy.timeout_s
+        max_connections = max_connections or (self.policy.max_connections if policy else 32)
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
             auth=auth,
@@ -227,8 +336,9 @@ class HttpSession:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One logical call: retried per the policy; raises a ``ProviderError`` on failure."""
         self.stats.add(calls=1)
+        self.budget.call()
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=self._stop,
             wait=self.retry.wait,
             retry=retry_if_exception(self.retry.should_retry),
             before_sleep=self._before_sleep,
@@ -238,6 +348,19 @@ class HttpSession:
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()
+
+    def call_stats(self) -> dict[str, int]:
+        """The run's calls, retries and retry budget (shared by the client's sessions), for metadata."""
+        return self.budget.stats()
+
+    def _stop(self, state: RetryCallState) -> bool:
+        """Stop after the policy's attempts, or when the run's retry budget refuses one more."""
+        if state.attempt_number >= self.retry.attempts:
+            return True
+        if self.budget.take():
+            return False
+        log.warning("%s: the run's retry budget (%d) is spent; not retrying", self.provider, self.budget.budget)
+        return True
 
     def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self.limiter:

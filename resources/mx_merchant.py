@@ -10,21 +10,24 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from resources.connection import ConnectionSpec, Credentials, Options, page_size_field
-from resources.http import HttpSession, ProviderError, RetryPolicy
+from resources.http import CallPolicy, HttpSession, ProviderError
+from resources.provider import Provider, Wire
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mx_merchant"
+# 15 s per call, 5 attempts, 0.25 s backoff base; per run at most 50 retries + 1 per 5 calls (a
+# first sync makes tens of thousands of detail calls, so the allowance grows with them).
+POLICY = CallPolicy(timeout_s=15.0, attempts=5, backoff_base_s=0.25, run_retry_minimum=50, run_retry_ratio=0.2)
 MAX_PAGE_SIZE = 1000  # the largest `limit` the list endpoints take
 INVOICE_NUMBER = re.compile(r"[0-9]+")
 # The statuses seen so far (Approved, Settled, Declined, Voided, Refunded, …) are not a closed list:
 # MX may add one (Authorized, say) any day, and a payment must not be quarantined for that.
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+_Wire = Wire  # the one wire-model base (resources.provider)
 
 
 class CardAccount(_Wire):
@@ -117,6 +120,10 @@ class MxMerchantClient:
         self.merchant_id = merchant_id
         self.detail_concurrency = detail_concurrency
 
+    def call_stats(self) -> dict[str, int]:
+        """This run's calls, retries and retry budget, for run metadata."""
+        return self.session.call_stats()
+
     @property
     def calls(self) -> int:
         return self.session.stats.calls
@@ -183,24 +190,26 @@ class MxMerchantClient:
 
 
 class MxMerchantResource(dg.ConfigurableResource):
-    """Builds an MX Merchant client for a tenant's connection, with our call policy."""
+    """Builds an MX Merchant client for a tenant's connection, with MX's call policy (``POLICY``;
+    timeout, attempts, backoff and rate limit overridden where set here)."""
 
-    timeout_s: float = 15.0
-    max_attempts: int = 5
-    backoff_base_s: float = 0.25
+    timeout_s: float | None = None
+    max_attempts: int | None = None
+    backoff_base_s: float | None = None
     detail_concurrency: int = 8
     rate_limit_per_s: float | None = None
 
     def client_for(self, connection: TenantConnection) -> MxMerchantClient:
         creds = connection.credentials
+        policy = POLICY.with_overrides(timeout_s=self.timeout_s, attempts=self.max_attempts,
+                                       backoff_base_s=self.backoff_base_s, rate_limit_per_s=self.rate_limit_per_s,
+                                       max_connections=max(8, self.detail_concurrency * 2))
         session = HttpSession(
             SYSTEM,
             f"{connection.base_url.rstrip('/')}/checkout/v3",
             auth=(creds["consumer_key"], creds["consumer_secret"]),
-            timeout=self.timeout_s,
-            retry=RetryPolicy(attempts=self.max_attempts, backoff_base=self.backoff_base_s),
-            rate_limit=connection.options.get("rate_limit_per_s", self.rate_limit_per_s),
-            max_connections=max(8, self.detail_concurrency * 2),
+            policy=policy,
+            rate_limit=connection.options.get("rate_limit_per_s"),
         )
         concurrency = int(connection.options.get("detail_concurrency", self.detail_concurrency))
         return MxMerchantClient(session, int(creds["merchant_id"]), concurrency)
@@ -224,3 +233,17 @@ class MxOptions(Options):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, MxCredentials, MxOptions)
+
+
+def client_for(connection: TenantConnection) -> MxMerchantClient:
+    """A client with MX's own policy (what ``MxMerchantResource()`` builds)."""
+    return MxMerchantResource().client_for(connection)
+
+
+PROVIDER = Provider(
+    system=SYSTEM, kind="payments", connection=CONNECTION, client=client_for, policy=POLICY,
+    wire=(MxPayment, MxInvoice, MxCustomer), sandbox="mx",
+    rate_limit_scope=("none published. A connection's rate_limit_per_s holds per client, i.e. per run (its "
+                      "detail threads share it), not across processes: runs that may overlap (at most the "
+                      "mx_merchant pool's limit) each keep it, so set it to the account's limit divided by them"),
+)

@@ -1,5 +1,8 @@
 """Orders to a POS, each in the provider's own format, through the tenant's own client.
 
+Each format is its POS module's ``order_request`` (named in its ``PROVIDER``); this module sends
+them all the same way.
+
 The client (``resources.pos``) brings the account's session and auth (Treez and COVA tokens,
 Dutchie Basic, Blaze and Flowhub keys, Shopify's token and leaky bucket). Only providers that
 deduplicate themselves get the session's retries for every retryable error: Dutchie (the
@@ -12,7 +15,6 @@ provider, an order sent whose answer never came (after any retries) is ``Unconfi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,10 +24,8 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from resources.http import ConnectionFailed, ProviderError, RateLimited, RetryPolicy
-from resources.pos import PortausClient, PosClient
-
-SELF_DEDUPLICATING = frozenset({"dutchie", "cova", "portaus"})
-
+from resources.pos import POS_PROVIDERS, PortausClient, PosClient
+from resources.pos.base import NotConfigured  # noqa: F401  (raised by the formats; its readers import it here)
 
 @dataclass(frozen=True)
 class OrderLine:
@@ -59,95 +59,10 @@ class Unconfirmed(ProviderError):
     kind = "unconfirmed"
 
 
-class NotConfigured(ValueError):
-    """The connection lacks a setting this provider needs before an order may be sent."""
-
-
-def cova_order_id(tenant_id: str, order_ref: str) -> str:
-    """Our order id at COVA: stable per order, so re-sending replaces instead of duplicating."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"storehouse:{tenant_id}:{order_ref}"))
-
-
-def _int(value: str, what: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{what} must be numeric for this POS, got {value!r}") from None
-
-
-def _treez(client: PosClient, d: OrderDraft) -> tuple[dict, Callable[[], Any], Callable[[Any], tuple[str, str]]]:
-    body = {"type": "PICKUP", "order_source": "ECOMMERCE", "customer_id": d.customer_ref,
-            "external_order_number": d.order_ref, "notes": d.note,
-            "items": [{"product_id": x.product_id, "quantity": x.quantity} for x in d.lines]}
-    return body, lambda: client.authed("POST", "/ticket/detailticket", json=body).json(), \
-        lambda r: (r["data"]["ticket_id"], r["data"].get("order_status") or "received")
-
-
-def _dutchie(client: PosClient, d: OrderDraft):
-    body = {"customerId": _int(d.customer_ref, "customer id"), "orderType": "Pickup", "isDelivery": False,
-            "idempotencyKey": f"{d.tenant_id}:{d.order_ref}", "notes": d.note,
-            "items": [{"productId": _int(x.product_id, "product id"), "quantity": x.quantity} for x in d.lines]}
-    if not client.consumer_key:  # without it Dutchie does not deduplicate, and a retried submit is a second order
-        raise NotConfigured("this Dutchie connection has no consumer_key (the ConsumerKey Dutchie issues to the "
-                            "integrator); orders are not sent without it")
-    headers = {"ConsumerKey": client.consumer_key}
-    return body, lambda: client.session.request("POST", "/preorder/submit", json=body, headers=headers).json(), \
-        dutchie_confirmation
-
-
-def dutchie_confirmation(answer: Any) -> tuple[str, str]:
-    """(order id, status) from a ``/preorder/submit`` 200: the integer its schema gives, or the object
-    with ``orderId`` (and ``transactionId``) its description promises. Anything else is unreadable."""
-    if isinstance(answer, dict):
-        answer = answer["orderId"]
-    if isinstance(answer, bool) or not isinstance(answer, int) or answer <= 0:
-        raise ValueError(f"not an order id: {type(answer).__name__}")
-    return str(answer), "submitted"
-
-
-def _blaze(client: PosClient, d: OrderDraft):
-    body = {"memberId": d.customer_ref, "items": [{"productId": x.product_id, "quantity": x.quantity} for x in d.lines]}
-    return body, lambda: client.session.request("POST", "/orders", json=body).json(), \
-        lambda r: (str(r["id"]), str(r.get("status") or "placed"))
-
-
-def _flowhub(client: PosClient, d: OrderDraft):
-    if not d.location_id:
-        raise ValueError("a Flowhub order needs the location holding the products")
-    body = {"locationId": d.location_id, "customerId": d.customer_ref,
-            "items": [{"productId": x.product_id, "quantity": x.quantity} for x in d.lines]}
-    return body, lambda: client.session.request("POST", "/order-ahead/v0/create", json=body).json(), \
-        lambda r: (r["data"]["orderId"], r["data"].get("status") or "pending")
-
-
-def _cova(client: PosClient, d: OrderDraft):
-    if not d.location_id:
-        raise ValueError("a COVA order needs the location holding the products")
-    order_id = cova_order_id(d.tenant_id, d.order_ref)
-    body = {"CompanyId": client.company_id, "IntegratorId": str(client.options.get("integrator_id", "storehouse")),
-            "LocationId": _int(d.location_id, "location id"), "CustomerId": d.customer_ref, "ExternalOrderId": d.order_ref,
-            "Notes": d.note, "Items": [{"ProductId": x.product_id, "Quantity": x.quantity} for x in d.lines]}
-    return body, lambda: client.authed("PUT", f"/covaorderintake/v1/TIPCovaOrder({order_id})", json=body).json(), \
-        lambda r: (str(r.get("OrderId") or order_id), str(r.get("Status") or "received"))
-
-
-def _shopify(client: PosClient, d: OrderDraft):
-    order = {"line_items": [{"variant_id": _int(x.product_id, "variant id"), "quantity": x.quantity} for x in d.lines],
-             "customer": {"id": _int(d.customer_ref, "customer id")}, "financial_status": "pending",
-             # the POS refuses what it cannot fill and moves its own stock (which fires its webhook)
-             "inventory_behaviour": "decrement_obeying_policy", "note": d.note, "send_receipt": False,
-             "tags": f"storehouse, ref:{d.order_ref}"}
-
-    def send() -> Any:
-        client.bucket.before_call()
-        response = client.session.request("POST", "/orders.json", json={"order": order})
-        client.bucket.observe(response.headers.get("X-Shopify-Shop-Api-Call-Limit"))
-        return response.json()
-
-    return {"order": order}, send, lambda r: (str(r["order"]["id"]), str(r["order"].get("financial_status") or "pending"))
-
-
-FORMATS = {"treez": _treez, "dutchie": _dutchie, "blaze": _blaze, "flowhub": _flowhub, "cova": _cova, "shopify": _shopify}
+# Derived from the POS descriptors (each module's ``order_request`` and ``self_deduplicating``),
+# kept for their readers: a POS that takes orders says so in its own module.
+FORMATS: dict[str, Callable[..., Any]] = {p.system: p.order_format for p in POS_PROVIDERS if p.order_format}
+SELF_DEDUPLICATING = frozenset(p.system for p in POS_PROVIDERS if p.self_deduplicating)
 
 
 def never_reached(error: BaseException) -> bool:

@@ -8,9 +8,11 @@ import dagster as dg
 from pydantic import model_validator
 
 from resources.connection import ConnectionSpec, Credentials
-from resources.http import HttpSession, ProviderError, RetryPolicy
+from resources.http import CallPolicy, HttpSession, ProviderError
+from resources.provider import Provider
 
 log = logging.getLogger("storehouse.slack")
+POLICY = CallPolicy(timeout_s=5.0, attempts=3)  # a notice: a few seconds, three tries, then the log
 
 
 class SlackResource(dg.ConfigurableResource):
@@ -24,7 +26,7 @@ class SlackResource(dg.ConfigurableResource):
             log.info("slack (not configured): %s", text)
             return False
         base, _, path = self.webhook_url.partition("/services/")
-        with HttpSession("slack", base, timeout=self.timeout_s, retry=RetryPolicy(attempts=3),
+        with HttpSession("slack", base, policy=POLICY.with_overrides(timeout_s=self.timeout_s),
                          redact_path=True) as session:
             try:
                 session.request("POST", f"/services/{path}" if path else "", json={"text": text})
@@ -51,3 +53,7 @@ class SlackCredentials(Credentials):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, SlackCredentials)
+
+
+PROVIDER = Provider(system=SYSTEM, kind="chat", connection=CONNECTION, policy=POLICY, sandbox="slack",
+                    rate_limit_scope="about one message a second per hook; our notices are far rarer")

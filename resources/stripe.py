@@ -23,9 +23,14 @@ import orjson
 import stripe
 
 from resources.connection import ConnectionSpec, Credentials, Options
+from resources.http import CallPolicy
+from resources.provider import Provider
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "stripe"
+# Stripe's own SDK makes the calls (not our HttpSession): 20 s per call, 3 attempts (its
+# max_network_retries=2, idempotency keys on every create); account_for's defaults are these.
+POLICY = CallPolicy(timeout_s=20.0, attempts=3)
 DEFAULT_TOLERANCE_S = 300
 # Stripe amounts are in the currency's minor unit; these currencies have none.
 ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
@@ -156,7 +161,8 @@ _cache: dict[tuple[str, str, str], StripeAccount] = {}
 _lock = threading.Lock()
 
 
-def account_for(connection: TenantConnection, *, timeout_s: float = 20.0, retries: int = 2) -> StripeAccount:
+def account_for(connection: TenantConnection, *, timeout_s: float | None = None, retries: int | None = None
+                ) -> StripeAccount:
     """The tenant's ``StripeAccount``, cached per process by (tenant, base address, key digest)."""
     key = str(connection.credentials.get("secret_key") or "")
     if not key:
@@ -169,9 +175,9 @@ def account_for(connection: TenantConnection, *, timeout_s: float = 20.0, retrie
             client = stripe.StripeClient(
                 key,
                 base_addresses={"api": connection.base_url.rstrip("/")},
-                max_network_retries=retries,
+                max_network_retries=POLICY.attempts - 1 if retries is None else retries,
                 # httpx like every other client here; it reads proxy settings once, not on every call.
-                http_client=stripe.HTTPXClient(timeout=timeout_s, allow_sync_methods=True),
+                http_client=stripe.HTTPXClient(timeout=timeout_s or POLICY.timeout_s, allow_sync_methods=True),
             )
             account = _cache[cache_key] = StripeAccount(connection.tenant_id, client, secrets,
                                                         dict(connection.options))
@@ -189,3 +195,8 @@ class StripeOptions(Options):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, StripeCredentials, StripeOptions)
+
+
+PROVIDER = Provider(system=SYSTEM, kind="payments", connection=CONNECTION, policy=POLICY, sandbox="stripe",
+                    client=account_for,
+                    rate_limit_scope="Stripe's limits are per account and answered with 429s its SDK retries")

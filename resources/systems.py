@@ -1,21 +1,17 @@
 """Every system a tenant can connect, each with its declared credentials and options.
 
-The declarations live with each provider's client (``CONNECTION`` in its module); this only
-gathers them, for ``storehouse tenants add`` and for the assets that read connections.
+The declarations live with each provider's client (``CONNECTION`` in its module, named by its
+``PROVIDER``); this reads them from the registry (``resources.providers``), for ``storehouse
+tenants add`` and for the assets that read connections.
 """
 
 from __future__ import annotations
 
-from resources import email, mx_merchant, slack, stripe
 from resources.connection import ConnectionConfigError, ConnectionSpec
-from resources.esim import airalo, esimcard, mobimatter
-from resources.pos import blaze, cova, dutchie, flowhub, portaus, shopify, treez
+from resources.providers import PROVIDERS
 from warehouse.tenants import TenantConnection
 
-SPECS: dict[str, ConnectionSpec] = {m.CONNECTION.system: m.CONNECTION for m in (
-    mx_merchant, stripe, email, slack, esimcard, mobimatter, airalo,
-    treez, dutchie, blaze, flowhub, cova, shopify, portaus,
-)}
+SPECS: dict[str, ConnectionSpec] = {p.connection.system: p.connection for p in PROVIDERS}  # derived
 SYSTEMS = tuple(sorted(SPECS))
 
 

@@ -1,5 +1,9 @@
 """POS webhooks: authenticate each delivery, read what the event names, record it once.
 
+What each POS sends (signed or not, the header, the body fields, the topics that change stock,
+where its account is named) is stated in its module's ``PROVIDER.webhook``; the rules below are
+the same for all.
+
 Shopify signs: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body keyed with
 the app secret, compared in constant time; a Shopify connection without that secret refuses
 every delivery. Treez, Dutchie, Blaze, Flowhub and COVA document no signature, so their
@@ -28,6 +32,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from resources.providers import webhook_pos
 from shop import webhook_tokens
 from warehouse.tables.pos_events import (
     REFRESH_NOT_NEEDED,
@@ -38,23 +43,16 @@ from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 
 log = logging.getLogger("storehouse.shop.pos_webhooks")
-PROVIDERS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify")
-SECRET_HEADER = {"treez": "authorization", "dutchie": "authorization", "blaze": "authorization",
-                 "flowhub": "key", "cova": "authorization"}
+# Each POS states its webhook facts in its own module (``PROVIDER.webhook``); these views are derived
+# from the registry and kept for their readers.
+WEBHOOKS = {p.system: p.webhook for p in webhook_pos()}
+PROVIDERS = tuple(WEBHOOKS)
+SECRET_HEADER = {s: w.secret_header for s, w in WEBHOOKS.items() if not w.signed}
 # (body field holding the topic, body field naming the account) per unsigned provider
-BODY_FIELDS = {"treez": ("event_type", "dispensary"), "dutchie": ("eventType", "locationId"),
-               "blaze": ("type", "shopId"), "flowhub": ("event", "locationId"), "cova": ("EventType", "LocationId")}
-INVENTORY_TOPICS = {
-    "shopify": {"inventory_levels/update", "products/update", "products/create", "products/delete"},
-    "treez": {"PRODUCT"},
-    "dutchie": {"product.updated", "inventory.updated"},
-    "blaze": {"PRODUCT_UPDATED", "INVENTORY_UPDATED"},
-    "flowhub": {"inventory.updated"},
-    "cova": {"ProductUpdated", "InventoryUpdated"},
-}
+BODY_FIELDS = {s: (w.topic_field, w.account_field) for s, w in WEBHOOKS.items() if not w.signed}
+INVENTORY_TOPICS = {s: set(w.inventory_topics) for s, w in WEBHOOKS.items()}
 # where a tenant's connection names the account its events must come from
-ACCOUNT_KEYS = {"shopify": ("shop",), "treez": ("dispensary",), "dutchie": ("location_id",), "blaze": ("shop_id",),
-                "flowhub": ("location_id", "location_ids"), "cova": ("location_id", "location_ids")}
+ACCOUNT_KEYS = {s: w.account_keys for s, w in WEBHOOKS.items()}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ class Services:
         self.tokens = OrderTokens(load_secret(settings))
         self.heartbeat = Heartbeat(settings.lease_s)
         self.provider_clients = ProviderClients(esim or EsimProvidersResource(
-            timeout_s=settings.provider_timeout_s, max_attempts=settings.provider_attempts))
+            timeout_s=settings.provider_timeout_s, max_attempts=settings.provider_attempts,
+            retry_window_s=60.0))  # pooled clients outlive any run: their retry budget renews each minute
         self.email_clients = EmailClients()
         self.checkout = CheckoutService(self.engine, settings, self.tokens)
         self.webhooks = WebhookService(self.engine)

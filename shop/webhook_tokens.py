@@ -17,11 +17,13 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from resources.providers import webhook_pos
 from warehouse.tables.pos_events import pos_webhook_tokens
 from warehouse.upsert import upsert
 
-SIGNED = frozenset({"shopify"})  # these sign each delivery: a webhook secret, never a URL token
-UNSIGNED = frozenset({"treez", "dutchie", "blaze", "flowhub", "cova"})  # these need a URL token
+# Derived from the POS descriptors (``PROVIDER.webhook.signed``):
+SIGNED = frozenset(p.system for p in webhook_pos() if p.webhook.signed)  # a webhook secret, never a URL token
+UNSIGNED = frozenset(p.system for p in webhook_pos() if not p.webhook.signed)  # these need a URL token
 
 
 def digest(token: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from resources.pos import POS_PROVIDERS
 from warehouse.tenants import add_tenant, get_connection, set_connection
 
 
@@ -60,33 +61,11 @@ DEMO_TENANTS: list[DemoTenant] = [
         Connection("resend", "/resend", {"api_key": "re_sandbox_storehouse_key"},
                    {"from": "NumnaRoad <orders@numnaroad.test>"}),
     ]),
-    # Dispensaries on six POS systems (seed 004) and an SAQ importer on Portaus (seed 000).
-    DemoTenant("mile-high-treez", "Mile High Dispensary (Treez)", [Connection(
-        "treez", "/treez", {"dispensary": "partnerdemo", "client_id": "treez-demo-client", "apikey": "treez-demo-apikey"},
-    )]),
-    DemoTenant("front-range-dutchie", "Front Range Cannabis (Dutchie)", [Connection(
-        "dutchie", "/dutchie", {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer",
-                                # the key the shop's storefront sends orders with (POST /shops/{shop}/pos/orders)
-                                "orders_api_key": "front-range-orders-demo-key"},
-    )]),
-    DemoTenant("canyon-blaze", "Canyon Dispensary (Blaze)", [Connection(
-        "blaze", "/blaze", {"partner_key": "blaze-demo-partner", "developer_key": "blaze-demo-dev"},
-    )]),
-    DemoTenant("cascade-flowhub", "Cascade Cannabis Co (Flowhub)", [Connection(
-        "flowhub", "/flowhub", {"client_id": "flowhub-demo-client", "key": "flowhub-demo-key"},
-    )]),
-    DemoTenant("coastal-cova", "Coastal Cannabis (COVA)", [Connection(
-        "cova", "/cova", {"company_id": 12345, "client_id": "cova-demo-client", "client_secret": "cova-demo-secret",
-                          "username": "demo@storehouse.test", "password": "cova-demo-password"},
-        {"location_ids": [201], "currency": "CAD"},
-    )]),
-    DemoTenant("lakeside-shopify", "Lakeside Goods (Shopify)", [Connection(
-        "shopify", "/shopify/storehouse-demo", {"access_token": "shpat_storehouse_demo_token"},
-    )]),
-    DemoTenant("importations-portaus", "Importations Privées (Portaus)", [Connection(
-        "portaus", "/portaus", {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000",
-                                "orders_api_key": "portaus-orders-demo-key"},
-    )]),
+    # Dispensaries on the POS systems (seed 004) and an SAQ importer on Portaus (seed 000): each POS
+    # module names its demo account (PROVIDER.demo), so a new POS brings its own demo tenant.
+    *(DemoTenant(p.demo.tenant_id, p.demo.name, [Connection(p.system, p.demo.path, p.demo.credentials,
+                                                             p.demo.options)])
+      for p in POS_PROVIDERS if p.demo is not None),
 ]
 
 

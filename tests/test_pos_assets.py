@@ -55,6 +55,7 @@ def test_each_system_loads_one_normalised_model_with_checks_passing(sandbox, war
     assert len(loaded) == 80 and {r["source"] for r in loaded} == {system}
     assert all(r["category"] != "unmapped" and r["currency"] in ("USD", "CAD") for r in loaded)
     assert meta(result, "pos__products")["api_calls"] >= 1
+    assert meta(result, "pos__products")[f"{system}_api_retry_budget"] >= 30  # the run's budget, stated
     assert len(rows(engine, customers, tenant_id)) == 12
     stock = rows(engine, inventory, tenant_id)
     assert stock and {r["product_id"] for r in stock} <= {r["product_id"] for r in loaded}
@@ -164,6 +165,21 @@ def test_failures_below_the_threshold_fail_the_run_and_bad_credentials_are_not_r
         statuses = conn.execute(sa.select(sync_runs.c.status).where(sync_runs.c.tenant_id == tenant_id)).scalars().all()
     assert "failed" in statuses
     assert SqlBreakerStore(engine).load(tenant_id, "shopify").failures == 0  # credentials do not trip the breaker
+
+
+def test_a_provider_failure_is_retried_by_its_call_policy_only_never_again_by_dagster(
+        sandbox_reset, warehouse, engine, tenant_id):
+    sandbox = sandbox_reset
+    account = new_account(sandbox.url, "blaze", products=10, customers=0)
+    connect(engine, tenant_id, account)
+    httpx.put(f"{sandbox.url}/_sandbox/faults/blaze", json={"down": True}).raise_for_status()
+    clients = PosClientsResource(max_attempts=3, backoff_base_s=0.01, breaker_failure_threshold=100)
+    result = materialize(warehouse, tenant_id, clients=clients, raise_on_error=False)
+    assert not result.success
+    failed = [e for e in result.all_events if e.is_step_failure]
+    assert failed and not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    calls = httpx.get(f"{sandbox.url}/_sandbox/faults").json()["blaze"]["calls"]
+    assert calls == 3 * len(failed)  # each failing step: one call, tried three times, and no second round
 
 
 class ListClient(BasePosClient):

@@ -20,7 +20,7 @@ from api.problems import Problem, problem_responses
 from shop.pos_webhooks import PROVIDERS, receive
 
 router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
-Provider = Annotated[str, Path(description="treez, dutchie, blaze, flowhub, cova or shopify", max_length=16,
+Provider = Annotated[str, Path(description=f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}", max_length=16,
                                openapi_examples={"demo": {"summary": "the demo dispensary's POS", "value": "treez"}})]
 ShopDep = shop_dep("mile-high-treez", "the demo's dispensary on Treez")
 UrlToken = Annotated[str | None, Query(alias="token", max_length=128,

@@ -30,8 +30,9 @@ from resources.connection import ConnectionSpec, Credentials
 from resources.esim.base import (
     MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, json_body, make_esim,
 )
-from resources.esim.client import BearerClient, EsimOptions
-from resources.http import ProviderError, RequestInvalid, RetryPolicy
+from resources.esim.client import ESIM_POLICY, BearerClient, EsimOptions
+from resources.http import CallPolicy, ProviderError, RequestInvalid
+from resources.provider import Provider
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "airalo"
@@ -101,10 +102,10 @@ class AiraloClient(BearerClient):
     api_path = API_PATH
     default_page_size = 25
 
-    def __init__(self, connection: TenantConnection, *, timeout: float, retry: RetryPolicy) -> None:
+    def __init__(self, connection: TenantConnection, *, policy: CallPolicy) -> None:
         self._client_id = self.credential(connection, "client_id")
         self._client_secret = self.credential(connection, "client_secret")
-        super().__init__(connection, self._client_id, self._client_secret, timeout=timeout, retry=retry)
+        super().__init__(connection, self._client_id, self._client_secret, policy=policy)
 
     def _fetch_token(self) -> tuple[str, float]:
         body = self.http.request("POST", "/token", data={
@@ -184,3 +185,10 @@ class AiraloCredentials(Credentials):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, AiraloCredentials, EsimOptions)
+
+PROVIDER = Provider(
+    system=SYSTEM, kind="esim", connection=CONNECTION, client=AiraloClient, policy=ESIM_POLICY,
+    wire=(AiraloEntry, AiraloOrder), sandbox=SYSTEM, priority=3,  # default failover order: lower first
+    rate_limit_scope=("the token endpoint allows 3 calls a minute per account: TOKENS holds one token per account per process "
+                      "for its lifetime, so even one exchange per process per token lifetime stays far below it"),
+)

@@ -18,7 +18,9 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from resources.provider import Wire
 
 from resources.http import ProviderError, RequestInvalid
 
@@ -142,8 +144,7 @@ class EsimProviderClient(Protocol):
     def close(self) -> None: ...
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+_Wire = Wire  # the one wire-model base (resources.provider), under its old name here
 
 
 def json_body(response: httpx.Response) -> Any:

@@ -9,8 +9,11 @@
   Across processes the provider must be asked: by its order id (``on_created`` hands that over
   before a two-step order is completed) or, where its order list can be searched, by our
   reference (``_find``).
-* ``TOKENS``: bearer tokens per account, shared by every client in the process until near expiry
-  (Airalo's token endpoint allows 3 calls a minute; a token is never fetched per call).
+* ``TOKENS`` (``resources.provider``, the one cache every provider shares): bearer tokens per
+  account until near expiry (Airalo's token endpoint allows 3 calls a minute; a token is never
+  fetched per call).
+* The client's sessions share one retry budget for the run (``CallPolicy`` in each provider's
+  ``PROVIDER``); ``call_stats()`` reports it.
 """
 
 from __future__ import annotations
@@ -32,42 +35,18 @@ from resources.esim.base import (
     AccountEsim, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
 )
 from resources.http import (
-    AuthFailed, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid, RetryPolicy,
+    AuthFailed, CallPolicy, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid, RetryPolicy,
 )
+from resources.provider import TOKENS, TokenCache  # noqa: F401  (TokenCache: its readers' name)
 from warehouse.syncs import Rejected
 from warehouse.tenants import TenantConnection
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class TokenCache:
-    """Bearer tokens per provider account, shared by every client in the process until near expiry."""
-
-    def __init__(self, early_s: float = 60.0) -> None:
-        self.early_s = early_s
-        self._tokens: dict[tuple, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-        self._fetching: dict[tuple, threading.Lock] = {}
-
-    def get(self, key: tuple, fetch: Callable[[], tuple[str, float]]) -> str:
-        with self._lock:
-            gate = self._fetching.setdefault(key, threading.Lock())
-        with gate:  # one fetch per account at a time: token endpoints are tightly rate limited
-            cached = self._tokens.get(key)
-            if cached and cached[1] > time.monotonic():
-                return cached[0]
-            token, ttl = fetch()
-            self._tokens[key] = (token, time.monotonic() + max(1.0, ttl - min(self.early_s, ttl / 10)))
-            return token
-
-    def invalidate(self, key: tuple, token: str) -> None:
-        with self._lock:
-            if self._tokens.get(key, ("",))[0] == token:
-                del self._tokens[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
+# What every eSIM provider states (each PROVIDER names it): 10 s per call, 3 attempts, 0.2 s backoff
+# base, 32 connections, and per run at most 20 retries + 1 per 5 calls. Purchases are never
+# retried unless the provider provably did nothing (_send_once).
+ESIM_POLICY = CallPolicy(timeout_s=10.0, attempts=3, backoff_base_s=0.2, max_connections=32,
+                         run_retry_minimum=20, run_retry_ratio=0.2)
 
 
 class PurchaseMemory:
@@ -113,7 +92,6 @@ class EsimOptions(Options):
     low_stock_threshold: int | None = Field(None, ge=0)
     priority: float | None = None  # failover order, lower first
 
-TOKENS = TokenCache()
 PURCHASES = PurchaseMemory()
 
 
@@ -143,15 +121,16 @@ class EsimClientBase:
     default_page_size = 100
     lists_esims = False  # True where esims_bought_since reads the account's eSIM list
 
-    def __init__(self, connection: TenantConnection, login: str, secret: str, *, timeout: float,
-                 retry: RetryPolicy, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, connection: TenantConnection, login: str, secret: str, *, policy: CallPolicy,
+                 headers: dict[str, str] | None = None) -> None:
         base = connection.base_url.rstrip("/") + self.api_path
         rate = connection.options.get("rate_limit_per_s")
         self.account = account_key(self.name, base, login, secret)
-        self.retry, self.timeout = retry, timeout
-        self.http = HttpSession(self.name, base, headers=headers, timeout=timeout, retry=retry, rate_limit=rate)
+        self.policy, self.budget = policy, policy.budget()  # one budget for all of this client's sessions
+        self.retry, self.timeout = policy.retry(), policy.timeout_s
+        self.http = HttpSession(self.name, base, headers=headers, policy=policy, budget=self.budget, rate_limit=rate)
         # Non-idempotent calls go through a session that never retries by itself (see _send_once).
-        self.http_once = HttpSession(self.name, base, headers=headers, timeout=timeout,
+        self.http_once = HttpSession(self.name, base, headers=headers, policy=policy, budget=self.budget,
                                      retry=RetryPolicy(attempts=1), rate_limit=rate)
         self.page_size = int(connection.options.get("page_size", self.default_page_size))
         self.stock_feed_url = self._feed_url(connection)
@@ -196,6 +175,10 @@ class EsimClientBase:
     @property
     def calls(self) -> int:
         return self.http.stats.calls + self.http_once.stats.calls + (self._feed.stats.calls if self._feed else 0)
+
+    def call_stats(self) -> dict[str, int]:
+        """This client's calls, retries and retry budget (all its sessions), for run metadata."""
+        return self.budget.stats()
 
     # -- auth: bearer providers override these two ----------------------------------------
     def _auth_headers(self) -> dict[str, str]:
@@ -300,7 +283,8 @@ class EsimClientBase:
         url = httpx.URL(self.stock_feed_url)
         if self._feed is None:  # its own session: the provider's credential headers never go to the feed
             origin = f"{url.scheme}://{url.netloc.decode()}"
-            self._feed = HttpSession(f"{self.name} stock feed", origin, timeout=self.timeout, retry=self.retry)
+            self._feed = HttpSession(f"{self.name} stock feed", origin, policy=self.policy, budget=self.budget,
+                                     rate_limit=0)
         body = json_body(self._feed.request("GET", url.raw_path.decode()))
         units = {str(k): max(0, int(v)) for k, v in (body.get("packages") or {}).items()}
         return {k: 0 for k in units} if body.get("out_of_stock") else units

@@ -28,8 +28,9 @@ from resources.connection import ConnectionSpec, Credentials
 from resources.esim.base import (
     AccountEsim, MalformedEsim, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
 )
-from resources.esim.client import BearerClient, EsimOptions
-from resources.http import ProviderError, RequestInvalid, RetryPolicy
+from resources.esim.client import ESIM_POLICY, BearerClient, EsimOptions
+from resources.http import CallPolicy, ProviderError, RequestInvalid
+from resources.provider import Provider
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "esimcard"
@@ -114,10 +115,10 @@ class EsimCardClient(BearerClient):
     api_path = API_PATH
     lists_esims = True
 
-    def __init__(self, connection: TenantConnection, *, timeout: float, retry: RetryPolicy) -> None:
+    def __init__(self, connection: TenantConnection, *, policy: CallPolicy) -> None:
         self._email = self.credential(connection, "email")
         self._password = self.credential(connection, "password")
-        super().__init__(connection, self._email, self._password, timeout=timeout, retry=retry)
+        super().__init__(connection, self._email, self._password, policy=policy)
         self._sandbox_orders = bool(connection.options.get("sandbox_orders", False))
 
     def _fetch_token(self) -> tuple[str, float]:
@@ -193,3 +194,9 @@ class EsimCardOptions(EsimOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, EsimCardCredentials, EsimCardOptions)
+
+PROVIDER = Provider(
+    system=SYSTEM, kind="esim", connection=CONNECTION, client=EsimCardClient, policy=ESIM_POLICY,
+    wire=(EsimCardPackage, EsimCardSim, ListedSim), sandbox=SYSTEM, priority=1,  # default failover order: lower first
+    rate_limit_scope=("none published; a connection may set rate_limit_per_s, held per process (one client per run)"),
+)

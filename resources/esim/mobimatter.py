@@ -30,8 +30,9 @@ from resources.connection import ConnectionSpec, Credentials
 from resources.esim.base import (
     CompletionRefused, OutOfStock, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, _Wire, make_esim,
 )
-from resources.esim.client import EsimClientBase, EsimOptions
-from resources.http import AuthFailed, ProviderError, RateLimited, RequestInvalid, RetryPolicy
+from resources.esim.client import ESIM_POLICY, EsimClientBase, EsimOptions
+from resources.http import CallPolicy, AuthFailed, ProviderError, RateLimited, RequestInvalid
+from resources.provider import Provider
 from warehouse.tenants import TenantConnection
 
 SYSTEM = "mobimatter"
@@ -98,9 +99,9 @@ class MobiMatterClient(EsimClientBase):
     name = SYSTEM
     api_path = API_PATH
 
-    def __init__(self, connection: TenantConnection, *, timeout: float, retry: RetryPolicy) -> None:
+    def __init__(self, connection: TenantConnection, *, policy: CallPolicy) -> None:
         merchant, key = self.credential(connection, "merchant_id"), self.credential(connection, "api_key")
-        super().__init__(connection, merchant, key, timeout=timeout, retry=retry,
+        super().__init__(connection, merchant, key, policy=policy,
                          headers={"merchantId": merchant, "api-key": key})
 
     def iter_packages(self) -> Iterator[ProviderPackage]:
@@ -179,3 +180,9 @@ class MobiMatterCredentials(Credentials):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, MobiMatterCredentials, EsimOptions)
+
+PROVIDER = Provider(
+    system=SYSTEM, kind="esim", connection=CONNECTION, client=MobiMatterClient, policy=ESIM_POLICY,
+    wire=(MobiProduct, MobiOrder), sandbox=SYSTEM, priority=2,  # default failover order: lower first
+    rate_limit_scope=("none published; a connection may set rate_limit_per_s, held per process (one client per run)"),
+)

@@ -1,4 +1,4 @@
-"""What every POS client shares: the normalised records, the client protocol, token caching.
+"""What every POS client shares: the normalised records, the client protocol, token-carrying calls.
 
 Each client (``resources/pos/<system>.py``) validates its own wire format with pydantic models
 and translates it into the records below. These records keep the *meaning* of the source but
@@ -15,24 +15,25 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import hashlib
-import threading
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from resources.connection import Credentials, Options, page_size_field
-from resources.http import AuthFailed, HttpSession
+from resources.http import AuthFailed, CallPolicy, HttpSession
+from resources.provider import TOKENS, TokenCache, Wire  # noqa: F401  (TokenCache, Wire: the POS modules' names)
 from warehouse.syncs import Rejected
 from warehouse.types import to_utc
 
-POS_SYSTEMS = ("treez", "dutchie", "blaze", "flowhub", "cova", "shopify", "portaus")
 PRODUCTS, INVENTORY, CUSTOMERS = "products", "inventory", "customers"
+# What every POS states unless its module says otherwise: 20 s per call, 5 attempts, 0.25 s backoff
+# base, 8 connections per account, and per run at most 30 retries + 1 per 5 calls.
+POS_POLICY = CallPolicy(timeout_s=20.0, attempts=5, backoff_base_s=0.25, max_connections=8,
+                        run_retry_minimum=30, run_retry_ratio=0.2)
 
 
 class PosCredentials(Credentials):
@@ -151,17 +152,12 @@ class PosClient(Protocol):
 
     @property
     def calls(self) -> int: ...
+    def call_stats(self) -> dict[str, int]: ...
     def iter_products(self, updated_since: dt.datetime | None = None) -> Iterator[PosProduct | Rejected]: ...
     def iter_inventory(self, updated_since: dt.datetime | None = None) -> Iterator[PosInventoryItem | Rejected]: ...
     def iter_customers(self, updated_since: dt.datetime | None = None) -> Iterator[PosCustomer | Rejected]: ...
     def still_listed(self, product_ids: list[str]) -> set[str] | None: ...
     def close(self) -> None: ...
-
-
-class Wire(BaseModel):
-    """Base of every wire model: unknown fields ignored, names as the provider spells them."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 W = TypeVar("W", bound=BaseModel)
@@ -189,6 +185,18 @@ def translate(raw: Any, model: type[W], id_field: str, to_record: Callable[[W], 
         return Rejected(raw, f"translation: {exc}"[:300], str(raw.get(id_field)) if isinstance(raw, dict) else None)
 
 
+class NotConfigured(ValueError):
+    """The connection lacks a setting this provider needs before an order may be sent."""
+
+
+def numeric(value: str, what: str) -> int:
+    """An id some POS systems take only as a number (order formats)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{what} must be numeric for this POS, got {value!r}") from None
+
+
 def money(value: Any) -> Decimal | None:
     """A JSON number or string as an exact Decimal (via ``str`` so 45.1 stays 45.1)."""
     if value is None or value == "":
@@ -208,42 +216,6 @@ def iso_z(value: dt.datetime) -> str:
     return to_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class TokenCache:
-    """Access tokens per account, shared by every client in the process, refreshed early.
-
-    Keyed by a digest of the credentials (never the credentials themselves), so two runs of the
-    same tenant reuse one token for its lifetime instead of exchanging keys on every run.
-    """
-
-    def __init__(self, margin_s: float = 120.0) -> None:
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self.margin_s = margin_s
-
-    @staticmethod
-    def key(*parts: Any) -> str:
-        return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
-
-    def get(self, key: str, fetch: Callable[[], tuple[str, float]]) -> str:
-        """The cached token for ``key``, or a new one from ``fetch() -> (token, ttl seconds)``."""
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # one exchange per account at a time, however many threads ask
-            token, expires = self._tokens.get(key, ("", 0.0))
-            if token and time.monotonic() < expires - self.margin_s:
-                return token
-            token, ttl = fetch()
-            self._tokens[key] = (token, time.monotonic() + ttl)
-            return token
-
-    def invalidate(self, key: str, token: str | None = None) -> None:
-        with self._guard:
-            if token is None or self._tokens.get(key, ("",))[0] == token:
-                self._tokens.pop(key, None)
-
-
-TOKENS = TokenCache()
 
 
 class BasePosClient:
@@ -259,6 +231,10 @@ class BasePosClient:
     @property
     def calls(self) -> int:
         return self.session.stats.calls
+
+    def call_stats(self) -> dict[str, int]:
+        """This run's calls, retries and retry budget, for run metadata."""
+        return self.session.call_stats()
 
     def close(self) -> None:
         self.session.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -24,6 +24,11 @@ from resources.pos.base import (
     PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
+from resources.pos.base import POS_POLICY
+from resources.provider import DemoAccount, PosProvider, PosWebhook
+
+if TYPE_CHECKING:
+    from resources.pos_orders import OrderDraft
 
 SYSTEM = "blaze"
 CANNABINOIDS = ("thc", "cbd", "thca", "cbda", "cbn", "cbg")
@@ -229,3 +234,22 @@ class BlazeOptions(PosOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, BlazeCredentials, BlazeOptions)
+
+
+def order_request(client: BlazeClient, d: OrderDraft):
+    """A member's order (``POST /orders``); Blaze does not deduplicate it."""
+    body = {"memberId": d.customer_ref, "items": [{"productId": x.product_id, "quantity": x.quantity} for x in d.lines]}
+    return body, lambda: client.session.request("POST", "/orders", json=body).json(), \
+        lambda r: (str(r["id"]), str(r.get("status") or "placed"))
+
+
+PROVIDER = PosProvider(
+    system=SYSTEM, connection=CONNECTION, client=blaze_client, policy=POS_POLICY,
+    wire=(BlazeProduct, BlazeMember),
+    order_format=order_request, self_deduplicating=False,
+    webhook=PosWebhook(secret_header="authorization", topic_field="type", account_field="shopId",
+                       inventory_topics=frozenset({"PRODUCT_UPDATED", "INVENTORY_UPDATED"}), account_keys=("shop_id",)),
+    sandbox="blaze",
+    demo=DemoAccount("canyon-blaze", "Canyon Dispensary (Blaze)", "/blaze",
+                     {"partner_key": "blaze-demo-partner", "developer_key": "blaze-demo-dev"}),
+)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -32,6 +33,11 @@ from resources.pos.base import (
     PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
+from resources.pos.base import POS_POLICY, NotConfigured, numeric
+from resources.provider import DemoAccount, PosProvider, PosWebhook
+
+if TYPE_CHECKING:
+    from resources.pos_orders import OrderDraft
 
 SYSTEM = "dutchie"
 SELLABLE_PACKAGE, PASSED_LAB = "active", "passed"
@@ -268,3 +274,44 @@ class DutchieOptions(PosOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, DutchieCredentials, DutchieOptions)
+
+
+def order_request(client: DutchieClient, d: OrderDraft):
+    """A pre-order (``POST /preorder/submit``), deduplicated by Dutchie on the ``ConsumerKey`` header and
+    ``idempotencyKey``, both required by its document: a connection without its consumer key sends none."""
+    body = {"customerId": numeric(d.customer_ref, "customer id"), "orderType": "Pickup", "isDelivery": False,
+            "idempotencyKey": f"{d.tenant_id}:{d.order_ref}", "notes": d.note,
+            "items": [{"productId": numeric(x.product_id, "product id"), "quantity": x.quantity} for x in d.lines]}
+    if not client.consumer_key:  # without it Dutchie does not deduplicate, and a retried submit is a second order
+        raise NotConfigured("this Dutchie connection has no consumer_key (the ConsumerKey Dutchie issues to the "
+                            "integrator); orders are not sent without it")
+    headers = {"ConsumerKey": client.consumer_key}
+    return body, lambda: client.session.request("POST", "/preorder/submit", json=body, headers=headers).json(), \
+        order_confirmation
+
+
+def order_confirmation(answer: Any) -> tuple[str, str]:
+    """(order id, status) from a ``/preorder/submit`` 200: the integer its schema gives, or the object
+    with ``orderId`` (and ``transactionId``) its description promises. Anything else is unreadable."""
+    if isinstance(answer, dict):
+        answer = answer["orderId"]
+    if isinstance(answer, bool) or not isinstance(answer, int) or answer <= 0:
+        raise ValueError(f"not an order id: {type(answer).__name__}")
+    return str(answer), "submitted"
+
+
+PROVIDER = PosProvider(
+    system=SYSTEM, connection=CONNECTION, client=dutchie_client, policy=POS_POLICY,
+    wire=(DutchieProduct, DutchieInventoryItem, DutchieCustomer),
+    rate_limit_scope=("per endpoint per minute, with Retry-After: we keep no limiter of our own and wait what "
+                      "Dutchie asks, which holds across our processes because Dutchie does the counting."),
+    order_format=order_request, self_deduplicating=True,
+    webhook=PosWebhook(secret_header="authorization", topic_field="eventType", account_field="locationId",
+                       inventory_topics=frozenset({"product.updated", "inventory.updated"}),
+                       account_keys=("location_id",)),
+    sandbox="dutchie",
+    demo=DemoAccount("front-range-dutchie", "Front Range Cannabis (Dutchie)", "/dutchie",
+                     {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer",
+                      # the key the shop's storefront sends orders with (POST /shops/{shop}/pos/orders)
+                      "orders_api_key": "front-range-orders-demo-key"}),
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -22,6 +23,11 @@ from resources.pos.base import (
     PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
+from resources.pos.base import POS_POLICY
+from resources.provider import DemoAccount, PosProvider, PosWebhook
+
+if TYPE_CHECKING:
+    from resources.pos_orders import OrderDraft
 
 SYSTEM = "flowhub"
 
@@ -168,3 +174,25 @@ class FlowhubOptions(PosOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, FlowhubCredentials, FlowhubOptions)
+
+
+def order_request(client: FlowhubClient, d: OrderDraft):
+    """An order-ahead at the location holding the products; Flowhub does not deduplicate it."""
+    if not d.location_id:
+        raise ValueError("a Flowhub order needs the location holding the products")
+    body = {"locationId": d.location_id, "customerId": d.customer_ref,
+            "items": [{"productId": x.product_id, "quantity": x.quantity} for x in d.lines]}
+    return body, lambda: client.session.request("POST", "/order-ahead/v0/create", json=body).json(), \
+        lambda r: (r["data"]["orderId"], r["data"].get("status") or "pending")
+
+
+PROVIDER = PosProvider(
+    system=SYSTEM, connection=CONNECTION, client=flowhub_client, policy=POS_POLICY,
+    wire=(FlowhubRow, FlowhubCustomer),
+    order_format=order_request, self_deduplicating=False,
+    webhook=PosWebhook(secret_header="key", topic_field="event", account_field="locationId",
+                       inventory_topics=frozenset({"inventory.updated"}), account_keys=("location_id", "location_ids")),
+    sandbox="flowhub",
+    demo=DemoAccount("cascade-flowhub", "Cascade Cannabis Co (Flowhub)", "/flowhub",
+                     {"client_id": "flowhub-demo-client", "key": "flowhub-demo-key"}),
+)

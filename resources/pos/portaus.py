@@ -27,6 +27,8 @@ from resources.pos.base import (
     PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
+from resources.pos.base import POS_POLICY
+from resources.provider import DemoAccount, PosProvider
 
 SYSTEM = "portaus"
 JWT_LIFETIME_S = 600
@@ -212,3 +214,15 @@ class PortausOptions(PosOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, PortausCredentials, PortausOptions)
+
+
+PROVIDER = PosProvider(
+    system=SYSTEM, connection=CONNECTION, client=portaus_client, policy=POS_POLICY,
+    wire=(PortausProduct, PortausInventory, PortausCustomer),
+    # orders go as payment intents (resources.pos_orders.create_payment_intent), one per reference
+    order_format=None, self_deduplicating=True, webhook=None,
+    sandbox="portaus",
+    demo=DemoAccount("importations-portaus", "Importations Privées (Portaus)", "/portaus",
+                     {"api_key": "portaus-demo-key", "jwt_secret": "portaus-demo-jwt-secret-0000000000",
+                      "orders_api_key": "portaus-orders-demo-key"}),
+)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -28,6 +28,11 @@ from resources.pos.base import (
     PosCredentials, PosOptions,
 )
 from warehouse.syncs import Rejected
+from resources.pos.base import POS_POLICY, numeric
+from resources.provider import DemoAccount, PosProvider, PosWebhook
+
+if TYPE_CHECKING:
+    from resources.pos_orders import OrderDraft
 
 SYSTEM = "shopify"
 API_VERSION = "2024-10"
@@ -238,3 +243,40 @@ class ShopifyOptions(PosOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, ShopifyCredentials, ShopifyOptions)
+
+
+def order_request(client: ShopifyClient, d: OrderDraft):
+    """An Admin order for the variants; Shopify does not deduplicate it. The bucket paces it."""
+    order = {"line_items": [{"variant_id": numeric(x.product_id, "variant id"), "quantity": x.quantity}
+                            for x in d.lines],
+             "customer": {"id": numeric(d.customer_ref, "customer id")}, "financial_status": "pending",
+             # the POS refuses what it cannot fill and moves its own stock (which fires its webhook)
+             "inventory_behaviour": "decrement_obeying_policy", "note": d.note, "send_receipt": False,
+             "tags": f"storehouse, ref:{d.order_ref}"}
+
+    def send() -> Any:
+        client.bucket.before_call()
+        response = client.session.request("POST", "/orders.json", json={"order": order})
+        client.bucket.observe(response.headers.get("X-Shopify-Shop-Api-Call-Limit"))
+        return response.json()
+
+    return {"order": order}, send, lambda r: (str(r["order"]["id"]), str(r["order"].get("financial_status") or "pending"))
+
+
+PROVIDER = PosProvider(
+    system=SYSTEM, connection=CONNECTION, client=shopify_client, policy=POS_POLICY,
+    wire=(ShopifyProduct, ShopifyLevel, ShopifyCustomer),
+    rate_limit_scope=(
+        "a leaky bucket per shop, counted by Shopify across every caller. Our ShopBucket is one per shop per "
+        "process, but it is refilled from the X-Shopify-Shop-Api-Call-Limit header of every answer, which "
+        "counts every caller's calls; so each process slows down for the others' use too (a 429 waits its "
+        "Retry-After)."),
+    order_format=order_request, self_deduplicating=False,
+    webhook=PosWebhook(secret_header="x-shopify-hmac-sha256", signed=True,
+                       inventory_topics=frozenset({"inventory_levels/update", "products/update", "products/create",
+                                                   "products/delete"}),
+                       account_keys=("shop",)),
+    sandbox="shopify",
+    demo=DemoAccount("lakeside-shopify", "Lakeside Goods (Shopify)", "/shopify/storehouse-demo",
+                     {"access_token": "shpat_storehouse_demo_token"}),
+)

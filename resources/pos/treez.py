@@ -12,17 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from resources.connection import ConnectionSpec, page_size_field
 from resources.http import HttpSession, RateLimiter
 from resources.pos.base import (
-    CUSTOMERS, TOKENS, TokenClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, iso_z, translate, utc,
-    PosCredentials, PosOptions,
+    CUSTOMERS, POS_POLICY, TOKENS, TokenClient, PosCustomer, PosInventoryItem, PosProduct, Potency, Wire, iso_z,
+    translate, utc, PosCredentials, PosOptions,
 )
+from resources.provider import DemoAccount, PosProvider, PosWebhook
 from warehouse.syncs import Rejected
+
+if TYPE_CHECKING:
+    from resources.pos_orders import OrderDraft
 
 SYSTEM = "treez"
 SELLABLE_CAP = Decimal(30)
@@ -232,7 +238,8 @@ class TreezClient(TokenClient):
 def treez_client(base_url: str, credentials: dict, options: dict, **session_kwargs) -> TreezClient:
     dispensary = credentials["dispensary"]
     session = HttpSession(SYSTEM, f"{base_url.rstrip('/')}/v2.0/dispensary/{dispensary}", **session_kwargs)
-    session.limiter = location_limiter(f"{base_url}|{dispensary}", float(options.get("rate_limit_per_s", 5)))
+    rate = options.get("rate_limit_per_s") or session.policy.rate_limit_per_s
+    session.limiter = location_limiter(f"{base_url}|{dispensary}", float(rate))
     return TreezClient(session, credentials["client_id"], credentials["apikey"], options)
 
 
@@ -248,3 +255,31 @@ class TreezOptions(PosOptions):
 
 
 CONNECTION = ConnectionSpec(SYSTEM, TreezCredentials, TreezOptions)
+
+
+def order_request(client: TreezClient, d: OrderDraft):
+    """A pickup ticket (``POST /ticket/detailticket``); Treez does not deduplicate it."""
+    body = {"type": "PICKUP", "order_source": "ECOMMERCE", "customer_id": d.customer_ref,
+            "external_order_number": d.order_ref, "notes": d.note,
+            "items": [{"product_id": x.product_id, "quantity": x.quantity} for x in d.lines]}
+    return body, lambda: client.authed("POST", "/ticket/detailticket", json=body).json(), \
+        lambda r: (r["data"]["ticket_id"], r["data"].get("order_status") or "received")
+
+
+PROVIDER = PosProvider(
+    system=SYSTEM, connection=CONNECTION, client=treez_client, wire=(TreezProduct, TreezCustomer),
+    # No Retry-After on OVER LIMIT: Treez asks for 250-500 ms pauses, hence the floor and slower backoff.
+    policy=replace(POS_POLICY, backoff_base_s=0.5, retry_after_floor_s=0.25, rate_limit_per_s=5.0),
+    rate_limit_scope=(
+        "10 TPS per location, counted by Treez across every caller. Our limiter is one per location per "
+        "process (5/s by default, half the budget), not shared between processes. Enough because at most two "
+        "of our processes page one location at once (the daily catalogue and the 15-minute inventory run), "
+        "2 x 5/s stays within 10, and the API process only submits single orders; a 429 that still comes is "
+        "retried after the floor, within the run's budget."),
+    order_format=order_request, self_deduplicating=False,
+    webhook=PosWebhook(secret_header="authorization", topic_field="event_type", account_field="dispensary",
+                       inventory_topics=frozenset({"PRODUCT"}), account_keys=("dispensary",)),
+    sandbox="treez",
+    demo=DemoAccount("mile-high-treez", "Mile High Dispensary (Treez)", "/treez",
+                     {"dispensary": "partnerdemo", "client_id": "treez-demo-client", "apikey": "treez-demo-apikey"}),
+)

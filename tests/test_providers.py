@@ -1,0 +1,163 @@
+"""The provider registry is the single source: every provider module's PROVIDER is in it, and every
+older list or map of providers is derived from it (so a new POS touches its module, its fake, its
+tests and nothing else)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import resources.esim as esim
+import resources.pos as pos
+import resources.pos_orders as pos_orders
+import shop.pos_webhooks as pos_webhooks
+import shop.webhook_tokens as webhook_tokens
+from resources import providers, systems
+from resources.http import CallPolicy, HttpSession
+from resources.provider import PosProvider, Provider, TokenCache
+from sandbox.app import FAKE_MODULES, create_app
+from storehouse.demo import DEMO_TENANTS
+
+
+def provider_modules():
+    """Every module in the provider packages that has a PROVIDER attribute, found by importing all."""
+    found = {}
+    for package in providers.PACKAGES:
+        root = importlib.import_module(package)
+        for info in pkgutil.iter_modules(root.__path__):
+            if info.ispkg:
+                continue
+            module = importlib.import_module(f"{package}.{info.name}")
+            if isinstance(getattr(module, "PROVIDER", None), Provider):
+                found[module.__name__] = module
+    return found
+
+
+def test_every_provider_module_is_registered_and_nothing_else():
+    modules = provider_modules()
+    assert len(modules) >= 14
+    assert sorted(id(m.PROVIDER) for m in modules.values()) == sorted(id(p) for p in providers.PROVIDERS)
+    assert len(providers.BY_SYSTEM) == len(providers.PROVIDERS)
+
+
+@pytest.mark.parametrize("module", sorted(provider_modules()))
+def test_a_descriptor_names_its_own_modules_facts(module):
+    m = importlib.import_module(module)
+    p = m.PROVIDER
+    assert p.system == m.SYSTEM and p.connection is m.CONNECTION and p.connection.system == p.system
+    assert isinstance(p.policy, CallPolicy) and p.policy.attempts >= 1 and p.policy.timeout_s > 0
+    assert p.sandbox, f"{module} names no sandbox mount"
+    if p.policy.rate_limit_per_s:
+        assert p.rate_limit_scope, f"{module} limits its rate but does not say whether per process or across"
+
+
+def test_the_old_names_are_views_of_the_registry():
+    pos_all = [p for p in providers.PROVIDERS if isinstance(p, PosProvider)]
+    assert pos.POS_SYSTEMS == tuple(p.system for p in pos_all)
+    assert pos.FACTORIES == {p.system: p.client for p in pos_all}
+    assert pos_orders.FORMATS == {p.system: p.order_format for p in pos_all if p.order_format}
+    assert pos_orders.SELF_DEDUPLICATING == {p.system for p in pos_all if p.self_deduplicating}
+    hooks = {p.system: p.webhook for p in pos_all if p.webhook}
+    assert pos_webhooks.PROVIDERS == tuple(hooks)
+    assert pos_webhooks.INVENTORY_TOPICS == {s: set(w.inventory_topics) for s, w in hooks.items()}
+    assert pos_webhooks.ACCOUNT_KEYS == {s: w.account_keys for s, w in hooks.items()}
+    assert pos_webhooks.SECRET_HEADER == {s: w.secret_header for s, w in hooks.items() if not w.signed}
+    assert pos_webhooks.BODY_FIELDS == {s: (w.topic_field, w.account_field) for s, w in hooks.items() if not w.signed}
+    assert webhook_tokens.SIGNED | webhook_tokens.UNSIGNED == set(hooks)
+    assert webhook_tokens.SIGNED == {s for s, w in hooks.items() if w.signed}
+    assert systems.SPECS == {p.system: p.connection for p in providers.PROVIDERS}
+    assert esim.PROVIDERS == tuple(p.system for p in providers.of_kind("esim"))
+    assert esim.CLIENTS == {p.system: p.client for p in providers.of_kind("esim")}
+
+
+def test_unsigned_webhooks_say_where_the_topic_and_account_are():
+    for p in providers.webhook_pos():
+        w = p.webhook
+        assert w.inventory_topics and w.account_keys and w.secret_header
+        assert w.signed or (w.topic_field and w.account_field), p.system
+
+
+def test_every_pos_demo_account_is_a_demo_tenant_on_its_sandbox_mount():
+    registered = {(c.system, c.path, t.tenant_id) for t in DEMO_TENANTS for c in t.connections}
+    for p in pos.POS_PROVIDERS:
+        assert p.demo is not None, f"{p.system} has no demo account"
+        assert (p.system, p.demo.path, p.demo.tenant_id) in registered
+        assert p.demo.path.startswith(f"/{p.sandbox}")
+
+
+def test_every_registered_providers_sandbox_mount_exists_in_the_sandbox_app():
+    import sandbox.app as sandbox_app
+
+    names = {importlib.import_module(m).NAME for m in FAKE_MODULES}
+    paths = set(create_app().openapi()["paths"])
+    for p in providers.PROVIDERS:
+        assert p.sandbox in names, f"{p.system}: no fake mounted as /{p.sandbox}"
+        assert any(path.startswith(f"/{p.sandbox}/") for path in paths), p.system
+    assert "FAKE_MODULES = [" not in open(sandbox_app.__file__).read()  # found, not listed by hand
+
+
+def test_call_policy_overrides_keep_what_is_not_given():
+    policy = CallPolicy(timeout_s=20.0, attempts=5, backoff_base_s=0.5, retry_after_floor_s=0.25)
+    changed = policy.with_overrides(attempts=2, timeout_s=None)
+    assert (changed.attempts, changed.timeout_s, changed.backoff_base_s, changed.retry_after_floor_s) == (2, 20.0, 0.5, 0.25)
+    with pytest.raises(TypeError):
+        policy.with_overrides(attempt=2)
+
+
+def test_a_pos_client_is_built_with_its_providers_policy(sandbox):
+    from tests.pos_accounts import new_account
+    from warehouse.tenants import TenantConnection
+
+    account = new_account(sandbox.url, "treez", products=1, customers=0)
+    connection = TenantConnection("t", "treez", account.base_url, account.credentials, account.options)
+    client = pos.PosClientsResource().client_for(connection)
+    try:
+        treez = pos.BY_SYSTEM["treez"].policy
+        assert client.session.policy == treez and client.session.retry.retry_after_floor == 0.25
+        assert client.call_stats()["api_retry_budget"] == treez.run_retry_minimum
+    finally:
+        client.close()
+    fast = pos.PosClientsResource(max_attempts=2).client_for(connection)
+    assert fast.session.retry.attempts == 2 and fast.session.retry.backoff_base == treez.backoff_base_s
+    fast.close()
+
+
+def test_one_token_cache_renews_early_and_forgets_a_refused_token():
+    cache, fetched = TokenCache(margin_s=120), []
+
+    def fetch():
+        fetched.append(1)
+        return f"token-{len(fetched)}", 600.0
+
+    assert cache.get(("a",), fetch) == cache.get(("a",), fetch) == "token-1"
+    cache.invalidate(("a",), "token-other")  # someone else's token: kept
+    assert cache.get(("a",), fetch) == "token-1"
+    cache.invalidate(("a",), "token-1")
+    assert cache.get(("a",), fetch) == "token-2" and len(fetched) == 2
+    short = TokenCache(margin_s=120)
+    short.get("b", lambda: ("x", 0.5))  # a token shorter than the margin still lives a moment, not zero
+    assert short.get("b", lambda: ("y", 0.5)) == "x"
+
+
+def test_session_without_policy_keeps_its_old_defaults():
+    session = HttpSession("fake", "http://provider.test")
+    try:
+        assert session.retry.attempts == 5 and session.limiter is None
+    finally:
+        session.close()
+
+
+def test_the_marts_accepted_pos_sources_are_the_registered_pos_systems():
+    """The one list a new POS still extends by hand (dbt reads no Python): kept equal here."""
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parent.parent / "analytics/models/pos/schema.yml").read_text())
+    source = next(c for m in schema["models"] if m["name"] == "pos_stock_on_hand" for c in m["columns"]
+                  if c["name"] == "source")
+    accepted = next(t["accepted_values"]["arguments"]["values"] for t in source["data_tests"]
+                    if isinstance(t, dict) and "accepted_values" in t)
+    assert set(accepted) == set(pos.POS_SYSTEMS)
