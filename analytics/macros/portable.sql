@@ -85,3 +85,10 @@
 {%- endmacro %}
 {% macro default__utc_day_start(expr) %}(date_trunc('day', {{ expr }} at time zone 'UTC') at time zone 'UTC'){% endmacro %}
 {% macro sqlite__utc_day_start(expr) %}date({{ expr }}){% endmacro %}
+
+{#- The first day of a date's month (a date on PostgreSQL, 'YYYY-MM-01' text on SQLite). -#}
+{% macro month_start(expr) -%}
+  {{ return(adapter.dispatch('month_start', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__month_start(expr) %}cast(date_trunc('month', {{ expr }}) as date){% endmacro %}
+{% macro sqlite__month_start(expr) %}date({{ expr }}, 'start of month'){% endmacro %}
