@@ -274,6 +274,22 @@ def test_an_incremental_rebuild_equals_a_full_one(built):
     assert (day2["sales"], money(day2["sales_amount"])) == (2, Decimal("81.0000"))
 
 
+def test_an_incremental_table_of_an_older_shape_is_rebuilt_in_full(built):
+    """mx_sales_daily as it was before it became incremental (no source_updated_at): the next run
+    rebuilds it in full (on-run-start drops it) instead of merging rows into the old shape."""
+    before = rows(built["url"], "select * from mx_sales_daily order by tenant_id, day")
+    old = "tenant_id, day, sales, sales_amount, refunds, refund_amount, failed, net_amount, gross_amount"
+    engine = make_engine(built["url"])
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"create table mx_sales_daily_old as select {old} from mx_sales_daily"))
+        conn.execute(sa.text("drop table mx_sales_daily"))
+        conn.execute(sa.text("alter table mx_sales_daily_old rename to mx_sales_daily"))
+    engine.dispose()
+    work = built["work"]
+    run_dbt(["run", "--select", "mx_sales_daily"], built["url"], work / "profiles", target_path=work / "target")
+    assert rows(built["url"], "select * from mx_sales_daily order by tenant_id, day") == before
+
+
 def test_pos_marts_per_tenant(built):
     stock = {(r["tenant_id"], r["product_id"], r["location_id"]): r
              for r in rows(built["url"], "select * from pos_stock_on_hand")}

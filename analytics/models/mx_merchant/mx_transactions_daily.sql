@@ -2,19 +2,23 @@
 -- `transactions` the other MX models aggregate (mx_sales_daily, and through mx_transactions_monthly
 -- the revenue and invoice-linkage models). Incremental: a rebuild recomputes only the
 -- days from the earliest transaction that changed since the last build (per tenant) onwards.
-{{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert',
+          indexes=[{'columns': ['source_updated_at']}]) }}  {#- PostgreSQL: the watermark of the models over it #}
 
 with tx as (
-    select t.*
-    from {{ source('warehouse', 'transactions') }} t
     {% if is_incremental() %}
-    join (
+    select t.*
+    from (
         select tenant_id, min(created_at) as since
         from {{ source('warehouse', 'transactions') }}
         {#- updated_at as stored: its index (ix_transactions_updated_at) serves; on SQLite the UTC text sorts as time #}
         where updated_at > (select max(source_updated_at) from {{ this }})
         group by tenant_id
-    ) changed on changed.tenant_id = t.tenant_id and t.created_at >= {{ utc_day_start('changed.since') }}
+    ) changed
+    {{ rows_since(source('warehouse', 'transactions'), 't', 'changed') }}
+    {% else %}
+    select t.*
+    from {{ source('warehouse', 'transactions') }} t
     {% endif %}
 )
 
