@@ -13,6 +13,8 @@
           {%- set missing = node.columns.keys() | map('lower') | reject('in', have) | list -%}
           {%- if missing -%}
             {%- do log(node.name ~ ' lacks ' ~ missing | join(', ') ~ ': built in full', info=true) -%}
+            {#- hooks run outside a transaction: open one (dbt's own drop does not), drop, commit -#}
+            {%- call statement('begin_' ~ node.name, auto_begin=True) -%} select 1 {%- endcall -%}
             {%- do adapter.drop_relation(relation) -%}
             {%- do adapter.commit() -%}
           {%- endif -%}
