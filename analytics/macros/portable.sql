@@ -93,21 +93,21 @@
 {% macro default__month_start(expr) %}cast(date_trunc('month', {{ expr }}) as date){% endmacro %}
 {% macro sqlite__month_start(expr) %}date({{ expr }}, 'start of month'){% endmacro %}
 
-{#- The rows of `relation` (aliased `alias`) of each tenant in `changed` (tenant_id, since) from the
-    start of the day of `since` on. PostgreSQL: a lateral subquery per tenant, so the planner takes
-    the (tenant_id, created_at) index for each tenant's few rows instead of hashing every row of
-    the table; SQLite's nested loop takes the index by itself. -#}
-{% macro rows_since(relation, alias, changed) -%}
-  {{ return(adapter.dispatch('rows_since', 'storehouse')(relation, alias, changed)) }}
+{#- The rows of `relation` (aliased `alias`) of each tenant in `changed` (tenant_id, since) whose
+    `column` is at least `start` (an expression of `changed`.since). PostgreSQL: a lateral subquery
+    per tenant, so the planner takes the (tenant_id, column) index for each tenant's few rows
+    instead of hashing every row of the table; SQLite's nested loop takes the index by itself. -#}
+{% macro rows_since(relation, alias, changed, column, start) -%}
+  {{ return(adapter.dispatch('rows_since', 'storehouse')(relation, alias, changed, column, start)) }}
 {%- endmacro %}
-{% macro default__rows_since(relation, alias, changed) -%}
+{% macro default__rows_since(relation, alias, changed, column, start) -%}
 cross join lateral (
         select * from {{ relation }} {{ alias }}
-        where {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.created_at >= {{ utc_day_start(changed ~ '.since') }}
+        where {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.{{ column }} >= {{ start }}
         offset 0  {#- keeps the subquery per tenant (not flattened into one join over the table) #}
     ) {{ alias }}
 {%- endmacro %}
-{% macro sqlite__rows_since(relation, alias, changed) -%}
+{% macro sqlite__rows_since(relation, alias, changed, column, start) -%}
 join {{ relation }} {{ alias }}
-      on {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.created_at >= {{ utc_day_start(changed ~ '.since') }}
+      on {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.{{ column }} >= {{ start }}
 {%- endmacro %}

@@ -3,7 +3,8 @@
 -- the revenue and invoice-linkage models). Incremental: a rebuild recomputes only the
 -- days from the earliest transaction that changed since the last build (per tenant) onwards.
 {{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert',
-          indexes=[{'columns': ['source_updated_at']}]) }}  {#- PostgreSQL: the watermark of the models over it #}
+          indexes=[{'columns': ['source_updated_at']}, {'columns': ['tenant_id', 'day']}]) }}
+{#- indexes (PostgreSQL): the watermark and the days the incremental models over it read #}
 
 with tx as (
     {% if is_incremental() %}
@@ -15,7 +16,7 @@ with tx as (
         where updated_at > (select max(source_updated_at) from {{ this }})
         group by tenant_id
     ) changed
-    {{ rows_since(source('warehouse', 'transactions'), 't', 'changed') }}
+    {{ rows_since(source('warehouse', 'transactions'), 't', 'changed', 'created_at', utc_day_start('changed.since')) }}
     {% else %}
     select t.*
     from {{ source('warehouse', 'transactions') }} t

@@ -5,15 +5,18 @@
 {{ config(materialized='incremental', unique_key='month_key', incremental_strategy='delete+insert') }}
 
 with daily as (
-    select d.*
-    from {{ ref('mx_transactions_daily') }} d
     {% if is_incremental() %}
-    join (
+    select d.*
+    from (
         select tenant_id, min(day) as since
         from {{ ref('mx_transactions_daily') }}
         where source_updated_at > (select max(source_updated_at) from {{ this }})
         group by tenant_id
-    ) changed on changed.tenant_id = d.tenant_id and d.day >= {{ month_start('changed.since') }}
+    ) changed
+    {{ rows_since(ref('mx_transactions_daily'), 'd', 'changed', 'day', month_start('changed.since')) }}
+    {% else %}
+    select d.*
+    from {{ ref('mx_transactions_daily') }} d
     {% endif %}
 )
 
