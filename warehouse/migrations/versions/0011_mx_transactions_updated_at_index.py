@@ -4,7 +4,8 @@ The incremental marts (``analytics/models/mx_merchant/mx_transactions_daily.sql`
 transactions changed since their last build (``updated_at`` past the watermark): with this index
 that is a range scan of the few changed rows instead of a pass over every transaction.
 
-After 0009_types_numbers_utc, so that the SQLite rebuild of ``transactions`` comes first.
+Whether before or after 0009_types_numbers_utc: its SQLite rebuild of ``transactions`` keeps the
+table's indexes (batch mode reflects them).
 
 Revision ID: 0011_mx_updated_at_index
 Revises: 0008_mx_invoice_codes
@@ -16,7 +17,7 @@ from alembic import op
 revision = "0011_mx_updated_at_index"
 down_revision = "0008_mx_invoice_codes"
 branch_labels = None
-depends_on = ("0009_types_numbers_utc",)
+depends_on = None
 
 
 def upgrade() -> None:
