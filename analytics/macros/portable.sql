@@ -111,3 +111,15 @@ cross join lateral (
 join {{ relation }} {{ alias }}
       on {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.{{ column }} >= {{ start }}
 {%- endmacro %}
+
+{#- `create index if not exists` on a model's table, as a post-hook: dbt-postgres's `indexes`
+    config has no SQLite counterpart, and SQLite names the schema on the index, not the table. -#}
+{% macro index_on(relation, name, columns) -%}
+  {{ return(adapter.dispatch('index_on', 'storehouse')(relation, name, columns)) }}
+{%- endmacro %}
+{% macro default__index_on(relation, name, columns) -%}
+create index if not exists {{ name }} on {{ relation }} ({{ columns | join(', ') }})
+{%- endmacro %}
+{% macro sqlite__index_on(relation, name, columns) -%}
+create index if not exists "{{ relation.schema }}"."{{ name }}" on "{{ relation.identifier }}" ({{ columns | join(', ') }})
+{%- endmacro %}
