@@ -14,15 +14,15 @@ beforehand.
 
 
 import os
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from assets.common import OWNERS, table_metadata
-from resources.dbt import (MANIFEST, PASSWORD_VAR, PROJECT_DIR, TARGET_DIR, dbt_env, dbt_executable, prepare_manifest,
-                           profiles_dir, write_profiles)
+from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profiles_dir, run_dbt
 from resources.warehouse import WarehouseResource
 from warehouse.tables import metadata
 
@@ -68,11 +68,41 @@ translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 @dbt_assets(manifest=MANIFEST, project=project, dagster_dbt_translator=translator, name="warehouse_marts")
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """``dbt build`` of the selected models and their tests on the run's warehouse."""
-    url = warehouse.resolved_url
-    profiles = write_profiles(url, profiles_dir())
-    os.environ[PASSWORD_VAR] = dbt_env(url)[PASSWORD_VAR]  # read by the profile's env_var(); never in a file
-    dbt = DbtCliResource(project_dir=project, profiles_dir=str(profiles), dbt_executable=dbt_executable())
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt_build(context, warehouse.resolved_url)
+
+
+def dbt_build(context: dg.AssetExecutionContext, url: str) -> Iterator:
+    """``dbt build`` in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
+    selected as dagster-dbt's ``DbtCliResource`` would select it for this run, its results turned
+    into Dagster events by dagster-dbt's own event translation. The events come once dbt is done."""
+    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+    params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
+                                                          dagster_dbt_translator=translator)
+    args = ["build", "--no-write-json", *params.selection_args]  # manifest.json and run_results.json: 0.5-1.5 s, unread
+    if params.indirect_selection:
+        args += ["--indirect-selection", params.indirect_selection]
+    project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
+    target = TARGET_DIR / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}"
+    target.mkdir(parents=True, exist_ok=True)
+    if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
+        shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
+    results: list[dict] = []
+
+    def keep(event: dict) -> None:
+        if event["info"]["name"] in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
+            results.append(event)
+
+    outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
+                      on_event=keep)
+    for raw in results:
+        yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+            manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
+            target_path=target, project=params.dbt_project)
+    if outcome.returncode != 0:
+        raise dg.Failure(f"dbt {' '.join(args)} failed", metadata={"log": dg.MetadataValue.md(
+            f"```\n{outcome.stdout[-6000:]}\n```")})
 
 
 def mart_key(model: str) -> dg.AssetKey:

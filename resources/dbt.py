@@ -3,14 +3,22 @@
 No profile is committed: ``write_profiles`` derives one from the warehouse URL at run time
 (SQLite: the ``main`` schema is the warehouse file; PostgreSQL: host, port, user, database) into
 a folder under ``STOREHOUSE_HOME``. A PostgreSQL password never lands in that file: the profile
-reads it with ``env_var``, and ``dbt_env`` puts it in the environment of the dbt process alone.
+reads it with ``env_var``, and ``dbt_env`` puts it in the environment while dbt runs.
+
+dbt runs in this process (``dbtRunner``, dbt's programmatic entry point), never as a ``dbt``
+subprocess: a new Python with dbt imported anew cost 5 to 15 s a build, more than the SQL of a
+small rebuild (``bench/marts_bench.py``). The Dagster asset (``assets/marts.py``), the tests, the
+demo and the benchmark all go through ``run_dbt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import yaml
@@ -52,7 +60,7 @@ def write_profiles(url: str, folder: Path) -> Path:
 
 
 def dbt_env(url: str) -> dict[str, str]:
-    """Environment for a dbt process: the password the profile reads, and no usage tracking."""
+    """Environment while dbt runs: the password the profile reads, and no usage tracking."""
     env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
     password = make_url(url).password
     env[PASSWORD_VAR] = str(password) if password else ""
@@ -60,23 +68,61 @@ def dbt_env(url: str) -> dict[str, str]:
 
 
 def dbt_executable() -> str:
-    """The ``dbt`` installed beside this interpreter (the venv's), else the one on PATH."""
+    """The ``dbt`` installed beside this interpreter (the venv's), else the one on PATH (for a shell)."""
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else "dbt"
 
 
+_one_at_a_time = threading.Lock()  # dbt keeps its flags, adapters and event manager process-wide
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` while dbt runs (its ``env_var`` reads them), the old ones after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:
-    """Run one dbt command on the warehouse at ``url`` (output captured; raises on failure when ``check``)."""
+            check: bool = True, project_dir: Path | None = None,
+            on_event: Callable[[dict], None] | None = None) -> subprocess.CompletedProcess:
+    """Run one dbt command on the warehouse at ``url``, in this process.
+
+    Returns what a ``dbt`` process would have: the return code (0 success, 1 a model or test
+    failed, 2 dbt itself failed) and its log lines as ``stdout``. ``on_event`` receives every dbt
+    event as the dict dbt's JSON log prints (dagster-dbt turns those into Dagster events). Raises
+    on failure when ``check``."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import msg_to_dict
+
     write_profiles(url, profiles_dir)
-    command = [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles_dir)]
+    project = project_dir or PROJECT_DIR
+    command = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir)]
     if target_path is not None:
         command += ["--target-path", str(target_path)]
-    result = subprocess.run(command, cwd=PROJECT_DIR, env={**os.environ, **dbt_env(url)},
-                            capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
-    return result
+    lines: list[str] = []
+
+    def keep(event) -> None:
+        if event.info.level in ("info", "warn", "error") and event.info.msg:
+            lines.append(event.info.msg)
+        if on_event is not None:
+            on_event(msg_to_dict(event))
+
+    with _one_at_a_time, _environment(dbt_env(url)):
+        outcome = dbtRunner(callbacks=[keep]).invoke(command)
+    returncode = 0 if outcome.success else 2 if outcome.exception is not None else 1
+    stdout = "\n".join(lines) + ("\n" + str(outcome.exception) if outcome.exception is not None else "")
+    if check and returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{stdout[-6000:]}")
+    return subprocess.CompletedProcess(["dbt", *command], returncode, stdout, "")
 
 
 def profiles_dir() -> Path:

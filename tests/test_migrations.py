@@ -142,3 +142,22 @@ def test_sqlite_money_and_times_from_before_0009_become_numbers_and_one_utc_form
     assert created[1] == dt.datetime(2026, 1, 2, 5, 6, 7, 890, tzinfo=utc)
     assert connections == 1 and view[0] == 1 and Decimal(str(view[1])) == Decimal("12.5")
     assert diff == []
+
+
+def test_mx_marts_of_the_old_shape_are_dropped_at_0012(empty_warehouse):
+    """The tables the previous dbt models built (no watermark in mx_sales_daily) go, so the next
+    dbt build makes them in full instead of merging rows of a new shape into them."""
+    upgrade(empty_warehouse, "0011_mx_updated_at_index")
+    engine = make_engine(empty_warehouse)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE mx_sales_daily (tenant_id varchar(64), day date, sales bigint)"))
+            conn.execute(sa.text("CREATE TABLE mx_transactions_daily (day_key text, tenant_id varchar(64))"))
+        upgrade(empty_warehouse)
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if conn.dialect.name == "postgresql":
+                names |= set(sa.inspect(conn).get_table_names(schema="analytics"))
+    finally:
+        engine.dispose()
+    assert not names & {"mx_sales_daily", "mx_transactions_daily"}

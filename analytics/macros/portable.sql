@@ -85,3 +85,41 @@
 {%- endmacro %}
 {% macro default__utc_day_start(expr) %}(date_trunc('day', {{ expr }} at time zone 'UTC') at time zone 'UTC'){% endmacro %}
 {% macro sqlite__utc_day_start(expr) %}date({{ expr }}){% endmacro %}
+
+{#- The first day of a date's month (a date on PostgreSQL, 'YYYY-MM-01' text on SQLite). -#}
+{% macro month_start(expr) -%}
+  {{ return(adapter.dispatch('month_start', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__month_start(expr) %}cast(date_trunc('month', {{ expr }}) as date){% endmacro %}
+{% macro sqlite__month_start(expr) %}date({{ expr }}, 'start of month'){% endmacro %}
+
+{#- The rows of `relation` (aliased `alias`) of each tenant in `changed` (tenant_id, since) whose
+    `column` is at least `start` (an expression of `changed`.since). PostgreSQL: a lateral subquery
+    per tenant, so the planner takes the (tenant_id, column) index for each tenant's few rows
+    instead of hashing every row of the table; SQLite's nested loop takes the index by itself. -#}
+{% macro rows_since(relation, alias, changed, column, start) -%}
+  {{ return(adapter.dispatch('rows_since', 'storehouse')(relation, alias, changed, column, start)) }}
+{%- endmacro %}
+{% macro default__rows_since(relation, alias, changed, column, start) -%}
+cross join lateral (
+        select * from {{ relation }} {{ alias }}
+        where {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.{{ column }} >= {{ start }}
+        offset 0  {#- keeps the subquery per tenant (not flattened into one join over the table) #}
+    ) {{ alias }}
+{%- endmacro %}
+{% macro sqlite__rows_since(relation, alias, changed, column, start) -%}
+join {{ relation }} {{ alias }}
+      on {{ alias }}.tenant_id = {{ changed }}.tenant_id and {{ alias }}.{{ column }} >= {{ start }}
+{%- endmacro %}
+
+{#- `create index if not exists` on a model's table, as a post-hook: dbt-postgres's `indexes`
+    config has no SQLite counterpart, and SQLite names the schema on the index, not the table. -#}
+{% macro index_on(relation, name, columns) -%}
+  {{ return(adapter.dispatch('index_on', 'storehouse')(relation, name, columns)) }}
+{%- endmacro %}
+{% macro default__index_on(relation, name, columns) -%}
+create index if not exists {{ name }} on {{ relation }} ({{ columns | join(', ') }})
+{%- endmacro %}
+{% macro sqlite__index_on(relation, name, columns) -%}
+create index if not exists "{{ relation.schema }}"."{{ name }}" on "{{ relation.identifier }}" ({{ columns | join(', ') }})
+{%- endmacro %}

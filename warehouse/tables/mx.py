@@ -37,6 +37,7 @@ transactions = sa.Table(
     sa.PrimaryKeyConstraint("tenant_id", "id"),
     sa.Index("ix_transactions_tenant_created", "tenant_id", "created_at"),
     sa.Index("ix_transactions_tenant_invoice_number", "tenant_id", "invoice_number"),
+    sa.Index("ix_transactions_updated_at", "updated_at"),  # the marts' incremental watermark
     comment="Every MX Merchant payment, invoice-linked or standalone.",
 )
 

@@ -1,11 +1,11 @@
 -- MX Merchant invoice linkage per tenant: of the transactions that reference an invoice, how many
--- are linked to a loaded one.
-select t.tenant_id,
-       count(*) as transactions,
-       sum(case when t.invoice_number is not null or t.mx_invoice_id is not null then 1 else 0 end) as referencing_invoice,
-       sum(case when t.invoice_id is not null then 1 else 0 end) as linked,
-       case when sum(case when t.invoice_number is not null or t.mx_invoice_id is not null then 1 else 0 end) > 0
-            then {{ round_to('1.0 * sum(case when t.invoice_id is not null then 1 else 0 end) / sum(case when t.invoice_number is not null or t.mx_invoice_id is not null then 1 else 0 end)', 4) }}
+-- are linked to a loaded one (summed from mx_transactions_monthly, every transaction counted once).
+select tenant_id,
+       cast(sum(transactions) as bigint) as transactions,
+       cast(sum(referencing_invoice) as bigint) as referencing_invoice,
+       cast(sum(linked) as bigint) as linked,
+       case when sum(referencing_invoice) > 0
+            then {{ round_to('1.0 * sum(linked) / sum(referencing_invoice)', 4) }}
        end as linkage_rate
-from {{ source('warehouse', 'transactions') }} t
-group by t.tenant_id
+from {{ ref('mx_transactions_monthly') }}
+group by tenant_id

@@ -5,6 +5,6 @@ select tenant_id,
        sum(transactions) as transactions,
        {{ money_sum('amount') }} as revenue,
        sum(invoiced_transactions) as invoiced_transactions
-from {{ ref('mx_transactions_daily') }}
+from {{ ref('mx_transactions_monthly') }}
 where kind = 'sale'
 group by tenant_id, product_category

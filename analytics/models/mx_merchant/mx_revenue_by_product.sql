@@ -5,6 +5,6 @@ select tenant_id,
        product_category,
        sum(transactions) as transactions,
        {{ money_sum('amount') }} as revenue
-from {{ ref('mx_transactions_daily') }}
+from {{ ref('mx_transactions_monthly') }}
 where kind = 'sale'
 group by tenant_id, product, product_category

@@ -1,4 +1,23 @@
--- MX Merchant sales and refunds per tenant and UTC day (seed 003).
+-- MX Merchant sales and refunds per tenant and UTC day (seed 003). Incremental: a rebuild
+-- recomputes, per tenant, only the days from the earliest one that changed since the last build.
+{{ config(materialized='incremental', unique_key="tenant_id || '|' || day", incremental_strategy='delete+insert') }}
+
+with daily as (
+    {% if is_incremental() %}
+    select d.*
+    from (
+        select tenant_id, min(day) as since
+        from {{ ref('mx_transactions_daily') }}
+        where source_updated_at > (select max(source_updated_at) from {{ this }})
+        group by tenant_id
+    ) changed
+    {{ rows_since(ref('mx_transactions_daily'), 'd', 'changed', 'day', 'changed.since') }}
+    {% else %}
+    select d.*
+    from {{ ref('mx_transactions_daily') }} d
+    {% endif %}
+)
+
 select tenant_id,
        day,
        sum(case when kind = 'sale' then transactions else 0 end) as sales,
@@ -8,6 +27,7 @@ select tenant_id,
        sum(case when kind = 'failed' then transactions else 0 end) as failed,
        {{ money_sum("case when kind = 'sale' then amount else 0 end") }}
          - {{ money_sum("case when kind = 'refund' then amount else 0 end") }} as net_amount,
-       {{ money_sum('amount') }} as gross_amount
-from {{ ref('mx_transactions_daily') }}
+       {{ money_sum('amount') }} as gross_amount,
+       max(source_updated_at) as source_updated_at
+from daily
 group by tenant_id, day
