@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
+from people.users import PeopleError
 from shop.errors import Problem
 
 log = logging.getLogger("storehouse.api")
@@ -88,7 +89,7 @@ def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route on the request's path answers to."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in request.app.state.routes:
         if getattr(route, "methods", None) and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods
     return sorted(methods)
@@ -103,6 +104,11 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
                                 instance=request.url.path, errors=errors)
     return problem_response(422, "validation-error", "The request is not valid.", instance=request.url.path,
                             errors=errors)
+
+
+def _refused(request: Request, exc: PeopleError) -> JSONResponse:
+    # The people side's refusals (a blank key name, say) are the caller's to fix, wherever they arise.
+    return problem_response(exc.status, exc.kind, str(exc), instance=request.url.path)
 
 
 def _unstorable(request: Request, exc: sa.exc.DataError) -> JSONResponse:
@@ -130,6 +136,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(PeopleError, _refused)
     app.add_exception_handler(sa.exc.DataError, _unstorable)
     app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)
