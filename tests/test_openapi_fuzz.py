@@ -4,9 +4,10 @@ code, content type, body schema). Issue 12's proof: "0 server errors".
 
 The app runs in-process (ASGI) on the test warehouse, beside the sandbox: a staff world (a user per
 role on one tenant, a foreign tenant, an API key), the demo tenants (a shop with its catalogue and
-Stripe account, POS tenants) and one paid-for order with its customer link. Path parameters are
-drawn from those real values as often as from Schemathesis's own, so a case reaches past the
-"no such tenant" answer; each case is sent as one caller of several (super admin by token,
+Stripe account, POS tenants) and one order placed at checkout, with its customer link and Stripe
+session. Path parameters (and
+the order's token and session) are drawn from those real values as often as from Schemathesis's own,
+so a case reaches past the "no such tenant" answer; each case is sent as one caller of several (super admin by token,
 tenant owner, clinic staff by API key, nobody). Webhooks are fuzzed unsigned: they must refuse.
 Generation is derandomised (the same cases every run) and sized to run in about a minute.
 """
@@ -31,8 +32,8 @@ from schemathesis.core.failures import FailureGroup
 from api.app import create_app
 from storehouse.demo import register_demo_tenants
 from storehouse.demo_shop import SHOP
-from tests.api_shop import load_catalogue, settings_for
-from tests.people_world import CUSTOMER_ID, bearer, client, make_world, sign_in
+from tests.api_shop import load_catalogue, order_row, settings_for
+from tests.people_world import bearer, client, make_world, sign_in
 
 # Per operation; STOREHOUSE_FUZZ_SCALE multiplies them for a deeper run by hand (CI runs at 1).
 SCALE = float(os.environ.get("STOREHOUSE_FUZZ_SCALE", "1"))
@@ -41,6 +42,7 @@ COVERAGE_CASES = round(60 * SCALE)  # at most
 # Schema-valid input the API refuses for reasons a schema cannot say (a package this shop does not
 # sell, a webhook without its signature) is the API's business, not a mismatch.
 EXCLUDED = [schemathesis.checks.positive_data_acceptance]
+GENERATED = object()  # keep what Schemathesis generated
 
 
 @pytest.fixture
@@ -62,10 +64,13 @@ def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
         users = c.get(f"/tenants/{world.own}/users", headers=callers["tenant_owner"]).json()
         user_ids = [u["user_id"] for u in users if u["email"] in (world.users["viewer"], world.users["nurse"])]
         assert len(user_ids) == 2, users
-        known = {"tenant": [world.own, world.foreign], "shop": [SHOP, "front-range-dutchie", "mile-high-treez",
-                                                                "importations-portaus"],
-                 "order_id": [order["order_id"]], "token": [order["token"]],
-                 "transaction_id": [2, 4], "invoice_id": [4, 8], "user_id": user_ids, "customer_id": [CUSTOMER_ID]}
+        known = {("path", "tenant"): [world.own, world.foreign],
+                 ("path", "shop"): [SHOP, "front-range-dutchie", "mile-high-treez", "importations-portaus"],
+                 ("path", "order_id"): [order["order_id"]], ("path", "unit"): [1],
+                 ("query", "token"): [order["token"]], ("header", "x-order-token"): [order["token"]],
+                 ("query", "session_id"): [order_row(engine, SHOP, order["order_id"])["stripe_session_id"]],
+                 ("path", "transaction_id"): [2, 4], ("path", "invoice_id"): [4, 8], ("path", "user_id"): user_ids,
+                 ("path", "system"): ["slack", "stripe", "mx_merchant"]}
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         yield schema, callers, known
 
@@ -109,10 +114,17 @@ class Run:
         self.by_operation: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
     def send(self, case, pick, caller: str) -> None:
-        """``pick(values)`` chooses a path value from the real ones plus the generated one."""
-        for name, values in self.known.items():
-            if values and name in (case.path_parameters or {}):
-                case.path_parameters[name] = pick([*values, case.path_parameters[name]])
+        """``pick(values)`` chooses an input's value from the real ones plus the generated one."""
+        declared = {(p.get("in"), p.get("name", "").lower()) for p in case.operation.definition.raw.get("parameters", [])}
+        for (where, name), values in self.known.items():
+            if (where, name) not in declared:
+                continue
+            container = {"path": "path_parameters", "query": "query", "header": "headers"}[where]
+            if getattr(case, container) is None:
+                setattr(case, container, {})
+            chosen = pick([*values, GENERATED])
+            if chosen is not GENERATED:
+                getattr(case, container)[name] = chosen
         headers = self.callers[caller]
         label = case.operation.label
         try:
@@ -125,6 +137,9 @@ class Run:
         self.sent[label] += 1
         self.statuses[response.status_code] += 1
         self.by_operation[label][response.status_code] += 1
+        if "/webhooks/" in label and not 400 <= response.status_code < 500:  # sent unsigned: refused, always
+            self.failures.setdefault((label, "unsigned webhook", response.status_code),
+                                     f"{label} took an unsigned delivery: {response.status_code} {response.text[:300]}")
         try:
             case.validate_response(response, headers=headers, excluded_checks=EXCLUDED)
         except FailureGroup as group:
@@ -188,3 +203,9 @@ def test_a_blank_api_key_name_is_refused_not_a_server_error(staff):
         assert answer.headers["content-type"] == "application/problem+json"
         assert "name" in answer.json()["detail"]
     assert c.post("/me/keys", json={"name": "ci"}, headers=admin).status_code == 201
+
+
+def test_the_stripe_return_documents_a_bodiless_redirect(engine, warehouse_url):
+    with client(engine, warehouse_url) as c:
+        answers = c.get("/openapi.json").json()["paths"]["/shops/{shop}/orders/{order_id}/return"]["get"]["responses"]
+    assert "content" not in answers["303"] and "Location" in answers["303"]["headers"]  # it was JSON, and empty
