@@ -51,7 +51,8 @@ def problem_responses(*codes: int | tuple[int, str]) -> dict[int | str, dict[str
     out: dict[int | str, dict[str, Any]] = {}
     for entry in codes:
         code, description = entry if isinstance(entry, tuple) else (entry, TITLES[entry])
-        out[code] = {"model": ProblemDetails, "description": description, "content": {MEDIA_TYPE: {}}}
+        out[code] = {"model": ProblemDetails, "description": description,  # the body's schema under the type it is sent as
+                     "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
     return out
 
 
