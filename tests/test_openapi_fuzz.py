@@ -80,6 +80,7 @@ def _package(c: TestClient) -> str:
     return next(i for i in items if i["data_mb"] == 1024 and i["validity_days"] == 7)["package_id"]
 
 
+@pytest.mark.timeout(1200)  # about a minute on SQLite, a few on PostgreSQL: above the suite's 300 s
 def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(fuzz_app):
     schema, callers, known = fuzz_app
     run = Run(callers, known)
