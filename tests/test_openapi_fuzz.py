@@ -30,10 +30,11 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 
 from api.app import create_app
-from storehouse.demo import register_demo_tenants
+from storehouse.demo import DEMO_TENANTS
 from storehouse.demo_shop import SHOP
 from tests.api_shop import load_catalogue, order_row, quiesce, settings_for
 from tests.people_world import bearer, client, make_world, sign_in
+from warehouse.tenants import add_tenant, set_connection
 
 # Per operation; STOREHOUSE_FUZZ_SCALE multiplies them for a deeper run by hand (CI runs at 1).
 SCALE = float(os.environ.get("STOREHOUSE_FUZZ_SCALE", "1"))
@@ -49,15 +50,16 @@ GENERATED = object()  # keep what Schemathesis generated
 def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
     """The app, its OpenAPI document as Schemathesis reads it, the callers and the real path values."""
     world = make_world(engine, tenant_id)
-    register_demo_tenants(engine, sandbox_reset.url)
-    load_catalogue(warehouse, SHOP)
+    shops = demo_copies(engine, sandbox_reset.url, tenant_id)
+    load_catalogue(warehouse, shops[SHOP])
     app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)
     with TestClient(app, raise_server_exceptions=False) as c:
         owner = sign_in(c, world.users["tenant_owner"])
         admin = sign_in(c, world.users["super_admin"])
         callers = {"super_admin": bearer(admin["access_token"]), "tenant_owner": bearer(owner["access_token"]),
                    "api_key": bearer(world.keys["key"]), "anonymous": {}}
-        order = c.post(f"/shops/{SHOP}/checkout", json={"package_id": _package(c), "quantity": 1,
+        shop = shops[SHOP]
+        order = c.post(f"/shops/{shop}/checkout", json={"package_id": _package(c, shop), "quantity": 1,
                                                          "email": "fuzz@example.com"})
         assert order.status_code == 201, order.text
         order = order.json()
@@ -65,10 +67,11 @@ def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
         user_ids = [u["user_id"] for u in users if u["email"] in (world.users["viewer"], world.users["nurse"])]
         assert len(user_ids) == 2, users
         known = {("path", "tenant"): [world.own, world.foreign],
-                 ("path", "shop"): [SHOP, "front-range-dutchie", "mile-high-treez", "importations-portaus"],
+                 ("path", "shop"): [shops[s] for s in (SHOP, "front-range-dutchie", "mile-high-treez",
+                                                       "importations-portaus")],
                  ("path", "order_id"): [order["order_id"]], ("path", "unit"): [1],
                  ("query", "token"): [order["token"]], ("header", "x-order-token"): [order["token"]],
-                 ("query", "session_id"): [order_row(engine, SHOP, order["order_id"])["stripe_session_id"]],
+                 ("query", "session_id"): [order_row(engine, shop, order["order_id"])["stripe_session_id"]],
                  ("path", "transaction_id"): [2, 4], ("path", "invoice_id"): [4, 8], ("path", "user_id"): user_ids,
                  ("path", "system"): ["slack", "stripe", "mx_merchant"]}
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -77,8 +80,20 @@ def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
         quiesce(engine, shop)
 
 
-def _package(c: TestClient) -> str:
-    items = c.get(f"/shops/{SHOP}/catalogue", params={"country": "JP"}).json()["items"]
+def demo_copies(engine, sandbox_url: str, prefix: str) -> dict[str, str]:
+    """The demo tenants' connections under ids of this test's own (demo id -> copy's id): the cases
+    place orders, and the demo's own tenants are other tests' fixtures."""
+    copies = {t.tenant_id: f"{prefix}-{t.tenant_id}" for t in DEMO_TENANTS}
+    with engine.begin() as conn:
+        for t in DEMO_TENANTS:
+            add_tenant(conn, copies[t.tenant_id], t.name)
+            for c in t.connections:
+                set_connection(conn, copies[t.tenant_id], c.system, f"{sandbox_url}{c.path}", c.credentials, c.options)
+    return copies
+
+
+def _package(c: TestClient, shop: str) -> str:
+    items = c.get(f"/shops/{shop}/catalogue", params={"country": "JP"}).json()["items"]
     return next(i for i in items if i["data_mb"] == 1024 and i["validity_days"] == 7)["package_id"]
 
 
@@ -118,7 +133,8 @@ class Run:
 
     def send(self, case, pick, caller: str) -> None:
         """``pick(values)`` chooses an input's value from the real ones plus the generated one."""
-        declared = {(p.get("in"), p.get("name", "").lower()) for p in case.operation.definition.raw.get("parameters", [])}
+        parameters = case.operation.definition.raw.get("parameters", [])
+        declared = {(p.get("in"), p.get("name", "").lower()) for p in parameters}
         for (where, name), values in self.known.items():
             if (where, name) not in declared:
                 continue
