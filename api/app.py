@@ -66,8 +66,11 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
                                            app.state.people.settings.signin_failures_burst)
     problems.install(app)
     logs.install()
+    app.state.routes = list(app.router.routes)  # flat, for a 405's Allow (the app keeps included routers nested)
     for name in ROUTERS:
-        app.include_router(importlib.import_module(name).router)
+        router = importlib.import_module(name).router
+        app.include_router(router)
+        app.state.routes += router.routes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        webhook_max_bytes=settings.max_webhook_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

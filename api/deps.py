@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Header, Path, Query, Request
+from pydantic import BeforeValidator
 
 from api.problems import Problem
 from api.ratelimit import RateLimiter
@@ -95,3 +98,18 @@ def order_token(token: Annotated[str | None, Query(max_length=128)] = None,
 
 
 OrderToken = Annotated[str | None, Depends(order_token)]
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def iso_text(value: Any) -> Any:
+    """A date or time in a query is ISO 8601 text, as the OpenAPI document says (``format: date-time``
+    or ``date``): a bare number, which pydantic would read as a Unix time, is refused."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected ISO 8601 text, such as 2026-01-31 or 2026-01-31T08:00:00Z")
+    return value
+
+
+Instant = Annotated[dt.datetime, BeforeValidator(iso_text)]
+Day = Annotated[dt.date, BeforeValidator(iso_text)]

@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
+from people.users import PeopleError
 from shop.errors import Problem
 
 log = logging.getLogger("storehouse.api")
@@ -49,7 +51,8 @@ def problem_responses(*codes: int | tuple[int, str]) -> dict[int | str, dict[str
     out: dict[int | str, dict[str, Any]] = {}
     for entry in codes:
         code, description = entry if isinstance(entry, tuple) else (entry, TITLES[entry])
-        out[code] = {"model": ProblemDetails, "description": description, "content": {MEDIA_TYPE: {}}}
+        out[code] = {"model": ProblemDetails, "description": description,  # the body's schema under the type it is sent as
+                     "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
     return out
 
 
@@ -78,8 +81,19 @@ def _problem(request: Request, exc: Problem) -> JSONResponse:
 def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     kind = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
-    return problem_response(exc.status_code, kind, detail, instance=request.url.path,
-                            headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:  # the router names only the first route on this path; RFC 9110 wants them all
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return problem_response(exc.status_code, kind, detail, instance=request.url.path, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route on the request's path answers to."""
+    methods: set[str] = set()
+    for route in request.app.state.routes:
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,6 +105,11 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
                                 instance=request.url.path, errors=errors)
     return problem_response(422, "validation-error", "The request is not valid.", instance=request.url.path,
                             errors=errors)
+
+
+def _refused(request: Request, exc: PeopleError) -> JSONResponse:
+    # The people side's refusals (a blank key name, say) are the caller's to fix, wherever they arise.
+    return problem_response(exc.status, exc.kind, str(exc), instance=request.url.path)
 
 
 def _unstorable(request: Request, exc: sa.exc.DataError) -> JSONResponse:
@@ -118,6 +137,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(PeopleError, _refused)
     app.add_exception_handler(sa.exc.DataError, _unstorable)
     app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -83,7 +83,10 @@ def esim_qr(shop: ShopDep, order_id: OrderId, unit: Annotated[int, Path(ge=1, le
     return Response(png, media_type="image/png", headers=NO_STORE)
 
 
-@router.get("/return", status_code=303, responses={**PRIVATE, **problem_responses(
+@router.get("/return", status_code=303, response_class=RedirectResponse, responses={
+    303: {"description": "To the order's page (`Location`); no body.", "headers": {"Location": {
+        "description": "The order's own link, with its token.", "schema": {"type": "string"}}}},
+    **PRIVATE, **problem_responses(
     (404, "No such shop or order, or Stripe does not know this session."), (502, "Stripe could not be reached."))})
 def stripe_return(shop: ShopDep, order_id: OrderId, token: OrderToken, services: ServicesDep, request: Request,
                   session_id: Annotated[str, Query(pattern=r"^cs_[A-Za-z0-9_]{8,200}$")]) -> Response:

@@ -3,12 +3,11 @@ only, no customer rows); and the same for one tenant."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import EngineDep
+from api.deps import Day, EngineDep
 from api.staff import STAFF_RESPONSES, across, require
 from people import analytics
 from people.auth import Access
@@ -18,7 +17,7 @@ router = APIRouter(tags=["staff: analytics"])
 
 @router.get("/analytics", responses=STAFF_RESPONSES)
 def across_tenants(granted: Annotated[list[Access], Depends(across("analytics.view"))], engine: EngineDep,
-                   since: dt.date | None = None, until: dt.date | None = None) -> dict[str, Any]:
+                   since: Day | None = None, until: Day | None = None) -> dict[str, Any]:
     """Daily aggregates for every tenant you hold analytics.view on, and no other."""
     with engine.connect() as conn:
         return analytics.summary(conn, [a.tenant_id for a in granted], since, until)
@@ -26,6 +25,6 @@ def across_tenants(granted: Annotated[list[Access], Depends(across("analytics.vi
 
 @router.get("/tenants/{tenant}/analytics", responses=STAFF_RESPONSES)
 def one_tenant(access: Annotated[Access, Depends(require("analytics.view"))], engine: EngineDep,
-               since: dt.date | None = None, until: dt.date | None = None) -> dict[str, Any]:
+               since: Day | None = None, until: Day | None = None) -> dict[str, Any]:
     with engine.connect() as conn:
         return analytics.summary(conn, [access.tenant_id], since, until)

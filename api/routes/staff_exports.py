@@ -3,13 +3,12 @@ constant memory); each export is written to the audit log."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import EngineDep
+from api.deps import EngineDep, Instant
 from api.staff import STAFF_RESPONSES, require
 from people import audit, exports, records
 from people.auth import Access
@@ -32,7 +31,7 @@ def _streamed(engine, access: Access, what: str, query, fmt: str, filters: dict)
 
 @router.get("/transactions", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
 def export_transactions(access: Annotated[Access, Depends(require("data.export"))], engine: EngineDep,
-                        format: Format = "csv", since: dt.datetime | None = None, until: dt.datetime | None = None,
+                        format: Format = "csv", since: Instant | None = None, until: Instant | None = None,
                         status: Annotated[str | None, Query(max_length=32)] = None,
                         category: Annotated[str | None, Query(max_length=100)] = None,
                         linked: bool | None = None) -> StreamingResponse:
@@ -44,7 +43,7 @@ def export_transactions(access: Annotated[Access, Depends(require("data.export")
 
 @router.get("/invoices", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
 def export_invoices(access: Annotated[Access, Depends(require("data.export"))], engine: EngineDep,
-                    format: Format = "csv", since: dt.datetime | None = None, until: dt.datetime | None = None,
+                    format: Format = "csv", since: Instant | None = None, until: Instant | None = None,
                     status: Annotated[str | None, Query(max_length=32)] = None) -> StreamingResponse:
     query = records.invoices_query(access, since, until, status).order_by(records.invoices.c.id)
     return _streamed(engine, access, "invoices", query, format, {"since": since, "until": until, "status": status})

@@ -3,14 +3,13 @@ with lines, and the nurse's one write (``invoices.update_data_sent``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from api.deps import EngineDep
+from api.deps import EngineDep, Instant
 from api.problems import Problem
 from api.staff import STAFF_RESPONSES, ReadConn, require
 from people import audit, records
@@ -45,7 +44,7 @@ def _plain(row: dict) -> dict:
 
 @router.get("/transactions", response_model=Page, responses=STAFF_RESPONSES)
 def list_transactions(access: Annotated[Access, Depends(require("transactions.view"))], conn: ReadConn,
-                      since: dt.datetime | None = None, until: dt.datetime | None = None,
+                      since: Instant | None = None, until: Instant | None = None,
                       status: Annotated[str | None, Query(max_length=32)] = None,
                       category: Annotated[str | None, Query(max_length=100)] = None,
                       linked: bool | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
@@ -65,7 +64,7 @@ def get_transaction(transaction_id: Id, access: Annotated[Access, Depends(requir
 
 @router.get("/invoices", response_model=Page, responses=STAFF_RESPONSES)
 def list_invoices(access: Annotated[Access, Depends(require("invoices.view"))], conn: ReadConn,
-                  since: dt.datetime | None = None, until: dt.datetime | None = None,
+                  since: Instant | None = None, until: Instant | None = None,
                   status: Annotated[str | None, Query(max_length=32)] = None,
                   limit: Limit = 50, cursor: Cursor = None) -> Page:
     return _page(lambda: records.invoice_page(conn, access, limit, cursor, since=since, until=until, status=status))
