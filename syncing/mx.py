@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,14 +32,16 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from resources.http import ProviderError
-from resources.mx_merchant import MxInvoice, MxMerchantClient, MxPayment, Page
+from resources.mx_merchant import SYSTEM, MxInvoice, MxMerchantClient, MxPayment, Page
 from syncing.progress import MX_STEPS, NO_PROGRESS, Progress
 from syncing.result import SyncResult
+from syncing.runs import connection_of, sync_each
 from syncing.state import load_cursor, quarantine_records, release_quarantined
 from syncing.stream import StreamWriter
 from warehouse.syncs import Rejected
 from warehouse.tables.core import quarantine
 from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
+from warehouse.tenants import TenantConnection
 from warehouse.types import utc_now
 from warehouse.upsert import upsert
 
@@ -641,3 +644,30 @@ def sync_products(engine, tenant_id: str, rules: dict[str, str], progress: Progr
         )
         stats.extra["transactions_categorised"] = conn.execute(stmt).rowcount
     return stats
+
+
+# -- the whole sync, without Dagster ----------------------------------------------------------
+
+def sync_tenant(engine: sa.Engine, tenant_id: str, client_for: Callable[[TenantConnection], MxMerchantClient],
+                run_id: str | None = None, progress: Progress | None = None) -> dict[str, SyncResult] | None:
+    """Steps 1–8 for one tenant, as the three assets run them (each part with its own client and
+    its own ``sync_runs`` row), reporting to ``progress``; the first part that fails raises its
+    error and the rest do not run. None when the tenant has no MX connection (a configuration
+    error raises)."""
+    connection = connection_of(engine, tenant_id, SYSTEM)
+    if connection is None:
+        return None
+    opts = MxSyncOptions.from_connection(connection.options)
+    parts = {
+        TX_STREAM: lambda client, _: sync_transactions(engine, client, tenant_id, opts, run_id, progress),
+        INVOICE_STREAM: lambda client, _: sync_invoices(engine, client, tenant_id, opts, run_id, progress),
+        PRODUCT_STREAM: lambda _, c: sync_products(engine, tenant_id, c.options.get("category_rules", {}), progress),
+    }
+    results = {}
+    for stream, part in parts.items():
+        [outcome] = sync_each(engine, tenant_id, run_id, [connection], lambda _: stream,
+                              client_for if stream != PRODUCT_STREAM else (lambda _: None), part)
+        if outcome.exc is not None:
+            raise outcome.exc
+        results[stream] = outcome.stats
+    return results

@@ -11,6 +11,10 @@ A sync given no progress reports to ``NO_PROGRESS``, which does nothing. An impl
 be thread-safe if it is shared (the MX invoice writer reports from a background thread), and must
 not raise: a failing progress reporter would fail the sync.
 
+``syncing.mx.sync_tenant(engine, tenant_id, client_for, run_id, progress)`` runs the whole MX
+sync of a tenant without Dagster (each part in its own ``sync_runs`` row, as the assets do);
+``sync_transactions``, ``sync_invoices`` and ``sync_products`` each take ``progress=`` too.
+
 The MX sync (``syncing.mx``) reports the eight steps of seed 003's manual sync, mapped onto what
 it really does (``MX_STEPS``); its three parts report their own steps, so a caller that runs all
 three sees 1 to 8:

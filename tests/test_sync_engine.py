@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from resources.breaker import CircuitBreaker, MemoryBreakerStore
 from resources.http import ProviderError
 from resources.mx_merchant import MxMerchantResource
-from syncing.mx import MxSyncOptions, reconciliation, sync_invoices, sync_products, sync_transactions
+from syncing.mx import MxSyncOptions, reconciliation, sync_invoices, sync_products, sync_tenant, sync_transactions
 from syncing.progress import MX_STEPS, Tally
 from syncing.runs import CIRCUIT_OPEN, FAILED, SYNCED, sync_each
 from tests.test_mx_sync import connect, make_merchant, stats
@@ -108,3 +108,15 @@ def test_an_open_breaker_skips_the_call_and_a_bug_is_recorded_and_raised(sandbox
         sync_each(engine, tenant_id, None, [connection], lambda s: "t", RESOURCE.client_for, bug)
     assert [(st, err) for _, st, err, _ in ledger(engine, tenant_id)] == [
         ("skipped", "circuit open: mx_merchant: down"), ("failed", "KeyError: 'ours'")]
+
+
+def test_the_whole_mx_sync_runs_without_dagster_in_three_ledger_rows(sandbox, engine, tenant_id):
+    merchant = make_merchant(sandbox, transactions=150)
+    connect(engine, sandbox, tenant_id, merchant)
+    progress = Tally()
+    results = sync_tenant(engine, tenant_id, RESOURCE.client_for, "manual-1", progress)
+    assert [i for i, _ in progress.steps] == list(range(1, 9))
+    assert results["mx_transactions"].rows == progress.counts["payments_read"] == 150
+    assert [(s, st) for s, st, _, _ in ledger(engine, tenant_id)] == [
+        ("mx_transactions", "success"), ("mx_invoices", "success"), ("mx_products", "success")]
+    assert sync_tenant(engine, "no-such-tenant", RESOURCE.client_for) is None
