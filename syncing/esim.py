@@ -20,8 +20,7 @@ from resources.esim.client import EsimClientBase
 from resources.http import ProviderError
 from syncing.deletions import gone_rows, mark_gone
 from syncing.result import SyncResult
-from syncing.state import quarantine_records
-from syncing.stream import Stream
+from syncing.stream import Stream, StreamWriter
 from warehouse.tables.esim import esim_packages, esim_stock
 from warehouse.tenants import TenantConnection
 from warehouse.types import utc_now
@@ -84,14 +83,14 @@ def sync_packages(engine: sa.Engine, client: EsimClientBase, connection: TenantC
     rows = [{**p.model_dump(exclude={"provider"}), "tenant_id": tenant, "provider": provider,
              "price": shop_price(p.cost, rule), "active": True} for p in packages]
     stats = SyncResult(rows=len(rows) + len(client.rejected))
+    writer = StreamWriter(engine, tenant, f"esim_packages:{provider}", esim_packages, PACKAGES.key, stats, run_id)
     c = esim_packages.c
     mine = sa.and_(c.tenant_id == tenant, c.provider == provider, c.active.is_(True))
     with engine.begin() as conn:
         known = conn.execute(sa.select(sa.func.count()).select_from(esim_packages).where(mine)).scalar_one()
         if not rows and known:
             raise ProviderError(provider, f"listed no packages; keeping the {known} known ones")
-        stats.rows_written = upsert(conn, esim_packages, rows).written if rows else 0
-        stats.quarantined = quarantine_records(conn, tenant, f"esim_packages:{provider}", client.rejected, run_id)
+        writer.write_in(conn, rows, client.rejected)  # a package quarantined before and readable now is released
         # A package listed but unreadable (quarantined) is not gone; one without an id blinds the run.
         unread = {str(r.source_id) for r in client.rejected if r.source_id}
         blind = len(unread) != len(client.rejected)

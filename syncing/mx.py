@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -484,9 +484,9 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
         retry = quarantined_to_retry(conn, tenant_id)
     _step(progress, 4)
     mapped, _ = map_numbers(client, numbers, opts.invoice_list_page_size)
-    meter.report()
     rejected = [Rejected({"invoice_number": n}, "invoice number not found in the invoice list", f"number:{n}")
                 for n in numbers if n not in mapped]
+    meter.report(quarantined=len(rejected))
     # Each invoice is quarantined under the reference its payments hold, so the next run skips it
     # before it looks anything up; a quarantined one asked for again keeps its key.
     key_of = {**{i: f"number:{n}" for n, i in mapped.items()}, **retry, **{i: f"id:{i}" for i in ids}}

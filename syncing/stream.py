@@ -51,11 +51,16 @@ class StreamWriter:
               cursor_update: dict[str, Any] | None = None) -> UpsertResult:
         """Upsert ``rows``, release and quarantine, checkpoint: one transaction."""
         with self.engine.begin() as conn:
-            written = upsert(conn, self.table, rows) if rows else UpsertResult()
-            self.release(conn, rows)
-            self.result.quarantined += quarantine_records(conn, self.tenant_id, self.name, rejected, self.run_id)
-            if cursor_update is not None:
-                self.checkpoint(conn, cursor_update)
+            return self.write_in(conn, rows, rejected, cursor_update)
+
+    def write_in(self, conn: sa.Connection, rows: list[dict[str, Any]], rejected: Iterable[Rejected] = (),
+                 cursor_update: dict[str, Any] | None = None) -> UpsertResult:
+        """``write`` inside the caller's transaction (with what else it must do atomically)."""
+        written = upsert(conn, self.table, rows) if rows else UpsertResult()
+        self.release(conn, rows)
+        self.result.quarantined += quarantine_records(conn, self.tenant_id, self.name, rejected, self.run_id)
+        if cursor_update is not None:
+            self.checkpoint(conn, cursor_update)
         self.result.rows_written += written.written
         return written
 
