@@ -31,7 +31,8 @@ three sees 1 to 8:
 
 Counts it adds as they grow: ``payments_read``, ``payments_new``, ``payments_updated`` (new and
 changed payment rows), ``invoices_fetched``, ``api_calls``, ``quarantined``, ``errors`` (detail
-calls that failed and will be asked again next run).
+calls that failed and will be asked again next run). A POS stream (``syncing.pos.sync_stream``)
+reports no steps, and adds ``rows`` and ``quarantined`` per batch written.
 """
 
 from __future__ import annotations
