@@ -3,15 +3,15 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
+from assets.common import API_RETRY, OWNERS, count, markdown_table, not_connected, table_metadata
 from assets.partitions import pos_partitions, tenant_check
-from assets.pos_categories import UNMAPPED
 from assets.pos_common import (
-    GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
-    reachable_check, run_pos_streams,
+    GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, pos_metadata, raise_failures, reachable_check,
+    run_pos_streams,
 )
 from resources.pos import PosClientsResource
 from resources.warehouse import WarehouseResource
+from syncing.pos_categories import UNMAPPED
 from warehouse.tables.pos import products, saq_branches
 
 PRODUCTS_KEY = dg.AssetKey(["pos", "products"])
@@ -61,7 +61,7 @@ def pos_products(
     tenant = context.partition_key
     runs = run_pos_streams(context, warehouse, pos_clients, "products")
     if runs is None:
-        return pos_not_connected(PRODUCTS_KEY, [UNMAPPED_CHECK, REACHABLE])
+        return not_connected("POS or Portaus", [UNMAPPED_CHECK, REACHABLE], PRODUCTS_KEY)
     raise_failures(tenant, runs)
     p = products.c
     live = count(warehouse, products, tenant, p.deleted_at.is_(None))
@@ -102,7 +102,7 @@ def pos_saq_branches(
     tenant = context.partition_key
     runs = run_pos_streams(context, warehouse, pos_clients, "saq_branches", systems=("portaus",))
     if runs is None:
-        return pos_not_connected(SAQ_BRANCHES_KEY, [REACHABLE], systems="Portaus")
+        return not_connected("Portaus", [REACHABLE], SAQ_BRANCHES_KEY)
     raise_failures(tenant, runs)
     b = saq_branches.c
     meta = pos_metadata(runs, count(warehouse, saq_branches, tenant, b.deleted_at.is_(None)))

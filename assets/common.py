@@ -1,4 +1,10 @@
-"""What every sync asset shares: the tenant's connection, the sync ledger, errors, metadata."""
+"""What every sync asset shares: Dagster's side of the sync engine (``syncing``).
+
+The engine runs the syncs and writes the ledger; an asset calls it for its partition's tenant
+and turns what it returns into metadata, check results and failures. Failures name the tenant
+and the provider, never a credential; bad credentials and configuration errors are not retried
+(retrying cannot help).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,13 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from resources.breaker import CircuitBreaker
 from resources.connection import ConnectionConfigError
-from resources.http import AuthFailed, ProviderError
-from resources.systems import check_connection
+from resources.http import ProviderError
 from resources.warehouse import WarehouseResource
-from warehouse.secrets import SecretsKeyError
-from warehouse.syncs import SyncLedger, SyncStats
+from syncing.result import SyncResult
+from syncing.runs import CONFIG_ERRORS, FAILED, Outcome, connection_of, count_rows, sync_each
+from syncing.state import SyncLedger
 from warehouse.tables import metadata
 from warehouse.tenants import TenantConnection, get_connection
 from warehouse.types import stored_type
@@ -25,22 +32,12 @@ OWNERS = ["team:data"]
 # (``allow_retries=False``), and the two never multiply. The next scheduled run, and for POS the
 # breaker, take it from there.
 API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-# Configuration that only a person can fix: the connection's fields, the secrets key. Never retried.
-CONFIG_ERRORS = (ConnectionConfigError, SecretsKeyError)
-
-
-def checked_connection(warehouse: WarehouseResource, tenant_id: str, system: str) -> TenantConnection | None:
-    """The tenant's connection to ``system``, checked against what the system declares (raises one
-    of ``CONFIG_ERRORS`` when it does not match, or its credentials cannot be decrypted)."""
-    with warehouse.engine.connect() as conn:
-        connection = get_connection(conn, tenant_id, system)
-    return connection and check_connection(connection)
 
 
 def tenant_connection(warehouse: WarehouseResource, tenant_id: str, system: str) -> TenantConnection | None:
-    """``checked_connection`` for an asset: a configuration error fails the run at once, in one line."""
+    """The tenant's checked connection to ``system``: a configuration error fails the run at once, in one line."""
     try:
-        return checked_connection(warehouse, tenant_id, system)
+        return connection_of(warehouse.engine, tenant_id, system)
     except CONFIG_ERRORS as exc:
         raise config_failure(tenant_id, system, exc) from None
 
@@ -52,53 +49,49 @@ def config_failure(tenant: str, system: str, exc: Exception) -> dg.Failure:
     return dg.Failure(description=f"Tenant '{tenant}': {str(exc).rstrip('.')}.{hint}", allow_retries=False)
 
 
-def run_sync(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    stream: str,
-    system: str,
-    work: Callable[[TenantConnection], SyncStats],
-) -> tuple[SyncStats, float] | None:
-    """Run one stream's sync for the partition's tenant, recorded in ``sync_runs``.
+def sync_connections(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                     connections: Sequence[TenantConnection], stream_of: Callable[[str], str],
+                     client_for: Callable[[TenantConnection], Any], work: Callable[[Any, TenantConnection], SyncResult],
+                     breaker_for: Callable[[str], CircuitBreaker] | None = None) -> list[Outcome]:
+    """``syncing.runs.sync_each`` for the partition's tenant, in this run, warning in its log."""
+    return sync_each(warehouse.engine, context.partition_key, context.run.run_id, connections, stream_of,
+                     client_for, work, breaker_for, context.log.warning)
 
-    Returns None when the tenant has no connection to ``system``. Failures name the tenant and
-    the provider, never a credential; bad credentials and configuration errors are not retried
-    (retrying cannot help).
-    """
+
+def run_sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource, stream: str, system: str,
+             client_for: Callable[[TenantConnection], Any], work: Callable[[Any, TenantConnection], SyncResult],
+             ) -> SyncResult | None:
+    """Run one stream's sync for the partition's tenant, recorded in ``sync_runs``; its failure
+    fails the run. None when the tenant has no connection to ``system``."""
     tenant = context.partition_key
     try:
-        connection = checked_connection(warehouse, tenant, system)
-    except CONFIG_ERRORS as exc:
-        SyncLedger(warehouse.engine, tenant, stream, context.run.run_id).finish(SyncStats(), "failed", str(exc))
+        with warehouse.engine.connect() as conn:
+            connection = get_connection(conn, tenant, system)
+    except CONFIG_ERRORS as exc:  # the secrets key
+        SyncLedger(warehouse.engine, tenant, stream, context.run.run_id).finish(SyncResult(), FAILED, str(exc))
         raise config_failure(tenant, system, exc) from None
     if connection is None:
         context.log.info(f"tenant {tenant} has no {system} connection; nothing to sync")
         return None
-    ledger = SyncLedger(warehouse.engine, tenant, stream, context.run.run_id)
-    try:
-        stats = work(connection)
-    except CONFIG_ERRORS as exc:
-        ledger.finish(SyncStats(), "failed", str(exc))
-        raise config_failure(tenant, system, exc) from None
-    except AuthFailed as exc:
-        ledger.finish(SyncStats(), "failed", str(exc))
+    [outcome] = sync_connections(context, warehouse, [connection], lambda _: stream, client_for, work)
+    if outcome.exc is None:
+        return outcome.stats
+    if outcome.config:
+        raise config_failure(tenant, system, outcome.exc) from None
+    if outcome.auth:
         raise dg.Failure(
-            description=f"Tenant '{tenant}': {system} rejected the credentials (HTTP {exc.status}). "
+            description=f"Tenant '{tenant}': {system} rejected the credentials (HTTP {outcome.exc.status}). "
             f"Fix them with `storehouse tenants add {tenant} --system {system} ...`.",
             allow_retries=False,
         ) from None
-    except ProviderError as exc:
-        ledger.finish(SyncStats(), "failed", str(exc))
-        raise dg.Failure(description=f"Tenant '{tenant}': {exc}", allow_retries=False) from None  # see API_RETRY
-    except Exception as exc:
-        ledger.finish(SyncStats(), "failed", f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    return stats, ledger.finish(stats)
+    if isinstance(outcome.exc, ProviderError):
+        raise dg.Failure(description=f"Tenant '{tenant}': {outcome.exc}", allow_retries=False) from None  # see API_RETRY
+    raise outcome.exc  # a ValueError of ours: the run fails as it would have without the engine
 
 
-def table_count(warehouse: WarehouseResource, table: sa.Table, tenant_id: str) -> int:
-    with warehouse.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.tenant_id == tenant_id)).scalar_one()
+def count(warehouse: WarehouseResource, table: sa.Table, tenant_id: str, *where: Any) -> int:
+    """The tenant's rows of ``table`` (that match ``where``)."""
+    return count_rows(warehouse.engine, table, tenant_id, *where)
 
 
 def preview(warehouse: WarehouseResource, table: sa.Table, tenant_id: str, columns: Sequence[str], order_by: str, limit: int = 5) -> str:
@@ -120,25 +113,14 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def sync_metadata(stats: SyncStats, duration: float, table_rows: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "dagster/row_count": table_rows,
-        "rows_received": stats.rows,
-        "rows_written": stats.rows_written,
-        "api_calls": stats.api_calls,
-        "quarantined": stats.quarantined,
-        "duration_s": round(duration, 3),
-    }
-    meta.update({k: v for k, v in stats.extra.items() if isinstance(v, (int, float, str, bool))})
-    return meta
-
-
-def not_connected(system: str, checks: Sequence[str] = ()) -> dg.MaterializeResult:
-    """The result for a tenant that does not use ``system``: nothing loaded, checks not applicable."""
+def not_connected(system: str, checks: Sequence[str] = (), asset_key: dg.AssetKey | None = None) -> dg.MaterializeResult:
+    """The result for a tenant that does not use ``system``: nothing loaded, checks not applicable
+    (``asset_key`` names the asset when it is one of several in a multi-asset)."""
     note = f"tenant has no {system} connection"
     return dg.MaterializeResult(
         metadata={"dagster/row_count": 0, "skipped": note},
-        check_results=[dg.AssetCheckResult(check_name=c, passed=True, metadata={"note": note}) for c in checks],
+        check_results=[dg.AssetCheckResult(check_name=c, asset_key=asset_key, passed=True, metadata={"note": note})
+                       for c in checks],
     )
 
 

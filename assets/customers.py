@@ -3,11 +3,11 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
+from assets.common import API_RETRY, OWNERS, count, markdown_table, not_connected, table_metadata
 from assets.partitions import pos_partitions, tenant_check
 from assets.pos_common import (
-    GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
-    reachable_check, run_pos_streams,
+    GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, pos_metadata, raise_failures, reachable_check,
+    run_pos_streams,
 )
 from resources.pos import PosClientsResource
 from resources.warehouse import WarehouseResource
@@ -44,7 +44,7 @@ def pos_customers(
     tenant = context.partition_key
     runs = run_pos_streams(context, warehouse, pos_clients, "customers")
     if runs is None:
-        return pos_not_connected(CUSTOMERS_KEY, [NO_PII, REACHABLE])
+        return not_connected("POS or Portaus", [NO_PII, REACHABLE], CUSTOMERS_KEY)
     raise_failures(tenant, runs)
     c = customers.c
     # the preview shows only what the analytics view shows: no PII reaches the UI

@@ -8,7 +8,6 @@ that fails keeps its last good rows and is named in the metadata; the others sti
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -16,16 +15,17 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.common import (
-    API_RETRY, OWNERS, markdown_table, not_connected, preview, table_count, table_metadata, tenant_connection,
+    API_RETRY, OWNERS, count, markdown_table, not_connected, preview, sync_connections, table_metadata,
+    tenant_connection,
 )
-from assets.esim_sync import mark_alerted, stock_join, stock_message, sync_packages, sync_stock
 from assets.partitions import esim_partitions, tenant_check
 from resources.esim import PROVIDERS, EsimProvidersResource
 from resources.esim.client import EsimClientBase
-from resources.http import ProviderError
 from resources.slack import SlackResource
 from resources.warehouse import WarehouseResource
-from warehouse.syncs import SyncLedger, SyncStats
+from syncing.esim import mark_alerted, stock_join, stock_message, sync_packages, sync_stock
+from syncing.result import SyncResult
+from syncing.runs import Outcome
 from warehouse.tables.esim import esim_packages, esim_stock
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
@@ -36,40 +36,13 @@ PRICED, REFRESHED = "every_package_priced_above_cost", "every_provider_refreshed
 STOCKED, STOCK_READ = "every_active_package_has_stock", "every_provider_stock_read"
 
 
-@dataclass
-class ProviderRun:
-    """One provider's part of a run: its stats, or why it failed (its last good rows stay)."""
-
-    stats: SyncStats = field(default_factory=SyncStats)
-    error: str | None = None
-    retryable: bool = False
-
-
-def esim_connections(warehouse: WarehouseResource, tenant: str) -> list[TenantConnection]:
-    return [c for p in PROVIDERS if (c := tenant_connection(warehouse, tenant, p)) is not None]
-
-
 def per_provider(context: dg.AssetExecutionContext, warehouse: WarehouseResource, resource: EsimProvidersResource,
-                 stream: str, work: Callable[[EsimClientBase, TenantConnection], SyncStats]) -> dict[str, ProviderRun]:
-    """Run ``work`` for each of the tenant's providers, each in its own ``sync_runs`` row."""
-    runs: dict[str, ProviderRun] = {}
-    for connection in esim_connections(warehouse, context.partition_key):
-        ledger = SyncLedger(warehouse.engine, context.partition_key, f"{stream}:{connection.system}", context.run.run_id)
-        run = runs[connection.system] = ProviderRun()
-        client = None
-        try:
-            client = resource.client_for(connection)
-            run.stats = work(client, connection)
-            run.stats.extra.update(client.call_stats())  # retries and the run's retry budget
-            ledger.finish(run.stats)
-        except (ProviderError, ValueError) as exc:  # ValueError: a bad margin rule in the connection options
-            run.error, run.retryable = str(exc)[:300], getattr(exc, "retryable", False)
-            run.stats.api_calls = client.calls if client else 0
-            ledger.finish(run.stats, "failed", run.error)
-            context.log.warning(f"{connection.system}: {run.error}; its last good rows are kept")
-        finally:
-            if client:
-                client.close()
+                 stream: str, work: Callable[[EsimClientBase, TenantConnection], SyncResult]) -> dict[str, Outcome]:
+    """Run ``work`` for each of the tenant's providers, each in its own ``sync_runs`` row; fail the
+    run only when every provider failed (the others keep serving their last good rows)."""
+    connections = [c for p in PROVIDERS if (c := tenant_connection(warehouse, context.partition_key, p)) is not None]
+    runs = {o.system: o for o in sync_connections(context, warehouse, connections, lambda system: f"{stream}:{system}",
+                                                  resource.client_for, work)}
     if runs and all(r.error for r in runs.values()):
         raise dg.Failure(description=f"Tenant '{context.partition_key}': every eSIM provider failed: "
                          + "; ".join(f"{p}: {r.error}" for p, r in runs.items()),
@@ -77,7 +50,7 @@ def per_provider(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     return runs
 
 
-def run_metadata(runs: dict[str, ProviderRun], counts: dict[str, int], rows: int) -> dict[str, Any]:
+def run_metadata(runs: dict[str, Outcome], counts: dict[str, int], rows: int) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "dagster/row_count": rows, "api_calls": sum(r.stats.api_calls for r in runs.values()),
         "rows_received": sum(r.stats.rows for r in runs.values()),
@@ -103,7 +76,7 @@ def count_by_provider(warehouse: WarehouseResource, table: sa.Table, tenant: str
         return dict(conn.execute(query.group_by(table.c.provider)).all())
 
 
-def all_providers_check(name: str, runs: dict[str, ProviderRun]) -> dg.AssetCheckResult:
+def all_providers_check(name: str, runs: dict[str, Outcome]) -> dg.AssetCheckResult:
     """A warning, not an error: a provider that failed keeps serving its last good rows."""
     failed = ", ".join(f"{p}: {r.error}" for p, r in runs.items() if r.error)
     return dg.AssetCheckResult(check_name=name, passed=not failed, severity=dg.AssetCheckSeverity.WARN,
@@ -139,7 +112,7 @@ def esim_catalog_packages(context: dg.AssetExecutionContext, warehouse: Warehous
         prices = conn.execute(sa.select(c.cost, c.price).where(c.tenant_id == tenant, c.active.is_(True))).all()
     mispriced = sum(1 for cost, price in prices if not Decimal(0) < cost < price)
     meta = run_metadata(runs, active, sum(active.values()))
-    meta["inactive"] = table_count(warehouse, esim_packages, tenant) - sum(active.values())
+    meta["inactive"] = count(warehouse, esim_packages, tenant) - sum(active.values())
     columns = ["provider", "name", "country_code", "data_mb", "validity_days", "cost", "price"]
     meta["preview"] = dg.MetadataValue.md(preview(warehouse, esim_packages, tenant, columns, "updated_at"))
     return dg.MaterializeResult(metadata=meta, check_results=[

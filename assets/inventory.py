@@ -4,11 +4,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.catalog import PRODUCTS_KEY
-from assets.common import API_RETRY, OWNERS, markdown_table, table_metadata
+from assets.common import API_RETRY, OWNERS, count, markdown_table, not_connected, table_metadata
 from assets.partitions import pos_partitions, tenant_check
 from assets.pos_common import (
-    GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, count, pos_metadata, pos_not_connected, raise_failures,
-    reachable_check, run_pos_streams,
+    GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, pos_metadata, raise_failures, reachable_check,
+    run_pos_streams,
 )
 from resources.pos import PosClientsResource
 from resources.warehouse import WarehouseResource
@@ -61,7 +61,7 @@ def pos_inventory(
     tenant = context.partition_key
     runs = run_pos_streams(context, warehouse, pos_clients, "inventory")
     if runs is None:
-        return pos_not_connected(INVENTORY_KEY, [NO_NEGATIVE, HAS_PRODUCT, REACHABLE])
+        return not_connected("POS or Portaus", [NO_NEGATIVE, HAS_PRODUCT, REACHABLE], INVENTORY_KEY)
     raise_failures(tenant, runs)
     i = inventory.c
     with warehouse.engine.connect() as conn:

@@ -4,17 +4,14 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from assets.common import (
-    API_RETRY, OWNERS, not_connected, preview, run_sync, sync_metadata, table_count, table_metadata,
-)
-from assets.mx_sync import (
-    INVOICE_STREAM, TX_STREAM, MxSyncOptions, sync_invoices, sync_products, sync_transactions,
-)
+from assets.common import API_RETRY, OWNERS, count, not_connected, preview, run_sync, table_metadata
 from assets.partitions import mx_merchant_partitions, tenant_check
 from resources.mx_merchant import SYSTEM, MxMerchantResource
 from resources.warehouse import WarehouseResource
-from warehouse.syncs import load_cursor
-from warehouse.tables.core import quarantine
+from syncing.mx import (
+    INVOICE_STREAM, PRODUCT_STREAM, TX_STREAM, MxSyncOptions, reconciliation, sync_invoices, sync_products,
+    sync_transactions,
+)
 from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
 
 GROUP = "mx_merchant"
@@ -29,18 +26,11 @@ LINKED = "invoice_linked_transactions_have_their_invoice"
 NO_CROSS_TENANT = "no_row_links_across_tenants"
 
 
-def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: WarehouseResource):
-    """The work of one sync step: a client for the tenant's connection, closed afterwards."""
-
-    def work(connection):
-        client = mx_merchant.client_for(connection)
-        try:
-            opts = MxSyncOptions.from_connection(connection.options)
-            return step(warehouse.engine, client, context.partition_key, opts, context.run.run_id)
-        finally:
-            client.close()
-
-    return work
+def _sync(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, stream: str, step):
+    """One MX sync step for the partition's tenant with a client for its connection (closed after)."""
+    return run_sync(context, warehouse, stream, SYSTEM, mx_merchant.client_for, lambda client, connection: step(
+        warehouse.engine, client, context.partition_key, MxSyncOptions.from_connection(connection.options),
+        context.run.run_id))
 
 
 @dg.asset(
@@ -65,23 +55,15 @@ def mx_transactions(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    outcome = run_sync(context, warehouse, TX_STREAM, SYSTEM, _with_client(mx_merchant, sync_transactions, context, warehouse))
-    if outcome is None:
+    stats = _sync(context, warehouse, mx_merchant, TX_STREAM, sync_transactions)
+    if stats is None:
         return not_connected(SYSTEM, [RECONCILES, MOSTLY_READ])
-    stats, duration = outcome
     if not stats.extra.get("reconciled", True):
         context.log.warning(
             f"tenant {tenant}: loaded + quarantined payments are {stats.extra.get('short')} short of MX's "
             f"recordCount {stats.extra.get('record_count')}; the stream stays incomplete and the next run resumes it")
-    loaded = table_count(warehouse, transactions, tenant)
-    with warehouse.engine.connect() as conn:
-        quarantined = conn.execute(
-            sa.select(sa.func.count()).select_from(quarantine)
-            .where(quarantine.c.tenant_id == tenant, quarantine.c.stream == TX_STREAM)
-        ).scalar_one()
-        cursor = load_cursor(conn, tenant, TX_STREAM) or {}
-    expected = cursor.get("record_count", 0)
-    meta = sync_metadata(stats, duration, loaded)
+    counts = reconciliation(warehouse.engine, tenant)
+    meta = stats.metadata(counts.loaded)
     meta["calls_per_transaction"] = round(stats.api_calls / max(stats.rows, 1), 4)
     meta["preview"] = dg.MetadataValue.md(
         preview(warehouse, transactions, tenant, ["id", "created_at", "amount", "status", "invoice_number"], "id")
@@ -90,9 +72,9 @@ def mx_transactions(
         metadata=meta,
         check_results=[dg.AssetCheckResult(
             check_name=RECONCILES,
-            passed=loaded + quarantined == expected,
-            metadata={"loaded": loaded, "quarantined": quarantined, "record_count": expected},
-        ), quarantine_share_check(loaded, quarantined)],
+            passed=counts.reconciled,
+            metadata={"loaded": counts.loaded, "quarantined": counts.quarantined, "record_count": counts.record_count},
+        ), quarantine_share_check(counts.loaded, counts.quarantined)],
     )
 
 
@@ -148,15 +130,14 @@ def mx_invoices(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    outcome = run_sync(context, warehouse, INVOICE_STREAM, SYSTEM, _with_client(mx_merchant, sync_invoices, context, warehouse))
-    if outcome is None:
+    stats = _sync(context, warehouse, mx_merchant, INVOICE_STREAM, sync_invoices)
+    if stats is None:
         return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT])
-    stats, duration = outcome
     with warehouse.engine.connect() as conn:
         missing = _linked_without_invoice(conn, tenant)
         crossed = _cross_tenant_links(conn, tenant)
-    meta = sync_metadata(stats, duration, table_count(warehouse, invoices, tenant))
-    meta["invoice_lines"] = table_count(warehouse, invoice_lines, tenant)
+    meta = stats.metadata(count(warehouse, invoices, tenant))
+    meta["invoice_lines"] = count(warehouse, invoice_lines, tenant)
     meta["preview"] = dg.MetadataValue.md(
         preview(warehouse, invoices, tenant, ["id", "invoice_number", "status", "total_amount", "primary_product"], "id")
     )
@@ -182,19 +163,16 @@ def mx_invoices(
 )
 def mx_product_categories(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tenant = context.partition_key
-    outcome = run_sync(
-        context, warehouse, "mx_products", SYSTEM,
-        lambda connection: sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {})),
-    )
-    if outcome is None:
+    stats = run_sync(context, warehouse, PRODUCT_STREAM, SYSTEM, lambda connection: None, lambda _, connection:
+                     sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {})))
+    if stats is None:
         return not_connected(SYSTEM)
-    stats, duration = outcome
     pc = product_categories.c
     with warehouse.engine.connect() as conn:
         by_category = conn.execute(
             sa.select(pc.category, sa.func.count()).where(pc.tenant_id == tenant).group_by(pc.category).order_by(pc.category)
         ).all()
-    meta = sync_metadata(stats, duration, table_count(warehouse, product_categories, tenant))
+    meta = stats.metadata(count(warehouse, product_categories, tenant))
     meta["categories"] = dg.MetadataValue.md("\n".join(f"- {c}: {n}" for c, n in by_category) or "none")
     return dg.MaterializeResult(metadata=meta)
 

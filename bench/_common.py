@@ -75,7 +75,7 @@ def load_avg() -> str:
 def sync_rows(n: int, merchant_id: int = 1_000_777, seed: int = 5, tenant_id: str = TENANT) -> list[dict]:
     """``n`` normalised transaction rows: the sandbox's payments through the sync's own parser
     (pydantic ``Decimal`` amounts, tz-aware datetimes, strings), newest first like the API."""
-    from assets.mx_sync import parse_payments
+    from syncing.mx import parse_payments
     from sandbox.mx_merchant import Merchant, MerchantSpec
 
     m = Merchant(MerchantSpec(merchant_id=merchant_id, consumer_key="k", consumer_secret="s",

@@ -5,7 +5,7 @@
 The sandbox runs in its own process (its CPU is not on our GIL); each tenant gets a fresh
 account on its system (round-robin over the seven). Phase 1 refreshes every tenant's catalogue
 then inventory, tenants side by side on ``--workers`` threads as separate runs would; it calls
-``assets.pos_sync.sync_stream``, the asset's own work minus Dagster's bookkeeping. Phase 2
+``syncing.pos.sync_stream``, the asset's own work minus Dagster's bookkeeping. Phase 2
 changes 1 % of each tenant's products at the source (stock) and refreshes again: systems with
 an updated-since feed read only the changes, the others re-read in full and write only the
 changes. Prints wall time, rows/s, API calls and peak RSS; it is a benchmark, not a test.
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import SandboxProcess, machine, peak_rss_mib, proc_peak_rss_mib, scratch_pg  # noqa: E402
-from assets.pos_sync import sync_stream  # noqa: E402
+from syncing.pos import sync_stream  # noqa: E402
 from resources.pos import POS_SYSTEMS, PosClientsResource  # noqa: E402
 from resources.warehouse import engine_for  # noqa: E402
 from tests.pos_accounts import Account, native_id, new_account  # noqa: E402

@@ -1,7 +1,7 @@
 """Where the end-to-end sync's wall time goes (instrumented by wrapping, nothing outside bench/ changes).
 
 Runs one first sync like ``mx_end_to_end.py`` (sandbox in its own process, added latency, detail
-concurrency 16) with timers around the pieces of ``assets.mx_sync``: each ``upsert`` call (by
+concurrency 16) with timers around the pieces of ``syncing.mx``: each ``upsert`` call (by
 table, commit not included), ``quarantine_records``, ``save_cursor``, ``parse_payments``,
 ``unresolved_refs``, ``map_numbers`` (the invoice list) and ``link_invoices``; the step times
 (transactions / invoices / products) come from the driver. What is left of the invoices step is
@@ -32,8 +32,9 @@ from mx_end_to_end import connect, create_merchant, reset_calls, run_sync, wareh
 
 import sqlalchemy as sa  # noqa: E402
 
-import assets.mx_sync as S  # noqa: E402
-from assets.mx_sync import MxSyncOptions  # noqa: E402
+import syncing.mx as S  # noqa
+import syncing.stream as W  # noqa: E402
+from syncing.mx import MxSyncOptions  # noqa: E402
 
 TIMES: dict[str, list[float]] = {}
 
@@ -62,15 +63,17 @@ def wrap(module, attr: str, label=None):
 @contextmanager
 def instrumented():
     saved = {}
-    saved["upsert"] = wrap(S, "upsert", lambda conn, table, rows, **k: f"upsert {table.name}")
-    for attr in ("quarantine_records", "save_cursor", "map_numbers", "link_invoices", "unresolved_refs",
-                 "parse_payments"):
-        saved[attr] = wrap(S, attr)
+    label = lambda conn, table, rows, **k: f"upsert {table.name}"  # noqa: E731
+    saved[S, "upsert"] = wrap(S, "upsert", label)
+    saved[W, "upsert"] = wrap(W, "upsert", label)  # the transactions' pages go through the stream writer
+    for module, attr in ((W, "quarantine_records"), (W, "save_cursor"), (S, "quarantine_records"),
+                         (S, "map_numbers"), (S, "link_invoices"), (S, "unresolved_refs"), (S, "parse_payments")):
+        saved[module, attr] = wrap(module, attr)
     try:
         yield
     finally:
-        for attr, real in saved.items():
-            setattr(S, attr, real)
+        for (module, attr), real in saved.items():
+            setattr(module, attr, real)
 
 
 def report(wall: float) -> None:
@@ -157,7 +160,7 @@ def background_writer():
     real_sync_invoices = S.sync_invoices
 
     def sync_invoices(engine, client, tenant_id, opts, run_id=None):
-        stats = S.SyncStats()
+        stats = S.SyncResult()
         calls_before = client.calls
         with engine.connect() as conn:
             ids, numbers = S.unresolved_refs(conn, tenant_id)

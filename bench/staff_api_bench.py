@@ -39,7 +39,7 @@ PASSWORD = "bench password 123"
 
 def seed(url: str, rows: int) -> str:
     """The tenant, ``rows`` transactions (as the sync makes them), and a clinic_staff user; returns an API key."""
-    from assets.mx_sync import parse_payments
+    from syncing.mx import parse_payments
     from people.credentials import Passwords
     from people.users import create_key, create_user, grant
     from sandbox.mx_merchant import Merchant, MerchantSpec

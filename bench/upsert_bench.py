@@ -7,7 +7,7 @@ changes, nothing written), a 10 %-changed pass, and page-sized upserts (1,000 ro
 as the sync does them.
 
 Rows are built once, before any timing, exactly as the sync builds them (the sandbox generator's
-payments through ``assets.mx_sync.parse_payments``). Only the write (and its commit) is timed.
+payments through ``syncing.mx.parse_payments``). Only the write (and its commit) is timed.
 
     python bench/upsert_bench.py                       # both databases, 1,000,000 rows, 3 runs
     python bench/upsert_bench.py --only pg --pg postgresql://postgres@127.0.0.1:5432/postgres

@@ -15,7 +15,8 @@ from dagster._core.instance.ref import InstanceRef
 from sensors.abandoned_syncs import abandoned_syncs, close_abandoned_syncs
 from tests.test_mx_sync import connect, make_merchant
 from warehouse import secrets
-from warehouse.syncs import SyncLedger, SyncStats
+from syncing.result import SyncResult
+from syncing.state import SyncLedger
 from warehouse.tables.core import sync_runs
 
 
@@ -46,7 +47,7 @@ def test_syncs_of_failed_or_canceled_runs_are_closed_and_running_ones_kept(wareh
     SyncLedger(engine, tenant_id, "of_failed", failed.run_id)
     SyncLedger(engine, tenant_id, "of_canceled", canceled.run_id)
     SyncLedger(engine, tenant_id, "of_running", running.run_id)
-    SyncLedger(engine, tenant_id, "finished", failed.run_id).finish(SyncStats(), "failed", "its own error")
+    SyncLedger(engine, tenant_id, "finished", failed.run_id).finish(SyncResult(), "failed", "its own error")
 
     result = abandoned_syncs(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from assets.esim import esim_assets, esim_catalog_stock
-from assets.esim_sync import MarginRule, needs_alert, shop_price, stock_status
+from syncing.esim import MarginRule, needs_alert, shop_price, stock_status
 from assets.partitions import esim_partitions
 from pipelines.definitions import JOBS_BY_SYSTEM, build_defs
 from resources.esim import PROVIDERS, EsimProvidersResource
@@ -251,7 +251,7 @@ def test_migration_branch_creates_and_drops_only_its_tables(engine, tmp_path):
 
 
 def test_a_listed_package_that_could_not_be_read_stays_active(engine, tenant_id):
-    from assets.esim_sync import sync_packages
+    from syncing.esim import sync_packages
     from resources.esim.base import ProviderPackage
     from warehouse.syncs import Rejected
     from warehouse.tenants import TenantConnection

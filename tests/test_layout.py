@@ -9,14 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"storehouse", "pipelines", "assets", "resources", "sensors", "shop", "api", "warehouse", "sandbox",
-        "people"}
+        "people", "syncing"}
 SETTINGS = "storehouse.settings"  # the one leaf of the CLI package everything may read
 ALLOWED = {
     "warehouse": {SETTINGS},  # the secrets key (warehouse.secrets)
     "sandbox": set(),  # an independent model of the outside world
     "resources": {"warehouse", SETTINGS},
     "shop": {"resources", "warehouse", SETTINGS},
-    "assets": {"resources", "warehouse", "shop", SETTINGS},
+    "syncing": {"resources", "warehouse", SETTINGS},  # the sync engine: no Dagster (below)
+    "assets": {"resources", "warehouse", "shop", "syncing", SETTINGS},
     "sensors": {"assets", "resources", "warehouse", SETTINGS},
     "people": {"resources", "warehouse", SETTINGS},
     "api": {"shop", "people", "resources", "warehouse", SETTINGS},
@@ -25,13 +26,7 @@ ALLOWED = {
 
 
 def imports_of(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-    return {name for name in found if name.split(".")[0] in OURS}
+    return {name for name in _all_imports(path) if name.split(".")[0] in OURS}
 
 
 def allowed(package: str, module: str) -> bool:
@@ -46,6 +41,24 @@ def test_package_imports_only_what_it_may(package):
                    for path in (ROOT / package).rglob("*.py") for module in imports_of(path)
                    if not allowed(package, module))
     assert not wrong, "\n".join(wrong)
+
+
+def test_sync_engine_does_not_import_dagster():
+    """Syncs run (and are tested, benchmarked, driven by the manual-sync path) without Dagster; the
+    assets wrap them."""
+    found = sorted(f"{path.relative_to(ROOT)} imports {name}" for path in (ROOT / "syncing").rglob("*.py")
+                   for name in _all_imports(path) if name.split(".")[0].startswith("dagster"))
+    assert not found, "\n".join(found)
+
+
+def _all_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
 
 
 def test_settings_leaf_imports_nothing_of_ours():

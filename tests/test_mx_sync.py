@@ -8,12 +8,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from assets.mx_sync import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
+from syncing.mx import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
 from assets.partitions import mx_merchant_partitions
 from assets.transactions import mx_assets
 from resources.http import AuthFailed
 from resources.mx_merchant import MxMerchantResource
-from warehouse.syncs import load_cursor
+from syncing.state import load_cursor
 from warehouse.tables.core import quarantine, sync_runs
 from warehouse.tables.mx import invoices, product_categories, transactions
 from warehouse.tenants import add_tenant, get_connection, set_connection

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from assets.partitions import pos_partitions
-from assets.pos_sync import sync_stream
+from syncing.pos import sync_stream
 from pipelines.pos import pos_assets
 from resources.breaker import OPEN, SqlBreakerStore
 from resources.pos import POS_SYSTEMS, PosClientsResource

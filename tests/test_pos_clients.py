@@ -6,7 +6,7 @@ import httpx
 import jwt
 import pytest
 
-from assets.pos_normalise import product_row
+from syncing.pos_normalise import product_row
 from resources.http import AuthFailed
 from resources.pos import POS_SYSTEMS, PRODUCTS, PosClientsResource
 from tests.pos_accounts import new_account

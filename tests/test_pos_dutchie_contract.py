@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from assets.pos_sync import sync_stream
+from syncing.pos import sync_stream
 from resources.pos import PosClientsResource
 from resources.pos.dutchie import MissingRole
 from resources.pos_orders import OrderDraft, OrderLine, submit_order

@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from assets.pos_normalise import (
+from syncing.pos_normalise import (
     NormaliseOptions, customer_row, effects_and_flavours, inventory_row, map_categories, parse_overrides, product_row,
     smart_case, standardise_name, strain,
 )
-from assets.pos_units import cannabinoid_profile, net_quantity, to_price
+from syncing.pos_units import cannabinoid_profile, net_quantity, to_price
 from resources.pos import blaze, cova, dutchie, flowhub, shopify, treez
 from resources.pos.base import PosCustomer, PosInventoryItem, Potency, translate
 from warehouse.syncs import Rejected

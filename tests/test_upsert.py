@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from warehouse.syncs import Rejected, quarantine_records
+from syncing.state import quarantine_records
+from warehouse.syncs import Rejected
 from warehouse.tables.core import quarantine
 from warehouse.tables.mx import transactions
 from warehouse.upsert import upsert

@@ -4,7 +4,7 @@ Each client (``resources/pos/<system>.py``) validates its own wire format with p
 and translates it into the records below. These records keep the *meaning* of the source but
 not yet our conventions: names, labels and units arrive as the POS sends them ("BLUE DREAM
 3.5G", "Sativa Dominant", ``mg/g``, ``EIGHTH``, cents already turned into ``Decimal`` dollars).
-``assets.pos_normalise`` turns them into warehouse rows; keeping that step out of the clients
+``syncing.pos_normalise`` turns them into warehouse rows; keeping that step out of the clients
 lets the golden test feed all six dialects through one set of rules.
 
 A record that does not validate is yielded as ``warehouse.syncs.Rejected`` in its place, so

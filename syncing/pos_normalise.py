@@ -5,14 +5,14 @@
   "(3.5g)", a trailing size, which becomes the size when the POS has no size field); names
   sent ALL CAPS or all lower are title-cased (acronyms such as OG, GSC kept); mixed-case names
   are the source's deliberate spelling and kept.
-* Categories: every category-like label maps through ``assets.pos_categories`` (tenant
+* Categories: every category-like label maps through ``syncing.pos_categories`` (tenant
   overrides first, then exact alias, then the longest word-prefix alias); a product may land in
   several paths; ancestors of a more specific path are dropped; nothing matched -> ``unmapped``
   (kept and counted by a check), never dropped.
 * Strain: indica / sativa / hybrid / cbd, plus the dominant side of a hybrid when the source
   says it ("Sativa Dominant", "Sativa-dom"); effects and flavours canonical and sorted, also
   picked out of unclassified tags.
-* Units, potency and money: ``assets.pos_units``.
+* Units, potency and money: ``syncing.pos_units``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from assets.pos_categories import (
+from syncing.pos_categories import (
     ACRONYMS, CATEGORY_ALIASES, EFFECTS, FLAVOURS, POS_PREFIXES, SMALL_WORDS, STRAIN_WORDS, UNMAPPED,
 )
-from assets.pos_units import amount_in, cannabinoid_profile, exact, net_quantity, to_price
+from syncing.pos_units import amount_in, cannabinoid_profile, exact, net_quantity, to_price
 from resources.pos.base import PosCustomer, PosInventoryItem, PosProduct
 from warehouse.types import now_utc
 

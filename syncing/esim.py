@@ -18,13 +18,16 @@ import sqlalchemy as sa
 
 from resources.esim.client import EsimClientBase
 from resources.http import ProviderError
-from warehouse.syncs import SyncStats, quarantine_records
+from syncing.deletions import gone_rows, mark_gone
+from syncing.result import SyncResult
+from syncing.stream import Stream, StreamWriter
 from warehouse.tables.esim import esim_packages, esim_stock
 from warehouse.tenants import TenantConnection
 from warehouse.types import utc_now
 from warehouse.upsert import upsert
 
 LOW_STOCK = 10
+PACKAGES = Stream("packages", esim_packages, ("provider_package_id",))  # gone: marked inactive
 CENT = Decimal("0.01")
 
 
@@ -73,29 +76,28 @@ def needs_alert(previous: dict | None, status: str) -> bool:
 
 
 def sync_packages(engine: sa.Engine, client: EsimClientBase, connection: TenantConnection,
-                  run_id: str | None) -> SyncStats:
+                  run_id: str | None) -> SyncResult:
     """Upsert the provider's packages with prices; deactivate those it no longer lists."""
     rule, tenant, provider = MarginRule.from_options(connection.options), connection.tenant_id, connection.system
     packages = list(client.iter_packages())  # all or nothing: half a catalogue must not deactivate the rest
     rows = [{**p.model_dump(exclude={"provider"}), "tenant_id": tenant, "provider": provider,
              "price": shop_price(p.cost, rule), "active": True} for p in packages]
-    stats = SyncStats(rows=len(rows) + len(client.rejected))
+    stats = SyncResult(rows=len(rows) + len(client.rejected))
+    writer = StreamWriter(engine, tenant, f"esim_packages:{provider}", esim_packages, PACKAGES.key, stats, run_id)
     c = esim_packages.c
     mine = sa.and_(c.tenant_id == tenant, c.provider == provider, c.active.is_(True))
     with engine.begin() as conn:
         known = conn.execute(sa.select(sa.func.count()).select_from(esim_packages).where(mine)).scalar_one()
         if not rows and known:
             raise ProviderError(provider, f"listed no packages; keeping the {known} known ones")
-        stats.rows_written = upsert(conn, esim_packages, rows).written if rows else 0
-        stats.quarantined = quarantine_records(conn, tenant, f"esim_packages:{provider}", client.rejected, run_id)
+        writer.write_in(conn, rows, client.rejected)  # a package quarantined before and readable now is released
         # A package listed but unreadable (quarantined) is not gone; one without an id blinds the run.
-        unread = [str(r.source_id) for r in client.rejected if r.source_id]
-        deactivated = 0
-        if len(unread) == len(client.rejected):
-            listed = [r["provider_package_id"] for r in rows] + unread
-            deactivated = conn.execute(sa.update(esim_packages).where(mine, c.provider_package_id.not_in(listed))
-                                       .values(active=False, updated_at=utc_now())).rowcount
-        else:
+        unread = {str(r.source_id) for r in client.rejected if r.source_id}
+        blind = len(unread) != len(client.rejected)
+        seen = {(r["provider_package_id"],) for r in rows}
+        gone, _ = gone_rows(conn, PACKAGES, [mine], seen, None, 1.0, None if blind else unread)
+        deactivated = mark_gone(conn, PACKAGES, [mine], gone, {"active": False, "updated_at": utc_now()})
+        if blind:
             stats.extra["deactivation_withheld"] = "a quarantined package had no id"
     stats.api_calls, stats.extra["deactivated"] = client.calls, deactivated
     return stats
@@ -120,7 +122,7 @@ def stock_join(outer: bool = False) -> sa.Join:
 
 
 def sync_stock(engine: sa.Engine, client: EsimClientBase, connection: TenantConnection, now: datetime,
-               crossings: list[Crossing]) -> SyncStats:
+               crossings: list[Crossing]) -> SyncResult:
     """Stock of the provider's active packages; a crossing is stored un-alerted until Slack has it."""
     levels = client.stock_levels()
     if levels is None:
@@ -145,7 +147,7 @@ def sync_stock(engine: sa.Engine, client: EsimClientBase, connection: TenantConn
                          "low_alerted": status != "in_stock" and bool(alerted) and not alert,
                          "status_since": since if previous == status else now})
         written = upsert(conn, esim_stock, rows).written if rows else 0
-    stats = SyncStats(api_calls=client.calls, rows=len(rows), rows_written=written)
+    stats = SyncResult(api_calls=client.calls, rows=len(rows), rows_written=written)
     stats.extra.update(crossings=sum(c.provider == provider for c in crossings), missing_from_feed=missing)
     return stats
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +32,16 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from resources.http import ProviderError
-from resources.mx_merchant import MxInvoice, MxMerchantClient, MxPayment, Page
-from warehouse.syncs import (
-    Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
-)
+from resources.mx_merchant import SYSTEM, MxInvoice, MxMerchantClient, MxPayment, Page
+from syncing.progress import MX_STEPS, NO_PROGRESS, Progress
+from syncing.result import SyncResult
+from syncing.runs import connection_of, sync_each
+from syncing.state import load_cursor, quarantine_records, release_quarantined
+from syncing.stream import StreamWriter
+from warehouse.syncs import Rejected
 from warehouse.tables.core import quarantine
 from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
+from warehouse.tenants import TenantConnection
 from warehouse.types import utc_now
 from warehouse.upsert import upsert
 
@@ -102,6 +107,53 @@ def span(page: Page) -> tuple[int, int] | None:
     return top - len(page.records) + 1, top
 
 
+class _Meter:
+    """Reports a client's calls to a ``Progress`` as they grow (from the caller's thread)."""
+
+    def __init__(self, client: MxMerchantClient, progress: Progress) -> None:
+        self.client, self.progress, self.reported = client, progress, client.calls
+
+    def report(self, **counts: int) -> None:
+        calls = self.client.calls
+        self.progress.add(api_calls=calls - self.reported, **counts)
+        self.reported = calls
+
+
+def _step(progress: Progress, index: int) -> None:
+    progress.step(index, MX_STEPS[index])
+
+
+def tally(conn: sa.Connection, tenant_id: str) -> tuple[int, int]:
+    """(payments loaded, payments quarantined) for the tenant."""
+    t, q = transactions.c, quarantine.c
+    loaded = conn.execute(sa.select(sa.func.count()).select_from(transactions)
+                          .where(t.tenant_id == tenant_id)).scalar_one()
+    held = conn.execute(sa.select(sa.func.count()).select_from(quarantine)
+                        .where(q.tenant_id == tenant_id, q.stream == TX_STREAM)).scalar_one()
+    return loaded, held
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The transactions stream's counts: complete when loaded + quarantined = MX's recordCount."""
+
+    loaded: int
+    quarantined: int
+    record_count: int
+
+    @property
+    def reconciled(self) -> bool:
+        return self.loaded + self.quarantined == self.record_count
+
+
+def reconciliation(engine: sa.Engine, tenant_id: str) -> Reconciliation:
+    """The counts as they stand in the warehouse (the record count is the one the last sync saw)."""
+    with engine.connect() as conn:
+        loaded, held = tally(conn, tenant_id)
+        cursor = load_cursor(conn, tenant_id, TX_STREAM) or {}
+    return Reconciliation(loaded, held, cursor.get("record_count", 0))
+
+
 class _TransactionSync:
     """One run over the tenant's payments.
 
@@ -112,15 +164,18 @@ class _TransactionSync:
     and ``reread`` (a shortfall no arrival explains sent the whole list to be read again).
     """
 
-    def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id: str | None):
+    def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions,
+                 run_id: str | None, progress: Progress | None = None):
         self.engine, self.client, self.tenant_id, self.opts, self.run_id = engine, client, tenant_id, opts, run_id
-        self.stats = SyncStats()
+        self.stats = SyncResult()
         self.count = 0  # the newest recordCount seen
         self.top_count = 0  # the recordCount when the newest end was last read
         self._count_lock = threading.Lock()
-        with engine.connect() as conn:
-            self.cursor: dict[str, Any] = load_cursor(conn, tenant_id, TX_STREAM) or {}
-            self.in_quarantine = quarantined_ids(conn, tenant_id, TX_STREAM)
+        self.writer = StreamWriter(engine, tenant_id, TX_STREAM, transactions, ("id",), self.stats, run_id)
+        self.cursor = self.writer.cursor
+        # new vs changed payments cost one lookup per page: only counted when someone watches
+        self.progress, self.split_new = progress or NO_PROGRESS, progress is not None
+        self.meter = _Meter(client, self.progress)
 
     def read(self, offset: int) -> Page:
         page = self.client.payments_page(offset, self.opts.page_size)
@@ -131,27 +186,27 @@ class _TransactionSync:
     def store(self, page: Page, cursor_update: dict[str, Any] | None = None) -> None:
         """Upsert one page (and quarantine its bad records) and checkpoint, in one transaction."""
         rows, rejected = parse_payments(self.tenant_id, page.records)
-        with self.engine.begin() as conn:
-            result = upsert(conn, transactions, rows)
-            self._release(conn, rows)
-            self.stats.quarantined += quarantine_records(conn, self.tenant_id, TX_STREAM, rejected, self.run_id)
-            if cursor_update:
-                self.cursor.update(cursor_update)
-                save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
+        known = self._known(rows) if self.split_new else 0
+        written = self.writer.write(rows, rejected, cursor_update or None).written
         self.stats.rows += len(page.records)
-        self.stats.rows_written += result.written
+        new = len(rows) - known
+        self.meter.report(payments_read=len(page.records), quarantined=len(rejected),
+                          payments_new=new if self.split_new else 0,
+                          payments_updated=max(0, written - new) if self.split_new else 0)
 
-    def _release(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        loaded = {str(r["id"]) for r in rows} & self.in_quarantine if self.in_quarantine else set()
-        if loaded:
-            self.stats.extra["released_from_quarantine"] = self.stats.extra.get("released_from_quarantine", 0) + \
-                release_quarantined(conn, self.tenant_id, TX_STREAM, loaded)
-            self.in_quarantine -= loaded
+    def _known(self, rows: list[dict[str, Any]]) -> int:
+        """How many of ``rows`` are loaded already (the rest are new payments)."""
+        if not rows:
+            return 0
+        t = transactions.c
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(transactions).where(
+                t.tenant_id == self.tenant_id, t.id.in_([r["id"] for r in rows]))).scalar_one()
 
     def retry_quarantined(self) -> None:
         """Ask again for payments quarantined earlier (a few per run): the newest-first walk never
         passes them again, and MX may have put them right since."""
-        asked = sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]
+        asked = sorted((i for i in self.writer.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]
         self.stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(asked))
         for source_id in asked:
             try:
@@ -160,11 +215,11 @@ class _TransactionSync:
                 continue  # still unreadable, or gone: it stays quarantined
             rows, _ = parse_payments(self.tenant_id, [body])
             if rows:
-                with self.engine.begin() as conn:
-                    self.stats.rows_written += upsert(conn, transactions, rows).written
-                    self._release(conn, rows)
+                self.writer.write(rows)
+                self.meter.report(payments_new=len(rows) if self.split_new else 0)
 
-    def run(self) -> SyncStats:
+    def run(self) -> SyncResult:
+        _step(self.progress, 1)
         first = self.read(0)
         self.top_count = first.record_count
         high = self.cursor.get("high")
@@ -172,11 +227,11 @@ class _TransactionSync:
             self.walk_new(first, high, self.opts.lookback_pages)
         if not self.cursor.get("complete"):
             self.backfill(first, stored=high is not None)
+        _step(self.progress, 2)
         self.retry_quarantined()
         reconciled = self.settle()
-        with self.engine.begin() as conn:
-            self.cursor.update(record_count=self.count, complete=reconciled)
-            save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
+        self.writer.save({"record_count": self.count, "complete": reconciled})
+        self.meter.report()
         self.stats.api_calls = self.client.calls
         self.stats.extra.update(self.client.call_stats())  # retries and the run's retry budget
         self.stats.extra.update(record_count=self.count, reconciled=reconciled)
@@ -205,9 +260,7 @@ class _TransactionSync:
                 return
             lowest = lo
             page = self.read(self.count - 1 - (lo - 1))
-        with self.engine.begin() as conn:
-            self.cursor["high"] = newest
-            save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
+        self.writer.save({"high": newest})
 
     def backfill(self, first: Page, stored: bool) -> None:
         """Load every position below ``below`` down to the oldest payment, ``page_concurrency``
@@ -230,9 +283,7 @@ class _TransactionSync:
             first_span = span(first)
             frontier = first_span[0] if first_span else 0
             if stored:
-                with self.engine.begin() as conn:
-                    self.cursor["below"] = frontier
-                    save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
+                self.writer.save({"below": frontier})
             else:
                 self.store(first, {"below": frontier})
         for key in ("offset", "offset_total"):
@@ -285,20 +336,15 @@ class _TransactionSync:
             misses = 0
             frontier = gap_span[0]
             self.store(gap, {"below": frontier})
-            self.stats.extra["gap_pages"] = self.stats.extra.get("gap_pages", 0) + 1
+            self.stats.bump("gap_pages")
             if got is None:
                 break
         return frontier
 
     def tally(self) -> tuple[int, int]:
         """(payments loaded, payments quarantined) for the tenant."""
-        t, q = transactions.c, quarantine.c
         with self.engine.connect() as conn:
-            loaded = conn.execute(sa.select(sa.func.count()).select_from(transactions)
-                                  .where(t.tenant_id == self.tenant_id)).scalar_one()
-            held = conn.execute(sa.select(sa.func.count()).select_from(quarantine)
-                                .where(q.tenant_id == self.tenant_id, q.stream == TX_STREAM)).scalar_one()
-        return loaded, held
+            return tally(conn, self.tenant_id)
 
     def settle(self) -> bool:
         """Whether loaded + quarantined equals the newest recordCount seen. Payments that arrived
@@ -328,8 +374,10 @@ class _TransactionSync:
             self.walk_new(first, self.cursor.get("high") or 0)
 
 
-def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=None) -> SyncStats:
-    return _TransactionSync(engine, client, tenant_id, opts, run_id).run()
+def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=None,
+                      progress: Progress | None = None) -> SyncResult:
+    """Steps 1–2; ``progress`` hears them and the payments' counts (see ``syncing.progress``)."""
+    return _TransactionSync(engine, client, tenant_id, opts, run_id, progress).run()
 
 
 # -- steps 3–6: invoices ------------------------------------------------------------------
@@ -424,15 +472,22 @@ def map_numbers(client: MxMerchantClient, numbers: list[str], page_size: int) ->
     return found, seen
 
 
-def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id=None) -> SyncStats:
-    stats = SyncStats()
+def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id=None,
+                  progress: Progress | None = None) -> SyncResult:
+    """Steps 3–6; ``progress`` hears them and the invoices' counts (see ``syncing.progress``)."""
+    progress = progress or NO_PROGRESS
+    meter = _Meter(client, progress)
+    stats = SyncResult()
     calls_before = client.calls
+    _step(progress, 3)
     with engine.connect() as conn:
         ids, numbers = unresolved_refs(conn, tenant_id)
         retry = quarantined_to_retry(conn, tenant_id)
+    _step(progress, 4)
     mapped, _ = map_numbers(client, numbers, opts.invoice_list_page_size)
     rejected = [Rejected({"invoice_number": n}, "invoice number not found in the invoice list", f"number:{n}")
                 for n in numbers if n not in mapped]
+    meter.report(quarantined=len(rejected))
     # Each invoice is quarantined under the reference its payments hold, so the next run skips it
     # before it looks anything up; a quarantined one asked for again keeps its key.
     key_of = {**{i: f"number:{n}" for n, i in mapped.items()}, **retry, **{i: f"id:{i}" for i in ids}}
@@ -450,8 +505,7 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
             still_bad = {r.source_id for r in rejected}
             loaded = [k for k in done if k not in still_bad]
             if loaded:
-                stats.extra["released_from_quarantine"] = stats.extra.get("released_from_quarantine", 0) + \
-                    release_quarantined(conn, tenant_id, INVOICE_STREAM, loaded)
+                stats.bump("released_from_quarantine", release_quarantined(conn, tenant_id, INVOICE_STREAM, loaded))
             release_quarantined(conn, tenant_id, INVOICE_STREAM, still_bad & set(done))
             stats.quarantined += quarantine_records(conn, tenant_id, INVOICE_STREAM, rejected, run_id)
 
@@ -460,27 +514,33 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
         writer.submit(write, heads, lines, rejected, done)
         heads, lines, rejected, done = [], [], [], []
 
+    _step(progress, 5)
     with writer:
         for invoice_id, body in client.invoices(wanted):
             stats.rows += 1
             key = key_of[invoice_id]
             if isinstance(body, ProviderError):
                 if body.retryable:  # still unresolved, so the next run asks again
-                    stats.extra["detail_calls_failed"] = stats.extra.get("detail_calls_failed", 0) + 1
+                    stats.bump("detail_calls_failed")
+                    meter.report(errors=1)
                 else:  # e.g. 404: kept with its reason, asked for again only in the bounded retries
                     done.append(key)
                     rejected.append(Rejected({"invoice_id": invoice_id}, f"detail call failed: {body}", key))
+                    meter.report(errors=1, quarantined=1)
                 continue
             done.append(key)
             try:
                 head, inv_lines = invoice_rows(tenant_id, MxInvoice.model_validate(body))
             except ValidationError as exc:
                 rejected.append(Rejected(body, describe(exc), key))
+                meter.report(invoices_fetched=1, quarantined=1)
                 continue
+            meter.report(invoices_fetched=1)
             heads.append(head)
             lines.extend(inv_lines)
             if len(heads) >= opts.invoice_batch:
                 flush()
+        _step(progress, 6)
         flush()
     with engine.begin() as conn:
         stats.extra["transactions_linked"] = link_invoices(conn, tenant_id)
@@ -553,8 +613,11 @@ def categorise(product_name: str, rules: dict[str, str]) -> tuple[str, str]:
     return UNCATEGORIZED, "fallback"
 
 
-def sync_products(engine, tenant_id: str, rules: dict[str, str]) -> SyncStats:
-    stats = SyncStats()
+def sync_products(engine, tenant_id: str, rules: dict[str, str], progress: Progress | None = None) -> SyncResult:
+    """Steps 7–8 (``progress`` hears them)."""
+    progress = progress or NO_PROGRESS
+    _step(progress, 7)
+    stats = SyncResult()
     l, pc, t, i = invoice_lines.c, product_categories.c, transactions.c, invoices.c
     with engine.begin() as conn:
         names = conn.execute(
@@ -569,6 +632,7 @@ def sync_products(engine, tenant_id: str, rules: dict[str, str]) -> SyncStats:
             category, assigned_by = categorise(name, rules)
             rows.append({"tenant_id": tenant_id, "product_name": name, "category": category, "assigned_by": assigned_by})
         stats.rows_written = upsert(conn, product_categories, rows).written if rows else 0
+        _step(progress, 8)
         category = sa.func.coalesce(
             sa.select(pc.category).where(pc.tenant_id == tenant_id, pc.product_name == i.primary_product)
             .scalar_subquery(),
@@ -582,3 +646,30 @@ def sync_products(engine, tenant_id: str, rules: dict[str, str]) -> SyncStats:
         )
         stats.extra["transactions_categorised"] = conn.execute(stmt).rowcount
     return stats
+
+
+# -- the whole sync, without Dagster ----------------------------------------------------------
+
+def sync_tenant(engine: sa.Engine, tenant_id: str, client_for: Callable[[TenantConnection], MxMerchantClient],
+                run_id: str | None = None, progress: Progress | None = None) -> dict[str, SyncResult] | None:
+    """Steps 1–8 for one tenant, as the three assets run them (each part with its own client and
+    its own ``sync_runs`` row), reporting to ``progress``; the first part that fails raises its
+    error and the rest do not run. None when the tenant has no MX connection (a configuration
+    error raises)."""
+    connection = connection_of(engine, tenant_id, SYSTEM)
+    if connection is None:
+        return None
+    opts = MxSyncOptions.from_connection(connection.options)
+    parts = {
+        TX_STREAM: lambda client, _: sync_transactions(engine, client, tenant_id, opts, run_id, progress),
+        INVOICE_STREAM: lambda client, _: sync_invoices(engine, client, tenant_id, opts, run_id, progress),
+        PRODUCT_STREAM: lambda _, c: sync_products(engine, tenant_id, c.options.get("category_rules", {}), progress),
+    }
+    results = {}
+    for stream, part in parts.items():
+        [outcome] = sync_each(engine, tenant_id, run_id, [connection], lambda _: stream,
+                              client_for if stream != PRODUCT_STREAM else (lambda _: None), part)
+        if outcome.exc is not None:
+            raise outcome.exc
+        results[stream] = outcome.stats
+    return results

@@ -1,6 +1,6 @@
 """Units for the catalogue: net weight in grams, volume in ml, potency in %, money in Decimal.
 
-Pure functions used by ``assets.pos_normalise``. The rules:
+Pure functions used by ``syncing.pos_normalise``. The rules:
 
 * Net quantity: a size label that states one wins ("5pk 0.5g" -> 2.5 g, "355ml"); otherwise
   the source's amount + unit field. Trade fractions of an ounce are the trade grams (1/8 oz =

@@ -1,6 +1,6 @@
 """The one catalogue vocabulary: category hierarchy with aliases, effects, flavours, acronyms.
 
-Data, not logic (``assets.pos_normalise`` applies it). A category is a path in one tree
+Data, not logic (``syncing.pos_normalise`` applies it). A category is a path in one tree
 (``cannabis/edible/beverage``); its ancestors are implied. Aliases are matched after
 ``label_key`` folding (case, accents, punctuation, camelCase), so "Pre-Rolls", "PREROLL" and
 "PreRoll" are one alias. Anything not matched goes to ``UNMAPPED`` and stays visible.

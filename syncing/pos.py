@@ -16,31 +16,23 @@ emptied store): the deletions are withheld and the metadata says so.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from assets.pos_normalise import NormaliseOptions, customer_row, inventory_row, product_row
-from resources.http import ProviderError
 from resources.pos.base import PosClient
-from warehouse.syncs import (
-    Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
-)
+from syncing.deletions import confirmed_gone, gone_rows, mark_gone
+from syncing.pos_normalise import NormaliseOptions, customer_row, inventory_row, product_row
+from syncing.progress import NO_PROGRESS, Progress
+from syncing.result import SyncResult
+from syncing.stream import Stream, StreamWriter
+from warehouse.syncs import Rejected
 from warehouse.tables.pos import customers, inventory, products, saq_branches
 from warehouse.types import now_utc, utc_now
-from warehouse.upsert import upsert
 
 FULL, INCREMENTAL = "full", "incremental"
-
-
-@dataclass(frozen=True)
-class Stream:
-    kind: str
-    table: sa.Table
-    key: tuple[str, ...]  # after tenant_id and source
-    gone: dict[str, Any]  # what a row becomes when the source no longer has it
 
 
 STREAMS = {s.kind: s for s in (
@@ -109,84 +101,15 @@ def _row_builder(engine: sa.Engine, tenant_id: str, kind: str, source: str, norm
                       "city": b.city, "address": b.address, "phone": b.phone, "deleted_at": None}
 
 
-def _chunks(items: list, size: int = 500) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def gone_rows(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, seen: set[tuple],
-              scope_products: Iterable[str] | None, max_fraction: float,
-              unread: set[str] | None = None) -> tuple[list[tuple], int]:
-    """Keys of live rows not in ``seen`` (only rows of ``scope_products`` when given): (to mark
-    deleted, withheld).
-
-    ``unread`` holds the ids of records the provider sent but we could not load (quarantined):
-    missing from ``seen``, they are not gone, so they are spared; ``None`` means some unread
-    record had no id, and then nothing is marked this run. Nor is anything when a full read
-    would delete more than ``max_fraction`` of the live rows."""
-    t = stream.table
-    cols = [t.c[k] for k in stream.key]
-    base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
-    if scope_products is None:
-        live = {tuple(r) for r in conn.execute(sa.select(*cols).where(*base))}
-    else:
-        live = set()
-        for chunk in _chunks(sorted(scope_products)):
-            live |= {tuple(r) for r in conn.execute(sa.select(*cols).where(*base, t.c.product_id.in_(chunk)))}
-    gone = sorted(live - seen)
-    if unread is None:
-        return [], len(gone)
-    gone = [g for g in gone if len(g) != 1 or g[0] not in unread]
-    if scope_products is None and live and len(gone) > max_fraction * len(live):
-        return [], len(gone)
-    return gone, 0
-
-
-def mark_deleted(conn: sa.Connection, stream: Stream, tenant_id: str, source: str, gone: list[tuple],
-                 now: dt.datetime) -> int:
-    t = stream.table
-    cols = [t.c[k] for k in stream.key]
-    base = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
-    for chunk in _chunks(gone):
-        conn.execute(sa.update(t).where(*base, sa.tuple_(*cols).in_(chunk))
-                     .values(deleted_at=now, updated_at=utc_now(), **stream.gone))
-    return len(gone)
-
-
-def confirmed_gone(client: PosClient, stream: Stream, gone: list[tuple], seen_products: set[str],
-                   stats: SyncStats) -> list[tuple]:
-    """After a full read: of the rows about to be marked deleted, drop those of products the POS
-    still lists when asked by id (a product no row of the read mentioned at all: a deletion while
-    we paged can shift a live one past us). Sold-out lots of a product that was read are gone for
-    real and stay. If the POS cannot be asked, nothing is deleted this run."""
-    if "product_id" not in stream.key:
-        return gone
-    at = stream.key.index("product_id")
-    unseen = sorted({g[at] for g in gone if g[at] not in seen_products})
-    if not unseen:
-        return gone
-    try:
-        listed = client.still_listed(unseen)
-    except ProviderError as exc:
-        stats.extra["deletions_unconfirmed"] = f"{len(gone)} ({exc.kind})"
-        return []
-    if listed:
-        stats.extra["slipped_between_pages"] = len(listed)
-    return gone if listed is None else [g for g in gone if g[at] not in listed]
-
-
 def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str, options: dict[str, Any] | None = None,
-                run_id: str | None = None) -> SyncStats:
+                run_id: str | None = None, progress: Progress = NO_PROGRESS) -> SyncResult:
     """Sync one stream of one tenant's POS account; returns what it did (mode, rows, calls, deletions)."""
     options = options or {}
     stream, source, now = STREAMS[kind], client.system, now_utc()
     opts, norm = PosSyncOptions.from_connection(options), NormaliseOptions.from_connection(options)
-    name = stream_name(kind, source)
-    with engine.connect() as conn:
-        cursor = load_cursor(conn, tenant_id, name) or {}
-        in_quarantine = quarantined_ids(conn, tenant_id, name) if len(stream.key) == 1 else set()
-    mode, since = plan(cursor, kind in client.supports_incremental, opts, now)
-    stats, calls_before = SyncStats(), client.calls
+    stats, calls_before = SyncResult(), client.calls
+    writer = StreamWriter(engine, tenant_id, stream_name(kind, source), stream.table, stream.key, stats, run_id)
+    mode, since = plan(writer.cursor, kind in client.supports_incremental, opts, now)
     build = _row_builder(engine, tenant_id, kind, source, norm)
     seen: set[tuple] = set()
     unread: set[str] | None = set()  # ids of quarantined records; None once one had no usable id
@@ -196,14 +119,8 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
 
     def flush() -> None:
         nonlocal unread
-        with engine.begin() as conn:
-            if rows:
-                stats.rows_written += upsert(conn, stream.table, rows).written
-            loaded = {str(row[stream.key[0]]) for row in rows} & in_quarantine if in_quarantine else set()
-            if loaded:  # quarantined once, readable now
-                release_quarantined(conn, tenant_id, name, loaded)
-                in_quarantine.difference_update(loaded)
-            stats.quarantined += quarantine_records(conn, tenant_id, name, rejected, run_id)
+        writer.write(rows, rejected)
+        progress.add(rows=len(rows), quarantined=len(rejected))
         for r in rejected:  # a one-column key is the record's own id; a wider one cannot be told from it
             if unread is not None and r.source_id and len(stream.key) == 1:
                 unread.add(str(r.source_id))
@@ -232,17 +149,19 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
             flush()
     flush()
     scope = None if mode == FULL else (touched if kind == "inventory" else set())
+    t = stream.table
+    live = [t.c.tenant_id == tenant_id, t.c.source == source, t.c.deleted_at.is_(None)]
     gone, withheld = [], 0
     if scope != set():
         with engine.connect() as conn:
-            gone, withheld = gone_rows(conn, stream, tenant_id, source, seen, scope, opts.max_delete_fraction, unread)
+            gone, withheld = gone_rows(conn, stream, live, seen, scope, opts.max_delete_fraction, unread)
     if gone and mode == FULL:  # outside any transaction: this may call the POS
-        gone = confirmed_gone(client, stream, gone, touched, stats)
+        gone = confirmed_gone(client.still_listed, stream, gone, touched, stats)
     with engine.begin() as conn:
-        marked = mark_deleted(conn, stream, tenant_id, source, gone, now)
-        cursor = {"since": newest.isoformat() if newest else cursor.get("since"),
-                  "last_full": now.isoformat() if mode == FULL else cursor.get("last_full"), "mode": mode}
-        save_cursor(conn, tenant_id, name, cursor)
+        marked = mark_gone(conn, stream, live, gone, {"deleted_at": now, "updated_at": utc_now()})
+        writer.checkpoint(conn, {"since": newest.isoformat() if newest else writer.cursor.get("since"),
+                                 "last_full": now.isoformat() if mode == FULL else writer.cursor.get("last_full"),
+                                 "mode": mode})
     stats.api_calls = client.calls - calls_before
     stats.extra.update(client.call_stats())  # retries and the run's retry budget
     stats.extra.update(mode=mode, marked_deleted=marked, deletions_withheld=withheld)
