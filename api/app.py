@@ -14,14 +14,14 @@ from api import logs, problems
 from api.middleware import BodyLimitMiddleware, ForwardedClientMiddleware, MetricsMiddleware
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from commerce.services import Services
+from commerce.tokens import load_secret
 from people.auth import Auth
-from shop.tokens import load_secret
-from shop.services import Services
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
     "api.routes.health",
-    "api.routes.catalogue",
+    "api.routes.catalog",
     "api.routes.checkout",
     "api.routes.stripe_webhooks",
     "api.routes.orders",
@@ -36,8 +36,8 @@ ROUTERS: list[str] = [
     "api.routes.staff_analytics",
 ]
 
-DESCRIPTION = ("Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning. Every route is "
-               "scoped to a shop by its slug in the path (`{shop}`); errors are RFC 9457 problem details.")
+DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
+               "scoped to a shop by its slug in the path (`{tenant}`); errors are RFC 9457 problem details.")
 
 
 def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None) -> FastAPI:

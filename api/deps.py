@@ -13,8 +13,8 @@ from pydantic import BeforeValidator
 
 from api.problems import Problem
 from api.ratelimit import RateLimiter
-from shop.services import Services
-from shop.shops import Shop
+from commerce.services import Services
+from commerce.storefronts import Storefront
 
 
 def get_services(request: Request) -> Services:
@@ -35,34 +35,34 @@ SLUG_TEXT = ("The shop (tenant) the request is for, by its slug: the tenant id i
              "(`storehouse tenants add <slug>`).")
 
 
-def shop_slug(example: str, summary: str):
-    """The ``{shop}`` path parameter, its example a demo tenant (``storehouse.demo``)."""
+def tenant_slug(example: str, summary: str):
+    """The ``{tenant}`` path parameter, its example a demo tenant (``storehouse.demo``)."""
     return Annotated[str, Path(description=SLUG_TEXT, openapi_examples={"demo": {"summary": summary, "value": example}})]
 
 
-ShopSlug = shop_slug("numnaroad", "the demo's eSIM shop")
+TenantSlug = tenant_slug("numnaroad", "the demo's eSIM shop")
 
 
-def get_shop(shop: ShopSlug, services: ServicesDep) -> Shop:
+def get_storefront(tenant: TenantSlug, services: ServicesDep) -> Storefront:
     """The shop named in the path; unknown and inactive shops look the same (404)."""
-    found = services.shops.get(shop)
+    found = services.storefronts.get(tenant)
     if found is None:
-        raise Problem(404, "shop-not-found", f"There is no shop {shop[:64]!r}.")
+        raise Problem(404, "shop-not-found", f"There is no shop {tenant[:64]!r}.")
     return found
 
 
-ShopDep = Annotated[Shop, Depends(get_shop)]
+StorefrontDep = Annotated[Storefront, Depends(get_storefront)]
 
 
-def shop_dep(example: str, summary: str):
-    """``ShopDep`` whose ``{shop}`` example is ``example``: for routes the eSIM shop cannot answer
+def storefront_dep(example: str, summary: str):
+    """``StorefrontDep`` whose ``{tenant}`` example is ``example``: for routes the eSIM shop cannot answer
     (a demo tenant that has the connection the route needs, so the example works as sent)."""
 
-    def get(shop: str, services: Services) -> Shop:
-        return get_shop(shop, services)
+    def get(tenant: str, services: Services) -> Storefront:
+        return get_storefront(tenant, services)
 
-    get.__annotations__ = {"shop": shop_slug(example, summary), "services": ServicesDep, "return": Shop}
-    return Annotated[Shop, Depends(get)]
+    get.__annotations__ = {"tenant": tenant_slug(example, summary), "services": ServicesDep, "return": Storefront}
+    return Annotated[Storefront, Depends(get)]
 
 
 def client_address(request: Request) -> str:
@@ -71,16 +71,16 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def rate_limit(limiter: RateLimiter, request: Request, shop: Shop, what: str) -> None:
+def rate_limit(limiter: RateLimiter, request: Request, storefront: Storefront, what: str) -> None:
     """One token from ``limiter``'s bucket for this shop and client, or 429 with Retry-After."""
-    wait = limiter.hit(f"{shop.tenant_id}|{client_address(request)}")
+    wait = limiter.hit(f"{storefront.tenant_id}|{client_address(request)}")
     if wait:
         raise Problem(429, "rate-limited", f"Too many {what} from this client; slow down.",
                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def checkout_rate_limit(request: Request, shop: ShopDep) -> None:
-    rate_limit(request.app.state.checkout_limiter, request, shop, "checkouts")
+def checkout_rate_limit(request: Request, storefront: StorefrontDep) -> None:
+    rate_limit(request.app.state.checkout_limiter, request, storefront, "checkouts")
 
 
 async def raw_body(request: Request) -> bytes:

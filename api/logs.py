@@ -1,7 +1,7 @@
 """Order tokens never reach a log: access-log lines lose the value of any ``token=`` parameter.
 
 Customers open their order (and its QR code) through links carrying ``?token=…``, POS systems
-that do not sign post to webhook URLs carrying theirs (``shop.webhook_tokens``), and a web
+that do not sign post to webhook URLs carrying theirs (``commerce.webhook_tokens``), and a web
 server's access log records every request line. The filter sits on uvicorn's access logger,
 installed by the app factory, so every way of serving the app (``storehouse api``, uvicorn,
 gunicorn's uvicorn workers) logs ``token=…`` instead.

@@ -1,5 +1,5 @@
 """Prometheus metrics of the API: requests, Stripe and POS webhook outcomes, checkouts, and the shop's own
-(``shop.metrics``: provisioning, effects, breakers) in one exposition.
+(``commerce.metrics``: provisioning, effects, breakers) in one exposition.
 
 Counters live in this process; with several workers set ``PROMETHEUS_MULTIPROC_DIR`` and every
 worker's values are summed at scrape time. Breaker state is read from ``circuit_breakers`` when
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shop.metrics import BREAKER_CODES, BREAKERS, REGISTRY
+from commerce.metrics import BREAKER_CODES, BREAKERS, REGISTRY
 from warehouse.tables.core import circuit_breakers
 
 REQUESTS = Counter("storehouse_api_requests_total", "HTTP requests answered.", ["method", "route", "status"],

@@ -16,7 +16,7 @@ import secrets
 from starlette.responses import HTMLResponse
 
 from api.schemas import OrderView
-from shop import orders as states
+from commerce import orders as states
 
 POLL_MS = 2000
 # What the customer reads for each status: (headline, explanation).
@@ -83,7 +83,7 @@ def _page(title: str, body: str, nonce: str, status: int = 200, script: str = ""
         "Cache-Control": "no-store", "Content-Security-Policy": policy, "Vary": "Accept"})
 
 
-def render(order: OrderView, shop_name: str) -> HTMLResponse:
+def render(order: OrderView, storefront_name: str) -> HTMLResponse:
     e = html.escape
     nonce = secrets.token_urlsafe(16)
     headline, explanation = MESSAGES.get(order.status, (order.status.replace("_", " ").capitalize(), ""))
@@ -94,7 +94,7 @@ def render(order: OrderView, shop_name: str) -> HTMLResponse:
     if order.failure_reason and order.status in (states.FAILED, states.PARTIALLY_PROVISIONED):
         explanation += f" ({order.failure_reason})"
     parts = [
-        f"<p>{e(shop_name)}</p>",
+        f"<p>{e(storefront_name)}</p>",
         f"<h1>{e(order.package_name)}" + (f" × {order.quantity}" if order.quantity > 1 else "") + "</h1>",
         f'<div class="status {tone}" id="status" data-status="{e(order.status)}" role="status">'
         f"<strong>{e(headline)}</strong><br>{e(explanation)}</div>",
@@ -118,7 +118,7 @@ def render(order: OrderView, shop_name: str) -> HTMLResponse:
                   f".then(function(o){{if(o&&o.status!==shown){{window.location.reload()}}"
                   f"else{{setTimeout(poll,{POLL_MS})}}}},function(){{setTimeout(poll,{POLL_MS})}})}}"
                   f"setTimeout(poll,{POLL_MS})}})()</script>")
-    return _page(f"{headline} · {shop_name}", "".join(parts), nonce, script=script, refresh=waiting)
+    return _page(f"{headline} · {storefront_name}", "".join(parts), nonce, script=script, refresh=waiting)
 
 
 def error(status: int, detail: str) -> HTMLResponse:

@@ -1,6 +1,6 @@
 """RFC 9457 problem details for every error the API returns, and never a stack trace.
 
-``Problem`` (``shop.errors``) is raised by routes and the shop services; the handlers installed by ``install`` turn it, the
+``Problem`` (``commerce.errors``) is raised by routes and the shop services; the handlers installed by ``install`` turn it, the
 framework's own HTTP and validation errors, and anything unexpected into
 ``application/problem+json`` bodies ``{type, title, status, detail, instance, ...}``. An
 unexpected exception is logged here with its traceback and answered with a bare 500 whose only
@@ -22,8 +22,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
+from commerce.errors import Problem
 from people.users import PeopleError
-from shop.errors import Problem
 
 log = logging.getLogger("storehouse.api")
 MEDIA_TYPE = "application/problem+json"

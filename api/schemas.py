@@ -32,7 +32,7 @@ class Input(BaseModel):
 Amount = Annotated[Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")]
 
 
-class CatalogueItem(BaseModel):
+class CatalogItem(BaseModel):
     package_id: str = Field(description="pass this to checkout")
     name: str
     country_code: str | None
@@ -45,9 +45,9 @@ class CatalogueItem(BaseModel):
     low_stock: bool
 
 
-class Catalogue(BaseModel):
-    shop: str
-    items: list[CatalogueItem]
+class Catalog(BaseModel):
+    tenant: str
+    items: list[CatalogItem]
 
 
 # The demo shop's Japan 1 GB / 7 days plan from eSIM Card (its id is stable: see sandbox/esimcard.py).
@@ -59,7 +59,7 @@ class CheckoutRequest(Input):
         {"package_id": DEMO_PACKAGE, "quantity": 1, "email": "traveller@example.com"}]})
 
     package_id: str = Field(min_length=3, max_length=200, examples=[DEMO_PACKAGE],
-                            description="a `package_id` from the shop's catalogue")
+                            description="a `package_id` from the shop's catalog")
     quantity: int = Field(1, ge=1, le=100, description="eSIMs to buy (the shop's own limit applies too)")
     email: Email = Field(description="where the eSIM is sent")
 

@@ -1,4 +1,4 @@
-"""The API's settings: the shop's own (``shop.settings``) plus what only the HTTP service needs.
+"""The API's settings: the shop's own (``commerce.settings``) plus what only the HTTP service needs.
 
 Same ``STOREHOUSE_SHOP_*`` variables, read once by the app factory.
 """
@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from shop.settings import ShopSettings, split_list
+from commerce.settings import CommerceSettings, split_list
 
 
-class ApiSettings(ShopSettings):
+class ApiSettings(CommerceSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="allowed browser origins")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
     max_webhook_body_bytes: int = Field(1024 * 1024, ge=1024, description="the same for webhook deliveries "

@@ -1,7 +1,7 @@
 """The tables the shop API writes, declared as external assets: Dagster materialises none of them.
 
 They are what the API's requests and workers write (checkouts, Stripe's payments and events,
-provisioning, POS webhooks and orders); Dagster reads them: the hourly ``shop_hourly`` recovery
+provisioning, POS webhooks and orders); Dagster reads them: the hourly ``orders_hourly`` recovery
 changes rows in them, and the dbt marts count from them (``analytics/models/sources.yml`` maps
 each source to its key here), so lineage draws orders and payments feeding the marts. Staff
 accounts and webhook tokens (the people and auth tables) are left out: no data flows from them.
@@ -11,23 +11,23 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.common import OWNERS, table_metadata
-from warehouse.tables.pos_events import portaus_payment_intents, pos_orders, pos_webhook_events
-from warehouse.tables.shop import (
+from warehouse.tables.orders import (
     order_effects, order_esims, orders, payments, provisioning_attempts, provisioning_jobs, unclaimed_esims,
     webhook_events,
 )
+from warehouse.tables.pos_events import portaus_payment_intents, pos_orders, pos_webhook_events
 
 GROUP = "api"
-SHOP_KINDS, STRIPE_KINDS, POS_KINDS = {"fastapi", "sql"}, {"fastapi", "stripe", "sql"}, {"fastapi", "sql"}
+STOREFRONT_KINDS, STRIPE_KINDS, POS_KINDS = {"fastapi", "sql"}, {"fastapi", "stripe", "sql"}, {"fastapi", "sql"}
 WRITTEN_BY = {  # table -> (kinds, which part of the API writes it)
-    orders: (SHOP_KINDS, "checkout, then Stripe's webhooks and the provisioning workers"),
-    order_esims: (SHOP_KINDS, "the provisioning workers"),
+    orders: (STOREFRONT_KINDS, "checkout, then Stripe's webhooks and the provisioning workers"),
+    order_esims: (STOREFRONT_KINDS, "the provisioning workers"),
     payments: (STRIPE_KINDS, "Stripe's webhooks and refunds"),
     webhook_events: (STRIPE_KINDS, "the Stripe webhook route"),
-    provisioning_jobs: (SHOP_KINDS, "the provisioning workers"),
-    provisioning_attempts: (SHOP_KINDS, "the provisioning workers"),
-    unclaimed_esims: (SHOP_KINDS, "the provisioning workers"),
-    order_effects: (SHOP_KINDS, "the order's state changes, delivered by the effects worker"),
+    provisioning_jobs: (STOREFRONT_KINDS, "the provisioning workers"),
+    provisioning_attempts: (STOREFRONT_KINDS, "the provisioning workers"),
+    unclaimed_esims: (STOREFRONT_KINDS, "the provisioning workers"),
+    order_effects: (STOREFRONT_KINDS, "the order's state changes, delivered by the effects worker"),
     pos_webhook_events: (POS_KINDS, "the POS webhook routes"),
     pos_orders: (POS_KINDS, "the POS order routes"),
     portaus_payment_intents: (POS_KINDS, "the POS order routes (Portaus payments)"),

@@ -1,4 +1,4 @@
-"""The normalised catalogue of every POS/Portaus tenant (`products`) and Portaus SAQ branches."""
+"""The normalised catalog of every POS/Portaus tenant (`products`) and Portaus SAQ branches."""
 
 import dagster as dg
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ def unmapped_labels(warehouse: WarehouseResource, tenant: str, limit: int = 10) 
         )]
 
 
-def catalogue_preview(warehouse: WarehouseResource, tenant: str) -> str:
+def catalog_preview(warehouse: WarehouseResource, tenant: str) -> str:
     p = products.c
     cols = ["source", "name", "brand", "size", "category", "strain_type", "thc_max_pct", "price"]
     with warehouse.engine.connect() as conn:
@@ -52,7 +52,7 @@ def catalogue_preview(warehouse: WarehouseResource, tenant: str) -> str:
                           description="every live product maps to a category (else it sits in 'unmapped')"),
         tenant_check(REACHABLE, asset=PRODUCTS_KEY, partitions_def=pos_partitions, description=REACHABLE_SPEC_TEXT),
     ],
-    description="The tenant's catalogue from its POS or Portaus (table `products`): standardised names, "
+    description="The tenant's catalog from its POS or Portaus (table `products`): standardised names, "
     "one category hierarchy, strain, effects, flavours, potency in %, grams, Decimal prices; deletions marked.",
 )
 def pos_products(
@@ -70,7 +70,7 @@ def pos_products(
     meta = pos_metadata(runs, live)
     meta["deleted_at_source"] = count(warehouse, products, tenant, p.deleted_at.is_not(None))
     meta["unmapped"] = n_unmapped
-    meta["preview"] = dg.MetadataValue.md(catalogue_preview(warehouse, tenant))
+    meta["preview"] = dg.MetadataValue.md(catalog_preview(warehouse, tenant))
     return dg.MaterializeResult(
         metadata=meta,
         check_results=[

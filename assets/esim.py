@@ -1,4 +1,4 @@
-"""eSIM catalogue and stock of each eSIM-selling tenant, from every provider it buys from (seed 001).
+"""eSIM catalog and stock of each eSIM-selling tenant, from every provider it buys from (seed 001).
 
 ``esim/packages``: each provider's packages normalised into ``esim_packages`` and priced by the
 tenant's margin rule; packages a provider stopped listing are marked inactive. ``esim/stock``:
@@ -93,7 +93,7 @@ def all_providers_check(name: str, runs: dict[str, Outcome]) -> dg.AssetCheckRes
         tenant_check(PRICED, asset=PACKAGES_KEY, partitions_def=esim_partitions,
                      description="every active package costs > 0, sells above cost"),
         tenant_check(REFRESHED, asset=PACKAGES_KEY, partitions_def=esim_partitions,
-                     description="every connected provider's catalogue was read"),
+                     description="every connected provider's catalog was read"),
     ],
     description="Every eSIM package of the tenant's providers, normalised into `esim_packages`, priced by the "
     "tenant's margin rule; packages no longer listed are marked inactive.",

@@ -39,7 +39,7 @@ if not MANIFEST.exists():
 
 
 class MartsTranslator(DagsterDbtTranslator):
-    """Models keep their folder as key prefix (``shop/mart_orders_daily`` as before the move)."""
+    """Models keep their folder as key prefix (``orders/mart_orders_daily`` as before the move)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "model":

@@ -6,7 +6,7 @@ the UI shows an asset's real tenants instead of every tenant "Missing" where it 
 The granularity is the job: a Dagster job runs one partitions definition, and each family below
 is exactly what one job syncs (``mx_merchant_sync``; ``pos_sync`` and ``pos_inventory_refresh``,
 whose assets serve all seven POS systems and Portaus through one set of assets; ``esim_catalog_sync``,
-whose assets read every eSIM provider a tenant buys from; ``shop_hourly``, for tenants taking
+whose assets read every eSIM provider a tenant buys from; ``orders_hourly``, for tenants taking
 payments through Stripe). A set per POS system or per eSIM provider would need an asset per system,
 which the assets do not have: a tenant on Dutchie and a tenant on Treez have the same products.
 """
@@ -25,7 +25,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "mx_merchant": (MX_MERCHANT,),
     "pos": tuple(POS_SYSTEMS),
     "esim": tuple(PROVIDERS),
-    "shop": (STRIPE,),
+    "storefront": (STRIPE,),
 }
 PARTITION_SETS: dict[str, dg.DynamicPartitionsDefinition] = {
     family: dg.DynamicPartitionsDefinition(name=f"{family}_tenants") for family in FAMILIES
@@ -33,7 +33,7 @@ PARTITION_SETS: dict[str, dg.DynamicPartitionsDefinition] = {
 mx_merchant_partitions = PARTITION_SETS["mx_merchant"]
 pos_partitions = PARTITION_SETS["pos"]
 esim_partitions = PARTITION_SETS["esim"]
-shop_partitions = PARTITION_SETS["shop"]
+storefront_partitions = PARTITION_SETS["storefront"]
 FAMILY_OF_SYSTEM = {system: family for family, systems in FAMILIES.items() for system in systems}
 
 

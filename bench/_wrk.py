@@ -1,6 +1,6 @@
 """A load generator that is not the bottleneck: ``wrk`` (C, epoll) replaying prepared requests.
 
-The asyncio/httpx driver in ``_shop.drive`` saturates one core at a few hundred requests per
+The asyncio/httpx driver in ``_storefront.drive`` saturates one core at a few hundred requests per
 second, so against a bare FastAPI endpoint it measures itself: the "ceiling" it reports is its
 own. ``wrk`` drives the same endpoints at thousands per second on a fraction of a core. Every
 request is prepared in Python (distinct Idempotency-Keys, distinct signed events) and written to
@@ -23,7 +23,7 @@ import tempfile
 from typing import Any
 from urllib.parse import urlencode
 
-from _shop import Load
+from _storefront import Load
 
 LUA = r"""
 local requests, count = {}, 0
@@ -73,7 +73,7 @@ def _encode(request: dict[str, Any]) -> bytes:
 
 def drive_wrk(url: str, requests: list[dict[str, Any]], concurrency: int, seconds: float = 5.0,
               repeat: bool = False) -> Load:
-    """POST ``requests`` (as ``_shop.drive`` takes them) in order through wrk for ``seconds``
+    """POST ``requests`` (as ``_storefront.drive`` takes them) in order through wrk for ``seconds``
     with ``concurrency`` open connections; unless ``repeat``, what was sent must not run past
     the prepared list (that would send some twice)."""
     with tempfile.TemporaryDirectory(prefix="storehouse-wrk-") as tmp:

@@ -17,8 +17,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shop import (  # noqa: E402
-    TENANT, SandboxProcess, api_server, arguments, bare_server, drive, free_port, header, load, open_shop, pooled,
+from _storefront import (  # noqa: E402
+    TENANT, SandboxProcess, api_server, arguments, bare_server, drive, free_port, header, load, open_storefront, pooled,
     prepared, warehouse,
 )
 
@@ -30,7 +30,7 @@ def main() -> None:
     with warehouse(args.pg) as url, SandboxProcess() as sandbox:
         header("checkout bench", args, url)
         port = free_port()
-        open_shop(url, sandbox.url, f"http://127.0.0.1:{port}")
+        open_storefront(url, sandbox.url, f"http://127.0.0.1:{port}")
         stripe_params = {"mode": "payment", "success_url": "https://x.test/ok", "customer_email": "bench@example.com",
                          "line_items[0][price_data][currency]": "usd", "line_items[0][quantity]": "1",
                          "line_items[0][price_data][unit_amount]": "399",
@@ -38,7 +38,7 @@ def main() -> None:
         stripe_direct = {"data": stripe_params, "headers": {"Authorization": "Bearer sk_test_bench_direct"}}
         bare_runs, api_runs, stripe_runs = [], [], []
         with bare_server(args.workers) as bare, api_server(url, args.workers, port, worker_enabled="false") as api:
-            items = httpx.get(f"{api.url}/shops/{TENANT}/catalogue").json()["items"]
+            items = httpx.get(f"{api.url}/shops/{TENANT}/catalog").json()["items"]
             body = {"package_id": items[0]["package_id"], "quantity": 1, "email": "bench@example.com"}
             drive(f"{api.url}/shops/{TENANT}/checkout", [{"json": body}] * 20, 4, lambda r: r.status_code == 201)
             for _ in range(args.rounds):

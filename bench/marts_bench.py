@@ -1,7 +1,7 @@
 """Benchmark: building the marts (dbt, analytics/) over the 1,000,000-transaction warehouse.
 
 A scratch PostgreSQL database (or a SQLite file with ``--sqlite``) is migrated and filled in SQL:
-1,000,000 MX transactions over 10 tenants and a year, with POS catalogue and stock, eSIM orders
+1,000,000 MX transactions over 10 tenants and a year, with POS catalog and stock, eSIM orders
 and provisioning attempts, sync runs. Then, in the same run:
 
 1. ``dbt run`` of every model, full (the build analysts get; ``dbt test`` is timed apart), the way

@@ -1,9 +1,9 @@
-"""POS catalogue + inventory refresh at scale: 50 tenants x 5,000 products over the seven systems.
+"""POS catalog + inventory refresh at scale: 50 tenants x 5,000 products over the seven systems.
 
     python bench/pos_bench.py [--tenants 50] [--products 5000] [--workers 8] [--pg postgresql://...]
 
 The sandbox runs in its own process (its CPU is not on our GIL); each tenant gets a fresh
-account on its system (round-robin over the seven). Phase 1 refreshes every tenant's catalogue
+account on its system (round-robin over the seven). Phase 1 refreshes every tenant's catalog
 then inventory, tenants side by side on ``--workers`` threads as separate runs would; it calls
 ``syncing.pos.sync_stream``, the asset's own work minus Dagster's bookkeeping. Phase 2
 changes 1 % of each tenant's products at the source (stock) and refreshes again: systems with
@@ -40,7 +40,7 @@ CLIENTS = PosClientsResource()
 
 
 def refresh(engine: sa.Engine, tenant: str, account: Account) -> dict[str, int | str]:
-    """Catalogue then inventory of one tenant, as the pos_sync job orders them."""
+    """Catalog then inventory of one tenant, as the pos_sync job orders them."""
     out: dict[str, int | str] = {"system": account.system}
     client = CLIENTS.client_for(account.connection(tenant))
     try:
@@ -124,7 +124,7 @@ def main() -> None:
         print(f"accounts created in {time.perf_counter() - started:.1f} s")
 
         seconds, results = run_phase(engine, accounts, args.workers)
-        report("Full refresh: catalogue + inventory", seconds, results)
+        report("Full refresh: catalog + inventory", seconds, results)
         print(f"  peak RSS         {peak_rss_mib():8.0f} MiB (this process)   "
               f"{proc_peak_rss_mib(sandbox.proc.pid) or 0:,.0f} MiB (sandbox)")
 

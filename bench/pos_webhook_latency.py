@@ -42,12 +42,12 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.settings import ApiSettings  # noqa: E402
 from assets.partitions import pos_partitions  # noqa: E402
+from commerce import webhook_tokens  # noqa: E402
 from pipelines import pos  # noqa: E402
 from pipelines.definitions import build_defs  # noqa: E402
 from resources.pos import PosClientsResource  # noqa: E402
 from resources.warehouse import WarehouseResource  # noqa: E402
 from sensors.pos_webhooks import SENSOR_NAME  # noqa: E402
-from shop import webhook_tokens  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.tables.pos import inventory, products  # noqa: E402
 from warehouse.tables.pos_events import pos_webhook_events  # noqa: E402

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shop import SandboxProcess, arguments, bare_server, header, load, open_shop, prepared, warehouse  # noqa: E402
+from _storefront import SandboxProcess, arguments, bare_server, header, load, open_storefront, prepared, warehouse  # noqa: E402
 
 HEALTHY = "healthy (eSIM Card serves)"
 ORDER = ["esimcard", "mobimatter", "airalo"]  # the default priority
@@ -44,9 +44,9 @@ SCENARIOS = {  # name: (eSIM Card down, breaker threshold, failover priority)
 def queue_orders(engine, tenant: str, count: int) -> list[str]:
     import sqlalchemy as sa
 
-    from shop import orders as states
+    from commerce import orders as states
     from warehouse.tables.esim import esim_packages
-    from warehouse.tables.shop import orders
+    from warehouse.tables.orders import orders
     from warehouse.types import now_utc
 
     p = esim_packages.c
@@ -79,8 +79,8 @@ def provision_one(services, tenant: str, order_id: str) -> float:
 def main() -> None:
     import httpx
 
-    from shop.services import Services
-    from shop.settings import ShopSettings
+    from commerce.services import Services
+    from commerce.settings import CommerceSettings
 
     args = arguments(__doc__.splitlines()[0], requests=200)
     with warehouse(args.pg) as url, SandboxProcess() as sandbox:
@@ -93,8 +93,8 @@ def main() -> None:
         runs = {}
         for i, (name, (down, threshold, priority)) in enumerate(SCENARIOS.items()):
             tenant = f"bench-provision-{i}"
-            open_shop(url, sandbox.url, "http://127.0.0.1:9", tenant)
-            services = Services(ShopSettings(database_url=url, secret_key="bench", worker_enabled=False,
+            open_storefront(url, sandbox.url, "http://127.0.0.1:9", tenant)
+            services = Services(CommerceSettings(database_url=url, secret_key="bench", worker_enabled=False,
                                             breaker_failures=threshold, breaker_reset_s=3600,
                                             provider_priority=priority))
             runs[name] = (services, tenant, down, queue_orders(services.engine, tenant, args.requests + 5))

@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shop import (  # noqa: E402
-    TENANT, SandboxProcess, api_server, arguments, bare_server, free_port, header, load, open_shop, pooled, prepared,
+from _storefront import (  # noqa: E402
+    TENANT, SandboxProcess, api_server, arguments, bare_server, free_port, header, load, open_storefront, pooled, prepared,
     warehouse,
 )
 
@@ -34,7 +34,7 @@ def events(warehouse_url: str, count: int) -> list[dict]:
     import sqlalchemy as sa
 
     from resources.warehouse import engine_for
-    from warehouse.tables.shop import orders
+    from warehouse.tables.orders import orders
 
     out = []
     with engine_for(warehouse_url).begin() as conn:
@@ -61,7 +61,7 @@ def recorded(warehouse_url: str) -> int:
     import sqlalchemy as sa
 
     from resources.warehouse import engine_for
-    from warehouse.tables.shop import webhook_events
+    from warehouse.tables.orders import webhook_events
 
     with engine_for(warehouse_url).connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(webhook_events)
@@ -80,7 +80,7 @@ def main() -> None:
     with warehouse(args.pg) as url, SandboxProcess() as sandbox:
         header("webhook ingest bench", args, url)
         port = free_port()
-        secret = open_shop(url, sandbox.url, f"http://127.0.0.1:{port}")
+        secret = open_storefront(url, sandbox.url, f"http://127.0.0.1:{port}")
         bare_runs, first_runs, again_runs = [], [], []
         endpoint = f"http://127.0.0.1:{port}/shops/{TENANT}/webhooks/stripe"
         with bare_server(args.workers) as bare, api_server(url, args.workers, port, worker_enabled="false"):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from warehouse.tables.mx import transactions
 
-# The shop's daily mart is a dbt model (analytics/models/shop): read as the table dbt builds.
+# The shop's daily mart is a dbt model (analytics/models/orders): read as the table dbt builds.
 mart_orders_daily = sa.table("mart_orders_daily", *(sa.column(name) for name in (
     "tenant_id", "day", "currency", "orders", "paid_orders", "provisioned", "net_revenue")))
 
@@ -40,7 +40,7 @@ def payments_daily(conn: sa.Connection, tenant_ids: list[str], since: dt.date | 
             for r in conn.execute(query).mappings()]
 
 
-def shop_daily(conn: sa.Connection, tenant_ids: list[str]) -> list[dict[str, Any]]:
+def orders_daily(conn: sa.Connection, tenant_ids: list[str]) -> list[dict[str, Any]]:
     if not sa.inspect(conn).has_table("mart_orders_daily"):
         return []  # the marts have not been built yet
     m = mart_orders_daily.c
@@ -52,4 +52,4 @@ def shop_daily(conn: sa.Connection, tenant_ids: list[str]) -> list[dict[str, Any
 def summary(conn: sa.Connection, tenant_ids: list[str], since: dt.date | None = None,
             until: dt.date | None = None) -> dict[str, Any]:
     return {"tenants": sorted(tenant_ids), "payments_daily": payments_daily(conn, tenant_ids, since, until),
-            "shop_daily": shop_daily(conn, tenant_ids)}
+            "orders_daily": orders_daily(conn, tenant_ids)}

@@ -3,7 +3,7 @@
 Nothing here is stored in the clear: passwords as argon2id (argon2-cffi), refresh tokens and API
 keys (256-bit random values, which need no slow hash) as SHA-256. Access tokens and invitation
 links are JWTs (HS256) under keys derived per purpose from the shop's one secret
-(``shop.tokens.load_secret``), so an order link's key never signs a sign-in and vice versa.
+(``commerce.tokens.load_secret``), so an order link's key never signs a sign-in and vice versa.
 """
 
 from __future__ import annotations

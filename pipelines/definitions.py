@@ -16,11 +16,11 @@ from sqlalchemy.engine import make_url
 
 from assets.api_tables import api_tables
 from assets.common import with_column_schema
-from assets.shop import ShopServicesResource
+from assets.orders import CommerceServicesResource
 from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
-from pipelines import shop
+from pipelines import orders
 from resources.esim import EsimProvidersResource
 from resources.mx_merchant import MxMerchantResource
 from resources.pos import PosClientsResource
@@ -31,9 +31,9 @@ from sensors.alerts import run_failure_alerts
 from sensors.pos_webhooks import build_pos_webhook_sensor
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor
-from storehouse.settings import Settings
+from settings import Settings
 
-JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM, **shop.JOBS_BY_SYSTEM}
+JOBS_BY_SYSTEM = {**mx_merchant.JOBS_BY_SYSTEM, **esim.JOBS_BY_SYSTEM, **pos.JOBS_BY_SYSTEM, **orders.JOBS_BY_SYSTEM}
 ALL_JOBS = list({job.name: job for job in JOBS_BY_SYSTEM.values()}.values())
 SLACK_URL_VAR = "STOREHOUSE_SLACK_ALERTS_URL"
 
@@ -52,7 +52,7 @@ RESOURCES = {  # Slack's is added by build_defs: whether it has a URL is read fr
     "mx_merchant": MxMerchantResource(),
     "esim_providers": _esim_providers,
     "pos_clients": PosClientsResource(),
-    "shop": ShopServicesResource(warehouse=_warehouse, esim_providers=_esim_providers),
+    "commerce": CommerceServicesResource(warehouse=_warehouse, esim_providers=_esim_providers),
 }
 
 SENSORS = [
@@ -67,7 +67,7 @@ SENSORS = [
 FRESHNESS = {
     "mx_merchant": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     "esim": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=13), warn_window=timedelta(hours=7)),
-    "shop": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
+    "orders": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     "pos": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
     "marts": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
     "pos/inventory": dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=45),
@@ -100,7 +100,7 @@ def build_defs() -> dg.Definitions:
     dialect = warehouse_dialect()
     with warnings.catch_warnings():  # map_asset_specs is a preview API, chosen on purpose: one table for every asset
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, shop.defs, marts.defs
+        return dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, orders.defs, marts.defs
                                     ).map_asset_specs(func=lambda spec: _finish(spec, dialect))
 
 

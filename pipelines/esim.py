@@ -1,4 +1,4 @@
-"""eSIM catalogue: its job (packages then stock, one tenant per run) and 6-hourly schedule (seed 001)."""
+"""eSIM catalog: its job (packages then stock, one tenant per run) and 6-hourly schedule (seed 001)."""
 
 import dagster as dg
 

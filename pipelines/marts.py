@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.marts import platform_tables, warehouse_marts
-from assets.shop import shop_checks
+from assets.orders import orders_checks
 
 marts_job = dg.define_asset_job(
     "marts",
@@ -14,7 +14,7 @@ marts_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[warehouse_marts, *platform_tables],
-    asset_checks=shop_checks,
+    asset_checks=orders_checks,
     jobs=[marts_job],
     schedules=[dg.ScheduleDefinition(name="marts_hourly", job=marts_job, cron_schedule="20 * * * *",
                                       default_status=dg.DefaultScheduleStatus.RUNNING)],

@@ -1,6 +1,6 @@
 """POS and Portaus (seeds 004, 000): the full sync job, the inventory-only refresh, their schedules.
 
-``pos_sync`` runs catalogue, inventory, customers and SAQ branches for one tenant; it is what
+``pos_sync`` runs catalog, inventory, customers and SAQ branches for one tenant; it is what
 discovery and manual requests launch for a tenant on any of the seven systems. The
 ``pos_inventory_refresh`` job (inventory only) runs every 15 minutes and is what the POS
 webhook sensor requests when a store reports a stock change.
@@ -20,7 +20,7 @@ pos_sync_job = dg.define_asset_job(
     "pos_sync",
     selection=dg.AssetSelection.assets(*pos_assets),
     executor_def=dg.in_process_executor,
-    description="Catalogue -> inventory, customers and SAQ branches of one tenant's POS or Portaus account.",
+    description="Catalog -> inventory, customers and SAQ branches of one tenant's POS or Portaus account.",
 )
 
 pos_inventory_job = dg.define_asset_job(
@@ -34,7 +34,7 @@ defs = dg.Definitions(
     assets=pos_assets,
     jobs=[pos_sync_job, pos_inventory_job],
     schedules=[
-        per_tenant_schedule(pos_sync_job, POS_SYSTEMS, cron="30 5 * * *"),  # catalogue: daily, before opening
+        per_tenant_schedule(pos_sync_job, POS_SYSTEMS, cron="30 5 * * *"),  # catalog: daily, before opening
         per_tenant_schedule(pos_inventory_job, POS_SYSTEMS, cron="*/15 * * * *"),
     ],
 )

@@ -127,7 +127,7 @@ def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | N
 
 def profiles_dir() -> Path:
     """Where the generated profile lives: under STOREHOUSE_HOME, never in the repository."""
-    from storehouse.settings import Settings
+    from settings import Settings
 
     return (Settings().home / "dbt").resolve()
 
@@ -135,7 +135,7 @@ def profiles_dir() -> Path:
 def prepare_manifest(url: str | None = None) -> Path:
     """Parse the project into ``analytics/target/manifest.json``: no database is touched. The
     definitions read it (set-up, the test session and ``storehouse demo``/``ui`` call this)."""
-    from storehouse.settings import Settings
+    from settings import Settings
 
     run_dbt(["parse", "--quiet"], url or Settings().warehouse_url, profiles_dir(), target_path=TARGET_DIR)
     return MANIFEST

@@ -23,7 +23,7 @@ from warehouse.tenants import TenantConnection
 SYSTEM = "resend"
 # 10 s per call, 4 attempts (a Retry-After past 10 s gives up), 2 calls a second (Resend's default
 # team limit); a connection's timeout_s and rate_limit options override. Clients live in the API's
-# pool (shop.clients), so the retry budget is renewed every minute.
+# pool (commerce.clients), so the retry budget is renewed every minute.
 POLICY = CallPolicy(timeout_s=10.0, attempts=4, retry_after_ceiling_s=10.0, rate_limit_per_s=2.0,
                     retry_window_s=60.0)
 DEFAULT_SENDER = "Storehouse <orders@storehouse.invalid>"

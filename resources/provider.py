@@ -39,7 +39,7 @@ class Wire(BaseModel):
 
 @dataclass(frozen=True)
 class PosWebhook:
-    """How a POS delivers webhooks and how we authenticate and read them (``shop.pos_webhooks``).
+    """How a POS delivers webhooks and how we authenticate and read them (``commerce.pos_webhooks``).
 
     ``signed``: the POS signs each body (HMAC in ``secret_header``; Shopify). Otherwise the
     delivery must carry the connection's URL token, and when the connection holds a

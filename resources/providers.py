@@ -4,7 +4,7 @@ A provider module (anywhere in ``resources/``, ``resources/pos/`` or ``resources
 declares ``PROVIDER = ...`` is found here; nothing lists providers by hand. Everything that
 needs to know the providers reads this (or the per-kind views it is built from:
 ``resources.pos.POS_PROVIDERS``, ``resources.esim.ESIM_PROVIDERS``): the connection specs
-(``resources.systems``), the POS webhook rules (``shop.pos_webhooks``), the order formats
+(``resources.systems``), the POS webhook rules (``commerce.pos_webhooks``), the order formats
 (``resources.pos_orders``), the webhook route's description, the demo tenants, the sandbox test.
 
 Adding a POS system: its module (with its ``PROVIDER``), its fake in ``sandbox/`` (found by the
@@ -30,5 +30,5 @@ def of_kind(kind: str) -> tuple[Provider, ...]:
 
 
 def webhook_pos() -> tuple[PosProvider, ...]:
-    """The POS systems that send webhooks we receive (``/shops/{shop}/webhooks/pos/{provider}``)."""
+    """The POS systems that send webhooks we receive (``/shops/{tenant}/webhooks/pos/{provider}``)."""
     return tuple(p for p in POS_PROVIDERS if p.webhook is not None)

@@ -7,7 +7,7 @@ from functools import lru_cache
 import dagster as dg
 import sqlalchemy as sa
 
-from storehouse.settings import Settings
+from settings import Settings
 from warehouse.db import make_engine
 
 

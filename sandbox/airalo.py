@@ -48,7 +48,7 @@ from fastapi.responses import JSONResponse, Response
 
 from sandbox.esim_common import (
     COUNTRY_NAMES, Account, AccountRefused, EsimShop, Order, OutOfStock, Plan, Respond, RespondRoute, Sim,
-    UnknownPackage, catalogue, qr_png)
+    UnknownPackage, catalog, qr_png)
 from sandbox.esim_control import control_router
 from sandbox.ratelimit import Limit
 
@@ -66,7 +66,7 @@ def _brands() -> dict[str, str]:
     rng, first = random.Random(7), ["Kallur", "Moshi", "Sora", "Eurolink", "Discover", "Hello", "Nova", "Atlas",
                                     "Coral", "Tern", "Maple", "Orbit", "Lumen", "Zephyr", "Kite", "Aurora"]
     second, brands = ["Digital", "Mobile", "Connect", "Telecom", "Link", "Net", "Wave", "Air"], {}
-    for code in dict.fromkeys(p.code for p in catalogue()):
+    for code in dict.fromkeys(p.code for p in catalog()):
         name = f"{rng.choice(first)} {rng.choice(second)}"
         while name in brands.values():
             name = f"{rng.choice(first)} {rng.choice(second)}"
@@ -166,7 +166,7 @@ def _package(package_id: str, plan: Plan) -> dict:
 
 
 def _entries() -> list[tuple[tuple[str, ...], dict]]:
-    """(countries covered, entry): the catalogue as Airalo nests it, one operator per entry."""
+    """(countries covered, entry): the catalog as Airalo nests it, one operator per entry."""
     by_code: dict[str, list[tuple[str, Plan]]] = {}
     for pid, plan in shop.packages.items():
         by_code.setdefault(plan.code, []).append((pid, plan))

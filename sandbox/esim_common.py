@@ -3,7 +3,7 @@
 * Identifiers: Luhn-valid ICCIDs (E.118: ``89`` + country code + issuer + serial + check digit,
   19 or 20 digits), matching ids ``^[A-Z0-9-]+$`` and LPA activation codes
   ``LPA:1$<SM-DP+ host>$<MATCHING-ID>`` (SGP.22 §4.1), rendered as real QR-code PNGs.
-* ``catalogue()``: a seeded, deterministic list of ``Plan``s (country or region with ISO codes,
+* ``catalog()``: a seeded, deterministic list of ``Plan``s (country or region with ISO codes,
   data in MB or unlimited, validity in days, wholesale cost in USD). Every provider sells the
   same plans under its own ids, prices and wire format, so failover tests can ask each of them
   for "Japan, 1 GB, 7 days" (plan key ``jp-1gb-7d``).
@@ -101,7 +101,7 @@ def qr_png(text: str, scale: int = 4) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
 
 
-# ---- catalogue -----------------------------------------------------------------------------
+# ---- catalog -----------------------------------------------------------------------------
 
 # (ISO 3166-1 alpha-2, name, continent, cost per GB in USD)
 COUNTRIES: tuple[tuple[str, str, str, float], ...] = (
@@ -129,7 +129,7 @@ REGIONS: dict[str, tuple[str, tuple[str, ...], float]] = {
 # (MB or None for unlimited, validity days); the first is every country's entry plan.
 DATA_OPTIONS: tuple[tuple[int | None, int], ...] = (
     (1024, 7), (500, 3), (3072, 15), (5120, 30), (10240, 30), (20480, 30), (None, 7), (None, 15))
-CATALOGUE_SEED = 2024
+CATALOG_SEED = 2024
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def _plan(rng: random.Random, scope, code, title, region, countries, per_gb, mb,
     return Plan(f"{code.lower()}-{size}-{days}d", scope, code, title, region, countries, mb, days, cost)
 
 
-def catalogue(seed: int = CATALOGUE_SEED) -> tuple[Plan, ...]:
+def catalog(seed: int = CATALOG_SEED) -> tuple[Plan, ...]:
     """Every plan on the market, the same for the same seed: 3–5 per country, 3–4 per region."""
     rng = random.Random(seed)
     plans = []
@@ -289,7 +289,7 @@ class EsimShop:
         self.iccid_prefix, self.iccid_length = iccid_prefix, iccid_length
         self._package_id, self._order_id = package_id, order_id
         self.margin, self.demo_accounts, self.token_ttl_s = Decimal(margin), demo_accounts, token_ttl_s
-        self.plans = catalogue()
+        self.plans = catalog()
         self.limiter = SlidingWindowLimiter(limits or {})
         self.lock = threading.RLock()
         self.reset()

@@ -1,4 +1,4 @@
-"""Portaus fake (`/portaus/...`): SAQ (Québec) alcohol catalogue, customers, branches, payments.
+"""Portaus fake (`/portaus/...`): SAQ (Québec) alcohol catalog, customers, branches, payments.
 
 * Auth: every call sends header ``apikey: <JWT>``, an HS256 JWT signed with the tenant's JWT
   secret whose payload is ``{"API_KEY": "<key>"}`` (``iat``/``exp`` optional, ``exp`` enforced).

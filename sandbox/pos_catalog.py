@@ -223,7 +223,7 @@ class Listing:
 
 
 class Store:
-    """One account's catalogue: generated on demand, mutations kept in small overlays."""
+    """One account's catalog: generated on demand, mutations kept in small overlays."""
 
     def __init__(self, seed: str, products: int = 200, customers: int = 40,
                  factory: Callable[[str, int], object] = make_product) -> None:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from storehouse.settings import Settings
+from settings import Settings
 from storehouse.users_cli import users_app
 
 app = typer.Typer(help="Storehouse: commerce data for small merchants.", no_args_is_help=True, add_completion=False)
@@ -84,7 +84,7 @@ def tenants_add(
     """
     from resources.connection import ConnectionConfigError
     from resources.systems import spec_for
-    from shop.pos_webhooks import setup_note
+    from commerce.pos_webhooks import setup_note
     from warehouse.secrets import SecretsKeyError
     from warehouse.tenants import add_tenant, get_connection, set_connection
 
@@ -118,7 +118,7 @@ def tenants_add(
 @tenants_app.command("webhook-url")
 def tenants_webhook_url(tenant: str, system: str) -> None:
     """Issue a new webhook URL token for a POS that does not sign (the old URL stops working)."""
-    from shop.webhook_tokens import UNSIGNED, issue, webhook_url
+    from commerce.webhook_tokens import UNSIGNED, issue, webhook_url
     from warehouse.tenants import get_connection
 
     if system not in UNSIGNED:
@@ -338,12 +338,12 @@ def demo(
         console.print("\nStaff API users, one per role (seed 003), once `storehouse api` runs:")
         for line in demo_users(_engine(settings), settings.api_url):
             console.print(f"    {line}", soft_wrap=True)
-        from storehouse.demo_shop import SHOP, buy_one_esim
+        from storehouse.demo_storefront import STOREFRONT, buy_one_esim
 
         console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")
         ok &= buy_one_esim(console, _engine(settings), settings)
         console.print("\nThe shop's hourly job again, then the marts (dbt, every tenant), so they count the purchase:")
-        ok &= _run_and_report([SHOP], ["shop_hourly"])
+        ok &= _run_and_report([STOREFRONT], ["orders_hourly"])
         ok &= _build_marts_and_report()
         console.print(f"\nDone in {time.perf_counter() - started:.1f} s.")
         console.print(
@@ -372,7 +372,7 @@ def api(
     port: Annotated[Optional[int], typer.Option(help="port (default STOREHOUSE_API_PORT)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes; they share the warehouse and its job queue")] = 1,
 ) -> None:
-    """Serve the shop API (OpenAPI at /docs): catalogue, checkout, Stripe webhooks, orders, provisioning."""
+    """Serve the shop API (OpenAPI at /docs): catalog, checkout, Stripe webhooks, orders, provisioning."""
     import uvicorn
 
     from api.settings import ApiSettings

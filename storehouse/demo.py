@@ -56,7 +56,7 @@ DEMO_TENANTS: list[DemoTenant] = [
         Connection("airalo", "/airalo", {"client_id": "airalo-demo-client", "client_secret": "airalo-demo-secret"},
                    {"margin_pct": 35, "round_to": "0.99", "stock_feed_url": "/_sandbox/airalo/stock"}),
         Connection("slack", "/slack", {"hook_path": "/services/T00SANDBOX/B00SANDBOX/sandbox0webhook0token00001"}),
-        # Its Stripe account (the webhook secret is added once the endpoint exists: storehouse.demo_shop).
+        # Its Stripe account (the webhook secret is added once the endpoint exists: storehouse.demo_storefront).
         Connection("stripe", "/stripe", {"secret_key": "sk_test_numnaroad_demo"}),
         Connection("resend", "/resend", {"api_key": "re_sandbox_storehouse_key"},
                    {"from": "NumnaRoad <orders@numnaroad.test>"}),
@@ -70,7 +70,7 @@ DEMO_TENANTS: list[DemoTenant] = [
 
 
 # Credentials the running services add to a demo connection after it is registered (the Stripe
-# endpoints' signing secrets: storehouse.demo_shop); registering again keeps them.
+# endpoints' signing secrets: storehouse.demo_storefront); registering again keeps them.
 ADDED_LATER = ("webhook_secret",)
 
 
@@ -91,7 +91,7 @@ def register_demo_tenants(engine: sa.Engine, sandbox_url: str) -> list[DemoTenan
 def webhook_notes(engine: sa.Engine, tenants: list[DemoTenant], public_url: str) -> list[str]:
     """The POS webhook URL of each demo tenant, for when `storehouse api` serves them; a token
     issued now (the first demo on this warehouse) is in these lines and nowhere else."""
-    from shop.pos_webhooks import setup_note
+    from commerce.pos_webhooks import setup_note
     from warehouse.tenants import get_connection
 
     with engine.begin() as conn:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from sensors.alerts import cause_of
-from storehouse.settings import Settings
+from settings import Settings
 
 DAGSTER_YAML = """\
 # Written by storehouse on first use. SQLite storage under this folder (the embedded default).

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 from rich.console import Console
 
-from storehouse.settings import Settings
+from settings import Settings
 
 STOP_GRACE_S = 15
 
@@ -85,22 +85,22 @@ def _stop(services: list[Service]) -> None:
             service.proc.wait(5)
 
 
-def _connect_demo_shop(console: Console, settings: Settings) -> None:
+def _connect_demo_storefront(console: Console, settings: Settings) -> None:
     """Point the demo shop's Stripe webhook at this API (the sandbox forgets it when it stops)."""
     import sqlalchemy as sa
 
     from resources.warehouse import engine_for
-    from storehouse.demo_shop import SHOP, connect_webhook
+    from storehouse.demo_storefront import STOREFRONT, connect_webhook
     from warehouse.tenants import get_connection
 
     engine = engine_for(settings.warehouse_url)
     try:
         with engine.connect() as conn:
-            stripe = get_connection(conn, SHOP, "stripe")
+            stripe = get_connection(conn, STOREFRONT, "stripe")
         if stripe is None or not stripe.base_url.startswith(settings.sandbox_url):
             return
         connect_webhook(engine, settings.api_url)
-        console.print(f"[green]✓[/] {SHOP}'s Stripe webhook points at {settings.api_url}: checkouts complete")
+        console.print(f"[green]✓[/] {STOREFRONT}'s Stripe webhook points at {settings.api_url}: checkouts complete")
     except sa.exc.SQLAlchemyError as exc:  # no warehouse yet: nothing registered to connect
         console.print(f"[yellow]![/] demo shop not connected ({type(exc).__name__}); run `storehouse demo` first")
     finally:
@@ -136,7 +136,7 @@ def run(console: Console, settings: Settings, start_timeout_s: float = 180) -> i
             time.sleep(0.5)
         if stopping:
             return 130
-        _connect_demo_shop(console, settings)
+        _connect_demo_storefront(console, settings)
         console.print(
             "\n[bold]Storehouse is up[/] (Ctrl-C stops everything):\n"
             f"  • Dagster UI:  {settings.ui_url}   (webserver and daemon: schedules, sensors, sync requests)\n"

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from storehouse.settings import Settings
+from settings import Settings
 
 users_app = typer.Typer(help="Users of the staff API: add, list, grant, revoke, API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for machines: shown once, stored hashed.", no_args_is_help=True)

@@ -33,7 +33,7 @@ def grant_analyst(
     from sqlalchemy.engine import make_url
 
     from storehouse.cli import _engine, _migrate, console
-    from storehouse.settings import Settings
+    from settings import Settings
     from warehouse import schemas
 
     settings = Settings()

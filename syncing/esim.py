@@ -1,6 +1,6 @@
-"""The eSIM catalogue and stock syncs the ``esim/*`` assets run, one provider at a time (seed 001).
+"""The eSIM catalog and stock syncs the ``esim/*`` assets run, one provider at a time (seed 001).
 
-* ``sync_packages``: the provider's whole catalogue (all or nothing), priced by the connection's
+* ``sync_packages``: the provider's whole catalog (all or nothing), priced by the connection's
   ``MarginRule``, upserted into ``esim_packages``; packages it no longer lists become inactive.
 * ``sync_stock``: units per active package from the provider's stock feed into ``esim_stock``,
   collecting the ``Crossing``s Slack must hear about. A crossing is stored un-alerted and marked
@@ -54,7 +54,7 @@ class MarginRule:
         return rule
 
 
-def shop_price(cost: Decimal, rule: MarginRule) -> Decimal:
+def storefront_price(cost: Decimal, rule: MarginRule) -> Decimal:
     """The shop's price: never below cost plus margin (4.12 with round_to 0.99 → 4.99)."""
     raw = cost * (1 + rule.margin_pct / 100)
     if rule.round_to is None:
@@ -79,9 +79,9 @@ def sync_packages(engine: sa.Engine, client: EsimClientBase, connection: TenantC
                   run_id: str | None) -> SyncResult:
     """Upsert the provider's packages with prices; deactivate those it no longer lists."""
     rule, tenant, provider = MarginRule.from_options(connection.options), connection.tenant_id, connection.system
-    packages = list(client.iter_packages())  # all or nothing: half a catalogue must not deactivate the rest
+    packages = list(client.iter_packages())  # all or nothing: half a catalog must not deactivate the rest
     rows = [{**p.model_dump(exclude={"provider"}), "tenant_id": tenant, "provider": provider,
-             "price": shop_price(p.cost, rule), "active": True} for p in packages]
+             "price": storefront_price(p.cost, rule), "active": True} for p in packages]
     stats = SyncResult(rows=len(rows) + len(client.rejected))
     writer = StreamWriter(engine, tenant, f"esim_packages:{provider}", esim_packages, PACKAGES.key, stats, run_id)
     c = esim_packages.c

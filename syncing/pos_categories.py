@@ -1,4 +1,4 @@
-"""The one catalogue vocabulary: category hierarchy with aliases, effects, flavours, acronyms.
+"""The one catalog vocabulary: category hierarchy with aliases, effects, flavours, acronyms.
 
 Data, not logic (``syncing.pos_normalise`` applies it). A category is a path in one tree
 (``cannabis/edible/beverage``); its ancestors are implied. Aliases are matched after

@@ -1,4 +1,4 @@
-"""Units for the catalogue: net weight in grams, volume in ml, potency in %, money in Decimal.
+"""Units for the catalog: net weight in grams, volume in ml, potency in %, money in Decimal.
 
 Pure functions used by ``syncing.pos_normalise``. The rules:
 

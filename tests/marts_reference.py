@@ -1,4 +1,4 @@
-"""The eSIM shop's marts as they were computed in Python before they moved to dbt (assets/shop.py,
+"""The eSIM shop's marts as they were computed in Python before they moved to dbt (assets/orders.py,
 up to issue 10), kept word for word as the reference the dbt models must equal."""
 
 import statistics
@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from shop import orders as states
-from warehouse.tables.shop import order_esims, orders, provisioning_attempts
+from commerce import orders as states
+from warehouse.tables.orders import order_esims, orders, provisioning_attempts
 
 
 def orders_daily(engine: sa.Engine, tenant: str) -> list[dict]:

@@ -13,7 +13,7 @@ from api.app import create_app
 from people.credentials import Passwords
 from people.roles import ROLE_PERMISSIONS
 from people.users import create_key, create_user, grant, revoke, revoke_key
-from tests.api_shop import settings_for
+from tests.api_storefront import settings_for
 from warehouse.tables.mx import invoice_lines, invoices, transactions
 from warehouse.tenants import add_tenant
 from warehouse.types import now_utc

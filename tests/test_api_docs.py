@@ -1,5 +1,5 @@
 """The API's own documentation: /docs works offline, and the OpenAPI document tells the truth
-(its examples work against the demo, `{shop}` is described, each route lists its real answers)."""
+(its examples work against the demo, `{tenant}` is described, each route lists its real answers)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from storehouse.demo import register_demo_tenants
-from storehouse.demo_shop import SHOP
-from tests.api_shop import load_catalogue, settings_for
+from storehouse.demo_storefront import STOREFRONT
+from tests.api_storefront import load_catalog, settings_for
 from tests.test_pos_assets import materialize
 
-POS_SHOPS = {"/webhooks/pos/": "mile-high-treez", "/pos/orders": "front-range-dutchie",
-             "/portaus/": "importations-portaus"}  # a demo tenant with the connection each route needs
+POS_STOREFRONTS = {"/webhooks/pos/": "mile-high-treez", "/pos/orders": "front-range-dutchie",
+                   "/portaus/": "importations-portaus"}  # a demo tenant with the connection each route needs
 
 ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 
@@ -76,9 +76,9 @@ def _requests(spec: dict):
                 yield method, path.format(**values["path"]), values["query"], values["header"], body
 
 
-def test_every_openapi_example_works_as_sent_against_the_demo_shop(sandbox_reset, warehouse, warehouse_url, engine):
+def test_every_openapi_example_works_as_sent_against_the_demo_storefront(sandbox_reset, warehouse, warehouse_url, engine):
     register_demo_tenants(engine, sandbox_reset.url)
-    load_catalogue(warehouse, SHOP)
+    load_catalog(warehouse, STOREFRONT)
     for tenant in ("front-range-dutchie", "importations-portaus"):  # what `storehouse demo` syncs
         assert materialize(warehouse, tenant).success
     app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)
@@ -93,14 +93,14 @@ def test_every_openapi_example_works_as_sent_against_the_demo_shop(sandbox_reset
             assert response.is_success or response.headers["content-type"] == "application/problem+json"
             sent[(method, path)] = response
     # the routes whose own inputs carry examples work as they are
-    catalogue = sent[("get", f"/shops/{SHOP}/catalogue")].raise_for_status().json()
-    checkout = sent[("post", f"/shops/{SHOP}/checkout")].raise_for_status().json()
+    catalog = sent[("get", f"/shops/{STOREFRONT}/catalog")].raise_for_status().json()
+    checkout = sent[("post", f"/shops/{STOREFRONT}/checkout")].raise_for_status().json()
     example = spec["components"]["schemas"]["CheckoutRequest"]["examples"][0]
-    assert example["package_id"] in {item["package_id"] for item in catalogue["items"]}
+    assert example["package_id"] in {item["package_id"] for item in catalog["items"]}
     assert checkout["checkout_url"] and checkout["amount_total"]
     # the POS routes name a demo tenant that has that connection, and their examples work too
     for (method, path), response in sent.items():
-        for part, tenant in POS_SHOPS.items():
+        for part, tenant in POS_STOREFRONTS.items():
             if part in path:
                 assert path.startswith(f"/shops/{tenant}/"), path
                 assert response.json().get("type", "").rsplit("/", 1)[-1] not in ("shop-not-found", "no-pos",
@@ -115,29 +115,29 @@ def test_every_openapi_example_works_as_sent_against_the_demo_shop(sandbox_reset
     assert webhook.status_code in (401, 403), webhook.text  # sent as-is, without the shop's URL token
 
 
-def test_shop_is_described_on_every_route(bare_client):
+def test_storefront_is_described_on_every_route(bare_client):
     spec = bare_client.get("/openapi.json").json()
-    shops = [p for ops in spec["paths"].values() for op in ops.values() for p in op.get("parameters", [])
-             if p["name"] == "shop"]
-    assert len(shops) >= 8
-    assert all("slug" in p.get("description", "") for p in shops)
+    storefronts = [p for path, ops in spec["paths"].items() if path.startswith("/shops/") for op in ops.values()
+                   for p in op.get("parameters", []) if p["name"] == "tenant"]
+    assert len(storefronts) >= 8
+    assert all("slug" in p.get("description", "") for p in storefronts)
 
 
 def test_checkout_documents_its_replay_and_routes_list_only_their_own_errors(bare_client):
     spec = bare_client.get("/openapi.json").json()
     responses = {(method, path): {int(code) for code in op["responses"]}
                  for path, ops in spec["paths"].items() for method, op in ops.items()}
-    checkout = spec["paths"]["/shops/{shop}/checkout"]["post"]["responses"]
+    checkout = spec["paths"]["/shops/{tenant}/checkout"]["post"]["responses"]
     assert checkout["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CheckoutResponse"}
     assert "Idempotent-Replayed" in checkout["200"]["headers"] and "replay" in checkout["200"]["description"].lower()
-    assert responses[("get", "/shops/{shop}/catalogue")] == {200, 404, 422}
-    assert responses[("get", "/shops/{shop}/orders/{order_id}")] == {200, 401, 404, 422}
-    assert responses[("post", "/shops/{shop}/webhooks/stripe")] == {200, 400, 404, 413, 422}
+    assert responses[("get", "/shops/{tenant}/catalog")] == {200, 404, 422}
+    assert responses[("get", "/shops/{tenant}/orders/{order_id}")] == {200, 401, 404, 422}
+    assert responses[("post", "/shops/{tenant}/webhooks/stripe")] == {200, 400, 404, 413, 422}
     assert responses[("get", "/readyz")] == {200, 503}
     # of the shop's routes only checkout and POS webhooks are rate limited; no route without a body
     # refuses a large one; nobody answers 409 on a GET
     assert sorted(key for key, codes in responses.items() if 429 in codes and key[1].startswith("/shops/")) == [
-        ("post", "/shops/{shop}/checkout"), ("post", "/shops/{shop}/webhooks/pos/{provider}")]
+        ("post", "/shops/{tenant}/checkout"), ("post", "/shops/{tenant}/webhooks/pos/{provider}")]
     assert not [key for key, codes in responses.items() if key[0] == "get" and codes & {409, 413}]
-    assert {403} <= responses[("post", "/shops/{shop}/pos/orders")]  # a wrong key for that POS
-    assert {503} <= responses[("post", "/shops/{shop}/pos/orders")]  # a POS connection not set up for orders
+    assert {403} <= responses[("post", "/shops/{tenant}/pos/orders")]  # a wrong key for that POS
+    assert {503} <= responses[("post", "/shops/{tenant}/pos/orders")]  # a POS connection not set up for orders

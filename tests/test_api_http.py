@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from commerce.tokens import OrderTokens
 from resources.breaker import CircuitBreaker, SqlBreakerStore
-from shop.tokens import OrderTokens
-from tests.api_shop import SECRET, settings_for
+from tests.api_storefront import SECRET, settings_for
 from warehouse.tables.esim import esim_packages, esim_stock
-from warehouse.tables.shop import order_effects, orders, provisioning_jobs, webhook_events
+from warehouse.tables.orders import order_effects, orders, provisioning_jobs, webhook_events
 from warehouse.tenants import add_tenant, set_connection
 from warehouse.types import now_utc
 from warehouse.upsert import upsert
@@ -33,7 +33,7 @@ def client(warehouse_url, engine):
         yield c
 
 
-def make_shop(engine, tenant_id: str, whsec=WHSEC) -> None:
+def make_storefront(engine, tenant_id: str, whsec=WHSEC) -> None:
     now = now_utc()
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "HTTP shop")
@@ -67,18 +67,18 @@ def assert_problem(response, status: int, kind: str | None = None) -> dict:
     return body
 
 
-def test_unknown_paths_and_shops_are_problems(client):
+def test_unknown_paths_and_storefronts_are_problems(client):
     assert_problem(client.get("/nowhere"), 404, "not-found")
-    assert_problem(client.get("/shops/no-such-shop/catalogue"), 404, "shop-not-found")
+    assert_problem(client.get("/shops/no-such-shop/catalog"), 404, "shop-not-found")
     assert_problem(client.delete("/healthz"), 405)
 
 
-def test_catalogue_lists_only_what_is_in_stock(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
-    body = client.get(f"/shops/{tenant_id}/catalogue").json()
+def test_catalog_lists_only_what_is_in_stock(client, engine, tenant_id):
+    make_storefront(engine, tenant_id)
+    body = client.get(f"/shops/{tenant_id}/catalog").json()
     assert [(i["package_id"], i["price"]) for i in body["items"]] == [("airalo:jp-7", "3.99")]
-    assert client.get(f"/shops/{tenant_id}/catalogue", params={"country": "FR"}).json()["items"] == []
-    assert_problem(client.get(f"/shops/{tenant_id}/catalogue", params={"country": "Japan"}), 422)
+    assert client.get(f"/shops/{tenant_id}/catalog", params={"country": "FR"}).json()["items"] == []
+    assert_problem(client.get(f"/shops/{tenant_id}/catalog", params={"country": "Japan"}), 422)
 
 
 @pytest.mark.parametrize(("body", "status", "kind"), [
@@ -96,7 +96,7 @@ def test_catalogue_lists_only_what_is_in_stock(client, engine, tenant_id):
     ({"package_id": "airalo:jp-7", "email": "a\u0000b@b.io"}, 422, "validation-error"),
 ])
 def test_bad_checkouts_are_4xx_problems(client, engine, tenant_id, body, status, kind):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     problem = assert_problem(client.post(f"/shops/{tenant_id}/checkout", json=body), status, kind)
     if kind == "validation-error":
         assert problem["errors"] and all("location" in e for e in problem["errors"])
@@ -104,14 +104,14 @@ def test_bad_checkouts_are_4xx_problems(client, engine, tenant_id, body, status,
 
 
 def test_malformed_json_is_400(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     response = client.post(f"/shops/{tenant_id}/checkout", content=b'{"package_id": ',
                            headers={"Content-Type": "application/json"})
     assert_problem(response, 400, "malformed-json")
 
 
 def test_oversized_bodies_are_413_declared_or_streamed(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     big = b'{"package_id": "' + b"x" * 10_000 + b'"}'
     assert_problem(client.post(f"/shops/{tenant_id}/checkout", content=big,
                                headers={"Content-Type": "application/json"}), 413, "body-too-large")
@@ -130,14 +130,14 @@ def test_oversized_bodies_are_413_declared_or_streamed(client, engine, tenant_id
 
 
 def test_checkout_rate_limited_per_client(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     body = {"package_id": "airalo:nope", "email": "a@b.io"}
     codes = [client.post(f"/shops/{tenant_id}/checkout", json=body).status_code for _ in range(3)]
     assert codes == [422, 422, 422]
     limited = client.post(f"/shops/{tenant_id}/checkout", json=body)
     assert_problem(limited, 429, "rate-limited")
     assert int(limited.headers["Retry-After"]) >= 1
-    assert client.get(f"/shops/{tenant_id}/catalogue").status_code == 200  # only checkout is limited
+    assert client.get(f"/shops/{tenant_id}/catalog").status_code == 200  # only checkout is limited
 
 
 def test_cors_allows_only_listed_origins(client):
@@ -152,7 +152,7 @@ def test_cors_allows_only_listed_origins(client):
 
 
 def test_webhook_signature_checks(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     url = f"/shops/{tenant_id}/webhooks/stripe"
     event = json.dumps({"id": "evt_unknown_1", "object": "event", "type": "customer.created", "created": 1,
                         "data": {"object": {"id": "cus_1", "object": "customer"}}}).encode()
@@ -171,18 +171,18 @@ def test_webhook_signature_checks(client, engine, tenant_id):
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
 
 
-def test_one_shops_secret_cannot_sign_for_another(client, engine, tenant_id):
+def test_one_storefronts_secret_cannot_sign_for_another(client, engine, tenant_id):
     other = tenant_id + "-b"
-    make_shop(engine, tenant_id)
-    make_shop(engine, other, whsec="whsec_the_other_shop")
+    make_storefront(engine, tenant_id)
+    make_storefront(engine, other, whsec="whsec_the_other_storefront")
     event = json.dumps({"id": "evt_x", "object": "event", "type": "charge.refunded", "created": 1,
                         "data": {"object": {"id": "ch_1", "object": "charge"}}}).encode()
     assert_problem(client.post(f"/shops/{other}/webhooks/stripe", content=event, headers=signed(event)), 400)
     assert client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)).status_code == 200
 
 
-def test_misconfigured_shop_is_a_bare_500(client, engine, tenant_id):
-    make_shop(engine, tenant_id, whsec=12345)  # a number where a secret belongs: our bug to own, not the caller's
+def test_misconfigured_storefront_is_a_bare_500(client, engine, tenant_id):
+    make_storefront(engine, tenant_id, whsec=12345)  # a number where a secret belongs: our bug to own, not the caller's
     event = b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {}}}'
     body = assert_problem(client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)),
                           500, "internal-error")
@@ -190,8 +190,8 @@ def test_misconfigured_shop_is_a_bare_500(client, engine, tenant_id):
 
 
 def test_orders_need_their_own_token(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
-    make_shop(engine, tenant_id + "-b")
+    make_storefront(engine, tenant_id)
+    make_storefront(engine, tenant_id + "-b")
     order_id = "ord_" + "ab" * 12
     with engine.begin() as conn:
         conn.execute(sa.insert(orders).values(
@@ -240,7 +240,7 @@ def session_event(tenant_id: str, order_id: str, amount: int, event_id: str = "e
 
 
 def test_stored_events_keep_no_order_token(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     order_id = pending_order(engine, tenant_id)
     event = session_event(tenant_id, order_id, 399)
     assert client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)).json()["outcome"] \
@@ -253,7 +253,7 @@ def test_stored_events_keep_no_order_token(client, engine, tenant_id):
 
 
 def test_charged_amount_mismatch_fails_and_refunds_the_order(client, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     order_id = pending_order(engine, tenant_id)
     event = session_event(tenant_id, order_id, 1)  # one cent charged for a 3.99 order
     assert client.post(f"/shops/{tenant_id}/webhooks/stripe", content=event, headers=signed(event)).json()["outcome"] \
@@ -286,7 +286,7 @@ def test_a_token_parameter_spelt_in_percent_escapes_is_redacted_too():
 
 
 def test_behind_a_proxy_the_rate_limit_keys_on_what_the_proxy_saw(warehouse_url, engine, tenant_id):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     settings = settings_for(warehouse_url, 8000, worker_enabled=False, checkout_burst=2, checkout_rate_per_s=0.01,
                             trust_forwarded_for=True)
     body = {"package_id": "airalo:nope", "email": "a@b.io"}

@@ -10,14 +10,14 @@ import sys
 import httpx
 import pytest
 
-from tests.api_shop import ROOT, SECRET, free_port, wait_for
-from tests.test_api_http import make_shop
+from tests.api_storefront import ROOT, SECRET, free_port, wait_for
+from tests.test_api_http import make_storefront
 
 CHECKOUT = {"package_id": "airalo:nope", "email": "a@b.io"}  # passes the limiter, then 422
 
 
 @contextlib.contextmanager
-def storehouse_api(warehouse_url, tmp_path, **shop_env):
+def storehouse_api(warehouse_url, tmp_path, **storefront_env):
     """``python -m storehouse.cli api`` on a free port; yields its base URL. Its output (the
     access log among it) goes to ``tmp_path / "api.log"``."""
     port = free_port()
@@ -25,7 +25,7 @@ def storehouse_api(warehouse_url, tmp_path, **shop_env):
            "STOREHOUSE_SHOP_DATABASE_URL": warehouse_url, "STOREHOUSE_SHOP_SECRET_KEY": SECRET,
            "STOREHOUSE_SHOP_WORKER_ENABLED": "false", "STOREHOUSE_SHOP_TENANT_CACHE_S": "0",
            "STOREHOUSE_SHOP_CHECKOUT_BURST": "2", "STOREHOUSE_SHOP_CHECKOUT_RATE_PER_S": "0.01",
-           **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in shop_env.items()}}
+           **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in storefront_env.items()}}
     env.pop("FORWARDED_ALLOW_IPS", None)
     url = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 (closed below)
@@ -58,7 +58,7 @@ def checkouts(url, tenant_id, forwarded_for: list[str]) -> list[int]:
 
 
 def test_rotating_x_forwarded_for_does_not_bypass_the_checkout_limit(warehouse_url, engine, tenant_id, tmp_path):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     with storehouse_api(warehouse_url, tmp_path) as url:
         # Uvicorn's own default would believe these from 127.0.0.1 and give each "address" a budget.
         codes = checkouts(url, tenant_id, [f"198.51.100.{i}" for i in range(5)])
@@ -68,7 +68,7 @@ def test_rotating_x_forwarded_for_does_not_bypass_the_checkout_limit(warehouse_u
 @pytest.mark.parametrize("proxies", [1, 2])
 def test_behind_a_trusted_proxy_the_limit_follows_the_forwarded_address(warehouse_url, engine, tenant_id, tmp_path,
                                                                         proxies):
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     ours = ", 10.1.1.1" * (proxies - 1)  # what our own proxies appended after the first one
     with storehouse_api(warehouse_url, tmp_path, trust_forwarded_for="true", trusted_proxies=proxies) as url:
         # The client writes what it likes on the left; the first proxy appends the address it saw.

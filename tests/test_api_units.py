@@ -13,6 +13,11 @@ import pytest
 import qrcode
 
 from api.ratelimit import RateLimiter
+from commerce import orders as states
+from commerce.attempts import ambiguous, counts_for_breaker
+from commerce.checkout import fingerprint
+from commerce.qr import qr_png
+from commerce.tokens import OrderTokens
 from resources.breaker import CircuitOpen
 from resources.esim import MalformedEsim, OutOfStock
 from resources.http import (
@@ -31,11 +36,6 @@ from resources.stripe import (
     to_minor,
     verify_signature,
 )
-from shop import orders as states
-from shop.attempts import ambiguous, counts_for_breaker
-from shop.checkout import fingerprint
-from shop.qr import qr_png
-from shop.tokens import OrderTokens
 
 SECRET = "whsec_test_secret_one"
 BODY = b'{"id": "evt_1", "object": "event", "type": "checkout.session.completed", "data": {"object": {}}}'
@@ -149,7 +149,7 @@ def test_rate_limiter_refuses_past_the_burst_then_refills():
 
 
 def test_webhook_url_tokens_are_random_and_checked_by_hash():
-    from shop import webhook_tokens
+    from commerce import webhook_tokens
 
     token = "tok-" + "x" * 40
     stored = webhook_tokens.digest(token)

@@ -10,12 +10,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.api_shop import (
-    CREDENTIALS, ApiProcess, ApiThread, attempts, buy, effects_settled, emails_to, first_package, free_port, open_shop,
+from tests.api_storefront import (
+    CREDENTIALS, ApiProcess, ApiThread, attempts, buy, effects_settled, emails_to, first_package, free_port, open_storefront,
     order_row, provider_orders, session_of, settings_for, wait_for, wait_status,
 )
 from tests.conftest import postgres_url, requires_postgres
-from warehouse.tables.shop import unclaimed_esims
+from warehouse.tables.orders import unclaimed_esims
 
 
 def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, engine, warehouse, warehouse_url,
@@ -24,20 +24,20 @@ def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, en
     workers = 2 if postgres_url() else 1
     first = ApiProcess(settings, workers).start()
     try:
-        shop = open_shop(engine, warehouse, sandbox_reset.url, first.url, tenant_id,
-                         priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
-        bought = buy(first.url, shop, first_package(first.url, shop)["package_id"])
+        storefront = open_storefront(engine, warehouse, sandbox_reset.url, first.url, tenant_id,
+                                     priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
+        bought = buy(first.url, storefront, first_package(first.url, storefront)["package_id"])
         # MobiMatter creates the order at once; completing it hangs (and, when the hang ends, fails)...
-        shop.control("PUT", "/faults/mobimatter", json={"slow_ms": 4000, "fail_next_5xx": 1,
-                                                        "only_path": "/order/complete"})
-        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
+        storefront.control("PUT", "/faults/mobimatter", json={"slow_ms": 4000, "fail_next_5xx": 1,
+                                                              "only_path": "/order/complete"})
+        storefront.pay(session_of(engine, tenant_id, bought["order_id"]))
         (hanging,) = wait_for(lambda: [a for a in attempts(engine, tenant_id)
                                        if a["outcome"] == "started" and a["provider_order_id"]], 15, "order created")
     finally:
         first.kill()  # ...and the worker dies between the two steps, holding only the orderId it wrote down
-    shop.control("DELETE", "/faults")
+    storefront.control("DELETE", "/faults")
     assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
-    (created,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
+    (created,) = provider_orders(storefront.sandbox, "mobimatter", bought["order_id"])
     assert (created["id"], created["state"]) == (hanging["provider_order_id"], "created")
     second = ApiProcess(settings, workers).start()
     try:
@@ -45,14 +45,14 @@ def test_killed_mid_purchase_is_provisioned_once_after_restart(sandbox_reset, en
         wait_for(lambda: effects_settled(engine, tenant_id), 20, "email sent")
     finally:
         second.stop()
-    (completed,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])  # the same order, completed
+    (completed,) = provider_orders(storefront.sandbox, "mobimatter", bought["order_id"])  # the same order, completed
     assert (completed["id"], completed["state"]) == (created["id"], "completed")
     for other in ("esimcard", "airalo"):
-        assert httpx.get(f"{shop.sandbox}/_sandbox/{other}/orders").json()["orders"] == []
+        assert httpx.get(f"{storefront.sandbox}/_sandbox/{other}/orders").json()["orders"] == []
     (attempt,) = attempts(engine, tenant_id)
     assert (attempt["outcome"], attempt["provider_order_id"]) == ("succeeded", created["id"])
     assert attempt["iccid"] in completed["iccids"]
-    assert len(emails_to(shop.sandbox, bought["order_id"])) == 1
+    assert len(emails_to(storefront.sandbox, bought["order_id"])) == 1
 
 
 def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engine, warehouse, warehouse_url,
@@ -60,14 +60,14 @@ def test_unknown_outcome_waits_then_fails_over_after_give_up(sandbox_reset, engi
     settings = settings_for(warehouse_url, free_port(), give_up_after_s=2, retry_base_s=0.4, poll_s=0.1,
                             provider_timeout_s=0.5)
     with ApiThread(settings) as api:
-        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
-        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
-        shop.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})  # the purchase answers HTTP 500
-        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
-        shop.flush()
+        storefront = open_storefront(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        bought = buy(api.url, storefront, first_package(api.url, storefront)["package_id"])
+        storefront.control("PUT", "/faults/esimcard", json={"fail_next_5xx": 1})  # the purchase answers HTTP 500
+        storefront.pay(session_of(engine, tenant_id, bought["order_id"]))
+        storefront.flush()
         wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "unknown"], 10, "unknown outcome")
         # ...and eSIM Card's eSIM list, where a lost purchase is looked for, cannot be read either:
-        shop.control("PUT", "/faults/esimcard", json={"down": True, "only_path": "/my-esims"})
+        storefront.control("PUT", "/faults/esimcard", json={"down": True, "only_path": "/my-esims"})
         # nothing is bought elsewhere...
         assert order_row(engine, tenant_id, bought["order_id"])["status"] == "processing"
         assert all(a["provider"] == "esimcard" for a in attempts(engine, tenant_id))
@@ -102,29 +102,29 @@ def test_a_lost_esimcard_answer_is_found_in_its_esim_list(sandbox_reset, engine,
     settings = settings_for(warehouse_url, free_port(), give_up_after_s=4, retry_base_s=0.3, poll_s=0.1,
                             provider_timeout_s=1)
     with ApiThread(settings) as api:
-        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
-        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+        storefront = open_storefront(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        bought = buy(api.url, storefront, first_package(api.url, storefront)["package_id"])
         # eSIM Card sells the eSIM, and its answer arrives only after we stopped waiting for it
-        shop.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 2500, "only_path": "/package/purchase"})
-        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
-        shop.flush()
+        storefront.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 2500, "only_path": "/package/purchase"})
+        storefront.pay(session_of(engine, tenant_id, bought["order_id"]))
+        storefront.flush()
         (lost,) = wait_for(lambda: [a for a in attempts(engine, tenant_id) if a["outcome"] == "unknown"], 10,
                            "a purchase whose answer was lost")
-        assert len(_esimcard_sims(shop.sandbox)) == 1
+        assert len(_esimcard_sims(storefront.sandbox)) == 1
         if stray:
-            _buy_by_hand_at_esimcard(shop.sandbox, lost["provider_package_id"])
+            _buy_by_hand_at_esimcard(storefront.sandbox, lost["provider_package_id"])
         order = wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=20)
         wait_for(lambda: effects_settled(engine, tenant_id), 20, "email and notices sent")
     (attempt,) = attempts(engine, tenant_id)  # the lost purchase itself, found: nothing bought again
     assert (attempt["provider"], attempt["outcome"], attempt["id"]) == ("esimcard", "succeeded", lost["id"])
-    assert _other_providers_orders(shop.sandbox) == []
-    sims = _esimcard_sims(shop.sandbox)
+    assert _other_providers_orders(storefront.sandbox) == []
+    sims = _esimcard_sims(storefront.sandbox)
     assert len(sims) == (2 if stray else 1) and attempt["iccid"] in sims
-    assert len(emails_to(shop.sandbox, order["order_id"])) == 1
+    assert len(emails_to(storefront.sandbox, order["order_id"])) == 1
     with engine.connect() as conn:
         unclaimed = [dict(r) for r in conn.execute(sa.select(unclaimed_esims).where(
             unclaimed_esims.c.tenant_id == tenant_id)).mappings()]
-    alerts = [m for m in shop.slack_messages() if "belong to no order" in m]
+    alerts = [m for m in storefront.slack_messages() if "belong to no order" in m]
     if not stray:
         assert unclaimed == [] and alerts == []
         return
@@ -140,18 +140,18 @@ def test_a_created_order_given_up_on_is_cancelled_before_failing_over(sandbox_re
     settings = settings_for(warehouse_url, free_port(), give_up_after_s=2, retry_base_s=0.4, poll_s=0.1,
                             provider_timeout_s=1)
     with ApiThread(settings) as api:
-        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id,
-                         priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
-        bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+        storefront = open_storefront(engine, warehouse, sandbox_reset.url, api.url, tenant_id,
+                                     priority={"mobimatter": 0, "esimcard": 1, "airalo": 2})
+        bought = buy(api.url, storefront, first_package(api.url, storefront)["package_id"])
         # MobiMatter creates the order, then no completion is ever answered: whether it went through stays unknown.
-        shop.control("PUT", "/faults/mobimatter", json={"down": True, "only_path": "/order/complete"})
-        shop.pay(session_of(engine, tenant_id, bought["order_id"]))
-        shop.flush()
+        storefront.control("PUT", "/faults/mobimatter", json={"down": True, "only_path": "/order/complete"})
+        storefront.pay(session_of(engine, tenant_id, bought["order_id"]))
+        storefront.flush()
         wait_status(engine, tenant_id, bought["order_id"], {"provisioned"}, timeout=30)
     (given_up, *_, served) = attempts(engine, tenant_id)
     assert (given_up["provider"], given_up["outcome"]) == ("mobimatter", "abandoned")
     assert given_up["error_class"] == "gave_up"
-    (created,) = provider_orders(shop.sandbox, "mobimatter", bought["order_id"])
+    (created,) = provider_orders(storefront.sandbox, "mobimatter", bought["order_id"])
     assert created["state"] == "cancelled" and f"{created['id']} was cancelled" in given_up["error"]
     assert (served["provider"], served["outcome"]) == ("esimcard", "succeeded")
 
@@ -163,18 +163,18 @@ def test_killed_between_the_esimcard_purchase_and_its_answer_buys_each_esim_once
                             give_up_after_s=4, retry_base_s=0.3)
     first = ApiProcess(settings, workers=2).start()
     try:
-        shop = open_shop(engine, warehouse, sandbox_reset.url, first.url, tenant_id)
-        package = first_package(first.url, shop)["package_id"]
-        bought = [buy(first.url, shop, package, quantity=2), buy(first.url, shop, package)]
+        storefront = open_storefront(engine, warehouse, sandbox_reset.url, first.url, tenant_id)
+        package = first_package(first.url, storefront)["package_id"]
+        bought = [buy(first.url, storefront, package, quantity=2), buy(first.url, storefront, package)]
         # eSIM Card sells, and its answer is held back past the moment the API dies...
-        shop.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 30000, "only_path": "/package/purchase"})
+        storefront.control("PUT", "/faults/esimcard", json={"hold_answer_ms": 30000, "only_path": "/package/purchase"})
         for b in bought:
-            shop.pay(session_of(engine, tenant_id, b["order_id"]))
-        wait_for(lambda: _esimcard_sims(shop.sandbox), 15, "an eSIM sold at eSIM Card")
+            storefront.pay(session_of(engine, tenant_id, b["order_id"]))
+        wait_for(lambda: _esimcard_sims(storefront.sandbox), 15, "an eSIM sold at eSIM Card")
     finally:
         first.kill()  # ...killed between eSIM Card's purchase and our write of its answer
-    shop.control("DELETE", "/faults")
-    sold_before_the_kill = len(_esimcard_sims(shop.sandbox))
+    storefront.control("DELETE", "/faults")
+    sold_before_the_kill = len(_esimcard_sims(storefront.sandbox))
     assert [a["outcome"] for a in attempts(engine, tenant_id)].count("succeeded") == 0
     second = ApiProcess(settings, workers=2).start()
     try:
@@ -184,11 +184,11 @@ def test_killed_between_the_esimcard_purchase_and_its_answer_buys_each_esim_once
     finally:
         second.stop()
     delivered = [a for a in attempts(engine, tenant_id) if a["outcome"] == "succeeded"]
-    sims = _esimcard_sims(shop.sandbox)
+    sims = _esimcard_sims(storefront.sandbox)
     assert sold_before_the_kill >= 1 and len(sims) == len(delivered) == 3  # one purchase per eSIM ordered
     assert sorted(a["iccid"] for a in delivered) == sorted(sims)
-    assert _other_providers_orders(shop.sandbox) == []  # nothing bought again elsewhere after the give-up time
-    assert [len(emails_to(shop.sandbox, b["order_id"])) for b in bought] == [1, 1]
+    assert _other_providers_orders(storefront.sandbox) == []  # nothing bought again elsewhere after the give-up time
+    assert [len(emails_to(storefront.sandbox, b["order_id"])) for b in bought] == [1, 1]
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(unclaimed_esims)
                             .where(unclaimed_esims.c.tenant_id == tenant_id)).scalar_one() == 0
@@ -198,19 +198,19 @@ def test_killed_between_the_esimcard_purchase_and_its_answer_buys_each_esim_once
 def test_two_workers_ten_deliveries_each_provision_once(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
     api = ApiProcess(settings_for(warehouse_url, free_port()), workers=2).start()
     try:
-        shop = open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
-        shop.delivery(duplicates=10, concurrent=True)
-        package = first_package(api.url, shop)["package_id"]
-        bought = [buy(api.url, shop, package) for _ in range(3)]
+        storefront = open_storefront(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+        storefront.delivery(duplicates=10, concurrent=True)
+        package = first_package(api.url, storefront)["package_id"]
+        bought = [buy(api.url, storefront, package) for _ in range(3)]
         sessions = [session_of(engine, tenant_id, b["order_id"]) for b in bought]
         for session_id in sessions:
-            shop.pay(session_id)
+            storefront.pay(session_id)
         with cf.ThreadPoolExecutor(8) as pool:  # the success redirect races the ten deliveries
             returns = [pool.submit(httpx.get, f"{api.url}/shops/{tenant_id}/orders/{b['order_id']}/return",
                                    params={"token": b["token"], "session_id": s})
                        for b, s in zip(bought, sessions) for _ in range(3)]
             assert all(r.result().status_code == 303 for r in returns)
-        shop.flush()
+        storefront.flush()
         for b in bought:
             wait_status(engine, tenant_id, b["order_id"], {"provisioned"})
         wait_for(lambda: effects_settled(engine, tenant_id), 20, "emails sent")
@@ -218,12 +218,12 @@ def test_two_workers_ten_deliveries_each_provision_once(sandbox_reset, engine, w
         api.stop()
     purchases = [a for a in attempts(engine, tenant_id) if a["outcome"] == "succeeded"]
     assert sorted(a["order_id"] for a in purchases) == sorted(b["order_id"] for b in bought)
-    assert len(httpx.get(f"{shop.sandbox}/_sandbox/esimcard/orders").json()["orders"]) == 3
-    mails = [emails_to(shop.sandbox, b["order_id"]) for b in bought]
+    assert len(httpx.get(f"{storefront.sandbox}/_sandbox/esimcard/orders").json()["orders"]) == 3
+    mails = [emails_to(storefront.sandbox, b["order_id"]) for b in bought]
     assert [len(m) for m in mails] == [1, 1, 1]
     assert all(m["attachments"][0]["content_type"] == "image/png" and m["attachments"][0]["size"]
                for (m,) in mails)  # each with its QR code
-    deliveries = shop.deliveries("checkout.session.completed")
+    deliveries = storefront.deliveries("checkout.session.completed")
     assert len(deliveries) == 30 and all(d["succeeded"] for d in deliveries)
 
 

@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
+from commerce.breakers import CachedBreakerStore
 from resources.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, MemoryBreakerStore, SqlBreakerStore
-from shop.breakers import CachedBreakerStore
 
 
 class Clock:

@@ -65,18 +65,18 @@ def test_each_system_family_has_its_own_tenant_partitions():
         "mx_merchant": {"mx_merchant_tenants"}, "pos": {"pos_tenants"}, "esim": {"esim_tenants"}}
     assert by_group["marts"] == by_group["api"] == by_group["platform"] == {None}  # every tenant at once
     jobs = {name: defs.resolve_job_def(name).partitions_def for name in
-            ("mx_merchant_sync", "pos_sync", "pos_inventory_refresh", "esim_catalog_sync", "shop_hourly")}
+            ("mx_merchant_sync", "pos_sync", "pos_inventory_refresh", "esim_catalog_sync", "orders_hourly")}
     assert {name: p.name for name, p in jobs.items()} == {
         "mx_merchant_sync": "mx_merchant_tenants", "pos_sync": "pos_tenants", "pos_inventory_refresh": "pos_tenants",
-        "esim_catalog_sync": "esim_tenants", "shop_hourly": "shop_tenants"}
+        "esim_catalog_sync": "esim_tenants", "orders_hourly": "storefront_tenants"}
 
 
-def test_the_shop_recovery_is_a_job_not_an_asset():
+def test_the_storefront_recovery_is_a_job_not_an_asset():
     """It claims no table: the API's tables are external assets the marts read."""
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "shop/stuck_orders" not in keys
+    assert "orders/stuck_orders" not in keys
     assert {"api/orders", "api/payments", "api/webhook_events", "api/order_esims"} <= keys
-    job = defs.resolve_job_def("shop_hourly")
+    job = defs.resolve_job_def("orders_hourly")
     assert [node.name for node in job.nodes] == ["recover_stuck_orders"] and not job.asset_layer.executable_asset_keys
     external = [s for s in defs.resolve_all_asset_specs() if s.group_name == "api"]
     assert all(not dg.AssetsDefinition(specs=[s]).is_executable for s in external)

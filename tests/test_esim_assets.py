@@ -1,4 +1,4 @@
-"""The eSIM catalogue and stock assets for one tenant, on the shared warehouse, against the sandbox."""
+"""The eSIM catalog and stock assets for one tenant, on the shared warehouse, against the sandbox."""
 
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from assets.esim import esim_assets, esim_catalog_stock
-from syncing.esim import MarginRule, needs_alert, shop_price, stock_status
+from syncing.esim import MarginRule, needs_alert, storefront_price, stock_status
 from assets.partitions import esim_partitions
 from pipelines.definitions import JOBS_BY_SYSTEM, build_defs
 from resources.esim import PROVIDERS, EsimProvidersResource
@@ -30,7 +30,7 @@ MARGIN = {"esimcard": {"margin_pct": 35, "round_to": "0.99"}, "mobimatter": {"ma
           "airalo": {"margin_pct": 50, "round_to": None}}
 
 
-def connect_shop(engine, sandbox, tenant_id, providers=PROVIDERS) -> str:
+def connect_storefront(engine, sandbox, tenant_id, providers=PROVIDERS) -> str:
     """Register the tenant with its providers and its own Slack hook; returns the hook path."""
     hook = httpx.post(f"{sandbox.url}/_sandbox/slack/hooks", json={"channel": f"#{tenant_id}"}).json()["path"]
     with engine.begin() as conn:
@@ -89,8 +89,8 @@ def next_ending(raw: Decimal, ending: Decimal) -> Decimal:
     (Decimal("3.70"), MarginRule(Decimal(35)), Decimal("5.99")),  # 4.995 is past 4.99
     (Decimal("0.01"), MarginRule(Decimal(30), None), Decimal("0.02")),  # rounds up: never below cost
 ])
-def test_shop_price(cost, rule, price):
-    assert shop_price(cost, rule) == price
+def test_storefront_price(cost, rule, price):
+    assert storefront_price(cost, rule) == price
 
 
 def test_margin_rule_rejects_nonsense():
@@ -110,8 +110,8 @@ def test_stock_crossings():
     assert needs_alert({"status": "low", "low_alerted": False}, "low")  # Slack missed it last time
 
 
-def test_catalogue_from_three_providers_priced_by_margin_rule(sandbox_reset, engine, warehouse, tenant_id):
-    connect_shop(engine, sandbox_reset, tenant_id)
+def test_catalog_from_three_providers_priced_by_margin_rule(sandbox_reset, engine, warehouse, tenant_id):
+    connect_storefront(engine, sandbox_reset, tenant_id)
     result = run(warehouse, tenant_id)
     assert result.success and all(checks(result).values())
     loaded = rows(engine, esim_packages, tenant_id)
@@ -135,7 +135,7 @@ def test_catalogue_from_three_providers_priced_by_margin_rule(sandbox_reset, eng
 
 
 def test_packages_no_longer_listed_become_inactive(sandbox_reset, engine, warehouse, tenant_id):
-    connect_shop(engine, sandbox_reset, tenant_id, ["airalo"])
+    connect_storefront(engine, sandbox_reset, tenant_id, ["airalo"])
     run(warehouse, tenant_id)
     with engine.begin() as conn:  # a package the provider listed once and has since withdrawn
         conn.execute(sa.insert(esim_packages).values(
@@ -150,7 +150,7 @@ def test_packages_no_longer_listed_become_inactive(sandbox_reset, engine, wareho
 
 
 def test_low_stock_alerts_once_per_crossing_and_restock_rearms(sandbox_reset, engine, warehouse, tenant_id):
-    hook = connect_shop(engine, sandbox_reset, tenant_id, ["mobimatter"])
+    hook = connect_storefront(engine, sandbox_reset, tenant_id, ["mobimatter"])
     package = plan_ids(sandbox_reset, "mobimatter")["jp-1gb-7d"]
     set_units(sandbox_reset, "mobimatter", package, 4)
     first, second = run(warehouse, tenant_id), run(warehouse, tenant_id)
@@ -177,7 +177,7 @@ def test_low_stock_alerts_once_per_crossing_and_restock_rearms(sandbox_reset, en
 
 
 def test_a_provider_down_keeps_its_rows_and_the_others_load(sandbox_reset, engine, warehouse, tenant_id):
-    connect_shop(engine, sandbox_reset, tenant_id)
+    connect_storefront(engine, sandbox_reset, tenant_id)
     run(warehouse, tenant_id)
     httpx.put(f"{sandbox_reset.url}/_sandbox/faults/mobimatter", json={"down": True})
     cheaper = plan_ids(sandbox_reset, "airalo")["jp-1gb-7d"]
@@ -195,7 +195,7 @@ def test_a_provider_down_keeps_its_rows_and_the_others_load(sandbox_reset, engin
 
 
 def test_every_provider_failing_fails_the_run_naming_the_tenant(sandbox_reset, engine, warehouse, tenant_id):
-    connect_shop(engine, sandbox_reset, tenant_id, ["airalo"])
+    connect_storefront(engine, sandbox_reset, tenant_id, ["airalo"])
     with engine.begin() as conn:
         set_connection(conn, tenant_id, "airalo", f"{sandbox_reset.url}/airalo",
                        {"client_id": "airalo-demo-client", "client_secret": "n0pe-secret"}, {})
@@ -213,7 +213,7 @@ def test_a_tenant_without_esim_providers_is_skipped(engine, warehouse, tenant_id
     assert result.success and meta(result, "esim/packages")["dagster/row_count"] == 0
 
 
-def test_discovery_and_schedule_run_the_job_once_per_shop(engine, warehouse, tenant_id, tmp_path):
+def test_discovery_and_schedule_run_the_job_once_per_storefront(engine, warehouse, tenant_id, tmp_path):
     other = f"{tenant_id}-b"
     with engine.begin() as conn:
         for tenant, systems in ((tenant_id, PROVIDERS), (other, ["airalo"])):

@@ -10,9 +10,9 @@ import re
 import psycopg.sql
 import sqlalchemy as sa
 
-from shop.leases import LeasedTable
+from commerce.leases import LeasedTable
 from tests.conftest import requires_postgres
-from warehouse.tables.shop import orders, provisioning_jobs
+from warehouse.tables.orders import orders, provisioning_jobs
 from warehouse.types import now_utc
 
 

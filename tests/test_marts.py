@@ -20,8 +20,8 @@ from warehouse.db import make_engine, normalise_url
 from warehouse.migrate import upgrade
 from warehouse.tables.core import quarantine, sync_runs, tenants
 from warehouse.tables.mx import transactions
+from warehouse.tables.orders import order_esims, orders, payments, provisioning_attempts
 from warehouse.tables.pos import customers, inventory, products
-from warehouse.tables.shop import order_esims, orders, payments, provisioning_attempts
 
 UTC = dt.timezone.utc
 DAY1, DAY2 = dt.datetime(2026, 3, 1, tzinfo=UTC), dt.datetime(2026, 3, 2, tzinfo=UTC)
@@ -197,7 +197,7 @@ def test_dbt_build_runs_every_model_and_test_on_this_database(built):
     assert "ERROR=0" in built["stdout"] and "SKIP=0" in built["stdout"] and "WARN=0" in built["stdout"]
 
 
-def test_shop_marts_equal_the_python_marts_they_replace(built):
+def test_storefront_marts_equal_the_python_marts_they_replace(built):
     engine = make_engine(built["url"])
     try:
         old_orders = [r for t in (A, B) for r in orders_daily(engine, t)]
@@ -329,7 +329,7 @@ def test_the_column_description_check_catches_an_undocumented_column(built, tmp_
 
     copy = tmp_path / "analytics"
     shutil.copytree(dbt_module.PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
-    schema = copy / "models" / "shop" / "schema.yml"
+    schema = copy / "models" / "orders" / "schema.yml"
     schema.write_text(schema.read_text().replace("description: Calls that delivered an eSIM.", "description: ''"))
     original = dbt_module.PROJECT_DIR
     dbt_module.PROJECT_DIR = copy
@@ -345,32 +345,32 @@ def test_the_column_description_check_catches_an_undocumented_column(built, tmp_
 
 def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path, monkeypatch):
     from assets.marts import warehouse_marts
-    from assets.shop import PAID_IN_FULL, shop_checks
+    from assets.orders import PAID_IN_FULL, orders_checks
     from pipelines.definitions import build_defs
     from resources.warehouse import WarehouseResource
 
     graph = build_defs().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
-    assert parents["shop/mart_orders_daily"] == {"api/orders", "api/order_esims"}  # the API's tables, external
-    assert parents["shop/mart_provisioning_daily"] >= {"api/provisioning_attempts"}
+    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims"}  # the API's tables, external
+    assert parents["orders/mart_provisioning_daily"] >= {"api/provisioning_attempts"}
     (paid_in_full,) = [graph.get_check_spec(c) for c in graph.get_check_keys_for_assets(
-        {dg.AssetKey(["shop", "mart_orders_daily"])}) if c.name == PAID_IN_FULL]  # Stripe's payments feed its check
+        {dg.AssetKey(["orders", "mart_orders_daily"])}) if c.name == PAID_IN_FULL]  # Stripe's payments feed its check
     assert {d.asset_key.to_user_string() for d in paid_in_full.additional_deps} == {"api/orders", "api/payments"}
     assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products"}
     assert parents["mx_merchant/mx_transactions_daily"] == {"mx_merchant/transactions"}
     assert parents["mx_merchant/mx_sales_daily"] == {"mx_merchant/mx_transactions_daily"}
     assert parents["pos/pos_customers_by_type"] == {"pos/customers"}
-    spec = next(s for s in warehouse_marts.specs if s.key.to_user_string() == "shop/mart_orders_daily")
+    spec = next(s for s in warehouse_marts.specs if s.key.to_user_string() == "orders/mart_orders_daily")
     schema = spec.metadata["dagster/column_schema"]
     assert {c.name: bool(c.description) for c in schema.columns}["net_revenue"] is True
 
     monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
     resources = {"warehouse": WarehouseResource(url=built["url"])}
-    selection = [dg.AssetKey(["shop", "mart_orders_daily"]), dg.AssetKey(["shop", "mart_provisioning_daily"])]
+    selection = [dg.AssetKey(["orders", "mart_orders_daily"]), dg.AssetKey(["orders", "mart_provisioning_daily"])]
 
     def materialise() -> dict[str, bool]:
-        result = dg.materialize([warehouse_marts, *shop_checks], selection=selection, resources=resources,
+        result = dg.materialize([warehouse_marts, *orders_checks], selection=selection, resources=resources,
                                 raise_on_error=False)
         assert result.success
         assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {k.to_user_string() for k in selection}
@@ -386,7 +386,7 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
 
 
 def test_the_data_dictionary_is_generated_offline(built, tmp_path, monkeypatch):
-    """`storehouse docs`: dbt's docs, with the warehouse's catalogue, as files it can serve."""
+    """`storehouse docs`: dbt's docs, with the warehouse's catalog, as files it can serve."""
     from resources.dbt import generate_docs
 
     monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path / "home"))
@@ -394,7 +394,7 @@ def test_the_data_dictionary_is_generated_offline(built, tmp_path, monkeypatch):
     catalog = json.loads((folder / "catalog.json").read_text())
     mart = catalog["nodes"]["model.storehouse.mart_orders_daily"]
     assert {"tenant_id", "day", "currency", "net_revenue"} <= {c.lower() for c in mart["columns"]}
-    page = (folder / "static_index.html").read_text()  # one file: the page with manifest and catalogue inlined
+    page = (folder / "static_index.html").read_text()  # one file: the page with manifest and catalog inlined
     assert "Sum of the paid orders' totals" in page and "platform_sync_summary" in page
     assert (folder / "index.html").exists()
 

@@ -14,7 +14,7 @@ from warehouse.db import make_engine
 from warehouse.marts import not_dbt_owned
 from warehouse.migrate import upgrade
 from warehouse.tables import metadata
-from warehouse.tables.shop import webhook_events
+from warehouse.tables.orders import webhook_events
 
 
 def schema_differences(conn) -> list:

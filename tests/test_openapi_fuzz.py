@@ -3,7 +3,7 @@ makes the API answer with a server error, and every answer matches what the docu
 code, content type, body schema). Issue 12's proof: "0 server errors".
 
 The app runs in-process (ASGI) on the test warehouse, beside the sandbox: a staff world (a user per
-role on one tenant, a foreign tenant, an API key), the demo tenants (a shop with its catalogue and
+role on one tenant, a foreign tenant, an API key), the demo tenants (a shop with its catalog and
 Stripe account, POS tenants) and one order placed at checkout, with its customer link and Stripe
 session. Path parameters (and
 the order's token and session) are drawn from those real values as often as from Schemathesis's own,
@@ -31,8 +31,8 @@ from schemathesis.core.failures import FailureGroup
 
 from api.app import create_app
 from storehouse.demo import DEMO_TENANTS
-from storehouse.demo_shop import SHOP
-from tests.api_shop import load_catalogue, order_row, quiesce, settings_for
+from storehouse.demo_storefront import STOREFRONT
+from tests.api_storefront import load_catalog, order_row, quiesce, settings_for
 from tests.people_world import bearer, client, make_world, sign_in
 from warehouse.tenants import add_tenant, set_connection
 
@@ -50,16 +50,16 @@ GENERATED = object()  # keep what Schemathesis generated
 def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
     """The app, its OpenAPI document as Schemathesis reads it, the callers and the real path values."""
     world = make_world(engine, tenant_id)
-    shops = demo_copies(engine, sandbox_reset.url, tenant_id)
-    load_catalogue(warehouse, shops[SHOP])
+    storefronts = demo_copies(engine, sandbox_reset.url, tenant_id)
+    load_catalog(warehouse, storefronts[STOREFRONT])
     app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)
     with TestClient(app, raise_server_exceptions=False) as c:
         owner = sign_in(c, world.users["tenant_owner"])
         admin = sign_in(c, world.users["super_admin"])
         callers = {"super_admin": bearer(admin["access_token"]), "tenant_owner": bearer(owner["access_token"]),
                    "api_key": bearer(world.keys["key"]), "anonymous": {}}
-        shop = shops[SHOP]
-        order = c.post(f"/shops/{shop}/checkout", json={"package_id": _package(c, shop), "quantity": 1,
+        storefront = storefronts[STOREFRONT]
+        order = c.post(f"/shops/{storefront}/checkout", json={"package_id": _package(c, storefront), "quantity": 1,
                                                          "email": "fuzz@example.com"})
         assert order.status_code == 201, order.text
         order = order.json()
@@ -67,17 +67,17 @@ def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
         user_ids = [u["user_id"] for u in users if u["email"] in (world.users["viewer"], world.users["nurse"])]
         assert len(user_ids) == 2, users
         known = {("path", "tenant"): [world.own, world.foreign],
-                 ("path", "shop"): [shops[s] for s in (SHOP, "front-range-dutchie", "mile-high-treez",
-                                                       "importations-portaus")],
+                 ("path", "shop"): [storefronts[s] for s in (STOREFRONT, "front-range-dutchie", "mile-high-treez",
+                                                             "importations-portaus")],
                  ("path", "order_id"): [order["order_id"]], ("path", "unit"): [1],
                  ("query", "token"): [order["token"]], ("header", "x-order-token"): [order["token"]],
-                 ("query", "session_id"): [order_row(engine, shop, order["order_id"])["stripe_session_id"]],
+                 ("query", "session_id"): [order_row(engine, storefront, order["order_id"])["stripe_session_id"]],
                  ("path", "transaction_id"): [2, 4], ("path", "invoice_id"): [4, 8], ("path", "user_id"): user_ids,
                  ("path", "system"): ["slack", "stripe", "mx_merchant"]}
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         yield schema, callers, known
-    for shop in known[("path", "shop")]:  # what the cases left queued is no later test's work
-        quiesce(engine, shop)
+    for storefront in known[("path", "shop")]:  # what the cases left queued is no later test's work
+        quiesce(engine, storefront)
 
 
 def demo_copies(engine, sandbox_url: str, prefix: str) -> dict[str, str]:
@@ -92,8 +92,8 @@ def demo_copies(engine, sandbox_url: str, prefix: str) -> dict[str, str]:
     return copies
 
 
-def _package(c: TestClient, shop: str) -> str:
-    items = c.get(f"/shops/{shop}/catalogue", params={"country": "JP"}).json()["items"]
+def _package(c: TestClient, storefront: str) -> str:
+    items = c.get(f"/shops/{storefront}/catalog", params={"country": "JP"}).json()["items"]
     return next(i for i in items if i["data_mb"] == 1024 and i["validity_days"] == 7)["package_id"]
 
 
@@ -226,5 +226,5 @@ def test_a_blank_api_key_name_is_refused_not_a_server_error(staff):
 
 def test_the_stripe_return_documents_a_bodiless_redirect(engine, warehouse_url):
     with client(engine, warehouse_url) as c:
-        answers = c.get("/openapi.json").json()["paths"]["/shops/{shop}/orders/{order_id}/return"]["get"]["responses"]
+        answers = c.get("/openapi.json").json()["paths"]["/shops/{tenant}/orders/{order_id}/return"]["get"]["responses"]
     assert "content" not in answers["303"] and "Location" in answers["303"]["headers"]  # it was JSON, and empty

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.api_shop import ApiThread, buy, first_package, free_port, open_shop, settings_for, wait_status
-from warehouse.tables.shop import order_esims
+from tests.api_storefront import ApiThread, buy, first_package, free_port, open_storefront, settings_for, wait_status
+from warehouse.tables.orders import order_esims
 
 CHROMIUM = os.environ.get("STOREHOUSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 IN_CI = os.environ.get("CI") == "true"  # CI must run these, never skip them
@@ -52,21 +52,21 @@ def api(warehouse_url, engine):
 
 
 @pytest.fixture
-def shop(sandbox_reset, api, engine, warehouse, tenant_id):
-    return open_shop(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
+def storefront(sandbox_reset, api, engine, warehouse, tenant_id):
+    return open_storefront(engine, warehouse, sandbox_reset.url, api.url, tenant_id)
 
 
-def test_after_paying_the_customer_sees_the_order_page_update_until_the_qr_code(api, shop, engine, page):
+def test_after_paying_the_customer_sees_the_order_page_update_until_the_qr_code(api, storefront, engine, page):
     # The provider takes a few seconds to issue the eSIM: the page must show the wait, then update by itself.
-    httpx.put(f"{shop.sandbox}/_sandbox/faults/esimcard", json={"slow_ms": 4000, "only_path": "purchase"}).raise_for_status()
-    bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+    httpx.put(f"{storefront.sandbox}/_sandbox/faults/esimcard", json={"slow_ms": 4000, "only_path": "purchase"}).raise_for_status()
+    bought = buy(api.url, storefront, first_package(api.url, storefront)["package_id"])
     seen_json: list[str] = []
     page.on("response", lambda r: seen_json.append(r.url) if "application/json" in r.headers.get("content-type", "")
             and r.request.resource_type == "fetch" else None)
 
     page.goto(bought["checkout_url"])  # the sandbox's hosted Checkout page
     page.get_by_role("button", name="Pay with 4242 4242 4242 4242").click()
-    page.wait_for_url(f"{api.url}/shops/{shop.tenant_id}/orders/{bought['order_id']}?token=*")
+    page.wait_for_url(f"{api.url}/shops/{storefront.tenant_id}/orders/{bought['order_id']}?token=*")
 
     status = page.locator("#status")
     assert "Payment received" in status.inner_text() and "updates by itself" in status.inner_text()
@@ -78,29 +78,29 @@ def test_after_paying_the_customer_sees_the_order_page_update_until_the_qr_code(
     assert page.evaluate("document.querySelector('img').naturalWidth") > 0  # a real, decodable PNG
 
     with engine.connect() as conn:
-        esim = conn.execute(sa.select(order_esims).where(order_esims.c.tenant_id == shop.tenant_id)).mappings().one()
+        esim = conn.execute(sa.select(order_esims).where(order_esims.c.tenant_id == storefront.tenant_id)).mappings().one()
     assert page.locator(".iccid").inner_text() == esim["iccid"]
     assert page.locator(".activation").inner_text() == esim["activation_code"]
     assert "Add eSIM" in page.locator("ol").inner_text()
-    wait_status(engine, shop.tenant_id, bought["order_id"], {"provisioned"})
+    wait_status(engine, storefront.tenant_id, bought["order_id"], {"provisioned"})
 
 
-def test_a_failed_order_says_so_plainly(api, shop, engine, page):
+def test_a_failed_order_says_so_plainly(api, storefront, engine, page):
     for provider in ("esimcard", "mobimatter", "airalo"):
-        httpx.put(f"{shop.sandbox}/_sandbox/faults/{provider}", json={"down": True}).raise_for_status()
-    bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+        httpx.put(f"{storefront.sandbox}/_sandbox/faults/{provider}", json={"down": True}).raise_for_status()
+    bought = buy(api.url, storefront, first_package(api.url, storefront)["package_id"])
     page.goto(bought["checkout_url"])
     page.get_by_role("button", name="Pay with 4242 4242 4242 4242").click()
-    page.wait_for_url(f"{api.url}/shops/{shop.tenant_id}/orders/*")
-    wait_status(engine, shop.tenant_id, bought["order_id"], {"failed", "refunded"}, timeout=60)
+    page.wait_for_url(f"{api.url}/shops/{storefront.tenant_id}/orders/*")
+    wait_status(engine, storefront.tenant_id, bought["order_id"], {"failed", "refunded"}, timeout=60)
     page.locator("#status.bad").wait_for(timeout=30_000)
     text = page.locator("#status").inner_text()
     assert "could not deliver" in text or "refunded" in text, text
     assert page.locator("img").count() == 0
 
 
-def test_the_same_link_answers_json_to_programs_and_a_page_to_browsers(api, shop, page):
-    bought = buy(api.url, shop, first_package(api.url, shop)["package_id"])
+def test_the_same_link_answers_json_to_programs_and_a_page_to_browsers(api, storefront, page):
+    bought = buy(api.url, storefront, first_package(api.url, storefront)["package_id"])
     assert httpx.get(bought["order_url"]).json()["status"] == "pending"
     page.goto(bought["order_url"])
     assert "Waiting for your payment" in page.locator("#status").inner_text()

@@ -10,7 +10,7 @@ import httpx
 import sqlalchemy as sa
 
 from people.users import find_user
-from tests.api_shop import RESEND_KEY
+from tests.api_storefront import RESEND_KEY
 from tests.people_world import bearer, client, make_world, sign_in
 from warehouse.tables.people import invitations
 from warehouse.tenants import set_connection

@@ -9,7 +9,7 @@ import time
 import httpx
 
 from people.users import find_user, revoke, revoke_key
-from tests.api_shop import ApiProcess, free_port, settings_for
+from tests.api_storefront import ApiProcess, free_port, settings_for
 from tests.conftest import postgres_url
 from tests.people_world import PASSWORD, bearer, make_world
 

@@ -205,7 +205,7 @@ def test_blaze_change_feed_misses_nothing_when_a_product_changes_mid_read(sandbo
 
 
 @pytest.mark.parametrize("system", [s for s in POS_SYSTEMS if s != "portaus"])
-def test_golden_product_over_http_normalises_to_the_catalogue_row(sandbox, system):
+def test_golden_product_over_http_normalises_to_the_catalog_row(sandbox, system):
     account = new_account(sandbox.url, system, products=20, customers=0)
     client = FAST.client_for(account.connection())
     try:

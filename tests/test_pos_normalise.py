@@ -88,7 +88,7 @@ EXPECTED = {
 }
 
 
-def test_golden_product_from_six_pos_formats_is_one_catalogue_row():
+def test_golden_product_from_six_pos_formats_is_one_catalog_row():
     rows = {system: product_row("t", TRANSLATE[system](raw)) for system, raw in GOLDEN.items()}
     for system, row in rows.items():
         assert {k: v for k, v in row.items() if k not in PROVENANCE} == EXPECTED, system

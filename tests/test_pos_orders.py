@@ -16,7 +16,7 @@ from api.app import create_app
 from assets.partitions import pos_partitions
 from pipelines.pos import pos_assets
 from resources.pos import PosClientsResource
-from tests.api_shop import free_port, settings_for
+from tests.api_storefront import free_port, settings_for
 from tests.pos_accounts import new_account
 from warehouse.tables.core import tenant_connections
 from warehouse.tables.pos import customers, inventory, products
@@ -33,8 +33,8 @@ def client(engine, warehouse_url):
     return TestClient(create_app(settings_for(warehouse_url, free_port(), worker_enabled=False), engine))
 
 
-def open_shop(sandbox, engine, warehouse, tenant_id, system, order_rules=None, products_n=25, customers_n=8, **spec):
-    """A tenant on a fresh sandbox account with its catalogue, stock and customers loaded."""
+def open_storefront(sandbox, engine, warehouse, tenant_id, system, order_rules=None, products_n=25, customers_n=8, **spec):
+    """A tenant on a fresh sandbox account with its catalog, stock and customers loaded."""
     account = new_account(sandbox.url, system, products=products_n, customers=customers_n, **spec)
     key = f"key-{uuid.uuid4().hex}"
     options = {**account.options, **({"order_rules": order_rules} if order_rules else {})}
@@ -121,7 +121,7 @@ def provider_id(system, got):
 
 @pytest.mark.parametrize("system", ORDER_SYSTEMS)
 def test_valid_order_is_submitted_in_the_providers_format_and_confirmed(sandbox, client, engine, warehouse, tenant_id, system):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, system)
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, system)
     product_id, _ = in_stock(engine, tenant_id, weighed=False)
     customer = a_customer(engine, tenant_id)
     ref = f"web-{uuid.uuid4().hex[:8]}"
@@ -144,7 +144,7 @@ def test_valid_order_is_submitted_in_the_providers_format_and_confirmed(sandbox,
 
 
 def test_validation_rejects_out_of_stock_over_limit_and_under_age(sandbox, client, engine, warehouse, tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "dutchie")
     url = f"/shops/{tenant_id}/pos/orders"
     product_id, quantity = in_stock(engine, tenant_id)
     customer = a_customer(engine, tenant_id, "recreational")
@@ -174,7 +174,7 @@ def test_validation_rejects_out_of_stock_over_limit_and_under_age(sandbox, clien
 
 
 def test_daily_limit_counts_earlier_orders_and_the_pos_record_decides_age(sandbox, client, engine, warehouse, tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "treez", products_n=40)
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "treez", products_n=40)
     url = f"/shops/{tenant_id}/pos/orders"
     product_id, quantity = in_stock(engine, tenant_id, minimum=2)
     customer = a_customer(engine, tenant_id)
@@ -195,10 +195,10 @@ def test_daily_limit_counts_earlier_orders_and_the_pos_record_decides_age(sandbo
     assert lied.status_code == 422 and lied.json()["type"].endswith("/under-age")
 
 
-def test_orders_need_the_shops_own_key_and_one_order_ref_is_one_order(sandbox, client, engine, warehouse, tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "blaze")
+def test_orders_need_the_storefronts_own_key_and_one_order_ref_is_one_order(sandbox, client, engine, warehouse, tenant_id):
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "blaze")
     other = f"t-{uuid.uuid4().hex[:10]}"
-    _, other_auth = open_shop(sandbox, engine, warehouse, other, "blaze", products_n=5)
+    _, other_auth = open_storefront(sandbox, engine, warehouse, other, "blaze", products_n=5)
     product_id, _ = in_stock(engine, tenant_id, weighed=False)
     body = order("ref-1", a_customer(engine, tenant_id), [(product_id, 1)])
     url = f"/shops/{tenant_id}/pos/orders"
@@ -213,8 +213,8 @@ def test_orders_need_the_shops_own_key_and_one_order_ref_is_one_order(sandbox, c
     assert len(sandbox_orders(account)) == 1
 
 
-def test_without_a_key_nothing_is_said_about_the_shops_connections(sandbox, client, engine, warehouse, tenant_id):
-    _, auth = open_shop(sandbox, engine, warehouse, tenant_id, "blaze")
+def test_without_a_key_nothing_is_said_about_the_storefronts_connections(sandbox, client, engine, warehouse, tenant_id):
+    _, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "blaze")
     product_id, _ = in_stock(engine, tenant_id, weighed=False)
     body = order("ref-probe", a_customer(engine, tenant_id), [(product_id, 1)])
     url = f"/shops/{tenant_id}/pos/orders"
@@ -248,9 +248,9 @@ class _GarbledClients(PosClientsResource):
 
 def test_an_answer_that_cannot_be_read_leaves_the_order_in_doubt_never_placed_twice(sandbox, client, engine,
                                                                                       warehouse, tenant_id):
-    from shop.pos_orders import PosOrderService
+    from commerce.pos_orders import PosOrderService
 
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "blaze")
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "blaze")
     product_id, _ = in_stock(engine, tenant_id, weighed=False)
     body = order("ref-garbled", a_customer(engine, tenant_id), [(product_id, 1)])
     before = getattr(client.app.state, "pos_orders", None)
@@ -268,7 +268,7 @@ def test_an_answer_that_cannot_be_read_leaves_the_order_in_doubt_never_placed_tw
 
 
 def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engine, warehouse, tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "portaus")
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "portaus")
     product_id, _ = in_stock(engine, tenant_id, minimum=3, weighed=False)
     p = products.c
     with engine.connect() as conn:
@@ -301,9 +301,9 @@ def test_portaus_payment_intent_created_once_per_reference(sandbox, client, engi
 
 def test_a_different_payment_racing_for_the_same_reference_is_refused(sandbox, client, engine, warehouse, tenant_id,
                                                                       monkeypatch):
-    import shop.pos_orders as service
+    import commerce.pos_orders as service
 
-    _, auth = open_shop(sandbox, engine, warehouse, tenant_id, "portaus")
+    _, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "portaus")
     product_id, _ = in_stock(engine, tenant_id, minimum=3, weighed=False)
     real = service.create_payment_intent
 
@@ -324,7 +324,7 @@ def test_a_different_payment_racing_for_the_same_reference_is_refused(sandbox, c
 
 def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
     """Stock held in grams is offered as packages of the product's net weight."""
-    from shop.pos_orders import load_stock
+    from commerce.pos_orders import load_stock
     from warehouse.upsert import upsert
 
     product = {"tenant_id": tenant_id, "source": "treez", "product_id": "p1", "name": "Blue Dream 3.5g",
@@ -343,7 +343,7 @@ def test_weight_tracked_stock_counts_whole_packages(engine, tenant_id):
 
 def test_dutchie_orders_need_the_consumer_key_and_without_it_nothing_is_sent(sandbox, client, engine, warehouse,
                                                                             tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "dutchie")
     without = {k: v for k, v in account.credentials.items() if k != "consumer_key"}
     with engine.begin() as conn:
         set_connection(conn, tenant_id, "dutchie", account.base_url, {**without, "orders_api_key": auth["Authorization"][7:]},
@@ -361,9 +361,9 @@ def test_a_dutchie_submit_whose_answer_is_lost_is_in_doubt_and_reaches_the_pos_o
                                                                                    warehouse, tenant_id):
     import time
 
-    from shop.pos_orders import PosOrderService
+    from commerce.pos_orders import PosOrderService
 
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "dutchie")
     product_id, _ = in_stock(engine, tenant_id, weighed=False)
     body = order("slow-1", a_customer(engine, tenant_id), [(product_id, 1)])
     httpx.put(f"{sandbox.url}{account.control}/preorder", json={"delay_ms": 1000}, timeout=10).raise_for_status()
@@ -385,7 +385,7 @@ def test_a_dutchie_submit_whose_answer_is_lost_is_in_doubt_and_reaches_the_pos_o
 
 
 def test_a_dutchie_answer_as_an_object_is_read_for_its_order_id(sandbox, client, engine, warehouse, tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie")
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "dutchie")
     httpx.put(f"{sandbox.url}{account.control}/preorder", json={"answer": "object"}, timeout=10).raise_for_status()
     product_id, _ = in_stock(engine, tenant_id, weighed=False)
     placed = client.post(f"/shops/{tenant_id}/pos/orders", json=order("obj-1", a_customer(engine, tenant_id),
@@ -398,14 +398,14 @@ def test_a_dutchie_answer_as_an_object_is_read_for_its_order_id(sandbox, client,
 
 def test_dutchie_order_rules_medical_only_medical_id_expiry_flower_equivalent_held_stock_and_price(
         sandbox, client, engine, warehouse, tenant_id):
-    account, auth = open_shop(sandbox, engine, warehouse, tenant_id, "dutchie", products_n=60, customers_n=40,
-                              variety=True)
+    account, auth = open_storefront(sandbox, engine, warehouse, tenant_id, "dutchie", products_n=60, customers_n=40,
+                                    variety=True)
     url = f"/shops/{tenant_id}/pos/orders"
     today = dt.date.today()
     with engine.connect() as conn:
         people = conn.execute(sa.select(customers).where(customers.c.tenant_id == tenant_id,
                                                          customers.c.deleted_at.is_(None))).mappings().all()
-        catalogue = {r["product_id"]: r for r in conn.execute(sa.select(products).where(
+        catalog = {r["product_id"]: r for r in conn.execute(sa.select(products).where(
             products.c.tenant_id == tenant_id)).mappings()}
         stock = conn.execute(sa.select(inventory).where(inventory.c.tenant_id == tenant_id,
                                                         inventory.c.deleted_at.is_(None))).mappings().all()
@@ -416,7 +416,7 @@ def test_dutchie_order_rules_medical_only_medical_id_expiry_flower_equivalent_he
     medical = next(c["customer_id"] for c in people if c["medical_id"] and c["medical_id_expires_on"] > today)
     expired = next(c["customer_id"] for c in people if c["medical_id"] and c["medical_id_expires_on"] < today)
     recreational = next(c["customer_id"] for c in people if not c["medical_id"])
-    medical_only = next(p for p, r in catalogue.items() if r["attributes"].get("medical_only") and sellable[p] >= 1)
+    medical_only = next(p for p, r in catalog.items() if r["attributes"].get("medical_only") and sellable[p] >= 1)
 
     refused = client.post(url, json=order("mo-rec", recreational, [(medical_only, 1)]), headers=auth)
     assert refused.status_code == 422 and refused.json()["type"].endswith("/medical-only")
@@ -428,24 +428,24 @@ def test_dutchie_order_rules_medical_only_medical_id_expiry_flower_equivalent_he
     allowed = client.post(url, json=order("mo-med", medical, [(medical_only, 1)]), headers=auth)
     assert allowed.status_code == 201, allowed.text
 
-    concentrate = next(p for p, r in catalogue.items() if r["attributes"].get("rec_flower_equivalent_g")
+    concentrate = next(p for p, r in catalog.items() if r["attributes"].get("rec_flower_equivalent_g")
                        and not r["attributes"].get("medical_only") and sellable[p] >= 1)
-    attrs = catalogue[concentrate]["attributes"]
+    attrs = catalog[concentrate]["attributes"]
     counted = client.post(url, json=order("fe-rec", recreational, [(concentrate, 1)]), headers=auth)
     assert counted.status_code == 201, counted.text
     assert Decimal(stored(engine, tenant_id, "fe-rec")["validation"]["grams"]) == Decimal(attrs["rec_flower_equivalent_g"])
-    assert Decimal(attrs["rec_flower_equivalent_g"]) != catalogue[concentrate]["weight_g"]
+    assert Decimal(attrs["rec_flower_equivalent_g"]) != catalog[concentrate]["weight_g"]
 
-    quarantined = next(p for p in held if sellable[p] >= 1 and not catalogue[p]["attributes"].get("medical_only")
-                       and catalogue[p]["price"] is not None)
+    quarantined = next(p for p in held if sellable[p] >= 1 and not catalog[p]["attributes"].get("medical_only")
+                       and catalog[p]["price"] is not None)
     whole = int(sellable[quarantined] + held[quarantined])
     short = client.post(url, json=order("held", recreational, [(quarantined, whole)]), headers=auth)
     assert short.status_code == 422 and short.json()["type"].endswith("/out-of-stock")
     assert f"{sellable[quarantined]:f} available" in short.json()["detail"]
 
-    tiered = next(p for p, r in catalogue.items() if r["attributes"].get("pricing_tiers") and sellable[p] >= 1
+    tiered = next(p for p, r in catalog.items() if r["attributes"].get("pricing_tiers") and sellable[p] >= 1
                   and not r["attributes"].get("medical_only"))
-    assert catalogue[tiered]["price"] is not None  # priced from its first tier
+    assert catalog[tiered]["price"] is not None  # priced from its first tier
     with engine.begin() as conn:
         conn.execute(sa.update(products).where(products.c.tenant_id == tenant_id, products.c.product_id == tiered)
                      .values(price=None))

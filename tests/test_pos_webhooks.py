@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from assets.partitions import pos_partitions
+from commerce import webhook_tokens
+from commerce.metrics import REGISTRY
+from commerce.pos_webhooks import record, shopify_hmac, verify
 from pipelines import pos
 from pipelines.definitions import build_defs
 from resources.pos import PosClientsResource
 from sensors.pos_webhooks import SENSOR_NAME
-from shop import webhook_tokens
-from shop.metrics import REGISTRY
-from shop.pos_webhooks import record, shopify_hmac, verify
-from tests.api_shop import ApiThread, free_port, settings_for, wait_for
+from tests.api_storefront import ApiThread, free_port, settings_for, wait_for
 from tests.pos_accounts import native_id, new_account
 from warehouse.tables.pos import inventory, products
 from warehouse.tables.pos_events import pos_webhook_events
@@ -61,8 +61,8 @@ def client(engine, warehouse_url):
 
 
 def shopify_post(client, tenant_id, body: bytes, secret: str | None, webhook_id: str, topic="inventory_levels/update",
-                 shop="teststore", signature: str | None = None):
-    headers = {"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": f"{shop}.myshopify.com",
+                 storefront="teststore", signature: str | None = None):
+    headers = {"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": f"{storefront}.myshopify.com",
                "X-Shopify-Webhook-Id": webhook_id, "Content-Type": "application/json"}
     if signature is not None or secret is not None:
         headers["X-Shopify-Hmac-Sha256"] = signature if signature is not None else shopify_hmac(secret, body)
@@ -215,7 +215,7 @@ def test_shopify_connection_without_its_secret_refuses_every_delivery(client, en
     assert refused(tenant_id, "shopify", "webhook-not-configured") == 3
 
 
-def test_pos_webhooks_are_rate_limited_per_shop_and_client(warehouse_url, engine):
+def test_pos_webhooks_are_rate_limited_per_storefront_and_client(warehouse_url, engine):
     a, b = f"t-{uuid.uuid4().hex[:10]}", f"t-{uuid.uuid4().hex[:10]}"
     for tenant in (a, b):
         connect(engine, tenant, "shopify", credentials={"access_token": "x", "api_secret": "shpss_rl"})

@@ -12,8 +12,8 @@ import pytest
 import resources.esim as esim
 import resources.pos as pos
 import resources.pos_orders as pos_orders
-import shop.pos_webhooks as pos_webhooks
-import shop.webhook_tokens as webhook_tokens
+import commerce.pos_webhooks as pos_webhooks
+import commerce.webhook_tokens as webhook_tokens
 from resources import providers, systems
 from resources.http import CallPolicy, HttpSession
 from resources.provider import PosProvider, Provider, TokenCache

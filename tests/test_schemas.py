@@ -11,14 +11,14 @@ from alembic import command
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from storehouse.cli import app
 from resources.warehouse import engine_for
+from storehouse.cli import app
 from tests.conftest import requires_postgres
 from warehouse import schemas
 from warehouse.db import make_engine, normalise_url
 from warehouse.migrate import alembic_config, current, upgrade
 from warehouse.tables import metadata
-from warehouse.tables.shop import orders, webhook_events
+from warehouse.tables.orders import orders, webhook_events
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 CLASSIFIED = set(schemas.ANALYST) | set(schemas.OPERATIONAL)

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from shop.webhooks import WebhookService
-from tests.test_api_http import client, make_shop, pending_order, signed  # noqa: F401  (client is a fixture)
-from warehouse.tables.shop import orders, payments, webhook_events
+from commerce.webhooks import WebhookService
+from tests.test_api_http import client, make_storefront, pending_order, signed  # noqa: F401  (client is a fixture)
+from warehouse.tables.orders import orders, payments, webhook_events
 
 PI = {"id": "pi_exp_1", "object": "payment_intent", "amount": 399, "amount_received": 399, "currency": "usd",
       "status": "succeeded"}
@@ -49,7 +49,7 @@ def recorded(engine, tenant_id: str) -> dict[str, tuple]:
 
 
 def test_expanded_objects_are_read_for_their_ids(client, engine, tenant_id):  # noqa: F811
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     order_id = pending_order(engine, tenant_id)
     metadata = {"order_id": order_id, "tenant_id": tenant_id}
     expanded_pi = {**PI, "latest_charge": CHARGE, "metadata": metadata}
@@ -72,7 +72,7 @@ def test_expanded_objects_are_read_for_their_ids(client, engine, tenant_id):  # 
 
 
 def test_a_session_that_is_not_the_orders_is_ignored_for_it(client, engine, tenant_id):  # noqa: F811
-    make_shop(engine, tenant_id)
+    make_storefront(engine, tenant_id)
     order_id = pending_order(engine, tenant_id)
     with engine.begin() as conn:  # as checkout leaves it: the session Stripe created for this order
         conn.execute(sa.update(orders).where(orders.c.tenant_id == tenant_id)

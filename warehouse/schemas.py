@@ -34,7 +34,7 @@ ANALYST: dict[str, str] = {
     "invoices": "MX Merchant invoices",
     "invoice_lines": "MX Merchant invoice lines",
     "product_categories": "MX Merchant product categories",
-    "products": "POS and Portaus catalogue, normalised",
+    "products": "POS and Portaus catalog, normalised",
     "inventory": "POS stock per location and lot",
     "customers_analytics": "POS customers without PII (view of ops.customers)",
     "saq_branches": "SAQ branches (Portaus)",

@@ -96,7 +96,7 @@ def _create_key_file(path: Path) -> None:
 
 def key_source() -> tuple[str | None, Path]:
     """(the setting's value or None, the key file's path), read from the settings now."""
-    from storehouse.settings import Settings
+    from settings import Settings
 
     settings = Settings()
     value = settings.secrets_key.get_secret_value() if settings.secrets_key else None

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response
 
 from api import metrics
-from api.deps import ServicesDep, ShopDep, checkout_rate_limit
+from api.deps import ServicesDep, StorefrontDep, checkout_rate_limit
 from api.problems import Problem, problem_responses
 from api.schemas import CheckoutRequest, CheckoutResponse
 
-router = APIRouter(prefix="/shops/{shop}", tags=["checkout"])
+router = APIRouter(prefix="/shops/{tenant}", tags=["checkout"])
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
     description="the same key (with the same body) returns the same order instead of a second one",
@@ -33,16 +33,16 @@ RESPONSES = {
 
 @router.post("/checkout", response_model=CheckoutResponse, status_code=201, responses=RESPONSES,
              dependencies=[Depends(checkout_rate_limit)])
-def checkout(body: CheckoutRequest, shop: ShopDep, services: ServicesDep, response: Response,
+def checkout(body: CheckoutRequest, storefront: StorefrontDep, services: ServicesDep, response: Response,
              idempotency_key: IdempotencyKey = None) -> CheckoutResponse:
     """Create a pending order and its Checkout Session; the same Idempotency-Key returns the same pair."""
     try:
-        result = services.checkout.create(shop, body.package_id, body.quantity, body.email, idempotency_key)
+        result = services.checkout.create(storefront, body.package_id, body.quantity, body.email, idempotency_key)
     except Problem as exc:
         metrics.CHECKOUTS.labels(exc.kind).inc()
         raise
     order = result.order
-    url = services.checkout.order_url(shop.tenant_id, order["order_id"])
+    url = services.checkout.order_url(storefront.tenant_id, order["order_id"])
     if not result.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

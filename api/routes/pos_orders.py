@@ -15,23 +15,23 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ServicesDep, shop_dep
+from api.deps import ServicesDep, storefront_dep
 from api.problems import Problem, problem_responses
 from api.schemas import Input
+from commerce.pos_orders import PosOrderService
+from commerce.storefronts import Storefront
 from resources.pos import PosClientsResource
 from resources.pos_orders import FORMATS
-from shop.pos_orders import PosOrderService
-from shop.shops import Shop
 from warehouse.tenants import TenantConnection
 
-router = APIRouter(prefix="/shops/{shop}", tags=["pos orders"])
+router = APIRouter(prefix="/shops/{tenant}", tags=["pos orders"])
 REF_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 Ref = Annotated[str, Field(pattern=REF_PATTERN, description="your idempotency key")]
 
 # The examples are the demo's (storehouse.demo: its Dutchie dispensary and its Portaus importer,
 # with their sandbox order keys), so each request works as sent once the demo has synced them.
-PosShop = shop_dep("front-range-dutchie", "the demo's dispensary on Dutchie")
-PortausShop = shop_dep("importations-portaus", "the demo's importer on Portaus")
+PosStorefront = storefront_dep("front-range-dutchie", "the demo's dispensary on Dutchie")
+PortausStorefront = storefront_dep("importations-portaus", "the demo's importer on Portaus")
 DEMO_ORDER_REF = "web-10045"
 
 
@@ -120,23 +120,23 @@ def pos_orders_service(request: Request, services: ServicesDep) -> PosOrderServi
 PosOrdersDep = Annotated[PosOrderService, Depends(pos_orders_service)]
 
 
-def authorised(shop: Shop, system: str | None, authorization: str | None) -> TenantConnection:
+def authorised(storefront: Storefront, system: str | None, authorization: str | None) -> TenantConnection:
     """The connection the order goes to, once the caller's key for it is checked.
 
     The key is checked before anything about the shop's connections is said: without one of the
     shop's order keys every answer is the same 401."""
     given = (authorization or "").removeprefix("Bearer ").strip().encode()
-    keys = {name: str(c.credentials.get("orders_api_key") or "").encode() for name, c in shop.connections.items()}
+    keys = {name: str(c.credentials.get("orders_api_key") or "").encode() for name, c in storefront.connections.items()}
     if not given or not any(key and hmac.compare_digest(given, key) for key in keys.values()):
         raise Problem(401, "unauthorized", "A valid 'Authorization: Bearer <key>' is required.",
                       headers={"WWW-Authenticate": "Bearer"})
     if system is None:
-        systems = sorted(s for s in shop.connections if s in FORMATS)
+        systems = sorted(s for s in storefront.connections if s in FORMATS)
         if len(systems) != 1:
             raise Problem(422, "provider-required" if systems else "no-pos",
                           f"This shop has {len(systems)} POS connected ({', '.join(systems)}); name one in 'provider'.")
         system = systems[0]
-    connection = shop.connection(system)
+    connection = storefront.connection(system)
     if connection is None:
         raise Problem(404, "no-pos", f"This shop has no {system!r} connected.")
     if not keys.get(system):
@@ -157,13 +157,13 @@ def order_out(row: dict[str, Any], replayed: bool) -> PosOrderOut:
 
 
 @router.post("/pos/orders", response_model=PosOrderOut, status_code=201, responses=PLACING)
-def place_pos_order(body: PosOrderIn, shop: PosShop, orders: PosOrdersDep, response: Response,
+def place_pos_order(body: PosOrderIn, storefront: PosStorefront, orders: PosOrdersDep, response: Response,
                     authorization: PosBearer = None) -> PosOrderOut:
     """Validate (stock, purchase limit, age) and submit an order to the shop's POS in its own format."""
-    connection = authorised(shop, body.provider, authorization)
+    connection = authorised(storefront, body.provider, authorization)
     order = {"order_ref": body.order_ref, "customer_ref": body.customer.id, "birth_date": body.customer.birth_date,
              "lines": [i.model_dump() for i in body.items], "location_id": body.location_id, "note": body.note}
-    created, row = orders.place(shop.tenant_id, connection, order)
+    created, row = orders.place(storefront.tenant_id, connection, order)
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -173,15 +173,15 @@ def place_pos_order(body: PosOrderIn, shop: PosShop, orders: PosOrdersDep, respo
 @router.get("/pos/orders/{order_ref}", response_model=PosOrderOut, responses=problem_responses(401, 403, 404, 422))
 def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN, openapi_examples={
                       "demo": {"summary": "the example order", "value": DEMO_ORDER_REF}})],
-                  shop: PosShop, orders: PosOrdersDep, authorization: PosBearer = None) -> PosOrderOut:
+                  storefront: PosStorefront, orders: PosOrdersDep, authorization: PosBearer = None) -> PosOrderOut:
     """An order placed through this API, with its validation and the POS's confirmation id."""
-    row = orders.get(shop.tenant_id, order_ref)
+    row = orders.get(storefront.tenant_id, order_ref)
     if row is not None:
-        authorised(shop, row["provider"], authorization)
+        authorised(storefront, row["provider"], authorization)
         return order_out(row, False)
     # the same answer as for a wrong key unless the caller holds one of this shop's keys
     given = (authorization or "").removeprefix("Bearer ").strip().encode()
-    keys = [str(c.credentials.get("orders_api_key") or "").encode() for c in shop.connections.values()]
+    keys = [str(c.credentials.get("orders_api_key") or "").encode() for c in storefront.connections.values()]
     if not any(k and hmac.compare_digest(given, k) for k in keys):
         raise Problem(401, "unauthorized", "A valid 'Authorization: Bearer <key>' is required.",
                       headers={"WWW-Authenticate": "Bearer"})
@@ -189,13 +189,13 @@ def get_pos_order(order_ref: Annotated[str, Path(pattern=REF_PATTERN, openapi_ex
 
 
 @router.post("/portaus/payment-intents", response_model=PaymentIntentOut, status_code=201, responses=SENDING)
-def create_payment_intent(body: PaymentIntentIn, shop: PortausShop, orders: PosOrdersDep, response: Response,
+def create_payment_intent(body: PaymentIntentIn, storefront: PortausStorefront, orders: PosOrdersDep, response: Response,
                           authorization: PortausBearer = None) -> PaymentIntentOut:
     """A Portaus payment intent for these items, created once per reference."""
-    connection = authorised(shop, "portaus", authorization)
+    connection = authorised(storefront, "portaus", authorization)
     request = {"reference": body.reference, "lines": [i.model_dump() for i in body.items], "customer": body.customer,
                "branch": body.branch}
-    created, row, secret = orders.payment_intent(shop.tenant_id, connection, request)
+    created, row, secret = orders.payment_intent(storefront.tenant_id, connection, request)
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

@@ -1,7 +1,7 @@
-"""POS webhooks: ``POST /shops/{shop}/webhooks/pos/{provider}``, the URL registered with each POS.
+"""POS webhooks: ``POST /shops/{tenant}/webhooks/pos/{provider}``, the URL registered with each POS.
 
 The shop in the path picks the tenant, so the secret or URL token checked is that tenant's own
-(``shop.pos_webhooks``). A delivery is answered 200 once recorded (a re-delivery too, so the
+(``commerce.pos_webhooks``). A delivery is answered 200 once recorded (a re-delivery too, so the
 provider stops retrying); 403 when the connection cannot authenticate deliveries at all (no
 webhook secret, or no URL token issued), 401 when the signature, shared secret or URL token is
 wrong, 400 when it is not a JSON event or names another account, 429 past the rate limit (per
@@ -15,14 +15,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api import metrics
-from api.deps import EngineDep, RawBody, rate_limit, shop_dep
+from api.deps import EngineDep, RawBody, rate_limit, storefront_dep
 from api.problems import Problem, problem_responses
-from shop.pos_webhooks import PROVIDERS, receive
+from commerce.pos_webhooks import PROVIDERS, receive
 
-router = APIRouter(prefix="/shops/{shop}", tags=["pos webhooks"])
+router = APIRouter(prefix="/shops/{tenant}", tags=["pos webhooks"])
 Provider = Annotated[str, Path(description=f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}", max_length=16,
                                openapi_examples={"demo": {"summary": "the demo dispensary's POS", "value": "treez"}})]
-ShopDep = shop_dep("mile-high-treez", "the demo's dispensary on Treez")
+StorefrontDep = storefront_dep("mile-high-treez", "the demo's dispensary on Treez")
 UrlToken = Annotated[str | None, Query(alias="token", max_length=128,
                                        description="the connection's webhook token (POS systems that do not sign)")]
 
@@ -35,12 +35,12 @@ class PosWebhookAck(BaseModel):
     refresh: bool = Field(description="true when the event changes stock, so an inventory refresh follows")
 
 
-def pos_webhook_rate_limit(request: Request, shop: ShopDep, provider: Provider) -> None:
+def pos_webhook_rate_limit(request: Request, storefront: StorefrontDep, provider: Provider) -> None:
     """Before the body is read: a flood is refused as cheaply as it can be."""
     try:
-        rate_limit(request.app.state.pos_webhook_limiter, request, shop, "webhook deliveries")
+        rate_limit(request.app.state.pos_webhook_limiter, request, storefront, "webhook deliveries")
     except Problem:
-        count(shop.tenant_id, provider, "rate-limited")
+        count(storefront.tenant_id, provider, "rate-limited")
         raise
 
 
@@ -51,15 +51,15 @@ def count(tenant_id: str, provider: str, outcome: str) -> None:
 @router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck,
              responses=problem_responses(400, 401, 403, 404, 413, 422, 429),
              dependencies=[Depends(pos_webhook_rate_limit)])
-def pos_webhook(provider: Provider, shop: ShopDep, engine: EngineDep, body: RawBody, request: Request,
+def pos_webhook(provider: Provider, storefront: StorefrontDep, engine: EngineDep, body: RawBody, request: Request,
                 token: UrlToken = None) -> PosWebhookAck:
     """Authenticate, record once and acknowledge one POS webhook delivery."""
-    connection = shop.connection(provider) if provider in PROVIDERS else None
+    connection = storefront.connection(provider) if provider in PROVIDERS else None
     if connection is None:
-        count(shop.tenant_id, provider, "not-connected")
+        count(storefront.tenant_id, provider, "not-connected")
         raise Problem(404, "unknown-webhook", f"This shop has no {provider[:16]!r} POS connected.")
     outcome = receive(engine, provider, connection, body, request.headers, token)
-    count(shop.tenant_id, provider, outcome.kind)
+    count(storefront.tenant_id, provider, outcome.kind)
     if outcome.status != 200:
         raise Problem(outcome.status, outcome.kind, outcome.detail or "webhook refused", event_id=outcome.event_id)
     return PosWebhookAck(event_id=outcome.event_id, duplicate=outcome.duplicate, refresh=outcome.refresh)

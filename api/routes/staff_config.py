@@ -64,5 +64,5 @@ def put_connection(system: System, body: ConnectionUpdate,
                      base_url=body.base_url, options=sorted(options),
                      credentials_changed=sorted(body.credentials or {}))
         saved = get_connection(conn, access.tenant_id, system)
-    services.shops.forget(access.tenant_id)  # this worker's cache; others see it within tenant_cache_s
+    services.storefronts.forget(access.tenant_id)  # this worker's cache; others see it within tenant_cache_s
     return _view(saved)

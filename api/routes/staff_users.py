@@ -64,8 +64,8 @@ def tenant_users(access: Annotated[Access, Depends(require("users.view"))], engi
 def invite(body: InviteRequest, access: Annotated[Access, Depends(require("users.invite"))], auth: AuthDep,
            services: ServicesDep) -> InvitationView:
     """Email an invitation link; you may grant only the roles (and permissions) your role may grant."""
-    shop = services.shops.get(access.tenant_id)
-    connection = shop.connection("resend") if shop else None
+    storefront = services.storefronts.get(access.tenant_id)
+    connection = storefront.connection("resend") if storefront else None
     if connection is None:
         raise Problem(409, "no-email-connection", "This tenant has no email (Resend) connection to send from.")
     client = services.email_clients.get(connection)

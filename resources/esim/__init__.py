@@ -9,7 +9,7 @@ connection, call policy, sandbox, failover priority); ``ESIM_PROVIDERS`` finds t
 
 Connection options understood by every client: ``page_size``, ``rate_limit_per_s``,
 ``stock_feed_url`` (where the account's stock counts come from; see
-``EsimClientBase.stock_levels``) and the catalogue's ``margin_pct`` / ``round_to``.
+``EsimClientBase.stock_levels``) and the catalog's ``margin_pct`` / ``round_to``.
 """
 
 from __future__ import annotations

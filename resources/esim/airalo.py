@@ -1,4 +1,4 @@
-"""Airalo Partner API v2: client-credentials token (cached until expiry), paged nested catalogue,
+"""Airalo Partner API v2: client-credentials token (cached until expiry), paged nested catalog,
 orders returning ``sims[]``.
 
 Wire format under ``{base_url}/v2`` (Airalo's SDK and partner docs; provider-apis.md §1):

@@ -1,6 +1,6 @@
 """What the three eSIM provider clients share: the normalised models and identifier checks.
 
-Shared models are the contract the catalogue assets and the provisioning service code against:
+Shared models are the contract the catalog assets and the provisioning service code against:
 ``ProviderPackage`` (one sellable plan), ``ProvisionedEsim`` (what a purchase delivers, validated:
 ICCID 18–22 digits, activation code ``LPA:1$<SM-DP+ FQDN>$<MatchingID>[$<OID>[$<flag>]]`` per
 SGP.22 §4.1), ``ProviderOrderStatus`` and ``AccountEsim``. Errors are the ``resources.http`` classes plus

@@ -82,7 +82,7 @@ class PurchaseMemory:
 
 
 class EsimOptions(Options):
-    """What every eSIM provider account may set (the catalogue's prices and stock too)."""
+    """What every eSIM provider account may set (the catalog's prices and stock too)."""
 
     rate_limit_per_s: float | None = Field(None, gt=0)
     page_size: int | None = page_size_field()
@@ -154,7 +154,7 @@ class EsimClientBase:
     def _accept(self, build: Callable[[], ProviderPackage], raw: Any, id_field: str | None = "id"
                 ) -> ProviderPackage | None:
         """A normalised package, or None with the raw record kept in ``rejected`` and why (and the
-        package id it carries in ``id_field``, so the catalogue sync knows it is still listed)."""
+        package id it carries in ``id_field``, so the catalog sync knows it is still listed)."""
         try:
             return build()
         except (ValueError, ArithmeticError, TypeError) as exc:  # pydantic's ValidationError is a ValueError

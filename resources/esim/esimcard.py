@@ -12,7 +12,7 @@ eSIM Card has no order lookup and no field for our reference: the purchased sim'
 ``provider_order_id`` (``my-esims/{id}`` answers for it), and a purchase whose answer was lost
 cannot be found again by our reference. What can be read is the account's eSIM list
 (``esims_bought_since``): the provisioning service matches a lost purchase against it
-(``shop.reconcile``). ``created_at`` carries no zone; it is read as UTC [u].
+(``commerce.reconcile``). ``created_at`` carries no zone; it is read as UTC [u].
 """
 
 from __future__ import annotations

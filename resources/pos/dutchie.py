@@ -147,7 +147,7 @@ def _tiers(p: DutchieProduct) -> list[DutchieTier]:
 
 
 def product_attributes(p: DutchieProduct) -> dict:
-    """What the order rules need beyond the catalogue: medical-only, flower equivalents, tiers."""
+    """What the order rules need beyond the catalog: medical-only, flower equivalents, tiers."""
     tiers = _tiers(p)
     out = {
         "med_price": None if p.med_price is None else str(p.med_price),
@@ -312,6 +312,6 @@ PROVIDER = PosProvider(
     sandbox="dutchie",
     demo=DemoAccount("front-range-dutchie", "Front Range Cannabis (Dutchie)", "/dutchie",
                      {"api_key": "dutchie-demo-key", "consumer_key": "storehouse-demo-consumer",
-                      # the key the shop's storefront sends orders with (POST /shops/{shop}/pos/orders)
+                      # the key the shop's storefront sends orders with (POST /shops/{tenant}/pos/orders)
                       "orders_api_key": "front-range-orders-demo-key"}),
 )

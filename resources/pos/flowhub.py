@@ -1,7 +1,7 @@
 """Flowhub: ``clientId`` + ``key`` headers, one inventory snapshot per location, no paging.
 
 Each inventory row is one batch of one product at one location and carries the product's
-catalogue fields, so products come from the same snapshot (first row per ``productId``).
+catalog fields, so products come from the same snapshot (first row per ``productId``).
 There is no updated-since filter for inventory or products (every read is full; deletions
 show as absence) and customers filter on creation only, so they are read in full too.
 Prices are in minor units (cents); cannabinoids are ranges in ``%`` or ``mg``.

@@ -3,7 +3,7 @@
 Pages follow the ``rel="next"`` URL verbatim (filters travel inside the cursor). Every answer
 says how full the shop's bucket is (``X-Shopify-Shop-Api-Call-Limit: 32/40``); we slow down
 before it overflows instead of collecting 429s (a 429 still waits its ``Retry-After``). One
-catalogue record per variant: stock is keyed by the variant's ``inventory_item_id``, kept as
+catalog record per variant: stock is keyed by the variant's ``inventory_item_id``, kept as
 ``stock_ref`` so inventory levels can be joined to products in the warehouse. Potency, effects
 and flavours come from tag conventions (``THC: 22.5%``, ``Effect: Happy``, ``Flavor: Berry``).
 """

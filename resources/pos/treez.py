@@ -273,7 +273,7 @@ PROVIDER = PosProvider(
     rate_limit_scope=(
         "10 TPS per location, counted by Treez across every caller. Our limiter is one per location per "
         "process (5/s by default, half the budget), not shared between processes. Enough because at most two "
-        "of our processes page one location at once (the daily catalogue and the 15-minute inventory run), "
+        "of our processes page one location at once (the daily catalog and the 15-minute inventory run), "
         "2 x 5/s stays within 10, and the API process only submits single orders; a 429 that still comes is "
         "retried after the floor, within the run's budget."),
     order_format=order_request, self_deduplicating=False,

@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from sandbox.esim_common import catalogue, luhn_valid, make_iccid
+from sandbox.esim_common import catalog, luhn_valid, make_iccid
 
 LPA = re.compile(r"^LPA:1\$[A-Za-z0-9.-]+\.[A-Za-z0-9-]+\$[A-Z0-9-]+$")
 ESC = "/esimcard/api/developer/reseller"
@@ -45,13 +45,13 @@ def stock_of(client: httpx.Client, name: str, package_id: str) -> int:
 # ---- shared model ---------------------------------------------------------------------------
 
 
-def test_identifiers_and_catalogue_are_deterministic_and_valid():
+def test_identifiers_and_catalog_are_deterministic_and_valid():
     assert luhn_ok("8900000461442300635") and not luhn_ok("891000000000009125")
     assert luhn_valid("89852240810733629810") and not luhn_valid("891000000000009125")
     iccid = make_iccid("8944", 42, 19)
     assert len(iccid) == 19 and luhn_ok(iccid)
-    plans = catalogue()
-    assert plans == catalogue() and len({p.key for p in plans}) == len(plans)
+    plans = catalog()
+    assert plans == catalog() and len({p.key for p in plans}) == len(plans)
     assert any(p.key == "jp-1gb-7d" for p in plans) and any(p.data_mb is None for p in plans)
 
 
@@ -154,12 +154,12 @@ def mm_product(client: httpx.Client, country: str = "JP") -> dict:
     return client.get("/mobimatter/api/v2/products", headers=MM_HEADERS, params={"country": country}).json()["result"][0]
 
 
-def test_mobimatter_auth_and_unpaged_filtered_catalogue(client):
+def test_mobimatter_auth_and_unpaged_filtered_catalog(client):
     assert client.get("/mobimatter/api/v2/products").status_code == 401
     r = client.get("/mobimatter/api/v2/products", headers={**MM_HEADERS, "api-key": "wrong"})
     assert r.status_code == 401 and r.json() == {"statusCode": 401, "message": "Unauthorized"}
     everything = client.get("/mobimatter/api/v2/products", headers=MM_HEADERS).json()
-    assert everything["statusCode"] == 200 and len(everything["result"]) == len(catalogue())
+    assert everything["statusCode"] == 200 and len(everything["result"]) == len(catalog())
     japan = client.get("/mobimatter/api/v2/products", headers=MM_HEADERS, params={"country": "jp"}).json()["result"]
     assert japan and all("JP" in p["countries"] for p in japan)
     details = {d["name"]: d["value"] for d in japan[0]["productDetails"]}

@@ -1,5 +1,5 @@
 """The POS fakes over real HTTP: auth, paging to the end, incremental reads, 429s, webhooks,
-the golden product in six native dialects, and a lazily generated 50 x 5,000 catalogue."""
+the golden product in six native dialects, and a lazily generated 50 x 5,000 catalog."""
 
 from __future__ import annotations
 
@@ -485,7 +485,7 @@ def test_golden_product_normalises_identically_across_six(http):
         0.125, "oz", 4500, ("225", "mg/g"))
 
 
-def test_catalogue_of_50_stores_of_5000_is_lazy(http):
+def test_catalog_of_50_stores_of_5000_is_lazy(http):
     tracemalloc.start()
     started = time.perf_counter()
     stores = [Store(f"scale:{k}", 5000, 1000) for k in range(50)]

@@ -7,7 +7,7 @@ from warehouse.tables.base import metadata
 from warehouse.tables import core, mx  # noqa: F401  (register tables)
 from warehouse.tables import pos_events  # noqa
 from warehouse.tables import pos  # noqa
-from warehouse.tables import shop  # noqa
+from warehouse.tables import orders  # noqa
 from warehouse.tables import esim  # noqa
 from warehouse.tables import people  # noqa
 
@@ -17,7 +17,7 @@ from warehouse.tables.pos import CUSTOMERS_ANALYTICS_DESCRIPTIONS
 # in the README) and the tables behind their PII-free views; and the customers view's descriptions.
 ANALYST_TABLES = (
     "transactions", "invoices", "invoice_lines", "product_categories",  # MX Merchant
-    "esim_packages", "esim_stock",  # eSIM catalogue and stock
+    "esim_packages", "esim_stock",  # eSIM catalog and stock
     "orders", "payments", "provisioning_attempts", "webhook_events",  # the eSIM shop
     "products", "inventory", "customers", "saq_branches",  # POS and Portaus
     "tenants", "sync_runs", "quarantine",  # the platform

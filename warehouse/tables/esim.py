@@ -1,4 +1,4 @@
-"""eSIM catalogue and stock of each eSIM-selling tenant, across its providers (seed 001)."""
+"""eSIM catalog and stock of each eSIM-selling tenant, across its providers (seed 001)."""
 
 import sqlalchemy as sa
 

@@ -1,4 +1,4 @@
-"""POS and Portaus: one normalised catalogue, inventory, customers and SAQ branches (seeds 004, 000).
+"""POS and Portaus: one normalised catalog, inventory, customers and SAQ branches (seeds 004, 000).
 
 Every table carries ``tenant_id`` and ``source`` (the system: treez, dutchie, blaze, flowhub,
 cova, shopify, portaus) and is keyed by the source's own ids, so re-syncs are idempotent and
@@ -57,7 +57,7 @@ products = sa.Table(
     sa.PrimaryKeyConstraint("tenant_id", "source", "product_id"),
     sa.Index("ix_products_tenant_category", "tenant_id", "category"),
     sa.Index("ix_products_tenant_stock_ref", "tenant_id", "source", "stock_ref"),
-    comment="Every tenant's catalogue from its POS or Portaus, normalised to one model.",
+    comment="Every tenant's catalog from its POS or Portaus, normalised to one model.",
 )
 
 inventory = sa.Table(

@@ -1,4 +1,4 @@
-"""The hourly recovery of one shop (seed 001, workflow 5), run by the ``shop_hourly`` job.
+"""The hourly recovery of one shop (seed 001, workflow 5), run by the ``orders_hourly`` job.
 
 Two ways an order can stall, both found by age rather than by any event:
 
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 import stripe
 
+from commerce import orders as states
+from commerce.services import Services
 from resources.stripe import SYSTEM as STRIPE, account_for
-from shop import orders as states
-from shop.services import Services
-from warehouse.tables.shop import orders
+from warehouse.tables.orders import orders
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.recovery")
+log = logging.getLogger("storehouse.commerce.recovery")
 STUCK_AFTER = dt.timedelta(hours=1)
 UNCONFIRMED = (states.PENDING, states.AWAITING_PAYMENT, states.PAYMENT_FAILED)
 
@@ -75,8 +75,8 @@ def provision_now(services: Services, tenant: str, order_id: str) -> str:
 
 def confirm_payments(services: Services, tenant: str, report: Recovery) -> list[str]:
     """Apply what Stripe says of each unconfirmed checkout; returns the orders that became paid."""
-    shop = services.shops.get(tenant)
-    connection = shop.connection(STRIPE) if shop else None
+    storefront = services.storefronts.get(tenant)
+    connection = storefront.connection(STRIPE) if storefront else None
     pending = unconfirmed_orders(services.engine, tenant)
     report.unconfirmed = len(pending)
     if connection is None or not pending:

@@ -27,6 +27,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from commerce.errors import Problem
 from resources.http import ProviderError, RequestInvalid
 from resources.pos import PosClientsResource
 from resources.pos_orders import (
@@ -37,7 +38,6 @@ from resources.pos_orders import (
     create_payment_intent,
     submit_order,
 )
-from shop.errors import Problem
 from warehouse.tables.pos import customers, inventory, products, saq_branches
 from warehouse.tables.pos_events import portaus_payment_intents, pos_orders
 from warehouse.tenants import TenantConnection
@@ -193,12 +193,12 @@ def check_lines(conn: sa.Connection, tenant_id: str, source: str, lines: list[di
     for pid, quantity in wanted.items():
         row = known.get(pid)
         if row is None or row.status != "active":
-            out.findings.append(Finding("unknown-product", f"product {pid} is not in this shop's active catalogue", pid))
+            out.findings.append(Finding("unknown-product", f"product {pid} is not in this shop's active catalog", pid))
             continue
         if (row.attributes or {}).get("medical_only") and customer_type != MEDICAL:
             out.findings.append(Finding("medical-only", f"product {pid} is sold to medical patients only", pid))
         if row.price is None:
-            out.findings.append(Finding("unpriced-product", f"product {pid} has no unit price in the catalogue", pid))
+            out.findings.append(Finding("unpriced-product", f"product {pid} has no unit price in the catalog", pid))
         grams = grams_per_unit(row, customer_type) * quantity
         out.lines.append({"product_id": pid, "name": row.name, "quantity": quantity,
                           "unit_price": None if row.price is None else str(row.price), "grams": str(grams)})

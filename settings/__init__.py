@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     secrets_key_file: Path | None = Field(
         None, alias="STOREHOUSE_SECRETS_KEY_FILE",
         description="key file used when STOREHOUSE_SECRETS_KEY is unset (created on first use, mode 0600)")
-    shop_public_url: str | None = Field(None, alias="STOREHOUSE_SHOP_PUBLIC_URL",
-                                        description="where customers reach the API, when not at api_host:api_port")
+    storefront_public_url: str | None = Field(None, alias="STOREHOUSE_SHOP_PUBLIC_URL",
+                                              description="where customers reach the API, when not at api_host:api_port")
     ui_host: str = Field("127.0.0.1", alias="STOREHOUSE_UI_HOST")
     ui_port: int = Field(3000, alias="STOREHOUSE_UI_PORT", description="the Dagster webserver's port")
 
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         """Where the shop API is reached (its public URL when one is set)."""
-        return (self.shop_public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+        return (self.storefront_public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def ui_url(self) -> str:

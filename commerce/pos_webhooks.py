@@ -7,7 +7,7 @@ the same for all.
 Shopify signs: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body keyed with
 the app secret, compared in constant time; a Shopify connection without that secret refuses
 every delivery. Treez, Dutchie, Blaze, Flowhub and COVA document no signature, so their
-deliveries must carry the connection's URL token (``shop.webhook_tokens``); a connection with no
+deliveries must carry the connection's URL token (``commerce.webhook_tokens``); a connection with no
 token issued refuses them all. When such a connection also holds a ``webhook_secret``, the POS
 echoes it in a header (``authorization``, or ``key`` for Flowhub) and that must match too.
 
@@ -32,8 +32,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from commerce import webhook_tokens
 from resources.providers import webhook_pos
-from shop import webhook_tokens
 from warehouse.tables.pos_events import (
     REFRESH_NOT_NEEDED,
     REFRESH_PENDING,
@@ -42,7 +42,7 @@ from warehouse.tables.pos_events import (
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.pos_webhooks")
+log = logging.getLogger("storehouse.commerce.pos_webhooks")
 # Each POS states its webhook facts in its own module (``PROVIDER.webhook``); these views are derived
 # from the registry and kept for their readers.
 WEBHOOKS = {p.system: p.webhook for p in webhook_pos()}

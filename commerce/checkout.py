@@ -19,17 +19,17 @@ import orjson
 import sqlalchemy as sa
 import stripe
 
+from commerce import catalog
+from commerce import orders as states
+from commerce.errors import Problem
+from commerce.settings import CommerceSettings
+from commerce.storefronts import Storefront
+from commerce.tokens import OrderTokens
 from resources.stripe import SYSTEM as STRIPE
 from resources.stripe import account_for, to_minor
-from shop import catalogue
-from shop import orders as states
-from shop.errors import Problem
-from shop.settings import ShopSettings
-from shop.shops import Shop
-from shop.tokens import OrderTokens
-from warehouse.tables.shop import orders
+from warehouse.tables.orders import orders
 
-log = logging.getLogger("storehouse.shop.checkout")
+log = logging.getLogger("storehouse.commerce.checkout")
 
 
 @dataclass(frozen=True)
@@ -50,31 +50,31 @@ def new_order_id() -> str:
 
 
 class CheckoutService:
-    def __init__(self, engine: sa.Engine, settings: ShopSettings, tokens: OrderTokens) -> None:
+    def __init__(self, engine: sa.Engine, settings: CommerceSettings, tokens: OrderTokens) -> None:
         self.engine, self.settings, self.tokens = engine, settings, tokens
 
     def order_url(self, tenant_id: str, order_id: str) -> str:
         return self.tokens.order_url(self.settings.public_url, tenant_id, order_id)
 
-    def create(self, shop: Shop, package_id: str, quantity: int, email: str,
+    def create(self, storefront: Storefront, package_id: str, quantity: int, email: str,
                idempotency_key: str | None) -> CheckoutResult:
-        if shop.connection(STRIPE) is None:
+        if storefront.connection(STRIPE) is None:
             raise Problem(409, "shop-cannot-take-payments", "This shop has no Stripe account connected.")
         if quantity > self.settings.max_quantity:
             raise Problem(422, "quantity-too-large", f"At most {self.settings.max_quantity} eSIMs per order.")
         digest = fingerprint(package_id, quantity, email)
         with self.engine.connect() as conn:  # one connection for both reads
-            existing = self._by_key(conn, shop.tenant_id, idempotency_key) if idempotency_key else None
-            package = None if existing else catalogue.find(conn, shop.tenant_id, package_id)
+            existing = self._by_key(conn, storefront.tenant_id, idempotency_key) if idempotency_key else None
+            package = None if existing else catalog.find(conn, storefront.tenant_id, package_id)
         if existing is not None:
-            return self._replay(shop, existing, digest)
+            return self._replay(storefront, existing, digest)
         if package is None:
             raise Problem(422, "unknown-package", f"This shop sells no package {package_id!r}.")
-        if package.stock_status == catalogue.OUT_OF_STOCK:
+        if package.stock_status == catalog.OUT_OF_STOCK:
             raise Problem(409, "out-of-stock", f"{package.name} is out of stock.")
         order_id = new_order_id()
         row = {
-            "tenant_id": shop.tenant_id, "order_id": order_id, "status": states.PENDING, "email": email,
+            "tenant_id": storefront.tenant_id, "order_id": order_id, "status": states.PENDING, "email": email,
             "provider": package.provider, "provider_package_id": package.provider_package_id,
             "package_name": package.name, "country_code": package.country_code, "region": package.region,
             "data_mb": package.data_mb, "unlimited": package.unlimited, "validity_days": package.validity_days,
@@ -90,13 +90,13 @@ class CheckoutService:
             if not idempotency_key:
                 raise
             with self.engine.connect() as conn:
-                existing = self._by_key(conn, shop.tenant_id, idempotency_key)
+                existing = self._by_key(conn, storefront.tenant_id, idempotency_key)
             if existing is None:
                 raise
-            return self._replay(shop, existing, digest)
+            return self._replay(storefront, existing, digest)
         order = {**row, "stripe_session_id": None, "checkout_url": None}
-        return CheckoutResult(self._ensure_session(shop, order, abandon_on_failure=not idempotency_key),
-                              self.tokens.issue(shop.tenant_id, order_id), created=True)
+        return CheckoutResult(self._ensure_session(storefront, order, abandon_on_failure=not idempotency_key),
+                              self.tokens.issue(storefront.tenant_id, order_id), created=True)
 
     @staticmethod
     def _by_key(conn: sa.Connection, tenant_id: str, key: str) -> dict[str, Any] | None:
@@ -104,12 +104,12 @@ class CheckoutService:
                                                    orders.c.idempotency_key == key)).mappings().one_or_none()
         return dict(row) if row else None
 
-    def _replay(self, shop: Shop, order: dict[str, Any], digest: str) -> CheckoutResult:
+    def _replay(self, storefront: Storefront, order: dict[str, Any], digest: str) -> CheckoutResult:
         if order["request_hash"] != digest:
             raise Problem(422, "idempotency-key-reused",
                           "This Idempotency-Key was already used for a different checkout request.")
-        order = self._ensure_session(shop, order, abandon_on_failure=False)
-        return CheckoutResult(order, self.tokens.issue(shop.tenant_id, order["order_id"]), created=False)
+        order = self._ensure_session(storefront, order, abandon_on_failure=False)
+        return CheckoutResult(order, self.tokens.issue(storefront.tenant_id, order["order_id"]), created=False)
 
     def session_params(self, order: dict[str, Any]) -> dict[str, Any]:
         """Everything from the order row, so a retried create is byte-for-byte the same request."""
@@ -135,11 +135,11 @@ class CheckoutService:
             "payment_intent_data": {"metadata": metadata, "description": order["package_name"]},
         }
 
-    def _ensure_session(self, shop: Shop, order: dict[str, Any], *, abandon_on_failure: bool) -> dict[str, Any]:
+    def _ensure_session(self, storefront: Storefront, order: dict[str, Any], *, abandon_on_failure: bool) -> dict[str, Any]:
         if order["stripe_session_id"]:
             return order
         try:
-            account = account_for(shop.connection(STRIPE))
+            account = account_for(storefront.connection(STRIPE))
         except ValueError:
             self._abandon(order, "the shop's Stripe connection is incomplete")
             raise Problem(409, "shop-cannot-take-payments", "This shop cannot take payments right now.") from None

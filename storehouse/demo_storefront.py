@@ -2,7 +2,7 @@
 
 Runs the API in this process on a free port, adds a Stripe webhook endpoint of the NumnaRoad shop
 for it (removed again at the end; a `storehouse up` serving the same sandbox keeps its own), then
-plays the customer: catalogue → checkout → pay on the (fake) Stripe page → signed webhook →
+plays the customer: catalog → checkout → pay on the (fake) Stripe page → signed webhook →
 provisioned through the first healthy provider → email with the QR code, Slack notice.
 """
 
@@ -22,9 +22,9 @@ import stripe
 import uvicorn
 from rich.console import Console
 
-from storehouse.settings import Settings
+from settings import Settings
 
-SHOP = "numnaroad"
+STOREFRONT = "numnaroad"
 FINAL = {"provisioned", "partially_provisioned", "failed", "refunded"}
 
 
@@ -55,7 +55,7 @@ class ApiServer:
         self.thread.join(15)
 
 
-WEBHOOK_PATH = f"/shops/{SHOP}/webhooks/stripe"
+WEBHOOK_PATH = f"/shops/{STOREFRONT}/webhooks/stripe"
 
 
 def _stripe(engine: sa.Engine):
@@ -63,9 +63,9 @@ def _stripe(engine: sa.Engine):
     from warehouse.tenants import get_connection
 
     with engine.connect() as conn:
-        connection = get_connection(conn, SHOP, "stripe")
+        connection = get_connection(conn, STOREFRONT, "stripe")
     if connection is None:
-        raise RuntimeError(f"demo tenant {SHOP} has no stripe connection")
+        raise RuntimeError(f"demo tenant {STOREFRONT} has no stripe connection")
     return connection, stripe.StripeClient(connection.credentials["secret_key"],
                                            base_addresses={"api": connection.base_url}, max_network_retries=1)
 
@@ -77,15 +77,15 @@ def _update_secrets(engine: sa.Engine, change) -> None:
     from warehouse.tenants import get_connection, set_connection
 
     with engine.begin() as conn:
-        connection = get_connection(conn, SHOP, "stripe")
+        connection = get_connection(conn, STOREFRONT, "stripe")
         credentials = {k: v for k, v in connection.credentials.items() if k != "webhook_secret"}
         if secrets := change(list(webhook_secrets(connection))):
             credentials["webhook_secret"] = secrets
-        set_connection(conn, SHOP, "stripe", connection.base_url, credentials, connection.options)
+        set_connection(conn, STOREFRONT, "stripe", connection.base_url, credentials, connection.options)
 
 
 def _create_endpoint(client, api_url: str):
-    from shop.webhooks import HANDLED
+    from commerce.webhooks import HANDLED
 
     return client.v1.webhook_endpoints.create(params={"url": api_url + WEBHOOK_PATH, "enabled_events": sorted(HANDLED)})
 
@@ -136,12 +136,12 @@ def buy_one_esim(console: Console, engine: sa.Engine, settings: Settings) -> boo
 
     with ApiServer(settings.warehouse_url, free_port()) as api, temporary_webhook(engine, api.url):
         http = httpx.Client(timeout=30)
-        items = http.get(f"{api.url}/shops/{SHOP}/catalogue", params={"country": "JP"}).json()["items"]
+        items = http.get(f"{api.url}/shops/{STOREFRONT}/catalog", params={"country": "JP"}).json()["items"]
         if not items:
-            console.print("[red]✗[/] the NumnaRoad catalogue is empty (did the esim_catalog_sync job run?)")
+            console.print("[red]✗[/] the NumnaRoad catalog is empty (did the esim_catalog_sync job run?)")
             return False
         package = next((i for i in items if i["data_mb"] == 1024 and i["validity_days"] == 7), items[0])
-        checkout = http.post(f"{api.url}/shops/{SHOP}/checkout", headers={"Idempotency-Key": f"demo-{uuid.uuid4()}"},
+        checkout = http.post(f"{api.url}/shops/{STOREFRONT}/checkout", headers={"Idempotency-Key": f"demo-{uuid.uuid4()}"},
                              json={"package_id": package["package_id"], "email": "traveller@example.com"}).json()
         session_id = checkout["checkout_url"].rsplit("/", 1)[1]
         console.print(f"[green]✓[/] checkout {checkout['order_id']}: {package['name']}, "

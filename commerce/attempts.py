@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from commerce.orders import insert_ignore
+from commerce.qr import qr_png
 from resources.breaker import CircuitOpen
 from resources.esim import MalformedEsim, OutOfStock, ProvisionedEsim
 from resources.http import (
@@ -30,9 +32,7 @@ from resources.http import (
     RequestInvalid,
     ServerError,
 )
-from shop.orders import insert_ignore
-from shop.qr import qr_png
-from warehouse.tables.shop import order_esims, provisioning_attempts
+from warehouse.tables.orders import order_esims, provisioning_attempts
 from warehouse.types import now_utc
 
 STARTED, SUCCEEDED, FAILED, UNKNOWN, SKIPPED = "started", "succeeded", "failed", "unknown", "skipped"

@@ -27,7 +27,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
-class Shop:
+class Storefront:
     tenant_id: str
     name: str
     connections: dict[str, TenantConnection] = field(repr=False)
@@ -69,7 +69,7 @@ class _Lru:
             self.entries.popitem(last=False)
 
 
-class ShopDirectory:
+class StorefrontDirectory:
     """Active tenants by slug, with connections; entries live ``ttl_s`` seconds (0: no cache),
     at most ``max_entries`` known shops and as many unknown slugs, each kind in its own cache."""
 
@@ -78,7 +78,7 @@ class ShopDirectory:
         self._known, self._unknown = _Lru(max_entries), _Lru(max_entries)
         self._lock = threading.Lock()
 
-    def get(self, tenant_id: str) -> Shop | None:
+    def get(self, tenant_id: str) -> Storefront | None:
         if not SLUG.match(tenant_id):
             return None
         now = time.monotonic()
@@ -86,12 +86,12 @@ class ShopDirectory:
             hit = self._known.get(tenant_id, now) or self._unknown.get(tenant_id, now)
             if hit:
                 return hit[1]
-        shop = self._load(tenant_id)
+        storefront = self._load(tenant_id)
         if self.ttl_s > 0:
             with self._lock:
-                (self._known if shop else self._unknown).put(tenant_id, now + self.ttl_s, shop)
-                (self._unknown if shop else self._known).entries.pop(tenant_id, None)
-        return shop
+                (self._known if storefront else self._unknown).put(tenant_id, now + self.ttl_s, storefront)
+                (self._unknown if storefront else self._known).entries.pop(tenant_id, None)
+        return storefront
 
     def cached(self) -> tuple[int, int]:
         """(known shops, unknown slugs) cached now."""
@@ -113,7 +113,7 @@ class ShopDirectory:
                                   .where(tenants.c.tenant_id == tenant_id)).scalar_one_or_none()
         return status is not None and status != "active"
 
-    def _load(self, tenant_id: str) -> Shop | None:
+    def _load(self, tenant_id: str) -> Storefront | None:
         t = tenant_connections.c
         with self.engine.connect() as conn:
             name = conn.execute(
@@ -122,4 +122,4 @@ class ShopDirectory:
             if name is None:
                 return None
             rows = conn.execute(sa.select(*CONNECTION_COLUMNS).where(t.tenant_id == tenant_id)).all()
-        return Shop(tenant_id, name, {row.system: connection_from_row(row) for row in rows})
+        return Storefront(tenant_id, name, {row.system: connection_from_row(row) for row in rows})

@@ -26,7 +26,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from warehouse.tables.shop import (
+from warehouse.tables.orders import (
     order_effects,
     orders,
     provisioning_attempts,
@@ -140,7 +140,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: flo
 
 
 @dataclass
-class Shop:
+class Storefront:
     tenant_id: str
     sandbox: str
     stripe_key: str
@@ -185,10 +185,10 @@ class Shop:
         return [m["text"] for m in got if m["hook"] == self.slack_hook]
 
 
-def open_shop(engine: sa.Engine, warehouse: Any, sandbox_url: str, api_url: str, tenant_id: str,
-              providers: tuple[str, ...] = PROVIDERS, priority: dict[str, int] | None = None,
-              stripe_options: dict[str, Any] | None = None) -> Shop:
-    """Register the tenant with its own Stripe account, webhook endpoint, Slack hook; load its catalogue."""
+def open_storefront(engine: sa.Engine, warehouse: Any, sandbox_url: str, api_url: str, tenant_id: str,
+                    providers: tuple[str, ...] = PROVIDERS, priority: dict[str, int] | None = None,
+                    stripe_options: dict[str, Any] | None = None) -> Storefront:
+    """Register the tenant with its own Stripe account, webhook endpoint, Slack hook; load its catalog."""
     key = f"sk_test_{tenant_id.replace('-', '_')}"
     client = stripe.StripeClient(key, base_addresses={"api": f"{sandbox_url}/stripe"}, max_network_retries=0)
     endpoint = client.v1.webhook_endpoints.create(params={
@@ -208,12 +208,12 @@ def open_shop(engine: sa.Engine, warehouse: Any, sandbox_url: str, api_url: str,
         set_connection(conn, tenant_id, "resend", f"{sandbox_url}/resend", {"api_key": RESEND_KEY},
                        {"from": "Shop <orders@shop.test>", "rate_limit": None})
         set_connection(conn, tenant_id, "slack", f"{sandbox_url}/slack", {"hook_path": hook.removeprefix("/slack")})
-    load_catalogue(warehouse, tenant_id)
-    return Shop(tenant_id, sandbox_url, key, endpoint.secret, endpoint.id, hook)
+    load_catalog(warehouse, tenant_id)
+    return Storefront(tenant_id, sandbox_url, key, endpoint.secret, endpoint.id, hook)
 
 
-def load_catalogue(warehouse: Any, tenant_id: str) -> None:
-    """The catalogue engineer's assets, as the schedule runs them: packages, then stock."""
+def load_catalog(warehouse: Any, tenant_id: str) -> None:
+    """The catalog engineer's assets, as the schedule runs them: packages, then stock."""
     from assets.esim import esim_assets
     from assets.partitions import esim_partitions
     from resources.esim import EsimProvidersResource
@@ -226,17 +226,17 @@ def load_catalogue(warehouse: Any, tenant_id: str) -> None:
     assert result.success
 
 
-def buy(api_url: str, shop: Shop, package_id: str, *, quantity: int = 1, email: str = "traveller@example.com",
+def buy(api_url: str, storefront: Storefront, package_id: str, *, quantity: int = 1, email: str = "traveller@example.com",
         key: str | None = None) -> dict:
     headers = {"Idempotency-Key": key} if key else {}
-    response = httpx.post(f"{api_url}/shops/{shop.tenant_id}/checkout", headers=headers, timeout=30,
+    response = httpx.post(f"{api_url}/shops/{storefront.tenant_id}/checkout", headers=headers, timeout=30,
                           json={"package_id": package_id, "quantity": quantity, "email": email})
     assert response.status_code in (200, 201), response.text
     return response.json()
 
 
-def first_package(api_url: str, shop: Shop, country: str = "JP") -> dict:
-    items = httpx.get(f"{api_url}/shops/{shop.tenant_id}/catalogue", params={"country": country}).json()["items"]
+def first_package(api_url: str, storefront: Storefront, country: str = "JP") -> dict:
+    items = httpx.get(f"{api_url}/shops/{storefront.tenant_id}/catalog", params={"country": country}).json()["items"]
     return next(i for i in items if i["data_mb"] == 1024 and i["validity_days"] == 7)
 
 

@@ -199,4 +199,4 @@ order_effects = sa.Table(
     comment="Outbox of what an order change must cause outside: at most one row per order and kind.",
 )
 
-# The shop's marts (mart_orders_daily, mart_provisioning_daily) are dbt models: analytics/models/shop/.
+# The shop's marts (mart_orders_daily, mart_provisioning_daily) are dbt models: analytics/models/orders/.

@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Callable
 
-log = logging.getLogger("storehouse.shop.worker")
+log = logging.getLogger("storehouse.commerce.worker")
 
 
 class Poller:

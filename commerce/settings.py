@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storehouse.settings import Settings as StorehouseSettings
+from settings import Settings as StorehouseSettings
 
 DEFAULT_PRIORITY = ("esimcard", "mobimatter", "airalo")
 
@@ -30,7 +30,7 @@ def split_list(value: object) -> object:
     return value
 
 
-class ShopSettings(BaseSettings):
+class CommerceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOREHOUSE_SHOP_", env_file=".env", extra="ignore")
 
     database_url: str | None = Field(None, description="warehouse URL; default DATABASE_URL or the SQLite file")

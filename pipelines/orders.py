@@ -1,30 +1,30 @@
 """The eSIM shop: its hourly job (stuck orders recovered; one tenant per run) and schedule.
 
-``shop_hourly`` is a job of one op, not of assets: recovery changes the API's own tables (declared
+``orders_hourly`` is a job of one op, not of assets: recovery changes the API's own tables (declared
 as external assets, group ``api``) and produces none of its own. The marts that count the orders
 are the dbt job ``marts``.
 """
 
 import dagster as dg
 
-from assets.partitions import shop_partitions
-from assets.shop import SYSTEM, recover_stuck_orders
+from assets.orders import SYSTEM, recover_stuck_orders
+from assets.partitions import storefront_partitions
 from pipelines.scheduling import per_tenant_schedule
 
 
 @dg.job(
-    name="shop_hourly",
-    partitions_def=shop_partitions,
+    name="orders_hourly",
+    partitions_def=storefront_partitions,
     executor_def=dg.in_process_executor,
     description="Stuck orders checked with their provider, pending effects delivered (the marts are the dbt job `marts`).",
 )
-def shop_job():
+def orders_job():
     recover_stuck_orders()
 
 
 defs = dg.Definitions(
-    jobs=[shop_job],
-    schedules=[per_tenant_schedule(shop_job, SYSTEM, cron="5 * * * *")],
+    jobs=[orders_job],
+    schedules=[per_tenant_schedule(orders_job, SYSTEM, cron="5 * * * *")],
 )
 # Every tenant that takes payments through Stripe runs the shop job.
-JOBS_BY_SYSTEM = {SYSTEM: shop_job}
+JOBS_BY_SYSTEM = {SYSTEM: orders_job}

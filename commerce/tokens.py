@@ -20,12 +20,12 @@ import secrets
 import time
 from pathlib import Path
 
-from shop.settings import ShopSettings
+from commerce.settings import CommerceSettings
 
-log = logging.getLogger("storehouse.shop.tokens")
+log = logging.getLogger("storehouse.commerce.tokens")
 
 
-def load_secret(settings: ShopSettings) -> bytes:
+def load_secret(settings: CommerceSettings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     path = (settings.home / "api_secret").resolve()

@@ -9,10 +9,10 @@ import httpx
 import stripe
 from rich.console import Console
 
+from settings import Settings
 from storehouse.demo import register_demo_tenants
-from storehouse.demo_shop import SHOP, WEBHOOK_PATH, buy_one_esim, connect_webhook
-from storehouse.settings import Settings
-from tests.api_shop import ApiThread, free_port, load_catalogue, settings_for, wait_status
+from storehouse.demo_storefront import STOREFRONT, WEBHOOK_PATH, buy_one_esim, connect_webhook
+from tests.api_storefront import ApiThread, free_port, load_catalog, settings_for, wait_status
 
 
 def endpoint_urls(sandbox_url: str) -> list[str]:
@@ -22,8 +22,8 @@ def endpoint_urls(sandbox_url: str) -> list[str]:
 
 def pay_at(api_url: str, sandbox_url: str) -> str:
     """A customer of the API at ``api_url`` checks out and pays; the order id."""
-    items = httpx.get(f"{api_url}/shops/{SHOP}/catalogue", params={"country": "JP"}, timeout=30).json()["items"]
-    checkout = httpx.post(f"{api_url}/shops/{SHOP}/checkout", headers={"Idempotency-Key": str(uuid.uuid4())},
+    items = httpx.get(f"{api_url}/shops/{STOREFRONT}/catalog", params={"country": "JP"}, timeout=30).json()["items"]
+    checkout = httpx.post(f"{api_url}/shops/{STOREFRONT}/checkout", headers={"Idempotency-Key": str(uuid.uuid4())},
                           json={"package_id": items[0]["package_id"], "email": "up@example.com"}, timeout=30)
     assert checkout.status_code in (200, 201), checkout.text
     session = checkout.json()["checkout_url"].rsplit("/", 1)[1]
@@ -36,14 +36,14 @@ def test_the_demo_again_leaves_a_running_up_receiving_its_stripe_webhooks(sandbo
     sandbox = sandbox_reset.url
     monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))  # the demo API's order-token key lives there
     register_demo_tenants(engine, sandbox)
-    load_catalogue(warehouse, SHOP)
+    load_catalog(warehouse, STOREFRONT)
     settings = Settings(STOREHOUSE_HOME=tmp_path, DATABASE_URL=warehouse_url,
                         STOREHOUSE_SANDBOX_PORT=int(sandbox.rsplit(":", 1)[1]), STOREHOUSE_API_PORT=free_port())
     with ApiThread(settings_for(warehouse_url, settings.api_port)) as up:
         connect_webhook(engine, up.url)  # what `storehouse up` does once everything answers
         assert endpoint_urls(sandbox) == [up.url + WEBHOOK_PATH]
         order = pay_at(up.url, sandbox)
-        assert wait_status(engine, SHOP, order, {"provisioned"}, 60)["status"] == "provisioned"
+        assert wait_status(engine, STOREFRONT, order, {"provisioned"}, 60)["status"] == "provisioned"
 
         # `storehouse demo` in another shell: registers its tenants again, buys through its own API
         register_demo_tenants(engine, sandbox)
@@ -52,4 +52,4 @@ def test_the_demo_again_leaves_a_running_up_receiving_its_stripe_webhooks(sandbo
 
         assert endpoint_urls(sandbox) == [up.url + WEBHOOK_PATH]  # the demo's own one is gone, up's kept
         order = pay_at(up.url, sandbox)
-        assert wait_status(engine, SHOP, order, {"provisioned"}, 60)["status"] == "provisioned"
+        assert wait_status(engine, STOREFRONT, order, {"provisioned"}, 60)["status"] == "provisioned"

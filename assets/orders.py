@@ -1,6 +1,6 @@
 """The eSIM shop's hourly work per tenant: recovery (seed 001); its marts are dbt models (``analytics/``).
 
-``recover_stuck_orders`` (the op of the ``shop_hourly`` job) runs ``shop.recovery`` (seed 001's
+``recover_stuck_orders`` (the op of the ``orders_hourly`` job) runs ``commerce.recovery`` (seed 001's
 workflow 5): checkouts whose payment we never heard about are settled with Stripe, orders paid over
 an hour ago without their eSIMs are provisioned (or failed and refunded) by the same services the
 API runs, what is still stuck raises one Slack alert, and the tenant's pending emails, notices and
@@ -20,20 +20,20 @@ import sqlalchemy as sa
 
 from assets.api_tables import api_key
 from assets.common import tenant_connection
+from commerce.recovery import Recovery, recover
+from commerce.services import Services
+from commerce.settings import CommerceSettings
 from resources.esim import EsimProvidersResource
 from resources.warehouse import WarehouseResource
-from shop.recovery import Recovery, recover
-from shop.services import Services
-from shop.settings import ShopSettings
-from warehouse.tables.shop import orders, payments
+from warehouse.tables.orders import orders, payments
 
 SYSTEM = "stripe"
-ORDERS_MART_KEY = dg.AssetKey(["shop", "mart_orders_daily"])  # the dbt model (assets/marts.py)
+ORDERS_MART_KEY = dg.AssetKey(["orders", "mart_orders_daily"])  # the dbt model (assets/marts.py)
 PAID_IN_FULL = "mart_revenue_matches_payments"
 FOUR_PLACES = Decimal("0.0001")
 
 
-class ShopServicesResource(dg.ConfigurableResource):
+class CommerceServicesResource(dg.ConfigurableResource):
     """The shop's services, the very ones the API runs, for a job: on the run's warehouse and eSIM
     providers, with the shop's settings (``STOREHOUSE_SHOP_*``) read when the run asks for them."""
 
@@ -42,7 +42,7 @@ class ShopServicesResource(dg.ConfigurableResource):
 
     @contextmanager
     def services(self) -> Iterator[Services]:
-        services = Services(ShopSettings(), self.warehouse.engine, self.esim_providers)
+        services = Services(CommerceSettings(), self.warehouse.engine, self.esim_providers)
         try:
             yield services
         finally:
@@ -64,13 +64,13 @@ def recovery_metadata(report: Recovery) -> dict[str, int]:
     "checked with their provider and completed, retried or failed; pending emails, notices and refunds delivered. "
     "Its output's metadata counts them; an order still stuck afterwards is a warning and one Slack alert.",
 )
-def recover_stuck_orders(context: dg.OpExecutionContext, shop: ShopServicesResource):
+def recover_stuck_orders(context: dg.OpExecutionContext, commerce: CommerceServicesResource):
     tenant = context.partition_key
-    if tenant_connection(shop.warehouse, tenant, SYSTEM) is None:
+    if tenant_connection(commerce.warehouse, tenant, SYSTEM) is None:
         context.log.info(f"tenant {tenant} has no {SYSTEM} connection; no shop to recover")
         yield dg.Output(None, metadata={"skipped": f"tenant has no {SYSTEM} connection"})
         return
-    with shop.services() as services:
+    with commerce.services() as services:
         report = recover(services, tenant, context.log.info)
     if report.still_stuck:
         context.log.warning(f"tenant {tenant}: {report.still_stuck} paid order(s) still without their eSIMs")
@@ -123,4 +123,4 @@ def captured_by_currency(conn: sa.Connection) -> dict[tuple[str, str], Decimal]:
     return dict(totals)
 
 
-shop_checks = [mart_revenue_matches_payments]
+orders_checks = [mart_revenue_matches_payments]

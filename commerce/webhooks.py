@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from commerce import orders as states
+from commerce.orders import enqueue_provisioning, insert_ignore, move
 from resources.stripe import from_minor, id_of, to_minor
-from shop import orders as states
-from shop.orders import enqueue_provisioning, insert_ignore, move
-from warehouse.tables.shop import payments, webhook_events
+from warehouse.tables.orders import payments, webhook_events
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.webhooks")
+log = logging.getLogger("storehouse.commerce.webhooks")
 SESSION_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                   "checkout.session.async_payment_failed", "checkout.session.expired")
 HANDLED = frozenset({*SESSION_EVENTS, "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"})

@@ -17,24 +17,24 @@ from typing import Any, Callable
 import sqlalchemy as sa
 import stripe
 
+from commerce import metrics
+from commerce import orders as states
+from commerce.clients import EmailClients
+from commerce.emails import apology_email, ready_email
+from commerce.leases import Heartbeat, Lease, LeasedTable
+from commerce.settings import CommerceSettings
+from commerce.storefronts import Storefront, StorefrontDirectory
+from commerce.tokens import OrderTokens
 from resources.http import ProviderError
 from resources.slack import SlackResource
 from resources.stripe import SYSTEM as STRIPE
 from resources.stripe import account_for, id_of, to_minor
-from shop import metrics
-from shop import orders as states
-from shop.clients import EmailClients
-from shop.emails import apology_email, ready_email
-from shop.leases import Heartbeat, Lease, LeasedTable
-from shop.settings import ShopSettings
-from shop.shops import Shop, ShopDirectory
-from shop.tokens import OrderTokens
-from warehouse.tables.shop import order_effects, order_esims, unclaimed_esims
+from warehouse.tables.orders import order_effects, order_esims, unclaimed_esims
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.effects")
+log = logging.getLogger("storehouse.commerce.effects")
 MAX_ATTEMPTS = 8
-SHOP_PAUSED_RETRY_S = 600.0
+STOREFRONT_PAUSED_RETRY_S = 600.0
 
 
 class Skip(Exception):
@@ -46,12 +46,12 @@ class Permanent(Exception):
 
 
 class EffectsService:
-    def __init__(self, engine: sa.Engine, settings: ShopSettings, shops: ShopDirectory, tokens: OrderTokens,
+    def __init__(self, engine: sa.Engine, settings: CommerceSettings, storefronts: StorefrontDirectory, tokens: OrderTokens,
                  heartbeat: Heartbeat, emails: EmailClients) -> None:
-        self.engine, self.settings, self.shops, self.tokens = engine, settings, shops, tokens
+        self.engine, self.settings, self.storefronts, self.tokens = engine, settings, storefronts, tokens
         self.heartbeat, self.emails = heartbeat, emails
         self.table = LeasedTable(engine, order_effects, open_state="pending", counter="attempts")
-        self.handlers: dict[str, Callable[[Shop, dict[str, Any]], str]] = {
+        self.handlers: dict[str, Callable[[Storefront, dict[str, Any]], str]] = {
             "email_ready": self._email_ready, "email_apology": self._email_apology, "refund": self._refund,
             "slack_provisioned": self._slack, "slack_failed": self._slack, "slack_stuck": self._slack,
             "slack_unclaimed": self._slack_unclaimed,
@@ -64,20 +64,20 @@ class EffectsService:
     def run(self, lease: Lease) -> str:
         tenant_id, order_id, kind = lease.key
         with self.heartbeat.hold(self.table, lease):
-            shop = self.shops.get(tenant_id)
+            storefront = self.storefronts.get(tenant_id)
             with self.engine.connect() as conn:
                 order = states.load(conn, tenant_id, order_id)
                 tries = conn.execute(sa.select(order_effects.c.attempts).where(
                     order_effects.c.tenant_id == tenant_id, order_effects.c.order_id == order_id,
                     order_effects.c.kind == kind)).scalar_one()
-            if shop is None and order is not None and self.shops.paused(tenant_id):  # not removed: wait for it
-                self.table.retry_later(lease, SHOP_PAUSED_RETRY_S, "the shop is paused; waiting for it")
+            if storefront is None and order is not None and self.storefronts.paused(tenant_id):  # not removed: wait for it
+                self.table.retry_later(lease, STOREFRONT_PAUSED_RETRY_S, "the shop is paused; waiting for it")
                 metrics.EFFECTS.labels(kind, "waiting").inc()
                 return "waiting"
             try:
-                if shop is None or order is None:
+                if storefront is None or order is None:
                     raise Skip("shop removed or order gone")
-                result = self.handlers[kind](shop, order)
+                result = self.handlers[kind](storefront, order)
             except Skip as exc:
                 return self._close(lease, "skipped", kind, last_error=str(exc))
             except Permanent as exc:
@@ -111,8 +111,8 @@ class EffectsService:
         missing = order["quantity"] - len(self._esims(order))
         return order["unit_price"] * missing
 
-    def _send(self, shop: Shop, email: Any, key: str) -> str:
-        connection = shop.connection("resend")
+    def _send(self, storefront: Storefront, email: Any, key: str) -> str:
+        connection = storefront.connection("resend")
         if connection is None:
             raise Skip("shop has no resend connection")
         try:
@@ -125,17 +125,17 @@ class EffectsService:
     def _order_url(self, order: dict[str, Any]) -> str:
         return self.tokens.order_url(self.settings.public_url, order["tenant_id"], order["order_id"])
 
-    def _email_ready(self, shop: Shop, order: dict[str, Any]) -> str:
+    def _email_ready(self, storefront: Storefront, order: dict[str, Any]) -> str:
         # Resend dedupes on this key for 24 h: a repeat after a crash returns the first email's id.
-        return self._send(shop, ready_email(shop, order, self._esims(order), self._order_url(order)), order["order_id"])
+        return self._send(storefront, ready_email(storefront, order, self._esims(order), self._order_url(order)), order["order_id"])
 
-    def _email_apology(self, shop: Shop, order: dict[str, Any]) -> str:
+    def _email_apology(self, storefront: Storefront, order: dict[str, Any]) -> str:
         refund_state = self._states(order).get("refund")
         if refund_state == "pending":  # say "refunded" only once it is true: try again after the refund
             raise RuntimeError("the refund has not run yet")
         refund = self.undelivered_amount(order) if refund_state == "done" else Decimal(0)
-        email = apology_email(shop, order, refund, self._order_url(order))
-        return self._send(shop, email, f"{order['order_id']}:apology")
+        email = apology_email(storefront, order, refund, self._order_url(order))
+        return self._send(storefront, email, f"{order['order_id']}:apology")
 
     def _states(self, order: dict[str, Any]) -> dict[str, str]:
         """Each effect of the order and its state (pending, done, skipped, failed)."""
@@ -144,8 +144,8 @@ class EffectsService:
             return dict(conn.execute(sa.select(c.kind, c.state).where(c.tenant_id == order["tenant_id"],
                                                                       c.order_id == order["order_id"])).all())
 
-    def _refund(self, shop: Shop, order: dict[str, Any]) -> str:
-        connection = shop.connection(STRIPE)
+    def _refund(self, storefront: Storefront, order: dict[str, Any]) -> str:
+        connection = storefront.connection(STRIPE)
         if connection is None:
             raise Skip("shop has no stripe connection")
         amount = self.undelivered_amount(order)
@@ -171,14 +171,14 @@ class EffectsService:
             states.raise_refunded(conn, order["tenant_id"], order["order_id"], amount)
         return str(refund.get("id"))
 
-    def _slack(self, shop: Shop, order: dict[str, Any]) -> str:
-        return self._post_slack(shop, self._slack_text(shop, order))
+    def _slack(self, storefront: Storefront, order: dict[str, Any]) -> str:
+        return self._post_slack(storefront, self._slack_text(storefront, order))
 
-    def _slack_unclaimed(self, shop: Shop, order: dict[str, Any]) -> str:
-        return self._post_slack(shop, self._unclaimed_text(shop, order))
+    def _slack_unclaimed(self, storefront: Storefront, order: dict[str, Any]) -> str:
+        return self._post_slack(storefront, self._unclaimed_text(storefront, order))
 
-    def _post_slack(self, shop: Shop, text: str) -> str:
-        connection = shop.connection("slack")
+    def _post_slack(self, storefront: Storefront, text: str) -> str:
+        connection = storefront.connection("slack")
         if connection is None:
             raise Skip("shop has no slack connection")
         # The platform's convention: a full webhook URL, or the hook's path on the connection's host.
@@ -191,8 +191,8 @@ class EffectsService:
             raise RuntimeError("Slack did not accept the notice")
         return "posted"
 
-    def _slack_text(self, shop: Shop, order: dict[str, Any]) -> str:
-        where = f"{shop.name}: order {order['order_id']} ({order['package_name']} ×{order['quantity']}, " \
+    def _slack_text(self, storefront: Storefront, order: dict[str, Any]) -> str:
+        where = f"{storefront.name}: order {order['order_id']} ({order['package_name']} ×{order['quantity']}, " \
                 f"{order['amount_total']:.2f} {order['currency']})"
         if order["status"] == states.PROVISIONED:
             providers = sorted({e["provider"] for e in self._esims(order)})
@@ -204,7 +204,7 @@ class EffectsService:
         return f":hourglass: {where} is stuck in {order['status']}: paid {since:%Y-%m-%d %H:%M} UTC and still " \
                "without its eSIM; the provider's answer is unknown. Check it by hand."
 
-    def _unclaimed_text(self, shop: Shop, order: dict[str, Any]) -> str:
+    def _unclaimed_text(self, storefront: Storefront, order: dict[str, Any]) -> str:
         u = unclaimed_esims.c
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(unclaimed_esims).where(
@@ -212,6 +212,6 @@ class EffectsService:
             ).mappings().all()
         listed = "; ".join(f"{r['provider']} {r['provider_order_id']} (ICCID {r['iccid'] or '?'}, "
                            f"{r['package_name'] or '?'}, bought {r['bought_at']:%Y-%m-%d %H:%M} UTC)" for r in rows)
-        return f":warning: {shop.name}: {len(rows)} eSIM(s) bought from your provider account belong to no order " \
+        return f":warning: {storefront.name}: {len(rows)} eSIM(s) bought from your provider account belong to no order " \
                f"(found while reconciling order {order['order_id']}): {listed}. Paid for and not delivered: " \
                "see unclaimed_esims, and deliver, refund or write each off by hand."

@@ -29,22 +29,22 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
+from commerce import attempts as rec
+from commerce import catalog, metrics, reconcile
+from commerce import orders as states
+from commerce.breakers import CachedBreakerStore
+from commerce.clients import ProviderClients
+from commerce.leases import Heartbeat, Lease, LeasedTable
+from commerce.settings import CommerceSettings
+from commerce.storefronts import Storefront, StorefrontDirectory
 from resources.breaker import CircuitBreaker, SqlBreakerStore
 from resources.esim import CompletionRefused, ProviderOrderStatus, ProvisionedEsim
 from resources.http import ProviderError
-from shop import attempts as rec
-from shop import catalogue, metrics, reconcile
-from shop import orders as states
-from shop.breakers import CachedBreakerStore
-from shop.clients import ProviderClients
-from shop.leases import Heartbeat, Lease, LeasedTable
-from shop.settings import ShopSettings
-from shop.shops import Shop, ShopDirectory
-from warehouse.tables.shop import provisioning_jobs
+from warehouse.tables.orders import provisioning_jobs
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.provisioning")
+log = logging.getLogger("storehouse.commerce.provisioning")
 DELIVERED, FAILED = "delivered", "failed"
 
 
@@ -63,9 +63,9 @@ class LeaseLost(Exception):
 
 
 class ProvisioningService:
-    def __init__(self, engine: sa.Engine, settings: ShopSettings, shops: ShopDirectory, clients: ProviderClients,
+    def __init__(self, engine: sa.Engine, settings: CommerceSettings, storefronts: StorefrontDirectory, clients: ProviderClients,
                  heartbeat: Heartbeat, on_effects: Callable[[], None] = lambda: None) -> None:
-        self.engine, self.settings, self.shops, self.clients = engine, settings, shops, clients
+        self.engine, self.settings, self.storefronts, self.clients = engine, settings, storefronts, clients
         self.heartbeat, self.on_effects = heartbeat, on_effects
         self.jobs = LeasedTable(engine, provisioning_jobs, open_state="queued", counter="runs")
         self.breakers = CachedBreakerStore(SqlBreakerStore(engine))
@@ -106,14 +106,14 @@ class ProvisioningService:
 
     def _run(self, lease: Lease) -> str:
         tenant_id, order_id = lease.key
-        shop = self.shops.get(tenant_id)
+        storefront = self.storefronts.get(tenant_id)
         with self.engine.begin() as conn:
             self._renew(conn, lease)
             order = states.load(conn, tenant_id, order_id)
             waiting = order is not None and order["status"] in (states.PAID, states.PROCESSING)
-            if shop is None and waiting and self.shops.paused(tenant_id):
+            if storefront is None and waiting and self.storefronts.paused(tenant_id):
                 raise Deferred("the shop is paused; its paid order waits for it")
-            if shop is None or not waiting:
+            if storefront is None or not waiting:
                 if order is None:
                     why = "order gone"
                 else:
@@ -123,22 +123,22 @@ class ProvisioningService:
             if order["status"] == states.PAID:
                 states.move(conn, tenant_id, order_id, states.PROCESSING, (states.PAID,))
             delivered = rec.delivered_units(conn, tenant_id, order_id)
-            options = catalogue.equivalents(conn, tenant_id, order)
+            options = catalog.equivalents(conn, tenant_id, order)
         give_up = rec.past(order["paid_at"], self.settings.give_up_after_s)
         for unit in range(1, order["quantity"] + 1):
             if unit in delivered:
                 continue
             if unit > 1 and self._status(order) != states.PROCESSING:
                 break  # refunded by the merchant meanwhile: buy nothing more
-            self._unit(shop, order, unit, lease, options, give_up)
-        return self._finish(shop, order, lease)
+            self._unit(storefront, order, unit, lease, options, give_up)
+        return self._finish(storefront, order, lease)
 
     def _status(self, order: dict) -> str | None:
         with self.engine.connect() as conn:
             return states.load(conn, order["tenant_id"], order["order_id"])["status"]
 
     # -- one eSIM ---------------------------------------------------------------------------
-    def _unit(self, shop: Shop, order: dict, unit: int, lease: Lease, options: dict, give_up: bool) -> str:
+    def _unit(self, storefront: Storefront, order: dict, unit: int, lease: Lease, options: dict, give_up: bool) -> str:
         reference = rec.reference_for(order, unit)
         with self.engine.connect() as conn:
             history = rec.for_unit(conn, order, unit)
@@ -146,12 +146,12 @@ class ProvisioningService:
         # A provider given up on for this eSIM is not asked again: it may have sold it after all.
         given_up = {a["provider"] for a in history if a["outcome"] == rec.ABANDONED}
         for attempt in (a for a in history if a["outcome"] in rec.UNRESOLVED):
-            verdict = self._resolve(shop, order, unit, attempt, lease)
+            verdict = self._resolve(storefront, order, unit, attempt, lease)
             if verdict == DELIVERED:
                 return DELIVERED
             if verdict in ("unknown", reconcile.SETTLING):
                 if give_up and verdict == "unknown":  # an eSIM list not yet worth reading is no answer yet
-                    self._abandon(shop, order, unit, attempt)
+                    self._abandon(storefront, order, unit, attempt)
                     given_up.add(attempt["provider"])
                 else:
                     waiting.append(attempt["provider"])
@@ -159,7 +159,7 @@ class ProvisioningService:
             raise Deferred(f"unit {unit}: outcome at {', '.join(waiting)} unknown; asking again later")
         skips: list[dict] = []  # breaker and stock skips ride along with the next write
         try:
-            for connection in shop.providers(self.settings.provider_priority):
+            for connection in storefront.providers(self.settings.provider_priority):
                 if connection.system in given_up:
                     continue
                 if self._try(order, unit, connection, options.get(connection.system), reference, lease,
@@ -171,13 +171,13 @@ class ProvisioningService:
                 with self.engine.begin() as conn:
                     self._write_skips(conn, skips)
 
-    def _abandon(self, shop: Shop, order: dict, unit: int, attempt: dict) -> None:
+    def _abandon(self, storefront: Storefront, order: dict, unit: int, attempt: dict) -> None:
         """Let go of an attempt still unconfirmed at the give-up time, before failing over. An
         order the provider created for it (MobiMatter) is cancelled so it holds no stock; the
         attempt's error says whether that worked."""
         provider, created = attempt["provider"], attempt["provider_order_id"]
         why = "outcome still unknown at the give-up time"
-        connection = shop.connection(provider) if created else None
+        connection = storefront.connection(provider) if created else None
         if connection is not None:
             try:
                 if self.clients.get(connection).release(created, "not completed in time; served elsewhere"):
@@ -188,10 +188,10 @@ class ProvisioningService:
             rec.finish(conn, attempt["id"], rec.ABANDONED, error=GaveUp(provider, why))
         log.warning("order %s unit %d: %s %s; failing over", order["order_id"], unit, provider, why)
 
-    def _resolve(self, shop: Shop, order: dict, unit: int, attempt: dict, lease: Lease) -> str:
+    def _resolve(self, storefront: Storefront, order: dict, unit: int, attempt: dict, lease: Lease) -> str:
         """What became of an attempt whose answer was lost: delivered, absent or unknown (or, while
         the eSIM list cannot show its eSIM yet, settling: unknown but not to be given up on)."""
-        connection = shop.connection(attempt["provider"])
+        connection = storefront.connection(attempt["provider"])
         if connection is None:
             return "unknown"
         client = self.clients.get(connection)
@@ -244,12 +244,12 @@ class ProvisioningService:
         settled = provider_order_id is not None or rec.past(started_at, 2 * self.settings.provider_timeout_s)
         return status.state == "not_found" and settled
 
-    def _try(self, order: dict, unit: int, connection: TenantConnection, package: catalogue.Package | None,
+    def _try(self, order: dict, unit: int, connection: TenantConnection, package: catalog.Package | None,
              reference: str, lease: Lease, skips: list[dict]) -> str:
         provider, tenant_id = connection.system, order["tenant_id"]
         if package is None:
             return FAILED
-        if package.stock_status == catalogue.OUT_OF_STOCK:
+        if package.stock_status == catalog.OUT_OF_STOCK:
             skips.append(self._skip(order, unit, provider, package, reference, "out_of_stock"))
             return FAILED
         breaker = CircuitBreaker(self.breakers, tenant_id, provider, failure_threshold=self.settings.breaker_failures,
@@ -291,7 +291,7 @@ class ProvisioningService:
         with self.engine.begin() as conn:
             rec.note_created(conn, attempt_id, provider_order_id)
 
-    def _failed(self, order: dict, unit: int, attempt_id: int, provider: str, package: catalogue.Package,
+    def _failed(self, order: dict, unit: int, attempt_id: int, provider: str, package: catalog.Package,
                 client: Any, reference: str, exc: Exception, latency: float, created: str | None) -> str:
         if not rec.ambiguous(exc, created=created is not None):
             with self.engine.begin() as conn:
@@ -317,7 +317,7 @@ class ProvisioningService:
         raise Deferred(f"unit {unit}: {provider} may have sold it ({rec.error_class(exc)}); checking again later")
 
     @staticmethod
-    def _skip(order: dict, unit: int, provider: str, package: catalogue.Package, reference: str, why: str) -> dict:
+    def _skip(order: dict, unit: int, provider: str, package: catalog.Package, reference: str, why: str) -> dict:
         metrics.ATTEMPTS.labels(provider, why).inc()
         return {"order": order, "unit": unit, "provider": provider, "package_id": package.provider_package_id,
                 "reference": reference, "outcome": rec.SKIPPED, "error_class": why, "latency_ms": 0.0}
@@ -334,9 +334,9 @@ class ProvisioningService:
         metrics.ATTEMPT_SECONDS.labels(provider).observe(latency_ms / 1000)
 
     # -- the end of a job -------------------------------------------------------------------
-    def _finish(self, shop: Shop, order: dict, lease: Lease) -> str:
+    def _finish(self, storefront: Storefront, order: dict, lease: Lease) -> str:
         tenant_id, order_id, quantity = order["tenant_id"], order["order_id"], order["quantity"]
-        stripe = shop.connection("stripe")
+        stripe = storefront.connection("stripe")
         refund = bool((stripe.options if stripe else {}).get("refund_on_failure", self.settings.refund_on_failure))
         with self.engine.begin() as conn:
             if not self.jobs.finish_in(conn, lease, "done", finished_at=now_utc(), last_error=None):

@@ -29,15 +29,15 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
+from commerce import attempts as rec
+from commerce import orders as states
+from commerce.orders import insert_ignore
 from resources.esim import AccountEsim, EsimProviderClient
-from shop import attempts as rec
-from shop import orders as states
-from shop.orders import insert_ignore
 from warehouse.tables.esim import esim_packages
-from warehouse.tables.shop import order_esims, provisioning_attempts, unclaimed_esims
+from warehouse.tables.orders import order_esims, provisioning_attempts, unclaimed_esims
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.reconcile")
+log = logging.getLogger("storehouse.commerce.reconcile")
 DELIVERED, ABSENT, SETTLING, UNKNOWN = "delivered", "absent", "settling", "unknown"
 CLOCK_SKEW_S = 5.0  # the provider stamps whole seconds, on its own clock
 
@@ -56,7 +56,7 @@ class Reconciler:
         with self.engine.connect() as conn:
             name = package_name(conn, tenant_id, provider, attempt["provider_package_id"])
         if name is None:
-            return UNKNOWN  # the package left the catalogue: its eSIMs cannot be told from others
+            return UNKNOWN  # the package left the catalog: its eSIMs cannot be told from others
         since = attempt["started_at"] - dt.timedelta(seconds=CLOCK_SKEW_S)
         horizon = now_utc() - dt.timedelta(seconds=2 * self.timeout_s)
         listed = sorted((s for s in client.esims_bought_since(since)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from warehouse.types import now_utc
 
-log = logging.getLogger("storehouse.shop.leases")
+log = logging.getLogger("storehouse.commerce.leases")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from warehouse.tables.shop import order_effects, orders, provisioning_jobs
+from warehouse.tables.orders import order_effects, orders, provisioning_jobs
 from warehouse.types import now_utc
 
 PENDING = "pending"

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from commerce.checkout import CheckoutService
+from commerce.clients import EmailClients, ProviderClients
+from commerce.effects import EffectsService
+from commerce.leases import Heartbeat
+from commerce.provisioning import ProvisioningService
+from commerce.settings import CommerceSettings
+from commerce.storefronts import StorefrontDirectory
+from commerce.tokens import OrderTokens, load_secret
+from commerce.webhooks import WebhookService
+from commerce.worker import Poller
 from resources.esim import EsimProvidersResource
 from resources.warehouse import engine_for
-from shop.checkout import CheckoutService
-from shop.clients import EmailClients, ProviderClients
-from shop.effects import EffectsService
-from shop.leases import Heartbeat
-from shop.provisioning import ProvisioningService
-from shop.settings import ShopSettings
-from shop.shops import ShopDirectory
-from shop.tokens import OrderTokens, load_secret
-from shop.webhooks import WebhookService
-from shop.worker import Poller
 
 
 class Services:
-    def __init__(self, settings: ShopSettings, engine: sa.Engine | None = None,
+    def __init__(self, settings: CommerceSettings, engine: sa.Engine | None = None,
                  esim: EsimProvidersResource | None = None) -> None:
         self.settings = settings
         self.engine = engine or engine_for(settings.warehouse_url)
-        self.shops = ShopDirectory(self.engine, settings.tenant_cache_s, settings.tenant_cache_size)
+        self.storefronts = StorefrontDirectory(self.engine, settings.tenant_cache_s, settings.tenant_cache_size)
         self.tokens = OrderTokens(load_secret(settings))
         self.heartbeat = Heartbeat(settings.lease_s)
         self.provider_clients = ProviderClients(esim or EsimProvidersResource(
@@ -36,9 +36,9 @@ class Services:
         self.email_clients = EmailClients()
         self.checkout = CheckoutService(self.engine, settings, self.tokens)
         self.webhooks = WebhookService(self.engine)
-        self.effects = EffectsService(self.engine, settings, self.shops, self.tokens, self.heartbeat,
+        self.effects = EffectsService(self.engine, settings, self.storefronts, self.tokens, self.heartbeat,
                                       self.email_clients)
-        self.provisioning = ProvisioningService(self.engine, settings, self.shops, self.provider_clients,
+        self.provisioning = ProvisioningService(self.engine, settings, self.storefronts, self.provider_clients,
                                                 self.heartbeat, on_effects=self.wake_effects)
         self._provisioner: Poller | None = None
         self._notifier: Poller | None = None

@@ -201,8 +201,8 @@ def drive(url: str, requests: list[dict[str, Any]], concurrency: int, ok: Callab
     return asyncio.run(run())
 
 
-def open_shop(warehouse_url: str, sandbox_url: str, api_url: str, tenant: str = TENANT) -> str:
-    """A bench tenant with its providers, Stripe account (webhook → ``api_url``) and catalogue."""
+def open_storefront(warehouse_url: str, sandbox_url: str, api_url: str, tenant: str = TENANT) -> str:
+    """A bench tenant with its providers, Stripe account (webhook → ``api_url``) and catalog."""
     import dagster as dg
     import stripe
 
@@ -244,4 +244,4 @@ def header(title: str, args: argparse.Namespace, url: str) -> None:
 
 
 __all__ = ["SandboxProcess", "Server", "free_port", "pooled", "api_server", "arguments", "bare_server", "drive", "header",
-           "load", "open_shop", "prepared", "warehouse", "TENANT"]
+           "load", "open_storefront", "prepared", "warehouse", "TENANT"]
