@@ -5,7 +5,7 @@ the UI shows an asset's real tenants instead of every tenant "Missing" where it 
 
 The granularity is the job: a Dagster job runs one partitions definition, and each family below
 is exactly what one job syncs (``mx_merchant_sync``; ``pos_sync`` and ``pos_inventory_refresh``,
-whose assets serve all seven POS systems and Portaus through one set of assets; ``esim_catalog_sync``,
+whose assets serve all six POS systems and Portaus through one set of assets; ``esim_catalog_sync``,
 whose assets read every eSIM provider a tenant buys from; ``orders_hourly``, for tenants taking
 payments through Stripe). A set per POS system or per eSIM provider would need an asset per system,
 which the assets do not have: a tenant on Dutchie and a tenant on Treez have the same products.

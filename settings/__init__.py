@@ -32,6 +32,8 @@ class Settings(BaseSettings):
                                               description="where customers reach the API, when not at api_host:api_port")
     ui_host: str = Field("127.0.0.1", alias="STOREHOUSE_UI_HOST")
     ui_port: int = Field(3000, alias="STOREHOUSE_UI_PORT", description="the Dagster webserver's port")
+    docs_port: int = Field(8080, alias="STOREHOUSE_DOCS_PORT", description="where `storehouse docs` serves the "
+                           "analysts' data dictionary")
 
     @cached_property
     def warehouse_url(self) -> str:

@@ -399,7 +399,8 @@ def api(
 
 @app.command()
 def docs(
-    port: Annotated[int, typer.Option(help="serve the data dictionary on this port")] = 8080,
+    port: Annotated[int | None, typer.Option(help="serve the data dictionary on this port "
+                                             "(default STOREHOUSE_DOCS_PORT, 8080)")] = None,
     serve: Annotated[bool, typer.Option(help="serve it after generating it")] = True,
 ) -> None:
     """The analysts' data dictionary: `dbt docs generate` of the marts (offline), served on a port."""
@@ -414,6 +415,7 @@ def docs(
     console.print(f"[green]✓[/] data dictionary written to {folder} (static_index.html is one self-contained file)")
     if not serve:
         return
+    port = port or settings.docs_port
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         console.print(f"serving it on http://127.0.0.1:{port}/ (Ctrl-C to stop)")

@@ -1,4 +1,4 @@
-"""Dependencies point one way (ARCHITECTURE.md): checked on the source, so a stray import fails here."""
+"""Dependencies point one way (README, "How data flows"): checked on the source, so a stray import fails here."""
 
 from __future__ import annotations
 
@@ -64,3 +64,11 @@ def _all_imports(path: Path) -> set[str]:
 
 def test_settings_leaf_imports_nothing_of_ours():
     assert imports_of(ROOT / "settings" / "__init__.py") == set()
+
+
+def test_the_readme_flow_diagram_shows_every_package():
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## How data flows")
+    diagram = text[start:text.index("```", text.index("```", start) + 3)]
+    missing = sorted(package for package in OURS | {"analytics"} if f"{package}/" not in diagram)
+    assert not missing, f"README's flow diagram lacks {missing}"
