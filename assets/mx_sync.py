@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from resources.http import ProviderError
 from resources.mx_merchant import MxInvoice, MxMerchantClient, MxPayment, Page
+from warehouse.sync_progress import NO_PROGRESS, STEPS, Progress
 from warehouse.syncs import (
     Rejected, SyncStats, load_cursor, quarantine_records, quarantined_ids, release_quarantined, save_cursor,
 )
@@ -112,8 +113,10 @@ class _TransactionSync:
     and ``reread`` (a shortfall no arrival explains sent the whole list to be read again).
     """
 
-    def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id: str | None):
+    def __init__(self, engine: sa.Engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id: str | None,
+                 progress: Progress = NO_PROGRESS):
         self.engine, self.client, self.tenant_id, self.opts, self.run_id = engine, client, tenant_id, opts, run_id
+        self.progress = progress
         self.stats = SyncStats()
         self.count = 0  # the newest recordCount seen
         self.top_count = 0  # the recordCount when the newest end was last read
@@ -124,6 +127,7 @@ class _TransactionSync:
 
     def read(self, offset: int) -> Page:
         page = self.client.payments_page(offset, self.opts.page_size)
+        self.progress.add(api_calls=1)
         with self._count_lock:
             self.count = max(self.count, page.record_count)
         return page
@@ -140,6 +144,7 @@ class _TransactionSync:
                 save_cursor(conn, self.tenant_id, TX_STREAM, self.cursor)
         self.stats.rows += len(page.records)
         self.stats.rows_written += result.written
+        self.progress.add(payments_read=len(page.records), payments_written=result.written, quarantined=len(rejected))
 
     def _release(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         loaded = {str(r["id"]) for r in rows} & self.in_quarantine if self.in_quarantine else set()
@@ -165,13 +170,16 @@ class _TransactionSync:
                     self._release(conn, rows)
 
     def run(self) -> SyncStats:
+        self.progress.step(1, STEPS[1])
         first = self.read(0)
         self.top_count = first.record_count
         high = self.cursor.get("high")
         if high is not None:
             self.walk_new(first, high, self.opts.lookback_pages)
         if not self.cursor.get("complete"):
+            self.progress.add(payments_expected=first.record_count)
             self.backfill(first, stored=high is not None)
+        self.progress.step(2, STEPS[2])
         self.retry_quarantined()
         reconciled = self.settle()
         with self.engine.begin() as conn:
@@ -327,8 +335,8 @@ class _TransactionSync:
             self.walk_new(first, self.cursor.get("high") or 0)
 
 
-def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=None) -> SyncStats:
-    return _TransactionSync(engine, client, tenant_id, opts, run_id).run()
+def sync_transactions(engine, client, tenant_id, opts: MxSyncOptions, run_id=None, progress=NO_PROGRESS) -> SyncStats:
+    return _TransactionSync(engine, client, tenant_id, opts, run_id, progress).run()
 
 
 # -- steps 3–6: invoices ------------------------------------------------------------------
@@ -423,12 +431,15 @@ def map_numbers(client: MxMerchantClient, numbers: list[str], page_size: int) ->
     return found, seen
 
 
-def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id=None) -> SyncStats:
+def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSyncOptions, run_id=None,
+                  progress: Progress = NO_PROGRESS) -> SyncStats:
     stats = SyncStats()
     calls_before = client.calls
+    progress.step(3, STEPS[3])
     with engine.connect() as conn:
         ids, numbers = unresolved_refs(conn, tenant_id)
         retry = quarantined_to_retry(conn, tenant_id)
+    progress.step(4, STEPS[4])
     mapped, _ = map_numbers(client, numbers, opts.invoice_list_page_size)
     rejected = [Rejected({"invoice_number": n}, "invoice number not found in the invoice list", f"number:{n}")
                 for n in numbers if n not in mapped]
@@ -436,6 +447,8 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
     # before it looks anything up; a quarantined one asked for again keeps its key.
     key_of = {**{i: f"number:{n}" for n, i in mapped.items()}, **retry, **{i: f"id:{i}" for i in ids}}
     wanted = sorted(key_of)
+    progress.add(api_calls=client.calls - calls_before, invoices_wanted=len(wanted))
+    progress.step(5, STEPS[5])
     heads, lines, done = [], [], []
     writer = _BackgroundWriter()
     stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(retry))
@@ -453,6 +466,7 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
                     release_quarantined(conn, tenant_id, INVOICE_STREAM, loaded)
             release_quarantined(conn, tenant_id, INVOICE_STREAM, still_bad & set(done))
             stats.quarantined += quarantine_records(conn, tenant_id, INVOICE_STREAM, rejected, run_id)
+        progress.add(quarantined=len(rejected))
 
     def flush() -> None:
         nonlocal heads, lines, rejected, done
@@ -463,6 +477,7 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
         for invoice_id, body in client.invoices(wanted):
             stats.rows += 1
             key = key_of[invoice_id]
+            progress.add(api_calls=1, invoices_fetched=1, errors=int(isinstance(body, ProviderError)))
             if isinstance(body, ProviderError):
                 if body.retryable:  # still unresolved, so the next run asks again
                     stats.extra["detail_calls_failed"] = stats.extra.get("detail_calls_failed", 0) + 1
@@ -480,9 +495,11 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
             lines.extend(inv_lines)
             if len(heads) >= opts.invoice_batch:
                 flush()
+        progress.step(6, STEPS[6])
         flush()
     with engine.begin() as conn:
         stats.extra["transactions_linked"] = link_invoices(conn, tenant_id)
+    progress.add(transactions_linked=stats.extra["transactions_linked"])
     stats.api_calls = client.calls - calls_before
     stats.extra.update(invoices_wanted=len(wanted), numbers_mapped=len(mapped))
     return stats
@@ -551,8 +568,9 @@ def categorise(product_name: str, rules: dict[str, str]) -> tuple[str, str]:
     return UNCATEGORIZED, "fallback"
 
 
-def sync_products(engine, tenant_id: str, rules: dict[str, str]) -> SyncStats:
+def sync_products(engine, tenant_id: str, rules: dict[str, str], progress: Progress = NO_PROGRESS) -> SyncStats:
     stats = SyncStats()
+    progress.step(7, STEPS[7])
     l, pc, t, i = invoice_lines.c, product_categories.c, transactions.c, invoices.c
     with engine.begin() as conn:
         names = conn.execute(
@@ -579,4 +597,5 @@ def sync_products(engine, tenant_id: str, rules: dict[str, str]) -> SyncStats:
             .values(primary_product=i.primary_product, product_category=category, updated_at=utc_now())
         )
         stats.extra["transactions_categorised"] = conn.execute(stmt).rowcount
+    progress.step(8, STEPS[8])
     return stats

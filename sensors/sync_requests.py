@@ -8,10 +8,17 @@ import dagster as dg
 
 from assets.partitions import TENANT_PARTITIONS, tenant_partitions
 from resources.warehouse import WarehouseResource
+from warehouse.sync_progress import TAG, close as close_progress
 from warehouse.syncs import launched_before, mark_launched, mark_started, pending_requests
 from warehouse.types import now_utc
 
 LOST_AFTER = dt.timedelta(minutes=2)  # a launched request with no run by then was lost on the way
+
+
+def _tags(request: dict) -> dict[str, str]:
+    """The run's tags: what triggered it, who asked, and the request (its progress row, if any)."""
+    return {"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"],
+            TAG: str(request["id"])}
 
 
 def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefinition:
@@ -36,12 +43,13 @@ def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefi
                         add.add(request["tenant_id"])
                     run_requests.append(dg.RunRequest(
                         job_name=request["job"], partition_key=request["tenant_id"], run_key=run_key,
-                        tags={"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"]},
+                        tags=_tags(request),
                     ))
                     mark_launched(conn, request["id"], run_key)
                 else:
                     context.log.warning(f"sync request {request['id']}: unknown job {request['job']!r}")
                     mark_launched(conn, request["id"], run_key, status="rejected")
+                    close_progress(conn, request["id"], "failed", f"unknown job {request['job']!r}")
             run_requests += _lost(context, conn)
         partitions = [tenant_partitions.build_add_request(sorted(add))] if add else []
         return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partitions)
@@ -60,7 +68,7 @@ def build_sync_request_sensor(jobs: Sequence[dg.JobDefinition]) -> dg.SensorDefi
                 context.log.warning(f"sync request {request['id']}: its run never started; asking again")
                 again.append(dg.RunRequest(
                     job_name=request["job"], partition_key=request["tenant_id"], run_key=request["run_key"],
-                    tags={"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"]}))
+                    tags=_tags(request)))
         mark_started(conn, started)
         return again
 
