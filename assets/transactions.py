@@ -10,7 +10,9 @@ from assets.common import (
 from assets.mx_sync import (
     INVOICE_STREAM, TX_STREAM, MxSyncOptions, sync_invoices, sync_products, sync_transactions,
 )
+from assets.mx_recovery import recover_invoices, recover_transactions
 from assets.partitions import tenant_check, tenant_partitions
+from assets.progress import for_mode, run_progress
 from resources.mx_merchant import SYSTEM, MxMerchantResource
 from resources.warehouse import WarehouseResource
 from warehouse.syncs import load_cursor
@@ -27,14 +29,14 @@ LINKED = "invoice_linked_transactions_have_their_invoice"
 NO_CROSS_TENANT = "no_row_links_across_tenants"
 
 
-def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: WarehouseResource):
+def _with_client(mx_merchant: MxMerchantResource, step, context, warehouse: WarehouseResource, progress):
     """The work of one sync step: a client for the tenant's connection, closed afterwards."""
 
     def work(connection):
         client = mx_merchant.client_for(connection)
         try:
             opts = MxSyncOptions.from_connection(connection.options)
-            return step(warehouse.engine, client, context.partition_key, opts, context.run.run_id)
+            return step(warehouse.engine, client, context.partition_key, opts, context.run.run_id, progress)
         finally:
             client.close()
 
@@ -58,7 +60,9 @@ def mx_transactions(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    outcome = run_sync(context, warehouse, TX_STREAM, SYSTEM, _with_client(mx_merchant, sync_transactions, context, warehouse))
+    with run_progress(context, warehouse) as progress:
+        step = for_mode(progress, sync_transactions, recover_transactions)
+        outcome = run_sync(context, warehouse, TX_STREAM, SYSTEM, _with_client(mx_merchant, step, context, warehouse, progress))
     if outcome is None:
         return not_connected(SYSTEM, [RECONCILES])
     stats, duration = outcome
@@ -133,7 +137,9 @@ def mx_invoices(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    outcome = run_sync(context, warehouse, INVOICE_STREAM, SYSTEM, _with_client(mx_merchant, sync_invoices, context, warehouse))
+    with run_progress(context, warehouse) as progress:
+        step = for_mode(progress, sync_invoices, recover_invoices)
+        outcome = run_sync(context, warehouse, INVOICE_STREAM, SYSTEM, _with_client(mx_merchant, step, context, warehouse, progress))
     if outcome is None:
         return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT])
     stats, duration = outcome
@@ -167,10 +173,12 @@ def mx_invoices(
 )
 def mx_product_categories(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tenant = context.partition_key
-    outcome = run_sync(
-        context, warehouse, "mx_products", SYSTEM,
-        lambda connection: sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {})),
-    )
+    with run_progress(context, warehouse) as progress:
+        outcome = run_sync(
+            context, warehouse, "mx_products", SYSTEM,
+            lambda connection: sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {}), progress),
+        )
+        progress.succeed()
     if outcome is None:
         return not_connected(SYSTEM)
     stats, duration = outcome

@@ -20,9 +20,11 @@ BODIES = {
     ("POST", "/tenants/{tenant}/invitations"): {"email": "matrix@example.test", "role": "viewer"},
     ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
+    ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
-          "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack"}
+          "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
+          "sync_id": "1"}
 
 
 def staff_routes():

@@ -56,10 +56,18 @@ class Progress(Protocol):
 class NoProgress:
     """Progress nobody watches (a scheduled run)."""
 
+    mode = "incremental"
+
     def step(self, index: int, name: str) -> None:
         pass
 
     def add(self, **counts: int) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def succeed(self) -> None:
         pass
 
 
@@ -188,7 +196,8 @@ class ProgressWriter:
         with engine.begin() as conn:
             row = conn.execute(sa.select(sync_progress).where(sync_progress.c.request_id == request_id)
                                ).mappings().one()
-            self.tenant_id = row["tenant_id"]
+            self.tenant_id, self.mode = row["tenant_id"], row["mode"]
+            self.date_from, self.date_to = row["date_from"], row["date_to"]
             self.stats: dict[str, Any] = dict(row["stats"] or {})
             self.step_index, self.step_name = row["step"], row["step_name"]
             start: dict[str, Any] = {"status": "running", "updated_at": now_utc()}
@@ -201,6 +210,14 @@ class ProgressWriter:
                 start["stats"] = self.stats
             conn.execute(sa.update(sync_progress).where(sync_progress.c.request_id == request_id,
                                                         sync_progress.c.status.in_(ACTIVE)).values(**start))
+
+    @classmethod
+    def open(cls, engine: sa.Engine, request_id: int, run_id: str | None = None) -> "ProgressWriter | None":
+        """The writer of this request's progress; None when it has none (e.g. a CLI request)."""
+        with engine.connect() as conn:
+            known = conn.execute(sa.select(sync_progress.c.request_id)
+                                 .where(sync_progress.c.request_id == request_id)).first()
+        return cls(engine, request_id, run_id) if known else None
 
     # -- the Progress protocol ---------------------------------------------------------------
     def step(self, index: int, name: str) -> None:
