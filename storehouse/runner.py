@@ -122,6 +122,7 @@ def run_tenant_jobs(
     tenant_id: str,
     job_names: list[str] | None = None,
     on_event: Callable[[str], None] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> list[JobOutcome]:
     """Materialise the tenant's jobs (those of the systems it connects, or the named ones) in-process."""
     from pipelines.definitions import RESOURCES, defs
@@ -133,14 +134,15 @@ def run_tenant_jobs(
     for name in job_names or jobs_for_tenant(tenant_id):
         if on_event:
             on_event(f"{name} for {tenant_id}")
-        outcomes.append(run_job(defs.resolve_job_def(name), instance, tenant_id))
+        outcomes.append(run_job(defs.resolve_job_def(name), instance, tenant_id, tags))
     return outcomes
 
 
-def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None) -> JobOutcome:
+def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None,
+            tags: dict[str, str] | None = None) -> JobOutcome:
     """Execute one job in this process (one tenant's partition, or all for an unpartitioned job)."""
     result = job.execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET,
+        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET, tags=tags,
     )
     metadata: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from warehouse.syncs import request_sync
+from warehouse.syncs import mark_launched, request_sync
 from warehouse.tables.mx import transactions
 from warehouse.tables.sync_progress import sync_progress
 from warehouse.types import now_utc
@@ -90,9 +90,11 @@ def active(conn: sa.Connection, tenant_id: str) -> int | None:
 
 def request_manual_sync(engine: sa.Engine, tenant_id: str, job: str, requested_by: str | None,
                         mode: str = "incremental", date_from: dt.datetime | None = None,
-                        date_to: dt.datetime | None = None, label: str | None = None) -> int:
+                        date_to: dt.datetime | None = None, label: str | None = None,
+                        run_here: bool = False) -> int:
     """Queue a manual sync (a ``sync_requests`` row with its ``sync_progress``); :class:`Busy`
-    while the tenant has one queued or running. Returns the request id."""
+    while the tenant has one queued or running. Returns the request id. ``run_here``: the caller
+    runs it in its own process, so the request is marked started for the sensor to leave alone."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     try:
@@ -103,6 +105,8 @@ def request_manual_sync(engine: sa.Engine, tenant_id: str, job: str, requested_b
             conn.execute(sa.insert(sync_progress).values(
                 request_id=request_id, tenant_id=tenant_id, mode=mode, date_from=date_from, date_to=date_to,
                 requested_by=requested_by, stats={}))
+            if run_here:
+                mark_launched(conn, request_id, f"here:{request_id}", status="started")
     except sa.exc.IntegrityError:  # another request got in between the check and the insert
         with engine.connect() as conn:
             raise Busy(active(conn, tenant_id)) from None
@@ -253,7 +257,8 @@ class ProgressWriter:
             stats.update(self._derived(conn, stats))
             with self._lock:
                 self.stats.update(stats)
-            conn.execute(sa.update(sync_progress).where(sync_progress.c.request_id == self.request_id).values(
+            conn.execute(sa.update(sync_progress).where(sync_progress.c.request_id == self.request_id,
+                                                        sync_progress.c.status.in_(ACTIVE)).values(
                 step=step, step_name=name, percent=self.percent(), stats=stats, updated_at=now_utc()))
 
     def _derived(self, conn: sa.Connection, stats: dict[str, Any]) -> dict[str, Any]:
