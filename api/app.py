@@ -35,6 +35,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_config",
     "api.routes.staff_analytics",
     "api.routes.staff_syncs",
+    "api.routes.staff_page",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalogue, Stripe checkout, signed webhooks, provisioning. Every route is "
