@@ -258,3 +258,53 @@ def test_two_requests_racing_cannot_both_get_in(engine, tenant_id):
     for thread in threads:
         thread.join()
     assert sorted(outcomes, key=str).count("busy") == 3
+
+
+def test_storehouse_sync_shows_the_progress_in_process_and_when_it_waits_on_a_request(
+        sandbox, engine, warehouse, warehouse_url, tenant_id, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+    from warehouse.syncs import pending_requests
+
+    merchant = make_merchant(sandbox, transactions=300)
+    connect(engine, sandbox, tenant_id, merchant, page_size=100)
+    monkeypatch.setenv("DATABASE_URL", warehouse_url)
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    runner = CliRunner()
+    done = runner.invoke(app, ["sync", tenant_id, "--job", "mx_merchant_sync"], env={"COLUMNS": "300"})
+    assert done.exit_code == 0, done.output
+    assert "step 8/8: Finalise transaction updates" in done.output
+    assert "payments 300 read, 300 new, 0 updated" in done.output and "100%" in done.output
+    assert "✓ manual sync" in done.output and "✓ mx_merchant_sync" in done.output
+    with engine.connect() as conn:
+        (row,) = sync_progress.listing(conn, tenant_id)
+        assert row["status"] == "succeeded" and row["requested_by"] is None
+        assert not [r for r in pending_requests(conn) if r["tenant_id"] == tenant_id]  # not for the daemon
+
+    outputs = []
+    waiting = threading.Thread(target=lambda: outputs.append(runner.invoke(
+        app, ["sync", tenant_id, "--job", "mx_merchant_sync", "--request", "--wait", "--recover-from", "2025-01-01"],
+        env={"COLUMNS": "300"})))
+    waiting.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not [r for r in pending_requests_of(engine, tenant_id)]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        instance = dg.DagsterInstance.ephemeral()
+        assert run(instance, warehouse, launch(instance, warehouse, tenant_id)).success
+    finally:
+        waiting.join(60)
+    out = outputs[0]
+    assert out.exit_code == 0, out.output
+    assert "sync requested" in out.output and "step 8/8" in out.output
+    assert "payments 300 read, 0 new, 0 updated" in out.output and "recovery · succeeded" in out.output
+
+
+def pending_requests_of(engine, tenant_id):
+    from warehouse.syncs import pending_requests
+
+    with engine.connect() as conn:
+        return [r for r in pending_requests(conn) if r["tenant_id"] == tenant_id]
