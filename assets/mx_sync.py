@@ -159,6 +159,7 @@ class _TransactionSync:
         asked = sorted((i for i in self.in_quarantine if i.isdigit()), reverse=True)[:QUARANTINE_RETRIES]
         self.stats.extra.update(quarantine_retry_limit=QUARANTINE_RETRIES, quarantine_retried=len(asked))
         for source_id in asked:
+            self.progress.add(api_calls=1)
             try:
                 body = self.client.payment(int(source_id))
             except ProviderError:

@@ -155,6 +155,14 @@ def test_a_manual_sync_moves_through_the_steps_and_its_statistics_match_the_ware
             audit_log.c.tenant_id == tenant_id, audit_log.c.action == "sync.manual")).scalars().all()
     assert audited[0]["sync_id"] == sync_id and audited[0]["mode"] == "incremental"
 
+    second = run(instance, warehouse, launch(instance, warehouse, tenant_id))  # the one queued after it ended
+    assert second.success
+    with engine.connect() as conn:
+        again = sync_progress.get(conn, tenant_id, after.json()["id"])
+    figures = warehouse_figures(engine, tenant_id, second.run_id)
+    assert again["status"] == "succeeded" and again["stats"]["payments_new"] == 0
+    assert again["stats"]["api_calls"] == figures["api_calls"] > 0
+
 
 def test_recovery_rereads_a_date_range_and_repairs_what_differs(sandbox_reset, engine, warehouse, warehouse_url,
                                                                 tenant_id):
@@ -308,3 +316,30 @@ def pending_requests_of(engine, tenant_id):
 
     with engine.connect() as conn:
         return [r for r in pending_requests(conn) if r["tenant_id"] == tenant_id]
+
+
+def test_a_sync_no_run_picked_up_or_whose_run_went_silent_stops_blocking_the_tenant(engine, tenant_id):
+    from warehouse.tables.core import sync_requests
+    from warehouse.tables.sync_progress import sync_progress as table
+    from warehouse.types import now_utc
+
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, "Clinic")
+    first = sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None)
+    with pytest.raises(sync_progress.Busy):
+        sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None)
+    with engine.begin() as conn:  # no daemon picked it up for eleven minutes
+        conn.execute(sa.update(table).where(table.c.request_id == first)
+                     .values(requested_at=now_utc() - dt.timedelta(minutes=11)))
+    second = sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None)
+    sync_progress.ProgressWriter(engine, second, "run-2").step(1, sync_progress.STEPS[1])
+    with engine.begin() as conn:  # its run died without a word for 31 minutes
+        conn.execute(sa.update(table).where(table.c.request_id == second)
+                     .values(updated_at=now_utc() - dt.timedelta(minutes=31)))
+    third = sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None)
+    with engine.connect() as conn:
+        rows = {r["id"]: r for r in sync_progress.listing(conn, tenant_id)}
+        withdrawn = conn.execute(sa.select(sync_requests.c.status).where(sync_requests.c.id == first)).scalar_one()
+    assert [rows[i]["status"] for i in (first, second, third)] == ["failed", "failed", "queued"]
+    assert "daemon" in rows[first]["error"] and "stopped" in rows[second]["error"]
+    assert withdrawn == "expired"  # the sensor will not start it late

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from warehouse.syncs import mark_launched, request_sync
+from warehouse.tables.core import sync_requests
 from warehouse.tables.mx import transactions
 from warehouse.tables.sync_progress import sync_progress
 from warehouse.types import now_utc
@@ -82,6 +83,28 @@ class Busy(Exception):
         self.request_id = request_id
 
 
+QUEUED_TTL = dt.timedelta(minutes=10)  # queued this long with no run: the daemon is not picking it up
+SILENT_TTL = dt.timedelta(minutes=30)  # running with no word this long: its run died without an end event
+
+
+def close_stale(conn: sa.Connection, tenant_id: str) -> int:
+    """Close the tenant's manual syncs that will never end by themselves, so they stop blocking new
+    ones: queued past ``QUEUED_TTL`` (its request is withdrawn from the sensor too), or running
+    with no progress written for ``SILENT_TTL``."""
+    p, r, now = sync_progress.c, sync_requests.c, now_utc()
+    queued = list(conn.execute(sa.select(p.request_id).where(
+        p.tenant_id == tenant_id, p.status == "queued", p.requested_at < now - QUEUED_TTL)).scalars())
+    if queued:
+        conn.execute(sa.update(sync_requests).where(r.id.in_(queued), r.status == "pending").values(status="expired"))
+    closed = 0
+    for request_id in queued:
+        closed += close(conn, request_id, "failed", f"no run started within {QUEUED_TTL} (is the Dagster daemon running?)")
+    for request_id in conn.execute(sa.select(p.request_id).where(
+            p.tenant_id == tenant_id, p.status == "running", p.updated_at < now - SILENT_TTL)).scalars().all():
+        closed += close(conn, request_id, "failed", f"no progress for {SILENT_TTL}: its run stopped")
+    return closed
+
+
 def active(conn: sa.Connection, tenant_id: str) -> int | None:
     p = sync_progress.c
     return conn.execute(sa.select(p.request_id).where(p.tenant_id == tenant_id, p.status.in_(ACTIVE))
@@ -99,6 +122,7 @@ def request_manual_sync(engine: sa.Engine, tenant_id: str, job: str, requested_b
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     try:
         with engine.begin() as conn:
+            close_stale(conn, tenant_id)
             if (running := active(conn, tenant_id)) is not None:
                 raise Busy(running)
             request_id = request_sync(conn, tenant_id, job, (label or requested_by or "cli")[:100])

@@ -8,7 +8,7 @@ percent, statistics) to ``sync_progress``. ``GET …/{id}`` reads it; ``GET …/
 
 The stream is a plain ``StreamingResponse`` over an async generator that reads the row every
 ``POLL_S`` (in a worker thread) and sends an event when it changed, a comment line as keep-alive,
-and stops when the sync ended or the client left: a dozen lines that need no new dependency
+and stops when the sync ended, the client left or ``STREAM_MAX_S`` passed (clients reconnect): a dozen lines that need no new dependency
 (sse-starlette would add a package for the same). A browser reads it with ``fetch()`` (the bearer
 token goes in a header, which ``EventSource`` cannot send).
 """
@@ -38,6 +38,7 @@ SyncId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MX_JOB = "mx_merchant_sync"  # the seed's manual sync is the MX Merchant one (pipelines/mx_merchant.py)
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
+STREAM_MAX_S = 300.0  # a stream ends after this even if the sync goes on; clients reconnect (retry)
 MAX_RANGE = dt.timedelta(days=366)
 SyncManual = Annotated[Access, Depends(require("sync.manual"))]
 
@@ -159,7 +160,7 @@ def _event(view: SyncView) -> bytes:
 
 
 async def _events(request: Request, engine, tenant_id: str, sync_id: int):
-    last, quiet = None, 0.0
+    last, quiet, waited = None, 0.0, 0.0
     yield b"retry: 2000\n\n"
     while True:
         view = _view(await run_in_threadpool(_read, engine, tenant_id, sync_id))
@@ -173,10 +174,11 @@ async def _events(request: Request, engine, tenant_id: str, sync_id: int):
         if view.status in progress.DONE:
             yield f"event: end\ndata: {json.dumps({'status': view.status})}\n\n".encode()
             return
-        if await request.is_disconnected():
+        if await request.is_disconnected() or waited >= STREAM_MAX_S:
             return
         await asyncio.sleep(POLL_S)
         quiet += POLL_S
+        waited += POLL_S
 
 
 EVENT_RESPONSES = {**STAFF_RESPONSES, 200: {
