@@ -343,3 +343,25 @@ def test_a_sync_no_run_picked_up_or_whose_run_went_silent_stops_blocking_the_ten
     assert [rows[i]["status"] for i in (first, second, third)] == ["failed", "failed", "queued"]
     assert "daemon" in rows[first]["error"] and "stopped" in rows[second]["error"]
     assert withdrawn == "expired"  # the sensor will not start it late
+
+
+def test_counts_added_from_many_threads_are_all_written(engine, tenant_id):
+    with engine.begin() as conn:
+        add_tenant(conn, tenant_id, "Clinic")
+    sync_id = sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None)
+    writer = sync_progress.ProgressWriter(engine, sync_id, "run", interval=0)  # a write on every add
+
+    def add():
+        for _ in range(50):
+            writer.add(api_calls=1, payments_read=10)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.succeed()
+    with engine.connect() as conn:
+        row = sync_progress.get(conn, tenant_id, sync_id)
+    assert (row["stats"]["api_calls"], row["stats"]["payments_read"]) == (200, 2000)
+    assert row["status"] == "succeeded" and row["stats"]["calls_per_transaction"] == 0.1

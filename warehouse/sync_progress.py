@@ -163,14 +163,6 @@ def listing(conn: sa.Connection, tenant_id: str, limit: int = 50) -> list[dict[s
                                           .order_by(p.request_id.desc()).limit(limit)).mappings()]
 
 
-def options(conn: sa.Connection, request_id: int) -> dict[str, Any] | None:
-    """The mode and date range a run was asked for."""
-    p = sync_progress.c
-    row = conn.execute(sa.select(p.mode, p.date_from, p.date_to, p.tenant_id).where(p.request_id == request_id)
-                       ).mappings().first()
-    return dict(row) if row else None
-
-
 def finish(engine: sa.Engine, request_id: int, status: str, error: str | None = None,
            run_id: str | None = None) -> bool:
     with engine.begin() as conn:
@@ -219,7 +211,7 @@ class ProgressWriter:
 
     def __init__(self, engine: sa.Engine, request_id: int, run_id: str | None = None, interval: float = 0.5):
         self.engine, self.request_id, self.interval = engine, request_id, interval
-        self._lock = threading.Lock()
+        self._lock, self._flushing = threading.Lock(), threading.Lock()
         self._last = 0.0
         with engine.begin() as conn:
             row = conn.execute(sa.select(sync_progress).where(sync_progress.c.request_id == request_id)
@@ -273,17 +265,19 @@ class ProgressWriter:
         return min(99, int((index - 1 + min(within, 1.0)) * 100 / len(STEPS)))
 
     def flush(self) -> None:
-        with self._lock:
-            self._last = time.monotonic()
-            stats = dict(self.stats)
-            step, name = self.step_index, self.step_name
-        with self.engine.begin() as conn:
-            stats.update(self._derived(conn, stats))
+        with self._flushing:  # one write at a time, so an older snapshot never lands after a newer one
             with self._lock:
-                self.stats.update(stats)
-            conn.execute(sa.update(sync_progress).where(sync_progress.c.request_id == self.request_id,
-                                                        sync_progress.c.status.in_(ACTIVE)).values(
-                step=step, step_name=name, percent=self.percent(), stats=stats, updated_at=now_utc()))
+                self._last = time.monotonic()
+                stats = dict(self.stats)
+                step, name = self.step_index, self.step_name
+            with self.engine.begin() as conn:
+                derived = self._derived(conn, stats)
+                stats.update(derived)
+                with self._lock:  # only what was derived: counts added meanwhile by other threads stay
+                    self.stats.update(derived)
+                conn.execute(sa.update(sync_progress).where(sync_progress.c.request_id == self.request_id,
+                                                            sync_progress.c.status.in_(ACTIVE)).values(
+                    step=step, step_name=name, percent=self.percent(), stats=stats, updated_at=now_utc()))
 
     def _derived(self, conn: sa.Connection, stats: dict[str, Any]) -> dict[str, Any]:
         new = max(0, _tenant_transactions(conn, self.tenant_id) - stats.get("transactions_before", 0))
