@@ -20,7 +20,7 @@ ALLOWED = {
     "assets": {"resources", "warehouse", "shop", "syncing", SETTINGS},
     "sensors": {"assets", "resources", "warehouse", SETTINGS},
     "people": {"resources", "warehouse", SETTINGS},
-    "api": {"shop", "people", "resources", "warehouse", SETTINGS},
+    "api": {"shop", "people", "resources", "warehouse", "syncing.progress", SETTINGS},  # the sync steps' names
     "pipelines": {"assets", "resources", "sensors", "warehouse", SETTINGS},
 }
 
