@@ -34,6 +34,8 @@ ROUTERS: list[str] = [
     "api.routes.staff_users",
     "api.routes.staff_config",
     "api.routes.staff_analytics",
+    "api.routes.staff_syncs",
+    "api.routes.staff_page",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "

@@ -6,12 +6,14 @@ import sqlalchemy as sa
 
 from assets.common import API_RETRY, OWNERS, count, not_connected, preview, run_sync, table_metadata
 from assets.partitions import mx_merchant_partitions, tenant_check
+from assets.progress import for_mode, run_progress
 from resources.mx_merchant import SYSTEM, MxMerchantResource
 from resources.warehouse import WarehouseResource
 from syncing.mx import (
     INVOICE_STREAM, PRODUCT_STREAM, TX_STREAM, MxSyncOptions, reconciliation, sync_invoices, sync_products,
     sync_transactions,
 )
+from syncing.mx_recovery import recover_invoices, recover_transactions
 from warehouse.tables.mx import invoice_lines, invoices, product_categories, transactions
 
 GROUP = "mx_merchant"
@@ -26,11 +28,15 @@ LINKED = "invoice_linked_transactions_have_their_invoice"
 NO_CROSS_TENANT = "no_row_links_across_tenants"
 
 
-def _sync(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, stream: str, step):
-    """One MX sync step for the partition's tenant with a client for its connection (closed after)."""
-    return run_sync(context, warehouse, stream, SYSTEM, mx_merchant.client_for, lambda client, connection: step(
-        warehouse.engine, client, context.partition_key, MxSyncOptions.from_connection(connection.options),
-        context.run.run_id))
+def _sync(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, stream: str, incremental,
+          recovery):
+    """One MX sync step for the partition's tenant with a client for its connection (closed after),
+    reporting to the manual sync the run serves (in the mode it asked for), if any."""
+    with run_progress(context, warehouse) as progress:
+        step = for_mode(progress, incremental, recovery)
+        return run_sync(context, warehouse, stream, SYSTEM, mx_merchant.client_for, lambda client, connection: step(
+            warehouse.engine, client, context.partition_key, MxSyncOptions.from_connection(connection.options),
+            context.run.run_id, progress))
 
 
 @dg.asset(
@@ -55,7 +61,7 @@ def mx_transactions(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    stats = _sync(context, warehouse, mx_merchant, TX_STREAM, sync_transactions)
+    stats = _sync(context, warehouse, mx_merchant, TX_STREAM, sync_transactions, recover_transactions)
     if stats is None:
         return not_connected(SYSTEM, [RECONCILES, MOSTLY_READ])
     if not stats.extra.get("reconciled", True):
@@ -130,7 +136,7 @@ def mx_invoices(
 ) -> dg.MaterializeResult:
     tenant = context.partition_key
 
-    stats = _sync(context, warehouse, mx_merchant, INVOICE_STREAM, sync_invoices)
+    stats = _sync(context, warehouse, mx_merchant, INVOICE_STREAM, sync_invoices, recover_invoices)
     if stats is None:
         return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT])
     with warehouse.engine.connect() as conn:
@@ -163,8 +169,9 @@ def mx_invoices(
 )
 def mx_product_categories(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tenant = context.partition_key
-    stats = run_sync(context, warehouse, PRODUCT_STREAM, SYSTEM, lambda connection: None, lambda _, connection:
-                     sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {})))
+    with run_progress(context, warehouse, last=True) as progress:
+        stats = run_sync(context, warehouse, PRODUCT_STREAM, SYSTEM, lambda connection: None, lambda _, connection:
+                         sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {}), progress))
     if stats is None:
         return not_connected(SYSTEM)
     pc = product_categories.c

@@ -14,10 +14,17 @@ import dagster as dg
 
 from resources.warehouse import WarehouseResource
 from sensors.tenants import set_of, tenants_by_set
+from warehouse.sync_progress import TAG, close as close_progress
 from warehouse.syncs import launched_before, mark_launched, mark_started, pending_requests
 from warehouse.types import now_utc
 
 LOST_AFTER = dt.timedelta(minutes=2)  # a launched request with no run by then was lost on the way
+
+
+def _tags(request: dict) -> dict[str, str]:
+    """The run's tags: what triggered it, who asked, and the request (its progress row, if any)."""
+    return {"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"],
+            TAG: str(request["id"])}
 
 
 def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) -> dg.SensorDefinition:
@@ -45,18 +52,21 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
                     context.log.warning(f"sync request {request['id']}: tenant {tenant!r} is not active or not "
                                         f"connected to a system {job} syncs; rejected")
                     mark_launched(conn, request["id"], run_key, status="rejected")
+                    close_progress(conn, request["id"], "failed", f"tenant {tenant!r} is not active or not connected "
+                                   f"to a system {job} syncs")
                 elif job in known and tenant not in partitions[set_of_job[job]]:
                     context.log.info(f"sync request {request['id']}: tenant {tenant!r} not yet a partition of "
                                      f"{set_of_job[job]}; waiting for tenant discovery to add it")
                 elif job in known:
                     run_requests.append(dg.RunRequest(
                         job_name=request["job"], partition_key=request["tenant_id"], run_key=run_key,
-                        tags={"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"]},
+                        tags=_tags(request),
                     ))
                     mark_launched(conn, request["id"], run_key)
                 else:
                     context.log.warning(f"sync request {request['id']}: unknown job {request['job']!r}")
                     mark_launched(conn, request["id"], run_key, status="rejected")
+                    close_progress(conn, request["id"], "failed", f"unknown job {request['job']!r}")
             run_requests += _lost(context, conn, partitions)
         return dg.SensorResult(run_requests=run_requests)
 
@@ -74,11 +84,12 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
                 context.log.warning(f"sync request {request['id']}: its run never started and tenant "
                                     f"{request['tenant_id']!r} is no partition any more; rejected")
                 mark_launched(conn, request["id"], request["run_key"], status="rejected")
+                close_progress(conn, request["id"], "failed", f"tenant {request['tenant_id']!r} is no partition any more")
             elif request["job"] in known:
                 context.log.warning(f"sync request {request['id']}: its run never started; asking again")
                 again.append(dg.RunRequest(
                     job_name=request["job"], partition_key=request["tenant_id"], run_key=request["run_key"],
-                    tags={"storehouse/trigger": "sync_request", "storehouse/requested_by": request["requested_by"]}))
+                    tags=_tags(request)))
         mark_started(conn, started)
         return again
 

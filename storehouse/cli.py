@@ -218,8 +218,15 @@ def sync(
     tenant: str,
     job: Annotated[Optional[list[str]], typer.Option(help="job name(s); default every job")] = None,
     request: Annotated[bool, typer.Option("--request", help="queue it for the sync-request sensor instead")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="with --request: show its progress until it ends")] = False,
+    recover_from: Annotated[Optional[str], typer.Option(
+        "--recover-from", help="recovery mode (MX): re-read up to 1,000 payments from this day (YYYY-MM-DD)")] = None,
+    recover_to: Annotated[Optional[str], typer.Option(
+        "--recover-to", help="recovery mode: the range's last day (default: --recover-from)")] = None,
+    timeout: Annotated[float, typer.Option(help="--wait: give up watching after this many seconds")] = 3600,
 ) -> None:
-    """Materialise one tenant now (or, with --request, ask the running daemon to)."""
+    """Materialise one tenant now (or, with --request, ask the running daemon to), with the MX sync's
+    progress as a bar (the seed's eight steps and the counts)."""
     from storehouse.runner import ensure_dagster_home, jobs_for_tenant
     from warehouse.tenants import list_tenants
 
@@ -239,17 +246,114 @@ def sync(
     if unknown := sorted(set(jobs) - set(names)):
         console.print(f"[red]unknown job {', '.join(unknown)}[/]; one of: {', '.join(names)}")
         raise typer.Exit(1)
+    mode, window = _sync_mode(recover_from, recover_to, jobs)
     if request:
         from warehouse.syncs import request_sync
 
-        with _engine(settings).begin() as conn:
-            ids = [request_sync(conn, tenant, name, "cli") for name in jobs]
+        engine = _engine(settings)
+        progress_id = _manual_sync(engine, tenant, mode, window) if MX_JOB in jobs else None
+        with engine.begin() as conn:
+            ids = [request_sync(conn, tenant, name, "cli") for name in jobs if name != MX_JOB]
+        ids = sorted(ids + ([progress_id] if progress_id else []))
         console.print(f"[green]✓[/] sync requested for {tenant} (request ids {ids}); the sync_requests sensor runs it")
+        if wait and progress_id:
+            raise typer.Exit(0 if _watch(engine, tenant, progress_id, timeout_s=timeout) else 1)
         return
     ensure_dagster_home(settings)
     _close_abandoned_syncs(settings)
-    ok = _run_and_report([tenant], jobs)
+    ok = _run_with_progress(_engine(settings), tenant, jobs, mode, window) if MX_JOB in jobs \
+        else _run_and_report([tenant], jobs)
     raise typer.Exit(0 if ok else 1)
+
+
+MX_JOB = "mx_merchant_sync"  # the one sync that reports the seed's eight steps
+
+
+def _sync_mode(recover_from: str | None, recover_to: str | None, jobs: list[str]):
+    """("incremental", None) or ("recovery", (from, to)) with to exclusive, as UTC datetimes."""
+    import datetime as dt
+
+    if recover_from is None:
+        if recover_to is not None:
+            console.print("[red]--recover-to needs --recover-from[/]")
+            raise typer.Exit(1)
+        return "incremental", None
+    if jobs != [MX_JOB]:
+        console.print(f"[red]recovery mode is the MX sync's: add --job {MX_JOB}[/]")
+        raise typer.Exit(1)
+    try:
+        first = dt.date.fromisoformat(recover_from)
+        last = dt.date.fromisoformat(recover_to or recover_from)
+    except ValueError:
+        console.print("[red]dates are YYYY-MM-DD[/]")
+        raise typer.Exit(1) from None
+    if last < first:
+        console.print("[red]--recover-to is before --recover-from[/]")
+        raise typer.Exit(1)
+    return "recovery", (dt.datetime.combine(first, dt.time(), dt.timezone.utc),
+                        dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.timezone.utc))
+
+
+def _manual_sync(engine: sa.Engine, tenant: str, mode: str, window, run_here: bool = False) -> int:
+    from warehouse.sync_progress import Busy, request_manual_sync
+
+    try:
+        return request_manual_sync(engine, tenant, MX_JOB, None, mode, *(window or (None, None)), label="cli",
+                                   run_here=run_here)
+    except Busy as busy:
+        console.print(f"[red]a manual sync of {tenant} is already queued or running[/] (sync {busy.request_id}); "
+                      "wait for it to finish")
+        raise typer.Exit(1) from None
+
+
+def _watch(engine: sa.Engine, tenant: str, request_id: int, stop=None, timeout_s: float | None = None) -> bool:
+    from storehouse.sync_watch import watch
+
+    return _summary(tenant, request_id, watch(engine, tenant, request_id, console, stop, timeout_s))
+
+
+def _summary(tenant: str, request_id: int, row) -> bool:
+    if row is None or row["status"] not in ("succeeded", "failed"):
+        console.print(f"[yellow]sync {request_id} still {row['status'] if row else 'unknown'}[/]: stopped watching")
+        return False
+    mark = "[green]✓[/]" if row["status"] == "succeeded" else "[red]✗[/]"
+    console.print(f"{mark} manual sync {request_id} · {tenant} · {row['mode']} · {row['status']}"
+                  + (f": {row['error']}" if row["error"] else ""))
+    return row["status"] == "succeeded"
+
+
+def _run_with_progress(engine: sa.Engine, tenant: str, jobs: list[str], mode: str, window) -> bool:
+    """Run the jobs in this process; the MX one as a manual sync whose progress shows as a bar."""
+    import threading
+
+    from storehouse.runner import run_tenant_jobs
+    from storehouse.sync_watch import watch
+    from warehouse.sync_progress import TAG, finish, get
+
+    request_id = _manual_sync(engine, tenant, mode, window, run_here=True)
+    stop, outcomes = threading.Event(), []
+
+    def run() -> None:
+        try:
+            outcomes.extend(run_tenant_jobs(tenant, [MX_JOB], tags={TAG: str(request_id)}))
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=run, name="storehouse-sync")
+    worker.start()
+    try:
+        watch(engine, tenant, request_id, console, stop)
+    finally:
+        worker.join()
+    outcome = outcomes[0] if outcomes else None
+    finish(engine, request_id, "succeeded" if outcome and outcome.success else "failed",
+           (outcome.error if outcome else None) or (None if outcome and outcome.success else "the run failed"),
+           outcome.run_id if outcome else None)
+    with engine.connect() as conn:
+        _summary(tenant, request_id, get(conn, tenant, request_id))
+    ok = _report(tenant, outcomes)
+    others = [j for j in jobs if j != MX_JOB]
+    return (_run_and_report([tenant], others) if others else True) and ok
 
 
 def _close_abandoned_syncs(settings: Settings) -> None:
@@ -269,26 +373,32 @@ def _run_and_report(tenant_ids: list[str], jobs: list[str] | None) -> bool:
     for tenant_id in tenant_ids:
         with console.status(f"syncing {tenant_id}…") as status:
             outcomes = run_tenant_jobs(tenant_id, jobs, on_event=lambda text: status.update(f"running {text}…"))
-        for outcome in outcomes:
-            mark = "[green]✓[/]" if outcome.success else "[red]✗[/]"
-            console.print(f"{mark} {outcome.job} · {tenant_id} · run {outcome.run_id[:8]}")
-            for asset, meta in outcome.metadata.items():
-                if meta.get("skipped"):
-                    continue
-                figures = ", ".join(
-                    f"{k}={meta[k]}" for k in ("dagster/row_count", "rows_written", "api_calls", "quarantined", "duration_s")
-                    if k in meta
-                )
-                console.print(f"    {asset}: {figures}")
-            for check in outcome.failed_checks:
-                figures = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
-                mark = "[red]✗ check failed[/]" if check.is_error else "[yellow]! check failed (warning)[/]"
-                console.print(f"    {mark} {check.asset}: {check.check}" + (f" ({figures})" if figures else ""))
-            for stale in outcome.not_refreshed:
-                console.print(f"    [red]✗ {stale.describe()}[/]")
-            if outcome.error:
-                console.print(f"    [red]{outcome.error}[/]")
-            ok &= outcome.success
+        ok &= _report(tenant_id, outcomes)
+    return ok
+
+
+def _report(tenant_id: str, outcomes) -> bool:
+    ok = True
+    for outcome in outcomes:
+        mark = "[green]✓[/]" if outcome.success else "[red]✗[/]"
+        console.print(f"{mark} {outcome.job} · {tenant_id} · run {outcome.run_id[:8]}")
+        for asset, meta in outcome.metadata.items():
+            if meta.get("skipped"):
+                continue
+            figures = ", ".join(
+                f"{k}={meta[k]}" for k in ("dagster/row_count", "rows_written", "api_calls", "quarantined", "duration_s")
+                if k in meta
+            )
+            console.print(f"    {asset}: {figures}")
+        for check in outcome.failed_checks:
+            figures = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
+            mark = "[red]✗ check failed[/]" if check.is_error else "[yellow]! check failed (warning)[/]"
+            console.print(f"    {mark} {check.asset}: {check.check}" + (f" ({figures})" if figures else ""))
+        for stale in outcome.not_refreshed:
+            console.print(f"    [red]✗ {stale.describe()}[/]")
+        if outcome.error:
+            console.print(f"    [red]{outcome.error}[/]")
+        ok &= outcome.success
     return ok
 
 

@@ -122,6 +122,7 @@ def run_tenant_jobs(
     tenant_id: str,
     job_names: list[str] | None = None,
     on_event: Callable[[str], None] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> list[JobOutcome]:
     """Materialise the tenant's jobs (those of the systems it connects, or the named ones) in-process."""
     from pipelines.definitions import RESOURCES, build_defs
@@ -138,14 +139,15 @@ def run_tenant_jobs(
             outcomes.append(JobOutcome(name, tenant_id, False, "-", f"tenant {tenant_id} is not active or connects no "
                                        f"system {name} syncs (partition set {job.partitions_def.name})", {}))
             continue
-        outcomes.append(run_job(job, instance, tenant_id))
+        outcomes.append(run_job(job, instance, tenant_id, tags))
     return outcomes
 
 
-def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None) -> JobOutcome:
+def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None,
+            tags: dict[str, str] | None = None) -> JobOutcome:
     """Execute one job in this process (one tenant's partition, or all for an unpartitioned job)."""
     result = job.execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET,
+        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET, tags=tags,
     )
     metadata: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():

@@ -226,6 +226,7 @@ class _TransactionSync:
         if high is not None:
             self.walk_new(first, high, self.opts.lookback_pages)
         if not self.cursor.get("complete"):
+            self.progress.add(payments_expected=first.record_count)
             self.backfill(first, stored=high is not None)
         _step(self.progress, 2)
         self.retry_quarantined()
@@ -514,6 +515,7 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
         writer.submit(write, heads, lines, rejected, done)
         heads, lines, rejected, done = [], [], [], []
 
+    progress.add(invoices_wanted=len(wanted))
     _step(progress, 5)
     with writer:
         for invoice_id, body in client.invoices(wanted):
@@ -632,7 +634,10 @@ def sync_products(engine, tenant_id: str, rules: dict[str, str], progress: Progr
             category, assigned_by = categorise(name, rules)
             rows.append({"tenant_id": tenant_id, "product_name": name, "category": category, "assigned_by": assigned_by})
         stats.rows_written = upsert(conn, product_categories, rows).written if rows else 0
-        _step(progress, 8)
+    # step 8 in a transaction of its own: a progress writer writes to the same database (on SQLite
+    # it would wait for this transaction); it is idempotent, so a run that stops in between redoes it
+    _step(progress, 8)
+    with engine.begin() as conn:
         category = sa.func.coalesce(
             sa.select(pc.category).where(pc.tenant_id == tenant_id, pc.product_name == i.primary_product)
             .scalar_subquery(),

@@ -9,7 +9,9 @@ The protocol has two calls, both cheap and both made on the sync's own thread(s)
 
 A sync given no progress reports to ``NO_PROGRESS``, which does nothing. An implementation must
 be thread-safe if it is shared (the MX invoice writer reports from a background thread), and must
-not raise: a failing progress reporter would fail the sync.
+not raise: a failing progress reporter would fail the sync. Syncs report outside their own write
+transactions, so an implementation may write to the warehouse (on SQLite it would otherwise wait
+for the sync's transaction to end).
 
 ``syncing.mx.sync_tenant(engine, tenant_id, client_for, run_id, progress)`` runs the whole MX
 sync of a tenant without Dagster (each part in its own ``sync_runs`` row, as the assets do);
@@ -31,7 +33,11 @@ three sees 1 to 8:
 
 Counts it adds as they grow: ``payments_read``, ``payments_new``, ``payments_updated`` (new and
 changed payment rows), ``invoices_fetched``, ``api_calls``, ``quarantined``, ``errors`` (detail
-calls that failed and will be asked again next run). A POS stream (``syncing.pos.sync_stream``)
+calls that failed and will be asked again next run); and, once known, how much there is to do:
+``payments_expected`` (MX's ``recordCount`` when a first sync reads the whole list) and
+``invoices_wanted`` (the invoices step 5 will fetch), so a watcher can say how far a long step got.
+``syncing.progress_writer.ProgressWriter`` is the one that writes a manual sync's ``sync_progress``
+row. A POS stream (``syncing.pos.sync_stream``)
 reports no steps, and adds ``rows`` and ``quarantined`` per batch written.
 """
 

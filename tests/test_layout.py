@@ -21,7 +21,7 @@ ALLOWED = {
     "assets": {"resources", "warehouse", "commerce", "syncing", SETTINGS},
     "sensors": {"assets", "resources", "warehouse", SETTINGS},
     "people": {"resources", "warehouse", SETTINGS},
-    "api": {"commerce", "people", "resources", "warehouse", SETTINGS},
+    "api": {"commerce", "people", "resources", "warehouse", "syncing.progress", SETTINGS},  # the sync steps' names
     "pipelines": {"assets", "resources", "sensors", "warehouse", SETTINGS},
 }
 

@@ -12,7 +12,7 @@ from api.staff import route_table
 from people.roles import ROLE_PERMISSIONS, effective
 from tests.people_world import bearer, client, make_world, sign_in
 
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*|invitations/accept)$")
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*|invitations/accept|staff)$")  # /staff: a page, no data
 # Bodies for the routes that take one; a new such route must add its example here.
 BODIES = {
     ("POST", "/me/keys"): {"name": "matrix"},
@@ -20,9 +20,11 @@ BODIES = {
     ("POST", "/tenants/{tenant}/invitations"): {"email": "matrix@example.test", "role": "viewer"},
     ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
+    ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
-          "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack"}
+          "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
+          "sync_id": "1"}
 
 
 def staff_routes():

@@ -74,6 +74,7 @@ OPERATIONAL: dict[str, str] = {
     "invitations": "pending invitations with e-mails",
     "invoice_data_sent": "the nurses' data-sent flag on MX invoices, with who set it",
     "audit_log": "who did what on which tenant (staff e-mails)",
+    "sync_progress": "manual sync requests with who asked and their live progress",
 }
 
 _RELKINDS = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
