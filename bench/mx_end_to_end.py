@@ -41,7 +41,7 @@ import sqlalchemy as sa  # noqa: E402
 
 import syncing.mx as mx_sync  # noqa: E402  (looked up at call time, so bench prototypes can patch it)
 from syncing.mx import MxSyncOptions  # noqa: E402
-from resources.mx_merchant import MxMerchantResource  # noqa: E402
+from resources.dagster_resources import MxMerchantResource  # noqa: E402
 from warehouse.db import make_engine  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.tables.mx import invoice_lines, invoices, transactions  # noqa: E402
