@@ -25,7 +25,6 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from resources.http import CallPolicy, ConnectionFailed, ProviderError, RateLimited
 from resources.pos import POS_PROVIDERS, PortausClient, PosClient
-from resources.pos.base import NotConfigured  # noqa: F401  (raised by the formats; its readers import it here)
 
 @dataclass(frozen=True)
 class OrderLine:
@@ -59,8 +58,8 @@ class Unconfirmed(ProviderError):
     kind = "unconfirmed"
 
 
-# Derived from the POS descriptors (each module's ``order_request`` and ``self_deduplicating``),
-# kept for their readers: a POS that takes orders says so in its own module.
+# From the POS descriptors (each module's ``order_request`` and ``self_deduplicating``): a POS that
+# takes orders says so in its own module.
 FORMATS: dict[str, Callable[..., Any]] = {p.system: p.order_format for p in POS_PROVIDERS if p.order_format}
 SELF_DEDUPLICATING = frozenset(p.system for p in POS_PROVIDERS if p.self_deduplicating)
 

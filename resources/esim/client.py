@@ -38,7 +38,7 @@ from resources.esim.base import (
 from resources.http import (
     AuthFailed, CallPolicy, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid,
 )
-from resources.provider import TOKENS, TokenCache  # noqa: F401  (TokenCache: its readers' name)
+from resources.provider import TOKENS
 from warehouse.syncs import Rejected
 from warehouse.tenants import TenantConnection
 
