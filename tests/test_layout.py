@@ -54,7 +54,7 @@ def test_sync_engine_and_providers_import_no_dagster():
     modules = sorted({f"syncing.{p.stem}" for p in (ROOT / "syncing").glob("*.py") if p.stem != "__init__"}
                      | {"syncing", "resources.providers", "resources.systems", "resources.pos_orders"})
     code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            "import resources.providers as r\nprint(len(r.PROVIDERS), sorted(k for k in sys.modules if k.split('.')[0] == 'dagster'))")
+            "import resources.providers as r\nprint(len(r.PROVIDERS), sorted(k for k in sys.modules if k.split('.')[0] == 'dagster')[:3])")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     count, loaded = done.stdout.split(" ", 1)
     assert int(count) >= 10  # every provider module was imported (the registry found them all)
