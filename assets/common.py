@@ -28,7 +28,7 @@ from warehouse.types import stored_type
 OWNERS = ["team:data"]
 # Dagster retries a sync only for failures that are not the provider's (the database, our own
 # errors): a provider's failure has already had its retries under the provider's call policy and
-# the run's retry budget (resources.http.CallPolicy), so it fails the run without another round
+# the step's retry budget (resources.http.CallPolicy), so it fails the run without another round
 # (``allow_retries=False``), and the two never multiply. The next scheduled run, and for POS the
 # breaker, take it from there.
 API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)

@@ -9,7 +9,7 @@ from assets.pos_common import (
     GROUP, KINDS, POOL, REACHABLE, REACHABLE_SPEC_TEXT, pos_metadata, raise_failures, reachable_check,
     run_pos_streams,
 )
-from resources.pos import PosClientsResource
+from resources.dagster_resources import PosClientsResource
 from resources.warehouse import WarehouseResource
 from warehouse.tables.pos import CUSTOMER_PII_COLUMNS, customers
 

@@ -19,9 +19,10 @@ from assets.common import (
     tenant_connection,
 )
 from assets.partitions import esim_partitions, tenant_check
-from resources.esim import PROVIDERS, EsimProvidersResource
+from resources.dagster_resources import EsimProvidersResource
+from resources.dagster_resources import SlackResource
+from resources.esim import PROVIDERS
 from resources.esim.client import EsimClientBase
-from resources.slack import SlackResource
 from resources.warehouse import WarehouseResource
 from syncing.esim import mark_alerted, stock_join, stock_message, sync_packages, sync_stock
 from syncing.result import SyncResult

@@ -23,7 +23,7 @@ from assets.common import tenant_connection
 from commerce.recovery import Recovery, recover
 from commerce.services import Services
 from commerce.settings import CommerceSettings
-from resources.esim import EsimProvidersResource
+from resources.dagster_resources import EsimProvidersResource
 from resources.warehouse import WarehouseResource
 from warehouse.tables.orders import orders, payments
 

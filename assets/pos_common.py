@@ -19,7 +19,8 @@ import dagster as dg
 
 from assets.common import sync_connections
 from resources.breaker import CircuitBreaker, SqlBreakerStore
-from resources.pos import POS_SYSTEMS, PosClientsResource
+from resources.dagster_resources import PosClientsResource
+from resources.pos import POS_SYSTEMS
 from resources.warehouse import WarehouseResource
 from syncing.pos import stream_name, sync_stream
 from syncing.result import total
@@ -57,7 +58,7 @@ def raise_failures(tenant: str, runs: list[Outcome]) -> None:
         hint = " Fix the credentials with `storehouse tenants add`." if any(r.auth for r in failed) else ""
         raise dg.Failure(
             description=f"Tenant '{tenant}': " + "; ".join(r.error or r.system for r in failed) + hint,
-            allow_retries=False,  # the call policy and the run's retry budget were spent (assets.common.API_RETRY)
+            allow_retries=False,  # the call policy and the step's retry budget were spent (assets.common.API_RETRY)
         )
 
 

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from assets.common import API_RETRY, OWNERS, count, not_connected, preview, run_sync, table_metadata
 from assets.partitions import mx_merchant_partitions, tenant_check
 from assets.progress import for_mode, run_progress
-from resources.mx_merchant import SYSTEM, MxMerchantResource
+from resources.dagster_resources import MxMerchantResource
+from resources.mx_merchant import SYSTEM
 from resources.warehouse import WarehouseResource
 from syncing.mx import (
     INVOICE_STREAM, PRODUCT_STREAM, TX_STREAM, MxSyncOptions, reconciliation, sync_invoices, sync_products,

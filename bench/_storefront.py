@@ -208,8 +208,8 @@ def open_storefront(warehouse_url: str, sandbox_url: str, api_url: str, tenant: 
 
     from assets.esim import esim_assets
     from assets.partitions import esim_partitions
-    from resources.esim import EsimProvidersResource
-    from resources.slack import SlackResource
+    from resources.dagster_resources import EsimProvidersResource
+    from resources.dagster_resources import SlackResource
     from resources.warehouse import WarehouseResource, engine_for
     from warehouse.tenants import add_tenant, set_connection
 

@@ -41,7 +41,7 @@ import sqlalchemy as sa  # noqa: E402
 
 import syncing.mx as mx_sync  # noqa: E402  (looked up at call time, so bench prototypes can patch it)
 from syncing.mx import MxSyncOptions  # noqa: E402
-from resources.mx_merchant import MxMerchantResource  # noqa: E402
+from resources.mx_merchant import client_for  # noqa: E402
 from warehouse.db import make_engine  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.tables.mx import invoice_lines, invoices, transactions  # noqa: E402
@@ -140,7 +140,7 @@ def connect(engine: sa.Engine, m: Merchant, tenant_id: str, page_concurrency: in
 
 def run_sync(engine: sa.Engine, connection, tenant_id: str, opts: MxSyncOptions, detail_concurrency: int,
              sandbox: SandboxProcess, progress: bool = True) -> SyncRun:
-    client = MxMerchantResource(detail_concurrency=detail_concurrency).client_for(connection)
+    client = client_for(connection, detail_concurrency=detail_concurrency)
     out = SyncRun()
     client.session.client.event_hooks = {"request": [lambda req: out.urls.append(str(req.url))], "response": []}
     cpu0, sb0 = own_cpu_seconds(), sandbox.cpu_seconds()

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import SandboxProcess, machine, peak_rss_mib, proc_peak_rss_mib, scratch_pg  # noqa: E402
 from syncing.pos import sync_stream  # noqa: E402
-from resources.pos import POS_SYSTEMS, PosClientsResource  # noqa: E402
+from resources.dagster_resources import PosClientsResource  # noqa: E402
+from resources.pos import POS_SYSTEMS  # noqa: E402
 from resources.warehouse import engine_for  # noqa: E402
 from tests.pos_accounts import Account, native_id, new_account  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402

@@ -45,7 +45,7 @@ from assets.partitions import pos_partitions  # noqa: E402
 from commerce import webhook_tokens  # noqa: E402
 from pipelines import pos  # noqa: E402
 from pipelines.definitions import build_defs  # noqa: E402
-from resources.pos import PosClientsResource  # noqa: E402
+from resources.dagster_resources import PosClientsResource  # noqa: E402
 from resources.warehouse import WarehouseResource  # noqa: E402
 from sensors.pos_webhooks import SENSOR_NAME  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402

@@ -13,8 +13,9 @@ from typing import Any, Callable
 
 import orjson
 
+from resources.dagster_resources import EsimProvidersResource
 from resources.email import ResendClient, resend_client
-from resources.esim import EsimProviderClient, EsimProvidersResource
+from resources.esim import EsimProviderClient
 from warehouse.tenants import TenantConnection
 
 

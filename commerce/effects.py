@@ -25,8 +25,8 @@ from commerce.leases import Heartbeat, Lease, LeasedTable
 from commerce.settings import CommerceSettings
 from commerce.storefronts import Storefront, StorefrontDirectory
 from commerce.tokens import OrderTokens
+from resources.dagster_resources import SlackResource
 from resources.http import ProviderError
-from resources.slack import SlackResource
 from resources.stripe import SYSTEM as STRIPE
 from resources.stripe import account_for, id_of, to_minor
 from warehouse.tables.orders import order_effects, order_esims, unclaimed_esims

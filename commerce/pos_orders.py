@@ -28,11 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commerce.errors import Problem
+from resources.dagster_resources import PosClientsResource
 from resources.http import ProviderError, RequestInvalid
-from resources.pos import PosClientsResource
+from resources.pos.base import NotConfigured
 from resources.pos_orders import (
     OrderDraft,
-    NotConfigured,
     OrderLine,
     Unconfirmed,
     create_payment_intent,

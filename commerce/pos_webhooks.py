@@ -43,16 +43,9 @@ from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
 
 log = logging.getLogger("storehouse.commerce.pos_webhooks")
-# Each POS states its webhook facts in its own module (``PROVIDER.webhook``); these views are derived
-# from the registry and kept for their readers.
+# Each POS states its webhook facts in its own module (``PROVIDER.webhook``: secret header, body
+# fields, inventory topics, account keys); this maps the systems that send webhooks to them.
 WEBHOOKS = {p.system: p.webhook for p in webhook_pos()}
-PROVIDERS = tuple(WEBHOOKS)
-SECRET_HEADER = {s: w.secret_header for s, w in WEBHOOKS.items() if not w.signed}
-# (body field holding the topic, body field naming the account) per unsigned provider
-BODY_FIELDS = {s: (w.topic_field, w.account_field) for s, w in WEBHOOKS.items() if not w.signed}
-INVENTORY_TOPICS = {s: set(w.inventory_topics) for s, w in WEBHOOKS.items()}
-# where a tenant's connection names the account its events must come from
-ACCOUNT_KEYS = {s: w.account_keys for s, w in WEBHOOKS.items()}
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,7 @@ class PosEvent:
     payload: Any
 
     def affects_inventory(self, provider: str) -> bool:
-        return self.topic in INVENTORY_TOPICS[provider]
+        return self.topic in WEBHOOKS[provider].inventory_topics
 
 
 @dataclass(frozen=True)
@@ -114,12 +107,13 @@ def verify(provider: str, body: bytes, headers: Mapping[str, str], secret: str |
         return Verdict("invalid", "X-Shopify-Hmac-Sha256 does not match the body")
     if not secret:
         return Verdict("unsigned")
-    given = headers.get(SECRET_HEADER[provider])
+    header = WEBHOOKS[provider].secret_header
+    given = headers.get(header)
     if not given:
-        return Verdict("missing", f"{SECRET_HEADER[provider]} header with the webhook secret is missing")
+        return Verdict("missing", f"{header} header with the webhook secret is missing")
     if hmac.compare_digest(given.strip().encode(), secret.encode()):
         return Verdict("valid")
-    return Verdict("invalid", f"{SECRET_HEADER[provider]} header does not match the webhook secret")
+    return Verdict("invalid", f"{header} header does not match the webhook secret")
 
 
 def body_event_id(body: bytes) -> str:
@@ -137,8 +131,8 @@ def parse(provider: str, body: bytes, headers: Mapping[str, str]) -> PosEvent:
                         _clip(headers.get("x-shopify-shop-domain"), 128), payload)
     if not isinstance(payload, dict):
         raise ValueError("body is not a JSON object")
-    topic_field, account_field = BODY_FIELDS[provider]
-    topic, account = payload.get(topic_field), payload.get(account_field)
+    hook = WEBHOOKS[provider]
+    topic, account = payload.get(hook.topic_field), payload.get(hook.account_field)
     return PosEvent(body_event_id(body), None if topic is None else str(topic)[:64],
                     None if account is None else str(account)[:128], payload)
 
@@ -147,7 +141,7 @@ def account_mismatch(provider: str, event: PosEvent, connection: TenantConnectio
     """Why the event cannot belong to this tenant's account, or None when it can (or we cannot tell)."""
     where = {**connection.options, **connection.credentials}
     expected: set[str] = set()
-    for key in ACCOUNT_KEYS[provider]:
+    for key in WEBHOOKS[provider].account_keys:
         value = where.get(key)
         if value is not None:
             expected.update(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))

@@ -69,7 +69,7 @@ class ProvisioningService:
         self.heartbeat, self.on_effects = heartbeat, on_effects
         self.jobs = LeasedTable(engine, provisioning_jobs, open_state="queued", counter="runs")
         self.breakers = CachedBreakerStore(SqlBreakerStore(engine))
-        self.reconciler = reconcile.Reconciler(engine, settings.provider_timeout_s)
+        self.reconciler = reconcile.Reconciler(engine, settings.call_timeout_s)
 
     def run_due(self, limit: int = 1, tenant_id: str | None = None, order_id: str | None = None) -> list[str]:
         """Claim and run due jobs; returns each run's outcome."""
@@ -241,7 +241,7 @@ class ProvisioningService:
         it was sent): the provider may still be finishing a request whose answer we lost."""
         if status.state == "failed":
             return True
-        settled = provider_order_id is not None or rec.past(started_at, 2 * self.settings.provider_timeout_s)
+        settled = provider_order_id is not None or rec.past(started_at, 2 * self.settings.call_timeout_s)
         return status.state == "not_found" and settled
 
     def _try(self, order: dict, unit: int, connection: TenantConnection, package: catalog.Package | None,

@@ -18,7 +18,7 @@ from commerce.storefronts import StorefrontDirectory
 from commerce.tokens import OrderTokens, load_secret
 from commerce.webhooks import WebhookService
 from commerce.worker import Poller
-from resources.esim import EsimProvidersResource
+from resources.dagster_resources import EsimProvidersResource
 from resources.warehouse import engine_for
 
 

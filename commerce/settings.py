@@ -15,9 +15,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from resources.esim import ESIM_PROVIDERS, PROVIDERS
 from settings import Settings as StorehouseSettings
-
-DEFAULT_PRIORITY = ("esimcard", "mobimatter", "airalo")
 
 
 def split_list(value: object) -> object:
@@ -42,9 +41,13 @@ class CommerceSettings(BaseSettings):
                                    "slugs in a cache of their own; the least recently used of each leave first")
     webhook_tolerance_s: int = Field(300, ge=1, description="oldest accepted Stripe-Signature timestamp")
 
-    provider_priority: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
-    provider_timeout_s: float = Field(15.0, gt=0, description="per HTTP call to an eSIM provider")
-    provider_attempts: int = Field(3, ge=1, description="tries per provider, for retryable errors only")
+    # The eSIM providers' call policy is each provider's CallPolicy (resources/esim/*.py); these only
+    # override named fields of it. Unset (None): the provider's own value.
+    provider_priority: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(PROVIDERS), description="failover order; default: the providers' own priority")
+    provider_timeout_s: float | None = Field(None, gt=0, description="overrides the providers' timeout_s per call")
+    provider_attempts: int | None = Field(None, ge=1, description="overrides the providers' attempts per call "
+                                          "(retryable errors only)")
     breaker_failures: int = Field(3, ge=1, description="consecutive failures that open a provider's breaker")
     breaker_reset_s: float = Field(60.0, gt=0, description="how long an open breaker refuses calls")
     refund_on_failure: bool = Field(True, description="refund through Stripe when no provider can deliver")
@@ -61,6 +64,12 @@ class CommerceSettings(BaseSettings):
     @classmethod
     def _lists(cls, value: object) -> object:
         return split_list(value)
+
+    @property
+    def call_timeout_s(self) -> float:
+        """The longest one eSIM call may take: the override, else the slowest provider's own timeout
+        (how long provisioning and reconciliation wait before reading an unanswered purchase)."""
+        return self.provider_timeout_s or max(p.policy.timeout_s for p in ESIM_PROVIDERS)
 
     @property
     def warehouse_url(self) -> str:

@@ -21,10 +21,10 @@ from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
 from pipelines import orders
-from resources.esim import EsimProvidersResource
-from resources.mx_merchant import MxMerchantResource
-from resources.pos import PosClientsResource
-from resources.slack import SlackResource
+from resources.dagster_resources import EsimProvidersResource
+from resources.dagster_resources import MxMerchantResource
+from resources.dagster_resources import PosClientsResource
+from resources.dagster_resources import SlackResource
 from resources.warehouse import WarehouseResource
 from sensors.abandoned_syncs import abandoned_syncs
 from sensors.alerts import run_failure_alerts

@@ -8,11 +8,14 @@ stall a run); an optional per-tenant rate limit; error classes that say what wen
 
 Each provider states its ``CallPolicy`` once, in its descriptor (``PROVIDER.policy``): timeout,
 attempts per call, backoff, the ``Retry-After`` floor and ceiling, a default rate limit, and the
-run's retry budget. A session built from it carries one ``RetryBudget``, shared by every session
-of the same client (a client is built per run and connection), which refuses further retries
-once the run has spent ``minimum + ratio × calls`` of them: a provider failing on every call
-costs a bounded number of extra calls, not ``attempts`` times each. ``call_stats()`` gives the
-counts for run metadata.
+retry budget. A session built from it carries one ``RetryBudget``, shared by every session
+of the same client, which refuses further retries once the client has spent ``minimum + ratio ×
+calls`` of them: a provider failing on every call costs a bounded number of extra calls, not
+``attempts`` times each. The budget is per client, and a client is built per asset step and
+connection: in one Dagster run each asset (MX transactions, MX invoices, each POS stream's
+asset …) builds its own client and so has its own budget, sized by its own calls. A run's
+worst case is therefore the sum of its steps' budgets. ``call_stats()`` gives each client's
+counts for its step's metadata.
 
 Dagster does not retry a provider's failure on top of this (``assets.common.API_RETRY`` is for
 the other failures): the HTTP layer has spent the policy's attempts and the run's budget by then.
@@ -133,37 +136,14 @@ def provider_error_code(response: httpx.Response) -> str | None:
     return None if code is None else str(code)
 
 
-@dataclass
-class RetryPolicy:
-    attempts: int = 5
-    backoff_base: float = 0.25
-    backoff_max: float = 20.0
-    retry_after_floor: float = 0.05
-    retry_after_ceiling: float = 120.0
-
-    def should_retry(self, error: BaseException) -> bool:
-        """Retryable errors only, and not when the server asks us to wait longer than the ceiling."""
-        if not (isinstance(error, ProviderError) and error.retryable):
-            return False
-        return error.retry_after is None or error.retry_after <= self.retry_after_ceiling
-
-    def wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        hinted = getattr(error, "retry_after", None)
-        if hinted is not None:
-            return min(max(hinted, self.retry_after_floor), self.retry_after_ceiling)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
-        return random.uniform(self.retry_after_floor, max(self.retry_after_floor, ceiling))
-
-
 class RetryBudget:
     """Retries one run may spend across all its calls: ``minimum + ratio × calls`` (thread-safe).
 
     The ratio keeps a long run's allowance in proportion to its size (a sync of thousands of
     detail calls may meet a few dozen 5xx), the minimum lets a short run ride out a brief outage.
     Past it, a retryable failure is raised at once: the provider is failing too often for more
-    retries to be worth their calls. A client built for one run keeps one budget for its life
-    (``window_s`` None); a client kept across requests (the API's pools) renews it every
+    retries to be worth their calls. A client keeps one budget for its life (``window_s`` None):
+    clients are built per asset step and connection, so that is one budget per step, not per run; a client kept across requests (the API's pools) renews it every
     ``window_s`` seconds, so an outage yesterday costs nothing today.
     """
 
@@ -212,9 +192,11 @@ class CallPolicy:
     ``attempts`` per logical call (1: never retried), waits of exponential backoff with full
     jitter between ``retry_after_floor_s`` and ``backoff_max_s`` (a ``Retry-After`` is honoured,
     at least the floor, and past the ceiling we give up rather than stall a run), a default
-    ``rate_limit_per_s`` (a connection's ``rate_limit_per_s`` option overrides it) and the run's
-    retry budget (``RetryBudget``). Resources may override timeout, attempts and backoff
-    (``with_overrides``: tests and the API's order path use shorter ones).
+    ``rate_limit_per_s`` (a connection's ``rate_limit_per_s`` option overrides it) and the retry
+    budget of each client built with it (``RetryBudget``: one per client, i.e. per asset step and
+    connection). This is the only policy: the Dagster resources and ``CommerceSettings`` may
+    override named fields of it (``with_overrides``; None keeps the provider's value), e.g.
+    tests and the API's order path use shorter ones.
     """
 
     timeout_s: float = 15.0
@@ -229,9 +211,21 @@ class CallPolicy:
     run_retry_ratio: float = 0.2
     retry_window_s: float | None = None  # None: one budget per client (a run); else renewed every window
 
-    def retry(self) -> RetryPolicy:
-        return RetryPolicy(attempts=self.attempts, backoff_base=self.backoff_base_s, backoff_max=self.backoff_max_s,
-                           retry_after_floor=self.retry_after_floor_s, retry_after_ceiling=self.retry_after_ceiling_s)
+    def should_retry(self, error: BaseException) -> bool:
+        """Retryable errors only, and not when the server asks us to wait longer than the ceiling."""
+        if not (isinstance(error, ProviderError) and error.retryable):
+            return False
+        return error.retry_after is None or error.retry_after <= self.retry_after_ceiling_s
+
+    def wait(self, state: RetryCallState) -> float:
+        """Seconds before the next attempt: the server's ``Retry-After`` (within floor and ceiling),
+        else exponential backoff with full jitter."""
+        error = state.outcome.exception() if state.outcome else None
+        hinted = getattr(error, "retry_after", None)
+        if hinted is not None:
+            return min(max(hinted, self.retry_after_floor_s), self.retry_after_ceiling_s)
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (state.attempt_number - 1))
+        return random.uniform(self.retry_after_floor_s, max(self.retry_after_floor_s, ceiling))
 
     def budget(self) -> RetryBudget:
         return RetryBudget(self.run_retry_minimum, self.run_retry_ratio, self.retry_window_s)
@@ -297,7 +291,6 @@ class HttpSession:
         auth: httpx.Auth | tuple[str, str] | None = None,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
-        retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
         max_connections: int | None = None,
         redact_path: bool = False,
@@ -309,7 +302,6 @@ class HttpSession:
         self.provider = provider
         self.redact_path = redact_path
         self.policy = policy or CallPolicy()
-        self.retry = retry or self.policy.retry()
         self.budget = budget or self.policy.budget()
         self.stats = CallStats()
         rate_limit = rate_limit if rate_limit is not None else self.policy.rate_limit_per_s
@@ -339,8 +331,8 @@ class HttpSession:
         self.budget.call()
         retrying = Retrying(
             stop=self._stop,
-            wait=self.retry.wait,
-            retry=retry_if_exception(self.retry.should_retry),
+            wait=self.policy.wait,
+            retry=retry_if_exception(self.policy.should_retry),
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -354,12 +346,12 @@ class HttpSession:
         return self.budget.stats()
 
     def _stop(self, state: RetryCallState) -> bool:
-        """Stop after the policy's attempts, or when the run's retry budget refuses one more."""
-        if state.attempt_number >= self.retry.attempts:
+        """Stop after the policy's attempts, or when the client's retry budget refuses one more."""
+        if state.attempt_number >= self.policy.attempts:
             return True
         if self.budget.take():
             return False
-        log.warning("%s: the run's retry budget (%d) is spent; not retrying", self.provider, self.budget.budget)
+        log.warning("%s: the client's retry budget (%d) is spent; not retrying", self.provider, self.budget.budget)
         return True
 
     def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -9,7 +9,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any
 
-import dagster as dg
 from pydantic import BaseModel, Field, field_validator
 
 from resources.connection import ConnectionSpec, Credentials, Options, page_size_field
@@ -189,32 +188,6 @@ class MxMerchantClient:
                 fill()
 
 
-class MxMerchantResource(dg.ConfigurableResource):
-    """Builds an MX Merchant client for a tenant's connection, with MX's call policy (``POLICY``;
-    timeout, attempts, backoff and rate limit overridden where set here)."""
-
-    timeout_s: float | None = None
-    max_attempts: int | None = None
-    backoff_base_s: float | None = None
-    detail_concurrency: int = 8
-    rate_limit_per_s: float | None = None
-
-    def client_for(self, connection: TenantConnection) -> MxMerchantClient:
-        creds = connection.credentials
-        policy = POLICY.with_overrides(timeout_s=self.timeout_s, attempts=self.max_attempts,
-                                       backoff_base_s=self.backoff_base_s, rate_limit_per_s=self.rate_limit_per_s,
-                                       max_connections=max(8, self.detail_concurrency * 2))
-        session = HttpSession(
-            SYSTEM,
-            f"{connection.base_url.rstrip('/')}/checkout/v3",
-            auth=(creds["consumer_key"], creds["consumer_secret"]),
-            policy=policy,
-            rate_limit=connection.options.get("rate_limit_per_s"),
-        )
-        concurrency = int(connection.options.get("detail_concurrency", self.detail_concurrency))
-        return MxMerchantClient(session, int(creds["merchant_id"]), concurrency)
-
-
 class MxCredentials(Credentials):
     merchant_id: int
     consumer_key: str
@@ -235,9 +208,20 @@ class MxOptions(Options):
 CONNECTION = ConnectionSpec(SYSTEM, MxCredentials, MxOptions)
 
 
-def client_for(connection: TenantConnection) -> MxMerchantClient:
-    """A client with MX's own policy (what ``MxMerchantResource()`` builds)."""
-    return MxMerchantResource().client_for(connection)
+def client_for(connection: TenantConnection, *, detail_concurrency: int = 8, **overrides: Any) -> MxMerchantClient:
+    """A client for ``connection`` with MX's call policy (``POLICY``; ``overrides`` replace named fields
+    of it, None keeps MX's). The connection's ``detail_concurrency`` option wins over the argument."""
+    creds = connection.credentials
+    policy = POLICY.with_overrides(max_connections=max(8, detail_concurrency * 2), **overrides)
+    session = HttpSession(
+        SYSTEM,
+        f"{connection.base_url.rstrip('/')}/checkout/v3",
+        auth=(creds["consumer_key"], creds["consumer_secret"]),
+        policy=policy,
+        rate_limit=connection.options.get("rate_limit_per_s"),
+    )
+    concurrency = int(connection.options.get("detail_concurrency", detail_concurrency))
+    return MxMerchantClient(session, int(creds["merchant_id"]), concurrency)
 
 
 PROVIDER = Provider(

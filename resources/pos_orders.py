@@ -23,9 +23,8 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from resources.http import ConnectionFailed, ProviderError, RateLimited, RetryPolicy
+from resources.http import CallPolicy, ConnectionFailed, ProviderError, RateLimited
 from resources.pos import POS_PROVIDERS, PortausClient, PosClient
-from resources.pos.base import NotConfigured  # noqa: F401  (raised by the formats; its readers import it here)
 
 @dataclass(frozen=True)
 class OrderLine:
@@ -59,8 +58,8 @@ class Unconfirmed(ProviderError):
     kind = "unconfirmed"
 
 
-# Derived from the POS descriptors (each module's ``order_request`` and ``self_deduplicating``),
-# kept for their readers: a POS that takes orders says so in its own module.
+# From the POS descriptors (each module's ``order_request`` and ``self_deduplicating``): a POS that
+# takes orders says so in its own module.
 FORMATS: dict[str, Callable[..., Any]] = {p.system: p.order_format for p in POS_PROVIDERS if p.order_format}
 SELF_DEDUPLICATING = frozenset(p.system for p in POS_PROVIDERS if p.self_deduplicating)
 
@@ -72,7 +71,7 @@ def never_reached(error: BaseException) -> bool:
     return isinstance(error, ConnectionFailed) and isinstance(error.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
 
 
-def submit_order(client: PosClient, draft: OrderDraft, retry: RetryPolicy | None = None) -> Confirmation:
+def submit_order(client: PosClient, draft: OrderDraft, policy: CallPolicy | None = None) -> Confirmation:
     """Send ``draft`` in the provider's format; raises ``ProviderError`` (``Unconfirmed`` when unsure)."""
     build = FORMATS.get(client.system)
     if build is None:
@@ -82,7 +81,7 @@ def submit_order(client: PosClient, draft: OrderDraft, retry: RetryPolicy | None
         if client.system in SELF_DEDUPLICATING:
             response = _in_doubt_if_lost(client, draft, send)
         else:
-            response = _send_once(client, send, draft, retry)
+            response = _send_once(client, send, draft, policy)
         provider_order_id, status = read(response)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         # The POS answered 2xx with a body we cannot read: it may well have taken the order.
@@ -91,17 +90,17 @@ def submit_order(client: PosClient, draft: OrderDraft, retry: RetryPolicy | None
     return Confirmation(str(provider_order_id), status, body, response)
 
 
-def _send_once(client: PosClient, send: Callable[[], Any], draft: OrderDraft, retry: RetryPolicy | None) -> Any:
+def _send_once(client: PosClient, send: Callable[[], Any], draft: OrderDraft, policy: CallPolicy | None) -> Any:
     """Retried only while the POS provably never saw the order; no answer after sending is ``Unconfirmed``."""
-    original = client.session.retry
-    policy = retry or original
-    client.session.retry = RetryPolicy(attempts=1)  # this client is ours alone; its retries are decided here
+    original = client.session.policy
+    policy = policy or original
+    client.session.policy = original.with_overrides(attempts=1)  # this client is ours alone: retries decided here
     try:
         return _in_doubt_if_lost(client, draft, Retrying(
             stop=stop_after_attempt(policy.attempts), wait=policy.wait, retry=retry_if_exception(never_reached),
             reraise=True).wraps(send))
     finally:
-        client.session.retry = original
+        client.session.policy = original
 
 
 def _in_doubt_if_lost(client: PosClient, draft: OrderDraft, send: Callable[[], Any]) -> Any:

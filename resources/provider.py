@@ -3,7 +3,7 @@
 Every outside system we call has one module (``resources/pos/treez.py``, ``resources/mx_merchant.py``,
 ``resources/esim/airalo.py`` …) that says everything about it: its client, its wire models, its
 connection (``ConnectionSpec``), its call policy (``CallPolicy``: timeouts, attempts, backoff,
-rate limit, the run's retry budget), and for a POS its order format, its webhooks and the demo
+rate limit, the retry budget per client), and for a POS its order format, its webhooks and the demo
 account the sandbox serves. The module ends with one ``PROVIDER`` descriptor built from those
 facts; ``resources.providers`` finds every such module, and every list, map and description of
 providers elsewhere is derived from it.

@@ -17,16 +17,10 @@ from resources.esim import ESIM_PROVIDERS
 from resources.pos import POS_PROVIDERS
 from resources.provider import PosProvider, Provider, discover
 
-PACKAGES = ("resources", "resources.pos", "resources.esim")  # where provider modules live
-
 OTHERS: tuple[Provider, ...] = discover("resources")
 PROVIDERS: tuple[Provider, ...] = (*OTHERS, *ESIM_PROVIDERS, *POS_PROVIDERS)
 BY_SYSTEM: dict[str, Provider] = {p.system: p for p in PROVIDERS}
 assert len(BY_SYSTEM) == len(PROVIDERS), "two provider modules declare the same system"
-
-
-def of_kind(kind: str) -> tuple[Provider, ...]:
-    return tuple(p for p in PROVIDERS if p.kind == kind)
 
 
 def webhook_pos() -> tuple[PosProvider, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import dagster as dg
 from pydantic import model_validator
 
 from resources.connection import ConnectionSpec, Credentials
@@ -15,25 +14,20 @@ log = logging.getLogger("storehouse.slack")
 POLICY = CallPolicy(timeout_s=5.0, attempts=3)  # a notice: a few seconds, three tries, then the log
 
 
-class SlackResource(dg.ConfigurableResource):
-    """Posts `{text}` to an incoming-webhook URL (the URL is the secret: never logged)."""
-
-    webhook_url: str | None = None
-    timeout_s: float = 5.0
-
-    def post(self, text: str) -> bool:
-        if not self.webhook_url:
-            log.info("slack (not configured): %s", text)
+def post(webhook_url: str | None, text: str, timeout_s: float | None = None) -> bool:
+    """Post ``{text}`` to an incoming-webhook URL (the URL is the secret: never logged); False when
+    it is unset (the notice goes to the log) or the notice was not delivered."""
+    if not webhook_url:
+        log.info("slack (not configured): %s", text)
+        return False
+    base, _, path = webhook_url.partition("/services/")
+    with HttpSession(SYSTEM, base, policy=POLICY.with_overrides(timeout_s=timeout_s), redact_path=True) as session:
+        try:
+            session.request("POST", f"/services/{path}" if path else "", json={"text": text})
+        except ProviderError as exc:
+            log.warning("slack notice not delivered: %s", exc.kind)
             return False
-        base, _, path = self.webhook_url.partition("/services/")
-        with HttpSession("slack", base, policy=POLICY.with_overrides(timeout_s=self.timeout_s),
-                         redact_path=True) as session:
-            try:
-                session.request("POST", f"/services/{path}" if path else "", json={"text": text})
-            except ProviderError as exc:
-                log.warning("slack notice not delivered: %s", exc.kind)
-                return False
-        return True
+    return True
 
 
 SYSTEM = "slack"

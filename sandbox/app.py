@@ -33,7 +33,7 @@ def fake_modules() -> list[str]:
             if all(rule.search(path.read_text()) for rule in _DECLARES)]
 
 
-# Derived (by ``fake_modules``), kept for its readers: no hand list to extend.
+# Found by ``fake_modules``: no hand list to extend.
 FAKE_MODULES = fake_modules()
 
 

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from resources.slack import SlackResource
+from resources.dagster_resources import SlackResource
 
 # Dagster's wrappers around a step's own error: retries exhausted, retry requested, step failed.
 WRAPPERS = {"DagsterMaxRetriesExceededError", "RetryRequestedFromPolicy", "DagsterExecutionStepExecutionError"}

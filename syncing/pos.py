@@ -163,6 +163,6 @@ def sync_stream(engine: sa.Engine, client: PosClient, tenant_id: str, kind: str,
                                  "last_full": now.isoformat() if mode == FULL else writer.cursor.get("last_full"),
                                  "mode": mode})
     stats.api_calls = client.calls - calls_before
-    stats.extra.update(client.call_stats())  # retries and the run's retry budget
+    stats.extra.update(client.call_stats())  # retries and this client's retry budget (per asset step)
     stats.extra.update(mode=mode, marked_deleted=marked, deletions_withheld=withheld)
     return stats

@@ -142,7 +142,7 @@ def sync_each(engine: sa.Engine, tenant_id: str, run_id: str | None, connections
         finally:
             if client is not None and hasattr(client, "close"):
                 client.close()
-        if hasattr(client, "call_stats"):  # retries spent and the run's retry budget (resources.http.CallPolicy)
+        if hasattr(client, "call_stats"):  # retries spent and the client's retry budget (resources.http.CallPolicy)
             stats.extra.update(client.call_stats())
         ledger.finish(stats)
         outcomes.append(Outcome(system, SYNCED, stats))

@@ -216,8 +216,8 @@ def load_catalog(warehouse: Any, tenant_id: str) -> None:
     """The catalog engineer's assets, as the schedule runs them: packages, then stock."""
     from assets.esim import esim_assets
     from assets.partitions import esim_partitions
-    from resources.esim import EsimProvidersResource
-    from resources.slack import SlackResource
+    from resources.dagster_resources import EsimProvidersResource
+    from resources.dagster_resources import SlackResource
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(esim_partitions.name, [tenant_id])

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from resources.esim import EsimProvidersResource
+from resources.dagster_resources import EsimProvidersResource
 from tests.api_storefront import (
     CREDENTIALS, ApiThread, attempts, buy, effects_settled, emails_to, fault_calls, first_package, free_port, open_storefront,
     order_row, session_of, settings_for, wait_for, wait_status,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from assets.orders import CommerceServicesResource
 from assets.partitions import storefront_partitions
 from pipelines.orders import orders_job
-from resources.esim import EsimProvidersResource
+from resources.dagster_resources import EsimProvidersResource
 from tests.api_storefront import (
     SECRET,
     ApiThread,

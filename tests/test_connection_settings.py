@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from assets.partitions import mx_merchant_partitions, pos_partitions
 from assets.transactions import mx_assets
-from resources.mx_merchant import MxMerchantResource
-from resources.pos import PosClientsResource
+from resources.dagster_resources import MxMerchantResource
+from resources.dagster_resources import PosClientsResource
 from resources.systems import SPECS, spec_for
 from sensors.alerts import cause_of
 from storehouse.cli import app

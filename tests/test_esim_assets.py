@@ -13,8 +13,9 @@ from assets.esim import esim_assets, esim_catalog_stock
 from syncing.esim import MarginRule, needs_alert, storefront_price, stock_status
 from assets.partitions import esim_partitions
 from pipelines.definitions import JOBS_BY_SYSTEM, build_defs
-from resources.esim import PROVIDERS, EsimProvidersResource
-from resources.slack import SlackResource
+from resources.dagster_resources import EsimProvidersResource
+from resources.dagster_resources import SlackResource
+from resources.esim import PROVIDERS
 from sensors.tenants import build_tenant_discovery_sensor
 from warehouse.migrate import alembic_config, applied, upgrade
 from warehouse.tables.core import sync_runs

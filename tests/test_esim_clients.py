@@ -8,7 +8,8 @@ import time
 import httpx
 import pytest
 
-from resources.esim import PROVIDERS, CompletionRefused, EsimProvidersResource, MalformedEsim, OutOfStock
+from resources.dagster_resources import EsimProvidersResource
+from resources.esim import PROVIDERS, CompletionRefused, MalformedEsim, OutOfStock
 from resources.esim.base import make_esim
 from resources.esim.client import PURCHASES, TOKENS
 from resources.http import AuthFailed, ServerError

@@ -5,12 +5,12 @@ import time
 import httpx
 import pytest
 
-from resources.http import AuthFailed, HttpSession, RateLimited, RetryPolicy, ServerError
+from resources.http import AuthFailed, CallPolicy, HttpSession, RateLimited, ServerError
 
 
-def _session(handler, **retry):
+def _session(handler, **policy):
     session = HttpSession("fake", "http://provider.test", auth=("key", "s3cret-value"),
-                          retry=RetryPolicy(backoff_base=0.001, **retry))
+                          policy=CallPolicy(backoff_base_s=0.001, **policy))
     session.client = httpx.Client(base_url="http://provider.test", transport=httpx.MockTransport(handler))
     return session
 
@@ -25,14 +25,14 @@ def test_retries_5xx_then_succeeds_and_counts():
 def test_honours_retry_after_with_a_floor():
     answers = iter([httpx.Response(429, headers={"Retry-After": "0.2"}), httpx.Response(429, headers={"Retry-After": "0"}),
                     httpx.Response(200, json={})])
-    session = _session(lambda request: next(answers), retry_after_floor=0.05)
+    session = _session(lambda request: next(answers), retry_after_floor_s=0.05)
     started = time.perf_counter()
     session.get_json("/x")
     assert 0.25 <= time.perf_counter() - started < 2
 
 
 def test_gives_up_when_asked_to_wait_past_the_ceiling():
-    session = _session(lambda request: httpx.Response(429, headers={"Retry-After": "3600"}), retry_after_ceiling=60)
+    session = _session(lambda request: httpx.Response(429, headers={"Retry-After": "3600"}), retry_after_ceiling_s=60)
     with pytest.raises(RateLimited):
         session.get_json("/x")
     assert session.stats.attempts == 1

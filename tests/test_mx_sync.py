@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from syncing.mx import QUARANTINE_RETRIES, MxSyncOptions, sync_invoices, sync_products, sync_transactions
 from assets.partitions import mx_merchant_partitions
 from assets.transactions import mx_assets
+from resources.dagster_resources import MxMerchantResource
 from resources.http import AuthFailed
-from resources.mx_merchant import MxMerchantResource
 from syncing.state import load_cursor
 from warehouse.tables.core import quarantine, sync_runs
 from warehouse.tables.mx import invoices, product_categories, transactions

@@ -9,9 +9,10 @@ from assets.partitions import pos_partitions
 from syncing.pos import sync_stream
 from pipelines.pos import pos_assets
 from resources.breaker import OPEN, SqlBreakerStore
-from resources.pos import POS_SYSTEMS, PosClientsResource
-from resources.pos.base import BasePosClient, PosProduct
+from resources.dagster_resources import PosClientsResource
 from resources.http import HttpSession
+from resources.pos import POS_SYSTEMS
+from resources.pos.base import BasePosClient, PosProduct
 from tests.pos_accounts import new_account, native_id
 from warehouse.syncs import Rejected
 from warehouse.tables.core import quarantine, sync_runs

@@ -12,7 +12,8 @@ import pytest
 
 from pipelines.pos import pos_assets
 from resources.breaker import CLOSED, OPEN, SqlBreakerStore
-from resources.pos import POS_SYSTEMS, PosClientsResource
+from resources.dagster_resources import PosClientsResource
+from resources.pos import POS_SYSTEMS
 from tests.pos_accounts import native_id, new_account
 from tests.test_pos_assets import connect, materialize, meta, rows
 from warehouse.tables.pos import inventory, products

@@ -7,8 +7,9 @@ import jwt
 import pytest
 
 from syncing.pos_normalise import product_row
+from resources.dagster_resources import PosClientsResource
 from resources.http import AuthFailed
-from resources.pos import POS_SYSTEMS, PRODUCTS, PosClientsResource
+from resources.pos import POS_SYSTEMS, PRODUCTS
 from tests.pos_accounts import new_account
 from tests.test_pos_normalise import EXPECTED, PROVENANCE
 from warehouse.syncs import Rejected

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from syncing.pos import sync_stream
-from resources.pos import PosClientsResource
+from resources.dagster_resources import PosClientsResource
 from resources.pos.dutchie import MissingRole
 from resources.pos_orders import OrderDraft, OrderLine, submit_order
 from tests.dutchie_contract import ContractCheck

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from assets.partitions import pos_partitions
 from pipelines.pos import pos_assets
-from resources.pos import PosClientsResource
+from resources.dagster_resources import PosClientsResource
 from tests.api_storefront import free_port, settings_for
 from tests.pos_accounts import new_account
 from warehouse.tables.core import tenant_connections

@@ -22,7 +22,7 @@ from commerce.metrics import REGISTRY
 from commerce.pos_webhooks import record, shopify_hmac, verify
 from pipelines import pos
 from pipelines.definitions import build_defs
-from resources.pos import PosClientsResource
+from resources.dagster_resources import PosClientsResource
 from sensors.pos_webhooks import SENSOR_NAME
 from tests.api_storefront import ApiThread, free_port, settings_for, wait_for
 from tests.pos_accounts import native_id, new_account

@@ -1,11 +1,13 @@
-"""The provider registry is the single source: every provider module's PROVIDER is in it, and every
-older list or map of providers is derived from it (so a new POS touches its module, its fake, its
-tests and nothing else)."""
+"""The provider registry is the single source: every provider module's PROVIDER is in it, a module
+that declares one is found without being listed, and what the rest of the code does per provider
+(webhook verification, order formats, failover order, connection specs) follows each module's
+declaration (so a new POS touches its module, its fake, its tests and nothing else)."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import textwrap
 
 import pytest
 
@@ -15,16 +17,20 @@ import resources.pos_orders as pos_orders
 import commerce.pos_webhooks as pos_webhooks
 import commerce.webhook_tokens as webhook_tokens
 from resources import providers, systems
+from resources.dagster_resources import PosClientsResource
 from resources.http import CallPolicy, HttpSession
-from resources.provider import PosProvider, Provider, TokenCache
+from resources.provider import PosProvider, Provider, TokenCache, discover
 from sandbox.app import FAKE_MODULES, create_app
 from storehouse.demo import DEMO_TENANTS
+
+
+PACKAGES = ("resources", "resources.pos", "resources.esim")  # where provider modules live
 
 
 def provider_modules():
     """Every module in the provider packages that has a PROVIDER attribute, found by importing all."""
     found = {}
-    for package in providers.PACKAGES:
+    for package in PACKAGES:
         root = importlib.import_module(package)
         for info in pkgutil.iter_modules(root.__path__):
             if info.ispkg:
@@ -53,23 +59,60 @@ def test_a_descriptor_names_its_own_modules_facts(module):
         assert p.rate_limit_scope, f"{module} limits its rate but does not say whether per process or across"
 
 
-def test_the_old_names_are_views_of_the_registry():
-    pos_all = [p for p in providers.PROVIDERS if isinstance(p, PosProvider)]
-    assert pos.POS_SYSTEMS == tuple(p.system for p in pos_all)
-    assert pos.FACTORIES == {p.system: p.client for p in pos_all}
-    assert pos_orders.FORMATS == {p.system: p.order_format for p in pos_all if p.order_format}
-    assert pos_orders.SELF_DEDUPLICATING == {p.system for p in pos_all if p.self_deduplicating}
-    hooks = {p.system: p.webhook for p in pos_all if p.webhook}
-    assert pos_webhooks.PROVIDERS == tuple(hooks)
-    assert pos_webhooks.INVENTORY_TOPICS == {s: set(w.inventory_topics) for s, w in hooks.items()}
-    assert pos_webhooks.ACCOUNT_KEYS == {s: w.account_keys for s, w in hooks.items()}
-    assert pos_webhooks.SECRET_HEADER == {s: w.secret_header for s, w in hooks.items() if not w.signed}
-    assert pos_webhooks.BODY_FIELDS == {s: (w.topic_field, w.account_field) for s, w in hooks.items() if not w.signed}
-    assert webhook_tokens.SIGNED | webhook_tokens.UNSIGNED == set(hooks)
-    assert webhook_tokens.SIGNED == {s for s, w in hooks.items() if w.signed}
-    assert systems.SPECS == {p.system: p.connection for p in providers.PROVIDERS}
-    assert esim.PROVIDERS == tuple(p.system for p in providers.of_kind("esim"))
-    assert esim.CLIENTS == {p.system: p.client for p in providers.of_kind("esim")}
+def test_a_module_that_declares_a_provider_is_found_without_being_listed(tmp_path, monkeypatch):
+    package = tmp_path / "throwaway_providers"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "acme.py").write_text(textwrap.dedent("""
+        from resources.connection import ConnectionSpec, Credentials
+        from resources.http import CallPolicy
+        from resources.provider import PosProvider
+
+        PROVIDER = PosProvider(system="acme", connection=ConnectionSpec("acme", Credentials),
+                               policy=CallPolicy(attempts=2), sandbox="acme", priority=2)
+    """))
+    (package / "zeta.py").write_text(textwrap.dedent("""
+        from resources.connection import ConnectionSpec, Credentials
+        from resources.http import CallPolicy
+        from resources.provider import Provider
+
+        PROVIDER: Provider = Provider(system="zeta", kind="esim", connection=ConnectionSpec("zeta", Credentials),
+                                      policy=CallPolicy(), priority=1)
+    """))
+    (package / "helpers.py").write_text("raise RuntimeError('a module without PROVIDER is never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = discover("throwaway_providers")
+    assert [p.system for p in found] == ["zeta", "acme"]  # by priority, then system
+    assert isinstance(found[1], PosProvider) and found[1].policy.attempts == 2
+
+
+def test_the_providers_known_facts_reach_their_readers():
+    assert esim.PROVIDERS == ("esimcard", "mobimatter", "airalo")  # the modules' priorities: the failover order
+    assert set(pos.POS_SYSTEMS) == {"blaze", "cova", "dutchie", "flowhub", "portaus", "shopify", "treez"}
+    assert set(pos_orders.FORMATS) == set(pos.POS_SYSTEMS) - {"portaus"}  # Portaus takes payments, not orders
+    assert pos_orders.SELF_DEDUPLICATING == {"cova", "dutchie", "portaus"}
+    assert set(pos_webhooks.WEBHOOKS) == set(pos.POS_SYSTEMS) - {"portaus"}
+    assert webhook_tokens.SIGNED == {"shopify"} and "treez" in webhook_tokens.UNSIGNED
+    assert {"mx_merchant", "stripe", "slack", "treez", "airalo"} <= set(systems.SPECS)
+    assert systems.spec_for("flowhub") is importlib.import_module("resources.pos.flowhub").CONNECTION
+
+
+def test_webhook_verification_and_reading_follow_each_pos_modules_declaration():
+    # Flowhub echoes the secret in "key", the others in "authorization" (resources/pos/*.py)
+    assert pos_webhooks.verify("flowhub", b"{}", {"key": "s3"}, "s3").signature == "valid"
+    missing = pos_webhooks.verify("flowhub", b"{}", {"authorization": "s3"}, "s3")
+    assert missing.signature == "missing" and missing.reason.startswith("key header")
+    assert pos_webhooks.verify("treez", b"{}", {"authorization": "nope"}, "s3").signature == "invalid"
+    event = pos_webhooks.parse("cova", b'{"EventType": "InventoryUpdated", "LocationId": "L-9"}', {})
+    assert (event.topic, event.account) == ("InventoryUpdated", "L-9") and event.affects_inventory("cova")
+    event = pos_webhooks.parse("treez", b'{"event_type": "CUSTOMER", "dispensary": "other"}', {})
+    assert not event.affects_inventory("treez")
+    from warehouse.tenants import TenantConnection
+
+    mine = TenantConnection("t", "treez", "http://pos.test", {"apikey": "k"}, {"dispensary": "partnerdemo"})
+    assert "other" in pos_webhooks.account_mismatch("treez", event, mine)
+    assert pos_webhooks.account_mismatch("treez", event, TenantConnection(
+        "t", "treez", "http://pos.test", {"apikey": "k"}, {"dispensary": "other"})) is None
 
 
 def test_unsigned_webhooks_say_where_the_topic_and_account_are():
@@ -112,15 +155,15 @@ def test_a_pos_client_is_built_with_its_providers_policy(sandbox):
 
     account = new_account(sandbox.url, "treez", products=1, customers=0)
     connection = TenantConnection("t", "treez", account.base_url, account.credentials, account.options)
-    client = pos.PosClientsResource().client_for(connection)
+    client = pos.client_for(connection)
     try:
         treez = pos.BY_SYSTEM["treez"].policy
-        assert client.session.policy == treez and client.session.retry.retry_after_floor == 0.25
+        assert client.session.policy == treez and client.session.policy.retry_after_floor_s == 0.25
         assert client.call_stats()["api_retry_budget"] == treez.run_retry_minimum
     finally:
         client.close()
-    fast = pos.PosClientsResource(max_attempts=2).client_for(connection)
-    assert fast.session.retry.attempts == 2 and fast.session.retry.backoff_base == treez.backoff_base_s
+    fast = PosClientsResource(max_attempts=2).client_for(connection)  # the Dagster resource overrides one field
+    assert fast.session.policy == treez.with_overrides(attempts=2)
     fast.close()
 
 
@@ -144,7 +187,7 @@ def test_one_token_cache_renews_early_and_forgets_a_refused_token():
 def test_session_without_policy_keeps_its_old_defaults():
     session = HttpSession("fake", "http://provider.test")
     try:
-        assert session.retry.attempts == 5 and session.limiter is None
+        assert session.policy.attempts == 5 and session.limiter is None
     finally:
         session.close()
 

@@ -149,7 +149,7 @@ def test_a_sync_under_a_wrong_key_fails_at_once_naming_the_setting(monkeypatch, 
 
     from assets.partitions import mx_merchant_partitions
     from assets.transactions import mx_assets
-    from resources.mx_merchant import MxMerchantResource
+    from resources.dagster_resources import MxMerchantResource
     from sensors.alerts import cause_of
 
     connect(engine, tenant_id)

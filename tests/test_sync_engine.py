@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from resources.breaker import CircuitBreaker, MemoryBreakerStore
 from resources.http import ProviderError
-from resources.mx_merchant import MxMerchantResource
+from resources.mx_merchant import client_for
 from syncing.mx import MxSyncOptions, reconciliation, sync_invoices, sync_products, sync_tenant, sync_transactions
 from syncing.progress import MX_STEPS, Tally
 from syncing.runs import CIRCUIT_OPEN, FAILED, SYNCED, sync_each
@@ -14,12 +14,16 @@ from tests.test_mx_sync import connect, make_merchant, stats
 from warehouse.tables.core import sync_runs
 from warehouse.tenants import get_connection, set_connection
 
-RESOURCE = MxMerchantResource(backoff_base_s=0.01)
+
+
+def mx_client(connection):
+    """MX's plain client factory (no Dagster resource), with a short backoff for the tests."""
+    return client_for(connection, backoff_base_s=0.01)
 
 
 def mx_sync(engine, connection, tenant_id, progress):
     opts = MxSyncOptions(page_size=100)
-    client = RESOURCE.client_for(connection)
+    client = mx_client(connection)
     try:
         tx = sync_transactions(engine, client, tenant_id, opts, progress=progress)
         inv = sync_invoices(engine, client, tenant_id, opts, progress=progress)
@@ -75,7 +79,7 @@ def payments(engine, tenant_id):
 def test_sync_each_records_every_connection_and_returns_its_outcome(sandbox, engine, tenant_id):
     merchant = make_merchant(sandbox, transactions=50)
     connection = connect(engine, sandbox, tenant_id, merchant)
-    [ok] = sync_each(engine, tenant_id, "run-1", [connection], lambda s: f"t:{s}", RESOURCE.client_for,
+    [ok] = sync_each(engine, tenant_id, "run-1", [connection], lambda s: f"t:{s}", mx_client,
                      payments(engine, tenant_id))
     assert (ok.status, ok.stats.rows, ok.exc) == (SYNCED, 50, None) and ok.duration > 0
     with engine.begin() as conn:  # the credentials go wrong
@@ -83,7 +87,7 @@ def test_sync_each_records_every_connection_and_returns_its_outcome(sandbox, eng
                        {**connection.credentials, "consumer_secret": "wrong"}, {})
         bad = get_connection(conn, tenant_id, "mx_merchant")
     warned = []
-    [failed] = sync_each(engine, tenant_id, "run-2", [bad], lambda s: f"t:{s}", RESOURCE.client_for,
+    [failed] = sync_each(engine, tenant_id, "run-2", [bad], lambda s: f"t:{s}", mx_client,
                          payments(engine, tenant_id), warn=warned.append)
     assert failed.status == FAILED and failed.auth and not failed.retryable and not failed.config
     assert failed.last_good is not None and "wrong" not in (failed.error or "") and len(warned) == 1
@@ -97,7 +101,7 @@ def test_an_open_breaker_skips_the_call_and_a_bug_is_recorded_and_raised(sandbox
     breaker = CircuitBreaker(MemoryBreakerStore(), tenant_id, "mx_merchant", failure_threshold=1, reset_after=3600)
     breaker.record_failure(ProviderError("mx_merchant", "down"))
     before = sum(stats(sandbox, merchant)["calls"].values())
-    [skipped] = sync_each(engine, tenant_id, None, [connection], lambda s: "t", RESOURCE.client_for,
+    [skipped] = sync_each(engine, tenant_id, None, [connection], lambda s: "t", mx_client,
                           payments(engine, tenant_id), breaker_for=lambda s: breaker)
     assert skipped.status == CIRCUIT_OPEN and sum(stats(sandbox, merchant)["calls"].values()) == before
 
@@ -105,7 +109,7 @@ def test_an_open_breaker_skips_the_call_and_a_bug_is_recorded_and_raised(sandbox
         raise KeyError("ours")
 
     with pytest.raises(KeyError):
-        sync_each(engine, tenant_id, None, [connection], lambda s: "t", RESOURCE.client_for, bug)
+        sync_each(engine, tenant_id, None, [connection], lambda s: "t", mx_client, bug)
     assert [(st, err) for _, st, err, _ in ledger(engine, tenant_id)] == [
         ("skipped", "circuit open: mx_merchant: down"), ("failed", "KeyError: 'ours'")]
 
@@ -114,9 +118,9 @@ def test_the_whole_mx_sync_runs_without_dagster_in_three_ledger_rows(sandbox, en
     merchant = make_merchant(sandbox, transactions=150)
     connect(engine, sandbox, tenant_id, merchant)
     progress = Tally()
-    results = sync_tenant(engine, tenant_id, RESOURCE.client_for, "manual-1", progress)
+    results = sync_tenant(engine, tenant_id, mx_client, "manual-1", progress)
     assert [i for i, _ in progress.steps] == list(range(1, 9))
     assert results["mx_transactions"].rows == progress.counts["payments_read"] == 150
     assert [(s, st) for s, st, _, _ in ledger(engine, tenant_id)] == [
         ("mx_transactions", "success"), ("mx_invoices", "success"), ("mx_products", "success")]
-    assert sync_tenant(engine, "no-such-tenant", RESOURCE.client_for) is None
+    assert sync_tenant(engine, "no-such-tenant", mx_client) is None

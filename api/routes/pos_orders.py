@@ -20,7 +20,7 @@ from api.problems import Problem, problem_responses
 from api.schemas import Input
 from commerce.pos_orders import PosOrderService
 from commerce.storefronts import Storefront
-from resources.pos import PosClientsResource
+from resources.dagster_resources import PosClientsResource
 from resources.pos_orders import FORMATS
 from warehouse.tenants import TenantConnection
 

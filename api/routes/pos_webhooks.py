@@ -17,10 +17,11 @@ from pydantic import BaseModel, Field
 from api import metrics
 from api.deps import EngineDep, RawBody, rate_limit, storefront_dep
 from api.problems import Problem, problem_responses
-from commerce.pos_webhooks import PROVIDERS, receive
+from commerce.pos_webhooks import WEBHOOKS, receive
 
 router = APIRouter(prefix="/shops/{tenant}", tags=["pos webhooks"])
-Provider = Annotated[str, Path(description=f"{', '.join(PROVIDERS[:-1])} or {PROVIDERS[-1]}", max_length=16,
+*_FIRST, _LAST = WEBHOOKS  # the systems that send webhooks, for the description
+Provider = Annotated[str, Path(description=f"{', '.join(_FIRST)} or {_LAST}", max_length=16,
                                openapi_examples={"demo": {"summary": "the demo dispensary's POS", "value": "treez"}})]
 StorefrontDep = storefront_dep("mile-high-treez", "the demo's dispensary on Treez")
 UrlToken = Annotated[str | None, Query(alias="token", max_length=128,
@@ -45,7 +46,7 @@ def pos_webhook_rate_limit(request: Request, storefront: StorefrontDep, provider
 
 
 def count(tenant_id: str, provider: str, outcome: str) -> None:
-    metrics.POS_WEBHOOKS.labels(tenant_id, provider if provider in PROVIDERS else "other", outcome).inc()
+    metrics.POS_WEBHOOKS.labels(tenant_id, provider if provider in WEBHOOKS else "other", outcome).inc()
 
 
 @router.post("/webhooks/pos/{provider}", response_model=PosWebhookAck,
@@ -54,7 +55,7 @@ def count(tenant_id: str, provider: str, outcome: str) -> None:
 def pos_webhook(provider: Provider, storefront: StorefrontDep, engine: EngineDep, body: RawBody, request: Request,
                 token: UrlToken = None) -> PosWebhookAck:
     """Authenticate, record once and acknowledge one POS webhook delivery."""
-    connection = storefront.connection(provider) if provider in PROVIDERS else None
+    connection = storefront.connection(provider) if provider in WEBHOOKS else None
     if connection is None:
         count(storefront.tenant_id, provider, "not-connected")
         raise Problem(404, "unknown-webhook", f"This shop has no {provider[:16]!r} POS connected.")

@@ -12,7 +12,8 @@
 * ``TOKENS`` (``resources.provider``, the one cache every provider shares): bearer tokens per
   account until near expiry (Airalo's token endpoint allows 3 calls a minute; a token is never
   fetched per call).
-* The client's sessions share one retry budget for the run (``CallPolicy`` in each provider's
+* The client's sessions share one retry budget (per client: per asset step, or renewed each window
+  in the API's pool; ``CallPolicy`` in each provider's
   ``PROVIDER``); ``call_stats()`` reports it.
 """
 
@@ -35,9 +36,9 @@ from resources.esim.base import (
     AccountEsim, ProviderOrderStatus, ProviderPackage, ProvisionedEsim, describe, json_body,
 )
 from resources.http import (
-    AuthFailed, CallPolicy, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid, RetryPolicy,
+    AuthFailed, CallPolicy, ConnectionFailed, HttpSession, ProviderError, RateLimited, RequestInvalid,
 )
-from resources.provider import TOKENS, TokenCache  # noqa: F401  (TokenCache: its readers' name)
+from resources.provider import TOKENS
 from warehouse.syncs import Rejected
 from warehouse.tenants import TenantConnection
 
@@ -100,10 +101,10 @@ def account_key(provider: str, base_url: str, login: str, secret: str) -> tuple:
     return provider, base_url, login, hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
-def _never_reached_provider(error: BaseException, retry: RetryPolicy) -> bool:
+def _never_reached_provider(error: BaseException, policy: CallPolicy) -> bool:
     """True when the failed call provably did nothing, so sending it again cannot buy twice."""
     if isinstance(error, RateLimited):  # a throttle says Retry-After; MobiMatter's out-of-stock 429 does not
-        return error.retry_after is not None and error.retry_after <= retry.retry_after_ceiling
+        return error.retry_after is not None and error.retry_after <= policy.retry_after_ceiling_s
     never_connected = (httpx.ConnectError, httpx.ConnectTimeout)
     return isinstance(error, ConnectionFailed) and isinstance(error.__cause__, never_connected)
 
@@ -127,11 +128,11 @@ class EsimClientBase:
         rate = connection.options.get("rate_limit_per_s")
         self.account = account_key(self.name, base, login, secret)
         self.policy, self.budget = policy, policy.budget()  # one budget for all of this client's sessions
-        self.retry, self.timeout = policy.retry(), policy.timeout_s
+        self.timeout = policy.timeout_s
         self.http = HttpSession(self.name, base, headers=headers, policy=policy, budget=self.budget, rate_limit=rate)
         # Non-idempotent calls go through a session that never retries by itself (see _send_once).
-        self.http_once = HttpSession(self.name, base, headers=headers, policy=policy, budget=self.budget,
-                                     retry=RetryPolicy(attempts=1), rate_limit=rate)
+        self.http_once = HttpSession(self.name, base, headers=headers, budget=self.budget,
+                                     policy=policy.with_overrides(attempts=1), rate_limit=rate)
         self.page_size = int(connection.options.get("page_size", self.default_page_size))
         self.stock_feed_url = self._feed_url(connection)
         self._feed: HttpSession | None = None
@@ -205,8 +206,8 @@ class EsimClientBase:
 
     def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts), wait=self.retry.wait, reraise=True,
-            retry=retry_if_exception(lambda e: _never_reached_provider(e, self.retry)),
+            stop=stop_after_attempt(self.policy.attempts), wait=self.policy.wait, reraise=True,
+            retry=retry_if_exception(lambda e: _never_reached_provider(e, self.policy)),
         )
         return retrying(self.http_once.request, method, path, **kwargs)
 
