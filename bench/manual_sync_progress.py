@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_PG, SandboxProcess, load_avg, machine, median  # noqa: E402
 from mx_end_to_end import connect, create_merchant, warehouse_for  # noqa: E402
 
-from resources.mx_merchant import MxMerchantResource  # noqa: E402
+from resources.dagster_resources import MxMerchantResource  # noqa: E402
 from syncing.mx import MxSyncOptions, sync_invoices, sync_products, sync_transactions  # noqa: E402
 from syncing.progress_writer import ProgressWriter  # noqa: E402
 from warehouse import sync_progress  # noqa: E402

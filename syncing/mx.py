@@ -234,7 +234,7 @@ class _TransactionSync:
         self.writer.save({"record_count": self.count, "complete": reconciled})
         self.meter.report()
         self.stats.api_calls = self.client.calls
-        self.stats.extra.update(self.client.call_stats())  # retries and the run's retry budget
+        self.stats.extra.update(self.client.call_stats())  # retries and this client's retry budget (resources.http.CallPolicy)
         self.stats.extra.update(record_count=self.count, reconciled=reconciled)
         return self.stats
 
@@ -547,7 +547,7 @@ def sync_invoices(engine, client: MxMerchantClient, tenant_id: str, opts: MxSync
     with engine.begin() as conn:
         stats.extra["transactions_linked"] = link_invoices(conn, tenant_id)
     stats.api_calls = client.calls - calls_before
-    stats.extra.update(client.call_stats())  # retries and the run's retry budget
+    stats.extra.update(client.call_stats())  # retries and this client's retry budget (resources.http.CallPolicy)
     stats.extra.update(invoices_wanted=len(wanted), numbers_mapped=len(mapped))
     return stats
 

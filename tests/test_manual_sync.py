@@ -19,7 +19,7 @@ from assets.partitions import mx_merchant_partitions
 from assets.transactions import mx_assets
 from people.users import create_user, grant
 from pipelines.definitions import JOBS_BY_SYSTEM
-from resources.mx_merchant import MxMerchantResource
+from resources.dagster_resources import MxMerchantResource
 from sensors.sync_progress import close_for_run
 from sensors.sync_requests import build_sync_request_sensor
 from syncing.progress import MX_STEPS
