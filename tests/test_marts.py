@@ -399,6 +399,31 @@ def test_the_data_dictionary_is_generated_offline(built, tmp_path, monkeypatch):
     assert (folder / "index.html").exists()
 
 
+def test_a_removed_tenant_leaves_the_marts_at_the_next_build(built):
+    """Removing a tenant keeps its synced rows (until purged) but the marts carry current tenants
+    only: the next build, incremental models included, drops it and its tests pass."""
+    from warehouse.tenants import remove_tenant
+
+    engine = make_engine(built["url"])
+    with engine.begin() as conn:
+        assert remove_tenant(conn, B)
+    engine.dispose()
+    work = built["work"]
+    try:
+        result = run_dbt(["build"], built["url"], work / "profiles", target_path=work / "target", check=False)
+        assert result.returncode == 0, result.stdout[-6000:]
+        with_b = [m for m in sorted(model_names()) if rows(built["url"], f"select count(*) as n from {m} where tenant_id = '{B}'")[0]["n"]]
+        assert with_b == []
+        assert rows(built["url"], f"select count(*) as n from transactions where tenant_id = '{B}'")[0]["n"] == 1  # kept
+        assert rows(built["url"], f"select count(*) as n from mx_sales_daily where tenant_id = '{A}'")[0]["n"] > 0
+    finally:  # B back, every mart rebuilt whole, for the test after this one
+        engine = make_engine(built["url"])
+        with engine.begin() as conn:
+            conn.execute(sa.insert(tenants), [{"tenant_id": B, "name": "B"}])
+        engine.dispose()
+        run_dbt(["build", "--full-refresh"], built["url"], work / "profiles", target_path=work / "target")
+
+
 def test_a_reconciliation_test_fails_when_a_mart_loses_money(built):
     """Last: the money test catches a mart whose total drifted from its source table."""
     engine = make_engine(built["url"])

@@ -16,6 +16,7 @@ orders as (
            coalesce(e.n, 0) as esims
     from {{ source('warehouse', 'orders') }} o
     left join esims e on e.tenant_id = o.tenant_id and e.order_id = o.order_id
+    where {{ current_tenant('o.tenant_id') }}
 )
 
 select tenant_id,
