@@ -399,6 +399,23 @@ def test_the_data_dictionary_is_generated_offline(built, tmp_path, monkeypatch):
     assert (folder / "index.html").exists()
 
 
+def test_the_accepted_pos_systems_and_esim_providers_come_from_the_registry(built, monkeypatch):
+    """The accepted_values tests read the registry (run_dbt's vars): a system it lacks fails them."""
+    import resources.esim
+    import resources.pos
+
+    work = built["work"]
+    args = ["test", "--select", "pos_stock_on_hand,test_type:generic mart_provisioning_daily,test_type:generic"]
+    assert run_dbt(args, built["url"], work / "profiles", target_path=work / "target", check=False).returncode == 0
+    monkeypatch.setattr(resources.pos, "POS_SYSTEMS", tuple(s for s in resources.pos.POS_SYSTEMS if s != "treez"))
+    monkeypatch.setattr(resources.esim, "ESIM_PROVIDERS", tuple(p for p in resources.esim.ESIM_PROVIDERS
+                                                                 if p.system != "airalo"))
+    result = run_dbt(args, built["url"], work / "profiles", target_path=work / "target", check=False)
+    assert result.returncode != 0
+    assert "FAIL 1 accepted_values_pos_stock_on_hand_source" in result.stdout, result.stdout[-3000:]
+    assert "FAIL 1 accepted_values_mart_provisioning_daily_provider" in result.stdout, result.stdout[-3000:]
+
+
 def test_a_removed_tenant_leaves_the_marts_at_the_next_build(built):
     """Removing a tenant keeps its synced rows (until purged) but the marts carry current tenants
     only: the next build, incremental models included, drops it and its tests pass."""
