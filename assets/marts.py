@@ -15,7 +15,9 @@ beforehand.
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -84,25 +86,34 @@ def dbt_build(context: dg.AssetExecutionContext, url: str) -> Iterator:
     if params.indirect_selection:
         args += ["--indirect-selection", params.indirect_selection]
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
-    target = TARGET_DIR / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}"
-    target.mkdir(parents=True, exist_ok=True)
-    if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
-        shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
     results: list[dict] = []
 
     def keep(event: dict) -> None:
         if event["info"]["name"] in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
             results.append(event)
 
-    outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
-                      on_event=keep)
-    for raw in results:
-        yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
-            manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
-            target_path=target, project=params.dbt_project)
+    # The run's own target folder (compiled SQL), gone with the run: nothing read from it afterwards.
+    with tempfile.TemporaryDirectory(prefix=f"{context.op_execution_context.op.name}-") as folder:
+        target = Path(folder)
+        if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
+            shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
+                          on_event=keep)
+        for raw in results:
+            yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
+                target_path=target, project=params.dbt_project)
     if outcome.returncode != 0:
-        raise dg.Failure(f"dbt {' '.join(args)} failed", metadata={"log": dg.MetadataValue.md(
+        raise dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
             f"```\n{outcome.stdout[-6000:]}\n```")})
+
+
+def failure_message(args: list[str], results: list[dict]) -> str:
+    """What a failed build says first: the models that errored and the tests that failed, by name."""
+    failed = [f"{e['data']['node_info']['node_name']} ({e['data']['node_info']['node_status']})" for e in results
+              if e["data"].get("node_info", {}).get("node_status") in ("error", "fail", "runtime error")]
+    what = f": {len(failed)} failed: {', '.join(failed)}" if failed else " (dbt itself failed: see the log)"
+    return f"dbt {' '.join(args[:1])} failed{what}"
 
 
 def mart_key(model: str) -> dg.AssetKey:

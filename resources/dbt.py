@@ -115,7 +115,8 @@ def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | N
 
     write_profiles(url, profiles_dir)
     project = project_dir or PROJECT_DIR
-    command = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir),
+    command = [*args, "--log-level", "none",  # nothing on the terminal: its lines come back in ``stdout``
+               "--project-dir", str(project), "--profiles-dir", str(profiles_dir),
                "--vars", json.dumps(project_vars())]
     if target_path is not None:
         command += ["--target-path", str(target_path)]

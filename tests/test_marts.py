@@ -416,6 +416,29 @@ def test_the_accepted_pos_systems_and_esim_providers_come_from_the_registry(buil
     assert "FAIL 1 accepted_values_mart_provisioning_daily_provider" in result.stdout, result.stdout[-3000:]
 
 
+def test_a_failed_dagster_build_names_its_failed_tests_prints_nothing_and_leaves_no_folder(
+        built, tmp_path, monkeypatch, capfd):
+    """The asset's dbt build is quiet on the terminal, names what failed, and cleans up after itself."""
+    import resources.pos
+    from assets.marts import warehouse_marts
+    from resources.dbt import TARGET_DIR
+    from resources.warehouse import WarehouseResource
+
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.setattr(resources.pos, "POS_SYSTEMS", tuple(s for s in resources.pos.POS_SYSTEMS if s != "treez"))
+    before = set(TARGET_DIR.iterdir())
+    capfd.readouterr()
+    result = dg.materialize([warehouse_marts], selection=[dg.AssetKey(["pos", "pos_stock_on_hand"])],
+                            resources={"warehouse": WarehouseResource(url=built["url"])}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "accepted_values_pos_stock_on_hand_source" in message and "(fail)" in message, message
+    assert set(TARGET_DIR.iterdir()) == before  # no run folder left behind
+    printed = capfd.readouterr()
+    assert "Running with dbt" not in printed.out + printed.err and "\x1b[" not in printed.out
+
+
 def test_a_removed_tenant_leaves_the_marts_at_the_next_build(built):
     """Removing a tenant keeps its synced rows (until purged) but the marts carry current tenants
     only: the next build, incremental models included, drops it and its tests pass."""
