@@ -54,6 +54,16 @@ class MartsTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return OWNERS
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        """Plus the upstream assets a model names in ``meta.dagster.deps``: those that write columns
+        of a source table another asset owns (MX invoice links and product categories on
+        ``transactions``)."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        extra = self.get_resource_props(manifest, unique_id).get("config", {}).get("meta", {}).get("dagster", {}).get("deps")
+        if not extra:
+            return spec
+        return spec.replace_attributes(deps=[*spec.deps, *(dg.AssetDep(dg.AssetKey(key)) for key in extra)])
+
 
 # The platform's own tables the models read that no single asset writes (every sync records itself):
 # shown as the warehouse tables they are, with their columns, upstream of the models that read them.

@@ -213,6 +213,7 @@ def test_storefront_marts_equal_the_python_marts_they_replace(built):
             assert new[column] == old[column], column
         for column in ("revenue", "refunds", "net_revenue"):
             assert money(new[column]) == money(old[column]), column
+        assert money(new["captured"]) == money(new["revenue"])  # every paid order was captured in full
     new_attempts = {(r["tenant_id"], str(r["day"])[:10], r["provider"]): r
                     for r in rows(built["url"], "select * from mart_provisioning_daily")}
     assert len(new_attempts) == len(old_attempts) == 4
@@ -352,15 +353,17 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
     graph = build_defs().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
-    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims"}  # the API's tables, external
+    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims", "api/payments",
+                                                  "warehouse/tenants"}  # the API's tables, external; current tenants
     assert parents["orders/mart_provisioning_daily"] >= {"api/provisioning_attempts"}
     (paid_in_full,) = [graph.get_check_spec(c) for c in graph.get_check_keys_for_assets(
         {dg.AssetKey(["orders", "mart_orders_daily"])}) if c.name == PAID_IN_FULL]  # Stripe's payments feed its check
     assert {d.asset_key.to_user_string() for d in paid_in_full.additional_deps} == {"api/orders", "api/payments"}
-    assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products"}
-    assert parents["mx_merchant/mx_transactions_daily"] == {"mx_merchant/transactions"}
+    assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products", "warehouse/tenants"}
+    assert parents["mx_merchant/mx_transactions_daily"] == {  # the columns of transactions those assets write
+        "mx_merchant/transactions", "mx_merchant/invoices", "mx_merchant/product_categories", "warehouse/tenants"}
     assert parents["mx_merchant/mx_sales_daily"] == {"mx_merchant/mx_transactions_daily"}
-    assert parents["pos/pos_customers_by_type"] == {"pos/customers"}
+    assert parents["pos/pos_customers_by_type"] == {"pos/customers", "warehouse/tenants"}
     spec = next(s for s in warehouse_marts.specs if s.key.to_user_string() == "orders/mart_orders_daily")
     schema = spec.metadata["dagster/column_schema"]
     assert {c.name: bool(c.description) for c in schema.columns}["net_revenue"] is True
