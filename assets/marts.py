@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from assets.common import OWNERS, table_metadata
-from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profiles_dir, run_dbt
+from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profile_target, profiles_dir, run_dbt
 from resources.warehouse import WarehouseResource
+from warehouse.db import make_engine
 from warehouse.tables import metadata
 
 GROUP = "marts"
@@ -109,13 +111,53 @@ def dbt_build(context: dg.AssetExecutionContext, url: str) -> Iterator:
             shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
         outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
                           on_event=keep)
+        columns = BuiltColumns(url)
         for raw in results:
-            yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
-                manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
-                target_path=target, project=params.dbt_project)
+            for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                    manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
+                    target_path=target, project=params.dbt_project):
+                yield columns.add_to(event, context) if isinstance(event, dg.Output) else event
+        columns.close()
     if outcome.returncode != 0:
         raise dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
             f"```\n{outcome.stdout[-6000:]}\n```")})
+
+
+class BuiltColumns:
+    """The Columns tab of each model built: its columns with the types the warehouse gave them (the
+    definitions know only the descriptions of ``schema.yml``: dbt learns types by building)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.schema = profile_target(url)["schema"]  # where the models are built
+
+    def add_to(self, output: dg.Output, context: dg.AssetExecutionContext) -> dg.Output:
+        key = context.asset_key_for_output(output.output_name)
+        described = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
+        descriptions = {c.name: c.description for c in described.columns} if described else {}
+        try:
+            built = sa.inspect(self.engine).get_columns(key.path[-1], schema=self.schema)
+        except sa.exc.NoSuchTableError:
+            return output
+        schema = dg.TableSchema(columns=[
+            dg.TableColumn(c["name"], type=self.type_of(key.path[-1], c), description=descriptions.get(c["name"]))
+            for c in built])
+        return output.with_metadata({**output.metadata, "dagster/column_schema": schema})
+
+    def type_of(self, table: str, column: dict) -> str:
+        """The declared type; on SQLite, a column computed by an expression declares none: the type
+        its values are stored as (``typeof``), ``?`` while it has none."""
+        if not isinstance(column["type"], sa.types.NullType):
+            return str(column["type"]).lower()
+        if self.engine.dialect.name != "sqlite":
+            return "?"
+        name = self.engine.dialect.identifier_preparer.quote(column["name"])
+        with self.engine.connect() as conn:
+            stored = conn.exec_driver_sql(f'select typeof({name}) from "{table}" where {name} is not null limit 1').scalar()
+        return stored or "?"
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def failure_message(args: list[str], results: list[dict]) -> str:

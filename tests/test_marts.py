@@ -372,14 +372,22 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
     resources = {"warehouse": WarehouseResource(url=built["url"])}
     selection = [dg.AssetKey(["orders", "mart_orders_daily"]), dg.AssetKey(["orders", "mart_provisioning_daily"])]
 
+    last_result = []
+
     def materialise() -> dict[str, bool]:
         result = dg.materialize([warehouse_marts, *orders_checks], selection=selection, resources=resources,
                                 raise_on_error=False)
+        last_result[:] = [result]
         assert result.success
         assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {k.to_user_string() for k in selection}
         return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
 
     checks = materialise()
+    (built_orders,) = [e.materialization for e in last_result[0].get_asset_materialization_events()
+                       if e.asset_key == dg.AssetKey(["orders", "mart_orders_daily"])]
+    columns = {c.name: c for c in built_orders.metadata["dagster/column_schema"].value.columns}
+    assert "?" not in {c.type for c in columns.values()} and columns["tenant_id"].type  # the types dbt built
+    assert columns["net_revenue"].type in ("numeric", "real") and columns["net_revenue"].description
     assert checks["mart_revenue_matches_payments"] is True and all(checks.values()), checks
     engine = make_engine(built["url"])
     with engine.begin() as conn:  # Stripe captured less than the order says was paid
