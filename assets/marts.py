@@ -15,15 +15,19 @@ beforehand.
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from assets.common import OWNERS, table_metadata
-from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profiles_dir, run_dbt
+from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profile_target, profiles_dir, run_dbt
 from resources.warehouse import WarehouseResource
+from warehouse.db import make_engine
 from warehouse.tables import metadata
 
 GROUP = "marts"
@@ -51,6 +55,16 @@ class MartsTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return OWNERS
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        """Plus the upstream assets a model names in ``meta.dagster.deps``: those that write columns
+        of a source table another asset owns (MX invoice links and product categories on
+        ``transactions``)."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        extra = self.get_resource_props(manifest, unique_id).get("config", {}).get("meta", {}).get("dagster", {}).get("deps")
+        if not extra:
+            return spec
+        return spec.replace_attributes(deps=[*spec.deps, *(dg.AssetDep(dg.AssetKey(key)) for key in extra)])
 
 
 # The platform's own tables the models read that no single asset writes (every sync records itself):
@@ -84,25 +98,74 @@ def dbt_build(context: dg.AssetExecutionContext, url: str) -> Iterator:
     if params.indirect_selection:
         args += ["--indirect-selection", params.indirect_selection]
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
-    target = TARGET_DIR / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}"
-    target.mkdir(parents=True, exist_ok=True)
-    if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
-        shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
     results: list[dict] = []
 
     def keep(event: dict) -> None:
         if event["info"]["name"] in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
             results.append(event)
 
-    outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
-                      on_event=keep)
-    for raw in results:
-        yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
-            manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
-            target_path=target, project=params.dbt_project)
+    # The run's own target folder (compiled SQL), gone with the run: nothing read from it afterwards.
+    with tempfile.TemporaryDirectory(prefix=f"{context.op_execution_context.op.name}-") as folder:
+        target = Path(folder)
+        if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
+            shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
+                          on_event=keep)
+        columns = BuiltColumns(url)
+        for raw in results:
+            for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                    manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
+                    target_path=target, project=params.dbt_project):
+                yield columns.add_to(event, context) if isinstance(event, dg.Output) else event
+        columns.close()
     if outcome.returncode != 0:
-        raise dg.Failure(f"dbt {' '.join(args)} failed", metadata={"log": dg.MetadataValue.md(
+        raise dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
             f"```\n{outcome.stdout[-6000:]}\n```")})
+
+
+class BuiltColumns:
+    """The Columns tab of each model built: its columns with the types the warehouse gave them (the
+    definitions know only the descriptions of ``schema.yml``: dbt learns types by building)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.schema = profile_target(url)["schema"]  # where the models are built
+
+    def add_to(self, output: dg.Output, context: dg.AssetExecutionContext) -> dg.Output:
+        key = context.asset_key_for_output(output.output_name)
+        described = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
+        descriptions = {c.name: c.description for c in described.columns} if described else {}
+        try:
+            built = sa.inspect(self.engine).get_columns(key.path[-1], schema=self.schema)
+        except sa.exc.NoSuchTableError:
+            return output
+        schema = dg.TableSchema(columns=[
+            dg.TableColumn(c["name"], type=self.type_of(key.path[-1], c), description=descriptions.get(c["name"]))
+            for c in built])
+        return output.with_metadata({**output.metadata, "dagster/column_schema": schema})
+
+    def type_of(self, table: str, column: dict) -> str:
+        """The declared type; on SQLite, a column computed by an expression declares none: the type
+        its values are stored as (``typeof``), ``?`` while it has none."""
+        if not isinstance(column["type"], sa.types.NullType):
+            return str(column["type"]).lower()
+        if self.engine.dialect.name != "sqlite":
+            return "?"
+        name = self.engine.dialect.identifier_preparer.quote(column["name"])
+        with self.engine.connect() as conn:
+            stored = conn.exec_driver_sql(f'select typeof({name}) from "{table}" where {name} is not null limit 1').scalar()
+        return stored or "?"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def failure_message(args: list[str], results: list[dict]) -> str:
+    """What a failed build says first: the models that errored and the tests that failed, by name."""
+    failed = [f"{e['data']['node_info']['node_name']} ({e['data']['node_info']['node_status']})" for e in results
+              if e["data"].get("node_info", {}).get("node_status") in ("error", "fail", "runtime error")]
+    what = f": {len(failed)} failed: {', '.join(failed)}" if failed else " (dbt itself failed: see the log)"
+    return f"dbt {' '.join(args[:1])} failed{what}"
 
 
 def mart_key(model: str) -> dg.AssetKey:

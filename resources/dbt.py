@@ -14,6 +14,7 @@ demo and the benchmark all go through ``run_dbt``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -91,6 +92,15 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def project_vars() -> dict[str, list[str]]:
+    """The dbt vars every invocation passes: what the models' tests accept, from the provider
+    registry (a new POS system or eSIM provider needs no edit of the dbt project)."""
+    from resources.esim import ESIM_PROVIDERS
+    from resources.pos import POS_SYSTEMS
+
+    return {"pos_systems": sorted(POS_SYSTEMS), "esim_providers": sorted(p.system for p in ESIM_PROVIDERS)}
+
+
 def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | None = None,
             check: bool = True, project_dir: Path | None = None,
             on_event: Callable[[dict], None] | None = None) -> subprocess.CompletedProcess:
@@ -105,7 +115,9 @@ def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | N
 
     write_profiles(url, profiles_dir)
     project = project_dir or PROJECT_DIR
-    command = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir)]
+    command = [*args, "--log-level", "none",  # nothing on the terminal: its lines come back in ``stdout``
+               "--project-dir", str(project), "--profiles-dir", str(profiles_dir),
+               "--vars", json.dumps(project_vars())]
     if target_path is not None:
         command += ["--target-path", str(target_path)]
     lines: list[str] = []

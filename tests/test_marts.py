@@ -213,6 +213,7 @@ def test_storefront_marts_equal_the_python_marts_they_replace(built):
             assert new[column] == old[column], column
         for column in ("revenue", "refunds", "net_revenue"):
             assert money(new[column]) == money(old[column]), column
+        assert money(new["captured"]) == money(new["revenue"])  # every paid order was captured in full
     new_attempts = {(r["tenant_id"], str(r["day"])[:10], r["provider"]): r
                     for r in rows(built["url"], "select * from mart_provisioning_daily")}
     assert len(new_attempts) == len(old_attempts) == 4
@@ -352,15 +353,17 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
     graph = build_defs().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
-    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims"}  # the API's tables, external
+    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims", "api/payments",
+                                                  "warehouse/tenants"}  # the API's tables, external; current tenants
     assert parents["orders/mart_provisioning_daily"] >= {"api/provisioning_attempts"}
     (paid_in_full,) = [graph.get_check_spec(c) for c in graph.get_check_keys_for_assets(
         {dg.AssetKey(["orders", "mart_orders_daily"])}) if c.name == PAID_IN_FULL]  # Stripe's payments feed its check
     assert {d.asset_key.to_user_string() for d in paid_in_full.additional_deps} == {"api/orders", "api/payments"}
-    assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products"}
-    assert parents["mx_merchant/mx_transactions_daily"] == {"mx_merchant/transactions"}
+    assert parents["pos/pos_stock_on_hand"] == {"pos/inventory", "pos/products", "warehouse/tenants"}
+    assert parents["mx_merchant/mx_transactions_daily"] == {  # the columns of transactions those assets write
+        "mx_merchant/transactions", "mx_merchant/invoices", "mx_merchant/product_categories", "warehouse/tenants"}
     assert parents["mx_merchant/mx_sales_daily"] == {"mx_merchant/mx_transactions_daily"}
-    assert parents["pos/pos_customers_by_type"] == {"pos/customers"}
+    assert parents["pos/pos_customers_by_type"] == {"pos/customers", "warehouse/tenants"}
     spec = next(s for s in warehouse_marts.specs if s.key.to_user_string() == "orders/mart_orders_daily")
     schema = spec.metadata["dagster/column_schema"]
     assert {c.name: bool(c.description) for c in schema.columns}["net_revenue"] is True
@@ -369,14 +372,22 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
     resources = {"warehouse": WarehouseResource(url=built["url"])}
     selection = [dg.AssetKey(["orders", "mart_orders_daily"]), dg.AssetKey(["orders", "mart_provisioning_daily"])]
 
+    last_result = []
+
     def materialise() -> dict[str, bool]:
         result = dg.materialize([warehouse_marts, *orders_checks], selection=selection, resources=resources,
                                 raise_on_error=False)
+        last_result[:] = [result]
         assert result.success
         assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {k.to_user_string() for k in selection}
         return {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
 
     checks = materialise()
+    (built_orders,) = [e.materialization for e in last_result[0].get_asset_materialization_events()
+                       if e.asset_key == dg.AssetKey(["orders", "mart_orders_daily"])]
+    columns = {c.name: c for c in built_orders.metadata["dagster/column_schema"].value.columns}
+    assert "?" not in {c.type for c in columns.values()} and columns["tenant_id"].type  # the types dbt built
+    assert columns["net_revenue"].type in ("numeric", "real") and columns["net_revenue"].description
     assert checks["mart_revenue_matches_payments"] is True and all(checks.values()), checks
     engine = make_engine(built["url"])
     with engine.begin() as conn:  # Stripe captured less than the order says was paid
@@ -397,6 +408,71 @@ def test_the_data_dictionary_is_generated_offline(built, tmp_path, monkeypatch):
     page = (folder / "static_index.html").read_text()  # one file: the page with manifest and catalog inlined
     assert "Sum of the paid orders' totals" in page and "platform_sync_summary" in page
     assert (folder / "index.html").exists()
+
+
+def test_the_accepted_pos_systems_and_esim_providers_come_from_the_registry(built, monkeypatch):
+    """The accepted_values tests read the registry (run_dbt's vars): a system it lacks fails them."""
+    import resources.esim
+    import resources.pos
+
+    work = built["work"]
+    args = ["test", "--select", "pos_stock_on_hand,test_type:generic mart_provisioning_daily,test_type:generic"]
+    assert run_dbt(args, built["url"], work / "profiles", target_path=work / "target", check=False).returncode == 0
+    monkeypatch.setattr(resources.pos, "POS_SYSTEMS", tuple(s for s in resources.pos.POS_SYSTEMS if s != "treez"))
+    monkeypatch.setattr(resources.esim, "ESIM_PROVIDERS", tuple(p for p in resources.esim.ESIM_PROVIDERS
+                                                                 if p.system != "airalo"))
+    result = run_dbt(args, built["url"], work / "profiles", target_path=work / "target", check=False)
+    assert result.returncode != 0
+    assert "FAIL 1 accepted_values_pos_stock_on_hand_source" in result.stdout, result.stdout[-3000:]
+    assert "FAIL 1 accepted_values_mart_provisioning_daily_provider" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_failed_dagster_build_names_its_failed_tests_prints_nothing_and_leaves_no_folder(
+        built, tmp_path, monkeypatch, capfd):
+    """The asset's dbt build is quiet on the terminal, names what failed, and cleans up after itself."""
+    import resources.pos
+    from assets.marts import warehouse_marts
+    from resources.dbt import TARGET_DIR
+    from resources.warehouse import WarehouseResource
+
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path))
+    monkeypatch.setattr(resources.pos, "POS_SYSTEMS", tuple(s for s in resources.pos.POS_SYSTEMS if s != "treez"))
+    before = set(TARGET_DIR.iterdir())
+    capfd.readouterr()
+    result = dg.materialize([warehouse_marts], selection=[dg.AssetKey(["pos", "pos_stock_on_hand"])],
+                            resources={"warehouse": WarehouseResource(url=built["url"])}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "accepted_values_pos_stock_on_hand_source" in message and "(fail)" in message, message
+    assert set(TARGET_DIR.iterdir()) == before  # no run folder left behind
+    printed = capfd.readouterr()
+    assert "Running with dbt" not in printed.out + printed.err and "\x1b[" not in printed.out
+
+
+def test_a_removed_tenant_leaves_the_marts_at_the_next_build(built):
+    """Removing a tenant keeps its synced rows (until purged) but the marts carry current tenants
+    only: the next build, incremental models included, drops it and its tests pass."""
+    from warehouse.tenants import remove_tenant
+
+    engine = make_engine(built["url"])
+    with engine.begin() as conn:
+        assert remove_tenant(conn, B)
+    engine.dispose()
+    work = built["work"]
+    try:
+        result = run_dbt(["build"], built["url"], work / "profiles", target_path=work / "target", check=False)
+        assert result.returncode == 0, result.stdout[-6000:]
+        with_b = [m for m in sorted(model_names()) if rows(built["url"], f"select count(*) as n from {m} where tenant_id = '{B}'")[0]["n"]]
+        assert with_b == []
+        assert rows(built["url"], f"select count(*) as n from transactions where tenant_id = '{B}'")[0]["n"] == 1  # kept
+        assert rows(built["url"], f"select count(*) as n from mx_sales_daily where tenant_id = '{A}'")[0]["n"] > 0
+    finally:  # B back, every mart rebuilt whole, for the test after this one
+        engine = make_engine(built["url"])
+        with engine.begin() as conn:
+            conn.execute(sa.insert(tenants), [{"tenant_id": B, "name": "B"}])
+        engine.dispose()
+        run_dbt(["build", "--full-refresh"], built["url"], work / "profiles", target_path=work / "target")
 
 
 def test_a_reconciliation_test_fails_when_a_mart_loses_money(built):

@@ -183,7 +183,8 @@ def test_a_warehouse_migrated_before_the_schemas_is_placed_by_the_next_upgrade(e
             conn.exec_driver_sql("DROP SCHEMA analytics")
             conn.exec_driver_sql("DROP SCHEMA ops")
             conn.exec_driver_sql("INSERT INTO tenants (tenant_id, name) VALUES ('kept', 'Kept')")
-        assert current(empty_warehouse) == heads - {"0009_schemas_analyst_views"} | {"0009_types_numbers_utc"}
+        past = {"0009_schemas_analyst_views", "0013_pos_events_comments"}  # the pos_events branch after the types
+        assert current(empty_warehouse) == heads - past | {"0009_types_numbers_utc"}
 
         upgrade(empty_warehouse)
         assert current(empty_warehouse) == heads

@@ -60,7 +60,8 @@ def set_connection(
 
 
 def remove_tenant(conn: sa.Connection, tenant_id: str) -> bool:
-    """Remove a tenant and its connections; its synced rows stay until purged by the operator."""
+    """Remove a tenant and its connections; its synced rows stay until purged by the operator, but
+    leave the marts at their next build (they carry current tenants only: analytics/macros/tenants.sql)."""
     conn.execute(sa.delete(tenant_connections).where(tenant_connections.c.tenant_id == tenant_id))
     return conn.execute(sa.delete(tenants).where(tenants.c.tenant_id == tenant_id)).rowcount > 0
 

@@ -15,7 +15,7 @@ from warehouse.types import JSONDoc, Money, UTCDateTime
 
 
 def source_column() -> sa.Column:
-    return sa.Column("source", sa.String(16), nullable=False, comment="system: treez, dutchie, blaze, flowhub, cova, shopify, portaus")
+    return sa.Column("source", sa.String(16), nullable=False, comment="the POS system (or Portaus) it comes from; the systems: resources/providers.py")
 
 
 products = sa.Table(

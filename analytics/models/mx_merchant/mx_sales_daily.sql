@@ -1,6 +1,7 @@
 -- MX Merchant sales and refunds per tenant and UTC day (seed 003). Incremental: a rebuild
 -- recomputes, per tenant, only the days from the earliest one that changed since the last build.
-{{ config(materialized='incremental', unique_key="tenant_id || '|' || day", incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key="tenant_id || '|' || day", incremental_strategy='delete+insert',
+          pre_hook="{{ drop_removed_tenants() }}") }}
 
 with daily as (
     {% if is_incremental() %}

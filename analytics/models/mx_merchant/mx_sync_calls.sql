@@ -11,6 +11,7 @@ with runs as (
            min(case when status = 'success' then 1 else 0 end) as succeeded
     from {{ source('warehouse', 'sync_runs') }}
     where stream in ('mx_transactions', 'mx_invoices', 'mx_products') and run_id is not null
+      and {{ current_tenant() }}
     group by tenant_id, run_id
 )
 

@@ -4,6 +4,7 @@
 -- days from the earliest transaction that changed since the last build (per tenant) onwards.
 {#- indexes: the watermark and the days the incremental models over it read -#}
 {{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert',
+          pre_hook="{{ drop_removed_tenants() }}",
           post_hook=["{{ index_on(this, 'ix_mx_transactions_daily_updated', ['source_updated_at']) }}",
                      "{{ index_on(this, 'ix_mx_transactions_daily_tenant_day', ['tenant_id', 'day']) }}"]) }}
 
@@ -39,6 +40,7 @@ select tenant_id || '|' || {{ dbt.cast(utc_day('created_at'), dbt.type_string())
        {{ money_sum('amount') }} as amount,
        max({{ utc_ts('updated_at') }}) as source_updated_at
 from tx
+where {{ current_tenant() }}
 group by tenant_id, {{ utc_day('created_at') }},
          case when {{ mx_failed('tx') }} then 'failed' when {{ mx_is_refund('tx') }} then 'refund' else 'sale' end,
          coalesce(product_category, 'Uncategorized'), coalesce(primary_product, '(no product)')

@@ -2,7 +2,8 @@
 -- mx_transactions_daily: what the revenue and invoice-linkage models aggregate (a month is about a
 -- thirtieth of the daily rows). Incremental: a rebuild recomputes, per tenant, only the months from
 -- the earliest day that changed since the last build onwards.
-{{ config(materialized='incremental', unique_key='month_key', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='month_key', incremental_strategy='delete+insert',
+          pre_hook="{{ drop_removed_tenants() }}") }}
 
 with daily as (
     {% if is_incremental() %}

@@ -1,7 +1,15 @@
--- Orders and revenue per tenant, UTC day of creation and currency (seed 001).
+-- Orders and revenue per tenant, UTC day of creation and currency (seed 001), with what Stripe
+-- captured for them (payments).
 with esims as (
     select tenant_id, order_id, count(*) as n
     from {{ source('operational', 'order_esims') }}
+    group by tenant_id, order_id
+),
+
+captured as (
+    select tenant_id, order_id, {{ money_sum('amount') }} as amount
+    from {{ source('warehouse', 'payments') }}
+    where status = 'succeeded' and order_id is not null
     group by tenant_id, order_id
 ),
 
@@ -13,9 +21,12 @@ orders as (
            o.paid_at,
            o.amount_total,
            o.amount_refunded,
-           coalesce(e.n, 0) as esims
+           coalesce(e.n, 0) as esims,
+           c.amount as captured
     from {{ source('warehouse', 'orders') }} o
     left join esims e on e.tenant_id = o.tenant_id and e.order_id = o.order_id
+    left join captured c on c.tenant_id = o.tenant_id and c.order_id = o.order_id
+    where {{ current_tenant('o.tenant_id') }}
 )
 
 select tenant_id,
@@ -31,6 +42,7 @@ select tenant_id,
        {{ money_sum('case when paid_at is not null then amount_total else 0 end') }} as revenue,
        {{ money_sum('amount_refunded') }} as refunds,
        {{ money_sum('case when paid_at is not null then amount_total else 0 end') }}
-         - {{ money_sum('amount_refunded') }} as net_revenue
+         - {{ money_sum('amount_refunded') }} as net_revenue,
+       {{ money_sum('captured') }} as captured
 from orders
 group by tenant_id, day, currency

@@ -8,6 +8,7 @@ with attempts as (
            error_class,
            latency_ms
     from {{ source('warehouse', 'provisioning_attempts') }}
+    where {{ current_tenant() }}
 ),
 
 totals as (

@@ -8,6 +8,7 @@ with runs as (
            max(case when status = 'success' then {{ utc_ts('finished_at') }} end) as last_success_at,
            max({{ utc_ts('started_at') }}) as last_started_at
     from {{ source('warehouse', 'sync_runs') }}
+    where {{ current_tenant() }}
     group by tenant_id, stream
 ),
 

@@ -13,7 +13,7 @@ select i.tenant_id,
 from {{ source('warehouse', 'inventory') }} i
 left join {{ source('warehouse', 'products') }} p
   on p.tenant_id = i.tenant_id and p.source = i.source and p.product_id = i.product_id
-where i.deleted_at is null
+where i.deleted_at is null and {{ current_tenant('i.tenant_id') }}
   and i.expires_on is not null
   and i.expires_on <= {{ days_from_today(30) }}
   and {{ money('i.quantity') }} > 0

@@ -4,7 +4,7 @@ with live as (
     select tenant_id, source, product_id, category,
            {{ pos_of("'/'", 'category') }} as cut1
     from {{ source('warehouse', 'products') }}
-    where deleted_at is null and status <> 'deleted'
+    where deleted_at is null and status <> 'deleted' and {{ current_tenant() }}
 ),
 
 split as (

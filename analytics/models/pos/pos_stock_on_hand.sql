@@ -7,7 +7,7 @@ with stock as (
            max({{ money('i.low_stock_threshold') }}) as low_stock_threshold,
            count(*) as lots
     from {{ source('warehouse', 'inventory') }} i
-    where i.deleted_at is null
+    where i.deleted_at is null and {{ current_tenant('i.tenant_id') }}
     group by i.tenant_id, i.source, i.product_id, i.location_id
 )
 

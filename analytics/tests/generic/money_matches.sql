@@ -1,5 +1,5 @@
-{#- A reconciliation: per tenant, a model's money column adds up to the same total as an expression
-    over a source (both summed exactly, compared to the cent's hundredth). -#}
+{#- A reconciliation: per current tenant, a model's money column adds up to the same total as an
+    expression over a source (both summed exactly, compared to the cent's hundredth). -#}
 {% test money_matches(model, column_name, source_relation, source_expression, source_filter='1 = 1') %}
 with mart as (
     select tenant_id, {{ money_sum(column_name) }} as total
@@ -9,7 +9,7 @@ with mart as (
 src as (
     select tenant_id, {{ money_sum(source_expression) }} as total
     from {{ source_relation }}
-    where {{ source_filter }}
+    where ({{ source_filter }}) and {{ current_tenant() }}
     group by tenant_id
 )
 select coalesce(mart.tenant_id, src.tenant_id) as tenant_id, mart.total as mart_total, src.total as source_total
