@@ -14,7 +14,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES as COMPLETED,
+    AssetCheckExecutionRecordStatus,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -30,13 +34,28 @@ class FailedCheck:
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, graph, assets: Iterable[dg.AssetKey]) -> list[FailedCheck]:
-    """The blocking checks on ``assets`` whose latest evaluation failed, for any partition."""
+    """The blocking checks on ``assets`` whose latest evaluation failed (with ERROR severity, the one
+    that blocks), for any partition. A run still going or one that died before its checks ran
+    (latest row only ``PLANNED``) does not clear the evaluation before it."""
     keys = [k for k in graph.get_check_keys_for_assets(set(assets)) if graph.get(k).blocking]
     if not keys:
         return []
-    infos = instance.event_log_storage.get_asset_check_partition_info(keys)
-    return sorted({FailedCheck(i.check_key.asset_key.to_user_string(), i.check_key.name, i.partition_key)
-                   for i in infos if i.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED})
+    storage = instance.event_log_storage
+    unsure = [(i.check_key, i.partition_key) for i in storage.get_asset_check_partition_info(keys)
+              if i.latest_execution_status != AssetCheckExecutionRecordStatus.SUCCEEDED]
+    return sorted(FailedCheck(key.asset_key.to_user_string(), key.name, partition)
+                  for key, partition in unsure if failed(latest_evaluation(storage, key, partition)))
+
+
+def latest_evaluation(storage, key: dg.AssetCheckKey, partition: str | None):
+    records = storage.get_asset_check_execution_history(key, limit=1, status=set(COMPLETED),
+                                                       partition_filter=PartitionKeyFilter(key=partition))
+    return records[0] if records else None
+
+
+def failed(record) -> bool:
+    return (record is not None and record.status == AssetCheckExecutionRecordStatus.FAILED
+            and record.evaluation is not None and record.evaluation.severity == dg.AssetCheckSeverity.ERROR)
 
 
 def held_back(context: dg.AssetExecutionContext) -> dict[dg.AssetKey, list[FailedCheck]]:

@@ -2,6 +2,8 @@
 an earlier run (the POS sync's own) holds back, in the marts' separate run, the marts built on
 that source; the others build. Once the source is fixed and its check passes, they build too."""
 
+import dataclasses
+
 import dagster as dg
 import pytest
 import sqlalchemy as sa
@@ -76,6 +78,12 @@ def test_a_failed_blocking_check_upstream_holds_back_its_marts_until_the_source_
     message = failure.event_specific_data.error.message
     assert "pos/pos_stock_on_hand: held back by" in message
     assert f"pos/inventory:no_negative_stock (tenant {tenant_id})" in message
+
+    account = world["account"]  # a sync that dies before its checks (bad credentials) clears nothing
+    connect(world["engine"], tenant_id, dataclasses.replace(account, credentials=dict.fromkeys(account.credentials, "x")))
+    assert sync_pos(world, tenant_id) == {}
+    assert not run_marts(world, STOCK).success
+    connect(world["engine"], tenant_id, account)
 
     world["account"].set_stock(native_id(dict(target)), 4)  # the store corrects the count; the next sync reads it
     assert sync_pos(world, tenant_id)["no_negative_stock"] is True
