@@ -64,9 +64,9 @@ def held_back(context: dg.AssetExecutionContext) -> dict[dg.AssetKey, list[Faile
     graph = context.job_def.asset_layer.asset_graph  # the job's: its checks are its own only...
     graph = getattr(graph, "source_asset_graph", graph)  # ...the whole graph it was cut from has the sources'
     own = set(context.assets_def.keys)
-    failed = {key: failed for key in own & set(context.selected_asset_keys)
-              if (failed := failed_blocking_checks(context.instance, graph, ancestors(graph, key) - own))}
-    return dict(sorted(failed.items()))
+    held = {key: checks for key in own & set(context.selected_asset_keys)
+            if (checks := failed_blocking_checks(context.instance, graph, ancestors(graph, key) - own))}
+    return dict(sorted(held.items()))
 
 
 def ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
