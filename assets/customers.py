@@ -31,7 +31,7 @@ def view_columns(conn: sa.Connection) -> set[str]:
     pool=POOL,
     retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(NO_PII, asset=CUSTOMERS_KEY, partitions_def=pos_partitions,
+        tenant_check(NO_PII, asset=CUSTOMERS_KEY, partitions_def=pos_partitions, blocking=True,
                      description=f"the `{ANALYTICS_VIEW}` view exposes no PII column"),
         tenant_check(REACHABLE, asset=CUSTOMERS_KEY, partitions_def=pos_partitions, description=REACHABLE_SPEC_TEXT),
     ],

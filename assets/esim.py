@@ -91,7 +91,7 @@ def all_providers_check(name: str, runs: dict[str, Outcome]) -> dg.AssetCheckRes
     metadata=table_metadata(esim_packages),
     pool=POOL, retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(PRICED, asset=PACKAGES_KEY, partitions_def=esim_partitions,
+        tenant_check(PRICED, asset=PACKAGES_KEY, partitions_def=esim_partitions, blocking=True,
                      description="every active package costs > 0, sells above cost"),
         tenant_check(REFRESHED, asset=PACKAGES_KEY, partitions_def=esim_partitions,
                      description="every connected provider's catalog was read"),
@@ -139,7 +139,7 @@ def tenant_slack(warehouse: WarehouseResource, tenant: str, default: SlackResour
     metadata=table_metadata(esim_stock),
     owners=OWNERS, pool=POOL, retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(STOCKED, asset=STOCK_KEY, partitions_def=esim_partitions,
+        tenant_check(STOCKED, asset=STOCK_KEY, partitions_def=esim_partitions, blocking=True,
                      description="every active package has a stock row"),
         tenant_check(STOCK_READ, asset=STOCK_KEY, partitions_def=esim_partitions,
                      description="every connected provider's stock was read"),

@@ -46,9 +46,9 @@ def orphan_rows(conn: sa.Connection, tenant: str) -> list[tuple[str, str, int]]:
     pool=POOL,
     retry_policy=API_RETRY,
     check_specs=[
-        tenant_check(NO_NEGATIVE, asset=INVENTORY_KEY, partitions_def=pos_partitions,
+        tenant_check(NO_NEGATIVE, asset=INVENTORY_KEY, partitions_def=pos_partitions, blocking=True,
                      description="no live stock row has a negative quantity"),
-        tenant_check(HAS_PRODUCT, asset=INVENTORY_KEY, partitions_def=pos_partitions,
+        tenant_check(HAS_PRODUCT, asset=INVENTORY_KEY, partitions_def=pos_partitions, blocking=True,
                      description="every live stock row points at a loaded product"),
         tenant_check(REACHABLE, asset=INVENTORY_KEY, partitions_def=pos_partitions, description=REACHABLE_SPEC_TEXT),
     ],

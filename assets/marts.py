@@ -24,6 +24,7 @@ import dagster as dg
 import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
+from assets import marts_gate
 from assets.common import OWNERS, table_metadata
 from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profile_target, profiles_dir, run_dbt
 from resources.warehouse import WarehouseResource
@@ -81,11 +82,14 @@ translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 
 @dbt_assets(manifest=MANIFEST, project=project, dagster_dbt_translator=translator, name="warehouse_marts")
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """``dbt build`` of the selected models and their tests on the run's warehouse."""
-    yield from dbt_build(context, warehouse.resolved_url)
+    """``dbt build`` of the selected models and their tests on the run's warehouse, but for the
+    marts a failed blocking check upstream holds back (``assets.marts_gate``)."""
+    exclude, held_back = marts_gate.gate(context)
+    yield from held_back
+    yield from dbt_build(context, warehouse.resolved_url, exclude)
 
 
-def dbt_build(context: dg.AssetExecutionContext, url: str) -> Iterator:
+def dbt_build(context: dg.AssetExecutionContext, url: str, exclude: tuple[str, ...] = ()) -> Iterator:
     """``dbt build`` in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
     selected as dagster-dbt's ``DbtCliResource`` would select it for this run, its results turned
     into Dagster events by dagster-dbt's own event translation. The events come once dbt is done."""
@@ -94,7 +98,7 @@ def dbt_build(context: dg.AssetExecutionContext, url: str) -> Iterator:
 
     params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
                                                           dagster_dbt_translator=translator)
-    args = ["build", "--no-write-json", *params.selection_args]  # manifest.json and run_results.json: 0.5-1.5 s, unread
+    args = ["build", "--no-write-json", *params.selection_args, *exclude]  # manifest.json and run_results.json: 0.5-1.5 s, unread
     if params.indirect_selection:
         args += ["--indirect-selection", params.indirect_selection]
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir

@@ -275,7 +275,7 @@ class Store:
 
     def set_quantity(self, i: int, quantity: int) -> Listing:
         with self._lock:
-            self._qty[i] = max(0, int(quantity))
+            self._qty[i] = int(quantity)  # an oversold count stays negative, as a real POS shows it
             self._updated[i] = self._tick()
         return self.listing(i)
 
