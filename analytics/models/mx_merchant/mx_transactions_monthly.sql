@@ -6,19 +6,7 @@
           pre_hook="{{ drop_removed_tenants() }}") }}
 
 with daily as (
-    {% if is_incremental() %}
-    select d.*
-    from (
-        select tenant_id, min(day) as since
-        from {{ ref('mx_transactions_daily') }}
-        where source_updated_at > (select max(source_updated_at) from {{ this }})
-        group by tenant_id
-    ) changed
-    {{ rows_since(ref('mx_transactions_daily'), 'd', 'changed', 'day', month_start('changed.since')) }}
-    {% else %}
-    select d.*
-    from {{ ref('mx_transactions_daily') }} d
-    {% endif %}
+    {{ mx_daily_rows_to_rebuild(ref('mx_transactions_daily'), month_start('changed.since')) }}
 )
 
 select tenant_id || '|' || {{ dbt.cast(month_start('day'), dbt.type_string()) }} as month_key,
