@@ -127,5 +127,6 @@ def test_exports_stream_csv_and_parquet_and_are_audited(engine, warehouse_url, t
         assert c.get(url, headers=nurse).status_code == 403
     with engine.connect() as conn:
         logged = conn.execute(sa.select(audit_log.c.detail).where(audit_log.c.tenant_id == world.own,
-                                                                  audit_log.c.action == "export")).scalars().all()
+                                                                  audit_log.c.action == "export")
+                              .order_by(audit_log.c.id)).scalars().all()
     assert len(logged) == 5 and logged[0]["what"] == "transactions" and logged[0]["format"] == "csv"
