@@ -45,6 +45,10 @@ ANALYST: dict[str, str] = {
     "webhook_events_analytics": "Stripe events accepted and their outcome, without the body (view)",
     "provisioning_attempts": "every eSIM provider call made for an order",
     "sync_runs": "one row per sync of a stream for a tenant: freshness, rows, API calls",
+    "studio_quotes": "the 3D-print studio's quotes",
+    "studio_quote_items": "lines of the studio's quotes",
+    "studio_invoice_items": "lines of the studio's invoices",
+    "studio_payments": "payments and refunds of the studio's invoices",
 }
 
 # name -> why analysts do not see it
@@ -75,6 +79,14 @@ OPERATIONAL: dict[str, str] = {
     "invoice_data_sent": "the nurses' data-sent flag on MX invoices, with who set it",
     "audit_log": "who did what on which tenant (staff e-mails)",
     "sync_progress": "manual sync requests with who asked and their live progress",
+    "studio_business": "the studio's bank details",
+    "studio_document_numbers": "document number counters",
+    "studio_clients": "the studio's clients' e-mails, phones and addresses",
+    "studio_invoices": "checkout URLs and the digest of the invoice page's link",
+    "studio_attachments": "files attached to invoices",
+    "studio_order_files": "clients' 3D model files",
+    "studio_activity_logs": "who did what, with staff and client ids",
+    "studio_user_messages": "messages between staff and clients",
 }
 
 _RELKINDS = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
