@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"settings", "storehouse", "pipelines", "assets", "resources", "sensors", "commerce", "api", "warehouse", "sandbox",
-        "people", "syncing"}
+        "people", "syncing", "studio"}
 SETTINGS = "settings"  # the leaf package every layer may read
 ALLOWED = {
     "settings": set(),  # the leaf: every layer reads it, it reads none of ours
@@ -20,10 +20,11 @@ ALLOWED = {
     "resources": {"warehouse", SETTINGS},
     "commerce": {"resources", "warehouse", SETTINGS},
     "syncing": {"resources", "warehouse", SETTINGS},  # the sync engine: no Dagster (below)
-    "assets": {"resources", "warehouse", "commerce", "syncing", SETTINGS},
+    "assets": {"resources", "warehouse", "commerce", "studio", "syncing", SETTINGS},
     "sensors": {"assets", "resources", "warehouse", SETTINGS},
     "people": {"resources", "warehouse", SETTINGS},
-    "api": {"commerce", "people", "resources", "warehouse", "syncing.progress", SETTINGS},  # the sync steps' names
+    "studio": {"commerce", "people", "resources", "warehouse", SETTINGS},  # reuses the shop's Stripe and leases
+    "api": {"commerce", "people", "studio", "resources", "warehouse", "syncing.progress", SETTINGS},  # the sync steps' names
     "pipelines": {"assets", "resources", "sensors", "warehouse", SETTINGS},
 }
 
