@@ -70,10 +70,11 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app.state.services, app.state.settings = services, settings
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
-    app.state.people = Auth(services.engine, load_secret(settings))
+    secret = load_secret(settings)
+    app.state.people = Auth(services.engine, secret)
     # local files' links are signed with the API's key: any worker (or Dagster run) can issue one
     app.state.storage_settings = storage_settings
-    app.state.storage = storage or storage_from_settings(storage_settings, secret=load_secret(settings),
+    app.state.storage = storage or storage_from_settings(storage_settings, secret=secret,
                                                          public_url=storage_settings.public_url or settings.public_url)
     app.state.signin_limiter = RateLimiter(app.state.people.settings.signin_failures_per_min / 60,
                                            app.state.people.settings.signin_failures_burst)

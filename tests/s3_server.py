@@ -3,7 +3,7 @@
 Not moto's in-process mock: the backend talks HTTP to a real server process, through botocore's
 real transport, timeouts and retries. The port is a free one (``STOREHOUSE_TEST_S3_PORT`` pins
 it). When the server cannot start (moto not installed, say) the tests that need it skip, saying
-why; CI installs moto with the ``test`` extra, so they run there.
+why, except in CI, which installs moto with the ``test`` extra: there they fail instead.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ from resources.storage.s3 import S3Storage
 from resources.storage.settings import StorageSettings
 
 ACCESS_KEY, SECRET_KEY = "storehouse-test", "storehouse-test-secret"
+IN_CI = os.environ.get("CI") == "true"  # CI must run these, never skip them
+
+
+def unavailable(reason: str):
+    (pytest.fail if IN_CI else pytest.skip)(f"moto's S3 server {reason}")
 
 
 def free_port() -> int:
@@ -45,18 +50,18 @@ class MotoServer:
             self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                          stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
-            pytest.skip(f"moto's S3 server could not start ({exc}): pip install 'moto[server]'")
+            unavailable(f"could not start ({exc}): pip install 'moto[server]'")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = open(self.log.name, errors="replace").read()[-600:]
-                pytest.skip(f"moto's S3 server exited at start (pip install 'moto[server]'?): {tail}")
+                unavailable(f"exited at start (pip install 'moto[server]'?): {tail}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/moto-api/", timeout=1).status_code < 500:
                     return self
             time.sleep(0.2)
         self.stop()
-        pytest.skip(f"moto's S3 server did not answer on {self.url} within 30 s")
+        unavailable(f"did not answer on {self.url} within 30 s")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
