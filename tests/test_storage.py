@@ -73,6 +73,7 @@ def backend(request, tmp_path, warehouse_url, engine):
 
 def test_put_get_exists_replace(backend):
     s = backend.storage
+    assert isinstance(s, Storage)  # the protocol, method for method
     key = attachment_key("t-acme", 41, "Spec sheet.pdf")
     assert not s.exists(ATTACHMENTS, key)
     s.put(ATTACHMENTS, key, PDF, "application/pdf")

@@ -18,6 +18,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import math
 import os
 import tempfile
 import time
@@ -170,7 +171,7 @@ class LocalStorage:
         check_key(key)
         if not 1 <= expires_s <= MAX_LINK_S:
             raise ValueError(f"expires_s must be between 1 and {MAX_LINK_S}")
-        expires = int(time.time()) + int(expires_s)
+        expires = math.ceil(time.time()) + int(expires_s)  # at least expires_s from now, whole seconds
         query = {"expires": expires}
         if filename is not None:
             query["filename"] = filename
