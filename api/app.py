@@ -17,6 +17,8 @@ from api.settings import ApiSettings
 from commerce.services import Services
 from commerce.tokens import load_secret
 from people.auth import Auth
+from resources.storage import Storage
+from resources.storage.settings import StorageSettings, storage_from_settings
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
@@ -36,15 +38,18 @@ ROUTERS: list[str] = [
     "api.routes.staff_analytics",
     "api.routes.staff_syncs",
     "api.routes.staff_page",
+    "api.routes.files",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
                "scoped to a shop by its slug in the path (`{tenant}`); errors are RFC 9457 problem details.")
 
 
-def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None, *,
+               storage_settings: StorageSettings | None = None, storage: Storage | None = None) -> FastAPI:
     """Build the app; its lifespan starts this process's provisioning and effects workers."""
     settings = settings or ApiSettings()
+    storage_settings = storage_settings or StorageSettings()
     services = Services(settings, engine)
 
     @contextlib.asynccontextmanager
@@ -55,6 +60,8 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
             yield
         finally:
             services.close()
+            if hasattr(app.state.storage, "close"):  # the S3 client's connection pool
+                app.state.storage.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from this package's own copy (fastapi-offline),
     # so they work without internet.
@@ -63,7 +70,12 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app.state.services, app.state.settings = services, settings
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
-    app.state.people = Auth(services.engine, load_secret(settings))
+    secret = load_secret(settings)
+    app.state.people = Auth(services.engine, secret)
+    # local files' links are signed with the API's key: any worker (or Dagster run) can issue one
+    app.state.storage_settings = storage_settings
+    app.state.storage = storage or storage_from_settings(storage_settings, secret=secret,
+                                                         public_url=storage_settings.public_url or settings.public_url)
     app.state.signin_limiter = RateLimiter(app.state.people.settings.signin_failures_per_min / 60,
                                            app.state.people.settings.signin_failures_burst)
     problems.install(app)

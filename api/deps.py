@@ -15,6 +15,8 @@ from api.problems import Problem
 from api.ratelimit import RateLimiter
 from commerce.services import Services
 from commerce.storefronts import Storefront
+from resources.storage import Storage
+from resources.storage.settings import StorageSettings
 
 
 def get_services(request: Request) -> Services:
@@ -29,6 +31,18 @@ def get_engine(request: Request) -> sa.Engine:
 
 
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
+
+
+def get_storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def get_storage_settings(request: Request) -> StorageSettings:
+    return request.app.state.storage_settings
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]  # put/get/signed_url; see resources/storage
+StorageSettingsDep = Annotated[StorageSettings, Depends(get_storage_settings)]  # expiry, upload rules
 
 
 SLUG_TEXT = ("The shop (tenant) the request is for, by its slug: the tenant id it was registered with "

@@ -24,6 +24,8 @@ from starlette.routing import Match
 
 from commerce.errors import Problem
 from people.users import PeopleError
+from resources.storage import InvalidKey, NotFound, StorageError
+from resources.storage.uploads import TooLarge, UnsupportedType
 
 log = logging.getLogger("storehouse.api")
 MEDIA_TYPE = "application/problem+json"
@@ -120,6 +122,24 @@ def _unstorable(request: Request, exc: sa.exc.DataError) -> JSONResponse:
                             "(for example a NUL character).", instance=request.url.path)
 
 
+def _storage(request: Request, exc: StorageError) -> JSONResponse:
+    # Every upload route checks with resources.storage.uploads.check_upload and lets its refusals
+    # rise to here: one answer for each, whichever route took the file.
+    if isinstance(exc, TooLarge):
+        return problem_response(413, "file-too-large", str(exc), instance=request.url.path, limit=exc.limit)
+    if isinstance(exc, UnsupportedType):
+        return problem_response(415, "unsupported-file-type", str(exc), instance=request.url.path,
+                                accepted=exc.allowed)
+    if isinstance(exc, InvalidKey):
+        return problem_response(400, "invalid-file-name", "The file cannot be stored under that name.",
+                                instance=request.url.path)
+    if isinstance(exc, NotFound):
+        return problem_response(404, "file-not-found", "The file does not exist.", instance=request.url.path)
+    log.warning("storage failed on %s %s: %s", request.method, request.url.path, exc)  # names no credential
+    return problem_response(503, "storage-unavailable", "File storage is unavailable; try again shortly.",
+                            instance=request.url.path, headers={"Retry-After": "5"})
+
+
 def _gone(request: Request, exc: ClientDisconnect) -> Response:
     # The client hung up before sending its whole body: nobody reads an answer, nothing failed here.
     log.debug("client disconnected during %s %s", request.method, request.url.path)
@@ -139,5 +159,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(PeopleError, _refused)
     app.add_exception_handler(sa.exc.DataError, _unstorable)
+    app.add_exception_handler(StorageError, _storage)
     app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)
