@@ -7,12 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from studio.activity import Actor, log_activity
 from warehouse.tables.core import tenants
 from warehouse.tables.studio import studio_business
 from warehouse.types import now_utc
-from warehouse.upsert import upsert
 
 FIELDS = ("name", "address", "phone", "email", "abn", "bank_name", "bank_bsb", "bank_account", "bank_account_name",
           "logo_key", "currency", "gst_rate", "quote_prefix", "invoice_prefix", "payment_terms_days",
@@ -40,6 +40,9 @@ def save_business(conn: sa.Connection, tenant_id: str, actor: Actor, **fields: A
         raise ValueError(f"unknown business fields {sorted(unknown)}")
     current = get_business(conn, tenant_id)
     row = {**{f: current[f] for f in FIELDS}, **fields, "tenant_id": tenant_id, "updated_at": now_utc()}
-    upsert(conn, studio_business, [row])
+    # Not warehouse.upsert: its raw SQLite path binds Money, not this table's plain Numeric rates.
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(studio_business)
+    conn.execute(insert.values(**row).on_conflict_do_update(
+        index_elements=[studio_business.c.tenant_id], set_={k: v for k, v in row.items() if k != "tenant_id"}))
     log_activity(conn, tenant_id, "business", 0, "updated", actor, fields=sorted(fields))
     return get_business(conn, tenant_id)
