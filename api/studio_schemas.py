@@ -35,7 +35,7 @@ class ClientIn(Input):
 
 
 class ClientPatch(Input):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Annotated[str, Field(min_length=1, max_length=200)] = None  # type: ignore[assignment]
     company: str | None = Field(None, max_length=200)
     email: Email | None = None
     phone: str | None = Field(None, max_length=50)
@@ -85,7 +85,7 @@ class QuoteIn(Input):
 
 
 class QuotePatch(Input):
-    client_id: RowId | None = None
+    client_id: RowId = None  # type: ignore[assignment]
     items: Items | None = Field(None, description="replaces every line")
     notes: Text | None = None
     valid_until: Day | None = None
@@ -100,7 +100,7 @@ class InvoiceIn(Input):
 
 
 class InvoicePatch(Input):
-    client_id: RowId | None = None
+    client_id: RowId = None  # type: ignore[assignment]
     items: Items | None = Field(None, description="replaces every line")
     notes: Text | None = None
     due_date: Day | None = None
@@ -210,7 +210,9 @@ class ActivityView(BaseModel):
 
 
 class BusinessIn(Input):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    """The fields to set (the others keep their value); those every document needs cannot be null."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] = None  # type: ignore[assignment]
     address: str | None = Field(None, max_length=2000)
     phone: str | None = Field(None, max_length=50)
     email: Email | None = None
@@ -219,12 +221,12 @@ class BusinessIn(Input):
     bank_bsb: str | None = Field(None, max_length=10)
     bank_account: str | None = Field(None, max_length=30)
     bank_account_name: str | None = Field(None, max_length=200)
-    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    gst_rate: Decimal | None = Field(None, ge=0, le=1, decimal_places=4)
-    quote_prefix: str | None = Field(None, max_length=16, pattern=r"^[A-Za-z0-9/#._-]*$")
-    invoice_prefix: str | None = Field(None, max_length=16, pattern=r"^[A-Za-z0-9/#._-]*$")
-    payment_terms_days: int | None = Field(None, ge=0, le=365)
-    quote_valid_days: int | None = Field(None, ge=1, le=365)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = None  # type: ignore[assignment]
+    gst_rate: Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)] = None  # type: ignore[assignment]
+    quote_prefix: Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z0-9/#._-]*$")] = None  # type: ignore[assignment]
+    invoice_prefix: Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z0-9/#._-]*$")] = None  # type: ignore[assignment]
+    payment_terms_days: Annotated[int, Field(ge=0, le=365)] = None  # type: ignore[assignment]
+    quote_valid_days: Annotated[int, Field(ge=1, le=365)] = None  # type: ignore[assignment]
 
 
 class BusinessView(BaseModel):

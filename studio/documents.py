@@ -146,7 +146,8 @@ def create_document(conn: sa.Connection, kind: Kind, tenant_id: str, client_id: 
     live_client(conn, tenant_id, client_id)
     business = get_business(conn, tenant_id)
     rows, totals = priced_items(items, business["gst_rate"])
-    number, printed = next_document_number(conn, tenant_id, kind.name)
+    # From here to the commit other creations of this kind wait (studio.numbers): only inserts follow.
+    number, printed = next_document_number(conn, tenant_id, kind.name, prefix=business[f"{kind.name}_prefix"])
     values = {**fields, **_totals_values(totals), "tenant_id": tenant_id, "client_id": client_id, "number": number,
               "document_number": printed, "currency": business["currency"], "created_by": actor.user_id}
     if kind is INVOICE:

@@ -37,15 +37,16 @@ def prefix_of(conn: sa.Connection, tenant_id: str, kind: str, default_prefix: st
     return found if found is not None else (default_prefix if default_prefix is not None else KINDS[kind])
 
 
-def next_document_number(conn: sa.Connection, tenant_id: str, kind: str,
-                         default_prefix: str | None = None) -> tuple[int, str]:
+def next_document_number(conn: sa.Connection, tenant_id: str, kind: str, default_prefix: str | None = None,
+                         *, prefix: str | None = None) -> tuple[int, str]:
     """Advance ``tenant_id``'s ``kind`` counter and return ``(number, printed number)``.
 
-    Call it inside the transaction that inserts the document (``studio.db.writing``): the number
-    is the document's only if that transaction commits."""
+    Call it inside the transaction that inserts the document (``studio.db.writing``), as late as
+    possible: the number is the document's only if that transaction commits, and other creations
+    of the kind wait from here to the commit. ``prefix``: the studio's, already read by the caller."""
     if kind not in KINDS:
         raise StudioError(422, "unknown-document-kind", f"documents are {' or '.join(KINDS)}, not {kind!r}")
-    prefix = prefix_of(conn, tenant_id, kind, default_prefix)
+    prefix = prefix if prefix is not None else prefix_of(conn, tenant_id, kind, default_prefix)
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(studio_document_numbers)
     counter = studio_document_numbers.c
     statement = (insert.values(tenant_id=tenant_id, kind=kind, prefix=prefix, last_number=1)

@@ -3,7 +3,7 @@
 to the other (``studio_quotes.invoice_id``, ``studio_invoices.quote_id``).
 
 Each function runs inside the caller's write transaction (``studio.db.writing``) and returns the
-quote as it is now (``studio.documents.read``)."""
+quote as it is now (``studio.documents.read``), but ``create_quote``, which returns its id."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from warehouse.types import now_utc
 
 
 def create_quote(conn: sa.Connection, tenant_id: str, client_id: int, items: list[dict[str, Any]], actor: Actor,
-                 *, notes: str | None = None, valid_until: dt.date | None = None) -> dict[str, Any]:
-    quote_id = create_document(conn, QUOTE, tenant_id, client_id, items, actor, notes=notes, valid_until=valid_until)
-    return read(conn, QUOTE, tenant_id, quote_id)
+                 *, notes: str | None = None, valid_until: dt.date | None = None) -> int:
+    """A draft with the studio's next quote number; its id. Read it back (``get_quote``) after the
+    commit: creations of quotes wait for this transaction's end (``studio.numbers``)."""
+    return create_document(conn, QUOTE, tenant_id, client_id, items, actor, notes=notes, valid_until=valid_until)
 
 
 def get_quote(conn: sa.Connection, tenant_id: str, quote_id: int, client_id: int | None = None) -> dict[str, Any]:

@@ -37,8 +37,12 @@ def test_400_concurrent_creations_get_exactly_1_to_400(engine, tenant_id):
     def create(i: int) -> str:
         with writing(engine) as conn:
             if i % 2:
-                return quotes.create_quote(conn, tenant_id, studio.client_id, items("10.00"), STAFF)["document_number"]
-            return invoices.create_invoice(conn, tenant_id, studio.client_id, items("10.00"), STAFF)["document_number"]
+                made = quotes.create_quote(conn, tenant_id, studio.client_id, items("10.00"), STAFF)
+            else:
+                made = invoices.create_invoice(conn, tenant_id, studio.client_id, items("10.00"), STAFF)
+        with engine.connect() as conn:
+            read = quotes.get_quote if i % 2 else invoices.get_invoice
+            return read(conn, tenant_id, made)["document_number"]
 
     with cf.ThreadPoolExecutor(16) as pool:
         printed = list(pool.map(create, range(2 * N)))

@@ -107,8 +107,10 @@ def list_quotes(access: Viewer, conn: ReadConn, status: QuoteStatus | None = Non
 def create_quote(body: QuoteIn, access: Manager, engine: EngineDep) -> dict:
     """A draft with the studio's next quote number; lines priced by the one rounding rule."""
     with writing(engine) as conn:
-        return quotes.create_quote(conn, access.tenant_id, body.client_id, _items(body.items), staff(access),
-                                   notes=body.notes, valid_until=body.valid_until)
+        quote_id = quotes.create_quote(conn, access.tenant_id, body.client_id, _items(body.items), staff(access),
+                                       notes=body.notes, valid_until=body.valid_until)
+    with engine.connect() as conn:  # after the commit: the next creation need not wait for this read
+        return quotes.get_quote(conn, access.tenant_id, quote_id)
 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteView, responses=STAFF_RESPONSES)
@@ -145,7 +147,8 @@ def decline_quote(quote_id: Id, access: Manager, engine: EngineDep) -> dict:
         return quotes.decline_quote(conn, access.tenant_id, quote_id, staff(access))
 
 
-@router.post("/quotes/{quote_id}/convert", response_model=Converted, status_code=201, responses=WRITES)
+@router.post("/quotes/{quote_id}/convert", response_model=Converted, status_code=201,
+             responses={**WRITES, 200: {"model": Converted, "description": "Converted before: that same invoice"}})
 def convert_quote(quote_id: Id, access: Manager, engine: EngineDep, response: Response) -> Converted:
     """The accepted quote's invoice: a draft with its lines, linked both ways (201). Converting
     again returns that same invoice (200)."""
@@ -171,8 +174,10 @@ def list_invoices(access: Viewer, conn: ReadConn, status: InvoiceStatus | None =
 def create_invoice(body: InvoiceIn, access: Manager, engine: EngineDep) -> dict:
     """A draft with the studio's next invoice number."""
     with writing(engine) as conn:
-        return invoices.create_invoice(conn, access.tenant_id, body.client_id, _items(body.items), staff(access),
-                                       notes=body.notes, due_date=body.due_date)
+        invoice_id = invoices.create_invoice(conn, access.tenant_id, body.client_id, _items(body.items),
+                                             staff(access), notes=body.notes, due_date=body.due_date)
+    with engine.connect() as conn:  # after the commit: the next creation need not wait for this read
+        return invoices.get_invoice(conn, access.tenant_id, invoice_id)
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceView, responses=STAFF_RESPONSES)
