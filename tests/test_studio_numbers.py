@@ -99,3 +99,22 @@ def test_two_api_workers_and_many_clients_number_400_documents_1_to_400(engine, 
     assert {status for status, _ in answers} == {201}, [a for a in answers if a[0] != 201][:3]
     assert numbers_of(engine, studio_quotes, tenant_id) == list(range(1, N + 1))
     assert sorted(printed for _, printed in answers) == [f"Q-{n:04d}" for n in range(1, N + 1)]
+
+
+def test_concurrent_conversions_of_one_quote_make_one_invoice(engine, tenant_id):
+    studio = make_studio(engine, tenant_id, roles=())
+    with writing(engine) as conn:
+        quote_id = quotes.create_quote(conn, tenant_id, studio.client_id, items("40.00"), STAFF)
+        quotes.send_quote(conn, tenant_id, quote_id, STAFF)
+        quotes.accept_quote(conn, tenant_id, quote_id, STAFF)
+
+    def convert(_: int) -> tuple[int, bool]:
+        with writing(engine) as conn:
+            invoice, created = quotes.convert_quote(conn, tenant_id, quote_id, STAFF)
+        return invoice["id"], created
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(convert, range(16)))
+    assert len({invoice for invoice, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    assert numbers_of(engine, studio_invoices, tenant_id) == [1]

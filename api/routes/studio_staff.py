@@ -24,7 +24,7 @@ from people.auth import Access
 from studio import activity, business, clients, invoices, messages, quotes
 from studio.activity import Actor
 from studio.db import writing
-from studio.documents import INVOICE, QUOTE, list_documents
+from studio.documents import INVOICE, KINDS, QUOTE, list_documents, load
 
 router = APIRouter(prefix="/studios/{tenant}", tags=["studio: staff"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -236,8 +236,6 @@ def post_message(kind: Kind, document_id: Id, body: MessageIn, access: Manager, 
 @router.get("/{kind}/{document_id}/activity", response_model=list[ActivityView], responses=STAFF_RESPONSES)
 def document_activity(kind: Kind, document_id: Id, access: Viewer, conn: ReadConn) -> list[dict]:
     """Every change to this quote or invoice: who, when, what; oldest first."""
-    from studio.documents import KINDS, load
-
     load(conn, KINDS[kind[:-1]], access.tenant_id, document_id)
     return activity.activity_of(conn, access.tenant_id, kind[:-1], document_id)
 
