@@ -39,6 +39,8 @@ ROUTERS: list[str] = [
     "api.routes.staff_syncs",
     "api.routes.staff_page",
     "api.routes.files",
+    "api.routes.studio_staff",
+    "api.routes.studio_client",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "

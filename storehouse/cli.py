@@ -448,6 +448,11 @@ def demo(
         console.print("\nStaff API users, one per role (seed 003), once `storehouse api` runs:")
         for line in demo_users(_engine(settings), settings.api_url):
             console.print(f"    {line}", soft_wrap=True)
+        from storehouse.demo_studio import STUDIO, demo_studio
+
+        console.print(f"\n3D-print studio ({STUDIO}): clients, quotes and invoices in different states; sign in as")
+        for line in demo_studio(_engine(settings), settings.api_url):
+            console.print(f"    {line}", soft_wrap=True)
         from storehouse.demo_storefront import STOREFRONT, buy_one_esim
 
         console.print("\neSIM shop (NumnaRoad): one purchase end to end through the shop API")

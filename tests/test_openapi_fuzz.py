@@ -73,9 +73,10 @@ def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
                  ("path", "order_id"): [order["order_id"]], ("path", "unit"): [1],
                  ("query", "token"): [order["token"]], ("header", "x-order-token"): [order["token"]],
                  ("query", "session_id"): [order_row(engine, storefront, order["order_id"])["stripe_session_id"]],
-                 ("path", "transaction_id"): [2, 4], ("path", "invoice_id"): [4, 8], ("path", "user_id"): user_ids,
+                 ("path", "transaction_id"): [2, 4], ("path", "user_id"): user_ids,
                  ("path", "system"): ["slack", "stripe", "mx_merchant"],
-                 ("path", "sync_id"): [finished_sync(engine, world.own)]}
+                 ("path", "sync_id"): [finished_sync(engine, world.own)],
+                 **studio_documents(engine, world.own)}
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         yield schema, callers, known
     for storefront in known[("path", "shop")]:  # what the cases left queued is no later test's work
@@ -89,6 +90,23 @@ def finished_sync(engine, tenant: str) -> int:
     sync_id = sync_progress.request_manual_sync(engine, tenant, "mx_merchant_sync", None)
     sync_progress.finish(engine, sync_id, "succeeded")
     return sync_id
+
+
+def studio_documents(engine, tenant: str) -> dict[tuple[str, str], list]:
+    """A client, a sent quote and a draft invoice in the staff tenant, as the studio routes' path values."""
+    from studio import clients, invoices, quotes
+    from studio.activity import Actor
+    from studio.db import writing
+
+    item = [{"description": "fuzz part", "quantity": "1", "unit_price": "5.00"}]
+    with writing(engine) as conn:
+        client_id = clients.create_client(conn, tenant, Actor("system"), name="Fuzz Client")["id"]
+        quote_id = quotes.create_quote(conn, tenant, client_id, item, Actor("system"))
+        quotes.send_quote(conn, tenant, quote_id, Actor("system"))
+        invoice_id = invoices.create_invoice(conn, tenant, client_id, item, Actor("system"))
+    return {("path", "client_id"): [client_id], ("path", "quote_id"): [quote_id],
+            ("path", "document_id"): [quote_id, invoice_id], ("path", "kind"): ["quotes", "invoices"],
+            ("path", "invoice_id"): [4, 8, invoice_id]}
 
 
 def demo_copies(engine, sandbox_url: str, prefix: str) -> dict[str, str]:

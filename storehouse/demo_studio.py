@@ -1,0 +1,88 @@
+"""The demo's 3D-print studio (seed 002): a studio tenant in AUD with its ABN, GST and bank details,
+a few clients, and quotes and invoices in different states; its owner and one client sign in.
+
+Made once per warehouse: a demo run again finds the studio's documents and leaves them be.
+Payments (and so paid and partially paid invoices) are the ledger's: ``studio.ledger``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from people.credentials import Passwords
+from people.settings import PeopleSettings
+from people.users import create_user, find_user, grant
+from storehouse.demo_people import PASSWORD
+from studio import clients, invoices, quotes
+from studio.activity import Actor
+from studio.business import save_business
+from studio.db import writing
+from warehouse.tables.studio import studio_quotes
+from warehouse.tenants import add_tenant
+from warehouse.types import now_utc
+
+STUDIO = "print-sydney"
+BUSINESS = dict(name="3D Print Sydney", address="Unit 4, 12 Parramatta Rd, Annandale NSW 2038",
+                phone="02 9000 3344", email="hello@3dprintsydney.test", abn="51 824 753 556", currency="AUD",
+                gst_rate="0.1000", bank_name="Commonwealth Bank", bank_bsb="062-000", bank_account="1234 5678",
+                bank_account_name="3D Print Sydney Pty Ltd", payment_terms_days=14, quote_valid_days=30)
+CLIENTS = [dict(name="Mia Chen", company="Harbour Robotics", email="mia@harbour-robotics.test", abn="12 345 678 901"),
+           dict(name="Liam O'Brien", email="liam@obrien.test", phone="0400 123 456"),
+           dict(name="Priya Nair", company="Nair Architecture", email="priya@nair-arch.test")]
+PRINT = {"description": "PLA print, 0.2 mm layers, 15 % infill (per part)", "quantity": "12", "unit_price": "18.50"}
+RESIN = {"description": "Resin miniature, 0.05 mm", "quantity": "4", "unit_price": "42.00", "discount_percent": "10"}
+DESIGN = {"description": "CAD design time (hours)", "quantity": "2.5", "unit_price": "95.00"}
+POST = {"description": "Express post", "quantity": "1", "unit_price": "14.95", "tax_rate": "0"}
+
+
+def demo_studio(engine: sa.Engine, public_url: str) -> list[str]:
+    """Make the studio (once); the lines telling what it holds and how to sign in to it."""
+    staff = Actor("system")
+    with engine.begin() as conn:
+        add_tenant(conn, STUDIO, BUSINESS["name"])
+        made = conn.execute(sa.select(sa.func.count()).where(studio_quotes.c.tenant_id == STUDIO)).scalar_one()
+    if not made:
+        with writing(engine) as conn:
+            save_business(conn, STUDIO, staff, **BUSINESS)
+            ids = [clients.create_client(conn, STUDIO, staff, **c)["id"] for c in CLIENTS]
+            mia, liam, priya = ids
+            quotes.create_quote(conn, STUDIO, priya, [DESIGN, PRINT], staff, notes="Facade model, 1:200")  # draft
+            sent = quotes.create_quote(conn, STUDIO, mia, [PRINT, POST], staff)
+            quotes.send_quote(conn, STUDIO, sent, staff)
+            declined = quotes.create_quote(conn, STUDIO, liam, [RESIN], staff)
+            quotes.send_quote(conn, STUDIO, declined, staff)
+            quotes.decline_quote(conn, STUDIO, declined, Actor("client"))
+            accepted = quotes.create_quote(conn, STUDIO, mia, [DESIGN, PRINT, POST], staff, notes="Gripper housings")
+            quotes.send_quote(conn, STUDIO, accepted, staff)
+            quotes.accept_quote(conn, STUDIO, accepted, Actor("client"))
+            converted, _ = quotes.convert_quote(conn, STUDIO, accepted, staff)
+            invoices.send_invoice(conn, STUDIO, converted["id"], staff)  # issued, due in 14 days
+            invoices.create_invoice(conn, STUDIO, liam, [RESIN, POST], staff)  # draft
+            late = invoices.create_invoice(conn, STUDIO, priya, [DESIGN], staff,
+                                           due_date=now_utc().date() - dt.timedelta(days=10))
+            invoices.issue_invoice(conn, STUDIO, late, staff)  # past its due date: overdue
+            void = invoices.create_invoice(conn, STUDIO, liam, [PRINT], staff)
+            invoices.issue_invoice(conn, STUDIO, void, staff)
+            invoices.void_invoice(conn, STUDIO, void, staff, "entered twice")
+    lines = _users(engine)
+    lines.append(f"then:    curl -s -H 'Authorization: Bearer <access_token>' {public_url}/studios/{STUDIO}/quotes")
+    lines.append(f"         (a client: {public_url}/studios/{STUDIO}/portal/invoices)")
+    return lines
+
+
+def _users(engine: sa.Engine) -> list[str]:
+    s = PeopleSettings()
+    passwords = Passwords(s.argon2_memory_kib, s.argon2_time_cost)
+    lines = []
+    with engine.begin() as conn:
+        first_client = str(clients.list_clients(conn, STUDIO, limit=1)[0]["id"])
+        for role, email, customer in (("tenant_owner", f"owner@{STUDIO}.demo", None),
+                                      ("customer", f"client@{STUDIO}.demo", first_client)):
+            user = find_user(conn, email)
+            user_id = user["id"] if user else create_user(conn, passwords, email, role.replace("_", " ").title(),
+                                                          PASSWORD)
+            grant(conn, user_id, STUDIO, role, customer_id=customer)
+            lines.append(f"{role:<13} {email:<36} on {STUDIO}" + (f" (client {customer})" if customer else ""))
+    return lines

@@ -1,0 +1,36 @@
+"""The demo studio: made once (a second run changes nothing), documents in different states, and
+its owner and client can sign in and see them through the API."""
+
+import sqlalchemy as sa
+
+from storehouse.demo_people import PASSWORD
+from storehouse.demo_studio import STUDIO, demo_studio
+from studio.business import get_business
+from tests.people_world import bearer, client, sign_in
+from warehouse.tables.studio import studio_invoices, studio_quotes
+
+
+def counts(engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count()).where(t.c.tenant_id == STUDIO)).scalar_one()
+                     for t in (studio_quotes, studio_invoices))
+
+
+def test_the_demo_studio_is_made_once_and_shows_its_documents(engine, warehouse_url):
+    lines = demo_studio(engine, "http://127.0.0.1:8000")
+    made = counts(engine)
+    assert demo_studio(engine, "http://127.0.0.1:8000") == lines and counts(engine) == made == (4, 4)
+    with engine.connect() as conn:
+        business = get_business(conn, STUDIO)
+    assert (business["currency"], business["abn"], str(business["gst_rate"])) == ("AUD", "51 824 753 556", "0.1000")
+    assert business["bank_bsb"] and business["bank_account"]
+    with client(engine, warehouse_url) as c:
+        owner = bearer(sign_in(c, f"owner@{STUDIO}.demo", PASSWORD)["access_token"])
+        shown = {q["status"] for q in c.get(f"/studios/{STUDIO}/quotes", headers=owner).json()["items"]}
+        assert shown == {"draft", "sent", "declined", "accepted"}
+        shown = {i["status"] for i in c.get(f"/studios/{STUDIO}/invoices", headers=owner).json()["items"]}
+        assert shown == {"draft", "issued", "overdue", "void"}
+        me = bearer(sign_in(c, f"client@{STUDIO}.demo", PASSWORD)["access_token"])
+        mine = c.get(f"/studios/{STUDIO}/portal/quotes", headers=me).json()["items"]
+        assert {q["status"] for q in mine} == {"sent", "accepted"}  # Mia's, and no draft
+        assert any(line.startswith("customer") for line in lines)
