@@ -19,11 +19,13 @@ def _row(row: Any) -> dict[str, Any]:
     return {k: row[k] for k in COLUMNS}
 
 
-def create_client(conn: sa.Connection, tenant_id: str, actor: Actor, **fields: Any) -> dict[str, Any]:
+def create_client(conn: sa.Connection, tenant_id: str, actor: Actor, *, once: dict[str, str] | None = None,
+                  **fields: Any) -> dict[str, Any]:
+    """``once``: the request's idempotency key and digest (``studio.idempotency``), stored, not logged."""
     _check(fields)
     if not (fields.get("name") or "").strip():
         raise StudioError(422, "invalid-client", "a client needs a name")
-    client_id = conn.execute(sa.insert(studio_clients).values(tenant_id=tenant_id, **fields)
+    client_id = conn.execute(sa.insert(studio_clients).values(tenant_id=tenant_id, **fields, **(once or {}))
                              .returning(studio_clients.c.id)).scalar_one()
     log_activity(conn, tenant_id, "client", client_id, "created", actor, **fields)
     return get_client(conn, tenant_id, client_id)

@@ -140,15 +140,16 @@ def live_client(conn: sa.Connection, tenant_id: str, client_id: int) -> None:
 
 
 def create_document(conn: sa.Connection, kind: Kind, tenant_id: str, client_id: int, items: list[dict[str, Any]],
-                    actor: Actor, **fields: Any) -> int:
+                    actor: Actor, *, once: dict[str, str] | None = None, **fields: Any) -> int:
     """Insert a draft with its lines and its next number; returns its id. Run inside
-    ``studio.db.writing``: the number is taken in this transaction (``studio.numbers``)."""
+    ``studio.db.writing``: the number is taken in this transaction (``studio.numbers``). ``once``:
+    the request's idempotency key and digest (``studio.idempotency``), stored, not logged."""
     live_client(conn, tenant_id, client_id)
     business = get_business(conn, tenant_id)
     rows, totals = priced_items(items, business["gst_rate"])
     # From here to the commit other creations of this kind wait (studio.numbers): only inserts follow.
     number, printed = next_document_number(conn, tenant_id, kind.name, prefix=business[f"{kind.name}_prefix"])
-    values = {**fields, **_totals_values(totals), "tenant_id": tenant_id, "client_id": client_id, "number": number,
+    values = {**fields, **(once or {}), **_totals_values(totals), "tenant_id": tenant_id, "client_id": client_id, "number": number,
               "document_number": printed, "currency": business["currency"], "created_by": actor.user_id}
     if kind is INVOICE:
         values["balance_due"] = totals.total

@@ -21,10 +21,12 @@ from warehouse.types import now_utc
 
 
 def create_invoice(conn: sa.Connection, tenant_id: str, client_id: int, items: list[dict[str, Any]], actor: Actor,
-                   *, notes: str | None = None, due_date: dt.date | None = None) -> int:
+                   *, notes: str | None = None, due_date: dt.date | None = None,
+                 once: dict[str, str] | None = None) -> int:
     """A draft with the studio's next invoice number; its id. Read it back (``get_invoice``) after
     the commit: creations of invoices wait for this transaction's end (``studio.numbers``)."""
-    return create_document(conn, INVOICE, tenant_id, client_id, items, actor, notes=notes, due_date=due_date)
+    return create_document(conn, INVOICE, tenant_id, client_id, items, actor, notes=notes, due_date=due_date,
+                           once=once)
 
 
 def get_invoice(conn: sa.Connection, tenant_id: str, invoice_id: int, client_id: int | None = None) -> dict[str, Any]:

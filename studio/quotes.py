@@ -21,10 +21,12 @@ from warehouse.types import now_utc
 
 
 def create_quote(conn: sa.Connection, tenant_id: str, client_id: int, items: list[dict[str, Any]], actor: Actor,
-                 *, notes: str | None = None, valid_until: dt.date | None = None) -> int:
+                 *, notes: str | None = None, valid_until: dt.date | None = None,
+                 once: dict[str, str] | None = None) -> int:
     """A draft with the studio's next quote number; its id. Read it back (``get_quote``) after the
     commit: creations of quotes wait for this transaction's end (``studio.numbers``)."""
-    return create_document(conn, QUOTE, tenant_id, client_id, items, actor, notes=notes, valid_until=valid_until)
+    return create_document(conn, QUOTE, tenant_id, client_id, items, actor, notes=notes, valid_until=valid_until,
+                           once=once)
 
 
 def get_quote(conn: sa.Connection, tenant_id: str, quote_id: int, client_id: int | None = None) -> dict[str, Any]:

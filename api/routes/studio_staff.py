@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from api.deps import EngineDep
 from api.problems import problem_responses
@@ -25,16 +25,29 @@ from studio import activity, business, clients, invoices, messages, quotes
 from studio.activity import Actor
 from studio.db import writing
 from studio.documents import INVOICE, KINDS, QUOTE, list_documents, load
+from studio.idempotency import Created, create_once
+from warehouse.tables.studio import studio_clients, studio_invoices, studio_quotes
 
 router = APIRouter(prefix="/studios/{tenant}", tags=["studio: staff"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 WRITES = {**STAFF_RESPONSES, **problem_responses((409, "Not in a state that allows this"))}
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+    description="the same key with the same body returns what the first request made (200, "
+                "`Idempotent-Replayed: true`) instead of making a second one; with another body: 422")]
 
 
 Viewer = Annotated[Access, Depends(require("studio.view"))]
 Manager = Annotated[Access, Depends(require("studio.manage"))]
+
+
+def _replayed(response: Response, made: Created) -> Created:
+    if not made.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return made
 
 
 def staff(access: Access) -> Actor:
@@ -68,9 +81,17 @@ def list_clients(access: Viewer, conn: ReadConn, limit: Limit = 50, after: Curso
 
 
 @router.post("/clients", response_model=ClientView, status_code=201, responses=STAFF_RESPONSES)
-def create_client(body: ClientIn, access: Manager, engine: EngineDep) -> dict:
-    with writing(engine) as conn:
-        return clients.create_client(conn, access.tenant_id, staff(access), **body.model_dump(exclude_unset=True))
+def create_client(body: ClientIn, access: Manager, engine: EngineDep, response: Response,
+                  idempotency_key: IdempotencyKey = None) -> dict:
+    fields = body.model_dump(exclude_unset=True)
+
+    def create(once: dict) -> int:
+        with writing(engine) as conn:
+            return clients.create_client(conn, access.tenant_id, staff(access), once=once, **fields)["id"]
+
+    made = _replayed(response, create_once(engine, studio_clients, access.tenant_id, idempotency_key, fields, create))
+    with engine.connect() as conn:
+        return clients.get_client(conn, access.tenant_id, made.id)
 
 
 @router.get("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
@@ -104,13 +125,18 @@ def list_quotes(access: Viewer, conn: ReadConn, status: QuoteStatus | None = Non
 
 
 @router.post("/quotes", response_model=QuoteView, status_code=201, responses=WRITES)
-def create_quote(body: QuoteIn, access: Manager, engine: EngineDep) -> dict:
+def create_quote(body: QuoteIn, access: Manager, engine: EngineDep, response: Response,
+                 idempotency_key: IdempotencyKey = None) -> dict:
     """A draft with the studio's next quote number; lines priced by the one rounding rule."""
-    with writing(engine) as conn:
-        quote_id = quotes.create_quote(conn, access.tenant_id, body.client_id, _items(body.items), staff(access),
-                                       notes=body.notes, valid_until=body.valid_until)
+    def create(once: dict) -> int:
+        with writing(engine) as conn:
+            return quotes.create_quote(conn, access.tenant_id, body.client_id, _items(body.items), staff(access),
+                                       notes=body.notes, valid_until=body.valid_until, once=once)
+
+    made = _replayed(response, create_once(engine, studio_quotes, access.tenant_id, idempotency_key,
+                                           body.model_dump(mode="json"), create))
     with engine.connect() as conn:  # after the commit: the next creation need not wait for this read
-        return quotes.get_quote(conn, access.tenant_id, quote_id)
+        return quotes.get_quote(conn, access.tenant_id, made.id)
 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteView, responses=STAFF_RESPONSES)
@@ -171,13 +197,18 @@ def list_invoices(access: Viewer, conn: ReadConn, status: InvoiceStatus | None =
 
 
 @router.post("/invoices", response_model=InvoiceView, status_code=201, responses=WRITES)
-def create_invoice(body: InvoiceIn, access: Manager, engine: EngineDep) -> dict:
+def create_invoice(body: InvoiceIn, access: Manager, engine: EngineDep, response: Response,
+                   idempotency_key: IdempotencyKey = None) -> dict:
     """A draft with the studio's next invoice number."""
-    with writing(engine) as conn:
-        invoice_id = invoices.create_invoice(conn, access.tenant_id, body.client_id, _items(body.items),
-                                             staff(access), notes=body.notes, due_date=body.due_date)
+    def create(once: dict) -> int:
+        with writing(engine) as conn:
+            return invoices.create_invoice(conn, access.tenant_id, body.client_id, _items(body.items),
+                                           staff(access), notes=body.notes, due_date=body.due_date, once=once)
+
+    made = _replayed(response, create_once(engine, studio_invoices, access.tenant_id, idempotency_key,
+                                           body.model_dump(mode="json"), create))
     with engine.connect() as conn:  # after the commit: the next creation need not wait for this read
-        return invoices.get_invoice(conn, access.tenant_id, invoice_id)
+        return invoices.get_invoice(conn, access.tenant_id, made.id)
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceView, responses=STAFF_RESPONSES)

@@ -28,6 +28,16 @@ def _updated() -> sa.Column:
                      comment="when it last changed (UTC)")
 
 
+def _idempotency(table: str) -> list:
+    """A create retried with the same ``Idempotency-Key`` finds the row it made (same body) instead of a
+    second one (``studio.idempotency``)."""
+    return [
+        sa.Column("idempotency_key", sa.String(255), comment="the creating request's Idempotency-Key, if any"),
+        sa.Column("request_hash", sa.String(64), comment="sha256 of the creating request's body"),
+        sa.Index(f"uq_{table}_idempotency", "tenant_id", "idempotency_key", unique=True),
+    ]
+
+
 def _tenant_fk() -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"], ondelete="CASCADE")
 
@@ -92,6 +102,7 @@ studio_clients = sa.Table(
     _updated(),
     _tenant_fk(),
     sa.Index("ix_studio_clients_tenant", "tenant_id", "name"),
+    *_idempotency("studio_clients"),
     comment="The studio's clients.",
 )
 
@@ -125,6 +136,7 @@ def _document_columns(kind: str) -> list:
         sa.UniqueConstraint("tenant_id", "number", name=f"uq_studio_{kind}s_tenant_number"),
         sa.Index(f"ix_studio_{kind}s_tenant_client", "tenant_id", "client_id"),
         sa.Index(f"ix_studio_{kind}s_tenant_status", "tenant_id", "status"),
+        *_idempotency(f"studio_{kind}s"),
     ]
 
 

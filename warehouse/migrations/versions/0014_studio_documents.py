@@ -79,12 +79,15 @@ def upgrade() -> None:
     sa.Column('archived_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='archived: hidden from lists, documents kept'),
     sa.Column('created_at', warehouse.types.UTCDateTime(timezone=True), server_default=now, nullable=False, comment='when it was created (UTC)'),
     sa.Column('updated_at', warehouse.types.UTCDateTime(timezone=True), server_default=now, nullable=False, comment='when it last changed (UTC)'),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True, comment="the creating request's Idempotency-Key, if any"),
+    sa.Column('request_hash', sa.String(length=64), nullable=True, comment="sha256 of the creating request's body"),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.tenant_id'], name=op.f('fk_studio_clients_tenant_id_tenants'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_studio_clients_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_studio_clients')),
     comment="The studio's clients."
     )
     with op.batch_alter_table('studio_clients', schema=None) as batch_op:
+        batch_op.create_index('uq_studio_clients_idempotency', ['tenant_id', 'idempotency_key'], unique=True)
         batch_op.create_index('ix_studio_clients_tenant', ['tenant_id', 'name'], unique=False)
 
     op.create_table('studio_document_numbers',
@@ -138,6 +141,8 @@ def upgrade() -> None:
     sa.Column('accepted_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when the client accepted (UTC)'),
     sa.Column('declined_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when the client declined (UTC)'),
     sa.Column('invoice_id', sa.BigInteger(), nullable=True, comment='studio_invoices.id it was converted to'),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True, comment="the creating request's Idempotency-Key, if any"),
+    sa.Column('request_hash', sa.String(length=64), nullable=True, comment="sha256 of the creating request's body"),
     sa.ForeignKeyConstraint(['client_id'], ['studio_clients.id'], name=op.f('fk_studio_quotes_client_id_studio_clients'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.tenant_id'], name=op.f('fk_studio_quotes_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_studio_quotes')),
@@ -145,6 +150,7 @@ def upgrade() -> None:
     comment='Quotes: draft, sent, accepted, declined, expired; an accepted quote converts to an invoice.'
     )
     with op.batch_alter_table('studio_quotes', schema=None) as batch_op:
+        batch_op.create_index('uq_studio_quotes_idempotency', ['tenant_id', 'idempotency_key'], unique=True)
         batch_op.create_index('ix_studio_quotes_tenant_client', ['tenant_id', 'client_id'], unique=False)
         batch_op.create_index('ix_studio_quotes_tenant_status', ['tenant_id', 'status'], unique=False)
 
@@ -182,6 +188,8 @@ def upgrade() -> None:
     sa.Column('issued_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when it was issued (UTC)'),
     sa.Column('paid_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when the balance reached zero (UTC)'),
     sa.Column('voided_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when it was voided (UTC)'),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True, comment="the creating request's Idempotency-Key, if any"),
+    sa.Column('request_hash', sa.String(length=64), nullable=True, comment="sha256 of the creating request's body"),
     sa.ForeignKeyConstraint(['client_id'], ['studio_clients.id'], name=op.f('fk_studio_invoices_client_id_studio_clients'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['quote_id'], ['studio_quotes.id'], name=op.f('fk_studio_invoices_quote_id_studio_quotes'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.tenant_id'], name=op.f('fk_studio_invoices_tenant_id_tenants'), ondelete='CASCADE'),
@@ -191,6 +199,7 @@ def upgrade() -> None:
     comment='Invoices: draft, issued, partially_paid, paid, overdue, void.'
     )
     with op.batch_alter_table('studio_invoices', schema=None) as batch_op:
+        batch_op.create_index('uq_studio_invoices_idempotency', ['tenant_id', 'idempotency_key'], unique=True)
         batch_op.create_index('ix_studio_invoices_tenant_client', ['tenant_id', 'client_id'], unique=False)
         batch_op.create_index('ix_studio_invoices_tenant_status', ['tenant_id', 'status'], unique=False)
 
@@ -322,11 +331,13 @@ def downgrade() -> None:
 
     op.drop_table('studio_order_files')
     with op.batch_alter_table('studio_invoices', schema=None) as batch_op:
+        batch_op.drop_index('uq_studio_invoices_idempotency')
         batch_op.drop_index('ix_studio_invoices_tenant_status')
         batch_op.drop_index('ix_studio_invoices_tenant_client')
 
     op.drop_table('studio_invoices')
     with op.batch_alter_table('studio_quotes', schema=None) as batch_op:
+        batch_op.drop_index('uq_studio_quotes_idempotency')
         batch_op.drop_index('ix_studio_quotes_tenant_status')
         batch_op.drop_index('ix_studio_quotes_tenant_client')
 
@@ -337,6 +348,7 @@ def downgrade() -> None:
     op.drop_table('studio_user_messages')
     op.drop_table('studio_document_numbers')
     with op.batch_alter_table('studio_clients', schema=None) as batch_op:
+        batch_op.drop_index('uq_studio_clients_idempotency')
         batch_op.drop_index('ix_studio_clients_tenant')
 
     op.drop_table('studio_clients')
