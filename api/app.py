@@ -17,6 +17,7 @@ from api.settings import ApiSettings
 from commerce.services import Services
 from commerce.tokens import load_secret
 from people.auth import Auth
+from studio.payments import StudioPayments
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
@@ -36,6 +37,8 @@ ROUTERS: list[str] = [
     "api.routes.staff_analytics",
     "api.routes.staff_syncs",
     "api.routes.staff_page",
+    "api.routes.studio_invoice_page",
+    "api.routes.studio_payments",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
@@ -61,6 +64,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app = FastAPIOffline(title="Storehouse API", version="0.1.0", lifespan=lifespan, static_url="/docs-assets",
                          description=DESCRIPTION)
     app.state.services, app.state.settings = services, settings
+    app.state.studio_payments = StudioPayments(services.engine, settings)
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
     app.state.people = Auth(services.engine, load_secret(settings))
