@@ -20,6 +20,7 @@ PERMISSIONS = frozenset({
     "sync.manual", "sync.webhook", "config.update", "users.invite", "users.manage", "data.export",
     "transactions.view", "invoices.view", "invoices.manage", "invoices.update_data_sent",
     "analytics.view", "reports.view", "audit.view", "users.view",
+    "studio.manage",  # the 3D-print studio's documents and money (seed 002)
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -37,12 +38,12 @@ TENANT_ROLES = tuple(r for r in ROLE_PERMISSIONS if r != "super_admin")
 
 # What one permission brings with it.
 IMPLIED: dict[str, frozenset[str]] = {
-    "invoices.manage": frozenset({"invoices.view", "invoices.update_data_sent"}),
+    "invoices.manage": frozenset({"invoices.view", "invoices.update_data_sent", "studio.manage"}),
     "users.invite": frozenset({"users.view"}),
     "users.manage": frozenset({"users.view", "users.invite"}),
 }
 # The seed's "full tenant control" of an owner, beyond its listed permissions.
-OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view"})
+OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view", "studio.manage"})
 
 # Which roles a holder of ``users.invite`` may grant; a role not named here grants any tenant role.
 INVITABLE: dict[str, frozenset[str]] = {
