@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api import invoice_page
 from api.deps import ServicesDep, TenantSlug
+from api.problems import problem_responses
 from resources.stripe import account_for
 from studio import ledger
 from warehouse.tables.studio import studio_business, studio_clients, studio_invoice_items, studio_invoices
@@ -25,7 +26,8 @@ InvoiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Token = Annotated[str | None, Query(max_length=128, description="the link's token")]
 NOT_FOUND = "No such invoice. Open it with the link you were sent."
 HTML = {200: {"content": {"text/html": {}}, "description": "The invoice as a page."},
-        404: {"content": {"text/html": {}}, "description": "No such studio or invoice, or not this link."}}
+        404: {"content": {"text/html": {}}, "description": "No such studio or invoice, or not this link."},
+        **problem_responses((422, "Not a link this API makes (an invoice id that is not a number, say)."))}
 
 
 def _studio(request: Request) -> Any:
