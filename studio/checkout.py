@@ -27,7 +27,7 @@ import stripe
 from resources.stripe import StripeAccount, account_for, to_minor
 from studio import ledger
 from studio.links import InvoiceLinks
-from studio.stripe_events import StudioStripeEvents
+from studio.stripe_events import CLEARED, StudioStripeEvents
 from warehouse.tables.studio import studio_clients, studio_invoices, studio_payments
 from warehouse.tenants import TenantConnection
 from warehouse.types import now_utc
@@ -102,7 +102,7 @@ class StudioCheckout:
             if invoice["status"] not in ledger.PAYABLE or invoice["balance_due"] <= 0:
                 raise ledger.NotPayable(f"Invoice {invoice['document_number']} has nothing to pay "
                                         f"({invoice['status']}).")
-            previous = invoice["stripe_checkout_session_id"]
+            previous, state = invoice["stripe_checkout_session_id"], None
             if _usable(invoice, now_utc()):
                 state = self._still_open(account, tenant_id, invoice)
                 if state == "open":
@@ -113,7 +113,7 @@ class StudioCheckout:
             session = self._create(account, invoice, params, previous, payments)
             stored = self._store(tenant_id, invoice_id, previous, invoice["balance_due"], session)
             if stored is not None:
-                if previous and previous != session["id"]:
+                if previous and previous != session["id"] and state != "gone":
                     self.expire(account, previous)
                 return _link(stored, reused=False)
             if session["id"] != self._read(tenant_id, invoice_id)[0]["stripe_checkout_session_id"]:
@@ -181,6 +181,26 @@ class StudioCheckout:
             conn.execute(sa.update(studio_invoices).where(studio_invoices.c.tenant_id == tenant_id,
                                                           studio_invoices.c.id == invoice_id).values(**values))
             return {**invoice, **values}
+
+    def retire(self, tenant_id: str, invoice_id: int, connection: TenantConnection | None) -> bool:
+        """After the balance moved outside Stripe (a manual payment): expire the stored session,
+        which charges the old balance, and forget it. True when there was one to retire."""
+        i = studio_invoices.c
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(i.stripe_checkout_session_id, i.stripe_checkout_amount, i.balance_due)
+                               .where(i.tenant_id == tenant_id, i.id == invoice_id)).one_or_none()
+        if row is None or row.stripe_checkout_session_id is None or row.stripe_checkout_amount == row.balance_due:
+            return False
+        if connection is not None:
+            try:
+                self.expire(account_for(connection), row.stripe_checkout_session_id)
+            except ValueError:
+                pass  # an incomplete connection made no session we could expire
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(studio_invoices).where(
+                i.tenant_id == tenant_id, i.id == invoice_id,
+                i.stripe_checkout_session_id == row.stripe_checkout_session_id).values(**CLEARED))
+        return True
 
     @staticmethod
     def expire(account: StripeAccount, session_id: str) -> None:

@@ -97,6 +97,9 @@ def test_the_session_is_the_seeds_and_is_reused_while_open_and_the_balance_uncha
     paid = client.post(f"/studios/{studio.tenant_id}/invoices/{invoice_id}/payments", headers=owner,
                        json={"method": "BANK_TRANSFER", "amount": "10.00", "reference": "CBA 42"})
     assert paid.status_code == 201, paid.text
+    # the session for the old balance is expired at once, and forgotten
+    assert studio.stripe().v1.checkout.sessions.retrieve(link["session_id"]).status == "expired"
+    assert invoice_row(engine, studio.tenant_id, invoice_id)["stripe_checkout_session_id"] is None
     renewed = checkout(client, studio, invoice_id, owner).json()
     assert renewed["session_id"] != link["session_id"] and D(renewed["amount"]) == D("100.00")
     assert not renewed["reused"]

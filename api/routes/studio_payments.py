@@ -141,10 +141,11 @@ def _refused(exc: ledger.LedgerError) -> Problem:
     200: {"description": "Already recorded (same method and reference): the first record, unchanged.",
           "model": Recorded},
     **STAFF_RESPONSES, **problem_responses((409, "The invoice takes no payment (a draft, void or paid)."))})
-def record_payment(tenant: str, invoice_id: InvoiceId, body: ManualPayment, access: Staff,
+def record_payment(tenant: str, invoice_id: InvoiceId, body: ManualPayment, access: Staff, services: ServicesDep,
                    request: Request, response: Response) -> Recorded:
-    """Record a payment received outside Stripe (bank transfer, cash, …); never more than the balance due."""
-    engine = request.app.state.services.engine
+    """Record a payment received outside Stripe (bank transfer, cash, …); never more than the balance due.
+    The invoice's open Checkout Session, which charges the old balance, is expired at Stripe."""
+    engine = services.engine
     try:
         with engine.begin() as conn:
             invoice = ledger.lock_invoice(conn, tenant, invoice_id)
@@ -158,6 +159,10 @@ def record_payment(tenant: str, invoice_id: InvoiceId, body: ManualPayment, acce
         raise _refused(exc) from None
     if not done.created:
         response.status_code = 200
+    else:
+        storefront = services.storefronts.get(tenant)
+        request.app.state.studio_payments.checkout.retire(tenant, invoice_id,
+                                                          storefront.connection("stripe") if storefront else None)
     return Recorded(payment=_payment(done.payment), invoice=_balance(done.invoice), created=done.created)
 
 
