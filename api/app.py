@@ -19,6 +19,7 @@ from commerce.tokens import load_secret
 from people.auth import Auth
 from resources.storage import Storage
 from resources.storage.settings import StorageSettings, storage_from_settings
+from studio.payments import StudioPayments
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
@@ -41,6 +42,8 @@ ROUTERS: list[str] = [
     "api.routes.files",
     "api.routes.studio_staff",
     "api.routes.studio_client",
+    "api.routes.studio_invoice_page",
+    "api.routes.studio_payments",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
@@ -70,6 +73,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app = FastAPIOffline(title="Storehouse API", version="0.1.0", lifespan=lifespan, static_url="/docs-assets",
                          description=DESCRIPTION)
     app.state.services, app.state.settings = services, settings
+    app.state.studio_payments = StudioPayments(services.engine, settings)
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
     secret = load_secret(settings)

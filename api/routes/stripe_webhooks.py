@@ -1,4 +1,10 @@
-"""Stripe's webhook for one shop: verify the raw body, record the event once, answer at once.
+"""Stripe's webhook for one tenant: verify the raw body, record the event once, answer at once.
+
+One tenant, one Stripe account, one record per event: an event carrying a studio invoice
+(metadata ``invoiceId``, or a refund of a PaymentIntent the studio recorded) goes to the studio
+(``studio.stripe_events``), every other to the shop. Both paths, ``/shops/{tenant}/…`` and
+``/studios/{tenant}/…``, are this same dispatcher, so whichever endpoint a tenant registers (or
+both), each event is applied by its owner and recorded once in ``webhook_events``.
 
 Provisioning is not done here: a payment enqueues a durable job in the event's transaction and
 wakes this process's worker, so Stripe gets its 2xx in milliseconds whatever the providers do.
@@ -8,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 
 from api import metrics
 from api.deps import RawBody, ServicesDep, StorefrontDep
@@ -18,17 +24,29 @@ from resources.stripe import (
     EventMalformed, SignatureRejected, SignatureStale, parse_event, verify_signature, webhook_secrets,
 )
 
-router = APIRouter(prefix="/shops/{tenant}", tags=["stripe webhooks"])
-
-
-@router.post("/webhooks/stripe", response_model=WebhookAck, responses=problem_responses(
+router = APIRouter(tags=["stripe webhooks"])
+RESPONSES = problem_responses(
     (400, "The signature is missing, wrong or stale, or the body is not a Stripe event."),
     (404, "No such shop, or it has no Stripe account connected."), 413,
-    (422, "The Stripe-Signature header is too long.")))
-def stripe_webhook(storefront: StorefrontDep, services: ServicesDep, body: RawBody,
-                   stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature", max_length=2048)] = None,
-                   ) -> WebhookAck:
+    (422, "The Stripe-Signature header is too long."))
+Signature = Annotated[str | None, Header(alias="Stripe-Signature", max_length=2048)]
+
+
+@router.post("/shops/{tenant}/webhooks/stripe", response_model=WebhookAck, responses=RESPONSES)
+def stripe_webhook(storefront: StorefrontDep, services: ServicesDep, body: RawBody, request: Request,
+                   stripe_signature: Signature = None) -> WebhookAck:
     """Accept one signed Stripe event for this shop (unknown event types are acknowledged and ignored)."""
+    return _receive(storefront, services, body, request, stripe_signature)
+
+
+@router.post("/studios/{tenant}/webhooks/stripe", response_model=WebhookAck, responses=RESPONSES)
+def studio_stripe_webhook(storefront: StorefrontDep, services: ServicesDep, body: RawBody, request: Request,
+                          stripe_signature: Signature = None) -> WebhookAck:
+    """Accept one signed Stripe event for this studio (the same dispatcher as the shop's endpoint)."""
+    return _receive(storefront, services, body, request, stripe_signature)
+
+
+def _receive(storefront, services, body: bytes, request: Request, stripe_signature: str | None) -> WebhookAck:
     connection = storefront.connection("stripe")
     if connection is None:
         raise Problem(404, "shop-cannot-take-payments", "This shop has no Stripe account connected.")
@@ -45,6 +63,10 @@ def stripe_webhook(storefront: StorefrontDep, services: ServicesDep, body: RawBo
     except EventMalformed as exc:
         metrics.WEBHOOKS.labels("malformed").inc()
         raise Problem(400, "malformed-event", str(exc)) from None
+    studio = request.app.state.studio_payments.events.receive(storefront.tenant_id, event)
+    if studio is not None:
+        metrics.WEBHOOKS.labels(studio.outcome).inc()
+        return WebhookAck(outcome=studio.outcome)
     received = services.webhooks.receive(storefront.tenant_id, event)
     metrics.WEBHOOKS.labels(received.outcome).inc()
     if received.paid:

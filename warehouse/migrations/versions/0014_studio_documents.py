@@ -184,7 +184,6 @@ def upgrade() -> None:
     sa.Column('stripe_checkout_url', sa.Text(), nullable=True, comment='its URL, reused while open and the balance unchanged'),
     sa.Column('stripe_checkout_amount', warehouse.types.Money(precision=18, scale=4), nullable=True, comment='the balance that session charges'),
     sa.Column('stripe_checkout_expires_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when that session expires (UTC)'),
-    sa.Column('public_token_sha256', sa.String(length=64), nullable=True, comment="digest of the unguessable link of the client's invoice page"),
     sa.Column('issued_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when it was issued (UTC)'),
     sa.Column('paid_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when the balance reached zero (UTC)'),
     sa.Column('voided_at', warehouse.types.UTCDateTime(timezone=True), nullable=True, comment='when it was voided (UTC)'),
@@ -194,7 +193,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['quote_id'], ['studio_quotes.id'], name=op.f('fk_studio_invoices_quote_id_studio_quotes'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.tenant_id'], name=op.f('fk_studio_invoices_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_studio_invoices')),
-    sa.UniqueConstraint('public_token_sha256', name=op.f('uq_studio_invoices_public_token_sha256')),
     sa.UniqueConstraint('tenant_id', 'number', name='uq_studio_invoices_tenant_number'),
     comment='Invoices: draft, issued, partially_paid, paid, overdue, void.'
     )
