@@ -36,6 +36,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_analytics",
     "api.routes.staff_syncs",
     "api.routes.staff_page",
+    "api.routes.studio_pdfs",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "

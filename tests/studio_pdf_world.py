@@ -104,18 +104,21 @@ class Studio:
 
 def make_studio(engine: sa.Engine, tenant_id: str, *, lines: list[tuple] | None = None, paid: str = "100.00",
                 logo_key: str | None = None, client_user_id: str | None = None, status: str = "issued",
-                number: int = 42) -> Studio:
+                number: int = 42, quote_status: str = "sent") -> Studio:
     lines = lines or DEFAULT_LINES
     items = [line_values(i, *spec) for i, spec in enumerate(lines, 1)]
     sums = totals(items)
     paid_d = Decimal(paid)
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "3D Print Sydney")
-        conn.execute(sa.insert(studio_business).values(
-            tenant_id=tenant_id, name="3D Print Sydney", address="12 Harris St\nUltimo NSW 2007",
-            phone="02 9000 1234", email="hello@3dprint.example", abn=ABN, bank_name="Westpac",
-            bank_bsb="032-000", bank_account="123 456", bank_account_name="3D Print Sydney Pty Ltd",
-            logo_key=logo_key))
+        has_business = conn.execute(sa.select(studio_business.c.tenant_id)
+                                    .where(studio_business.c.tenant_id == tenant_id)).first()
+        if not has_business:  # a second call adds another client and documents to the same studio
+            conn.execute(sa.insert(studio_business).values(
+                tenant_id=tenant_id, name="3D Print Sydney", address="12 Harris St\nUltimo NSW 2007",
+                phone="02 9000 1234", email="hello@3dprint.example", abn=ABN, bank_name="Westpac",
+                bank_bsb="032-000", bank_account="123 456", bank_account_name="3D Print Sydney Pty Ltd",
+                logo_key=logo_key))
         client_id = conn.execute(sa.insert(studio_clients).values(
             tenant_id=tenant_id, name="Ada Lovelace", company="Analytical Engines", email="ada@engines.example",
             address="1 Babbage Lane\nSurry Hills NSW 2010", user_id=client_user_id)
@@ -128,9 +131,10 @@ def make_studio(engine: sa.Engine, tenant_id: str, *, lines: list[tuple] | None 
         conn.execute(sa.insert(studio_invoice_items), [dict(tenant_id=tenant_id, invoice_id=invoice_id, **li)
                                                        for li in items])
         quote_id = conn.execute(sa.insert(studio_quotes).values(
-            tenant_id=tenant_id, client_id=client_id, number=7, document_number="Q-0007", status="sent",
-            issue_date=dt.date(2026, 11, 20), valid_until=dt.date(2026, 12, 20), currency="AUD", **sums)
+            tenant_id=tenant_id, client_id=client_id, number=number, document_number=f"Q-{number:04d}",
+            status=quote_status, issue_date=dt.date(2026, 11, 20), valid_until=dt.date(2026, 12, 20), currency="AUD",
+            **sums)
             .returning(studio_quotes.c.id)).scalar_one()
         conn.execute(sa.insert(studio_quote_items), [dict(tenant_id=tenant_id, quote_id=quote_id, **li)
                                                      for li in items])
-    return Studio(tenant_id, client_id, invoice_id, quote_id, f"INV-{number:04d}", "Q-0007")
+    return Studio(tenant_id, client_id, invoice_id, quote_id, f"INV-{number:04d}", f"Q-{number:04d}")

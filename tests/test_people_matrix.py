@@ -21,10 +21,12 @@ BODIES = {
     ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
     ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
+    ("POST", "/tenants/{tenant}/studio/quotes/{quote_id}/send"): {},
+    ("POST", "/tenants/{tenant}/studio/invoices/{invoice_id}/send"): {},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
-          "sync_id": "1"}
+          "sync_id": "1", "quote_id": "4"}
 
 
 def staff_routes():

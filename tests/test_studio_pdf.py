@@ -78,9 +78,9 @@ def test_invoice_pdf_shows_numbers_totals_gst_abn_bank_and_the_payment_link(engi
 def test_quote_pdf_has_its_number_and_validity_and_no_payment_link(engine, pdfs, tenant_id):
     studio = make_studio(engine, tenant_id)
     pdf = pdfs.get(tenant_id, "quote", studio.quote_id)
-    assert pdf.filename == "quote-Q-0007.pdf"
+    assert pdf.filename == "quote-Q-0042.pdf"
     words = " ".join(text_of(pdf.data).split())
-    assert "Quote number Q-0007" in words and "Valid until 20 December 2026" in words
+    assert "Quote number Q-0042" in words and "Valid until 20 December 2026" in words
     assert "Total (AUD) A$414.59" in words and f"ABN {ABN}" in words
     assert "Balance due" not in words and "Pay online" not in words.upper() and "token=" not in words
 
@@ -135,7 +135,7 @@ def test_logo_png_jpg_svg_or_none(engine, storage, pdfs, tenant_id, kind):
         storage.put(LOGO_BUCKET, key, content, "application/octet-stream")
     studio = make_studio(engine, tenant_id, logo_key=key)
     pdf = pdfs.get(tenant_id, "quote", studio.quote_id)  # a quote: no QR code beside the logo
-    assert "Q-0007" in text_of(pdf.data)
+    assert "Q-0042" in text_of(pdf.data)
     red = red_pixels(page_image(pdf.data))
     if kind in ("png", "jpg", "svg"):
         assert red > 200, f"the {kind} logo is not on the page"
@@ -281,7 +281,7 @@ def test_send_attaches_the_pdf_once_and_logs_it(engine, pdfs, tenant_id, sandbox
     assert [a["filename"] for a in invoice_mail["attachments"]] == ["invoice-INV-0042.pdf"]
     assert invoice_mail["attachments"][0]["size"] == len(pdfs.get(tenant_id, "invoice", studio.invoice_id).data)
     assert pay_link(tenant_id, studio.invoice_id) in invoice_mail["text"]
-    assert "As discussed." in emails[1]["text"] and emails[1]["attachments"][0]["filename"] == "quote-Q-0007.pdf"
+    assert "As discussed." in emails[1]["text"] and emails[1]["attachments"][0]["filename"] == "quote-Q-0042.pdf"
     with engine.connect() as conn:
         a = studio_activity_logs.c
         logged = conn.execute(sa.select(a.entity_type, a.action).where(a.tenant_id == tenant_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import datetime as dt
 import hashlib
 import json
@@ -88,8 +89,10 @@ def fingerprint(kind: str, view: DocumentView) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=512)
 def qr_data_uri(url: str) -> str:
-    """The payment link's QR code (the shop's eSIM QR writer), as an embedded PNG."""
+    """The payment link's QR code (the shop's eSIM QR writer), as an embedded PNG. Kept per link:
+    choosing the best mask costs tens of milliseconds, and an invoice's link outlives its revisions."""
     return "data:image/png;base64," + base64.b64encode(qr_png(url, scale=4)).decode("ascii")
 
 
