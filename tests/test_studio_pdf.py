@@ -306,3 +306,37 @@ def test_send_without_an_address_is_refused(engine, pdfs, tenant_id):
     with pytest.raises(SendRefused):
         send_document(pdfs, never, tenant_id, "quote", studio.quote_id, actor_id=None)
 
+
+
+def test_fonts_are_embedded_dejavu(engine, pdfs, tenant_id, tmp_path):
+    studio = make_studio(engine, tenant_id)
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(pdfs.get(tenant_id, "invoice", studio.invoice_id).data)
+    listing = subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, timeout=60).stdout.decode()
+    fonts = listing.splitlines()[2:]
+    assert fonts and all("DejaVu" in f and f.split()[-5] == "yes" for f in fonts), listing  # emb column: yes
+
+
+class FailingStorage(FolderStorage):
+    def put(self, bucket, key, data, content_type):
+        from resources.storage import StorageError
+
+        raise StorageError("store unreachable")
+
+
+def test_storage_down_serves_the_local_copy_and_keeps_it_later(engine, tenant_id, tmp_path):
+    studio = make_studio(engine, tenant_id)
+    down = DocumentPdfs(engine, FailingStorage(tmp_path / "store"), tmp_path / "cache", payment_url=pay_link)
+    first = down.get(tenant_id, "invoice", studio.invoice_id)
+    assert first.source == "rendered" and "INV-0042" in text_of(first.data)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(studio_invoices.c.pdf_fingerprint)
+                            .where(studio_invoices.c.id == studio.invoice_id)).scalar_one() is None
+    back = FolderStorage(tmp_path / "store")
+    up = DocumentPdfs(engine, back, tmp_path / "cache", payment_url=pay_link)
+    again = up.get(tenant_id, "invoice", studio.invoice_id)
+    assert again.source == "local" and again.data == first.data
+    assert back.get(PDFS, f"{tenant_id}/invoice-INV-0042.pdf") == first.data
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(studio_invoices.c.pdf_fingerprint)
+                            .where(studio_invoices.c.id == studio.invoice_id)).scalar_one() == first.fingerprint

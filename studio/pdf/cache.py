@@ -69,10 +69,13 @@ class DocumentPdfs:
     """PDFs of one warehouse's studio documents (tenant-scoped on every call)."""
 
     def __init__(self, engine: sa.Engine, storage: Storage | None, cache_dir: Path, *,
-                 payment_url: PaymentUrl | None = None) -> None:
+                 payment_url: PaymentUrl | None = None, max_renders: int = 2) -> None:
         self.engine, self.storage, self.cache_dir = engine, storage, Path(cache_dir)  # storage None: local only
         self.payment_url = payment_url  # seam: studio.links.invoice_page_url, bound to the public URL
         self._flights = _Flights()
+        # Renders are CPU-bound (the GIL held most of the time): more at once than a couple only
+        # queues them inside WeasyPrint with their memory held, and starves the API's other requests.
+        self._renders = threading.BoundedSemaphore(max_renders)
 
     def view(self, tenant_id: str, kind: str, doc_id: int, *, client_user_id: str | None = None
              ) -> tuple[DocumentView, StoredPdf] | None:
@@ -104,7 +107,8 @@ class DocumentPdfs:
             data = _read(local)  # the render we waited for
             if data is not None:
                 return Pdf(view.filename, data, digest, view, "local")
-            data = render(kind, view)
+            with self._renders:
+                data = render(kind, view)
             _write(local, data)
             self._keep(tenant_id, view, key, digest, data)
         self._prune(local)
