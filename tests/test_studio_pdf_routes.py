@@ -90,7 +90,8 @@ def test_send_through_the_api(engine, warehouse_url, tenant_id, sandbox_reset, t
         bad = c.post(url, json={"to": "not an address"}, headers=admin)
         assert bad.status_code == 422
         for role in ("viewer", "tenant_admin", "customer"):
-            assert c.post(url, json={}, headers=bearer(sign_in(c, world.users[role])["access_token"])).status_code == 403
+            caller = bearer(sign_in(c, world.users[role])["access_token"])
+            assert c.post(url, json={}, headers=caller).status_code == 403
     emails = httpx.get(f"{sandbox_reset.url}/_sandbox/resend/emails").json()["emails"]
     mine = [e for e in emails if e["subject"] == "Invoice INV-0042 from 3D Print Sydney"]
     assert [e["to"] for e in mine] == [["ada@engines.example"], ["accounts@engines.example"]]

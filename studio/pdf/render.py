@@ -104,7 +104,8 @@ def html(kind: str, view: DocumentView) -> str:
     if kind == INVOICE and view.tax_total > 0:
         title = "Tax invoice"  # an Australian invoice charging GST says so, beside the ABN
     return _env.get_template(f"{kind}.html").render(
-        doc=view, title=title, name=TITLES[kind], css=Markup(CSS), to_label="Quote for" if kind != INVOICE else "Bill to",
+        doc=view, title=title, name=TITLES[kind], css=Markup(CSS),
+        to_label="Quote for" if kind != INVOICE else "Bill to",
         qr=qr_data_uri(view.payment_url) if view.payment_url else None)
 
 
@@ -121,4 +122,4 @@ def render(kind: str, view: DocumentView) -> bytes:
 
 def shows(data: bytes, digest: str) -> bool:
     """Whether PDF bytes are the rendering of the view whose fingerprint is ``digest`` (its /ID)."""
-    return f"/ID [({digest})".encode("ascii") in data[-4096:]
+    return f"/ID [({digest})".encode("ascii") in data[-65536:]  # the trailer (xref stream) ends the file
