@@ -44,6 +44,7 @@ ROUTERS: list[str] = [
     "api.routes.studio_client",
     "api.routes.studio_invoice_page",
     "api.routes.studio_payments",
+    "api.routes.studio_pdfs",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "

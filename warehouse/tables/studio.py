@@ -128,6 +128,8 @@ def _document_columns(kind: str) -> list:
                   comment="bumped with every change: the PDF of another revision is stale"),
         sa.Column("pdf_key", sa.String(500), comment="storage key of the PDF of revision pdf_revision"),
         sa.Column("pdf_revision", sa.Integer, comment="the revision the stored PDF shows"),
+        sa.Column("pdf_fingerprint", sa.String(64), comment="digest of everything the stored PDF shows "
+                  "(document, business details, logo, payment link, template)"),
         sa.Column("sent_at", UTCDateTime, comment="last emailed to the client (UTC)"),
         sa.Column("created_by", sa.String(36), comment="users.id of who created it"),
         _created(),
