@@ -5,9 +5,11 @@
 {%- endmacro %}
 
 {#- Pre-hook of the incremental models: drop the rows of tenants removed since the last build
-    (a full build filters them at the source). -#}
+    (a full build filters them at the source). It reads the whole model, so the hourly job
+    (assets/marts.py) passes `prune_removed_tenants: false` when the tenants table has not changed
+    since the models' last build; a plain `dbt` run always prunes. -#}
 {% macro drop_removed_tenants() -%}
-{%- if is_incremental() -%}
+{%- if is_incremental() and var('prune_removed_tenants', true) -%}
 delete from {{ this }} where not {{ current_tenant('tenant_id') }}
 {%- else -%}
 select 1
