@@ -31,7 +31,8 @@ from pydantic import Field
 
 from assets import marts_changes, marts_gate
 from assets.common import OWNERS, table_metadata
-from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profile_target, profiles_dir, run_dbt
+from resources.dbt import (MANIFEST, PROJECT_DIR, PRUNE_REMOVED_TENANTS, TARGET_DIR, parse_state, prepare_manifest,
+                           profile_target, profiles_dir, run_dbt)
 from resources.warehouse import WarehouseResource
 from warehouse.db import make_engine
 from warehouse.tables import metadata
@@ -154,10 +155,17 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, plan: marts_changes.P
     # The run's own target folder (compiled SQL), gone with the run: nothing read from it afterwards.
     with tempfile.TemporaryDirectory(prefix=f"{context.op_execution_context.op.name}-") as folder:
         target = Path(folder)
-        if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
-            shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        state = parse_state(url)  # parse only what changed since the last run here (else since prepare_manifest)
+        for parsed in (state, TARGET_DIR / "partial_parse.msgpack"):
+            if parsed.exists():
+                shutil.copy(parsed, target / "partial_parse.msgpack")
+                break
         outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
-                          on_event=keep, extra_vars={"prune_removed_tenants": prune_tenants})
+                          on_event=keep, env={PRUNE_REMOVED_TENANTS: "true" if prune_tenants else "false"})
+        if (target / "partial_parse.msgpack").exists():
+            state.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(target / "partial_parse.msgpack", state.with_suffix(".tmp"))
+            state.with_suffix(".tmp").replace(state)  # whole or not at all, for a run beside this one
         columns = BuiltColumns(url)
         for raw in results:
             for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
