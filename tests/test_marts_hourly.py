@@ -4,6 +4,7 @@ with nothing changed it builds nothing; a removed tenant rebuilds (and prunes) e
 run's database (SQLite, or PostgreSQL in CI's second pass)."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import dagster as dg
@@ -93,3 +94,41 @@ def test_the_hourly_job_builds_what_changed_and_equals_a_full_rebuild(job, loade
         with engine.begin() as conn:
             conn.execute(sa.text(f"insert into tenants (tenant_id, name) values ('{B}', 'B')"))
         engine.dispose()
+
+
+def test_every_source_says_how_its_changes_show():
+    """A source without its own `changed` aggregates is a table whose writers move updated_at."""
+    from resources.dbt import MANIFEST
+    from warehouse.tables import metadata
+
+    for source in json.loads(MANIFEST.read_text())["sources"].values():
+        if "changed" not in source["config"].get("meta", {}).get("storehouse", {}):
+            table = metadata.tables.get(source["identifier"])
+            assert table is not None and "updated_at" in table.c, source["name"]
+
+
+def test_a_model_digest_moves_with_its_inputs_only():
+    """A source's state moves the digests of the models downstream of it, a macro's those that call
+    it, the clock those that say they move with it; nothing else."""
+    from assets.marts_changes import model_digests
+    from resources.dbt import MANIFEST
+
+    manifest = json.loads(MANIFEST.read_text())
+    names = {uid: n["name"] for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    states = {uid: "[1]" for uid in manifest["sources"]}
+    now = dt.datetime(2026, 3, 2, 10, 5, tzinfo=dt.timezone.utc)
+
+    def moved(**changes) -> set[str]:
+        before = model_digests(manifest, states, now)
+        after = model_digests(changes.get("manifest", manifest), {**states, **changes.get("states", {})},
+                              changes.get("now", now))
+        return {names[uid] for uid in before if before[uid] != after[uid]}
+
+    assert moved() == set()
+    assert moved(states={"source.storehouse.warehouse.transactions": "[2]"}) == MX_READERS
+    assert moved(now=now + dt.timedelta(minutes=30)) == set()
+    assert moved(now=now + dt.timedelta(hours=1)) == {CLOCK}
+    assert moved(now=now + dt.timedelta(days=1)) == {CLOCK, "pos_expiring_lots"}
+    edited = json.loads(json.dumps(manifest))
+    edited["macros"]["macro.storehouse.percentile_of"]["macro_sql"] += " "
+    assert moved(manifest=edited) == {"mart_provisioning_daily"}
