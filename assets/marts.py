@@ -7,6 +7,10 @@ test is an asset check. The models are not partitioned: every one is per tenant 
 models (the platform summary) and the tests' per-tenant reconciliations whole; a tenant variable
 would need every model incremental by tenant for no gain at this size.
 
+The ``marts`` job (hourly) builds only the models whose inputs changed since their last build
+(``changed_only``, ``assets.marts_changes``); materialising marts from the asset graph builds
+every one selected. Either way each build records the digest of its inputs.
+
 The manifest is read when the definitions load, never built then: ``prepare_manifest`` (run by
 ``./dev`` set-up, the test session, ``storehouse demo`` and ``dagster dev``) parses the project
 beforehand.
@@ -23,10 +27,12 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
+from pydantic import Field
 
-from assets import marts_gate
+from assets import marts_changes, marts_gate
 from assets.common import OWNERS, table_metadata
-from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profile_target, profiles_dir, run_dbt
+from resources.dbt import (MANIFEST, PROJECT_DIR, PRUNE_REMOVED_TENANTS, TARGET_DIR, parse_state, prepare_manifest,
+                           profile_target, profiles_dir, run_dbt)
 from resources.warehouse import WarehouseResource
 from warehouse.db import make_engine
 from warehouse.tables import metadata
@@ -80,27 +86,65 @@ platform_tables = [
 translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True))
 
 
+class MartsConfig(dg.Config):
+    changed_only: bool = Field(default=False, description=(
+        "Build only the selected models whose inputs (sources, SQL, parents) changed since their last "
+        "build, with their tests; the others are up to date. The hourly `marts` job sets it."))
+
+
 @dbt_assets(manifest=MANIFEST, project=project, dagster_dbt_translator=translator, name="warehouse_marts")
-def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, config: MartsConfig):
     """``dbt build`` of the selected models and their tests on the run's warehouse, but for the
-    marts a failed blocking check upstream holds back (``assets.marts_gate``)."""
-    exclude, held_back = marts_gate.gate(context)
-    yield from held_back
-    yield from dbt_build(context, warehouse.resolved_url, exclude)
+    marts a failed blocking check upstream holds back (``assets.marts_gate``) and, with
+    ``changed_only``, those whose inputs did not change (``assets.marts_changes``)."""
+    held, observed = marts_gate.gate(context)
+    yield from observed
+    url = warehouse.resolved_url
+    keys = model_keys(context)
+    selected = {name for name, key in keys.items() if key in context.selected_asset_keys}
+    plan = marts_changes.plan(url, manifest_of(context), marts_changes.recorded_inputs(context.instance, keys))
+    build = selected - set(held)
+    if config.changed_only:
+        build &= plan.stale
+        context.log.info(f"{len(build)} of {len(selected)} selected marts to build (inputs changed): "
+                         f"{', '.join(sorted(build)) or 'none'}")
+        if not build:
+            return
+    yield from dbt_build(context, url, plan, None if build == selected else build,
+                         prune_tenants=plan.prune_tenants or not config.changed_only)
 
 
-def dbt_build(context: dg.AssetExecutionContext, url: str, exclude: tuple[str, ...] = ()) -> Iterator:
+def model_keys(context: dg.AssetExecutionContext) -> dict[str, dg.AssetKey]:
+    """model name -> asset key, for every model of the asset."""
+    return {props["name"]: translator.get_asset_key(props) for props in manifest_of(context)["nodes"].values()
+            if props["resource_type"] == "model"}
+
+
+def manifest_of(context: dg.AssetExecutionContext) -> Mapping[str, Any]:
+    from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+    return get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
+
+
+def dbt_build(context: dg.AssetExecutionContext, url: str, plan: marts_changes.Plan, only: set[str] | None = None,
+              prune_tenants: bool = True) -> Iterator:
     """``dbt build`` in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
-    selected as dagster-dbt's ``DbtCliResource`` would select it for this run, its results turned
-    into Dagster events by dagster-dbt's own event translation. The events come once dbt is done."""
+    selected as dagster-dbt's ``DbtCliResource`` would select it for this run (or ``only`` those
+    models, with the tests whose parents are all built or upstream: ``buildable``), its results
+    turned into Dagster events by dagster-dbt's own event translation, each model's with the
+    digest of its inputs (``plan``). The events come once dbt is done."""
     from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
     from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
     params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
                                                           dagster_dbt_translator=translator)
-    args = ["build", "--no-write-json", *params.selection_args, *exclude]  # manifest.json and run_results.json: 0.5-1.5 s, unread
-    if params.indirect_selection:
-        args += ["--indirect-selection", params.indirect_selection]
+    args = ["build", "--no-write-json"]  # manifest.json and run_results.json: 0.5-1.5 s, unread
+    if only is None:
+        args += params.selection_args
+        if params.indirect_selection:
+            args += ["--indirect-selection", params.indirect_selection]
+    else:
+        args += ["--select", *sorted(only), "--indirect-selection", "buildable"]
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
     results: list[dict] = []
 
@@ -111,16 +155,27 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, exclude: tuple[str, .
     # The run's own target folder (compiled SQL), gone with the run: nothing read from it afterwards.
     with tempfile.TemporaryDirectory(prefix=f"{context.op_execution_context.op.name}-") as folder:
         target = Path(folder)
-        if (TARGET_DIR / "partial_parse.msgpack").exists():  # parse only what changed since prepare_manifest
-            shutil.copy(TARGET_DIR / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        state = parse_state(url)  # parse only what changed since the last run here (else since prepare_manifest)
+        for parsed in (state, TARGET_DIR / "partial_parse.msgpack"):
+            if parsed.exists():
+                shutil.copy(parsed, target / "partial_parse.msgpack")
+                break
         outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
-                          on_event=keep)
+                          on_event=keep, env={PRUNE_REMOVED_TENANTS: "true" if prune_tenants else "false"})
+        if (target / "partial_parse.msgpack").exists():
+            state.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(target / "partial_parse.msgpack", state.with_suffix(".tmp"))
+            state.with_suffix(".tmp").replace(state)  # whole or not at all, for a run beside this one
         columns = BuiltColumns(url)
         for raw in results:
             for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
                     manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
                     target_path=target, project=params.dbt_project):
-                yield columns.add_to(event, context) if isinstance(event, dg.Output) else event
+                if isinstance(event, dg.Output):
+                    event = columns.add_to(event, context)
+                    event = event.with_metadata({**event.metadata, **plan.metadata(
+                        context.asset_key_for_output(event.output_name).path[-1])})
+                yield event
         columns.close()
     if outcome.returncode != 0:
         raise dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(

@@ -81,8 +81,8 @@ def ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
 
 
 def gate(context: dg.AssetExecutionContext) -> tuple[tuple[str, ...], Iterator[dg.AssetObservation]]:
-    """The dbt ``--exclude`` arguments for the held-back marts and an observation on each; fails
-    the run (naming asset, check and tenant) when no selected mart is clean."""
+    """The names of the held-back marts (dbt models, left out of the build) and an observation on
+    each; fails the run (naming asset, check and tenant) when no selected mart is clean."""
     held = held_back(context)
     if not held:
         return (), iter(())
@@ -91,7 +91,7 @@ def gate(context: dg.AssetExecutionContext) -> tuple[tuple[str, ...], Iterator[d
         raise dg.Failure("no mart built: a blocking check failed upstream of every selected mart\n" + "\n".join(lines),
                          metadata={"held_back": dg.MetadataValue.md("\n".join(f"- {line}" for line in lines))})
     context.log.warning("marts held back until their sources' blocking checks pass:\n" + "\n".join(lines))
-    return ("--exclude", *(key.path[-1] for key in held)), observations(held)
+    return tuple(key.path[-1] for key in held), observations(held)
 
 
 def observations(held: Mapping[dg.AssetKey, list[FailedCheck]]) -> Iterator[dg.AssetObservation]:

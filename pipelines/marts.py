@@ -1,4 +1,5 @@
-"""The analysts' marts: every dbt model and test in one run (all tenants), hourly after the shop's job."""
+"""The analysts' marts: hourly after the shop's job, one run (all tenants) that builds the dbt models
+whose inputs changed since their last build, with their tests (``assets.marts_changes``)."""
 
 import dagster as dg
 
@@ -9,7 +10,8 @@ marts_job = dg.define_asset_job(
     "marts",
     selection=dg.AssetSelection.assets(warehouse_marts),
     executor_def=dg.in_process_executor,
-    description="dbt build of the marts in analytics/ (models, then their tests) on the warehouse.",
+    config={"ops": {warehouse_marts.op.name: {"config": {"changed_only": True}}}},
+    description="dbt build of the marts in analytics/ whose inputs changed (models, then their tests) on the warehouse.",
 )
 
 defs = dg.Definitions(

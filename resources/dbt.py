@@ -14,6 +14,7 @@ demo and the benchmark all go through ``run_dbt``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ TARGET_DIR = PROJECT_DIR / "target"
 MANIFEST = TARGET_DIR / "manifest.json"
 PROFILE = "storehouse"
 PASSWORD_VAR = "STOREHOUSE_DBT_PASSWORD"
+PRUNE_REMOVED_TENANTS = "STOREHOUSE_PRUNE_REMOVED_TENANTS"  # "false": the incremental models' pre-hook skips its scan
 
 
 def profile_target(url: str) -> dict:
@@ -103,13 +105,15 @@ def project_vars() -> dict[str, list[str]]:
 
 def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | None = None,
             check: bool = True, project_dir: Path | None = None,
-            on_event: Callable[[dict], None] | None = None) -> subprocess.CompletedProcess:
+            on_event: Callable[[dict], None] | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run one dbt command on the warehouse at ``url``, in this process.
 
     Returns what a ``dbt`` process would have: the return code (0 success, 1 a model or test
     failed, 2 dbt itself failed) and its log lines as ``stdout``. ``on_event`` receives every dbt
-    event as the dict dbt's JSON log prints (dagster-dbt turns those into Dagster events). Raises
-    on failure when ``check``."""
+    event as the dict dbt's JSON log prints (dagster-dbt turns those into Dagster events);
+    ``env`` joins dbt's environment while it runs (read at run time by ``env_var`` in a macro: a
+    different var would make dbt parse the whole project anew). Raises on failure when ``check``."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -128,7 +132,7 @@ def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | N
         if on_event is not None:
             on_event(msg_to_dict(event))
 
-    with _one_at_a_time, _environment(dbt_env(url)):
+    with _one_at_a_time, _environment({**dbt_env(url), **(env or {})}):
         outcome = dbtRunner(callbacks=[keep]).invoke(command)
     returncode = 0 if outcome.success else 2 if outcome.exception is not None else 1
     stdout = "\n".join(lines) + ("\n" + str(outcome.exception) if outcome.exception is not None else "")
@@ -142,6 +146,14 @@ def profiles_dir() -> Path:
     from settings import Settings
 
     return (Settings().home / "dbt").resolve()
+
+
+def parse_state(url: str) -> Path:
+    """Where a run on this warehouse keeps dbt's partial-parse state for the next one: dbt parses
+    the whole project anew (seconds) when the profile differs from the parse it reads, and
+    ``prepare_manifest``'s parse is of the default warehouse's profile."""
+    digest = hashlib.sha256(json.dumps(profile_target(url), sort_keys=True).encode()).hexdigest()[:16]
+    return profiles_dir() / "parse" / digest / "partial_parse.msgpack"
 
 
 def prepare_manifest(url: str | None = None) -> Path:

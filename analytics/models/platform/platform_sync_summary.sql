@@ -1,5 +1,8 @@
 -- For the platform's own operators: per tenant and sync stream (system), the runs, the rows of the
--- last successful sync, when it finished, how stale that is, and what is still quarantined.
+-- last successful sync, when it finished, how stale that is, and what is still quarantined. How stale
+-- moves with the clock: the hourly job rebuilds it every hour even when no sync ran.
+{{ config(meta={'storehouse': {'rebuild_every': 'hour'}}) }}
+
 with runs as (
     select tenant_id,
            stream,

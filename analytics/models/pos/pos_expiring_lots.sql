@@ -1,4 +1,7 @@
--- Lots still in stock that expire within 30 days (or already have), per tenant and location.
+-- Lots still in stock that expire within 30 days (or already have), per tenant and location. Its
+-- rows move with the date: the hourly job rebuilds it each new UTC day even when no lot changed.
+{{ config(meta={'storehouse': {'rebuild_every': 'day'}}) }}
+
 select i.tenant_id,
        i.source,
        i.location_id,
