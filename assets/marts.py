@@ -13,7 +13,9 @@ beforehand.
 """
 
 
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -67,6 +69,13 @@ class MartsTranslator(DagsterDbtTranslator):
             return spec
         return spec.replace_attributes(deps=[*spec.deps, *(dg.AssetDep(dg.AssetKey(key)) for key in extra)])
 
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: DbtProject | None) -> dg.AssetCheckSpec | None:
+        """With the test's own description (``description:`` in its yml) when it has one."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        description = manifest["nodes"][unique_id].get("description")
+        return spec._replace(description=description) if spec and description and not spec.description else spec
+
 
 # The platform's own tables the models read that no single asset writes (every sync records itself):
 # shown as the warehouse tables they are, with their columns, upstream of the models that read them.
@@ -77,30 +86,98 @@ platform_tables = [
     for name in ("tenants", "sync_runs", "quarantine")
 ]
 
-translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True))
+translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_duplicate_source_asset_keys=True,
+    enable_source_tests_as_checks=True,  # the checks on the source tables (the studio's, sources.yml)
+))
 
 
-@dbt_assets(manifest=MANIFEST, project=project, dagster_dbt_translator=translator, name="warehouse_marts")
+def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    """The parsed project, each test written on a source table attached to that table.
+
+    dbt attaches a generic test to the model it is written on, never to a source; dagster-dbt then
+    finds a source test's table only when the test reads nothing else, and the studio's checks also
+    read lines, payments and the tenants. Attached here, each becomes a check on its table's asset
+    (``api/studio_invoices``), which the marts downstream of it wait for."""
+    manifest = json.loads(path.read_text())
+    sources = {(s["source_name"], s["name"]): uid for uid, s in manifest["sources"].items()}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "test" and not node.get("attached_node") \
+                and str(node.get("file_key_name", "")).startswith("sources."):
+            written_on = SOURCE_OF_TEST.search(node.get("test_metadata", {}).get("kwargs", {}).get("model", ""))
+            if written_on and written_on.groups() in sources:
+                node["attached_node"] = sources[written_on.groups()]
+    return manifest
+
+
+SOURCE_OF_TEST = re.compile(r"source\(\s*'(\w+)'\s*,\s*'(\w+)'\s*\)")
+
+
+@dbt_assets(manifest=load_manifest(), project=project, dagster_dbt_translator=translator, name="warehouse_marts")
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """``dbt build`` of the selected models and their tests on the run's warehouse, but for the
-    marts a failed blocking check upstream holds back (``assets.marts_gate``)."""
-    exclude, held_back = marts_gate.gate(context)
+    """``dbt build`` of the selected models and their tests on the run's warehouse: first the
+    checks on the source tables they read, then the models, but for the marts a failed blocking
+    check upstream holds back (``assets.marts_gate``)."""
+    url, failures = warehouse.resolved_url, []
+    checked = yield from source_checks(context, url, failures)
+    exclude, held_back = marts_gate.gate(context, checked)
     yield from held_back
-    yield from dbt_build(context, warehouse.resolved_url, exclude)
+    yield from dbt_build(context, url, failures, exclude, skip=sorted({key.name for key in checked}))
+    if failures:  # after every clean mart is built
+        raise dg.Failure("; ".join(f.description for f in failures), metadata=failures[-1].metadata)
 
 
-def dbt_build(context: dg.AssetExecutionContext, url: str, exclude: tuple[str, ...] = ()) -> Iterator:
-    """``dbt build`` in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
-    selected as dagster-dbt's ``DbtCliResource`` would select it for this run, its results turned
-    into Dagster events by dagster-dbt's own event translation. The events come once dbt is done."""
+def checks_on_sources(context: dg.AssetExecutionContext) -> set[dg.AssetCheckKey]:
+    """The checks on source tables this run evaluates: those selected, and those on the tables
+    upstream of the selected marts (dagster-dbt runs a mart's source checks with it)."""
+    from dagster_dbt.asset_utils import get_checks_on_sources_upstream_of_selected_assets
+
+    own = set(context.assets_def.keys)
+    upstream = get_checks_on_sources_upstream_of_selected_assets(context.assets_def, context.selected_asset_keys)
+    return {key for key in {*context.selected_asset_check_keys, *upstream} if key.asset_key not in own}
+
+
+def source_checks(context: dg.AssetExecutionContext, url: str, failures: list) -> Iterator:
+    """``dbt test`` of the checks on the source tables first, on their own: dbt does not skip a
+    model when a test on its source fails, so the gate must know before the models build. Returns
+    each check's outcome (check key -> passed)."""
+    keys = checks_on_sources(context)
+    if not keys:
+        return {}
+    outcomes: dict[dg.AssetCheckKey, bool] = {}
+    for event in dbt_invoke(context, url, ["test", "--no-write-json", "--select", *sorted({k.name for k in keys})],
+                            failures):
+        if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
+            outcomes[dg.AssetCheckKey(event.asset_key, event.check_name)] = event.passed
+        yield event
+    return outcomes
+
+
+def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, exclude: tuple[str, ...] = (),
+              skip: list[str] = ()) -> Iterator:
+    """``dbt build``, selected as dagster-dbt's ``DbtCliResource`` would select it for this run,
+    less the held-back marts (``exclude``) and the source checks already run (``skip``)."""
     from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
-    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
     params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
                                                           dagster_dbt_translator=translator)
+    if skip:
+        exclude = ("--exclude", *exclude[1:], *skip)
     args = ["build", "--no-write-json", *params.selection_args, *exclude]  # manifest.json and run_results.json: 0.5-1.5 s, unread
     if params.indirect_selection:
         args += ["--indirect-selection", params.indirect_selection]
+    yield from dbt_invoke(context, url, args, failures, params)
+
+
+def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params=None) -> Iterator:
+    """One dbt command in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
+    its results turned into Dagster events by dagster-dbt's own event translation; the events come
+    once dbt is done. A failure is appended to ``failures`` (raised once everything has run)."""
+    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+    params = params or get_updated_cli_invocation_params_for_context(context=context, manifest={},
+                                                                     dagster_dbt_translator=translator)
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
     results: list[dict] = []
 
@@ -123,8 +200,8 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, exclude: tuple[str, .
                 yield columns.add_to(event, context) if isinstance(event, dg.Output) else event
         columns.close()
     if outcome.returncode != 0:
-        raise dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
-            f"```\n{outcome.stdout[-6000:]}\n```")})
+        failures.append(dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
+            f"```\n{outcome.stdout[-6000:]}\n```")}))
 
 
 class BuiltColumns:
