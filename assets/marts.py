@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from assets import marts_gate
-from assets.common import OWNERS, table_metadata
+from assets.common import OWNERS, markdown_table, table_metadata
 from resources.dbt import MANIFEST, PROJECT_DIR, TARGET_DIR, prepare_manifest, profile_target, profiles_dir, run_dbt
 from resources.warehouse import WarehouseResource
 from warehouse.db import make_engine
@@ -146,11 +146,32 @@ def source_checks(context: dg.AssetExecutionContext, url: str, failures: list) -
         return {}
     outcomes: dict[dg.AssetCheckKey, bool] = {}
     for event in dbt_invoke(context, url, ["test", "--no-write-json", "--select", *sorted({k.name for k in keys})],
-                            failures):
+                            failures, on_check=lambda result, target: with_failing_rows(url, result, target)):
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
             outcomes[dg.AssetCheckKey(event.asset_key, event.check_name)] = event.passed
         yield event
     return outcomes
+
+
+def with_failing_rows(url: str, result: dg.AssetCheckResult, target: Path) -> dg.AssetCheckResult:
+    """A failed source check with what it found: the first rows its SQL returns (the documents that
+    break it) and their tenants. It checks every tenant at once, so its result says which."""
+    compiled = next((target / "compiled").rglob(f"{result.check_name}.sql"), None)
+    if result.passed or compiled is None:
+        return result
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(f"select * from ({compiled.read_text()}) failing limit {FAILING_ROWS}")
+            columns, rows = list(found.keys()), found.all()
+    finally:
+        engine.dispose()
+    tenants = sorted({str(row._mapping["tenant_id"]) for row in rows}) if "tenant_id" in columns else []
+    return result._replace(metadata={**result.metadata, "tenants": dg.MetadataValue.text(", ".join(tenants)),
+                                     "failing_rows": dg.MetadataValue.md(markdown_table(columns, rows))})
+
+
+FAILING_ROWS = 20
 
 
 def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, exclude: tuple[str, ...] = (),
@@ -169,10 +190,12 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, exclu
     yield from dbt_invoke(context, url, args, failures, params)
 
 
-def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params=None) -> Iterator:
+def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params=None,
+               on_check: Callable[[dg.AssetCheckResult, Path], dg.AssetCheckResult] | None = None) -> Iterator:
     """One dbt command in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
     its results turned into Dagster events by dagster-dbt's own event translation; the events come
-    once dbt is done. A failure is appended to ``failures`` (raised once everything has run)."""
+    once dbt is done (``on_check`` may add to each check result while the compiled SQL is there).
+    A failure is appended to ``failures`` (raised once everything has run)."""
     from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
     from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
@@ -197,7 +220,11 @@ def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], fai
             for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
                     manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
                     target_path=target, project=params.dbt_project):
-                yield columns.add_to(event, context) if isinstance(event, dg.Output) else event
+                if isinstance(event, dg.Output):
+                    event = columns.add_to(event, context)
+                elif on_check is not None and isinstance(event, dg.AssetCheckResult):
+                    event = on_check(event, target)
+                yield event
         columns.close()
     if outcome.returncode != 0:
         failures.append(dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(

@@ -383,12 +383,14 @@ def test_a_failed_check_holds_back_the_marts_on_its_table_in_the_marts_job(built
     def run():
         result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
         made = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
-        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()
-                  if c.asset_key.path[0] == "api"}
+        evaluations = {c.check_name: c for c in result.get_asset_check_evaluations() if c.asset_key.path[0] == "api"}
+        checks = {name: c.passed for name, c in evaluations.items()}
+        found.update(evaluations)
         held = {e.asset_key.path[-1]: e.event_specific_data.asset_observation.metadata for e in result.all_events
                 if e.is_asset_observation}
         return result, made, checks, held
 
+    found = {}
     second = built["ids"][f"{S1}:I2"]
     update(built, studio_invoices, second, {"total": Decimal("221")})
     try:
@@ -398,6 +400,8 @@ def test_a_failed_check_holds_back_the_marts_on_its_table_in_the_marts_job(built
         assert "invoice_totals_equal_lines" in failure.step_failure_data.error.message
         assert checks["invoice_totals_equal_lines"] is False and checks["invoice_paid_equals_payments"] is True
         assert set(checks) >= {"quote_totals_equal_lines", "invoice_numbers_unique_and_gapless"}
+        failing = found["invoice_totals_equal_lines"].metadata  # which studio, which invoice
+        assert failing["tenants"].value == S1 and "INV-0002" in failing["failing_rows"].value
         assert made == set(STUDIO_MARTS) - ON_INVOICES == {"studio_payments_by_method"}
         assert set(held) == ON_INVOICES
         assert "api/studio_invoices:invoice_totals_equal_lines" in held["studio_receivables_ageing"][
@@ -418,6 +422,7 @@ def test_the_readme_examples_answer(built):
     section = readme.split("## For analysts", 1)[1].split("\n## ", 1)[0]
     queries = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
     assert len(queries) == 3
+    dbt(built, built["work"], "run", "--select", "studio", check=True)  # at AS_OF again (Dagster's run aged at today)
     answers = [rows(built["url"], query) for query in queries]
     assert [len(a) for a in answers] == [2, 2, 3]
     assert [(r["tenant_id"], r["document_number"]) for r in answers[1]] == [(S1, "INV-0004"), (S1, "INV-0001")]
