@@ -2,10 +2,12 @@
 
 Each dbt model is one asset, drawn downstream of the ingestion assets its sources name
 (``sources.yml``), with the model's description and columns from its ``schema.yml``; each dbt
-test is an asset check. The models are not partitioned: every one is per tenant by a
-``tenant_id`` column and rebuilds all tenants at once (one ``dbt build``), which keeps cross-tenant
-models (the platform summary) and the tests' per-tenant reconciliations whole; a tenant variable
-would need every model incremental by tenant for no gain at this size.
+test is an asset check, on its model, or on the source table it is written on (the studio's
+checks: those run first, and a failure holds back the marts on that table, ``assets.marts_gate``).
+The models are not partitioned: every one is per tenant by a ``tenant_id`` column and rebuilds all
+tenants at once (one ``dbt build``), which keeps cross-tenant models (the platform summary) and the
+tests' per-tenant reconciliations whole; a tenant variable would need every model incremental by
+tenant for no gain at this size.
 
 The manifest is read when the definitions load, never built then: ``prepare_manifest`` (run by
 ``./dev`` set-up, the test session, ``storehouse demo`` and ``dagster dev``) parses the project
