@@ -120,11 +120,15 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """``dbt build`` of the selected models and their tests on the run's warehouse: first the
     checks on the source tables they read, then the models, but for the marts a failed blocking
     check upstream holds back (``assets.marts_gate``)."""
+    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+
     url, failures = warehouse.resolved_url, []
-    checked = yield from source_checks(context, url, failures)
+    params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
+                                                          dagster_dbt_translator=translator)
+    checked = yield from source_checks(context, url, failures, params)
     exclude, held_back = marts_gate.gate(context, checked)
     yield from held_back
-    yield from dbt_build(context, url, failures, exclude, skip=sorted({key.name for key in checked}))
+    yield from dbt_build(context, url, failures, params, exclude, skip=sorted({key.name for key in checked}))
     if failures:  # after every clean mart is built
         raise dg.Failure("; ".join(f.description for f in failures), metadata=failures[-1].metadata)
 
@@ -139,7 +143,7 @@ def checks_on_sources(context: dg.AssetExecutionContext) -> set[dg.AssetCheckKey
     return {key for key in {*context.selected_asset_check_keys, *upstream} if key.asset_key not in own}
 
 
-def source_checks(context: dg.AssetExecutionContext, url: str, failures: list) -> Iterator:
+def source_checks(context: dg.AssetExecutionContext, url: str, failures: list, params) -> Iterator:
     """``dbt test`` of the checks on the source tables first, on their own: dbt does not skip a
     model when a test on its source fails, so the gate must know before the models build. Returns
     each check's outcome (check key -> passed)."""
@@ -148,7 +152,7 @@ def source_checks(context: dg.AssetExecutionContext, url: str, failures: list) -
         return {}
     outcomes: dict[dg.AssetCheckKey, bool] = {}
     for event in dbt_invoke(context, url, ["test", "--no-write-json", "--select", *sorted({k.name for k in keys})],
-                            failures, on_check=lambda result, target: with_failing_rows(url, result, target)):
+                            failures, params, on_check=lambda result, target: with_failing_rows(url, result, target)):
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
             outcomes[dg.AssetCheckKey(event.asset_key, event.check_name)] = event.passed
         yield event
@@ -176,14 +180,10 @@ def with_failing_rows(url: str, result: dg.AssetCheckResult, target: Path) -> dg
 FAILING_ROWS = 20
 
 
-def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, exclude: tuple[str, ...] = (),
+def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, params, exclude: tuple[str, ...] = (),
               skip: list[str] = ()) -> Iterator:
-    """``dbt build``, selected as dagster-dbt's ``DbtCliResource`` would select it for this run,
-    less the held-back marts (``exclude``) and the source checks already run (``skip``)."""
-    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
-
-    params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
-                                                          dagster_dbt_translator=translator)
+    """``dbt build``, selected as dagster-dbt's ``DbtCliResource`` would select it for this run
+    (``params``), less the held-back marts (``exclude``) and the source checks already run (``skip``)."""
     if skip:
         exclude = ("--exclude", *exclude[1:], *skip)
     args = ["build", "--no-write-json", *params.selection_args, *exclude]  # manifest.json and run_results.json: 0.5-1.5 s, unread
@@ -192,17 +192,14 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, exclu
     yield from dbt_invoke(context, url, args, failures, params)
 
 
-def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params=None,
+def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params,
                on_check: Callable[[dg.AssetCheckResult, Path], dg.AssetCheckResult] | None = None) -> Iterator:
     """One dbt command in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
     its results turned into Dagster events by dagster-dbt's own event translation; the events come
     once dbt is done (``on_check`` may add to each check result while the compiled SQL is there).
     A failure is appended to ``failures`` (raised once everything has run)."""
-    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
     from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
-    params = params or get_updated_cli_invocation_params_for_context(context=context, manifest={},
-                                                                     dagster_dbt_translator=translator)
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
     results: list[dict] = []
 
