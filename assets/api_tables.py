@@ -1,9 +1,10 @@
 """The tables the shop API writes, declared as external assets: Dagster materialises none of them.
 
 They are what the API's requests and workers write (checkouts, Stripe's payments and events,
-provisioning, POS webhooks and orders); Dagster reads them: the hourly ``orders_hourly`` recovery
-changes rows in them, and the dbt marts count from them (``analytics/models/sources.yml`` maps
-each source to its key here), so lineage draws orders and payments feeding the marts. Staff
+provisioning, POS webhooks and orders, the studio's quotes, invoices and payments); Dagster reads
+them: the hourly ``orders_hourly`` recovery changes rows in them, and the dbt marts count from
+them (``analytics/models/sources.yml`` maps each source to its key here), so lineage draws orders
+and payments feeding the marts, and the studio's checks (dbt tests on its tables) sit on them. Staff
 accounts and webhook tokens (the people and auth tables) are left out: no data flows from them.
 """
 
@@ -16,9 +17,13 @@ from warehouse.tables.orders import (
     webhook_events,
 )
 from warehouse.tables.pos_events import portaus_payment_intents, pos_orders, pos_webhook_events
+from warehouse.tables.studio import (
+    studio_invoice_items, studio_invoices, studio_payments, studio_quote_items, studio_quotes,
+)
 
 GROUP = "api"
 STOREFRONT_KINDS, STRIPE_KINDS, POS_KINDS = {"fastapi", "sql"}, {"fastapi", "stripe", "sql"}, {"fastapi", "sql"}
+STUDIO_KINDS = {"fastapi", "sql"}
 WRITTEN_BY = {  # table -> (kinds, which part of the API writes it)
     orders: (STOREFRONT_KINDS, "checkout, then Stripe's webhooks and the provisioning workers"),
     order_esims: (STOREFRONT_KINDS, "the provisioning workers"),
@@ -31,6 +36,11 @@ WRITTEN_BY = {  # table -> (kinds, which part of the API writes it)
     pos_webhook_events: (POS_KINDS, "the POS webhook routes"),
     pos_orders: (POS_KINDS, "the POS order routes"),
     portaus_payment_intents: (POS_KINDS, "the POS order routes (Portaus payments)"),
+    studio_quotes: (STUDIO_KINDS, "the studio's staff and client routes"),
+    studio_quote_items: (STUDIO_KINDS, "the studio's staff routes"),
+    studio_invoices: (STUDIO_KINDS, "the studio's routes and its Stripe webhooks"),
+    studio_invoice_items: (STUDIO_KINDS, "the studio's staff routes"),
+    studio_payments: (STRIPE_KINDS, "the studio's Stripe webhooks and staff's manual payments"),
 }
 
 

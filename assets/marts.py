@@ -2,10 +2,12 @@
 
 Each dbt model is one asset, drawn downstream of the ingestion assets its sources name
 (``sources.yml``), with the model's description and columns from its ``schema.yml``; each dbt
-test is an asset check. The models are not partitioned: every one is per tenant by a
-``tenant_id`` column and rebuilds all tenants at once (one ``dbt build``), which keeps cross-tenant
-models (the platform summary) and the tests' per-tenant reconciliations whole; a tenant variable
-would need every model incremental by tenant for no gain at this size.
+test is an asset check, on its model, or on the source table it is written on (the studio's
+checks: those run first, and a failure holds back the marts on that table, ``assets.marts_gate``).
+The models are not partitioned: every one is per tenant by a ``tenant_id`` column and rebuilds all
+tenants at once (one ``dbt build``), which keeps cross-tenant models (the platform summary) and the
+tests' per-tenant reconciliations whole; a tenant variable would need every model incremental by
+tenant for no gain at this size.
 
 The ``marts`` job (hourly) builds only the models whose inputs changed since their last build
 (``changed_only``, ``assets.marts_changes``); materialising marts from the asset graph builds
@@ -17,10 +19,12 @@ beforehand.
 """
 
 
+import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 from pydantic import Field
 
 from assets import marts_changes, marts_gate
-from assets.common import OWNERS, table_metadata
+from assets.common import OWNERS, markdown_table, table_metadata
 from resources.dbt import (MANIFEST, PROJECT_DIR, PRUNE_REMOVED_TENANTS, TARGET_DIR, parse_state, prepare_manifest,
                            profile_target, profiles_dir, run_dbt)
 from resources.warehouse import WarehouseResource
@@ -73,6 +77,13 @@ class MartsTranslator(DagsterDbtTranslator):
             return spec
         return spec.replace_attributes(deps=[*spec.deps, *(dg.AssetDep(dg.AssetKey(key)) for key in extra)])
 
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: DbtProject | None) -> dg.AssetCheckSpec | None:
+        """With the test's own description (``description:`` in its yml) when it has one."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        description = manifest["nodes"][unique_id].get("description")
+        return spec._replace(description=description) if spec and description and not spec.description else spec
+
 
 # The platform's own tables the models read that no single asset writes (every sync records itself):
 # shown as the warehouse tables they are, with their columns, upstream of the models that read them.
@@ -83,7 +94,10 @@ platform_tables = [
     for name in ("tenants", "sync_runs", "quarantine")
 ]
 
-translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True))
+translator = MartsTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_duplicate_source_asset_keys=True,
+    enable_source_tests_as_checks=True,  # the checks on the source tables (the studio's, sources.yml)
+))
 
 
 class MartsConfig(dg.Config):
@@ -92,14 +106,41 @@ class MartsConfig(dg.Config):
         "build, with their tests; the others are up to date. The hourly `marts` job sets it."))
 
 
-@dbt_assets(manifest=MANIFEST, project=project, dagster_dbt_translator=translator, name="warehouse_marts")
+def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    """The parsed project, each test written on a source table attached to that table.
+
+    dbt attaches a generic test to the model it is written on, never to a source; dagster-dbt then
+    finds a source test's table only when the test reads nothing else, and the studio's checks also
+    read lines, payments and the tenants. Attached here, each becomes a check on its table's asset
+    (``api/studio_invoices``), which the marts downstream of it wait for."""
+    manifest = json.loads(path.read_text())
+    sources = {(s["source_name"], s["name"]): uid for uid, s in manifest["sources"].items()}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "test" and not node.get("attached_node") \
+                and str(node.get("file_key_name", "")).startswith("sources."):
+            written_on = SOURCE_OF_TEST.search(node.get("test_metadata", {}).get("kwargs", {}).get("model", ""))
+            if written_on and written_on.groups() in sources:
+                node["attached_node"] = sources[written_on.groups()]
+    return manifest
+
+
+SOURCE_OF_TEST = re.compile(r"source\(\s*'(\w+)'\s*,\s*'(\w+)'\s*\)")
+
+
+@dbt_assets(manifest=load_manifest(), project=project, dagster_dbt_translator=translator, name="warehouse_marts")
 def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, config: MartsConfig):
-    """``dbt build`` of the selected models and their tests on the run's warehouse, but for the
-    marts a failed blocking check upstream holds back (``assets.marts_gate``) and, with
-    ``changed_only``, those whose inputs did not change (``assets.marts_changes``)."""
-    held, observed = marts_gate.gate(context)
+    """``dbt build`` of the selected models and their tests on the run's warehouse: first the
+    checks on the source tables they read, then the models, but for the marts a failed blocking
+    check upstream holds back (``assets.marts_gate``) and, with ``changed_only``, those whose inputs
+    did not change (``assets.marts_changes``)."""
+    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+
+    url, failures = warehouse.resolved_url, []
+    params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
+                                                          dagster_dbt_translator=translator)
+    checked = yield from source_checks(context, url, failures, params)
+    held, observed = marts_gate.gate(context, checked)
     yield from observed
-    url = warehouse.resolved_url
     keys = model_keys(context)
     selected = {name for name, key in keys.items() if key in context.selected_asset_keys}
     plan = marts_changes.plan(url, manifest_of(context), marts_changes.recorded_inputs(context.instance, keys))
@@ -108,10 +149,12 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         build &= plan.stale
         context.log.info(f"{len(build)} of {len(selected)} selected marts to build (inputs changed): "
                          f"{', '.join(sorted(build)) or 'none'}")
-        if not build:
-            return
-    yield from dbt_build(context, url, plan, None if build == selected else build,
-                         prune_tenants=plan.prune_tenants or not config.changed_only)
+    if build:
+        yield from dbt_build(context, url, failures, params, plan, None if build == selected else build,
+                             skip=sorted({key.name for key in checked}),
+                             prune_tenants=plan.prune_tenants or not config.changed_only)
+    if failures:  # after every clean mart is built
+        raise dg.Failure("; ".join(f.description for f in failures), metadata=failures[-1].metadata)
 
 
 def model_keys(context: dg.AssetExecutionContext) -> dict[str, dg.AssetKey]:
@@ -126,18 +169,59 @@ def manifest_of(context: dg.AssetExecutionContext) -> Mapping[str, Any]:
     return get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
 
 
-def dbt_build(context: dg.AssetExecutionContext, url: str, plan: marts_changes.Plan, only: set[str] | None = None,
-              prune_tenants: bool = True) -> Iterator:
-    """``dbt build`` in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
-    selected as dagster-dbt's ``DbtCliResource`` would select it for this run (or ``only`` those
-    models, with the tests whose parents are all built or upstream: ``buildable``), its results
-    turned into Dagster events by dagster-dbt's own event translation, each model's with the
-    digest of its inputs (``plan``). The events come once dbt is done."""
-    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
-    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+def checks_on_sources(context: dg.AssetExecutionContext) -> set[dg.AssetCheckKey]:
+    """The checks on source tables this run evaluates: those selected, and those on the tables
+    upstream of the selected marts (dagster-dbt runs a mart's source checks with it)."""
+    from dagster_dbt.asset_utils import get_checks_on_sources_upstream_of_selected_assets
 
-    params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
-                                                          dagster_dbt_translator=translator)
+    own = set(context.assets_def.keys)
+    upstream = get_checks_on_sources_upstream_of_selected_assets(context.assets_def, context.selected_asset_keys)
+    return {key for key in {*context.selected_asset_check_keys, *upstream} if key.asset_key not in own}
+
+
+def source_checks(context: dg.AssetExecutionContext, url: str, failures: list, params) -> Iterator:
+    """``dbt test`` of the checks on the source tables first, on their own: dbt does not skip a
+    model when a test on its source fails, so the gate must know before the models build. Returns
+    each check's outcome (check key -> passed)."""
+    keys = checks_on_sources(context)
+    if not keys:
+        return {}
+    outcomes: dict[dg.AssetCheckKey, bool] = {}
+    for event in dbt_invoke(context, url, ["test", "--no-write-json", "--select", *sorted({k.name for k in keys})],
+                            failures, params, on_check=lambda result, target: with_failing_rows(url, result, target)):
+        if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
+            outcomes[dg.AssetCheckKey(event.asset_key, event.check_name)] = event.passed
+        yield event
+    return outcomes
+
+
+def with_failing_rows(url: str, result: dg.AssetCheckResult, target: Path) -> dg.AssetCheckResult:
+    """A failed source check with what it found: the first rows its SQL returns (the documents that
+    break it) and their tenants. It checks every tenant at once, so its result says which."""
+    compiled = next((target / "compiled").rglob(f"{result.check_name}.sql"), None)
+    if result.passed or compiled is None:
+        return result
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(f"select * from ({compiled.read_text()}) failing limit {FAILING_ROWS}")
+            columns, rows = list(found.keys()), found.all()
+    finally:
+        engine.dispose()
+    tenants = sorted({str(row._mapping["tenant_id"]) for row in rows}) if "tenant_id" in columns else []
+    return result._replace(metadata={**result.metadata, "tenants": dg.MetadataValue.text(", ".join(tenants)),
+                                     "failing_rows": dg.MetadataValue.md(markdown_table(columns, rows))})
+
+
+FAILING_ROWS = 20
+
+
+def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, params, plan: marts_changes.Plan,
+              only: set[str] | None = None, skip: list[str] = (), prune_tenants: bool = True) -> Iterator:
+    """``dbt build``, selected as dagster-dbt's ``DbtCliResource`` would select it for this run
+    (``params``), or ``only`` those models with the tests whose parents are all built or upstream
+    (``buildable``), less the source checks already run (``skip``); each model's output carries the
+    digest of its inputs (``plan``)."""
     args = ["build", "--no-write-json"]  # manifest.json and run_results.json: 0.5-1.5 s, unread
     if only is None:
         args += params.selection_args
@@ -145,6 +229,20 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, plan: marts_changes.P
             args += ["--indirect-selection", params.indirect_selection]
     else:
         args += ["--select", *sorted(only), "--indirect-selection", "buildable"]
+    if skip:
+        args += ["--exclude", *skip]
+    yield from dbt_invoke(context, url, args, failures, params, plan=plan, prune_tenants=prune_tenants)
+
+
+def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params,
+               on_check: Callable[[dg.AssetCheckResult, Path], dg.AssetCheckResult] | None = None,
+               plan: marts_changes.Plan | None = None, prune_tenants: bool = False) -> Iterator:
+    """One dbt command in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
+    its results turned into Dagster events by dagster-dbt's own event translation; the events come
+    once dbt is done (``on_check`` may add to each check result while the compiled SQL is there).
+    A failure is appended to ``failures`` (raised once everything has run)."""
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
     results: list[dict] = []
 
@@ -173,13 +271,16 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, plan: marts_changes.P
                     target_path=target, project=params.dbt_project):
                 if isinstance(event, dg.Output):
                     event = columns.add_to(event, context)
-                    event = event.with_metadata({**event.metadata, **plan.metadata(
-                        context.asset_key_for_output(event.output_name).path[-1])})
+                    if plan is not None:
+                        event = event.with_metadata({**event.metadata, **plan.metadata(
+                            context.asset_key_for_output(event.output_name).path[-1])})
+                elif on_check is not None and isinstance(event, dg.AssetCheckResult):
+                    event = on_check(event, target)
                 yield event
         columns.close()
     if outcome.returncode != 0:
-        raise dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
-            f"```\n{outcome.stdout[-6000:]}\n```")})
+        failures.append(dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
+            f"```\n{outcome.stdout[-6000:]}\n```")}))
 
 
 class BuiltColumns:

@@ -1,7 +1,10 @@
 """The gate before the marts: no mart is built on a source whose blocking check last failed.
 
 Dagster's ``blocking=True`` stops downstream assets in the same run only; the marts build in a
-run of their own (the ``marts`` job, hourly), so a source's failed check would not stop them. Here
+run of their own (the ``marts`` job, hourly), so a source's failed check would not stop them. The
+dbt tests written on a source table (the studio's: totals equal lines, paid equals payments,
+numbers gapless) are checks on that table's asset that the marts asset runs first, in its own run
+(``assets.marts.source_checks``): their outcome there counts instead of an earlier one. Here
 the marts asset reads, before dbt starts, the latest evaluation of every blocking check on every
 asset upstream of each selected mart (per tenant partition: any tenant whose latest evaluation
 failed counts) from the Dagster instance, and holds back the marts that read such a source (their
@@ -33,18 +36,23 @@ class FailedCheck:
         return f"{self.asset}:{self.check}" + (f" (tenant {self.tenant})" if self.tenant else "")
 
 
-def failed_blocking_checks(instance: dg.DagsterInstance, graph, assets: Iterable[dg.AssetKey]) -> list[FailedCheck]:
+def failed_blocking_checks(instance: dg.DagsterInstance, graph, assets: Iterable[dg.AssetKey],
+                           fresh: Mapping[dg.AssetCheckKey, bool] | None = None) -> list[FailedCheck]:
     """The blocking checks on ``assets`` whose latest evaluation failed (with ERROR severity, the one
     that blocks), for any partition. A run still going or one that died before its checks ran
-    (latest row only ``PLANNED``) does not clear the evaluation before it."""
+    (latest row only ``PLANNED``) does not clear the evaluation before it. ``fresh``: the checks
+    this very run has just evaluated (the dbt tests on the source tables), which count instead."""
+    fresh = fresh or {}
     keys = [k for k in graph.get_check_keys_for_assets(set(assets)) if graph.get(k).blocking]
     if not keys:
         return []
+    now = [FailedCheck(key.asset_key.to_user_string(), key.name, None) for key in keys if fresh.get(key) is False]
+    stored = [key for key in keys if key not in fresh]
     storage = instance.event_log_storage
-    unsure = [(i.check_key, i.partition_key) for i in storage.get_asset_check_partition_info(keys)
-              if i.latest_execution_status != AssetCheckExecutionRecordStatus.SUCCEEDED]
-    return sorted(FailedCheck(key.asset_key.to_user_string(), key.name, partition)
-                  for key, partition in unsure if failed(latest_evaluation(storage, key, partition)))
+    unsure = [(i.check_key, i.partition_key) for i in storage.get_asset_check_partition_info(stored)
+              if i.latest_execution_status != AssetCheckExecutionRecordStatus.SUCCEEDED] if stored else []
+    return sorted([*now, *(FailedCheck(key.asset_key.to_user_string(), key.name, partition)
+                           for key, partition in unsure if failed(latest_evaluation(storage, key, partition)))])
 
 
 def latest_evaluation(storage, key: dg.AssetCheckKey, partition: str | None):
@@ -58,14 +66,15 @@ def failed(record) -> bool:
             and record.evaluation is not None and record.evaluation.severity == dg.AssetCheckSeverity.ERROR)
 
 
-def held_back(context: dg.AssetExecutionContext) -> dict[dg.AssetKey, list[FailedCheck]]:
+def held_back(context: dg.AssetExecutionContext,
+              fresh: Mapping[dg.AssetCheckKey, bool] | None = None) -> dict[dg.AssetKey, list[FailedCheck]]:
     """Each selected mart with a failed blocking check upstream, and those checks. The marts'
-    own checks (dbt tests) are not read: they run in this very run."""
+    own checks (dbt tests) are not read: they run in this very run, after the marts."""
     graph = context.job_def.asset_layer.asset_graph  # the job's: its checks are its own only...
     graph = getattr(graph, "source_asset_graph", graph)  # ...the whole graph it was cut from has the sources'
     own = set(context.assets_def.keys)
     held = {key: checks for key in own & set(context.selected_asset_keys)
-            if (checks := failed_blocking_checks(context.instance, graph, ancestors(graph, key) - own))}
+            if (checks := failed_blocking_checks(context.instance, graph, ancestors(graph, key) - own, fresh))}
     return dict(sorted(held.items()))
 
 
@@ -80,10 +89,12 @@ def ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
     return seen
 
 
-def gate(context: dg.AssetExecutionContext) -> tuple[tuple[str, ...], Iterator[dg.AssetObservation]]:
-    """The names of the held-back marts (dbt models, left out of the build) and an observation on
-    each; fails the run (naming asset, check and tenant) when no selected mart is clean."""
-    held = held_back(context)
+def gate(context: dg.AssetExecutionContext, fresh: Mapping[dg.AssetCheckKey, bool] | None = None,
+         ) -> tuple[tuple[str, ...], Iterator[dg.AssetObservation]]:
+    """The names of the held-back marts (dbt models, left out of the build) and an observation on each; fails
+    the run (naming asset, check and tenant) when no selected mart is clean. ``fresh``: outcomes
+    of the checks this run evaluated before the marts (see ``failed_blocking_checks``)."""
+    held = held_back(context, fresh)
     if not held:
         return (), iter(())
     lines = [f"{key.to_user_string()}: held back by {', '.join(map(str, checks))}" for key, checks in held.items()]

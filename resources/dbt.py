@@ -106,14 +106,16 @@ def project_vars() -> dict[str, list[str]]:
 def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | None = None,
             check: bool = True, project_dir: Path | None = None,
             on_event: Callable[[dict], None] | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+            env: dict[str, str] | None = None, extra_vars: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess:
     """Run one dbt command on the warehouse at ``url``, in this process.
 
     Returns what a ``dbt`` process would have: the return code (0 success, 1 a model or test
     failed, 2 dbt itself failed) and its log lines as ``stdout``. ``on_event`` receives every dbt
     event as the dict dbt's JSON log prints (dagster-dbt turns those into Dagster events);
     ``env`` joins dbt's environment while it runs (read at run time by ``env_var`` in a macro: a
-    different var would make dbt parse the whole project anew). Raises on failure when ``check``."""
+    different var would make dbt parse the whole project anew); ``extra_vars`` adds dbt vars to the
+    registry's (``studio_as_of``: the day receivables are aged at). Raises on failure when ``check``."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -121,7 +123,7 @@ def run_dbt(args: list[str], url: str, profiles_dir: Path, target_path: Path | N
     project = project_dir or PROJECT_DIR
     command = [*args, "--log-level", "none",  # nothing on the terminal: its lines come back in ``stdout``
                "--project-dir", str(project), "--profiles-dir", str(profiles_dir),
-               "--vars", json.dumps(project_vars())]
+               "--vars", json.dumps({**project_vars(), **(extra_vars or {})})]
     if target_path is not None:
         command += ["--target-path", str(target_path)]
     lines: list[str] = []

@@ -51,7 +51,11 @@ def test_every_migrated_table_and_view_is_classified_and_placed(empty_warehouse)
 def test_analyst_views_leave_out_contacts_secrets_and_bodies(engine, tenant_id):
     hidden = {"orders_analytics": {"email", "checkout_url", "idempotency_key", "request_hash"},
               "webhook_events_analytics": {"payload"},
-              "customers_analytics": {"email", "phone", "first_name", "last_name", "street", "medical_id"}}
+              "customers_analytics": {"email", "phone", "first_name", "last_name", "street", "medical_id"},
+              "studio_invoices_analytics": {"stripe_checkout_session_id", "stripe_checkout_url",
+                                            "stripe_checkout_amount", "stripe_checkout_expires_at",
+                                            "public_token_sha256", "notes"},
+              "studio_clients_analytics": {"name", "company", "email", "phone", "address", "abn"}}
     order = {"tenant_id": tenant_id, "order_id": "ord_1", "status": "paid", "email": "jo@example.com",
              "provider": "airalo", "provider_package_id": "pkg", "package_name": "Japan 1 GB", "quantity": 1,
              "unit_price": 5, "amount_total": 5, "currency": "USD", "request_hash": "h" * 64,

@@ -4,7 +4,8 @@ Every table and view belongs to one of two schemas:
 
 * ``analytics``: what analysts query. No credentials, secrets, tokens, leases, raw request or
   webhook bodies, and no contact PII (where a table holds some, analysts get a view without it:
-  ``customers_analytics``, ``orders_analytics``, ``webhook_events_analytics``).
+  ``customers_analytics``, ``orders_analytics``, ``webhook_events_analytics``,
+  ``studio_invoices_analytics``, ``studio_clients_analytics``).
 * ``ops``: what runs the platform (connections, cursors, leases, jobs, breakers, outboxes, raw
   bodies) and the rows those views are cut from.
 
@@ -49,6 +50,8 @@ ANALYST: dict[str, str] = {
     "studio_quote_items": "lines of the studio's quotes",
     "studio_invoice_items": "lines of the studio's invoices",
     "studio_payments": "payments and refunds of the studio's invoices",
+    "studio_invoices_analytics": "the studio's invoices without checkout URL, link digest or notes (view of ops.studio_invoices)",
+    "studio_clients_analytics": "the studio's clients without contact details: id, sign-in, archived (view of ops.studio_clients)",
 }
 
 # name -> why analysts do not see it
@@ -81,8 +84,8 @@ OPERATIONAL: dict[str, str] = {
     "sync_progress": "manual sync requests with who asked and their live progress",
     "studio_business": "the studio's bank details",
     "studio_document_numbers": "document number counters",
-    "studio_clients": "the studio's clients' e-mails, phones and addresses",
-    "studio_invoices": "checkout URLs and the digest of the invoice page's link",
+    "studio_clients": "the studio's clients' e-mails, phones and addresses; analysts use studio_clients_analytics",
+    "studio_invoices": "checkout URLs and the digest of the invoice page's link; analysts use studio_invoices_analytics",
     "studio_attachments": "files attached to invoices",
     "studio_order_files": "clients' 3D model files",
     "studio_activity_logs": "who did what, with staff and client ids",

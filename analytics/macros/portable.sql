@@ -123,3 +123,36 @@ create index if not exists {{ name }} on {{ relation }} ({{ columns | join(', ')
 {% macro sqlite__index_on(relation, name, columns) -%}
 create index if not exists "{{ relation.schema }}"."{{ name }}" on "{{ relation.identifier }}" ({{ columns | join(', ') }})
 {%- endmacro %}
+
+{#- Today's date (UTC). -#}
+{% macro utc_today() -%}
+  {{ return(adapter.dispatch('utc_today', 'storehouse')()) }}
+{%- endmacro %}
+{% macro default__utc_today() %}cast((now() at time zone 'UTC') as date){% endmacro %}
+{% macro sqlite__utc_today() %}date('now'){% endmacro %}
+
+{#- A 'YYYY-MM-DD' text as a date (refused unless it is one: it comes from a dbt var). -#}
+{% macro date_literal(text) -%}
+  {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', text | string) -%}
+    {{ exceptions.raise_compiler_error("not a YYYY-MM-DD date: " ~ text) }}
+  {%- endif -%}
+  {{ return(adapter.dispatch('date_literal', 'storehouse')(text)) }}
+{%- endmacro %}
+{% macro default__date_literal(text) %}cast('{{ text }}' as date){% endmacro %}
+{% macro sqlite__date_literal(text) %}date('{{ text }}'){% endmacro %}
+
+{#- Whole days from date `start` to date `end` (negative when `end` is earlier). -#}
+{% macro days_between(start, end) -%}
+  {{ return(adapter.dispatch('days_between', 'storehouse')(start, end)) }}
+{%- endmacro %}
+{% macro default__days_between(start, end) %}({{ end }} - {{ start }}){% endmacro %}
+{% macro sqlite__days_between(start, end) %}cast(julianday({{ end }}) - julianday({{ start }}) as integer){% endmacro %}
+
+{#- An amount computed from amounts (a difference of sums), kept to the warehouse's four places:
+    exact NUMERIC(18, 4) on PostgreSQL; on SQLite, whose arithmetic is in doubles, rounded to four
+    places so that 110.1 - 10.1 reads 100.0, not 99.99999999999999. -#}
+{% macro money_of(expr) -%}
+  {{ return(adapter.dispatch('money_of', 'storehouse')(expr)) }}
+{%- endmacro %}
+{% macro default__money_of(expr) %}cast({{ expr }} as numeric(18, 4)){% endmacro %}
+{% macro sqlite__money_of(expr) %}round({{ expr }}, 4){% endmacro %}
