@@ -138,15 +138,15 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     url, failures = warehouse.resolved_url, []
     params = get_updated_cli_invocation_params_for_context(context=context, manifest={},
                                                           dagster_dbt_translator=translator)
-    checked = yield from source_checks(context, url, failures, params)
-    held, observed = marts_gate.gate(context, checked)
-    yield from observed
     keys = model_keys(context)
     selected = {name for name, key in keys.items() if key in context.selected_asset_keys}
     plan = marts_changes.plan(url, manifest_of(context), marts_changes.recorded_inputs(context.instance, keys))
-    build = selected - set(held)
+    candidates = selected & plan.stale if config.changed_only else selected
+    checked = yield from source_checks(context, url, failures, params, {keys[name] for name in candidates})
+    held, observed = marts_gate.gate(context, checked)
+    yield from observed
+    build = candidates - set(held)
     if config.changed_only:
-        build &= plan.stale
         context.log.info(f"{len(build)} of {len(selected)} selected marts to build (inputs changed): "
                          f"{', '.join(sorted(build)) or 'none'}")
     if build:
@@ -169,21 +169,23 @@ def manifest_of(context: dg.AssetExecutionContext) -> Mapping[str, Any]:
     return get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
 
 
-def checks_on_sources(context: dg.AssetExecutionContext) -> set[dg.AssetCheckKey]:
-    """The checks on source tables this run evaluates: those selected, and those on the tables
-    upstream of the selected marts (dagster-dbt runs a mart's source checks with it)."""
+def checks_on_sources(context: dg.AssetExecutionContext, marts: set[dg.AssetKey]) -> set[dg.AssetCheckKey]:
+    """The checks on source tables this run evaluates: those selected on the tables themselves, and
+    those on the tables upstream of the marts about to be built (dagster-dbt runs a mart's source
+    checks with it); a mart left alone as up to date needs none."""
     from dagster_dbt.asset_utils import get_checks_on_sources_upstream_of_selected_assets
 
     own = set(context.assets_def.keys)
-    upstream = get_checks_on_sources_upstream_of_selected_assets(context.assets_def, context.selected_asset_keys)
+    upstream = get_checks_on_sources_upstream_of_selected_assets(context.assets_def, marts) if marts else set()
     return {key for key in {*context.selected_asset_check_keys, *upstream} if key.asset_key not in own}
 
 
-def source_checks(context: dg.AssetExecutionContext, url: str, failures: list, params) -> Iterator:
+def source_checks(context: dg.AssetExecutionContext, url: str, failures: list, params,
+                  marts: set[dg.AssetKey]) -> Iterator:
     """``dbt test`` of the checks on the source tables first, on their own: dbt does not skip a
     model when a test on its source fails, so the gate must know before the models build. Returns
     each check's outcome (check key -> passed)."""
-    keys = checks_on_sources(context)
+    keys = checks_on_sources(context, marts)
     if not keys:
         return {}
     outcomes: dict[dg.AssetCheckKey, bool] = {}
