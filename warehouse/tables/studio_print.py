@@ -129,7 +129,8 @@ studio_tmp_files = sa.Table(
 studio_slice_cache = sa.Table(
     "studio_slice_cache",
     metadata,
-    sa.Column("cache_key", sa.String(64), primary_key=True,
+    tenant_column(),
+    sa.Column("cache_key", sa.String(64), nullable=False,
               comment="sha256 of the model's sha256, the canonical settings and the profiles' content"),
     sa.Column("model_sha256", sa.String(64), nullable=False, comment="digest of the model"),
     sa.Column("settings", JSONDoc, nullable=False, comment="the slice settings"),
@@ -138,8 +139,11 @@ studio_slice_cache = sa.Table(
     sa.Column("time_s", sa.Integer, nullable=False, comment="estimated print time (s) from the G-code"),
     sa.Column("slicer", sa.String(100), nullable=False, comment="the slicer's command that produced it"),
     sa.Column("notes", JSONDoc, nullable=False, comment="what was adapted (e.g. tree supports as snug)"),
+    sa.Column("gcode_key", sa.String(500), comment="the G-code in the tmp bucket (gone once the tmp file is cleaned)"),
     _created(),
-    comment="Slice results by (model hash, settings, profile): the same model is never sliced twice.",
+    sa.PrimaryKeyConstraint("tenant_id", "cache_key"),
+    _tenant_fk(),
+    comment="Slice results per studio by (model hash, settings, profile): the same model is never sliced twice.",
 )
 
 studio_slicer_slots = sa.Table(

@@ -31,6 +31,7 @@ def _now():
 def upgrade() -> None:
     now = _now()
     op.create_table('studio_slice_cache',
+    sa.Column('tenant_id', sa.String(length=64), nullable=False, comment='the merchant the row belongs to (tenants.tenant_id)'),
     sa.Column('cache_key', sa.String(length=64), nullable=False, comment="sha256 of the model's sha256, the canonical settings and the profiles' content"),
     sa.Column('model_sha256', sa.String(length=64), nullable=False, comment='digest of the model'),
     sa.Column('settings', warehouse.types.JSONDoc(), nullable=False, comment='the slice settings'),
@@ -39,9 +40,11 @@ def upgrade() -> None:
     sa.Column('time_s', sa.Integer(), nullable=False, comment='estimated print time (s) from the G-code'),
     sa.Column('slicer', sa.String(length=100), nullable=False, comment="the slicer's command that produced it"),
     sa.Column('notes', warehouse.types.JSONDoc(), nullable=False, comment='what was adapted (e.g. tree supports as snug)'),
+    sa.Column('gcode_key', sa.String(length=500), nullable=True, comment='the G-code in the tmp bucket (gone once the tmp file is cleaned)'),
     sa.Column('created_at', warehouse.types.UTCDateTime(timezone=True), server_default=now, nullable=False, comment='when it was created (UTC)'),
-    sa.PrimaryKeyConstraint('cache_key', name=op.f('pk_studio_slice_cache')),
-    comment='Slice results by (model hash, settings, profile): the same model is never sliced twice.'
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.tenant_id'], name=op.f('fk_studio_slice_cache_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'cache_key', name=op.f('pk_studio_slice_cache')),
+    comment='Slice results per studio by (model hash, settings, profile): the same model is never sliced twice.'
     )
     op.create_table('studio_slicer_slots',
     sa.Column('slot', sa.Integer(), autoincrement=False, nullable=False, comment='slot number 0..3; slots below SLICER_CONCURRENCY are used'),
