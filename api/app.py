@@ -17,6 +17,9 @@ from api.settings import ApiSettings
 from commerce.services import Services
 from commerce.tokens import load_secret
 from people.auth import Auth
+from resources.storage import Storage
+from studio.slicing.service import SliceService
+from studio.slicing.settings import SlicerSettings
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
@@ -36,31 +39,38 @@ ROUTERS: list[str] = [
     "api.routes.staff_analytics",
     "api.routes.staff_syncs",
     "api.routes.staff_page",
+    "api.routes.studio_slicing",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
                "scoped to a shop by its slug in the path (`{tenant}`); errors are RFC 9457 problem details.")
 
 
-def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None) -> FastAPI:
-    """Build the app; its lifespan starts this process's provisioning and effects workers."""
+def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None,
+               storage: Storage | None = None) -> FastAPI:
+    """Build the app; its lifespan starts this process's provisioning, effects and slice workers
+    (the slice workers only where file storage is configured)."""
     settings = settings or ApiSettings()
     services = Services(settings, engine)
+    slicing = SliceService(services.engine, storage, SlicerSettings(), services.heartbeat)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         if settings.worker_enabled:
             services.start_workers()
+            if slicing.storage is not None:
+                slicing.start_worker()
         try:
             yield
         finally:
+            slicing.close()
             services.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from this package's own copy (fastapi-offline),
     # so they work without internet.
     app = FastAPIOffline(title="Storehouse API", version="0.1.0", lifespan=lifespan, static_url="/docs-assets",
                          description=DESCRIPTION)
-    app.state.services, app.state.settings = services, settings
+    app.state.services, app.state.settings, app.state.slicing = services, settings, slicing
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
     app.state.people = Auth(services.engine, load_secret(settings))
@@ -74,7 +84,8 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
         app.include_router(router)
         app.state.routes += router.routes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       webhook_max_bytes=settings.max_webhook_body_bytes)
+                       webhook_max_bytes=settings.max_webhook_body_bytes,
+                       upload_max_bytes=slicing.settings.max_upload_bytes + 64 * 1024)  # the form's own bytes
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],

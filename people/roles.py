@@ -20,6 +20,7 @@ PERMISSIONS = frozenset({
     "sync.manual", "sync.webhook", "config.update", "users.invite", "users.manage", "data.export",
     "transactions.view", "invoices.view", "invoices.manage", "invoices.update_data_sent",
     "analytics.view", "reports.view", "audit.view", "users.view",
+    "studio.view", "studio.manage",  # the 3D-print studio (seed 002): its files, slices, quotes
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -31,7 +32,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "nurse": frozenset({"invoices.view", "invoices.update_data_sent"}),
     "viewer": frozenset({"transactions.view", "invoices.view"}),
     "investor": frozenset({"analytics.view", "reports.view"}),
-    "customer": frozenset({"transactions.view", "invoices.view"}),
+    "customer": frozenset({"transactions.view", "invoices.view", "studio.view"}),
 }
 TENANT_ROLES = tuple(r for r in ROLE_PERMISSIONS if r != "super_admin")
 
@@ -40,9 +41,10 @@ IMPLIED: dict[str, frozenset[str]] = {
     "invoices.manage": frozenset({"invoices.view", "invoices.update_data_sent"}),
     "users.invite": frozenset({"users.view"}),
     "users.manage": frozenset({"users.view", "users.invite"}),
+    "studio.manage": frozenset({"studio.view"}),
 }
 # The seed's "full tenant control" of an owner, beyond its listed permissions.
-OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view"})
+OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view", "studio.manage"})
 
 # Which roles a holder of ``users.invite`` may grant; a role not named here grants any tenant role.
 INVITABLE: dict[str, frozenset[str]] = {

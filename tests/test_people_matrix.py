@@ -21,10 +21,13 @@ BODIES = {
     ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
     ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
+    ("POST", "/studios/{tenant}/slicing/files"): {},  # a model is a multipart form: JSON is refused (422)
+    ("POST", "/studios/{tenant}/slicing/files/{file_id}/slice"): {"layerHeight": 0.2, "infill": 15},
+    ("POST", "/studios/{tenant}/slicing/quote-lines"): {"items": [{"fileId": 4}]},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
-          "sync_id": "1"}
+          "sync_id": "1", "file_id": "4"}
 
 
 def staff_routes():
