@@ -212,8 +212,12 @@ class SliceService:
     def _fallback(self, lease: Lease, row: Any, meta: dict, data: bytes, options: SliceOptions, error: str) -> None:
         with self.engine.connect() as conn:
             density = catalog.material(conn, row.tenant_id, meta["settings"]["materialId"]).density
-        model = trimesh.load(trimesh.util.wrap_as_stream(data), file_type=mesh.kind_of(row.filename), force="mesh")
-        found = estimate.estimate(model, options, float(density))
+        # Read as it is (no vertex merging: the estimate needs faces only); the volume measured at
+        # upload is the model's own even where the mesh is open.
+        model = trimesh.load(trimesh.util.wrap_as_stream(data), file_type=mesh.kind_of(row.filename), force="mesh",
+                             process=False)
+        found = estimate.estimate(model, options, float(density),
+                                  volume_mm3=mesh.MeshInfo.from_dict(meta["mesh"]).volume_mm3)
         meta.update(metrics={"grams": found.grams, "timeSec": found.time_s}, fallback=True, output=None)
         self._finish(lease, "completed", meta, error=error)
 
