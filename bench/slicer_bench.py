@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import DEFAULT_PG, machine, scratch_pg  # noqa: E402  (puts the repo on sys.path)
+from _common import DEFAULT_PG, load_avg, machine, scratch_pg  # noqa: E402  (puts the repo on sys.path)
 
 import sqlalchemy as sa  # noqa: E402
 import trimesh  # noqa: E402
@@ -114,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", action="store_true")
     parser.add_argument("--runs", type=int, default=6, help="models per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of direct and service runs")
     parser.add_argument("--skip-million", action="store_true")
     args = parser.parse_args()
     binary = shutil.which(SlicerSettings().bin)
@@ -131,22 +132,30 @@ def main() -> None:
                 files.append(root / f"{kind}-{i}.stl")
                 files[-1].write_bytes(data)
             for concurrency in (1, 2):
-                bare = direct(files, concurrency, binary)
-                ours = through_service(url, root / f"store-{kind}-{concurrency}", datas, concurrency, binary,
-                                       f"bench-{kind}-{concurrency}")
-                print(f"{kind:9} concurrency {concurrency}: PrusaSlicer directly {60 * len(files) / bare:6.1f}/min, "
-                      f"service {60 * len(files) / ours:6.1f}/min  ({bare / ours:.2f}×)")
+                # Interleaved rounds, so a busy neighbour on a shared machine slows both sides alike.
+                bare = ours = 0.0
+                for r in range(args.rounds):
+                    bare += direct(files, concurrency, binary)
+                    ours += through_service(url, root / f"store-{kind}-{concurrency}-{r}", datas, concurrency, binary,
+                                            f"bench-{kind}-{concurrency}-{r}")
+                n = len(files) * args.rounds
+                print(f"{kind:9} concurrency {concurrency}: PrusaSlicer directly {60 * n / bare:6.1f}/min, "
+                      f"service {60 * n / ours:6.1f}/min  ({bare / ours:.2f}×)")
     print("fallback estimate:")
     big = samples.sphere(1_000_000)
     started = time.perf_counter()
+    cpu = time.process_time()
     est = estimate.estimate(big, OPTIONS, 1.24)
+    est_wall, est_cpu = time.perf_counter() - started, time.process_time() - cpu
     data = samples.stl(big)
     mid = time.perf_counter()
+    cpu = time.process_time()
     raw = trimesh.load(trimesh.util.wrap_as_stream(data), file_type="stl", force="mesh", process=False)
     estimate.estimate(raw, OPTIONS, 1.24, volume_mm3=est_volume(big))
-    done = time.perf_counter()
-    print(f"  {len(big.faces):,} triangles: estimate {mid - started:.3f} s; as the fallback runs it (read the "
-          f"{len(data) / 1e6:.0f} MB STL, then estimate) {done - mid:.3f} s ({est.grams} g, {est.time_s} s)")
+    done, read_cpu = time.perf_counter(), time.process_time() - cpu
+    print(f"  {len(big.faces):,} triangles: estimate {est_wall:.3f} s wall, {est_cpu:.3f} s CPU; as the "
+          f"fallback runs it (read the {len(data) / 1e6:.0f} MB STL, then estimate) {done - mid:.3f} s wall, "
+          f"{read_cpu:.3f} s CPU ({est.grams} g, {est.time_s} s); load average {load_avg()}")
     if not args.skip_million:
         print(error_line("1,000,000-triangle sphere r=20", big, binary))
     for name, model, options in (
