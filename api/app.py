@@ -20,6 +20,8 @@ from people.auth import Auth
 from resources.storage import Storage
 from resources.storage.settings import StorageSettings, storage_from_settings
 from studio.payments import StudioPayments
+from studio.slicing.service import SliceService
+from studio.slicing.settings import SlicerSettings
 
 # One line per router module (each exposes `router`); add yours here.
 ROUTERS: list[str] = [
@@ -45,6 +47,7 @@ ROUTERS: list[str] = [
     "api.routes.studio_invoice_page",
     "api.routes.studio_payments",
     "api.routes.studio_pdfs",
+    "api.routes.studio_slicing",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
@@ -53,18 +56,25 @@ DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, pro
 
 def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None, *,
                storage_settings: StorageSettings | None = None, storage: Storage | None = None) -> FastAPI:
-    """Build the app; its lifespan starts this process's provisioning and effects workers."""
+    """Build the app; its lifespan starts this process's provisioning, effects and slice workers."""
     settings = settings or ApiSettings()
     storage_settings = storage_settings or StorageSettings()
     services = Services(settings, engine)
+    secret = load_secret(settings)
+    # local files' links are signed with the API's key: any worker (or Dagster run) can issue one
+    storage = storage or storage_from_settings(storage_settings, secret=secret,
+                                               public_url=storage_settings.public_url or settings.public_url)
+    slicing = SliceService(services.engine, storage, SlicerSettings(), services.heartbeat)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         if settings.worker_enabled:
             services.start_workers()
+            slicing.start_worker()
         try:
             yield
         finally:
+            slicing.close()
             services.close()
             if hasattr(app.state.storage, "close"):  # the S3 client's connection pool
                 app.state.storage.close()
@@ -73,16 +83,12 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     # so they work without internet.
     app = FastAPIOffline(title="Storehouse API", version="0.1.0", lifespan=lifespan, static_url="/docs-assets",
                          description=DESCRIPTION)
-    app.state.services, app.state.settings = services, settings
+    app.state.services, app.state.settings, app.state.slicing = services, settings, slicing
     app.state.studio_payments = StudioPayments(services.engine, settings)
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
-    secret = load_secret(settings)
     app.state.people = Auth(services.engine, secret)
-    # local files' links are signed with the API's key: any worker (or Dagster run) can issue one
-    app.state.storage_settings = storage_settings
-    app.state.storage = storage or storage_from_settings(storage_settings, secret=secret,
-                                                         public_url=storage_settings.public_url or settings.public_url)
+    app.state.storage_settings, app.state.storage = storage_settings, storage
     app.state.signin_limiter = RateLimiter(app.state.people.settings.signin_failures_per_min / 60,
                                            app.state.people.settings.signin_failures_burst)
     problems.install(app)
@@ -93,7 +99,8 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
         app.include_router(router)
         app.state.routes += router.routes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       webhook_max_bytes=settings.max_webhook_body_bytes)
+                       webhook_max_bytes=settings.max_webhook_body_bytes,
+                       upload_max_bytes=slicing.settings.max_upload_bytes + 64 * 1024)  # the form's own bytes
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],

@@ -86,6 +86,24 @@ def require(permission: str) -> Callable[..., Access]:
     return dependency
 
 
+def require_any(*permissions: str) -> Callable[..., Access]:
+    """A dependency: the caller's live grant on ``{tenant}`` when it holds any of ``permissions``
+    (a studio's staff with ``studio.view`` and its clients with ``studio.portal`` on one route that
+    scopes what each sees)."""
+
+    def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
+                   conn: ReadConn) -> Access:
+        principal, access = auth.authorise(token, tenant if len(tenant) <= 64 else None, conn)
+        if principal is None:
+            raise unauthorised()
+        if access is None or not any(access.allows(p) for p in permissions):
+            raise forbidden(f"You may not do this ({' or '.join(permissions)}) on this tenant.")
+        return access
+
+    dependency.staff_rule = "|".join(permissions)  # type: ignore[attr-defined]
+    return dependency
+
+
 def across(permission: str) -> Callable[..., list[Access]]:
     """A dependency: the caller's live grants holding ``permission``, on every tenant (none: 403)."""
 

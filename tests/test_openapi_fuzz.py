@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 
 from api.app import create_app
+from tests.studio_storage import FolderStorage
 from storehouse.demo import DEMO_TENANTS
 from storehouse.demo_storefront import STOREFRONT
 from tests.api_storefront import load_catalog, order_row, quiesce, settings_for
@@ -48,12 +49,13 @@ GENERATED = object()  # keep what Schemathesis generated
 
 
 @pytest.fixture
-def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id):
+def fuzz_app(sandbox_reset, engine, warehouse, warehouse_url, tenant_id, tmp_path):
     """The app, its OpenAPI document as Schemathesis reads it, the callers and the real path values."""
     world = make_world(engine, tenant_id)
     storefronts = demo_copies(engine, sandbox_reset.url, tenant_id)
     load_catalog(warehouse, storefronts[STOREFRONT])
-    app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine)
+    app = create_app(settings_for(warehouse_url, 8000, worker_enabled=False), engine,
+                     storage=FolderStorage(tmp_path))  # the studio's model uploads need a store
     with TestClient(app, raise_server_exceptions=False) as c:
         owner = sign_in(c, world.users["tenant_owner"])
         admin = sign_in(c, world.users["super_admin"])

@@ -39,10 +39,14 @@ BODIES = {
         "portal/quotes/{quote_id}/decline")},
     ("POST", "/studios/{tenant}/invoices/{invoice_id}/payments"): {"method": "CASH", "amount": "1.00"},
     ("POST", "/studios/{tenant}/invoices/{invoice_id}/checkout"): {},
+    ("POST", "/studios/{tenant}/slicing/files"): {},  # a model is a multipart form: JSON is refused (422)
+    ("POST", "/studios/{tenant}/slicing/files/{file_id}/slice"): {"layerHeight": 0.2, "infill": 15},
+    ("POST", "/studios/{tenant}/slicing/quote-lines"): {"items": [{"fileId": 4}]},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
-          "sync_id": "1", "client_id": "4", "quote_id": "4", "kind": "quotes", "document_id": "4"}
+          "sync_id": "1", "client_id": "4", "quote_id": "4", "kind": "quotes", "document_id": "4",
+          "file_id": "4"}
 
 
 def staff_routes():

@@ -52,6 +52,10 @@ ANALYST: dict[str, str] = {
     "studio_payments": "payments and refunds of the studio's invoices",
     "studio_invoices_analytics": "the studio's invoices without checkout URL, link digest or notes (view of ops.studio_invoices)",
     "studio_clients_analytics": "the studio's clients without contact details: id, sign-in, archived (view of ops.studio_clients)",
+    "studio_materials": "the studio's materials: cost per kg, density, colour",
+    "studio_printers": "the studio's printers: hourly rate, status, build volume",
+    "studio_product_templates": "the studio's pricing rules: setup fee, margin, minimum, rush",
+    "studio_print_jobs": "print jobs per invoice line, on a printer, with their times",
 }
 
 # name -> why analysts do not see it
@@ -90,6 +94,9 @@ OPERATIONAL: dict[str, str] = {
     "studio_order_files": "clients' 3D model files",
     "studio_activity_logs": "who did what, with staff and client ids",
     "studio_user_messages": "messages between staff and clients",
+    "studio_tmp_files": "uploaded models with their owners, storage keys and slice leases",
+    "studio_slice_cache": "slice results by model hash and settings",
+    "studio_slicer_slots": "slicer concurrency slots with leases",
 }
 
 _RELKINDS = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}

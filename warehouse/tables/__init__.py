@@ -12,6 +12,7 @@ from warehouse.tables import esim  # noqa
 from warehouse.tables import people  # noqa
 from warehouse.tables import sync_progress  # noqa
 from warehouse.tables import studio  # noqa
+from warehouse.tables import studio_print  # noqa
 
 from warehouse.tables.pos import CUSTOMERS_ANALYTICS_DESCRIPTIONS
 

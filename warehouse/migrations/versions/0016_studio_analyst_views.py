@@ -12,14 +12,14 @@ migration does when it recreates a table, so a later migration that recreates ``
 or ``studio_clients`` on SQLite drops the view first and creates it again after.
 
 Revision ID: 0016_studio_analyst_views
-Revises: 0014_studio_documents
+Revises: 0015_studio_printing
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0016_studio_analyst_views"
-down_revision = "0014_studio_documents"
+down_revision = "0015_studio_printing"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,220 @@
+"""Uploads and slices through the service on the real database (SQLite, and PostgreSQL when
+DATABASE_URL names one), with the real PrusaSlicer where it is installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from resources.storage import TMP
+from studio.slicing import catalog, mesh, pricing, runner, samples, service as slicing
+from studio.slicing.options import SliceOptions
+from tests.slicing_world import (PRUSA, drain, intervals, make_studio, requires_slicer, script, service,
+                                 timing_wrapper)
+from warehouse.tables.studio_print import studio_slice_cache, studio_slicer_slots, studio_tmp_files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def studio(engine, tenant_id):
+    return make_studio(engine, tenant_id)
+
+
+def test_upload_is_validated_and_stored(engine, tenant_id, studio, tmp_path):
+    svc = service(engine, tmp_path)
+    row = svc.upload(tenant_id, "user-1", "../../etc/Cube part.stl", samples.stl(samples.cube()))
+    assert row["status"] == "idle" and row["filename"] == "Cube part.stl" and row["mime_type"] == "model/stl"
+    assert row["storage_key"].startswith(f"{tenant_id}/user-1/") and row["storage_key"].endswith("/Cube part.stl")
+    assert svc.storage.get(TMP, row["storage_key"]) == samples.stl(samples.cube())
+    assert row["metadata"]["mesh"]["size_mm"] == [20.0, 20.0, 20.0]
+    with pytest.raises(mesh.InvalidModel):
+        svc.upload(tenant_id, "user-1", "bad.stl", b"solid nothing\nendsolid\n")
+    with engine.connect() as conn:  # the refused upload left no row and no object
+        count = conn.execute(sa.select(sa.func.count()).select_from(studio_tmp_files)
+                             .where(studio_tmp_files.c.tenant_id == tenant_id)).scalar()
+    assert count == 1 and len(svc.storage.list(TMP, tenant_id)) == 1
+    with pytest.raises(slicing.FileNotFound):  # another user's file is not found for a client
+        svc.get(tenant_id, row["id"], owner="user-2")
+    with pytest.raises(slicing.FileNotFound):  # nor from another studio
+        svc.get("another-studio", row["id"])
+
+
+def test_model_larger_than_the_printer_is_refused_with_its_size(engine, tenant_id, studio, tmp_path):
+    svc = service(engine, tmp_path)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    with pytest.raises(slicing.DoesNotFit, match=r"20.0 x 20.0 x 20.0 mm.*18.0 x 18.0 x 18.0 mm"):
+        svc.request_slice(tenant_id, row["id"], SliceOptions(), printer_id=studio["small_printer"])
+    with pytest.raises(catalog.CatalogError):
+        svc.request_slice(tenant_id, row["id"], SliceOptions(), printer_id=10**9)
+
+
+@requires_slicer
+def test_slice_with_prusaslicer_then_cache_then_price(engine, tenant_id, studio, tmp_path):
+    svc = service(engine, tmp_path)
+    opts = SliceOptions(layerHeight=0.2, infill=20)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    asked = svc.request_slice(tenant_id, row["id"], opts, printer_id=studio["printer"], material_id=studio["material"])
+    assert asked["status"] == "running"
+    again = svc.request_slice(tenant_id, row["id"], opts, printer_id=studio["printer"], material_id=studio["material"])
+    assert again["status"] == "running"  # the same request again: still the one slice
+    with pytest.raises(slicing.SliceConflict):
+        svc.request_slice(tenant_id, row["id"], SliceOptions(infill=50), printer_id=studio["printer"])
+    drain(svc)
+    done = svc.get(tenant_id, row["id"])
+    meta = done["metadata"]
+    assert done["status"] == "completed" and meta["fallback"] is False and meta["attempts"] == 1
+    assert 3 < meta["metrics"]["grams"] < 6 and 600 < meta["metrics"]["timeSec"] < 3600
+    gcode = svc.storage.get(TMP, meta["output"]).decode()
+    assert "; filament used [g]" in gcode and meta["output"].endswith("/cube.gcode")
+
+    # The same model uploaded again by someone else: answered from the cache, no slicer run.
+    other = svc.upload(tenant_id, "v", "same.stl", samples.stl(samples.cube()))
+    hit = svc.request_slice(tenant_id, other["id"], opts, printer_id=studio["printer"], material_id=studio["material"])
+    assert hit["status"] == "completed" and hit["metadata"]["cached"] is True
+    assert hit["metadata"]["metrics"] == meta["metrics"] and hit["metadata"]["attempts"] == 0
+
+    lines = pricing.quick_order_lines(engine, tenant_id, [{"file_id": row["id"], "quantity": 2}])
+    [line] = lines
+    assert line["quantity"] == 2 and line["description"].startswith("3D print: cube.stl · PLA black, 0.2 mm layers")
+    b = line["breakdown"]
+    expected = (Decimal(b["material"]) + Decimal(b["machine"]) + Decimal(b["setup"])) * Decimal("1.4")
+    assert abs(line["unit_price"] - max(expected, Decimal("15"))) <= Decimal("0.02")
+    with pytest.raises(catalog.CatalogError):  # another studio cannot price it
+        pricing.quick_order_lines(engine, "another", [{"file_id": row["id"]}])
+
+
+@requires_slicer
+def test_supports_on_an_overhang_and_a_3mf(engine, tenant_id, studio, tmp_path):
+    svc = service(engine, tmp_path)
+    grams = {}
+    for enabled in (False, True):
+        row = svc.upload(tenant_id, "u", f"t{enabled}.stl", samples.stl(samples.overhang()))
+        svc.request_slice(tenant_id, row["id"], SliceOptions(supports={"enabled": enabled, "pattern": "tree",
+                                                                        "angle": 45}))
+        drain(svc)
+        meta = svc.get(tenant_id, row["id"])["metadata"]
+        assert meta["fallback"] is False, meta["error"]
+        grams[enabled] = meta["metrics"]["grams"]
+        if enabled and "organic" not in runner.support_styles(PRUSA):
+            assert "snug" in meta["notes"][0]
+    assert grams[True] > grams[False] * 1.2  # the slab's underside got supports
+    row = svc.upload(tenant_id, "u", "plate.3mf", samples.to_3mf(samples.cube(), samples.cylinder()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    drain(svc)
+    meta = svc.get(tenant_id, row["id"])["metadata"]
+    assert meta["fallback"] is False and meta["metrics"]["grams"] > 7
+
+
+@pytest.mark.parametrize("why", ["disabled", "missing", "failing"])
+def test_fallback_is_flagged_with_the_error(engine, tenant_id, studio, tmp_path, why):
+    values = {"disabled": {"disable": True}, "missing": {"bin": str(tmp_path / "no-such-slicer")},
+              "failing": {"bin": script(tmp_path / "fail.sh", "echo 'error: cannot slice' >&2\nexit 3\n")}}[why]
+    svc = service(engine, tmp_path, **values)
+    row = svc.upload(tenant_id, "u", "cyl.stl", samples.stl(samples.cylinder()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions(), material_id=studio["material"])
+    drain(svc)
+    done = svc.get(tenant_id, row["id"])
+    meta = done["metadata"]
+    assert done["status"] == "completed" and meta["fallback"] is True and meta["output"] is None
+    assert {"disabled": "SLICER_DISABLE", "missing": "not installed", "failing": "exited with 3"}[why] in meta["error"]
+    assert meta["attempts"] == (3 if why == "failing" else 1)  # two retries only where retrying can help
+    # an estimate of this cylinder, not the seed's constant 80 g / 1 h
+    assert 2 < meta["metrics"]["grams"] < 7 and meta["metrics"]["timeSec"] != 3600
+
+
+def test_hanging_slicer_is_killed_with_its_children_and_the_estimate_answers(engine, tenant_id, studio, tmp_path):
+    pids = tmp_path / "pids"
+    hang = script(tmp_path / "hang.sh", f"sleep 300 &\necho $! >> {pids}\necho $$ >> {pids}\nsleep 300\n")
+    svc = service(engine, tmp_path, bin=hang, timeout_ms=1000, retries=1)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    started = time.monotonic()
+    drain(svc, 30)
+    assert time.monotonic() - started < 15
+    meta = svc.get(tenant_id, row["id"])["metadata"]
+    assert meta["fallback"] is True and "past 1 s" in meta["error"] and meta["attempts"] == 2
+    # the script and the sleep it left in the background: all gone (or dead, waiting to be reaped)
+    assert [pid for pid in pids.read_text().split() if running(int(pid))] == []
+
+
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_a_crashed_slice_is_taken_over_after_its_lease(engine, tenant_id, studio, tmp_path):
+    svc = service(engine, tmp_path, disable=True, lease_s=0.5)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    crashed = svc.leases.claim(0.5)  # a worker took it, then died without a word
+    assert crashed is not None and svc.leases.claim(0.5) is None  # never two at once
+    assert svc.run_due() == 0
+    time.sleep(0.7)
+    assert svc.run_due() == 1
+    assert svc.get(tenant_id, row["id"])["status"] == "completed"
+
+
+def test_slots_hold_the_limit(engine, tmp_path):
+    svc = service(engine, tmp_path, concurrency=2)
+    first, second = svc.slots.claim(30), svc.slots.claim(30)
+    try:
+        assert first and second and first.key != second.key
+        assert svc.slots.claim(30) is None
+    finally:
+        for lease in (first, second):
+            if lease:
+                svc.slots.release(lease)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(studio_slicer_slots)
+                            .where(studio_slicer_slots.c.lease_token.is_not(None))).scalar() == 0
+
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from resources.warehouse import engine_for
+from tests.slicing_world import service
+url, root, bin_ = sys.argv[1:4]
+svc = service(engine_for(url), Path(root), bin=bin_, concurrency=1, lease_s=10.0)
+idle_since = time.monotonic()
+while time.monotonic() - idle_since < 3:
+    if svc.run_due():
+        idle_since = time.monotonic()
+    else:
+        time.sleep(0.05)
+svc.close()
+"""
+
+
+@requires_slicer
+def test_concurrency_one_holds_across_two_worker_processes(engine, warehouse_url, tenant_id, studio, tmp_path):
+    log = tmp_path / "runs.log"
+    wrapper = timing_wrapper(tmp_path / "slicer.sh", log)
+    svc = service(engine, tmp_path, bin=wrapper)
+    ids = []
+    for i in range(4):  # four different models: no cache hits
+        row = svc.upload(tenant_id, "u", f"c{i}.stl", samples.stl(samples.cube(10 + i)))
+        svc.request_slice(tenant_id, row["id"], SliceOptions())
+        ids.append(row["id"])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, warehouse_url, str(tmp_path), wrapper], cwd=ROOT, env=env)
+               for _ in range(2)]
+    for w in workers:
+        assert w.wait(timeout=180) == 0
+    spans = intervals(log)
+    assert len(spans) == 4
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end, f"two slicer processes at once: {spans}"
+    for file_id in ids:
+        assert svc.get(tenant_id, file_id)["metadata"]["fallback"] is False

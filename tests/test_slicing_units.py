@@ -1,0 +1,180 @@
+"""The slicer's pure parts: G-code metrics (every format the seed lists), model validation, options,
+settings, the command line, prices."""
+
+from __future__ import annotations
+
+import zipfile
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from studio.slicing import gcode, mesh, pricing, runner, samples
+from studio.slicing.options import SliceOptions
+from studio.slicing.settings import SlicerSettings
+
+LIMITS = {"max_bytes": 10_000_000, "max_triangles": 1_000_000}
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("1h 23m 45s", 5025), ("2h 5m", 7500), ("15m 30s", 930), ("45s", 45), ("02:10:00", 7800),
+    ("1d 2h 3m 4s", 93784), ("3d 0h 0m 1s", 259201), ("1:02:03:04", 93784), (" 10m ", 600),
+])
+def test_durations(text, seconds):
+    assert gcode.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "1h 2x", "10:00", "h m s"])
+def test_not_durations(text):
+    with pytest.raises(ValueError):
+        gcode.parse_duration(text)
+
+
+@pytest.mark.parametrize("text, grams, seconds", [
+    ("; filament used = 12.5 g\n; estimated printing time = 1h 23m 45s\n", 12.5, 5025),
+    ("; filament used [g] = 7.31\n; estimated printing time (normal mode) = 2h 5m\n", 7.31, 7500),
+    ("; filament used [g] = 1.20, 3.40\n; estimated printing time (normal mode) = 15m 30s\n", 4.6, 930),
+    ("; total filament used [g] = 9.99\n; filament used [g] = 9.99\n; estimated printing time = 02:10:00", 9.99, 7800),
+    ("; estimated printing time (silent mode) = 3h\n; estimated printing time (normal mode) = 1d 2h 3m 4s\n"
+     "; filament used [g] = 2\n", 2.0, 93784),
+    ("; FILAMENT USED = 3 g\n; Estimated Printing Time: x = 45s\n", 3.0, 45),
+])
+def test_gcode_metrics(text, grams, seconds):
+    assert gcode.parse_text(text) == gcode.Metrics(grams, seconds)
+
+
+@pytest.mark.parametrize("text", ["; filament used [mm] = 100\n; estimated printing time = 1h\n",
+                                  "; filament used [g] = 3\n"])
+def test_gcode_without_metrics(text):
+    with pytest.raises(gcode.GcodeMetricsMissing):
+        gcode.parse_text(text)
+
+
+def test_metrics_at_either_end_of_a_long_file(tmp_path):
+    body = "G1 X1 Y1\n" * 200_000
+    tail = tmp_path / "tail.gcode"
+    tail.write_text(body + "; filament used [g] = 4.03\n; estimated printing time (normal mode) = 21m 47s\n")
+    head = tmp_path / "head.gcode"
+    head.write_text("; filament used = 4 g\n; estimated printing time = 00:21:47\n" + body)
+    assert gcode.parse_file(tail) == gcode.Metrics(4.03, 1307)
+    assert gcode.parse_file(head) == gcode.Metrics(4.0, 1307)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("cube.stl", samples.stl(samples.cube())),
+    ("cube.STL", samples.stl(samples.cube(), ascii=True)),
+    ("parts.3mf", samples.to_3mf(samples.cube(), samples.cylinder())),
+])
+def test_models_read(name, data):
+    info, kind = mesh.inspect(data, name, **LIMITS)
+    assert kind == ("3mf" if name.endswith("3mf") else "stl")
+    assert info.watertight and info.triangles >= 12
+    if kind == "stl":
+        assert info.size_mm == (20.0, 20.0, 20.0) and info.volume_mm3 == pytest.approx(8000)
+    else:  # side by side: 20 + 5 + 20 mm wide, the cylinder's 30 mm tall
+        assert info.size_mm[0] == pytest.approx(45) and info.size_mm[2] == pytest.approx(30)
+        assert info.volume_mm3 == pytest.approx(8000 + samples.cylinder().volume, rel=1e-6)
+
+
+def _zip(parts: dict[str, bytes]) -> bytes:
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("a.stl", b"", "empty"),
+    ("a.stl", b"solid x\nendsolid x\n", "no-triangles"),
+    ("a.stl", b"\x00" * 80 + b"\x05\x00\x00\x00" + b"\x01" * 20, "no-triangles"),  # truncated binary
+    ("a.3mf", b"not a zip", "not-a-mesh"),
+    ("a.3mf", _zip({"3D/other.model": b"<model/>"}), "not-a-mesh"),
+    ("a.3mf", _zip({"3D/3dmodel.model": b"<model><broken"}), "not-a-mesh"),
+    ("a.obj", b"v 0 0 0", "unsupported-type"),
+    ("big.stl", samples.stl(samples.sphere(2000)), "too-large"),
+])
+def test_models_refused(name, data, reason):
+    with pytest.raises(mesh.InvalidModel) as refused:
+        mesh.inspect(data, name, max_bytes=50_000, max_triangles=1000)
+    assert refused.value.reason == reason, str(refused.value)
+
+
+def test_too_many_triangles():
+    with pytest.raises(mesh.InvalidModel) as refused:
+        mesh.inspect(samples.stl(samples.sphere(5000)), "s.stl", max_bytes=10**7, max_triangles=1000)
+    assert refused.value.reason == "too-many-triangles"
+
+
+@pytest.mark.parametrize("size, volume, fits", [
+    ((20, 20, 20), (250, 210, 210), True), ((240, 200, 10), (250, 210, 210), True),
+    ((200, 240, 10), (250, 210, 210), True), ((260, 100, 10), (250, 210, 210), False),
+    ((100, 100, 211), (250, 210, 210), False),
+])
+def test_fits_build_volume(size, volume, fits):
+    assert mesh.fits(size, volume) is fits
+
+
+@pytest.mark.parametrize("body", [
+    {"layerHeight": 0}, {"layerHeight": 0.5}, {"infill": 101}, {"infill": -1},
+    {"supports": {"enabled": True, "angle": 0}}, {"supports": {"enabled": True, "angle": 90}},
+    {"supports": {"enabled": True, "pattern": "organic"}}, {"colour": "red"},
+])
+def test_options_refused(body):
+    with pytest.raises(ValidationError):
+        SliceOptions(**body)
+
+
+def test_options_canonical_ignores_float_noise():
+    assert SliceOptions(layerHeight=0.2).canonical() == SliceOptions(layerHeight=0.2000000001).canonical()
+    assert SliceOptions(infill=20).canonical() != SliceOptions(infill=25).canonical()
+
+
+@pytest.mark.parametrize("env, ok", [
+    ({"SLICER_CONCURRENCY": "4"}, True), ({"SLICER_CONCURRENCY": "5"}, False), ({"SLICER_CONCURRENCY": "0"}, False),
+    ({"SLICER_TIMEOUT_MS": "30000"}, True), ({"SLICER_TIMEOUT_MS": "29999"}, False),
+    ({"SLICER_TIMEOUT_MS": "300001"}, False), ({"SLICER_DISABLE": "1"}, True), ({"SLICER_BIN": "/x/slicer"}, True),
+])
+def test_settings_ranges(monkeypatch, env, ok):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if ok:
+        s = SlicerSettings()
+        assert s.disable is (env.get("SLICER_DISABLE") == "1")
+        assert s.bin == env.get("SLICER_BIN", "prusa-slicer")
+    else:
+        with pytest.raises(ValidationError):
+            SlicerSettings()
+
+
+def test_command_line_supports(monkeypatch):
+    monkeypatch.setattr(runner, "support_styles", lambda binary: frozenset({"grid", "snug"}))
+    opts = SliceOptions(layerHeight=0.15, infill=100, supports={"enabled": True, "pattern": "tree", "angle": 40})
+    args, notes = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), opts, runner.DEFAULT_PROFILES)
+    joined = " ".join(args)
+    assert "--export-gcode --layer-height 0.15" in joined and "--fill-density 100%" in joined
+    assert "--support-material --support-material-threshold 40 --support-material-style snug" in joined
+    assert "--fill-pattern rectilinear" in joined and joined.endswith("--output o.gcode m.stl")
+    assert notes and "organic" in notes[0]
+    monkeypatch.setattr(runner, "support_styles", lambda binary: frozenset({"grid", "snug", "organic"}))
+    args, notes = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), opts, ())
+    assert "--support-material-style organic" in " ".join(args) and notes == []
+
+
+def test_price_breakdown():
+    price = pricing.price_model(100, 7200, cost_per_kg=Decimal("30"), hourly_rate=Decimal("4"),
+                                setup_fee=Decimal("5"), margin_percent=Decimal("50"), minimum_price=Decimal("10"),
+                                rush_multiplier=Decimal("1.5"), quantity=3)
+    # material 3.00 + machine 8.00 + setup 5.00 = 16.00, +50 % = 24.00
+    assert (price.material, price.machine, price.setup, price.margin) == (Decimal("3.00"), Decimal("8.00"),
+                                                                         Decimal("5.00"), Decimal("8.00"))
+    assert price.unit_price == Decimal("24.00") and price.total == Decimal("72.00") and not price.minimum_applied
+    rush = pricing.price_model(100, 7200, cost_per_kg=Decimal("30"), hourly_rate=Decimal("4"), setup_fee=Decimal("5"),
+                               margin_percent=Decimal("50"), minimum_price=Decimal("10"),
+                               rush_multiplier=Decimal("1.5"), rush=True, quantity=3)
+    assert rush.unit_price == Decimal("36.00") and rush.total == Decimal("108.00")
+    tiny = pricing.price_model(1, 60, cost_per_kg=Decimal("30"), hourly_rate=Decimal("4"), setup_fee=Decimal("0"),
+                               margin_percent=Decimal("0"), minimum_price=Decimal("10"))
+    assert tiny.unit_price == Decimal("10.00") and tiny.minimum_applied
