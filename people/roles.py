@@ -8,6 +8,12 @@ viewing invoices and the data-sent flag, ``users.invite`` covers listing the ten
 owner's "full tenant control" covers reading its tenant's transactions, invoices and audit log.
 ``customer`` is the customer-portal principal (not in the seed's matrix): a tenant's own customer,
 who reads only their own rows (``Access.customer_id``).
+
+The studio (seed 002) came after the seed's matrix, which knows nothing of it; its permissions are
+granted beside the matrix (``STUDIO``), so the seed's rows stay as the seed wrote them:
+``studio.manage`` (clients, quotes, invoices: create, change, send, convert, void; it brings
+``studio.view``) to owners and admins, ``studio.view`` (read them) to clinic staff and viewers,
+and ``studio.portal`` (a client's own quotes and invoices, through ``customer_id``) to customers.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ PERMISSIONS = frozenset({
     "sync.manual", "sync.webhook", "config.update", "users.invite", "users.manage", "data.export",
     "transactions.view", "invoices.view", "invoices.manage", "invoices.update_data_sent",
     "analytics.view", "reports.view", "audit.view", "users.view",
+    "studio.view", "studio.manage", "studio.portal",
 })
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -31,7 +38,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "nurse": frozenset({"invoices.view", "invoices.update_data_sent"}),
     "viewer": frozenset({"transactions.view", "invoices.view"}),
     "investor": frozenset({"analytics.view", "reports.view"}),
-    "customer": frozenset({"transactions.view", "invoices.view"}),
+    "customer": frozenset({"transactions.view", "invoices.view", "studio.portal"}),
+}
+# The studio's permissions, per role, beside the seed's matrix (the module's docstring).
+STUDIO: dict[str, frozenset[str]] = {
+    "tenant_owner": frozenset({"studio.manage"}),
+    "tenant_admin": frozenset({"studio.manage"}),
+    "clinic_staff": frozenset({"studio.view"}),
+    "viewer": frozenset({"studio.view"}),
 }
 TENANT_ROLES = tuple(r for r in ROLE_PERMISSIONS if r != "super_admin")
 
@@ -40,6 +54,7 @@ IMPLIED: dict[str, frozenset[str]] = {
     "invoices.manage": frozenset({"invoices.view", "invoices.update_data_sent"}),
     "users.invite": frozenset({"users.view"}),
     "users.manage": frozenset({"users.view", "users.invite"}),
+    "studio.manage": frozenset({"studio.view"}),
 }
 # The seed's "full tenant control" of an owner, beyond its listed permissions.
 OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view"})
@@ -90,6 +105,7 @@ def effective(role: str, overrides: Mapping[str, Any] | None = None) -> frozense
     overrides = overrides or {}
     if role == "tenant_owner":
         base = base | OWNER_CONTROL
+    base = base | STUDIO.get(role, frozenset())
     perms = _close(base) | _close(overrides.get("add") or ())
     return frozenset(perms - set(overrides.get("remove") or ()))
 

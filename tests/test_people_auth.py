@@ -133,7 +133,7 @@ def test_me_lists_live_grants_with_their_permissions(engine, warehouse_url, tena
         assert me["email"] == world.users["nurse"] and me["super_admin"] is False and me["via"] == "session"
         assert {t["tenant_id"]: (t["role"], t["permissions"]) for t in me["tenants"]} == {
             world.own: ("nurse", ["invoices.update_data_sent", "invoices.view"]),
-            world.foreign: ("viewer", ["data.export", "invoices.view", "transactions.view"]),
+            world.foreign: ("viewer", ["data.export", "invoices.view", "studio.view", "transactions.view"]),
         }
         expired = c.get("/me", headers=bearer(sign_in(c, world.users["expired"])["access_token"])).json()
         assert expired["tenants"] == []
