@@ -220,6 +220,21 @@ def test_only_upload_routes_take_more_than_the_app_body_limit(world):
         assert answer.status_code == 413 and answer.json()["type"].endswith("/body-too-large"), (method, url)
 
 
+def test_the_form_is_read_only_after_the_permission_holds(world):
+    """A caller without ``studio.manage`` is refused before their body is parsed (403, not the 400 a
+    broken form gets), so nobody can make the API spool a file it would refuse anyway."""
+    s, storage, client = world
+    broken = {"content-type": "multipart/form-data; boundary=b"}
+    body = b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"  # a part without its name
+    for caller in ("nurse", "staff", "ada"):
+        answer = client.post(attachments_url(s), headers={**s.auth(caller), **broken}, content=body)
+        assert answer.status_code == 403, (caller, answer.status_code)
+    assert client.post(attachments_url(s), headers={**s.auth("admin"), **broken}, content=body).status_code == 400
+    missing = client.post(attachments_url(s), headers=s.auth("admin"), data={"other": "x"})
+    assert missing.status_code == 422 and missing.json()["type"].endswith("/file-missing")
+    assert storage.list(ATTACHMENTS) == []
+
+
 # -- ownership ---------------------------------------------------------------------------------------------
 
 def test_clients_reach_only_their_own_sent_invoices_files(world):

@@ -18,14 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Response, UploadFile
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.deps import EngineDep, StorageDep, StorageSettingsDep
 from api.problems import problem_responses
 from api.staff import STAFF_RESPONSES, ReadConn, require
-from api.uploads import read_upload, uploads_to
+from api.uploads import MULTIPART_BODY, form_file, uploads_to
 from people.auth import Access
 from resources.storage import ATTACHMENTS, ORDER_FILES
 from studio import files
@@ -33,12 +33,12 @@ from studio.files import NOBODY, Caller
 
 router = APIRouter(prefix="/studios/{tenant}", tags=["studio: files"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-Upload = Annotated[UploadFile, File(description="the file (multipart/form-data part `file`)")]
 Viewer = Annotated[Access, Depends(require("studio.view"))]
 Manager = Annotated[Access, Depends(require("studio.manage"))]
 Portal = Annotated[Access, Depends(require("studio.portal"))]
 UPLOADS = {**STAFF_RESPONSES, **problem_responses((413, "The file is larger than this kind of file may be"),
                                                   (415, "This type of file is not accepted here"))}
+UPLOAD_ROUTE = dict(status_code=201, openapi_extra=MULTIPART_BODY)
 
 
 class AttachmentView(BaseModel):
@@ -80,15 +80,15 @@ def client(access: Access) -> Caller:
 
 # -- staff: invoice attachments ----------------------------------------------------------------------
 
-@router.post("/invoices/{invoice_id}/attachments", status_code=201, response_model=AttachmentView,
+@router.post("/invoices/{invoice_id}/attachments", response_model=AttachmentView, **UPLOAD_ROUTE,
              responses={**UPLOADS, 200: {"model": AttachmentView, "description": "Replaced the file of that name"}})
 @uploads_to(ATTACHMENTS)
-async def upload_attachment(invoice_id: Id, file: Upload, access: Manager, engine: EngineDep, storage: StorageDep,
-                            settings: StorageSettingsDep, response: Response) -> dict:
+async def upload_attachment(invoice_id: Id, access: Manager, engine: EngineDep, storage: StorageDep,
+                            settings: StorageSettingsDep, request: Request, response: Response) -> dict:
     """Attach a file (PDF, image, text, CSV) to the invoice. The same name again replaces it (200)."""
-    data = await read_upload(file, settings, ATTACHMENTS)
+    name, data, declared = await form_file(request, settings, ATTACHMENTS)
     found, created = await run_in_threadpool(files.add_attachment, engine, storage, settings, access.tenant_id,
-                                             invoice_id, staff(access), file.filename or "", data, file.content_type)
+                                             invoice_id, staff(access), name, data, declared)
     response.status_code = 201 if created else 200
     return found
 
@@ -114,15 +114,15 @@ def delete_attachment(invoice_id: Id, attachment_id: Id, access: Manager, engine
 
 # -- staff: a client's order files ---------------------------------------------------------------------
 
-@router.post("/clients/{client_id}/files", status_code=201, response_model=OrderFileView,
+@router.post("/clients/{client_id}/files", response_model=OrderFileView, **UPLOAD_ROUTE,
              responses={**UPLOADS, 200: {"model": OrderFileView, "description": "The client has this file already"}})
 @uploads_to(ORDER_FILES)
-async def upload_order_file(client_id: Id, file: Upload, access: Manager, engine: EngineDep, storage: StorageDep,
-                            settings: StorageSettingsDep, response: Response) -> dict:
+async def upload_order_file(client_id: Id, access: Manager, engine: EngineDep, storage: StorageDep,
+                            settings: StorageSettingsDep, request: Request, response: Response) -> dict:
     """Keep a client's 3D model (STL, 3MF, OBJ) or print settings; the same file again is kept once (200)."""
-    data = await read_upload(file, settings, ORDER_FILES)
+    name, data, declared = await form_file(request, settings, ORDER_FILES)
     found, created = await run_in_threadpool(files.add_order_file, engine, storage, settings, access.tenant_id,
-                                             client_id, staff(access), file.filename or "", data, file.content_type)
+                                             client_id, staff(access), name, data, declared)
     response.status_code = 201 if created else 200
     return found
 
