@@ -139,8 +139,9 @@ def _put_attachment(engine: sa.Engine, storage: Storage, tenant_id: str, invoice
                 att_id = existing.id
                 conn.execute(sa.update(studio_attachments).where(A.id == att_id).values(**values))
                 previous = _previous(storage, key, existing.content_type)
-            _log(conn, tenant_id, "invoice", invoice_id, "attachment_added" if existing is None else "attachment_replaced",
-                 caller, attachment_id=att_id, filename=values["filename"], size_bytes=len(data), content_type=kind)
+            action = "attachment_added" if existing is None else "attachment_replaced"
+            _log(conn, tenant_id, "invoice", invoice_id, action, caller, attachment_id=att_id,
+                 filename=values["filename"], size_bytes=len(data), content_type=kind)
             storage.put(ATTACHMENTS, key, data, kind)  # inside the transaction: a failed put rolls the row back
             stored = True
             row = conn.execute(sa.select(*ATTACHMENT_VIEW).where(A.id == att_id)).mappings().one()

@@ -447,7 +447,41 @@ def test_on_s3_the_link_is_issued_and_downloads(engine, warehouse_url, tenant_id
             assert url.startswith(moto.url) and parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["60"]
             got = httpx.get(url, timeout=10)
             assert got.status_code == 200 and got.content == PDF
-            assert client.delete(f"{attachments_url(s)}/{added.json()['id']}", headers=s.auth("admin")).status_code == 204
+            deleted = client.delete(f"{attachments_url(s)}/{added.json()['id']}", headers=s.auth("admin"))
+            assert deleted.status_code == 204
             assert storage.list(ATTACHMENTS) == []
     finally:
         moto.stop()
+
+
+# -- concurrency ------------------------------------------------------------------------------------------------------
+
+def test_concurrent_uploads_of_one_name_leave_one_row_matching_its_object(engine, tenant_id, tmp_path):
+    """Eight staff upload ``a.pdf`` at once, each different: one row, and the stored file is the one
+    the row describes (the unique key and the row lock; SQLite's writer lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from studio import files
+
+    s = make_studio(engine, tenant_id)
+    storage = LocalStorage(tmp_path, b"k", "http://testserver")
+    versions = [PDF + b"%" * i for i in range(8)]
+    staff = files.Caller("staff")
+
+    def attach(data: bytes):
+        return files.add_attachment(engine, storage, rules(), s.tenant, s.invoices["a"], staff, "a.pdf", data,
+                                    "application/pdf")
+
+    def keep(data: bytes):
+        return files.add_order_file(engine, storage, rules(), s.tenant, s.clients["a"], staff, "m.stl", STL,
+                                    "model/stl")
+
+    with ThreadPoolExecutor(8) as pool:
+        attached = list(pool.map(attach, versions))
+        kept = list(pool.map(keep, versions))
+    assert sum(created for _, created in attached) == 1 and len({a["id"] for a, _ in attached}) == 1
+    (row,) = rows(engine, studio_attachments, s.tenant)
+    assert storage.get(ATTACHMENTS, row["storage_key"]) in versions
+    assert len(storage.get(ATTACHMENTS, row["storage_key"])) == row["size_bytes"]
+    assert sum(created for _, created in kept) == 1 and len({f["id"] for f, _ in kept}) == 1
+    assert len(rows(engine, studio_order_files, s.tenant)) == 1 and len(storage.list(ORDER_FILES)) == 1

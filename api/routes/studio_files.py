@@ -164,7 +164,9 @@ def my_attachment_url(invoice_id: Id, attachment_id: Id, access: Portal, conn: R
 def my_order_files(access: Portal, conn: ReadConn) -> list[dict]:
     """My order files (none when I am no client of this studio)."""
     caller = client(access)
-    return [] if caller.client_id == NOBODY else files.list_order_files(conn, access.tenant_id, caller.client_id, caller)
+    if caller.client_id == NOBODY:
+        return []
+    return files.list_order_files(conn, access.tenant_id, caller.client_id, caller)
 
 
 @router.get("/portal/files/{file_id}/url", response_model=Link, responses=STAFF_RESPONSES)
