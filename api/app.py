@@ -37,10 +37,10 @@ ROUTERS: list[str] = [
     "api.routes.staff_users",
     "api.routes.staff_config",
     "api.routes.staff_analytics",
+    "api.routes.studio_files",
     "api.routes.staff_syncs",
     "api.routes.staff_page",
     "api.routes.files",
-    "api.routes.studio_files",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "

@@ -37,7 +37,7 @@ from resources.storage import (
 )
 from resources.storage.settings import StorageSettings
 from resources.storage.uploads import check_upload
-from studio.activity import log_activity
+from studio.activity import Actor, log_activity
 from studio.db import locked, writing
 from studio.errors import not_found
 from warehouse.tables.studio import studio_attachments, studio_clients, studio_invoices, studio_order_files
@@ -93,7 +93,7 @@ def _stored_name(filename: str) -> str:
 
 def _log(conn: sa.Connection, tenant_id: str, entity_type: str, entity_id: int, action: str, caller: Caller,
          **detail: Any) -> None:
-    log_activity(conn, tenant_id, entity_type, entity_id, action, caller.kind, caller.user_id, detail)
+    log_activity(conn, tenant_id, entity_type, entity_id, action, Actor(caller.kind, caller.user_id), **detail)
 
 
 def _link(storage: Storage, settings: StorageSettings, bucket: str, key: str, filename: str) -> dict[str, Any]:

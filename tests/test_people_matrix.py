@@ -12,21 +12,40 @@ from api.staff import route_table
 from people.roles import ROLE_PERMISSIONS, effective
 from tests.people_world import bearer, client, make_world, sign_in
 
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*|invitations/accept|staff|files/.*)$")  # /staff: a page, no data; /files: the signed link is the permission
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*|invitations/accept|staff"  # /staff: a page, no data
+                    r"|files/.*"  # the signed link is the authority
+                    r"|studios/\{tenant\}/(webhooks/stripe|public/invoices/\{invoice_id\}(/pay)?))$")  # a client's invoice link
 # Bodies for the routes that take one; a new such route must add its example here.
 BODIES = {
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/attachments"): {},  # multipart: a JSON body is a 422
+    ("POST", "/studios/{tenant}/clients/{client_id}/files"): {},
     ("POST", "/me/keys"): {"name": "matrix"},
     ("PUT", "/tenants/{tenant}/invoices/{invoice_id}/data-sent"): {"data_sent": True},
     ("POST", "/tenants/{tenant}/invitations"): {"email": "matrix@example.test", "role": "viewer"},
     ("PATCH", "/tenants/{tenant}/users/{user_id}"): {"expires_at": None},
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
     ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
-    ("POST", "/studios/{tenant}/invoices/{invoice_id}/attachments"): {},  # multipart: a JSON body is a 422
-    ("POST", "/studios/{tenant}/clients/{client_id}/files"): {},
+    ("PUT", "/studios/{tenant}/business"): {"phone": "02 9000 0000"},
+    ("POST", "/studios/{tenant}/clients"): {"name": "Matrix Client"},
+    ("PATCH", "/studios/{tenant}/clients/{client_id}"): {"phone": "02 9000 0001"},
+    ("POST", "/studios/{tenant}/quotes"): {"client_id": 1, "items": []},
+    ("PATCH", "/studios/{tenant}/quotes/{quote_id}"): {"notes": "matrix"},
+    ("POST", "/studios/{tenant}/invoices"): {"client_id": 1},
+    ("PATCH", "/studios/{tenant}/invoices/{invoice_id}"): {"notes": "matrix"},
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/void"): {},
+    ("POST", "/studios/{tenant}/{kind}/{document_id}/messages"): {"body": "matrix"},
+    ("POST", "/studios/{tenant}/portal/{kind}/{document_id}/messages"): {"body": "matrix"},
+    **{("POST", f"/studios/{{tenant}}/{path}"): {} for path in (  # actions without a body
+        "quotes/{quote_id}/send", "quotes/{quote_id}/accept", "quotes/{quote_id}/decline", "quotes/{quote_id}/convert",
+        "invoices/{invoice_id}/issue", "invoices/{invoice_id}/send", "portal/quotes/{quote_id}/accept",
+        "portal/quotes/{quote_id}/decline")},
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/payments"): {"method": "CASH", "amount": "1.00"},
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/checkout"): {},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
+          "attachment_id": "1", "file_id": "1",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
-          "sync_id": "1", "client_id": "4", "attachment_id": "1", "file_id": "1"}
+          "sync_id": "1", "client_id": "4", "quote_id": "4", "kind": "quotes", "document_id": "4"}
 
 
 def staff_routes():
@@ -49,7 +68,8 @@ def expected(rule: str, role: str | None, same_tenant: bool) -> bool:
         return True
     if rule.startswith("across:"):
         return rule.split(":", 1)[1] in effective(role)
-    return same_tenant and (rule in effective(role))
+    # "a|client": permission a, or the row's own customer (the world's customer owns no studio invoice)
+    return same_tenant and any(r in effective(role) for r in rule.split("|"))
 
 
 def test_authorisation_matrix(engine, warehouse_url, tenant_id):
@@ -103,3 +123,14 @@ def test_the_matrix_is_the_seeds():
     assert "invoices.view" not in effective("nurse", {"remove": ["invoices.view"]})
     assert "invoices.update_data_sent" in effective("tenant_admin")  # invoices.manage covers it
     assert "invoices.update_data_sent" not in effective("viewer") and "data.export" not in effective("nurse")
+
+
+def test_the_studio_permissions_sit_beside_the_matrix():
+    """The studio (seed 002) is no part of seed 003's matrix: its permissions are granted beside it."""
+    manage, view = {"studio.manage", "studio.view"}, {"studio.view"}
+    assert {role: effective(role) & {"studio.manage", "studio.view", "studio.portal"} for role in ROLE_PERMISSIONS
+            if role != "super_admin"} == {
+        "tenant_owner": manage, "tenant_admin": manage, "clinic_staff": view, "viewer": view, "nurse": set(),
+        "investor": set(), "customer": {"studio.portal"}}
+    assert "studio.manage" not in effective("tenant_admin", {"remove": ["studio.manage"]})
+    assert "studio.manage" in effective("nurse", {"add": ["studio.manage"]})
