@@ -14,6 +14,7 @@ from api import logs, problems
 from api.middleware import BodyLimitMiddleware, ForwardedClientMiddleware, MetricsMiddleware
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from api.uploads import route_body_limits
 from commerce.services import Services
 from commerce.tokens import load_secret
 from people.auth import Auth
@@ -39,6 +40,7 @@ ROUTERS: list[str] = [
     "api.routes.staff_users",
     "api.routes.staff_config",
     "api.routes.staff_analytics",
+    "api.routes.studio_files",
     "api.routes.staff_syncs",
     "api.routes.staff_page",
     "api.routes.files",
@@ -100,7 +102,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
         app.state.routes += router.routes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        webhook_max_bytes=settings.max_webhook_body_bytes,
-                       upload_max_bytes=slicing.settings.max_upload_bytes + 64 * 1024)  # the form's own bytes
+                       route_limits=route_body_limits(app.state.routes, storage_settings))
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],

@@ -10,8 +10,8 @@ the problem-details handler answers it.
 from __future__ import annotations
 
 import re
-
 import time
+from collections.abc import Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,22 +63,25 @@ class BodyTooLarge(HTTPException):
 
 class BodyLimitMiddleware:
     """``max_bytes`` for what clients send; ``webhook_max_bytes`` for deliveries to ``/webhooks/``
-    (another system's event, which a 413 would lose); ``upload_max_bytes`` for file uploads (paths
-    in ``UPLOAD_PATHS``: 3D models), whose own route checks the file's size again."""
-
-    UPLOAD_PATHS = re.compile(r"^/studios/[^/]+/slicing/files$")
+    (another system's event, which a 413 would lose); ``route_limits`` (``(path pattern, methods,
+    limit)``) for the routes that take files, and only for their methods (``api/uploads.py``)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, webhook_max_bytes: int | None = None,
-                 upload_max_bytes: int | None = None) -> None:
+                 route_limits: Sequence[tuple[re.Pattern, frozenset[str], int]] = ()) -> None:
         self.app, self.max_bytes, self.webhook_max_bytes = app, max_bytes, webhook_max_bytes or max_bytes
-        self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.route_limits = tuple(route_limits)
+
+    def limit(self, scope: Scope) -> int:
+        for pattern, methods, limit in self.route_limits:
+            if scope["method"] in methods and pattern.match(scope["path"]):
+                return limit
+        return self.webhook_max_bytes if "/webhooks/" in scope["path"] else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = (self.webhook_max_bytes if "/webhooks/" in scope["path"]
-                 else self.upload_max_bytes if self.UPLOAD_PATHS.match(scope["path"]) else self.max_bytes)
+        limit = self.limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             response = problem_response(413, "body-too-large", f"The request body is larger than {limit} bytes.",

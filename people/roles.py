@@ -56,8 +56,9 @@ IMPLIED: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"users.view", "users.invite"}),
     "studio.manage": frozenset({"studio.view"}),
 }
-# The seed's "full tenant control" of an owner, beyond its listed permissions.
-OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view"})
+# The seed's "full tenant control" of an owner, beyond its listed permissions (a studio's documents
+# included; other roles get studio.view or studio.manage as a grant's override).
+OWNER_CONTROL = frozenset({"transactions.view", "invoices.manage", "audit.view", "studio.manage"})
 
 # Which roles a holder of ``users.invite`` may grant; a role not named here grants any tenant role.
 INVITABLE: dict[str, frozenset[str]] = {

@@ -17,6 +17,8 @@ PUBLIC = re.compile(r"^/(healthz|readyz|metrics|shops/.*|auth/.*|invitations/acc
                     r"|studios/\{tenant\}/(webhooks/stripe|public/invoices/\{invoice_id\}(/pay)?))$")  # a client's invoice link
 # Bodies for the routes that take one; a new such route must add its example here.
 BODIES = {
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/attachments"): {},  # multipart: a JSON body is a 422
+    ("POST", "/studios/{tenant}/clients/{client_id}/files"): {},
     ("POST", "/me/keys"): {"name": "matrix"},
     ("PUT", "/tenants/{tenant}/invoices/{invoice_id}/data-sent"): {"data_sent": True},
     ("POST", "/tenants/{tenant}/invitations"): {"email": "matrix@example.test", "role": "viewer"},
@@ -44,6 +46,7 @@ BODIES = {
     ("POST", "/studios/{tenant}/slicing/quote-lines"): {"items": [{"fileId": 4}]},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
+          "attachment_id": "1", "file_id": "1",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
           "sync_id": "1", "client_id": "4", "quote_id": "4", "kind": "quotes", "document_id": "4",
           "file_id": "4"}

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.problems import Problem, problem_responses
 from api.staff import STAFF_RESPONSES, require_any
+from api.uploads import uploads_to
 from people.auth import Access
 from resources.storage import TMP
 from studio.slicing import catalog, mesh, pricing
@@ -84,6 +85,7 @@ def _storage(svc: SliceService):
 
 
 @router.post("/files", status_code=201, responses={**STAFF_RESPONSES, **problem_responses(413, 503)})
+@uploads_to(TMP)
 async def upload_model(request: Request, access: View, file: Annotated[UploadFile, File(
         description="an STL (ASCII or binary) or 3MF model")]) -> JSONResponse:
     """Upload a model: validated as a mesh and measured, kept as a tmp file (``idle``)."""

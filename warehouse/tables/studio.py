@@ -245,6 +245,7 @@ studio_attachments = sa.Table(
     _created(),
     _tenant_fk(),
     sa.Index("ix_studio_attachments_invoice", "tenant_id", "invoice_id"),
+    sa.Index("uq_studio_attachments_key", "tenant_id", "storage_key", unique=True),  # same name: one file
     comment="Files attached to studio invoices (bucket attachments, key {invoiceId}/{filename}).",
 )
 
@@ -266,6 +267,7 @@ studio_order_files = sa.Table(
     _created(),
     _tenant_fk(),
     sa.Index("ix_studio_order_files_client", "tenant_id", "client_id"),
+    sa.Index("uq_studio_order_files_content", "tenant_id", "client_id", "sha256", "filename", unique=True),
     comment="Clients' 3D models kept with their orders (bucket order-files, key {clientId}/{uuid}/{filename}).",
 )
 

@@ -222,6 +222,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('studio_order_files', schema=None) as batch_op:
         batch_op.create_index('ix_studio_order_files_client', ['tenant_id', 'client_id'], unique=False)
+        batch_op.create_index('uq_studio_order_files_content', ['tenant_id', 'client_id', 'sha256', 'filename'], unique=True)
 
     op.create_table('studio_quote_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False, comment='line id'),
@@ -261,6 +262,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('studio_attachments', schema=None) as batch_op:
         batch_op.create_index('ix_studio_attachments_invoice', ['tenant_id', 'invoice_id'], unique=False)
+        batch_op.create_index('uq_studio_attachments_key', ['tenant_id', 'storage_key'], unique=True)
 
     op.create_table('studio_invoice_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False, comment='line id'),
@@ -319,6 +321,7 @@ def downgrade() -> None:
 
     op.drop_table('studio_invoice_items')
     with op.batch_alter_table('studio_attachments', schema=None) as batch_op:
+        batch_op.drop_index('uq_studio_attachments_key')
         batch_op.drop_index('ix_studio_attachments_invoice')
 
     op.drop_table('studio_attachments')
@@ -327,6 +330,7 @@ def downgrade() -> None:
 
     op.drop_table('studio_quote_items')
     with op.batch_alter_table('studio_order_files', schema=None) as batch_op:
+        batch_op.drop_index('uq_studio_order_files_content')
         batch_op.drop_index('ix_studio_order_files_client')
 
     op.drop_table('studio_order_files')
