@@ -32,7 +32,7 @@ def test_upload_is_validated_and_stored(engine, tenant_id, studio, tmp_path):
     svc = service(engine, tmp_path)
     row = svc.upload(tenant_id, "user-1", "../../etc/Cube part.stl", samples.stl(samples.cube()))
     assert row["status"] == "idle" and row["filename"] == "Cube part.stl" and row["mime_type"] == "model/stl"
-    assert row["storage_key"].startswith(f"{tenant_id}/user-1/") and row["storage_key"].endswith("/Cube part.stl")
+    assert row["storage_key"].startswith(f"{tenant_id}/user-1/") and row["storage_key"].endswith("/Cube_part.stl")  # a safe name in the key (resources.storage)
     assert svc.storage.get(TMP, row["storage_key"]) == samples.stl(samples.cube())
     assert row["metadata"]["mesh"]["size_mm"] == [20.0, 20.0, 20.0]
     with pytest.raises(mesh.InvalidModel):
