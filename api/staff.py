@@ -82,7 +82,7 @@ def forbidden(detail: str = "You have no access to this here.") -> Problem:
 
 def require(permission: str) -> Callable[..., Access]:
     """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``
-    (who the caller is and their grant there come from one query)."""
+    (who the caller is and their grant there: remembered by the worker, or one query)."""
 
     async def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
                          conn: ReadConn) -> Access:
