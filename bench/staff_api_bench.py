@@ -7,6 +7,8 @@ route running the page route's own handler without authorisation, so both pass t
 middleware and run the same query). The driver is one httpx client, keep-alive, one request at a
 time, the two routes taking turns request by request, so both meet the same load on a shared
 machine; each round gives both rates and their ratio, and the medians over the rounds are shown.
+Then the server's CPU time per page of each route (the API process, plus its PostgreSQL backends):
+the work authorisation adds, which a loaded machine's waits do not blur as they blur the rates.
 The authorised calls use an API key in one run and an access token in another.
 
     python bench/staff_api_bench.py                     # SQLite, 1,000,000 transactions
@@ -27,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    DEFAULT_PG, ROOT, free_port, load_avg, machine, median, proc_peak_rss_mib, scratch_pg,
+    DEFAULT_PG, ROOT, free_port, load_avg, machine, median, proc_cpu_seconds, proc_peak_rss_mib, scratch_pg,
 )
 
 import httpx  # noqa: E402
@@ -115,7 +117,38 @@ def taking_turns(client: httpx.Client, authed: tuple[str, dict], bare: tuple[str
     return n / spent[0], n / spent[1]
 
 
-def pages(base: str, key: str, seconds: float, rounds: int) -> None:
+def server_cpu(api_pid: int, url: str):
+    """A function giving the CPU seconds used so far by the API process and, on PostgreSQL, by the
+    backends of its database (the server is local; the pool keeps its connections open)."""
+    if not url.startswith("postgresql"):
+        return lambda: proc_cpu_seconds(api_pid)
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def cpu() -> float:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                               " AND pid <> pg_backend_pid()")]
+        return proc_cpu_seconds(api_pid) + sum(proc_cpu_seconds(p) for p in pids)
+
+    return cpu
+
+
+def cpu_per_page(client: httpx.Client, cpu, routes: list[tuple[str, dict]], rounds: int, n: int = 150) -> list[float]:
+    """Server CPU milliseconds per page of each route: blocks of ``n`` pages, the routes in turn."""
+    spent = [0.0] * len(routes)
+    for _ in range(rounds):
+        for i, (url, headers) in enumerate(routes):
+            before = cpu()
+            for _ in range(n):
+                get_page(client, url, headers)
+            spent[i] += cpu() - before
+    return [1000 * x / (rounds * n) for x in spent]
+
+
+def pages(base: str, key: str, seconds: float, rounds: int, cpu) -> None:
     with httpx.Client(timeout=30) as client:
         token = client.post(f"{base}/auth/token", data={"username": "staff@bench.test", "password": PASSWORD}
                             ).json()["access_token"]
@@ -129,6 +162,8 @@ def pages(base: str, key: str, seconds: float, rounds: int) -> None:
             print(f"50-row page, authorised by {name}: {median(a):,.0f}/s; unauthorised: {median(b):,.0f}/s "
                   f"→ {median(ratios):.2f}× (target ≥ 0.7×; per round {'/'.join(f'{r:.2f}' for r in ratios)}; "
                   f"rounds {'/'.join(f'{x:.0f}' for x in a)} vs {'/'.join(f'{x:.0f}' for x in b)}) · load {load_avg()}")
+            ms_a, ms_b = cpu_per_page(client, cpu, [(authed, headers), (bare, {})], rounds)
+            print(f"   server CPU per page: authorised {ms_a:.2f} ms, unauthorised {ms_b:.2f} ms → {ms_b / ms_a:.2f}×")
 
 
 def export(base: str, key: str, pid: int, rows: int) -> None:
@@ -164,7 +199,7 @@ def main() -> None:
         upgrade(url)
         key = seed(url, args.rows)
         with api_process(url, home) as (base, pid):
-            pages(base, key, args.seconds, args.rounds)
+            pages(base, key, args.seconds, args.rounds, server_cpu(pid, url))
             if not args.no_export:
                 export(base, key, pid, args.rows)
 
