@@ -5,7 +5,7 @@ Parquet (rows/s, and the API process's peak RSS; target < 300 MiB).
 The API runs as one uvicorn process (``bench/_staff_app.py``: the real app plus a bench-only
 route running the page route's own handler without authorisation, so both pass the same
 middleware and run the same query). The driver is one httpx client, keep-alive, one request at a
-time, the two routes taking turns request by request, so both meet the same load on a shared
+time, the two routes taking turns in blocks of 20 pages, so both meet the same load on a shared
 machine; each round gives both rates and their ratio, and the medians over the rounds are shown.
 Then the server's CPU time per page of each route (the API process, plus its PostgreSQL backends):
 the work authorisation adds, which a loaded machine's waits do not blur as they blur the rates.
