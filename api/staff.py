@@ -6,6 +6,9 @@ Each staff route declares exactly one rule, through ``require(permission)`` (a t
 on). The rule is readable from the route table (``rule_of``): the authorisation matrix test is
 generated from it, so a route without a rule fails that test. Unknown tenants and tenants the
 caller holds nothing on are refused alike (403), so a refusal does not tell which tenants exist.
+
+The rules are async: a credential the worker remembers (``people.credential_cache``) is answered
+on the event loop, and only a lookup goes to the thread pool (a hop costs as much as the answer).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import client_address
 from api.problems import Problem, problem_responses
@@ -29,7 +33,7 @@ bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False,
                               description="An access token from /auth/token, or an API key (shk_…).")
 
 
-def get_auth(request: Request) -> Auth:
+async def get_auth(request: Request) -> Auth:
     return request.app.state.people
 
 
@@ -50,14 +54,21 @@ def unauthorised() -> Problem:
                    headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_principal(auth: AuthDep, token: Annotated[str | None, Depends(bearer)]) -> Principal:
-    found = auth.principal(token)
+async def authorise(auth: Auth, token: str | None, tenant_id: str | None = None,
+                    conn: sa.Connection | None = None) -> tuple[Principal | None, Access | None]:
+    """``Auth.authorise`` without a thread-pool hop when the answer is remembered."""
+    known = auth.remembered(token, tenant_id)
+    return known if known is not None else await run_in_threadpool(auth.authorise, token, tenant_id, conn)
+
+
+async def current_principal(auth: AuthDep, token: Annotated[str | None, Depends(bearer)]) -> Principal:
+    found = (await authorise(auth, token))[0]
     if found is None:
         raise unauthorised()
     return found
 
 
-def signed_in(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def signed_in(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     return principal
 
 
@@ -71,11 +82,11 @@ def forbidden(detail: str = "You have no access to this here.") -> Problem:
 
 def require(permission: str) -> Callable[..., Access]:
     """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``
-    (who the caller is and their grant there come from one query)."""
+    (who the caller is and their grant there: remembered by the worker, or one query)."""
 
-    def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
-                   conn: ReadConn) -> Access:
-        principal, access = auth.authorise(token, tenant if len(tenant) <= 64 else None, conn)
+    async def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
+                         conn: ReadConn) -> Access:
+        principal, access = await authorise(auth, token, tenant if len(tenant) <= 64 else None, conn)
         if principal is None:
             raise unauthorised()
         if access is None or not access.allows(permission):

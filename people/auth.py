@@ -2,9 +2,10 @@
 tokens), API keys, and the grant lookup every staff request makes.
 
 Access tokens carry only who (``sub``) and which session (``sid``); never roles or permissions.
-Every request reads the user, the session or key, and the grant for the tenant it names from the
-database (indexed lookups), so a revoked session, key or grant, or an expired grant, is refused at
-once by every worker process: there is nothing cached to go stale.
+A request's user, session or key, and grant on the tenant it names come from the database (one
+indexed query), remembered by its worker process for at most ``auth_cache_s`` (under a second,
+``people.credential_cache``): a revoked session, key or grant is refused by every worker within
+that, by the worker that revoked it at once, and an expired one at once by all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from people import credential_cache
+from people.credential_cache import CredentialCache
 from people.credentials import Passwords, Signer, key_prefix, new_refresh_token, same_digest, sha256
 from people.roles import ALL, effective
 from people.settings import PeopleSettings
@@ -61,6 +64,7 @@ class Auth:
         self.passwords = Passwords(self.settings.argon2_memory_kib, self.settings.argon2_time_cost)
         self.access_signer = Signer(secret, "access")
         self.invitation_signer = Signer(secret, "invitation")
+        self.cache = CredentialCache(self.settings.auth_cache_s, self.settings.auth_cache_size)
 
     # -- sign-in --------------------------------------------------------------------------
     def sign_in(self, email: str, password: str) -> Tokens | None:
@@ -98,6 +102,7 @@ class Auth:
             if spent:
                 conn.execute(sa.update(user_sessions).where(s.id == spent, s.revoked_at.is_(None))
                              .values(revoked_at=now_utc()))
+                credential_cache.changed()
                 return None
             row = conn.execute(sa.select(s.id, s.user_id).join(users, users.c.id == s.user_id)
                                .where(s.refresh_sha256 == digest, s.revoked_at.is_(None), s.expires_at > now_utc(),
@@ -116,19 +121,31 @@ class Auth:
         s = user_sessions.c
         where = s.id == session_id if session_id else s.refresh_sha256 == sha256(refresh_token or "")
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(user_sessions).where(where, s.revoked_at.is_(None))
+            done = conn.execute(sa.update(user_sessions).where(where, s.revoked_at.is_(None))
                                 .values(revoked_at=now_utc())).rowcount > 0
+        credential_cache.changed()
+        return done
 
     # -- who is asking --------------------------------------------------------------------
     def principal(self, bearer: str | None) -> Principal | None:
         return self.authorise(bearer)[0]
 
-    def authorise(self, bearer: str | None, tenant_id: str | None = None, conn: sa.Connection | None = None
-                  ) -> tuple[Principal | None, Access | None]:
-        """Who ``bearer`` is and, with ``tenant_id``, their live grant there: one indexed query
-        (on ``conn`` when given, so a request can read its data on the same connection)."""
+    def remembered(self, bearer: str | None, tenant_id: str | None = None
+                   ) -> tuple[Principal | None, Access | None] | None:
+        """``authorise``'s answer when it needs no database (a bearer it remembers, or one that
+        cannot be any); None when it does. Never blocks, so an async dependency may call it."""
         if not bearer or len(bearer) > 4096:
             return None, None
+        return self.cache.get((sha256(bearer), tenant_id))
+
+    def authorise(self, bearer: str | None, tenant_id: str | None = None, conn: sa.Connection | None = None
+                  ) -> tuple[Principal | None, Access | None]:
+        """Who ``bearer`` is and, with ``tenant_id``, their live grant there: remembered, or one
+        indexed query (on ``conn`` when given, so a request can read its data on the same connection)."""
+        known = self.remembered(bearer, tenant_id)
+        if known is not None:
+            return known
+        digest, read_at = sha256(bearer), credential_cache.generation()
         u, t, g = users.c, tenants.c, user_tenant_permissions.c
         prefix = key_prefix(bearer)
         if prefix:
@@ -141,12 +158,13 @@ class Auth:
             if not claims or not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid"), str):
                 return None, None
             s = user_sessions.c
-            query = (sa.select(u.id, u.email, u.name, u.super_admin).select_from(users)
-                     .join(user_sessions, s.user_id == u.id)
+            query = (sa.select(u.id, u.email, u.name, u.super_admin, s.expires_at.label("session_expires"))
+                     .select_from(users).join(user_sessions, s.user_id == u.id)
                      .where(s.id == claims["sid"], u.id == claims["sub"], s.revoked_at.is_(None),
                             s.expires_at > now_utc(), u.status == "active"))
         if tenant_id is not None:
-            query = (query.add_columns(t.tenant_id.label("live_tenant"), g.role, g.permissions, g.customer_id)
+            query = (query.add_columns(t.tenant_id.label("live_tenant"), g.role, g.permissions, g.customer_id,
+                                       g.expires_at.label("grant_expires"))
                      .outerjoin(tenants, sa.and_(t.tenant_id == tenant_id, t.status == "active"))
                      .outerjoin(user_tenant_permissions, sa.and_(
                          g.user_id == u.id, g.tenant_id == t.tenant_id, g.is_active.is_(True),
@@ -158,6 +176,7 @@ class Auth:
             row = conn.execute(query).one_or_none()
         if row is None:
             return None, None
+        ends: list[dt.datetime] = []  # when what the answer was read from stops being valid by itself
         if prefix:
             if not same_digest(row.key_sha256, bearer):
                 return None, None
@@ -165,13 +184,24 @@ class Auth:
             principal = Principal(row.id, row.email, row.name, bool(row.super_admin), "key")
         else:
             principal = Principal(row.id, row.email, row.name, bool(row.super_admin), "session", claims["sid"])
-        if tenant_id is None or row.live_tenant is None:
-            return principal, None
-        if principal.super_admin:
-            return principal, Access(principal, tenant_id, "super_admin", frozenset({ALL}))
-        if row.role is None:
-            return principal, None
-        return principal, Access(principal, tenant_id, row.role, effective(row.role, row.permissions), row.customer_id)
+            ends += [row.session_expires, dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc)]
+        if tenant_id is not None and row.live_tenant is None:
+            return principal, None  # no such (active) tenant: not remembered, so invented ones cost no memory
+        if tenant_id is None:
+            answer: tuple[Principal, Access | None] = (principal, None)
+        elif principal.super_admin:
+            answer = (principal, Access(principal, tenant_id, "super_admin", frozenset({ALL})))
+        elif row.role is None:
+            answer = (principal, None)
+        else:
+            answer = (principal, Access(principal, tenant_id, row.role, effective(row.role, row.permissions),
+                                        row.customer_id))
+            if row.grant_expires is not None:
+                ends.append(row.grant_expires)
+        now = now_utc()
+        self.cache.put((digest, tenant_id), answer, read_at,
+                       min((e - now).total_seconds() for e in ends) if ends else None)
+        return answer
 
     def _touch(self, key_id: str, last_used_at: dt.datetime | None) -> None:
         """Record a key's use, at most once per ``key_touch_s`` (not a write per request)."""

@@ -1,5 +1,6 @@
 """Users, their grants per tenant and their API keys: the services behind ``storehouse users`` and
-the staff API's user routes. Every grant and revocation is written to the audit log."""
+the staff API's user routes. Every grant and revocation is written to the audit log, and makes
+this process's workers forget what they remembered of credentials (``people.credential_cache``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from people import audit
+from people import audit, credential_cache
 from people.credentials import NewKey, Passwords, new_api_key
 from people.roles import ROLE_PERMISSIONS, check_overrides, effective
 from warehouse.tables.core import tenants
@@ -99,6 +100,7 @@ def grant(conn: sa.Connection, user_id: str, tenant_id: str, role: str, *, overr
                                                                tenant_id=tenant_id, **values))
     audit.record(conn, actor_id, tenant_id, "grant", user_id=user_id, role=role, overrides=overrides,
                  expires_at=expires_at.isoformat() if expires_at else None)
+    credential_cache.changed()  # a role replaced may hold less
 
 
 def revoke(conn: sa.Connection, user_id: str, tenant_id: str, *, actor_id: str | None = None) -> bool:
@@ -108,6 +110,7 @@ def revoke(conn: sa.Connection, user_id: str, tenant_id: str, *, actor_id: str |
                         .values(is_active=False, updated_at=now_utc())).rowcount > 0
     if done:
         audit.record(conn, actor_id, tenant_id, "revoke", user_id=user_id)
+        credential_cache.changed()
     return done
 
 
@@ -119,6 +122,7 @@ def set_expiry(conn: sa.Connection, user_id: str, tenant_id: str, expires_at: dt
     if done:
         audit.record(conn, actor_id, tenant_id, "grant.expiry", user_id=user_id,
                      expires_at=expires_at.isoformat() if expires_at else None)
+        credential_cache.changed()
     return done
 
 
@@ -167,10 +171,13 @@ def revoke_key(conn: sa.Connection, user_id: str, prefix: str, *, actor_id: str 
                         .values(revoked_at=now_utc())).rowcount > 0
     if done:
         audit.record(conn, actor_id or user_id, None, "key.revoke", user_id=user_id, prefix=prefix)
+        credential_cache.changed()
     return done
 
 
 def revoke_sessions(conn: sa.Connection, user_id: str) -> int:
     s = user_sessions.c
-    return conn.execute(sa.update(user_sessions).where(s.user_id == user_id, s.revoked_at.is_(None))
+    done = conn.execute(sa.update(user_sessions).where(s.user_id == user_id, s.revoked_at.is_(None))
                         .values(revoked_at=now_utc())).rowcount
+    credential_cache.changed()
+    return done

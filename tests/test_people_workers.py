@@ -1,6 +1,9 @@
 """Two API worker processes (uvicorn --workers 2 on PostgreSQL): a revoked grant, session or key is
-refused by every worker within a second, because nothing about grants is cached in a token or a
-process. Each request opens a new connection, so the kernel spreads them over both workers."""
+refused by every worker within a second, because nothing about grants is carried in a token and a
+worker remembers a credential for under a second (``auth_cache_s``). The grant and the key are
+revoked from this test's process and the session through one worker, so the workers (the other
+one, for the session) learn of them only from the database. Each request opens a new connection,
+so the kernel spreads them over both workers."""
 
 from __future__ import annotations
 
