@@ -83,28 +83,16 @@ def forbidden(detail: str = "You have no access to this here.") -> Problem:
 def require(permission: str) -> Callable[..., Access]:
     """A dependency: the caller's live grant on ``{tenant}`` when it holds ``permission``
     (who the caller is and their grant there: remembered by the worker, or one query)."""
+    return require_any(permission)
+
+
+def require_any(*permissions: str) -> Callable[..., Access]:
+    """As ``require``, for a route open to holders of any of ``permissions`` (a studio's staff with
+    ``studio.view`` and its clients with ``studio.portal``, on a route that scopes what each sees)."""
 
     async def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
                          conn: ReadConn) -> Access:
         principal, access = await authorise(auth, token, tenant if len(tenant) <= 64 else None, conn)
-        if principal is None:
-            raise unauthorised()
-        if access is None or not access.allows(permission):
-            raise forbidden(f"You may not do this ({permission}) on this tenant.")
-        return access
-
-    dependency.staff_rule = permission  # type: ignore[attr-defined]
-    return dependency
-
-
-def require_any(*permissions: str) -> Callable[..., Access]:
-    """A dependency: the caller's live grant on ``{tenant}`` when it holds any of ``permissions``
-    (a studio's staff with ``studio.view`` and its clients with ``studio.portal`` on one route that
-    scopes what each sees)."""
-
-    def dependency(tenant: str, auth: AuthDep, token: Annotated[str | None, Depends(bearer)],
-                   conn: ReadConn) -> Access:
-        principal, access = auth.authorise(token, tenant if len(tenant) <= 64 else None, conn)
         if principal is None:
             raise unauthorised()
         if access is None or not any(access.allows(p) for p in permissions):
