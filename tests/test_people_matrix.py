@@ -39,6 +39,8 @@ BODIES = {
         "portal/quotes/{quote_id}/decline")},
     ("POST", "/studios/{tenant}/invoices/{invoice_id}/payments"): {"method": "CASH", "amount": "1.00"},
     ("POST", "/studios/{tenant}/invoices/{invoice_id}/checkout"): {},
+    ("POST", "/studios/{tenant}/quotes/{quote_id}/email"): {},
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/email"): {},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
