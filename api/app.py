@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from api import logs, problems
 from api.middleware import BodyLimitMiddleware, ForwardedClientMiddleware, MetricsMiddleware
 from api.ratelimit import RateLimiter
+from api.routes import studio_logo
 from api.settings import ApiSettings
 from commerce.services import Services
 from commerce.tokens import load_secret
@@ -45,6 +46,7 @@ ROUTERS: list[str] = [
     "api.routes.studio_invoice_page",
     "api.routes.studio_payments",
     "api.routes.studio_pdfs",
+    "api.routes.studio_logo",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
@@ -93,7 +95,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
         app.include_router(router)
         app.state.routes += router.routes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       webhook_max_bytes=settings.max_webhook_body_bytes)
+                       webhook_max_bytes=settings.max_webhook_body_bytes, uploads=studio_logo.BODY_LIMITS)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],

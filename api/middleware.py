@@ -9,6 +9,7 @@ the problem-details handler answers it.
 
 from __future__ import annotations
 
+import re
 import time
 
 from starlette.exceptions import HTTPException
@@ -61,16 +62,26 @@ class BodyTooLarge(HTTPException):
 
 class BodyLimitMiddleware:
     """``max_bytes`` for what clients send; ``webhook_max_bytes`` for deliveries to ``/webhooks/``
-    (another system's event, which a 413 would lose)."""
+    (another system's event, which a 413 would lose); ``uploads``: (path pattern, limit) of the
+    routes that take a file, each with its own allowance (the route checks the file's own rules)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, webhook_max_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, webhook_max_bytes: int | None = None,
+                 uploads: tuple[tuple[re.Pattern[str], int], ...] = ()) -> None:
         self.app, self.max_bytes, self.webhook_max_bytes = app, max_bytes, webhook_max_bytes or max_bytes
+        self.uploads = uploads
+
+    def limit(self, scope: Scope) -> int:
+        path = scope["path"]
+        if "/webhooks/" in path:
+            return self.webhook_max_bytes
+        return next((limit for pattern, limit in self.uploads
+                     if scope["method"] in ("POST", "PUT") and pattern.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.webhook_max_bytes if "/webhooks/" in scope["path"] else self.max_bytes
+        limit = self.limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             response = problem_response(413, "body-too-large", f"The request body is larger than {limit} bytes.",

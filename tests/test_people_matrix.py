@@ -24,6 +24,7 @@ BODIES = {
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
     ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
     ("PUT", "/studios/{tenant}/business"): {"phone": "02 9000 0000"},
+    ("PUT", "/studios/{tenant}/business/logo"): {},  # JSON, not an image: 415 once authorised
     ("POST", "/studios/{tenant}/clients"): {"name": "Matrix Client"},
     ("PATCH", "/studios/{tenant}/clients/{client_id}"): {"phone": "02 9000 0001"},
     ("POST", "/studios/{tenant}/quotes"): {"client_id": 1, "items": []},

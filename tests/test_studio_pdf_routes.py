@@ -163,3 +163,57 @@ def test_email_a_sent_quote_and_a_draft_quote(engine, warehouse_url, tenant_id, 
         actions = conn.execute(sa.select(a.action).where(a.tenant_id == studio.tenant, a.entity_type == "quote",
                                                          a.entity_id == draft["id"]).order_by(a.id)).scalars().all()
     assert actions == ["created", "sent", "emailed"]
+
+
+def _noise_png(size: int) -> bytes:
+    """A PNG that does not compress (random pixels): ``size`` x ``size`` pixels, ~3 bytes each."""
+    import io
+    import os
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (size, size), os.urandom(size * size * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_upload_the_logo(engine, warehouse_url, tenant_id, tmp_path, monkeypatch):
+    monkeypatch.setenv("STOREHOUSE_HOME", str(tmp_path / "home"))
+    studio = make_studio(engine, tenant_id, roles=("tenant_owner", "viewer"))
+    png = _noise_png(200)
+    assert 64 * 1024 < len(png) < 1024 * 1024  # above the API's usual body cap, within the logo's
+    with client(engine, warehouse_url) as c:
+        owner, base = _auth(studio, "tenant_owner"), f"/studios/{studio.tenant}"
+        invoice = _make(c, studio, "invoices", studio.client_id, send=True)
+        pdf = f"{base}/invoices/{invoice['id']}/pdf"
+        before = c.get(pdf, headers=owner).headers["etag"]
+        put = c.put(f"{base}/business/logo", content=png, headers={**owner, "Content-Type": "image/png"})
+        assert put.status_code == 200, put.text
+        assert put.json()["logo_key"] == f"{studio.tenant}/business/logo.png"
+        storage = c.app.state.storage
+        assert storage.get("attachments", f"{studio.tenant}/business/logo.png") == png
+        with_logo = c.get(pdf, headers=owner)
+        assert with_logo.headers["etag"] != before  # the PDF is printed again, with the logo
+
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60"><rect width="120" height="60"/></svg>'
+        put = c.put(f"{base}/business/logo", content=svg, headers={**owner, "Content-Type": "image/svg+xml"})
+        assert put.status_code == 200 and put.json()["logo_key"] == f"{studio.tenant}/business/logo.svg"
+        assert not storage.exists("attachments", f"{studio.tenant}/business/logo.png")  # the old one is gone
+        assert c.get(pdf, headers=owner).headers["etag"] not in (before, with_logo.headers["etag"])
+
+        refused = {
+            "a GIF": (b"GIF89a" + bytes(64), "image/gif", 415),
+            "not the PNG it claims": (b"<svg></svg>", "image/png", 415),
+            "too large": (_noise_png(700), "image/png", 413),
+        }
+        for why, (data, kind, status) in refused.items():
+            answer = c.put(f"{base}/business/logo", content=data, headers={**owner, "Content-Type": kind})
+            assert answer.status_code == status, (why, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+        assert c.put(f"{base}/business/logo", content=png,
+                     headers={**_auth(studio, "viewer"), "Content-Type": "image/png"}).status_code == 403
+        assert c.get(f"{base}/business", headers=owner).json()["logo_key"].endswith("logo.svg")
+        # The rest of the API keeps its own cap.
+        big = c.put(f"{base}/business", content=b"{" + b" " * 70_000 + b"}",
+                    headers={**owner, "Content-Type": "application/json"})
+        assert big.status_code == 413
