@@ -125,7 +125,8 @@ def _email(kind: str, doc_id: int, body: EmailRequest, access: Access, pdfs: Doc
            idempotency_key: str | None) -> EmailAnswer:
     """Refuse first (no email connection: 409; no address: 422; no such document: 404) with nothing
     changed; then send a draft through its lifecycle (dated, valid-until or due date set) so its PDF
-    is the one the client should get; then email that PDF."""
+    is the one the client should get; then email that PDF. An email that fails after a draft's
+    transition (502) leaves the document sent: the retry, no longer a draft, only emails."""
     tenant_id = access.tenant_id
     storefront = services.storefronts.get(tenant_id)
     connection = storefront.connection("resend") if storefront else None
