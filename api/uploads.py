@@ -49,11 +49,27 @@ def uploads_to(bucket: str) -> Callable[[F], F]:
     return mark
 
 
+def body_up_to(max_bytes: int) -> Callable[[F], F]:
+    """Mark a route's endpoint as taking a raw body (not a form) of at most ``max_bytes`` (the logo)."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.upload_max_bytes = max_bytes  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
 def route_body_limits(routes: Iterable[Any], settings: StorageSettings) -> list[tuple[re.Pattern, frozenset[str], int]]:
     """``(path pattern, methods, limit)`` of every upload route, for ``BodyLimitMiddleware``."""
-    return [(route.path_regex, frozenset(route.methods), settings.max_upload_bytes[bucket] + FORM_OVERHEAD)
-            for route in routes if isinstance(route, APIRoute)
-            and (bucket := getattr(route.endpoint, "upload_bucket", None))]
+    limits = []
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if bucket := getattr(route.endpoint, "upload_bucket", None):
+            limits.append((route.path_regex, frozenset(route.methods), settings.max_upload_bytes[bucket] + FORM_OVERHEAD))
+        elif raw := getattr(route.endpoint, "upload_max_bytes", None):
+            limits.append((route.path_regex, frozenset(route.methods), raw))
+    return limits
 
 
 async def read_upload(file: UploadFile, settings: StorageSettings, bucket: str) -> bytes:

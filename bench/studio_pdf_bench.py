@@ -38,8 +38,10 @@ from PIL import Image  # noqa: E402
 from resources.warehouse import engine_for  # noqa: E402
 from studio.pdf.cache import DocumentPdfs  # noqa: E402
 from studio.pdf.render import fingerprint, html, qr_data_uri, render, write_pdf  # noqa: E402
+from resources.storage import logo_key  # noqa: E402
+from resources.storage.local import LocalStorage  # noqa: E402
 from studio.pdf.view import LOGO_BUCKET  # noqa: E402
-from tests.studio_pdf_world import FolderStorage, make_studio  # noqa: E402
+from tests.studio_pdf_world import make_studio  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.tables.studio import studio_invoices  # noqa: E402
 
@@ -68,14 +70,14 @@ def pay(tenant_id: str, invoice_id: int) -> str:
 def run(url: str, rounds: int, work: Path) -> None:
     upgrade(url)
     engine = engine_for(url)
-    storage = FolderStorage(work / "store")
+    storage = LocalStorage(work / "store", b"studio-pdf-bench", "http://127.0.0.1:9190")
     studios = {}
     for n in (1, 40):
         tenant = f"bench-pdf-{n}-{int(time.time())}"
-        storage.put(LOGO_BUCKET, f"{tenant}/logo.png", logo(), "image/png")
+        storage.put(LOGO_BUCKET, logo_key(tenant, "image/png"), logo(), "image/png")
         lines = [(f"Part {i:02d}: PETG bracket, 0.2 mm layers, 30 % infill", "2", f"{10 + i}.50", "5" if i % 3 else "0")
                  for i in range(1, n + 1)]
-        studios[n] = make_studio(engine, tenant, lines=lines, logo_key=f"{tenant}/logo.png", paid="10.00")
+        studios[n] = make_studio(engine, tenant, lines=lines, logo_key=logo_key(tenant, "image/png"), paid="10.00")
     pdfs = DocumentPdfs(engine, storage, work / "cache", payment_url=pay)
     views = {n: pdfs.view(s.tenant_id, "invoice", s.invoice_id)[0] for n, s in studios.items()}
     bare = {n: html("invoice", v) for n, v in views.items()}
@@ -130,7 +132,7 @@ def run(url: str, rounds: int, work: Path) -> None:
               f"p95 {pct(fetched[n], 0.95):7.1f}")
         print(f"  cached PDF served (DocumentPdfs.get, local hit)  p50 {statistics.median(hits[n]):6.2f}  "
               f"p95 {pct(hits[n], 0.95):6.2f}")
-    print(f"\ncached 40-line PDF through GET /tenants/{{t}}/studio/invoices/{{id}}/pdf (in-process ASGI, token): "
+    print(f"\ncached 40-line PDF through GET /studios/{{t}}/invoices/{{id}}/pdf (in-process ASGI, token): "
           f"p50 {statistics.median(route):.2f}  p95 {pct(route, 0.95):.2f}")
 
 
@@ -161,7 +163,7 @@ def served_by_api(engine, url: str, studio, storage, work: Path, rounds: int) ->
     with client(engine, url) as c:
         c.app.state.storage = storage
         headers = bearer(sign_in(c, email)["access_token"])
-        path = f"/tenants/{studio.tenant_id}/studio/invoices/{studio.invoice_id}/pdf"
+        path = f"/studios/{studio.tenant_id}/invoices/{studio.invoice_id}/pdf"
         assert c.get(path, headers=headers).status_code == 200  # rendered once
         for _ in range(max(rounds * 5, 100)):
             start = time.perf_counter()

@@ -1,13 +1,15 @@
 """The demo's 3D-print studio (seed 002): a studio tenant in AUD with its ABN, GST and bank details,
-a few clients, and quotes and invoices in different states; its owner and one client sign in.
+a few clients, and quotes and invoices in different states, paid and partly paid ones among them
+(manual payments through ``studio.ledger``, the one place money changes); its owner and one client
+sign in.
 
 Made once per warehouse: a demo run again finds the studio's documents and leaves them be.
-Payments (and so paid and partially paid invoices) are the ledger's: ``studio.ledger``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -15,7 +17,7 @@ from people.credentials import Passwords
 from people.settings import PeopleSettings
 from people.users import create_user, find_user, grant
 from storehouse.demo_people import PASSWORD
-from studio import clients, invoices, quotes
+from studio import clients, invoices, ledger, quotes
 from studio.activity import Actor
 from studio.business import save_business
 from studio.db import writing
@@ -66,10 +68,21 @@ def demo_studio(engine: sa.Engine, public_url: str) -> list[str]:
             void = invoices.create_invoice(conn, STUDIO, liam, [PRINT], staff)
             invoices.issue_invoice(conn, STUDIO, void, staff)
             invoices.void_invoice(conn, STUDIO, void, staff, "entered twice")
+            paid = invoices.create_invoice(conn, STUDIO, priya, [PRINT, POST], staff)
+            _pay(conn, invoices.issue_invoice(conn, STUDIO, paid, staff), "BANK_TRANSFER", None, "CBA 20261201-0042")
+            partly = invoices.create_invoice(conn, STUDIO, mia, [DESIGN, RESIN], staff)
+            _pay(conn, invoices.send_invoice(conn, STUDIO, partly, staff), "CASH", Decimal("150.00"), "Receipt 0117")
     lines = _users(engine)
     lines.append(f"then:    curl -s -H 'Authorization: Bearer <access_token>' {public_url}/studios/{STUDIO}/quotes")
     lines.append(f"         (a client: {public_url}/studios/{STUDIO}/portal/invoices)")
     return lines
+
+
+def _pay(conn: sa.Connection, invoice: dict, method: str, amount: Decimal | None, reference: str) -> None:
+    """A manual payment of ``amount`` (None: the whole balance) on an issued invoice."""
+    ledger.record(conn, STUDIO, invoice["id"], kind=ledger.PAYMENT, method=method,
+                  amount=invoice["balance_due"] if amount is None else amount, currency=invoice["currency"],
+                  reference=reference, actor_kind="staff")
 
 
 def _users(engine: sa.Engine) -> list[str]:

@@ -28,6 +28,7 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 
 from api.app import create_app
 from tests.studio_storage import FolderStorage
@@ -172,7 +173,11 @@ class Run:
             container = {"path": "path_parameters", "query": "query", "header": "headers"}[where]
             if getattr(case, container) is None:
                 setattr(case, container, {})
-            chosen = pick([*values, GENERATED])
+            chosen = pick([*values, GENERATED])  # drawn always: the same draws, the same cases
+            if case.meta is not None and case.meta.is_negative_at(ParameterLocation(where)):
+                # Made invalid on purpose there: a real value in its place would make the case valid,
+                # and its acceptance would be reported as accepting invalid data.
+                continue
             if chosen is not GENERATED:
                 getattr(case, container)[name] = chosen
         headers = self.callers[caller]

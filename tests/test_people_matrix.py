@@ -26,6 +26,7 @@ BODIES = {
     ("PUT", "/tenants/{tenant}/connections/{system}"): {"base_url": "http://127.0.0.1:9/slack"},
     ("POST", "/tenants/{tenant}/syncs"): {"mode": "incremental"},
     ("PUT", "/studios/{tenant}/business"): {"phone": "02 9000 0000"},
+    ("PUT", "/studios/{tenant}/business/logo"): {},  # JSON, not an image: 415 once authorised
     ("POST", "/studios/{tenant}/clients"): {"name": "Matrix Client"},
     ("PATCH", "/studios/{tenant}/clients/{client_id}"): {"phone": "02 9000 0001"},
     ("POST", "/studios/{tenant}/quotes"): {"client_id": 1, "items": []},
@@ -44,6 +45,8 @@ BODIES = {
     ("POST", "/studios/{tenant}/slicing/files"): {},  # a model is a multipart form: JSON is refused (422)
     ("POST", "/studios/{tenant}/slicing/files/{file_id}/slice"): {"layerHeight": 0.2, "infill": 15},
     ("POST", "/studios/{tenant}/slicing/quote-lines"): {"items": [{"fileId": 4}]},
+    ("POST", "/studios/{tenant}/quotes/{quote_id}/email"): {},
+    ("POST", "/studios/{tenant}/invoices/{invoice_id}/email"): {},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
           "attachment_id": "1", "file_id": "1",

@@ -21,12 +21,12 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from resources.storage import (
     ATTACHMENTS, BUCKETS, ORDER_FILES, PDFS, TMP, InvalidKey, NotFound, Storage, StorageError, attachment_key,
-    check_key, content_disposition, order_file_key, pdf_key, safe_filename, tmp_key,
+    check_key, content_disposition, logo_key, order_file_key, pdf_key, safe_filename, tmp_key,
 )
 from resources.storage.local import LocalStorage
 from resources.storage.s3 import S3Storage
 from resources.storage.settings import StorageSettings, storage_from_settings
-from resources.storage.uploads import TooLarge, UnsupportedType, check_upload
+from resources.storage.uploads import MAX_LOGO_BYTES, TooLarge, UnsupportedType, check_logo, check_upload
 from tests.api_storefront import settings_for
 from tests.s3_server import MotoServer, free_port
 
@@ -227,6 +227,11 @@ def test_key_helpers_follow_the_seed_layout_and_refuse_ids_that_are_paths():
             attachment_key(bad, 1, "x.pdf")
         with pytest.raises(InvalidKey):
             tmp_key("acme", bad, "x.stl")
+        with pytest.raises(InvalidKey):
+            logo_key(bad, "image/png")
+    assert logo_key("acme", "image/jpeg") == "acme/business/logo.jpg"
+    with pytest.raises(InvalidKey):
+        logo_key("acme", "image/gif")
 
 
 def test_content_disposition_cannot_be_split_or_broken_by_a_name():
@@ -347,6 +352,7 @@ def test_an_unreachable_store_fails_fast_with_a_storage_error():
 # -- upload checks -------------------------------------------------------------------------------------
 
 RULES = StorageSettings(max_upload_bytes={ATTACHMENTS: 1000})
+RULES_DEFAULT = StorageSettings()
 
 
 @pytest.mark.parametrize("bucket,data,declared,filename,stored", [
@@ -374,6 +380,21 @@ def test_uploads_that_pass(bucket, data, declared, filename, stored):
 def test_uploads_refused_for_their_type(bucket, data, declared, filename):
     with pytest.raises(UnsupportedType):
         check_upload(RULES, bucket, data, content_type=declared, filename=filename)
+
+
+def test_a_logo_is_png_jpeg_or_svg_of_at_most_a_mebibyte():
+    svg = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>'
+    assert check_logo(RULES_DEFAULT, svg, content_type="image/svg+xml") == "image/svg+xml"
+    assert check_logo(RULES_DEFAULT, PNG, content_type="application/octet-stream") == "image/png"  # sniffed
+    assert check_logo(RULES_DEFAULT, svg, content_type=None, filename="logo.svg") == "image/svg+xml"
+    for data, declared in ((PDF, "application/pdf"), (b"GIF89a", "image/gif"), (PNG, "image/svg+xml"),
+                           (b"<html><svg/></html>\x00", "image/svg+xml")):
+        with pytest.raises(UnsupportedType):
+            check_logo(RULES_DEFAULT, data, content_type=declared)
+    with pytest.raises(TooLarge):
+        check_logo(RULES_DEFAULT, PNG.ljust(MAX_LOGO_BYTES + 1, b"\x00"), content_type="image/png")
+    with pytest.raises(UnsupportedType):  # an SVG is a logo, never an attachment
+        check_upload(RULES_DEFAULT, ATTACHMENTS, svg, content_type="image/svg+xml")
 
 
 def test_uploads_refused_for_their_size():

@@ -19,7 +19,7 @@ def counts(engine) -> tuple[int, int]:
 def test_the_demo_studio_is_made_once_and_shows_its_documents(engine, warehouse_url):
     lines = demo_studio(engine, "http://127.0.0.1:8000")
     made = counts(engine)
-    assert demo_studio(engine, "http://127.0.0.1:8000") == lines and counts(engine) == made == (4, 4)
+    assert demo_studio(engine, "http://127.0.0.1:8000") == lines and counts(engine) == made == (4, 6)
     with engine.connect() as conn:
         business = get_business(conn, STUDIO)
     assert (business["currency"], business["abn"], str(business["gst_rate"])) == ("AUD", "51 824 753 556", "0.1000")
@@ -29,7 +29,11 @@ def test_the_demo_studio_is_made_once_and_shows_its_documents(engine, warehouse_
         shown = {q["status"] for q in c.get(f"/studios/{STUDIO}/quotes", headers=owner).json()["items"]}
         assert shown == {"draft", "sent", "declined", "accepted"}
         shown = {i["status"] for i in c.get(f"/studios/{STUDIO}/invoices", headers=owner).json()["items"]}
-        assert shown == {"draft", "issued", "overdue", "void"}
+        assert shown == {"draft", "issued", "overdue", "void", "paid", "partially_paid"}
+        money = {i["status"]: (i["amount_paid"], i["balance_due"]) for i in
+                 c.get(f"/studios/{STUDIO}/invoices", headers=owner).json()["items"]}
+        assert money["paid"][1] == "0.00" and money["paid"][0] != "0.00"  # through the ledger
+        assert money["partially_paid"][0] == "150.00" and money["partially_paid"][1] != "0.00"
         me = bearer(sign_in(c, f"client@{STUDIO}.demo", PASSWORD)["access_token"])
         mine = c.get(f"/studios/{STUDIO}/portal/quotes", headers=me).json()["items"]
         assert {q["status"] for q in mine} == {"sent", "accepted"}  # Mia's, and no draft

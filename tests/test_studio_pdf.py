@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from PIL import Image
 
 from resources.email import ResendClient
-from resources.storage import PDFS
+from resources.storage import PDFS, StorageError, logo_key
 from studio.pdf.cache import DocumentPdfs
 from studio.pdf.render import render
 from studio.pdf.sending import send_document
 from studio.pdf.view import LOGO_BUCKET, load
 from tests.api_storefront import RESEND_KEY
-from tests.studio_pdf_world import ABN, FolderStorage, make_studio
+from tests.studio_pdf_world import ABN, CountingStorage, make_studio
 from warehouse.tables.studio import studio_activity_logs, studio_business, studio_invoice_items, studio_invoices
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
@@ -50,8 +50,8 @@ def red_pixels(image: Image.Image) -> int:
 
 
 @pytest.fixture
-def storage(tmp_path) -> FolderStorage:
-    return FolderStorage(tmp_path / "store")
+def storage(tmp_path) -> CountingStorage:
+    return CountingStorage(tmp_path / "store")
 
 
 @pytest.fixture
@@ -129,7 +129,8 @@ SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="120
 
 @pytest.mark.parametrize("kind", ["png", "jpg", "svg", "missing", "not-an-image"])
 def test_logo_png_jpg_svg_or_none(engine, storage, pdfs, tenant_id, kind):
-    key = f"{tenant_id}/branding/logo.{kind}"
+    types = {"png": "image/png", "jpg": "image/jpeg", "svg": "image/svg+xml"}
+    key = logo_key(tenant_id, types[kind]) if kind in types else f"{tenant_id}/business/logo.{kind}"
     content = {"png": _png(), "jpg": _jpg(), "svg": SVG, "not-an-image": b"GIF89a..."}.get(kind)
     if content is not None:
         storage.put(LOGO_BUCKET, key, content, "application/octet-stream")
@@ -237,10 +238,14 @@ def test_concurrent_requests_render_once_and_agree(engine, pdfs, tenant_id):
 
 
 def test_tenant_and_client_scoping(engine, pdfs, tenant_id):
-    studio = make_studio(engine, tenant_id, client_user_id=None)
+    studio = make_studio(engine, tenant_id)
+    drafts = make_studio(engine, tenant_id, number=43, status="draft", quote_status="draft")
     assert pdfs.get(f"{tenant_id}-other", "invoice", studio.invoice_id) is None
     assert pdfs.get(tenant_id, "invoice", studio.invoice_id + 10_000) is None
-    assert pdfs.get(tenant_id, "invoice", studio.invoice_id, client_user_id="someone-else") is None
+    assert pdfs.get(tenant_id, "invoice", studio.invoice_id, client_id=studio.client_id) is not None
+    assert pdfs.get(tenant_id, "invoice", studio.invoice_id, client_id=drafts.client_id) is None  # another client's
+    assert pdfs.get(tenant_id, "quote", drafts.quote_id, client_id=drafts.client_id) is None  # a draft
+    assert pdfs.get(tenant_id, "quote", drafts.quote_id) is not None  # the studio sees its drafts
 
 
 def test_send_attaches_the_pdf_once_and_logs_it(engine, pdfs, tenant_id, sandbox_reset):
@@ -248,16 +253,16 @@ def test_send_attaches_the_pdf_once_and_logs_it(engine, pdfs, tenant_id, sandbox
     httpx.put(f"{sandbox_reset.url}/_sandbox/resend/limits", json={"emails": {"limit": 1000, "window_s": 1}})
     resend = ResendClient(f"{sandbox_reset.url}/resend", RESEND_KEY, "3D Print Sydney <hello@3dprint.example>")
     try:
-        first = send_document(pdfs, resend.send, tenant_id, "invoice", studio.invoice_id, actor_id=None)
+        first = send_document(pdfs, resend.send, tenant_id, "invoice", studio.invoice_id)
         assert not first.already and first.to == "ada@engines.example"
         # A retry, and two at once: nothing more is sent or logged.
-        again = send_document(pdfs, resend.send, tenant_id, "invoice", studio.invoice_id, actor_id=None)
+        again = send_document(pdfs, resend.send, tenant_id, "invoice", studio.invoice_id)
         assert again.already and again.email_id == first.email_id
         results, barrier = [], threading.Barrier(2)
 
         def twin():
             barrier.wait()
-            results.append(send_document(pdfs, resend.send, tenant_id, "quote", studio.quote_id, actor_id=None,
+            results.append(send_document(pdfs, resend.send, tenant_id, "quote", studio.quote_id,
                                          message="As discussed."))
 
         threads = [threading.Thread(target=twin) for _ in range(2)]
@@ -268,7 +273,7 @@ def test_send_attaches_the_pdf_once_and_logs_it(engine, pdfs, tenant_id, sandbox
         assert sorted(r.already for r in results) == [False, True]
         assert len({r.email_id for r in results}) == 1
         # Sending again on purpose: another idempotency key.
-        third = send_document(pdfs, resend.send, tenant_id, "invoice", studio.invoice_id, actor_id=None,
+        third = send_document(pdfs, resend.send, tenant_id, "invoice", studio.invoice_id,
                               idempotency_key="resend-after-call")
         assert not third.already and third.email_id != first.email_id
     finally:
@@ -288,7 +293,7 @@ def test_send_attaches_the_pdf_once_and_logs_it(engine, pdfs, tenant_id, sandbox
                               .order_by(a.id)).all()
         sent_at = conn.execute(sa.select(studio_invoices.c.sent_at)
                                .where(studio_invoices.c.id == studio.invoice_id)).scalar_one()
-    assert logged == [("invoice", "sent"), ("quote", "sent"), ("invoice", "sent")]
+    assert logged == [("invoice", "emailed"), ("quote", "emailed"), ("invoice", "emailed")]
     assert sent_at is not None
 
 
@@ -304,7 +309,7 @@ def test_send_without_an_address_is_refused(engine, pdfs, tenant_id):
         raise AssertionError("nothing may be sent")
 
     with pytest.raises(SendRefused):
-        send_document(pdfs, never, tenant_id, "quote", studio.quote_id, actor_id=None)
+        send_document(pdfs, never, tenant_id, "quote", studio.quote_id)
 
 
 
@@ -317,10 +322,10 @@ def test_fonts_are_embedded_dejavu(engine, pdfs, tenant_id, tmp_path):
     assert fonts and all("DejaVu" in f and f.split()[-5] == "yes" for f in fonts), listing  # emb column: yes
 
 
-class FailingStorage(FolderStorage):
-    def put(self, bucket, key, data, content_type):
-        from resources.storage import StorageError
+class FailingStorage(CountingStorage):
+    """The real local backend with its writes failing (a store that is down)."""
 
+    def put(self, bucket, key, data, content_type):
         raise StorageError("store unreachable")
 
 
@@ -332,7 +337,7 @@ def test_storage_down_serves_the_local_copy_and_keeps_it_later(engine, tenant_id
     with engine.connect() as conn:
         assert conn.execute(sa.select(studio_invoices.c.pdf_fingerprint)
                             .where(studio_invoices.c.id == studio.invoice_id)).scalar_one() is None
-    back = FolderStorage(tmp_path / "store")
+    back = CountingStorage(tmp_path / "store")
     up = DocumentPdfs(engine, back, tmp_path / "cache", payment_url=pay_link)
     again = up.get(tenant_id, "invoice", studio.invoice_id)
     assert again.source == "local" and again.data == first.data

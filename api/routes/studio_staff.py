@@ -3,8 +3,9 @@ read, list, edit drafts, send, accept or decline on the client's word, convert, 
 messages with the client, and each document's activity log.
 
 Reads need ``studio.view``, changes ``studio.manage``, on the ``{tenant}`` in the path; every query
-is scoped to that tenant. Sending marks the document sent and logs it; emailing its PDF is the PDF
-side's (``studio.sending``), which calls ``send_quote``/``send_invoice`` in its own transaction."""
+is scoped to that tenant. ``POST …/send`` marks the document sent and logs it, for a document
+delivered by other means; ``POST …/email`` (``api.routes.studio_pdfs``) emails its PDF and marks it
+sent, running the same ``send_quote``/``send_invoice`` first for a draft."""
 
 from __future__ import annotations
 
@@ -155,7 +156,8 @@ def update_quote(quote_id: Id, body: QuotePatch, access: Manager, engine: Engine
 
 @router.post("/quotes/{quote_id}/send", response_model=QuoteView, responses=WRITES)
 def send_quote(quote_id: Id, access: Manager, engine: EngineDep) -> dict:
-    """Mark the quote sent (a draft: dated today, valid for the studio's validity period)."""
+    """Mark the quote sent (a draft: dated today, valid for the studio's validity period), for a
+    quote delivered by other means: nothing is emailed (``POST …/email`` emails its PDF and marks it sent)."""
     with writing(engine) as conn:
         return quotes.send_quote(conn, access.tenant_id, quote_id, staff(access))
 
@@ -234,7 +236,8 @@ def issue_invoice(invoice_id: Id, access: Manager, engine: EngineDep) -> dict:
 
 @router.post("/invoices/{invoice_id}/send", response_model=InvoiceView, responses=WRITES)
 def send_invoice(invoice_id: Id, access: Manager, engine: EngineDep) -> dict:
-    """Mark the invoice sent (a draft is issued first)."""
+    """Mark the invoice sent (a draft is issued first), for an invoice delivered by other means:
+    nothing is emailed (``POST …/email`` emails its PDF and marks it sent)."""
     with writing(engine) as conn:
         return invoices.send_invoice(conn, access.tenant_id, invoice_id, staff(access))
 

@@ -130,6 +130,17 @@ def pdf_key(tenant_id: str, kind: str, number: str) -> str:
     return f"{_segment(tenant_id)}/{safe_filename(f'{kind}-{number}.pdf')}"
 
 
+LOGO_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+
+
+def logo_key(tenant_id: str, content_type: str) -> str:
+    """``{tenant}/business/logo.{png|jpg|svg}`` in :data:`ATTACHMENTS`: the studio's own file, not an
+    invoice's (no invoice id is a word, so it never meets an ``attachment_key``)."""
+    if content_type not in LOGO_TYPES:
+        raise InvalidKey(f"a logo is PNG, JPG or SVG, not {content_type!r}")
+    return f"{_segment(tenant_id)}/business/logo.{LOGO_TYPES[content_type]}"
+
+
 def tmp_key(tenant_id: str, user_id: str, filename: str) -> str:
     """``{tenant}/{userId}/{uuid}/{filename}``: a fresh folder per upload, so names never collide."""
     return f"{_segment(tenant_id)}/{_segment(user_id)}/{uuid.uuid4()}/{safe_filename(filename)}"
@@ -159,7 +170,7 @@ def content_disposition(filename: str, *, inline: bool = False) -> str:
 
 
 __all__ = [
-    "ATTACHMENTS", "BUCKETS", "InvalidKey", "NotFound", "ORDER_FILES", "PDFS", "Storage", "StorageError", "TMP",
-    "attachment_key", "check_bucket", "check_key", "content_disposition", "download_name", "order_file_key", "pdf_key",
-    "safe_filename", "tmp_key",
+    "ATTACHMENTS", "BUCKETS", "InvalidKey", "LOGO_TYPES", "NotFound", "ORDER_FILES", "PDFS", "Storage",
+    "StorageError", "TMP", "attachment_key", "check_bucket", "check_key", "content_disposition", "download_name",
+    "logo_key", "order_file_key", "pdf_key", "safe_filename", "tmp_key",
 ]

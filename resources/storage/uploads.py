@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING
 
-from resources.storage import ATTACHMENTS, ORDER_FILES, PDFS, TMP, StorageError, check_bucket
+from resources.storage import ATTACHMENTS, LOGO_TYPES, ORDER_FILES, PDFS, TMP, StorageError, check_bucket
 
 if TYPE_CHECKING:
     from resources.storage.settings import StorageSettings
@@ -46,7 +46,7 @@ GENERIC = {"", "application/octet-stream", "binary/octet-stream", "application/u
 EXTENSIONS = {
     ".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
     ".webp": "image/webp", ".txt": "text/plain", ".csv": "text/csv", ".ini": "text/plain", ".json": "application/json",
-    ".stl": "model/stl", ".3mf": "model/3mf", ".obj": "model/obj",
+    ".stl": "model/stl", ".3mf": "model/3mf", ".obj": "model/obj", ".svg": "image/svg+xml",
 }
 # Where the kind must begin with one of these (PDF: anywhere in the first KiB, as readers allow).
 MAGIC = {
@@ -97,6 +97,8 @@ def matches(content_type: str, data: bytes) -> bool:
         return data.startswith(MAGIC[content_type])
     if content_type in TEXT:
         return b"\x00" not in data[:8192]
+    if content_type == "image/svg+xml":  # XML text with an <svg> root near its start
+        return b"\x00" not in data[:8192] and b"<svg" in data[:4096].lower()
     return True
 
 
@@ -127,3 +129,17 @@ def check_upload(settings: StorageSettings, bucket: str, data: bytes, *, content
     if not matches(kind, data):
         raise UnsupportedType(bucket, kind, allowed, f"The file's content is not {kind}.")
     return kind
+
+
+MAX_LOGO_BYTES = MiB  # a studio's logo: printed a few centimetres wide, so more is waste in every PDF
+
+
+def check_logo(settings: StorageSettings, data: bytes, *, content_type: str | None, filename: str | None = None) -> str:
+    """:func:`check_upload` for a studio's logo (kept in :data:`ATTACHMENTS` under
+    ``resources.storage.logo_key``): PNG, JPEG or SVG only, at most :data:`MAX_LOGO_BYTES` (or the
+    bucket's own limit, if lower). SVG is accepted here and nowhere else in the bucket: the PDF
+    renderer embeds it and fetches nothing it names."""
+    limit = min(MAX_LOGO_BYTES, settings.max_upload_bytes[ATTACHMENTS])
+    rules = settings.model_copy(update={"max_upload_bytes": {**settings.max_upload_bytes, ATTACHMENTS: limit},
+                                        "allowed_types": {**settings.allowed_types, ATTACHMENTS: list(LOGO_TYPES)}})
+    return check_upload(rules, ATTACHMENTS, data, content_type=content_type, filename=filename)

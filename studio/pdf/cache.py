@@ -71,21 +71,22 @@ class DocumentPdfs:
     def __init__(self, engine: sa.Engine, storage: Storage | None, cache_dir: Path, *,
                  payment_url: PaymentUrl | None = None, max_renders: int = 2) -> None:
         self.engine, self.storage, self.cache_dir = engine, storage, Path(cache_dir)  # storage None: local only
-        self.payment_url = payment_url  # seam: studio.links.invoice_page_url, bound to the public URL
+        self.payment_url = payment_url  # studio.links.InvoiceLinks.page_url: the client's invoice page
         self._flights = _Flights()
         # Renders are CPU-bound (the GIL held most of the time): more at once than a couple only
         # queues them inside WeasyPrint with their memory held, and starves the API's other requests.
         self._renders = threading.BoundedSemaphore(max_renders)
 
-    def view(self, tenant_id: str, kind: str, doc_id: int, *, client_user_id: str | None = None
+    def view(self, tenant_id: str, kind: str, doc_id: int, *, client_id: int | None = None
              ) -> tuple[DocumentView, StoredPdf] | None:
         with self.engine.connect() as conn:
             return load(conn, self.storage, tenant_id, kind, doc_id, payment_url=self.payment_url,
-                        client_user_id=client_user_id)
+                        client_id=client_id)
 
-    def get(self, tenant_id: str, kind: str, doc_id: int, *, client_user_id: str | None = None) -> Pdf | None:
-        """The document's current PDF (None: no such document for this tenant, or client)."""
-        found = self.view(tenant_id, kind, doc_id, client_user_id=client_user_id)
+    def get(self, tenant_id: str, kind: str, doc_id: int, *, client_id: int | None = None) -> Pdf | None:
+        """The document's current PDF (None: no such document for this tenant, or for the studio
+        client ``client_id``, drafts excepted)."""
+        found = self.view(tenant_id, kind, doc_id, client_id=client_id)
         if found is None:
             return None
         view, stored = found

@@ -11,6 +11,10 @@ A send is idempotent twice over. Its key names the tenant, the document and eith
 
 So the same PDF to the same address with the same message goes out once; a new ``Idempotency-Key``
 sends it again on purpose.
+
+Emailing is not the lifecycle's ``send`` (``studio.quotes.send_quote`` / ``studio.invoices.send_invoice``,
+which mark a draft sent and date it): the API route runs that first for a draft, so the PDF carries
+its dates, then calls :func:`send_document`, which stamps ``sent_at`` and logs ``emailed``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from resources.email import Attachment, Email
+from studio.activity import SYSTEM, Actor, log_activity
 from studio.pdf.cache import DocumentPdfs, Pdf
 from studio.pdf.render import money
 from studio.pdf.view import INVOICE, TABLES
@@ -30,7 +35,7 @@ from warehouse.tables.studio import studio_activity_logs
 from warehouse.types import now_utc
 
 Send = Callable[[Email, str], str]  # (email, idempotency key) -> the provider's message id
-SENT = "sent"
+EMAILED = "emailed"  # the activity entry of one email (a draft's "sent" is the lifecycle's own entry)
 
 
 class SendRefused(Exception):
@@ -93,12 +98,12 @@ def _key(tenant_id: str, kind: str, doc_id: int, caller_key: str | None, pdf: Pd
 def _recorded(conn: sa.Connection, tenant_id: str, kind: str, doc_id: int, key: str) -> dict[str, Any] | None:
     a = studio_activity_logs.c
     rows = conn.execute(sa.select(a.detail).where(a.tenant_id == tenant_id, a.entity_type == kind,
-                                                  a.entity_id == doc_id, a.action == SENT)).scalars()
+                                                  a.entity_id == doc_id, a.action == EMAILED)).scalars()
     return next((d for d in rows if d.get("idempotency_key") == key), None)
 
 
 def send_document(pdfs: DocumentPdfs, send: Send, tenant_id: str, kind: str, doc_id: int, *,
-                  actor_id: str | None, to: str | None = None, message: str | None = None,
+                  actor: Actor = SYSTEM, to: str | None = None, message: str | None = None,
                   idempotency_key: str | None = None) -> Sent | None:
     """Send the document's current PDF to its client (or ``to``); None: no such document.
 
@@ -126,10 +131,6 @@ def send_document(pdfs: DocumentPdfs, send: Send, tenant_id: str, kind: str, doc
             return Sent(done["email_id"], done["to"], done["filename"], key, already=True)
         conn.execute(sa.update(docs).where(docs.c.tenant_id == tenant_id, docs.c.id == doc_id)
                      .values(sent_at=now_utc()))
-        # Seam: studio.activity.log_activity (studiodocs) writes this same row; use it at merge.
-        conn.execute(sa.insert(studio_activity_logs).values(
-            tenant_id=tenant_id, entity_type=kind, entity_id=doc_id, action=SENT,
-            actor_kind="staff" if actor_id else "system", actor_id=actor_id,
-            detail={"to": to, "filename": pdf.filename, "revision": pdf.view.revision,
-                    "fingerprint": pdf.fingerprint, "email_id": email_id, "idempotency_key": key}))
+        log_activity(conn, tenant_id, kind, doc_id, EMAILED, actor, to=to, filename=pdf.filename,
+                     revision=pdf.view.revision, fingerprint=pdf.fingerprint, email_id=email_id, idempotency_key=key)
     return Sent(email_id, to, pdf.filename, key, already=False)

@@ -27,7 +27,8 @@ QUOTE, INVOICE = "quote", "invoice"
 KINDS = (QUOTE, INVOICE)
 TABLES = {QUOTE: (studio_quotes, studio_quote_items, "quote_id"),
           INVOICE: (studio_invoices, studio_invoice_items, "invoice_id")}
-# The logo is one of the studio's files: ``studio_business.logo_key`` names it in this bucket.
+# The logo is one of the studio's files: ``studio_business.logo_key`` names it in this bucket, under
+# ``resources.storage.logo_key`` (``{tenant}/business/logo.…``).
 LOGO_BUCKET = ATTACHMENTS
 # An invoice in these states asks for its balance: the PDF prints the payment link and its QR code.
 PAYABLE = frozenset({"issued", "partially_paid", "overdue"})
@@ -148,10 +149,11 @@ def _money(value) -> Decimal:
 
 
 def load(conn: sa.Connection, storage: Storage | None, tenant_id: str, kind: str, doc_id: int, *,
-         payment_url: PaymentUrl | None = None, client_user_id: str | None = None
+         payment_url: PaymentUrl | None = None, client_id: int | None = None
          ) -> tuple[DocumentView, StoredPdf] | None:
     """The document as its PDF shows it, and its stored PDF's state; None when the tenant has no
-    such document (or, with ``client_user_id``, when it is not that signed-in client's, or a draft)."""
+    such document (or, with ``client_id``, the studio client's id, when it is not that client's,
+    or a draft: a draft is the studio's own until sent)."""
     if kind not in TABLES:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     docs, items, fk = TABLES[kind]
@@ -160,8 +162,8 @@ def load(conn: sa.Connection, storage: Storage | None, tenant_id: str, kind: str
                        c.email.label("client_email"), c.address.label("client_address"), c.abn.label("client_abn"))
              .join(studio_clients, sa.and_(c.id == docs.c.client_id, c.tenant_id == docs.c.tenant_id))
              .where(docs.c.tenant_id == tenant_id, docs.c.id == doc_id))
-    if client_user_id is not None:
-        query = query.where(c.user_id == client_user_id, docs.c.status != "draft")
+    if client_id is not None:
+        query = query.where(docs.c.client_id == client_id, docs.c.status != "draft")
     row = conn.execute(query).mappings().one_or_none()
     if row is None:
         return None
