@@ -132,3 +132,36 @@ def test_the_retention_is_24_to_48_hours(monkeypatch):
         monkeypatch.setenv("STUDIO_SLICING_TMP_RETENTION_HOURS", wrong)
         with pytest.raises(pydantic.ValidationError):
             SlicerSettings()
+
+
+def test_the_hourly_job_removes_and_reports_per_studio(engine, warehouse, studio, tmp_path, monkeypatch):
+    """The job as the schedule runs it: the API's store (STOREHOUSE_STORAGE_*), the retention setting."""
+    import dagster as dg
+
+    from pipelines.definitions import build_defs
+
+    root = tmp_path / "api-store"
+    monkeypatch.setenv("STOREHOUSE_STORAGE_ROOT", str(root))
+    monkeypatch.setenv("STOREHOUSE_STORAGE_SECRET_KEY", "s" * 32)
+    monkeypatch.setenv("STUDIO_SLICING_TMP_RETENTION_HOURS", "30")
+    api_store = LocalStorage(root, b"s" * 32, "http://127.0.0.1:9210")
+    real_now = dt.datetime.now(dt.timezone.utc)
+    hours = (real_now - NOW).total_seconds() / 3600  # tmp_file ages from NOW
+    old = tmp_file(engine, api_store, studio, hours_ago=31 - hours, gcode=b"g" * 40)
+    young = tmp_file(engine, api_store, studio, hours_ago=29 - hours)  # past 24 h, within the 30 h retention
+
+    defs = build_defs()
+    assert {s.name: s.cron_schedule for s in defs.schedules}["studio_tmp_cleanup_hourly"] == "40 * * * *"
+    job = defs.resolve_job_def("studio_tmp_cleanup")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                    resources={"warehouse": warehouse})
+    assert result.success
+    event = next(e for e in result.all_node_events if e.is_successful_output)
+    metadata = {k: v.value for k, v in event.event_specific_data.metadata.items()}
+    assert metadata["per_studio"][studio] == {"files": 1, "bytes": 140, "objects": 2, "kept_running": 0,
+                                              "kept_ordered": 0, "errors": 0}
+    assert metadata["files_removed"] >= 1 and metadata["bytes_removed"] >= 140
+    observed = [e.asset_observation_data.asset_observation for e in result.all_events
+                if e.event_type_value == "ASSET_OBSERVATION"]
+    assert any(o.metadata["tenant"].value == studio and o.metadata["bytes_removed"].value == 140 for o in observed)
+    assert ids(engine, studio) == {young["id"]} and not api_store.exists(TMP, old["key"])
