@@ -161,3 +161,20 @@ def test_slices_per_day_with_the_fallback_rate_outlive_the_housekeeping(built):
         (S2, "2026-06-03", 1, 1, 0, 0, 1, 1.0),
     ]
     assert rows(built["url"], "select count(*) as n from studio_slices")[0]["n"] == 6
+
+
+def test_dagster_draws_the_print_tables_feeding_the_marts():
+    import dagster as dg
+
+    from pipelines.definitions import build_defs
+
+    graph = build_defs().resolve_asset_graph()
+
+    def parents(model):
+        return {p.to_user_string() for p in graph.get(dg.AssetKey(["studio", model])).parent_keys}
+
+    assert parents("studio_printer_utilisation_daily") == {"api/studio_print_jobs", "api/studio_printers",
+                                                           "warehouse/tenants"}
+    assert parents("studio_slices") == {"api/studio_tmp_files", "warehouse/tenants"}
+    assert parents("studio_slices_daily") == {"studio/studio_slices", "warehouse/tenants"}
+    assert parents("studio_quote_value_monthly") == {"api/studio_quotes", "warehouse/tenants"}
