@@ -20,6 +20,7 @@ from warehouse.tables.pos_events import portaus_payment_intents, pos_orders, pos
 from warehouse.tables.studio import (
     studio_invoice_items, studio_invoices, studio_payments, studio_quote_items, studio_quotes,
 )
+from warehouse.tables.studio_print import studio_print_jobs, studio_printers, studio_tmp_files
 
 GROUP = "api"
 STOREFRONT_KINDS, STRIPE_KINDS, POS_KINDS = {"fastapi", "sql"}, {"fastapi", "stripe", "sql"}, {"fastapi", "sql"}
@@ -41,6 +42,10 @@ WRITTEN_BY = {  # table -> (kinds, which part of the API writes it)
     studio_invoices: (STUDIO_KINDS, "the studio's routes and its Stripe webhooks"),
     studio_invoice_items: (STUDIO_KINDS, "the studio's staff routes"),
     studio_payments: (STRIPE_KINDS, "the studio's Stripe webhooks and staff's manual payments"),
+    studio_printers: (STUDIO_KINDS, "the studio's staff routes"),
+    studio_print_jobs: (STUDIO_KINDS, "the studio's staff routes"),
+    studio_tmp_files: (STUDIO_KINDS, "the slicing routes and slice workers; the hourly studio_tmp_cleanup deletes "
+                       "old ones"),
 }
 
 

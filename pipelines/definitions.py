@@ -17,10 +17,12 @@ from sqlalchemy.engine import make_url
 from assets.api_tables import api_tables
 from assets.common import with_column_schema
 from assets.orders import CommerceServicesResource
+from assets.studio_housekeeping import StudioStorageResource
 from pipelines import mx_merchant
 from pipelines import esim
 from pipelines import pos
 from pipelines import orders
+from pipelines import studio
 from resources.dagster_resources import EsimProvidersResource
 from resources.dagster_resources import MxMerchantResource
 from resources.dagster_resources import PosClientsResource
@@ -54,6 +56,7 @@ RESOURCES = {  # Slack's is added by build_defs: whether it has a URL is read fr
     "esim_providers": _esim_providers,
     "pos_clients": PosClientsResource(),
     "commerce": CommerceServicesResource(warehouse=_warehouse, esim_providers=_esim_providers),
+    "studio_storage": StudioStorageResource(),
 }
 
 SENSORS = [
@@ -103,7 +106,8 @@ def build_defs() -> dg.Definitions:
     dialect = warehouse_dialect()
     with warnings.catch_warnings():  # map_asset_specs is a preview API, chosen on purpose: one table for every asset
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, orders.defs, marts.defs
+        return dg.Definitions.merge(core, mx_merchant.defs, esim.defs, pos.defs, orders.defs, studio.defs,
+                                    marts.defs
                                     ).map_asset_specs(func=lambda spec: _finish(spec, dialect))
 
 

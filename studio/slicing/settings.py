@@ -33,6 +33,9 @@ class SlicerSettings(BaseSettings):
     worker_threads: int = Field(1, ge=1, le=8, description="slice worker threads in each API process")
     retry_backoff_s: float = Field(2.0, ge=0, description="wait before a failed slice's next run (doubles)")
     signed_url_s: int = Field(300, ge=60, le=300, description="life of a G-code download link (60–300 s)")
+    tmp_retention_hours: int = Field(24, ge=24, le=48,
+                                     description="uploads and their G-code untouched this long are deleted by the "
+                                     "hourly housekeeping (24–48 h)")
 
     @field_validator("disable", mode="before")
     @classmethod
