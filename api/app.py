@@ -50,6 +50,7 @@ ROUTERS: list[str] = [
     "api.routes.studio_payments",
     "api.routes.studio_pdfs",
     "api.routes.studio_slicing",
+    "api.routes.studio_printing",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "
