@@ -155,7 +155,7 @@ def test_upload_slice_price_quick_order_and_pdf(world, engine, tenant_id):
 
 def test_staff_quick_order_for_a_client_and_refusals(world, engine, tenant_id):
     """Staff order for a client with the slicer disabled (the flagged estimate prices it too)."""
-    c, h, ids, base, _ = world
+    c, h, ids, base, storage = world
     c.app.state.slicing.settings = c.app.state.slicing.settings.model_copy(update={"disable": True})
     file = upload(c, h["owner"], base, "cube.stl", samples.stl(samples.cube()))
     done = slice_done(c, h["owner"], base, file["id"], ids)
@@ -174,3 +174,15 @@ def test_staff_quick_order_for_a_client_and_refusals(world, engine, tenant_id):
         assert conn.execute(sa.select(sa.func.count()).select_from(studio_order_files).where(
             studio_order_files.c.tenant_id == tenant_id, studio_order_files.c.client_id == ids["client2"])
         ).scalar_one() == 1
+
+    # a new model beside one ordered already: refused whole, nothing left behind
+    fresh = upload(c, h["owner"], base, "tube.stl", samples.stl(samples.tube()))
+    slice_done(c, h["owner"], base, fresh["id"], ids)
+    objects = sorted(p for p in (storage.root / "order-files").rglob("*") if p.is_file())
+    quotes_before = c.get(f"/studios/{tenant_id}/quotes", headers=h["owner"]).json()["items"]
+    both = c.post(f"{base}/quick-order", headers=h["owner"], json={
+        "items": [{"fileId": fresh["id"]}, {"fileId": file["id"]}], "clientId": ids["client2"]})
+    assert both.status_code == 409 and both.json()["type"].endswith("already-ordered")
+    assert sorted(p for p in (storage.root / "order-files").rglob("*") if p.is_file()) == objects
+    assert c.get(f"/studios/{tenant_id}/quotes", headers=h["owner"]).json()["items"] == quotes_before
+    assert c.get(f"{base}/files/{fresh['id']}", headers=h["owner"]).json()["ordered"] is None
