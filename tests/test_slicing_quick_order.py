@@ -116,6 +116,9 @@ def test_upload_slice_price_quick_order_and_pdf(world, engine, tenant_id):
     assert other.status_code == 404
     assert c.post(f"{base}/quick-order", headers=h["viewer"], json={**order, "clientId": ids["client"]}
                   ).status_code == 403
+    # staff cannot order one client's upload for another client
+    assert c.post(f"{base}/quick-order", headers=h["owner"], json={**order, "clientId": ids["client2"]}
+                  ).status_code == 404
     assert c.post(f"{base}/quick-order", headers=h["owner"], json=order).status_code == 422  # no client named
 
     # the client orders for themselves, with a key: a retry finds the same quote

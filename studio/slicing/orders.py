@@ -26,6 +26,7 @@ from studio.files import Caller
 from studio.idempotency import Created, create_once
 from studio.quotes import create_quote
 from studio.slicing import catalog, pricing
+from warehouse.tables.people import user_tenant_permissions
 from warehouse.tables.studio import studio_quotes
 from warehouse.tables.studio_print import studio_tmp_files as tmp_files
 from warehouse.types import now_utc
@@ -51,7 +52,7 @@ def quick_order(engine: sa.Engine, storage: Storage, settings: StorageSettings, 
 
     def create(once: dict[str, str]) -> int:
         lines = _priced(engine, tenant_id, items, template_id, rush, owner)
-        models = _models(engine, storage, tenant_id, lines)
+        models = _models(engine, storage, tenant_id, client_id, lines)
         return _order(engine, storage, settings, tenant_id, client_id, caller, lines, models, notes, once)
 
     return create_once(engine, studio_quotes, tenant_id, key, body, create)
@@ -67,11 +68,21 @@ def _priced(engine: sa.Engine, tenant_id: str, items: list[dict[str, Any]], temp
         raise StudioError(409, "not-sliced", str(exc)) from None
 
 
-def _models(engine: sa.Engine, storage: Storage, tenant_id: str, lines: list[dict[str, Any]]) -> list[tuple]:
-    """``(row, bytes)`` of each line's model, read before the transaction (storage is slow)."""
+def _models(engine: sa.Engine, storage: Storage, tenant_id: str, client_id: int, lines: list[dict[str, Any]]
+            ) -> list[tuple]:
+    """``(row, bytes)`` of each line's model, read before the transaction (storage is slow). A
+    model another client of the studio uploaded is not this client's to order (404, as if absent):
+    staff order their own uploads or the client's."""
+    g = user_tenant_permissions.c
     with engine.connect() as conn:
-        rows = {r.id: r for r in conn.execute(sa.select(T.id, T.storage_key, T.filename, T.mime_type).where(
+        rows = {r.id: r for r in conn.execute(sa.select(T.id, T.storage_key, T.filename, T.mime_type, T.user_id).where(
             T.tenant_id == tenant_id, T.id.in_([line["tmp_file_id"] for line in lines])))}
+        clients = dict(conn.execute(sa.select(g.user_id, g.customer_id).where(
+            g.tenant_id == tenant_id, g.customer_id.is_not(None), g.user_id.in_({r.user_id for r in rows.values()}))
+        ).all())
+    for row in rows.values():
+        if row.user_id in clients and clients[row.user_id] != str(client_id):
+            raise StudioError(404, "not-found", f"no file {row.id}")
     models = []
     for line in lines:
         row = rows[line["tmp_file_id"]]
