@@ -109,8 +109,8 @@ def _order(engine: sa.Engine, storage: Storage, settings: StorageSettings, tenan
                     stored.append(key)
                 _mark(conn, tenant_id, row.id, row.filename, {"quoteId": quote_id, "orderFileId": kept["id"],
                                                               "clientId": client_id})
-            log_activity(conn, tenant_id, "quote", quote_id, "quick_order", actor, tmp_file_ids=[r.id for r, _ in models],
-                         breakdowns=[line["breakdown"] for line in lines])
+            log_activity(conn, tenant_id, "quote", quote_id, "quick_order", actor,
+                         tmp_file_ids=[r.id for r, _ in models], breakdowns=[line["breakdown"] for line in lines])
     except BaseException:
         for key in stored:
             order_files.undo_order_file(storage, key)
