@@ -51,6 +51,7 @@ ROUTERS: list[str] = [
     "api.routes.studio_pdfs",
     "api.routes.studio_slicing",
     "api.routes.studio_logo",
+    "api.routes.studio_printing",
 ]
 
 DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, provisioning. Every route is "

@@ -256,6 +256,35 @@ def _put_order_file(engine: sa.Engine, storage: Storage, tenant_id: str, client_
     return dict(row), True
 
 
+def keep_order_file(conn: sa.Connection, storage: Storage, settings: StorageSettings, tenant_id: str,
+                    client_id: int, caller: Caller, filename: str, data: bytes, content_type: str | None, *,
+                    quote_id: int | None = None) -> tuple[dict[str, Any], str | None]:
+    """Inside the caller's write transaction (a quick order's, beside its quote): keep ``data`` as
+    the client's order file, ordered on ``quote_id``; a client may keep files only for themselves.
+    ``(file, stored_key)``: the key just put, which the caller deletes if its transaction then fails
+    (``undo_order_file``); None when the client already had this content under this name (kept as it was)."""
+    _client(conn, tenant_id, client_id, caller)
+    kind = check_upload(settings, ORDER_FILES, data, content_type=content_type, filename=filename)
+    name, digest = _stored_name(filename), hashlib.sha256(data).hexdigest()
+    kept = conn.execute(sa.select(*ORDER_FILE_VIEW).where(
+        O.tenant_id == tenant_id, O.client_id == client_id, O.sha256 == digest, O.filename == name)).mappings().first()
+    if kept is not None:
+        return dict(kept), None
+    key = order_file_key(tenant_id, client_id, filename)
+    file_id = conn.execute(sa.insert(studio_order_files).values(
+        tenant_id=tenant_id, client_id=client_id, quote_id=quote_id, filename=name, storage_key=key, content_type=kind,
+        size_bytes=len(data), sha256=digest).returning(O.id)).scalar_one()
+    _log(conn, tenant_id, "client", client_id, "order_file_added", caller, order_file_id=file_id, filename=name,
+         size_bytes=len(data), sha256=digest, quote_id=quote_id)
+    storage.put(ORDER_FILES, key, data, kind)
+    return dict(conn.execute(sa.select(*ORDER_FILE_VIEW).where(O.id == file_id)).mappings().one()), key
+
+
+def undo_order_file(storage: Storage, key: str) -> None:
+    """Delete an order file's object whose row did not commit (``keep_order_file``)."""
+    _undo_put(storage, ORDER_FILES, key, None)
+
+
 def list_order_files(conn: sa.Connection, tenant_id: str, client_id: int, caller: Caller) -> list[dict[str, Any]]:
     """The client's order files, oldest first."""
     _client(conn, tenant_id, client_id, caller)

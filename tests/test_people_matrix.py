@@ -47,12 +47,24 @@ BODIES = {
     ("POST", "/studios/{tenant}/slicing/quote-lines"): {"items": [{"fileId": 4}]},
     ("POST", "/studios/{tenant}/quotes/{quote_id}/email"): {},
     ("POST", "/studios/{tenant}/invoices/{invoice_id}/email"): {},
+    ("POST", "/studios/{tenant}/slicing/quick-order"): {"items": [{"fileId": 4}], "clientId": 4},
+    ("POST", "/studios/{tenant}/materials"): {"name": "Matrix PLA", "cost_per_kg": "20.00"},
+    ("PATCH", "/studios/{tenant}/materials/{material_id}"): {"active": True},
+    ("POST", "/studios/{tenant}/printers"): {"name": "Matrix", "hourly_rate": "1", "build_x_mm": 1, "build_y_mm": 1,
+                                            "build_z_mm": 1},
+    ("PATCH", "/studios/{tenant}/printers/{printer_id}"): {"status": "idle"},
+    ("POST", "/studios/{tenant}/product-templates"): {"name": "Matrix"},
+    ("PATCH", "/studios/{tenant}/product-templates/{template_id}"): {"active": True},
+    ("POST", "/studios/{tenant}/print-jobs"): {"invoice_item_id": 4},
+    ("POST", "/studios/{tenant}/print-jobs/{job_id}/start"): {"printer_id": 4},
+    ("POST", "/studios/{tenant}/print-jobs/{job_id}/finish"): {},
+    ("POST", "/studios/{tenant}/print-jobs/{job_id}/fail"): {"reason": "matrix"},
 }
 PARAMS = {"transaction_id": "4", "invoice_id": "4", "prefix": "000000000000",
           "attachment_id": "1", "file_id": "1",
           "user_id": "00000000-0000-0000-0000-000000000000", "system": "slack",
           "sync_id": "1", "client_id": "4", "quote_id": "4", "kind": "quotes", "document_id": "4",
-          "file_id": "4"}
+          "file_id": "4", "material_id": "4", "printer_id": "4", "template_id": "4", "job_id": "4"}
 
 
 def staff_routes():

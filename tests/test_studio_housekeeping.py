@@ -64,8 +64,8 @@ def test_old_files_go_with_their_gcode_and_the_rest_stays(engine, store, studio)
     new = tmp_file(engine, store, studio, hours_ago=2, gcode=b"g" * 10)
     running = tmp_file(engine, store, studio, hours_ago=40, status="running", lease_in_s=20)
     stale = tmp_file(engine, store, studio, hours_ago=40, status="running", lease_in_s=-3600)  # its worker died
-    ordered = tmp_file(engine, store, studio, hours_ago=50, ordered=True)
-    not_ordered = tmp_file(engine, store, studio, hours_ago=50, ordered="yes")  # only a true flag keeps a file
+    ordered = tmp_file(engine, store, studio, hours_ago=50, ordered={"quoteId": 1, "orderFileId": 1})  # as quick order writes
+    not_ordered = tmp_file(engine, store, studio, hours_ago=50, ordered=False)  # no order recorded
     gone = tmp_file(engine, store, studio, hours_ago=26, model=None)  # its object went already
 
     report = clean_tmp_files(engine, store, 24, tenants=[studio], now=NOW)

@@ -13,22 +13,29 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.deps import EngineDep, StorageDep, StorageSettingsDep
 from api.problems import Problem, problem_responses
+from api.routes.studio_staff import IdempotencyKey, _replayed
+from api.routes.studio_files import client as portal_client
+from api.studio_schemas import QuoteView
 from api.staff import STAFF_RESPONSES, require_any
 from api.uploads import uploads_to
 from people.auth import Access
 from resources.storage import TMP
-from studio.slicing import catalog, mesh, pricing
+from studio import quotes
+from studio.files import Caller
+from studio.slicing import catalog, mesh, orders, pricing
 from studio.slicing.options import SliceOptions
 from studio.slicing.service import TERMINAL, DoesNotFit, FileNotFound, SliceConflict, SliceService, public
 
 router = APIRouter(prefix="/studios/{tenant}/slicing", tags=["studio: slicing"])
 View = Annotated[Access, Depends(require_any("studio.view", "studio.portal"))]
+Orderer = Annotated[Access, Depends(require_any("studio.manage", "studio.portal"))]
 FileId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 STREAM_S = 600  # an event stream ends after this long; the client reconnects (EventSource does)
 
@@ -51,6 +58,12 @@ class QuoteLinesRequest(BaseModel):
     items: list[QuoteItem] = Field(min_length=1, max_length=50)
     template_id: int | None = Field(None, alias="templateId", ge=1)
     rush: bool = False
+
+
+class QuickOrderRequest(QuoteLinesRequest):
+    client_id: int | None = Field(None, alias="clientId", ge=1, le=2**63 - 1,
+                                  description="the client it is for (staff); a client orders for themselves")
+    notes: str | None = Field(None, max_length=5000)
 
 
 def slicing(request: Request) -> SliceService:
@@ -182,3 +195,30 @@ def quote_lines(request: Request, body: QuoteLinesRequest, access: View) -> dict
     except pricing.NotSliced as exc:
         raise Problem(409, "not-sliced", str(exc)) from None
     return {"lines": [{**line, "unit_price": str(line["unit_price"])} for line in lines]}
+
+
+@router.post("/quick-order", status_code=201, response_model=QuoteView,
+             responses={**STAFF_RESPONSES, **problem_responses(409),
+                        200: {"model": QuoteView, "description": "A replay (same Idempotency-Key): that same quote"}})
+def quick_order(body: QuickOrderRequest, access: Orderer, engine: EngineDep, storage: StorageDep,
+                storage_settings: StorageSettingsDep, response: Response,
+                idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Turn sliced models into a draft quote (one line per model, priced as ``quote-lines`` prices
+    it) and the models into the client's order files on that quote. Staff (``studio.manage``) order
+    for ``clientId``; a client, through the portal, for themselves and only their own uploads. A
+    model is ordered once (409 after); not sliced yet: 409; no such file here: 404."""
+    if access.allows("studio.manage") and access.customer_id is None:
+        if body.client_id is None:
+            raise Problem(422, "client-required", "Name the client the order is for (clientId).")
+        caller, client_id, uploader = Caller("staff", access.principal.user_id), body.client_id, None
+    else:  # the portal: their own client (none: NOBODY, a 404) and their own uploads
+        caller = portal_client(access)
+        if body.client_id not in (None, caller.client_id):
+            raise Problem(404, "client-not-found", "This studio has no such client.")
+        client_id, uploader = caller.client_id, access.principal.user_id
+    made = _replayed(response, orders.quick_order(
+        engine, storage, storage_settings, access.tenant_id, client_id,
+        [{"file_id": i.file_id, "quantity": i.quantity} for i in body.items], caller, template_id=body.template_id,
+        rush=body.rush, notes=body.notes, owner=uploader, key=idempotency_key))
+    with engine.connect() as conn:
+        return quotes.get_quote(conn, access.tenant_id, made.id)

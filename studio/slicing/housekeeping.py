@@ -4,7 +4,7 @@ Why "untouched" is ``updated_at``: a file re-sliced an hour ago is still being w
 old its upload. A file is kept, whatever its age, while it is in use:
 
 * a slice runs on it (``status`` running under a live lease): its worker is reading the model;
-* it became an order file (``metadata.ordered`` true, set when a quick order is made from it).
+* it became an order file (``metadata.ordered``: the order, set when a quick order is made from it).
 
 Each file goes in one transaction: its row is deleted first, under the same conditions (so a slice
 or an order that took the file since it was read keeps it: the delete finds nothing, or sees the
@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.storage import TMP, Storage, StorageError
+from studio.slicing import orders
 from warehouse.tables.studio_print import studio_slice_cache as cache, studio_tmp_files as files
 from warehouse.types import now_utc
 
@@ -67,7 +68,8 @@ class _Ordered(Exception):
 
 
 def ordered(meta: Any) -> bool:
-    return isinstance(meta, dict) and meta.get("ordered") is True
+    """Turned into an order file (``studio.slicing.orders`` records the order in ``metadata.ordered``)."""
+    return isinstance(meta, dict) and bool(orders.ordered(meta))
 
 
 def _live_slice(now: dt.datetime) -> sa.ColumnElement[bool]:

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from warehouse.tables.studio import studio_invoice_items
-from warehouse.tables.studio_print import studio_print_jobs as jobs, studio_printers as printers
+from warehouse.tables.studio_print import studio_materials, studio_print_jobs as jobs, studio_printers as printers
 from warehouse.types import now_utc
 
 MOVES = {"printing": ("queued",), "done": ("printing",), "failed": ("queued", "printing")}
@@ -31,6 +31,10 @@ def queue(conn: sa.Connection, tenant_id: str, invoice_item_id: int, *, quantity
         studio_invoice_items.c.tenant_id == tenant_id, studio_invoice_items.c.id == invoice_item_id)).first()
     if item is None:
         raise LookupError(f"this studio has no invoice line {invoice_item_id}")
+    for table, row_id, what in ((printers, printer_id, "printer"), (studio_materials, material_id, "material")):
+        if row_id is not None and conn.execute(sa.select(table.c.id).where(
+                table.c.tenant_id == tenant_id, table.c.id == row_id)).first() is None:
+            raise LookupError(f"this studio has no {what} {row_id}")
     return conn.execute(sa.insert(jobs).values(
         tenant_id=tenant_id, invoice_item_id=invoice_item_id, printer_id=printer_id, material_id=material_id,
         quantity=quantity, estimated_s=estimated_s, grams=grams).returning(jobs.c.id)).scalar_one()
@@ -62,6 +66,27 @@ def finish(conn: sa.Connection, tenant_id: str, job_id: int, *, failed: str | No
 def get(conn: sa.Connection, tenant_id: str, job_id: int) -> dict[str, Any] | None:
     row = conn.execute(sa.select(jobs).where(jobs.c.tenant_id == tenant_id, jobs.c.id == job_id)).first()
     return dict(row._mapping) if row else None
+
+
+def of_printer(conn: sa.Connection, tenant_id: str, printer_id: int, *, status: str | None = None,
+               limit: int = 100) -> list[dict[str, Any]]:
+    """The printer's jobs, newest first (``status``: only those)."""
+    query = sa.select(jobs).where(jobs.c.tenant_id == tenant_id, jobs.c.printer_id == printer_id)
+    if status is not None:
+        query = query.where(jobs.c.status == status)
+    return [dict(r) for r in conn.execute(query.order_by(jobs.c.id.desc()).limit(limit)).mappings()]
+
+
+def printer_status(conn: sa.Connection, tenant_id: str, printer_id: int) -> dict[str, Any] | None:
+    """The printer's status, the job it prints now (if any) and how many wait for it."""
+    row = conn.execute(sa.select(printers.c.id, printers.c.name, printers.c.status, printers.c.active).where(
+        printers.c.tenant_id == tenant_id, printers.c.id == printer_id)).mappings().first()
+    if row is None:
+        return None
+    printing = of_printer(conn, tenant_id, printer_id, status="printing", limit=1)
+    queued = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
+        jobs.c.tenant_id == tenant_id, jobs.c.printer_id == printer_id, jobs.c.status == "queued")).scalar_one()
+    return {**dict(row), "current_job": printing[0] if printing else None, "queued_jobs": queued}
 
 
 def _move(conn: sa.Connection, tenant_id: str, job_id: int, to: str, **values: Any) -> None:

@@ -265,4 +265,4 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
             "status": row["status"], "attempts": meta.get("attempts", 0), "settings": meta.get("settings"),
             "metrics": meta.get("metrics"), "fallback": bool(meta.get("fallback")), "error": meta.get("error"),
             "output": bool(meta.get("output")), "cached": bool(meta.get("cached")), "notes": meta.get("notes") or [],
-            "mesh": meta.get("mesh")}
+            "mesh": meta.get("mesh"), "ordered": meta.get("ordered")}
