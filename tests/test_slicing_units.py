@@ -178,3 +178,13 @@ def test_price_breakdown():
     tiny = pricing.price_model(1, 60, cost_per_kg=Decimal("30"), hourly_rate=Decimal("4"), setup_fee=Decimal("0"),
                                margin_percent=Decimal("0"), minimum_price=Decimal("10"))
     assert tiny.unit_price == Decimal("10.00") and tiny.minimum_applied
+
+
+def test_an_open_mesh_is_measured_by_its_convex_hull():
+    """Real-world STLs are often not closed: such a model is measured (its hull's volume, an honest
+    upper bound), never refused with a server error (the review's open box: a 500 before)."""
+    box = samples.cube()
+    box.update_faces([i not in (0, 1) for i in range(len(box.faces))])  # two triangles of one side gone
+    info, kind = mesh.inspect(samples.stl(box), "open.stl", **LIMITS)
+    assert kind == "stl" and not info.watertight and info.triangles == 10
+    assert info.size_mm == (20.0, 20.0, 20.0) and info.volume_mm3 == pytest.approx(8000)
