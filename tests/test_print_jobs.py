@@ -11,11 +11,12 @@ from warehouse.tables.studio import studio_clients, studio_invoice_items, studio
 from warehouse.tables.studio_print import studio_printers
 
 
-def invoice_line(conn, tenant_id: str) -> int:
+def invoice_line(conn, tenant_id: str, status: str = "issued") -> int:
     client = conn.execute(sa.insert(studio_clients).values(tenant_id=tenant_id, name="Ada")
                           .returning(studio_clients.c.id)).scalar_one()
     invoice = conn.execute(sa.insert(studio_invoices).values(tenant_id=tenant_id, client_id=client, number=1,
-                                                             document_number="INV-1").returning(studio_invoices.c.id)
+                                                             document_number="INV-1", status=status)
+                           .returning(studio_invoices.c.id)
                            ).scalar_one()
     return conn.execute(sa.insert(studio_invoice_items).values(
         tenant_id=tenant_id, invoice_id=invoice, position=1, description="3D print: cube.stl", quantity=2,
@@ -53,3 +54,12 @@ def test_job_lifecycle_and_printer_status(engine, tenant_id):
         assert printer_status(conn, ids["printer"]) == "idle"
     with pytest.raises(print_jobs.JobStateError), engine.begin() as conn:  # finished stays finished
         print_jobs.finish(conn, tenant_id, first, failed="late")
+
+
+@pytest.mark.parametrize("status", ["draft", "void"])
+def test_a_draft_or_void_invoice_is_not_printed(engine, tenant_id, status):
+    make_studio(engine, tenant_id)
+    with engine.begin() as conn:
+        item = invoice_line(conn, tenant_id, status)
+        with pytest.raises(print_jobs.JobStateError, match=status):
+            print_jobs.queue(conn, tenant_id, item)

@@ -15,7 +15,7 @@ from people.users import create_user, grant
 from studio.activity import Actor
 from studio.clients import create_client
 from studio.db import writing
-from studio.invoices import create_invoice
+from studio.invoices import create_invoice, issue_invoice
 from tests.api_storefront import settings_for
 from tests.people_world import PASSWORD, PASSWORDS, bearer, sign_in
 from tests.studio_storage import FolderStorage
@@ -39,6 +39,7 @@ def world(engine, warehouse_url, tenant_id, tmp_path):
         invoice = create_invoice(conn, tenant_id, client, [
             {"description": "3D print: cube.stl", "quantity": 2, "unit_price": "20.00", "discount_percent": 0,
              "tax_rate": None}], Actor("staff", None))
+        issue_invoice(conn, tenant_id, invoice, Actor("staff", None))  # a draft's lines are not printed
         item = conn.execute(sa.select(studio_invoice_items.c.id).where(
             studio_invoice_items.c.tenant_id == tenant_id, studio_invoice_items.c.invoice_id == invoice)).scalar_one()
     app = create_app(settings_for(warehouse_url, 8000), engine, storage=FolderStorage(tmp_path))

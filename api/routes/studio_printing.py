@@ -270,6 +270,8 @@ def create_job(body: JobIn, access: Manager, engine: EngineDep) -> dict[str, Any
                                       grams=float(body.grams) if body.grams is not None else None)
         except LookupError as exc:
             raise Problem(404, "not-found", str(exc)) from None
+        except print_jobs.JobStateError as exc:
+            raise Problem(409, "print-job-state", str(exc)) from None
         return _job(conn, access.tenant_id, job_id)
 
 

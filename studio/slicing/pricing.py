@@ -84,7 +84,8 @@ def quick_order_lines(engine: sa.Engine, tenant_id: str, items: list[dict[str, A
             printer = catalog.printer(conn, tenant_id, settings.get("printerId"))
             material = catalog.material(conn, tenant_id, settings.get("materialId"))
             if printer.id is None or material.id is None:
-                raise catalog.CatalogError(f"{row.filename} was sliced without a printer and material to price it by")
+                raise NotSliced(f"{row.filename} was sliced without a printer and material to price it by: "
+                                "slice it again naming printerId and materialId")
             quantity = int(item.get("quantity", 1))
             metrics = meta["metrics"]
             price = price_model(metrics["grams"], metrics["timeSec"], cost_per_kg=material.cost_per_kg,

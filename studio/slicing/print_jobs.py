@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from warehouse.tables.studio import studio_invoice_items
+from warehouse.tables.studio import studio_invoice_items, studio_invoices
 from warehouse.tables.studio_print import studio_materials, studio_print_jobs as jobs, studio_printers as printers
 from warehouse.types import now_utc
 
@@ -27,7 +27,8 @@ def queue(conn: sa.Connection, tenant_id: str, invoice_item_id: int, *, quantity
           printer_id: int | None = None, material_id: int | None = None, estimated_s: int | None = None,
           grams: float | None = None) -> int:
     """A queued job for one line of this studio's invoice."""
-    item = conn.execute(sa.select(studio_invoice_items.c.id).where(
+    item = conn.execute(sa.select(studio_invoice_items.c.id, studio_invoices.c.status, studio_invoices.c.document_number)
+                        .join(studio_invoices, studio_invoices.c.id == studio_invoice_items.c.invoice_id).where(
         studio_invoice_items.c.tenant_id == tenant_id, studio_invoice_items.c.id == invoice_item_id)).first()
     if item is None:
         raise LookupError(f"this studio has no invoice line {invoice_item_id}")
@@ -35,6 +36,8 @@ def queue(conn: sa.Connection, tenant_id: str, invoice_item_id: int, *, quantity
         if row_id is not None and conn.execute(sa.select(table.c.id).where(
                 table.c.tenant_id == tenant_id, table.c.id == row_id)).first() is None:
             raise LookupError(f"this studio has no {what} {row_id}")
+    if item.status in ("draft", "void"):
+        raise JobStateError(f"invoice {item.document_number} is {item.status}: only an issued invoice's lines are printed")
     return conn.execute(sa.insert(jobs).values(
         tenant_id=tenant_id, invoice_item_id=invoice_item_id, printer_id=printer_id, material_id=material_id,
         quantity=quantity, estimated_s=estimated_s, grams=grams).returning(jobs.c.id)).scalar_one()

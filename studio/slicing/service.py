@@ -30,6 +30,7 @@ from resources.storage import TMP, NotFound, Storage, tmp_key
 from studio.slicing import catalog, estimate, mesh, runner
 from studio.slicing.leases import FileLeases, Slots
 from studio.slicing.options import SliceOptions
+from studio.slicing.orders import ordered
 from studio.slicing.settings import SlicerSettings
 from warehouse.tables.studio_print import studio_slice_cache as cache, studio_tmp_files as files
 from warehouse.types import now_utc
@@ -106,6 +107,9 @@ class SliceService:
         """Ask for a slice: due now, or completed at once from the cache. Asking again for the same
         slice while it runs changes nothing; other settings while it runs: :class:`SliceConflict`."""
         row = self.get(tenant_id, file_id, owner)
+        if ordered(row["metadata"]):
+            raise SliceConflict("this model is on a quote already: its slice is the one the quote was priced by; "
+                                "upload it again to slice it otherwise")
         with self.engine.connect() as conn:
             printer = catalog.printer(conn, tenant_id, printer_id)
             material = catalog.material(conn, tenant_id, material_id)
