@@ -57,10 +57,16 @@ def resolve(bin_name: str) -> str:
 def support_styles(binary: str) -> frozenset[str]:
     """The support styles this slicer accepts, read from its own help (cached per binary)."""
     try:
-        out = subprocess.run([binary, "--help-fff"], capture_output=True, text=True, timeout=30,
-                             start_new_session=True).stdout
-    except (OSError, subprocess.SubprocessError):
+        proc = subprocess.Popen([binary, "--help-fff"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
         return frozenset()
+    try:
+        out = proc.communicate(timeout=30)[0].decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        return frozenset()
+    finally:
+        kill_group(proc)  # like a slice: the whole group, children of a slicer that hangs included
     match = re.search(r"--support-material-style.*?\(([^)]*);\s*default", out, re.S)
     return frozenset(s.strip() for s in match.group(1).split(",")) if match else frozenset()
 
