@@ -209,3 +209,20 @@ def test_who_may_do_what(client, engine, studio, people):
     with engine.connect() as conn:
         assert conn.execute(sa.select(studio_invoices.c.amount_paid).where(
             studio_invoices.c.id == invoice_id)).scalar_one() == 0
+
+
+def test_a_reference_used_again_for_another_amount_is_a_conflict_naming_the_first(client, engine, studio, people):
+    invoice_id = make_invoice(engine, studio)
+    owner = headers(client, people, "owner")
+    url = f"/studios/{studio.tenant_id}/invoices/{invoice_id}/payments"
+    first = client.post(url, headers=owner, json={"method": "BANK_TRANSFER", "amount": "20.00", "reference": "CBA 1"})
+    assert first.status_code == 201, first.text
+    paid_id = first.json()["payment"]["id"]
+    other = client.post(url, headers=owner, json={"method": "BANK_TRANSFER", "amount": "30.00", "reference": "CBA 1"})
+    assert other.status_code == 409 and other.json()["type"].endswith("/payment-reference-reused"), other.text
+    assert f"Payment {paid_id} " in other.json()["detail"] and "20.00 AUD" in other.json()["detail"]
+    same = client.post(url, headers=owner, json={"method": "BANK_TRANSFER", "amount": "20", "reference": "CBA 1"})
+    assert same.status_code == 200 and same.json()["payment"]["id"] == paid_id  # a retry: the first, unchanged
+    assert D(same.json()["invoice"]["balance_due"]) == 90
+    other_method = client.post(url, headers=owner, json={"method": "CASH", "amount": "30.00", "reference": "CBA 1"})
+    assert other_method.status_code == 201  # the reference is the method's own

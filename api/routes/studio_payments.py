@@ -138,9 +138,10 @@ def _refused(exc: ledger.LedgerError) -> Problem:
 
 
 @router.post("/payments", response_model=Recorded, status_code=201, responses={
-    200: {"description": "Already recorded (same method and reference): the first record, unchanged.",
+    200: {"description": "Already recorded (same method, reference and amount): the first record, unchanged.",
           "model": Recorded},
-    **STAFF_RESPONSES, **problem_responses((409, "The invoice takes no payment (a draft, void or paid)."))})
+    **STAFF_RESPONSES, **problem_responses((409, "The invoice takes no payment (a draft, void or paid), or this "
+                                                 "method and reference were recorded for another amount."))})
 def record_payment(tenant: str, invoice_id: InvoiceId, body: ManualPayment, access: Staff, services: ServicesDep,
                    request: Request, response: Response) -> Recorded:
     """Record a payment received outside Stripe (bank transfer, cash, …); never more than the balance due.
