@@ -15,11 +15,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from people.users import create_user, grant
 from studio import ledger
+from studio.activity import Actor
+from studio.business import save_business
 from tests.api_storefront import settings_for
 from tests.people_world import PASSWORD, PASSWORDS, bearer, sign_in
 from tests.studio_pay_world import invoice_row, make_invoice, make_studio
 from warehouse.tables.core import tenant_connections
 from warehouse.tables.studio import studio_invoices
+from warehouse.tenants import add_tenant
 
 D = Decimal
 
@@ -201,8 +204,14 @@ def test_who_may_do_what(client, engine, studio, people):
     # a draft is not the client's yet
     draft = make_invoice(engine, studio, status="draft")
     assert client.get(f"/studios/{studio.tenant_id}/invoices/{draft}/payments", headers=ada).status_code == 403
-    # staff of one studio are nobody on another
+    # staff of one studio are nobody on another; a tenant that is no studio has no studio routes
     admin = headers(client, people, "admin")
+    other = client.get(f"/studios/{studio.tenant_id}-x/invoices/{invoice_id}/payments",
+                       headers=headers(client, people, "owner"))
+    assert other.status_code == 404 and other.json()["type"].endswith("/studio-not-found")
+    with engine.begin() as conn:
+        add_tenant(conn, f"{studio.tenant_id}-x", "Another studio")
+        save_business(conn, f"{studio.tenant_id}-x", Actor("system"), name="Another studio")
     assert client.get(f"/studios/{studio.tenant_id}-x/invoices/{invoice_id}/payments",
                       headers=headers(client, people, "owner")).status_code == 403
     assert client.get(f"{url}/payments", headers=admin).status_code == 200

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import Instant, ServicesDep
+from api.deps import Instant, STUDIO_ONLY, ServicesDep
 from api.problems import Problem, problem_responses
 from api.staff import STAFF_RESPONSES, AuthDep, ReadConn, bearer, forbidden, require, unauthorised
 from people.auth import Access
@@ -24,7 +24,8 @@ from studio import ledger
 from studio.checkout import CheckoutLink
 from warehouse.tables.studio import studio_clients, studio_invoices
 
-router = APIRouter(prefix="/studios/{tenant}/invoices/{invoice_id}", tags=["studio: payments"])
+router = APIRouter(prefix="/studios/{tenant}/invoices/{invoice_id}", tags=["studio: payments"],
+                   dependencies=STUDIO_ONLY)
 InvoiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MANAGE = "studio.manage"
 

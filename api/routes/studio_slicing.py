@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.deps import STUDIO_ONLY
 from api.problems import Problem, problem_responses
 from api.staff import STAFF_RESPONSES, require_any
 from api.uploads import uploads_to
@@ -27,7 +28,7 @@ from studio.slicing import catalog, mesh, pricing
 from studio.slicing.options import SliceOptions
 from studio.slicing.service import TERMINAL, DoesNotFit, FileNotFound, SliceConflict, SliceService, public
 
-router = APIRouter(prefix="/studios/{tenant}/slicing", tags=["studio: slicing"])
+router = APIRouter(prefix="/studios/{tenant}/slicing", tags=["studio: slicing"], dependencies=STUDIO_ONLY)
 View = Annotated[Access, Depends(require_any("studio.view", "studio.portal"))]
 FileId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 STREAM_S = 600  # an event stream ends after this long; the client reconnects (EventSource does)
