@@ -77,7 +77,7 @@ def test_the_session_is_the_seeds_and_is_reused_while_open_and_the_balance_uncha
     first = checkout(client, studio, invoice_id, owner)
     assert first.status_code == 200, first.text
     link = first.json()
-    assert not link["reused"] and D(link["amount"]) == D("110.00") and link["currency"] == "AUD"
+    assert not link["reused"] and link["amount"] == "110.00" and link["currency"] == "AUD"  # cents, as invoices
     session = studio.stripe().v1.checkout.sessions.retrieve(link["session_id"], params={"expand": ["line_items"]})
     assert session.mode == "payment" and session.payment_method_types == ["card"]
     assert session.amount_total == 11000 and session.currency == "aud" and session.url == link["url"]
@@ -181,8 +181,12 @@ def test_staff_record_manual_payments_never_above_the_balance(client, engine, st
     assert done.status_code == 201 and done.json()["invoice"]["status"] == "paid"
     replay = client.post(url, headers=owner, json=body)
     assert replay.status_code == 200 and replay.json()["payment"]["id"] == done.json()["payment"]["id"]
+    # money in cents, as the invoice views show it
+    assert (done.json()["payment"]["amount"], done.json()["invoice"]["total"]) == ("50.00", "110.00")
+    assert (done.json()["invoice"]["amount_paid"], done.json()["invoice"]["amount_refunded"]) == ("110.00", "0.00")
     listed = client.get(url, headers=owner).json()
-    assert [(p["method"], D(p["amount"])) for p in listed["payments"]] == [("CASH", 60), ("BANK_TRANSFER", 50)]
+    assert [(p["method"], p["amount"]) for p in listed["payments"]] == [("CASH", "60.00"), ("BANK_TRANSFER", "50.00")]
+    assert listed["invoice"]["balance_due"] == "0.00"
     assert listed["payments"][0]["recorded_by"] == people[1]["owner"]
     assert listed["invoice"]["status"] == "paid" and D(listed["invoice"]["balance_due"]) == 0
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.deps import Instant, STUDIO_ONLY, ServicesDep
 from api.problems import Problem, problem_responses
+from api.schemas import Amount
 from api.staff import STAFF_RESPONSES, AuthDep, ReadConn, bearer, forbidden, require, unauthorised
 from people.auth import Access
 from studio import ledger
@@ -86,7 +87,7 @@ class PaymentView(BaseModel):
     id: int
     kind: str
     method: str
-    amount: Decimal
+    amount: Amount
     currency: str
     processor_id: str | None
     reference: str | None
@@ -98,10 +99,10 @@ class PaymentView(BaseModel):
 class Balance(BaseModel):
     invoice_id: int
     status: str
-    total: Decimal
-    amount_paid: Decimal
-    amount_refunded: Decimal
-    balance_due: Decimal
+    total: Amount
+    amount_paid: Amount
+    amount_refunded: Amount
+    balance_due: Amount
     paid_at: dt.datetime | None
 
 
@@ -119,7 +120,7 @@ class Recorded(BaseModel):
 class CheckoutLinkView(BaseModel):
     url: str = Field(description="Stripe Checkout for the balance")
     session_id: str
-    amount: Decimal
+    amount: Amount
     currency: str
     expires_at: dt.datetime
     reused: bool = Field(description="the invoice's open session, handed out again")
