@@ -239,3 +239,17 @@ def test_a_reference_used_again_for_another_amount_is_a_conflict_naming_the_firs
     assert D(same.json()["invoice"]["balance_due"]) == 90
     other_method = client.post(url, headers=owner, json={"method": "CASH", "amount": "30.00", "reference": "CBA 1"})
     assert other_method.status_code == 201  # the reference is the method's own
+
+
+def test_a_control_character_in_a_payments_texts_is_refused_on_every_warehouse(client, engine, studio, people):
+    """A NUL is refused (422) before the warehouse sees it: PostgreSQL cannot store one, SQLite would."""
+    invoice_id = make_invoice(engine, studio)
+    owner = headers(client, people, "owner")
+    url = f"/studios/{studio.tenant_id}/invoices/{invoice_id}/payments"
+    for body in ({"method": "CASH", "amount": "5.00", "reference": "R\x001"},
+                 {"method": "CASH", "amount": "5.00", "note": "at the\x00 counter"}):
+        answer = client.post(url, headers=owner, json=body)
+        assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", answer.text
+    assert client.get(url, headers=owner).json()["payments"] == []
+    ok = client.post(url, headers=owner, json={"method": "CASH", "amount": "5.00", "note": "line one\nline two"})
+    assert ok.status_code == 201, ok.text

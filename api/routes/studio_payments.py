@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.deps import Instant, STUDIO_ONLY, ServicesDep
 from api.problems import Problem, problem_responses
-from api.schemas import Amount
+from api.schemas import Amount, Input
 from api.staff import STAFF_RESPONSES, AuthDep, ReadConn, bearer, forbidden, require, unauthorised
 from people.auth import Access
 from studio import ledger
@@ -63,7 +63,7 @@ Staff = Annotated[Access, Depends(require(MANAGE))]
 StaffOrClient = Annotated[Access, Depends(staff_or_client(MANAGE))]
 
 
-class ManualPayment(BaseModel):
+class ManualPayment(Input):  # Input: no unknown fields, no NUL (PostgreSQL cannot store one) in its texts
     method: Literal[ledger.MANUAL_METHODS] = Field(description="how the money came")  # type: ignore[valid-type]
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="no more than the balance due")
     currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="must be the invoice's (default)")
