@@ -88,6 +88,19 @@ def test_a_quote_from_draft_to_accepted_then_converted_to_an_invoice(world, engi
     assert log[0]["actor_id"] and log[3]["actor_id"] and log[0]["actor_id"] != log[3]["actor_id"]
 
 
+def test_a_quote_for_nothing_is_not_sent(world, engine):
+    """Its invoice could never be issued (``invoice-empty``), so the quote is refused first."""
+    c, s, as_ = world
+    base, owner = f"/studios/{s.tenant}", as_("tenant_owner")
+    empty = c.post(f"{base}/quotes", headers=owner, json={"client_id": s.client_id}).json()
+    refused = problem(c.post(f"{base}/quotes/{empty['id']}/send", headers=owner), 409, "quote-empty")
+    assert "add a priced line" in refused["detail"]
+    assert c.get(f"{base}/quotes/{empty['id']}", headers=owner).json()["status"] == "draft"
+    problem(c.post(f"{base}/quotes/{empty['id']}/accept", headers=owner), 409, "invalid-transition")
+    c.patch(f"{base}/quotes/{empty['id']}", headers=owner, json={"items": items("20.00")})
+    assert c.post(f"{base}/quotes/{empty['id']}/send", headers=owner).json()["status"] == "sent"
+
+
 def test_an_invoice_is_issued_sent_voided_and_never_voided_once_paid(world, engine):
     c, s, as_ = world
     base, owner = f"/studios/{s.tenant}", as_("tenant_owner")
