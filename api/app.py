@@ -89,6 +89,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
                          description=DESCRIPTION)
     app.state.services, app.state.settings, app.state.slicing = services, settings, slicing
     app.state.studio_payments = StudioPayments(services.engine, settings)
+    app.state.studios = set()  # tenants known to be studios (api.deps.require_studio)
     app.state.checkout_limiter = RateLimiter(settings.checkout_rate_per_s, settings.checkout_burst)
     app.state.pos_webhook_limiter = RateLimiter(settings.pos_webhook_rate_per_s, settings.pos_webhook_burst)
     app.state.people = Auth(services.engine, secret)

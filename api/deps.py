@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BeforeValidator
+from starlette.concurrency import run_in_threadpool
 
 from api.problems import Problem
 from api.ratelimit import RateLimiter
@@ -17,6 +18,7 @@ from commerce.services import Services
 from commerce.storefronts import Storefront
 from resources.storage import Storage
 from resources.storage.settings import StorageSettings
+from studio.business import is_studio
 
 
 def get_services(request: Request) -> Services:
@@ -77,6 +79,32 @@ def storefront_dep(example: str, summary: str):
 
     get.__annotations__ = {"tenant": tenant_slug(example, summary), "services": ServicesDep, "return": Storefront}
     return Annotated[Storefront, Depends(get)]
+
+
+StudioSlug = tenant_slug("print-sydney", "the demo's 3D-print studio")
+STUDIOS_REMEMBERED = 10_000
+
+
+async def require_studio(tenant: StudioSlug, request: Request) -> None:
+    """Only a studio (a tenant with business details) answers on its studio routes: for any other
+    tenant (a clinic, a shop, none) they are 404 ``studio-not-found``, before anything else. A
+    tenant stays a studio once it is one (its details are never removed), so each worker
+    remembers the studios it has seen and asks the warehouse only about the others."""
+    known: set[str] = request.app.state.studios
+
+    def look() -> bool:
+        with request.app.state.services.engine.connect() as conn:
+            return is_studio(conn, tenant)
+
+    if tenant in known:
+        return
+    if not await run_in_threadpool(look):
+        raise Problem(404, "studio-not-found", f"There is no studio {tenant[:64]!r}.")
+    if len(known) < STUDIOS_REMEMBERED:
+        known.add(tenant)
+
+
+STUDIO_ONLY = [Depends(require_studio)]  # a studio router's ``dependencies``
 
 
 def client_address(request: Request) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from starlette.responses import HTMLResponse
 
 from studio.ledger import PAYABLE
+from studio.money import price
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "issued": ("Payment due", "You can pay the balance by card below."),
@@ -76,7 +77,7 @@ def render(invoice: dict[str, Any], items: list[dict[str, Any]], business: str, 
         f"Due {invoice['due_date']:%d %b %Y}" if invoice.get("due_date") else "") if part)
     rows = "".join(
         f"<tr><td>{e(i['description'])}</td><td class=n>{i['quantity'].normalize():f}</td>"
-        f"<td class=n>{_money(i['unit_price'], cur)}</td>"
+        f"<td class=n>{price(i['unit_price']):,f} {cur}</td>"  # as stored: 0.335 is not 0.34
         f"<td class=n>{i['discount_percent'].normalize():f} %</td><td class=n>{_money(i['line_tax'], cur)}</td>"
         f"<td class=n>{_money(i['line_total'], cur)}</td></tr>" for i in items)
     totals = [("Subtotal", invoice["subtotal"]), ("Discount", -invoice["discount_total"]), ("GST", invoice["tax_total"]),

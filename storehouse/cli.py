@@ -451,7 +451,7 @@ def demo(
         from storehouse.demo_studio import STUDIO, demo_studio
 
         console.print(f"\n3D-print studio ({STUDIO}): clients, quotes and invoices in different states; sign in as")
-        for line in demo_studio(_engine(settings), settings.api_url):
+        for line in demo_studio(_engine(settings), settings.api_url, settings.sandbox_url):
             console.print(f"    {line}", soft_wrap=True)
         from storehouse.demo_storefront import STOREFRONT, buy_one_esim
 

@@ -58,50 +58,57 @@ class ApiServer:
 WEBHOOK_PATH = f"/shops/{STOREFRONT}/webhooks/stripe"
 
 
-def _stripe(engine: sa.Engine):
-    """The demo shop's Stripe connection and a client for its account."""
+def webhook_path(tenant: str) -> str:
+    """Where a demo tenant's Stripe events arrive: the shop's endpoint, or a studio's."""
+    return WEBHOOK_PATH if tenant == STOREFRONT else f"/studios/{tenant}/webhooks/stripe"
+
+
+def _stripe(engine: sa.Engine, tenant: str = STOREFRONT):
+    """A demo tenant's Stripe connection and a client for its account."""
     from warehouse.tenants import get_connection
 
     with engine.connect() as conn:
-        connection = get_connection(conn, STOREFRONT, "stripe")
+        connection = get_connection(conn, tenant, "stripe")
     if connection is None:
-        raise RuntimeError(f"demo tenant {STOREFRONT} has no stripe connection")
+        raise RuntimeError(f"demo tenant {tenant} has no stripe connection")
     return connection, stripe.StripeClient(connection.credentials["secret_key"],
                                            base_addresses={"api": connection.base_url}, max_network_retries=1)
 
 
-def _update_secrets(engine: sa.Engine, change) -> None:
-    """Store ``change(current signing secrets)`` as the shop's Stripe webhook secrets (read and
+def _update_secrets(engine: sa.Engine, change, tenant: str = STOREFRONT) -> None:
+    """Store ``change(current signing secrets)`` as the tenant's Stripe webhook secrets (read and
     written in one transaction, so an API serving meanwhile keeps every secret it still needs)."""
     from resources.stripe import webhook_secrets
     from warehouse.tenants import get_connection, set_connection
 
     with engine.begin() as conn:
-        connection = get_connection(conn, STOREFRONT, "stripe")
+        connection = get_connection(conn, tenant, "stripe")
         credentials = {k: v for k, v in connection.credentials.items() if k != "webhook_secret"}
         if secrets := change(list(webhook_secrets(connection))):
             credentials["webhook_secret"] = secrets
-        set_connection(conn, STOREFRONT, "stripe", connection.base_url, credentials, connection.options)
+        set_connection(conn, tenant, "stripe", connection.base_url, credentials, connection.options)
 
 
-def _create_endpoint(client, api_url: str):
+def _create_endpoint(client, api_url: str, tenant: str = STOREFRONT):
     from commerce.webhooks import HANDLED
 
-    return client.v1.webhook_endpoints.create(params={"url": api_url + WEBHOOK_PATH, "enabled_events": sorted(HANDLED)})
+    return client.v1.webhook_endpoints.create(params={"url": api_url + webhook_path(tenant),
+                                                      "enabled_events": sorted(HANDLED)})
 
 
-def connect_webhook(engine: sa.Engine, api_url: str) -> None:
-    """`storehouse up`: the shop's Stripe webhook endpoint for this API, and only its secret stored.
+def connect_webhook(engine: sa.Engine, api_url: str, tenant: str = STOREFRONT) -> None:
+    """`storehouse up`: a demo tenant's (the shop's, the studio's) Stripe webhook endpoint for
+    this API, and only its secret stored.
 
     `up` has just started the sandbox, which forgets endpoints when it stops: secrets stored
     before are for endpoints that no longer exist. An endpoint already at this very URL (an
     earlier call for the same API) is replaced; endpoints for other APIs are left alone."""
-    _, client = _stripe(engine)
+    _, client = _stripe(engine, tenant)
     for endpoint in client.v1.webhook_endpoints.list(params={"limit": 100}).data:
-        if endpoint.url == api_url + WEBHOOK_PATH:
+        if endpoint.url == api_url + webhook_path(tenant):
             client.v1.webhook_endpoints.delete(endpoint.id)
-    endpoint = _create_endpoint(client, api_url)
-    _update_secrets(engine, lambda _old: [endpoint.secret])
+    endpoint = _create_endpoint(client, api_url, tenant)
+    _update_secrets(engine, lambda _old: [endpoint.secret], tenant)
 
 
 @contextlib.contextmanager

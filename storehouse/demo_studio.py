@@ -1,7 +1,10 @@
 """The demo's 3D-print studio (seed 002): a studio tenant in AUD with its ABN, GST and bank details,
 a few clients, and quotes and invoices in different states, paid and partly paid ones among them
 (manual payments through ``studio.ledger``, the one place money changes); its owner and one client
-sign in.
+sign in. Its Stripe account (own key on the sandbox, webhook endpoint at this API and its
+signing secret) and its Resend account are connected the way the shop demo's are
+(``storehouse.demo``, ``storehouse.demo_storefront.connect_webhook``), so invoices can be paid and
+emailed.
 
 Made once per warehouse: a demo run again finds the studio's documents and leaves them be.
 """
@@ -16,13 +19,15 @@ import sqlalchemy as sa
 from people.credentials import Passwords
 from people.settings import PeopleSettings
 from people.users import create_user, find_user, grant
+from storehouse.demo import ADDED_LATER, Connection
 from storehouse.demo_people import PASSWORD
+from storehouse.demo_storefront import connect_webhook
 from studio import clients, invoices, ledger, quotes
 from studio.activity import Actor
 from studio.business import save_business
 from studio.db import writing
 from warehouse.tables.studio import studio_quotes
-from warehouse.tenants import add_tenant
+from warehouse.tenants import add_tenant, get_connection, set_connection
 from warehouse.types import now_utc
 
 STUDIO = "print-sydney"
@@ -37,13 +42,22 @@ PRINT = {"description": "PLA print, 0.2 mm layers, 15 % infill (per part)", "qua
 RESIN = {"description": "Resin miniature, 0.05 mm", "quantity": "4", "unit_price": "42.00", "discount_percent": "10"}
 DESIGN = {"description": "CAD design time (hours)", "quantity": "2.5", "unit_price": "95.00"}
 POST = {"description": "Express post", "quantity": "1", "unit_price": "14.95", "tax_rate": "0"}
+CONNECTIONS = [Connection("stripe", "/stripe", {"secret_key": "sk_test_print_sydney_demo"}),
+               Connection("resend", "/resend", {"api_key": "re_sandbox_storehouse_key"},
+                          {"from": f"{BUSINESS['name']} <{BUSINESS['email']}>"})]
 
 
-def demo_studio(engine: sa.Engine, public_url: str) -> list[str]:
-    """Make the studio (once); the lines telling what it holds and how to sign in to it."""
+def demo_studio(engine: sa.Engine, public_url: str, sandbox_url: str) -> list[str]:
+    """Make the studio (once) and connect it to the sandbox's Stripe and Resend (every run: the
+    sandbox forgets webhook endpoints when it stops); the lines telling what it holds and how to
+    sign in to it."""
     staff = Actor("system")
     with engine.begin() as conn:
         add_tenant(conn, STUDIO, BUSINESS["name"])
+        for c in CONNECTIONS:
+            before = get_connection(conn, STUDIO, c.system)
+            kept = {k: before.credentials[k] for k in ADDED_LATER if before and k in before.credentials}
+            set_connection(conn, STUDIO, c.system, f"{sandbox_url}{c.path}", {**c.credentials, **kept}, c.options)
         made = conn.execute(sa.select(sa.func.count()).where(studio_quotes.c.tenant_id == STUDIO)).scalar_one()
     if not made:
         with writing(engine) as conn:
@@ -72,6 +86,7 @@ def demo_studio(engine: sa.Engine, public_url: str) -> list[str]:
             _pay(conn, invoices.issue_invoice(conn, STUDIO, paid, staff), "BANK_TRANSFER", None, "CBA 20261201-0042")
             partly = invoices.create_invoice(conn, STUDIO, mia, [DESIGN, RESIN], staff)
             _pay(conn, invoices.send_invoice(conn, STUDIO, partly, staff), "CASH", Decimal("150.00"), "Receipt 0117")
+    connect_webhook(engine, public_url, STUDIO)
     lines = _users(engine)
     lines.append(f"then:    curl -s -H 'Authorization: Bearer <access_token>' {public_url}/studios/{STUDIO}/quotes")
     lines.append(f"         (a client: {public_url}/studios/{STUDIO}/portal/invoices)")

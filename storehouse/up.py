@@ -86,21 +86,24 @@ def _stop(services: list[Service]) -> None:
 
 
 def _connect_demo_storefront(console: Console, settings: Settings) -> None:
-    """Point the demo shop's Stripe webhook at this API (the sandbox forgets it when it stops)."""
+    """Point the demo shop's and the demo studio's Stripe webhooks at this API (the sandbox
+    forgets them when it stops)."""
     import sqlalchemy as sa
 
     from resources.warehouse import engine_for
     from storehouse.demo_storefront import STOREFRONT, connect_webhook
+    from storehouse.demo_studio import STUDIO
     from warehouse.tenants import get_connection
 
     engine = engine_for(settings.warehouse_url)
     try:
-        with engine.connect() as conn:
-            stripe = get_connection(conn, STOREFRONT, "stripe")
-        if stripe is None or not stripe.base_url.startswith(settings.sandbox_url):
-            return
-        connect_webhook(engine, settings.api_url)
-        console.print(f"[green]✓[/] {STOREFRONT}'s Stripe webhook points at {settings.api_url}: checkouts complete")
+        for tenant, what in ((STOREFRONT, "checkouts complete"), (STUDIO, "invoices paid online settle")):
+            with engine.connect() as conn:
+                stripe = get_connection(conn, tenant, "stripe")
+            if stripe is None or not stripe.base_url.startswith(settings.sandbox_url):
+                continue
+            connect_webhook(engine, settings.api_url, tenant)
+            console.print(f"[green]✓[/] {tenant}'s Stripe webhook points at {settings.api_url}: {what}")
     except sa.exc.SQLAlchemyError as exc:  # no warehouse yet: nothing registered to connect
         console.print(f"[yellow]![/] demo shop not connected ({type(exc).__name__}); run `storehouse demo` first")
     finally:

@@ -33,6 +33,13 @@ def get_business(conn: sa.Connection, tenant_id: str) -> dict[str, Any]:
             "tenant_id": tenant_id, "name": name or tenant_id, "updated_at": None}
 
 
+def is_studio(conn: sa.Connection, tenant_id: str) -> bool:
+    """A tenant is a studio once it has business details (``save_business``: the demo, or its
+    staff's ``PUT /studios/{tenant}/business``); every other studio route is closed to the rest."""
+    return conn.execute(sa.select(studio_business.c.tenant_id).where(studio_business.c.tenant_id == tenant_id)
+                        ).first() is not None
+
+
 def save_business(conn: sa.Connection, tenant_id: str, actor: Actor, **fields: Any) -> dict[str, Any]:
     """Set the given fields (the others keep their value); returns the details now."""
     unknown = set(fields) - set(FIELDS)

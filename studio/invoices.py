@@ -17,6 +17,7 @@ from studio.activity import Actor
 from studio.business import get_business
 from studio.documents import INVOICE, create_document, effective_status, load, read, today, transition, update_draft
 from studio.errors import StudioError, bad_state
+from studio.money import cents
 from warehouse.types import now_utc
 
 
@@ -73,11 +74,18 @@ def send_invoice(conn: sa.Connection, tenant_id: str, invoice_id: int, actor: Ac
 
 def void_invoice(conn: sa.Connection, tenant_id: str, invoice_id: int, actor: Actor,
                  reason: str | None = None) -> dict[str, Any]:
-    """Draft or issued (overdue too) → void; voiding a void invoice changes nothing."""
+    """Draft or issued (overdue too) → void; voiding a void invoice changes nothing. One that has
+    taken money (partly or fully paid, not all refunded) is refused as such, whatever its status."""
     row = load(conn, INVOICE, tenant_id, invoice_id, lock=True)
     if row["status"] == "void":
         return read(conn, INVOICE, tenant_id, invoice_id)
-    if row["status"] not in ("draft", "issued") or row["amount_paid"] > row["amount_refunded"]:
+    held = row["amount_paid"] - row["amount_refunded"]
+    if held > 0:
+        raise StudioError(409, "invoice-has-payments",
+                          f"Invoice {row['document_number']} has taken {cents(held)} {row['currency']} in payments: "
+                          f"an invoice that has taken money cannot be voided.",
+                          status_now=effective_status(INVOICE, row), amount_paid=str(cents(held)))
+    if row["status"] not in ("draft", "issued"):
         raise bad_state("invoice", effective_status(INVOICE, row), "voided", ("draft", "issued", "overdue"))
     transition(conn, INVOICE, tenant_id, invoice_id, actor, "voided", status="void", voided_at=now_utc(),
                balance_due=0, detail={"reason": reason} if reason else None)

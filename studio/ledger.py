@@ -70,6 +70,12 @@ class InvalidAmount(LedgerError):
     code, status = "invalid-amount", 422
 
 
+class ReferenceReused(LedgerError):
+    """A manual payment's method and reference name one already recorded, but for another amount:
+    not a retry of it (that would be answered with it), so neither recorded nor silently dropped."""
+    code, status = "payment-reference-reused", 409
+
+
 @dataclass(frozen=True)
 class Recorded:
     payment: dict[str, Any]
@@ -143,6 +149,11 @@ def record(conn: sa.Connection, tenant_id: str, invoice_id: int, *, kind: str, m
             p.tenant_id == tenant_id, p.invoice_id == invoice_id, p.kind == kind, p.method == method,
             p.reference == reference)).mappings().first()
         if existing is not None:
+            if Decimal(amount) != existing["amount"]:
+                raise ReferenceReused(
+                    f"{kind.capitalize()} {existing['id']} on this invoice has method {method} and reference "
+                    f"{reference!r} but {money(existing['amount'], existing['currency'])}, not "
+                    f"{money(Decimal(amount), existing['currency'])}; give this one its own reference.")
             return Recorded(dict(existing), invoice, created=False)
     amount = _check_amount(amount)
     currency = currency.upper()

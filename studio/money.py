@@ -35,6 +35,13 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def price(value: Decimal) -> Decimal:
+    """A unit price as stored (up to 4 places), with at least cents: 0.335 stays 0.335 (the line's
+    total is rounded, the price is not), 18.5000 reads 18.50."""
+    value = Decimal(value).normalize()
+    return value.quantize(CENT) if value.as_tuple().exponent > -2 else value
+
+
 def decimal(value: Any, what: str) -> Decimal:
     try:
         out = value if isinstance(value, Decimal) else Decimal(str(value))

@@ -48,6 +48,8 @@ def send_quote(conn: sa.Connection, tenant_id: str, quote_id: int, actor: Actor)
     shown = effective_status(QUOTE, row)
     if shown not in ("draft", "sent"):
         raise bad_state("quote", shown, "sent", ("draft", "sent"))
+    if row["total"] <= 0:  # as an invoice for nothing cannot be issued: its accepted quote's invoice could not be
+        raise StudioError(409, "quote-empty", "A quote for nothing cannot be sent: add a priced line first.")
     values: dict[str, Any] = {"status": "sent", "sent_at": now_utc()}
     if row["status"] == "draft":
         issued = row["issue_date"] or today()

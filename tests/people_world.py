@@ -15,6 +15,7 @@ from people.roles import ROLE_PERMISSIONS
 from people.users import create_key, create_user, grant, revoke, revoke_key
 from tests.api_storefront import settings_for
 from warehouse.tables.mx import invoice_lines, invoices, transactions
+from warehouse.tables.studio import studio_business
 from warehouse.tenants import add_tenant
 from warehouse.types import now_utc
 
@@ -62,6 +63,8 @@ def make_world(engine: sa.Engine, tenant_id: str, n: int = 12) -> World:
     with engine.begin() as conn:
         add_tenant(conn, world.own, "Downtown Medical")
         add_tenant(conn, world.foreign, "Northside Clinic")
+        for tenant in (world.own, world.foreign):  # studios too, so the matrix reaches the studio routes
+            conn.execute(sa.insert(studio_business).values(tenant_id=tenant, name=f"{tenant} studio"))
     seed_records(engine, world.own, n, "OWN")
     seed_records(engine, world.foreign, n, "FOREIGN")
     with engine.begin() as conn:

@@ -58,6 +58,8 @@ def test_demo_end_to_end_on_a_fresh_home_then_again(tmp_path):
         iccids = conn.execute(sa.text("select iccid from order_esims where tenant_id = 'numnaroad'")).scalars().all()
         sold = conn.execute(sa.text("select sum(provisioned) from mart_orders_daily where tenant_id = 'numnaroad'"))
         assert sold.scalar() == 2  # each purchase reached the marts: dbt built them after it
+        studio = conn.execute(sa.text("select system from tenant_connections where tenant_id = 'print-sydney'"))
+        assert sorted(studio.scalars()) == ["resend", "stripe"]  # its invoices can be paid and emailed
         for query in readme_queries():  # the README's example queries hold on the demo warehouse
             assert conn.execute(sa.text(query)).all(), query
     assert per_tenant == {"downtown-medical": 1500, "northside-clinic": 1200}

@@ -15,11 +15,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from people.users import create_user, grant
 from studio import ledger
+from studio.activity import Actor
+from studio.business import save_business
 from tests.api_storefront import settings_for
 from tests.people_world import PASSWORD, PASSWORDS, bearer, sign_in
 from tests.studio_pay_world import invoice_row, make_invoice, make_studio
 from warehouse.tables.core import tenant_connections
 from warehouse.tables.studio import studio_invoices
+from warehouse.tenants import add_tenant
 
 D = Decimal
 
@@ -74,7 +77,7 @@ def test_the_session_is_the_seeds_and_is_reused_while_open_and_the_balance_uncha
     first = checkout(client, studio, invoice_id, owner)
     assert first.status_code == 200, first.text
     link = first.json()
-    assert not link["reused"] and D(link["amount"]) == D("110.00") and link["currency"] == "AUD"
+    assert not link["reused"] and link["amount"] == "110.00" and link["currency"] == "AUD"  # cents, as invoices
     session = studio.stripe().v1.checkout.sessions.retrieve(link["session_id"], params={"expand": ["line_items"]})
     assert session.mode == "payment" and session.payment_method_types == ["card"]
     assert session.amount_total == 11000 and session.currency == "aud" and session.url == link["url"]
@@ -178,8 +181,12 @@ def test_staff_record_manual_payments_never_above_the_balance(client, engine, st
     assert done.status_code == 201 and done.json()["invoice"]["status"] == "paid"
     replay = client.post(url, headers=owner, json=body)
     assert replay.status_code == 200 and replay.json()["payment"]["id"] == done.json()["payment"]["id"]
+    # money in cents, as the invoice views show it
+    assert (done.json()["payment"]["amount"], done.json()["invoice"]["total"]) == ("50.00", "110.00")
+    assert (done.json()["invoice"]["amount_paid"], done.json()["invoice"]["amount_refunded"]) == ("110.00", "0.00")
     listed = client.get(url, headers=owner).json()
-    assert [(p["method"], D(p["amount"])) for p in listed["payments"]] == [("CASH", 60), ("BANK_TRANSFER", 50)]
+    assert [(p["method"], p["amount"]) for p in listed["payments"]] == [("CASH", "60.00"), ("BANK_TRANSFER", "50.00")]
+    assert listed["invoice"]["balance_due"] == "0.00"
     assert listed["payments"][0]["recorded_by"] == people[1]["owner"]
     assert listed["invoice"]["status"] == "paid" and D(listed["invoice"]["balance_due"]) == 0
 
@@ -201,11 +208,48 @@ def test_who_may_do_what(client, engine, studio, people):
     # a draft is not the client's yet
     draft = make_invoice(engine, studio, status="draft")
     assert client.get(f"/studios/{studio.tenant_id}/invoices/{draft}/payments", headers=ada).status_code == 403
-    # staff of one studio are nobody on another
+    # staff of one studio are nobody on another; a tenant that is no studio has no studio routes
     admin = headers(client, people, "admin")
+    other = client.get(f"/studios/{studio.tenant_id}-x/invoices/{invoice_id}/payments",
+                       headers=headers(client, people, "owner"))
+    assert other.status_code == 404 and other.json()["type"].endswith("/studio-not-found")
+    with engine.begin() as conn:
+        add_tenant(conn, f"{studio.tenant_id}-x", "Another studio")
+        save_business(conn, f"{studio.tenant_id}-x", Actor("system"), name="Another studio")
     assert client.get(f"/studios/{studio.tenant_id}-x/invoices/{invoice_id}/payments",
                       headers=headers(client, people, "owner")).status_code == 403
     assert client.get(f"{url}/payments", headers=admin).status_code == 200
     with engine.connect() as conn:
         assert conn.execute(sa.select(studio_invoices.c.amount_paid).where(
             studio_invoices.c.id == invoice_id)).scalar_one() == 0
+
+
+def test_a_reference_used_again_for_another_amount_is_a_conflict_naming_the_first(client, engine, studio, people):
+    invoice_id = make_invoice(engine, studio)
+    owner = headers(client, people, "owner")
+    url = f"/studios/{studio.tenant_id}/invoices/{invoice_id}/payments"
+    first = client.post(url, headers=owner, json={"method": "BANK_TRANSFER", "amount": "20.00", "reference": "CBA 1"})
+    assert first.status_code == 201, first.text
+    paid_id = first.json()["payment"]["id"]
+    other = client.post(url, headers=owner, json={"method": "BANK_TRANSFER", "amount": "30.00", "reference": "CBA 1"})
+    assert other.status_code == 409 and other.json()["type"].endswith("/payment-reference-reused"), other.text
+    assert f"Payment {paid_id} " in other.json()["detail"] and "20.00 AUD" in other.json()["detail"]
+    same = client.post(url, headers=owner, json={"method": "BANK_TRANSFER", "amount": "20", "reference": "CBA 1"})
+    assert same.status_code == 200 and same.json()["payment"]["id"] == paid_id  # a retry: the first, unchanged
+    assert D(same.json()["invoice"]["balance_due"]) == 90
+    other_method = client.post(url, headers=owner, json={"method": "CASH", "amount": "30.00", "reference": "CBA 1"})
+    assert other_method.status_code == 201  # the reference is the method's own
+
+
+def test_a_control_character_in_a_payments_texts_is_refused_on_every_warehouse(client, engine, studio, people):
+    """A NUL is refused (422) before the warehouse sees it: PostgreSQL cannot store one, SQLite would."""
+    invoice_id = make_invoice(engine, studio)
+    owner = headers(client, people, "owner")
+    url = f"/studios/{studio.tenant_id}/invoices/{invoice_id}/payments"
+    for body in ({"method": "CASH", "amount": "5.00", "reference": "R\x001"},
+                 {"method": "CASH", "amount": "5.00", "note": "at the\x00 counter"}):
+        answer = client.post(url, headers=owner, json=body)
+        assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", answer.text
+    assert client.get(url, headers=owner).json()["payments"] == []
+    ok = client.post(url, headers=owner, json={"method": "CASH", "amount": "5.00", "note": "line one\nline two"})
+    assert ok.status_code == 201, ok.text

@@ -2,12 +2,15 @@
 its owner and client can sign in and see them through the API."""
 
 import sqlalchemy as sa
+import stripe
 
 from storehouse.demo_people import PASSWORD
 from storehouse.demo_studio import STUDIO, demo_studio
+from resources.stripe import webhook_secrets
 from studio.business import get_business
 from tests.people_world import bearer, client, sign_in
 from warehouse.tables.studio import studio_invoices, studio_quotes
+from warehouse.tenants import get_connection
 
 
 def counts(engine) -> tuple[int, int]:
@@ -16,10 +19,11 @@ def counts(engine) -> tuple[int, int]:
                      for t in (studio_quotes, studio_invoices))
 
 
-def test_the_demo_studio_is_made_once_and_shows_its_documents(engine, warehouse_url):
-    lines = demo_studio(engine, "http://127.0.0.1:8000")
+def test_the_demo_studio_is_made_once_and_shows_its_documents(engine, warehouse_url, sandbox_reset):
+    lines = demo_studio(engine, "http://127.0.0.1:8000", sandbox_reset.url)
     made = counts(engine)
-    assert demo_studio(engine, "http://127.0.0.1:8000") == lines and counts(engine) == made == (4, 6)
+    assert demo_studio(engine, "http://127.0.0.1:8000", sandbox_reset.url) == lines
+    assert counts(engine) == made == (4, 6)
     with engine.connect() as conn:
         business = get_business(conn, STUDIO)
     assert (business["currency"], business["abn"], str(business["gst_rate"])) == ("AUD", "51 824 753 556", "0.1000")
@@ -38,3 +42,19 @@ def test_the_demo_studio_is_made_once_and_shows_its_documents(engine, warehouse_
         mine = c.get(f"/studios/{STUDIO}/portal/quotes", headers=me).json()["items"]
         assert {q["status"] for q in mine} == {"sent", "accepted"}  # Mia's, and no draft
         assert any(line.startswith("customer") for line in lines)
+
+
+def test_the_demo_studio_can_take_payments_and_send_email(engine, sandbox_reset):
+    """Its Stripe account has one webhook endpoint at the API (a demo run again replaces it) and
+    that endpoint's signing secret stored, and it has a Resend account to email from."""
+    for _ in range(2):
+        demo_studio(engine, "http://127.0.0.1:8000", sandbox_reset.url)
+    with engine.connect() as conn:
+        stripe_account, resend = (get_connection(conn, STUDIO, s) for s in ("stripe", "resend"))
+    assert stripe_account is not None and resend is not None
+    assert stripe_account.base_url == f"{sandbox_reset.url}/stripe" and resend.base_url == f"{sandbox_reset.url}/resend"
+    account = stripe.StripeClient(stripe_account.credentials["secret_key"],
+                                  base_addresses={"api": stripe_account.base_url})
+    endpoints = account.v1.webhook_endpoints.list(params={"limit": 100}).data
+    assert [e.url for e in endpoints] == [f"http://127.0.0.1:8000/studios/{STUDIO}/webhooks/stripe"]
+    assert len(webhook_secrets(stripe_account)) == 1  # the replaced endpoint's secret is gone

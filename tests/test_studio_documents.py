@@ -88,6 +88,19 @@ def test_a_quote_from_draft_to_accepted_then_converted_to_an_invoice(world, engi
     assert log[0]["actor_id"] and log[3]["actor_id"] and log[0]["actor_id"] != log[3]["actor_id"]
 
 
+def test_a_quote_for_nothing_is_not_sent(world, engine):
+    """Its invoice could never be issued (``invoice-empty``), so the quote is refused first."""
+    c, s, as_ = world
+    base, owner = f"/studios/{s.tenant}", as_("tenant_owner")
+    empty = c.post(f"{base}/quotes", headers=owner, json={"client_id": s.client_id}).json()
+    refused = problem(c.post(f"{base}/quotes/{empty['id']}/send", headers=owner), 409, "quote-empty")
+    assert "add a priced line" in refused["detail"]
+    assert c.get(f"{base}/quotes/{empty['id']}", headers=owner).json()["status"] == "draft"
+    problem(c.post(f"{base}/quotes/{empty['id']}/accept", headers=owner), 409, "invalid-transition")
+    c.patch(f"{base}/quotes/{empty['id']}", headers=owner, json={"items": items("20.00")})
+    assert c.post(f"{base}/quotes/{empty['id']}/send", headers=owner).json()["status"] == "sent"
+
+
 def test_an_invoice_is_issued_sent_voided_and_never_voided_once_paid(world, engine):
     c, s, as_ = world
     base, owner = f"/studios/{s.tenant}", as_("tenant_owner")
@@ -109,9 +122,16 @@ def test_an_invoice_is_issued_sent_voided_and_never_voided_once_paid(world, engi
     with engine.begin() as conn:  # what studio.ledger does when the payment arrives
         conn.execute(sa.update(studio_invoices).where(studio_invoices.c.id == paid["id"])
                      .values(status="paid", amount_paid=11, balance_due=0))
-    refused = problem(c.post(f"{base}/invoices/{paid['id']}/void", headers=owner, json={}), 409, "invalid-transition")
-    assert refused["status_now"] == "paid"
+    refused = problem(c.post(f"{base}/invoices/{paid['id']}/void", headers=owner, json={}), 409, "invoice-has-payments")
+    assert refused["status_now"] == "paid" and refused["amount_paid"] == "11.00"
+    assert refused["detail"] == (f"Invoice {paid['document_number']} has taken 11.00 AUD in payments: an invoice that "
+                                 "has taken money cannot be voided.")
     problem(c.post(f"{base}/invoices/{paid['id']}/send", headers=owner), 409, "invalid-transition")
+    with engine.begin() as conn:  # partly paid: the same refusal, not "partially_paid cannot be voided"
+        conn.execute(sa.update(studio_invoices).where(studio_invoices.c.id == paid["id"])
+                     .values(status="partially_paid", amount_paid=5, balance_due=6))
+    refused = problem(c.post(f"{base}/invoices/{paid['id']}/void", headers=owner, json={}), 409, "invoice-has-payments")
+    assert refused["status_now"] == "partially_paid" and "has taken 5.00 AUD" in refused["detail"]
 
     voided = c.post(f"{base}/invoices/{inv['id']}/void", headers=owner, json={"reason": "duplicate"})
     assert voided.status_code == 200 and voided.json()["status"] == "void" and voided.json()["balance_due"] == "0.00"

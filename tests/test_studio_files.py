@@ -27,8 +27,8 @@ from resources.storage.settings import StorageSettings
 from tests.api_storefront import settings_for
 from tests.s3_server import MotoServer
 from warehouse.db import make_engine
-from warehouse.tables.studio import studio_activity_logs, studio_attachments, studio_clients, studio_invoices, \
-    studio_order_files
+from warehouse.tables.studio import studio_activity_logs, studio_attachments, studio_business, studio_clients, \
+    studio_invoices, studio_order_files
 from warehouse.tenants import add_tenant
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -55,6 +55,8 @@ def make_studio(engine: sa.Engine, tenant_id: str) -> Studio:
     with engine.begin() as conn:
         add_tenant(conn, s.tenant, "3D Print Sydney")
         add_tenant(conn, s.other, "Other Prints")
+        for tenant, name in ((s.tenant, "3D Print Sydney"), (s.other, "Other Prints")):
+            conn.execute(sa.insert(studio_business).values(tenant_id=tenant, name=name))
 
         def client(name: str, tenant: str) -> int:
             return conn.execute(sa.insert(studio_clients).values(tenant_id=tenant, name=name)

@@ -174,3 +174,12 @@ def test_a_refund_made_at_stripe_restores_the_balance_through_the_webhook(api, s
     # shuffled, the 35.00 total may come before the 10.00 one: one row or two, never more money
     assert [(k, p) for k, p, _ in rows if k == "payment"] == [("payment", intent)]
     assert sum(a for k, _, a in rows if k == "refund") == Decimal("35.00")
+
+
+def test_the_page_shows_unit_prices_as_stored_and_amounts_in_cents(api, studio, engine):
+    invoice_id = make_invoice(engine, studio, lines=(("Washer", "100", "0.335"), ("Bracket", "2", "1250.5")))
+    page = httpx.get(link(api, studio, invoice_id), timeout=30)
+    assert page.status_code == 200
+    assert "<td class=n>0.335 AUD</td>" in page.text and "0.34 AUD" not in page.text
+    assert "<td class=n>1,250.50 AUD</td>" in page.text  # at least cents
+    assert "<td class=n>36.85 AUD</td>" in page.text  # the line's total (33.50 + GST), in cents

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from api import metrics
-from api.deps import RawBody, ServicesDep, StorefrontDep
+from api.deps import STUDIO_ONLY, RawBody, ServicesDep, StorefrontDep
 from api.problems import Problem, problem_responses
 from api.schemas import WebhookAck
 from resources.stripe import (
@@ -39,7 +39,8 @@ def stripe_webhook(storefront: StorefrontDep, services: ServicesDep, body: RawBo
     return _receive(storefront, services, body, request, stripe_signature)
 
 
-@router.post("/studios/{tenant}/webhooks/stripe", response_model=WebhookAck, responses=RESPONSES)
+@router.post("/studios/{tenant}/webhooks/stripe", response_model=WebhookAck, responses=RESPONSES,
+             dependencies=STUDIO_ONLY)
 def studio_stripe_webhook(storefront: StorefrontDep, services: ServicesDep, body: RawBody, request: Request,
                           stripe_signature: Signature = None) -> WebhookAck:
     """Accept one signed Stripe event for this studio (the same dispatcher as the shop's endpoint)."""

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from api.deps import EngineDep
+from api.deps import EngineDep, STUDIO_ONLY
 from api.problems import problem_responses
 from api.staff import STAFF_RESPONSES, ReadConn, require
 from api.studio_schemas import InvoicePage, InvoiceView, MessageIn, MessageView, QuotePage, QuoteView
@@ -21,7 +21,7 @@ from studio.activity import Actor
 from studio.db import writing
 from studio.documents import INVOICE, QUOTE, list_documents
 
-router = APIRouter(prefix="/studios/{tenant}/portal", tags=["studio: client portal"])
+router = APIRouter(prefix="/studios/{tenant}/portal", tags=["studio: client portal"], dependencies=STUDIO_ONLY)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**63 - 1)]

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from api.deps import EngineDep, StorageDep, StorageSettingsDep
+from api.deps import EngineDep, STUDIO_ONLY, StorageDep, StorageSettingsDep
 from api.problems import problem_responses
 from api.staff import STAFF_RESPONSES, ReadConn, require
 from api.uploads import MULTIPART_BODY, form_file, uploads_to
@@ -31,7 +31,7 @@ from resources.storage import ATTACHMENTS, ORDER_FILES
 from studio import files
 from studio.files import NOBODY, Caller
 
-router = APIRouter(prefix="/studios/{tenant}", tags=["studio: files"])
+router = APIRouter(prefix="/studios/{tenant}", tags=["studio: files"], dependencies=STUDIO_ONLY)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Viewer = Annotated[Access, Depends(require("studio.view"))]
 Manager = Annotated[Access, Depends(require("studio.manage"))]

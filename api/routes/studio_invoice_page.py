@@ -21,6 +21,8 @@ from resources.stripe import account_for
 from studio import ledger
 from warehouse.tables.studio import studio_business, studio_clients, studio_invoice_items, studio_invoices
 
+# No STUDIO_ONLY here: a tenant that is no studio has no invoice, so its pages are this page's
+# own 404 (HTML, for the browser the link was opened in), like a wrong token.
 router = APIRouter(prefix="/studios/{tenant}/public/invoices/{invoice_id}", tags=["studio: client invoice page"])
 InvoiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Token = Annotated[str | None, Query(max_length=128, description="the link's token")]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from api.deps import EngineDep, StorageDep, StorageSettingsDep
+from api.deps import EngineDep, STUDIO_ONLY, StorageDep, StorageSettingsDep
 from api.problems import problem_responses
 from api.routes.studio_staff import staff
 from api.staff import STAFF_RESPONSES, require
@@ -22,7 +22,7 @@ from resources.storage import LOGO_TYPES
 from resources.storage.uploads import MAX_LOGO_BYTES, check_logo
 from studio.logo import save_logo
 
-router = APIRouter(tags=["studio: staff"])
+router = APIRouter(tags=["studio: staff"], dependencies=STUDIO_ONLY)
 
 
 async def _body(request: Request) -> bytes:

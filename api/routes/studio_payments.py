@@ -16,15 +16,17 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import Instant, ServicesDep
+from api.deps import Instant, STUDIO_ONLY, ServicesDep
 from api.problems import Problem, problem_responses
+from api.schemas import Amount, Input
 from api.staff import STAFF_RESPONSES, AuthDep, ReadConn, bearer, forbidden, require, unauthorised
 from people.auth import Access
 from studio import ledger
 from studio.checkout import CheckoutLink
 from warehouse.tables.studio import studio_clients, studio_invoices
 
-router = APIRouter(prefix="/studios/{tenant}/invoices/{invoice_id}", tags=["studio: payments"])
+router = APIRouter(prefix="/studios/{tenant}/invoices/{invoice_id}", tags=["studio: payments"],
+                   dependencies=STUDIO_ONLY)
 InvoiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MANAGE = "studio.manage"
 
@@ -61,7 +63,7 @@ Staff = Annotated[Access, Depends(require(MANAGE))]
 StaffOrClient = Annotated[Access, Depends(staff_or_client(MANAGE))]
 
 
-class ManualPayment(BaseModel):
+class ManualPayment(Input):  # Input: no unknown fields, no NUL (PostgreSQL cannot store one) in its texts
     method: Literal[ledger.MANUAL_METHODS] = Field(description="how the money came")  # type: ignore[valid-type]
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="no more than the balance due")
     currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="must be the invoice's (default)")
@@ -85,7 +87,7 @@ class PaymentView(BaseModel):
     id: int
     kind: str
     method: str
-    amount: Decimal
+    amount: Amount
     currency: str
     processor_id: str | None
     reference: str | None
@@ -97,10 +99,10 @@ class PaymentView(BaseModel):
 class Balance(BaseModel):
     invoice_id: int
     status: str
-    total: Decimal
-    amount_paid: Decimal
-    amount_refunded: Decimal
-    balance_due: Decimal
+    total: Amount
+    amount_paid: Amount
+    amount_refunded: Amount
+    balance_due: Amount
     paid_at: dt.datetime | None
 
 
@@ -118,7 +120,7 @@ class Recorded(BaseModel):
 class CheckoutLinkView(BaseModel):
     url: str = Field(description="Stripe Checkout for the balance")
     session_id: str
-    amount: Decimal
+    amount: Amount
     currency: str
     expires_at: dt.datetime
     reused: bool = Field(description="the invoice's open session, handed out again")
@@ -138,9 +140,10 @@ def _refused(exc: ledger.LedgerError) -> Problem:
 
 
 @router.post("/payments", response_model=Recorded, status_code=201, responses={
-    200: {"description": "Already recorded (same method and reference): the first record, unchanged.",
+    200: {"description": "Already recorded (same method, reference and amount): the first record, unchanged.",
           "model": Recorded},
-    **STAFF_RESPONSES, **problem_responses((409, "The invoice takes no payment (a draft, void or paid)."))})
+    **STAFF_RESPONSES, **problem_responses((409, "The invoice takes no payment (a draft, void or paid), or this "
+                                                 "method and reference were recorded for another amount."))})
 def record_payment(tenant: str, invoice_id: InvoiceId, body: ManualPayment, access: Staff, services: ServicesDep,
                    request: Request, response: Response) -> Recorded:
     """Record a payment received outside Stripe (bank transfer, cash, …); never more than the balance due.

@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep
+from api.deps import STUDIO_ONLY, ServicesDep
 from api.problems import Problem, problem_responses
 from api.routes.studio_client import client_of
 from api.routes.studio_staff import staff
@@ -32,7 +32,7 @@ from studio.pdf.cache import DocumentPdfs
 from studio.pdf.sending import SendRefused, send_document
 from studio.pdf.view import INVOICE, QUOTE
 
-router = APIRouter(tags=["studio: PDFs"])
+router = APIRouter(tags=["studio: PDFs"], dependencies=STUDIO_ONLY)
 STAFF, PORTAL = "/studios/{tenant}", "/studios/{tenant}/portal"
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PDF_RESPONSES = {**STAFF_RESPONSES,

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import EngineDep, StorageDep, StorageSettingsDep
+from api.deps import STUDIO_ONLY, EngineDep, StorageDep, StorageSettingsDep
 from api.problems import Problem, problem_responses
 from api.routes.studio_staff import IdempotencyKey, _replayed
 from api.routes.studio_files import client as portal_client
@@ -33,7 +33,7 @@ from studio.slicing import catalog, mesh, orders, pricing
 from studio.slicing.options import SliceOptions
 from studio.slicing.service import TERMINAL, DoesNotFit, FileNotFound, SliceConflict, SliceService, public
 
-router = APIRouter(prefix="/studios/{tenant}/slicing", tags=["studio: slicing"])
+router = APIRouter(prefix="/studios/{tenant}/slicing", tags=["studio: slicing"], dependencies=STUDIO_ONLY)
 View = Annotated[Access, Depends(require_any("studio.view", "studio.portal"))]
 Orderer = Annotated[Access, Depends(require_any("studio.manage", "studio.portal"))]
 FileId = Annotated[int, Path(ge=1, le=2**63 - 1)]

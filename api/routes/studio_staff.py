@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
-from api.deps import EngineDep
+from api.deps import EngineDep, STUDIO_ONLY
 from api.problems import problem_responses
 from api.staff import STAFF_RESPONSES, ReadConn, require
 from api.studio_schemas import (
@@ -30,6 +30,8 @@ from studio.idempotency import Created, create_once
 from warehouse.tables.studio import studio_clients, studio_invoices, studio_quotes
 
 router = APIRouter(prefix="/studios/{tenant}", tags=["studio: staff"])
+# Everything but the business details (whose PUT makes a tenant a studio): for studios only.
+documents = APIRouter(dependencies=STUDIO_ONLY)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
@@ -72,7 +74,7 @@ def put_business(body: BusinessIn, access: Manager, engine: EngineDep) -> dict:
 
 # -- clients -------------------------------------------------------------------------------
 
-@router.get("/clients", response_model=ClientPage, responses=STAFF_RESPONSES)
+@documents.get("/clients", response_model=ClientPage, responses=STAFF_RESPONSES)
 def list_clients(access: Viewer, conn: ReadConn, limit: Limit = 50, after: Cursor = None,
                  search: Annotated[str | None, Query(max_length=100)] = None,
                  include_archived: bool = False) -> ClientPage:
@@ -81,7 +83,7 @@ def list_clients(access: Viewer, conn: ReadConn, limit: Limit = 50, after: Curso
     return ClientPage(items=found, next_after=found[-1]["id"] if len(found) == limit else None)
 
 
-@router.post("/clients", response_model=ClientView, status_code=201, responses=STAFF_RESPONSES)
+@documents.post("/clients", response_model=ClientView, status_code=201, responses=STAFF_RESPONSES)
 def create_client(body: ClientIn, access: Manager, engine: EngineDep, response: Response,
                   idempotency_key: IdempotencyKey = None) -> dict:
     fields = body.model_dump(exclude_unset=True)
@@ -95,19 +97,19 @@ def create_client(body: ClientIn, access: Manager, engine: EngineDep, response: 
         return clients.get_client(conn, access.tenant_id, made.id)
 
 
-@router.get("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
+@documents.get("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
 def get_client(client_id: Id, access: Viewer, conn: ReadConn) -> dict:
     return clients.get_client(conn, access.tenant_id, client_id)
 
 
-@router.patch("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
+@documents.patch("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
 def update_client(client_id: Id, body: ClientPatch, access: Manager, engine: EngineDep) -> dict:
     with writing(engine) as conn:
         return clients.update_client(conn, access.tenant_id, client_id, staff(access),
                                      **body.model_dump(exclude_unset=True))
 
 
-@router.delete("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
+@documents.delete("/clients/{client_id}", response_model=ClientView, responses=STAFF_RESPONSES)
 def archive_client(client_id: Id, access: Manager, engine: EngineDep) -> dict:
     """Archive the client: hidden from lists, no new documents; their documents stay."""
     with writing(engine) as conn:
@@ -116,7 +118,7 @@ def archive_client(client_id: Id, access: Manager, engine: EngineDep) -> dict:
 
 # -- quotes --------------------------------------------------------------------------------
 
-@router.get("/quotes", response_model=QuotePage, responses=STAFF_RESPONSES)
+@documents.get("/quotes", response_model=QuotePage, responses=STAFF_RESPONSES)
 def list_quotes(access: Viewer, conn: ReadConn, status: QuoteStatus | None = None,
                 client_id: Cursor = None, limit: Limit = 50, before: Cursor = None) -> QuotePage:
     """Newest first; ``status`` as shown (``expired``: sent and past its valid-until date)."""
@@ -125,7 +127,7 @@ def list_quotes(access: Viewer, conn: ReadConn, status: QuoteStatus | None = Non
     return QuotePage(items=found, next_before=found[-1]["id"] if len(found) == limit else None)
 
 
-@router.post("/quotes", response_model=QuoteView, status_code=201, responses=WRITES)
+@documents.post("/quotes", response_model=QuoteView, status_code=201, responses=WRITES)
 def create_quote(body: QuoteIn, access: Manager, engine: EngineDep, response: Response,
                  idempotency_key: IdempotencyKey = None) -> dict:
     """A draft with the studio's next quote number; lines priced by the one rounding rule."""
@@ -140,12 +142,12 @@ def create_quote(body: QuoteIn, access: Manager, engine: EngineDep, response: Re
         return quotes.get_quote(conn, access.tenant_id, made.id)
 
 
-@router.get("/quotes/{quote_id}", response_model=QuoteView, responses=STAFF_RESPONSES)
+@documents.get("/quotes/{quote_id}", response_model=QuoteView, responses=STAFF_RESPONSES)
 def get_quote(quote_id: Id, access: Viewer, conn: ReadConn) -> dict:
     return quotes.get_quote(conn, access.tenant_id, quote_id)
 
 
-@router.patch("/quotes/{quote_id}", response_model=QuoteView, responses=WRITES)
+@documents.patch("/quotes/{quote_id}", response_model=QuoteView, responses=WRITES)
 def update_quote(quote_id: Id, body: QuotePatch, access: Manager, engine: EngineDep) -> dict:
     """Change a draft (``items`` replaces every line)."""
     fields = body.model_dump(exclude_unset=True, exclude={"items"})
@@ -154,7 +156,7 @@ def update_quote(quote_id: Id, body: QuotePatch, access: Manager, engine: Engine
                                    _items(body.items) if body.items is not None else None, **fields)
 
 
-@router.post("/quotes/{quote_id}/send", response_model=QuoteView, responses=WRITES)
+@documents.post("/quotes/{quote_id}/send", response_model=QuoteView, responses=WRITES)
 def send_quote(quote_id: Id, access: Manager, engine: EngineDep) -> dict:
     """Mark the quote sent (a draft: dated today, valid for the studio's validity period), for a
     quote delivered by other means: nothing is emailed (``POST …/email`` emails its PDF and marks it sent)."""
@@ -162,20 +164,20 @@ def send_quote(quote_id: Id, access: Manager, engine: EngineDep) -> dict:
         return quotes.send_quote(conn, access.tenant_id, quote_id, staff(access))
 
 
-@router.post("/quotes/{quote_id}/accept", response_model=QuoteView, responses=WRITES)
+@documents.post("/quotes/{quote_id}/accept", response_model=QuoteView, responses=WRITES)
 def accept_quote(quote_id: Id, access: Manager, engine: EngineDep) -> dict:
     """Record the client's acceptance (given by phone, say) of a sent quote that has not expired."""
     with writing(engine) as conn:
         return quotes.accept_quote(conn, access.tenant_id, quote_id, staff(access))
 
 
-@router.post("/quotes/{quote_id}/decline", response_model=QuoteView, responses=WRITES)
+@documents.post("/quotes/{quote_id}/decline", response_model=QuoteView, responses=WRITES)
 def decline_quote(quote_id: Id, access: Manager, engine: EngineDep) -> dict:
     with writing(engine) as conn:
         return quotes.decline_quote(conn, access.tenant_id, quote_id, staff(access))
 
 
-@router.post("/quotes/{quote_id}/convert", response_model=Converted, status_code=201,
+@documents.post("/quotes/{quote_id}/convert", response_model=Converted, status_code=201,
              responses={**WRITES, 200: {"model": Converted, "description": "Converted before: that same invoice"}})
 def convert_quote(quote_id: Id, access: Manager, engine: EngineDep, response: Response) -> Converted:
     """The accepted quote's invoice: a draft with its lines, linked both ways (201). Converting
@@ -189,7 +191,7 @@ def convert_quote(quote_id: Id, access: Manager, engine: EngineDep, response: Re
 
 # -- invoices ------------------------------------------------------------------------------
 
-@router.get("/invoices", response_model=InvoicePage, responses=STAFF_RESPONSES)
+@documents.get("/invoices", response_model=InvoicePage, responses=STAFF_RESPONSES)
 def list_invoices(access: Viewer, conn: ReadConn, status: InvoiceStatus | None = None,
                   client_id: Cursor = None, limit: Limit = 50, before: Cursor = None) -> InvoicePage:
     """Newest first; ``status`` as shown (``overdue``: issued or partially paid, past its due date)."""
@@ -198,7 +200,7 @@ def list_invoices(access: Viewer, conn: ReadConn, status: InvoiceStatus | None =
     return InvoicePage(items=found, next_before=found[-1]["id"] if len(found) == limit else None)
 
 
-@router.post("/invoices", response_model=InvoiceView, status_code=201, responses=WRITES)
+@documents.post("/invoices", response_model=InvoiceView, status_code=201, responses=WRITES)
 def create_invoice(body: InvoiceIn, access: Manager, engine: EngineDep, response: Response,
                    idempotency_key: IdempotencyKey = None) -> dict:
     """A draft with the studio's next invoice number."""
@@ -213,12 +215,12 @@ def create_invoice(body: InvoiceIn, access: Manager, engine: EngineDep, response
         return invoices.get_invoice(conn, access.tenant_id, made.id)
 
 
-@router.get("/invoices/{invoice_id}", response_model=InvoiceView, responses=STAFF_RESPONSES)
+@documents.get("/invoices/{invoice_id}", response_model=InvoiceView, responses=STAFF_RESPONSES)
 def get_invoice(invoice_id: Id, access: Viewer, conn: ReadConn) -> dict:
     return invoices.get_invoice(conn, access.tenant_id, invoice_id)
 
 
-@router.patch("/invoices/{invoice_id}", response_model=InvoiceView, responses=WRITES)
+@documents.patch("/invoices/{invoice_id}", response_model=InvoiceView, responses=WRITES)
 def update_invoice(invoice_id: Id, body: InvoicePatch, access: Manager, engine: EngineDep) -> dict:
     """Change a draft (``items`` replaces every line)."""
     fields = body.model_dump(exclude_unset=True, exclude={"items"})
@@ -227,14 +229,14 @@ def update_invoice(invoice_id: Id, body: InvoicePatch, access: Manager, engine: 
                                        _items(body.items) if body.items is not None else None, **fields)
 
 
-@router.post("/invoices/{invoice_id}/issue", response_model=InvoiceView, responses=WRITES)
+@documents.post("/invoices/{invoice_id}/issue", response_model=InvoiceView, responses=WRITES)
 def issue_invoice(invoice_id: Id, access: Manager, engine: EngineDep) -> dict:
     """Draft → issued: dated today, due after the studio's payment terms, the whole total due."""
     with writing(engine) as conn:
         return invoices.issue_invoice(conn, access.tenant_id, invoice_id, staff(access))
 
 
-@router.post("/invoices/{invoice_id}/send", response_model=InvoiceView, responses=WRITES)
+@documents.post("/invoices/{invoice_id}/send", response_model=InvoiceView, responses=WRITES)
 def send_invoice(invoice_id: Id, access: Manager, engine: EngineDep) -> dict:
     """Mark the invoice sent (a draft is issued first), for an invoice delivered by other means:
     nothing is emailed (``POST …/email`` emails its PDF and marks it sent)."""
@@ -242,7 +244,7 @@ def send_invoice(invoice_id: Id, access: Manager, engine: EngineDep) -> dict:
         return invoices.send_invoice(conn, access.tenant_id, invoice_id, staff(access))
 
 
-@router.post("/invoices/{invoice_id}/void", response_model=InvoiceView, responses=WRITES)
+@documents.post("/invoices/{invoice_id}/void", response_model=InvoiceView, responses=WRITES)
 def void_invoice(invoice_id: Id, body: VoidIn, access: Manager, engine: EngineDep) -> dict:
     """Void a draft or an issued invoice that has taken no money (a paid one: never)."""
     with writing(engine) as conn:
@@ -254,20 +256,20 @@ def void_invoice(invoice_id: Id, body: VoidIn, access: Manager, engine: EngineDe
 Kind = Annotated[str, Path(pattern="^(quotes|invoices)$", description="quotes or invoices")]
 
 
-@router.get("/{kind}/{document_id}/messages", response_model=list[MessageView], responses=STAFF_RESPONSES)
+@documents.get("/{kind}/{document_id}/messages", response_model=list[MessageView], responses=STAFF_RESPONSES)
 def list_messages(kind: Kind, document_id: Id, access: Viewer, conn: ReadConn) -> list[dict]:
     """The thread with the client on this quote or invoice, oldest first."""
     return messages.messages_of(conn, access.tenant_id, kind[:-1], document_id)
 
 
-@router.post("/{kind}/{document_id}/messages", response_model=MessageView, status_code=201,
+@documents.post("/{kind}/{document_id}/messages", response_model=MessageView, status_code=201,
              responses=STAFF_RESPONSES)
 def post_message(kind: Kind, document_id: Id, body: MessageIn, access: Manager, engine: EngineDep) -> dict:
     with writing(engine) as conn:
         return messages.post_message(conn, access.tenant_id, kind[:-1], document_id, staff(access), body.body)
 
 
-@router.get("/{kind}/{document_id}/activity", response_model=list[ActivityView], responses=STAFF_RESPONSES)
+@documents.get("/{kind}/{document_id}/activity", response_model=list[ActivityView], responses=STAFF_RESPONSES)
 def document_activity(kind: Kind, document_id: Id, access: Viewer, conn: ReadConn) -> list[dict]:
     """Every change to this quote or invoice: who, when, what; oldest first."""
     load(conn, KINDS[kind[:-1]], access.tenant_id, document_id)
@@ -276,3 +278,6 @@ def document_activity(kind: Kind, document_id: Id, access: Viewer, conn: ReadCon
 
 def _items(items) -> list[dict]:
     return [i.model_dump() for i in items]
+
+
+router.include_router(documents)
