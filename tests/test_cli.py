@@ -47,7 +47,9 @@ def test_demo_end_to_end_on_a_fresh_home_then_again(tmp_path):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "What this run did" in done.stdout
         built = re.search(r"✓ marts · (\d+) dbt models built and tested", done.stdout)
-        assert built and int(built.group(1)) == len(model_names()), done.stdout[-2000:]
+        # the first run builds every mart; the second (the hourly job: changed inputs only) those its syncs moved
+        assert built and (int(built.group(1)) == len(model_names()) if not runs
+                          else 0 < int(built.group(1)) < len(model_names())), done.stdout[-2000:]
         runs.append(done.stdout)
     # The dispensaries' webhook URLs, each token shown this once (their POS systems do not sign).
     assert re.search(r"treez webhook URL \(register it with treez; it is shown this once\): "

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.deps import EngineDep
+from api.deps import STUDIO_ONLY, EngineDep
 from api.problems import Problem, problem_responses
 from api.schemas import Input
 from api.staff import STAFF_RESPONSES, ReadConn, require
@@ -23,7 +23,7 @@ from people.auth import Access
 from studio.db import writing
 from studio.slicing import print_jobs, setup
 
-router = APIRouter(prefix="/studios/{tenant}", tags=["studio: printing"])
+router = APIRouter(prefix="/studios/{tenant}", tags=["studio: printing"], dependencies=STUDIO_ONLY)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Viewer = Annotated[Access, Depends(require("studio.view"))]
