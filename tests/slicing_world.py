@@ -17,6 +17,7 @@ from studio.slicing.service import SliceService
 from studio.slicing.settings import SlicerSettings
 from tests.studio_storage import FolderStorage
 from warehouse.tables.core import tenants
+from warehouse.tables.studio import studio_business
 from warehouse.tables.studio_print import studio_materials, studio_printers, studio_product_templates
 
 PRUSA = shutil.which(os.environ.get("SLICER_BIN", "prusa-slicer"))
@@ -26,6 +27,7 @@ requires_slicer = pytest.mark.skipif(PRUSA is None, reason="PrusaSlicer is not i
 def make_studio(engine: sa.Engine, tenant_id: str) -> dict[str, int]:
     with engine.begin() as conn:
         conn.execute(sa.insert(tenants).values(tenant_id=tenant_id, name=f"Studio {tenant_id}"))
+        conn.execute(sa.insert(studio_business).values(tenant_id=tenant_id, name=f"Studio {tenant_id}"))  # a studio
         printer = conn.execute(sa.insert(studio_printers).values(
             tenant_id=tenant_id, name="MK3S #1", hourly_rate=Decimal("4.00"), build_x_mm=250, build_y_mm=210,
             build_z_mm=210).returning(studio_printers.c.id)).scalar_one()

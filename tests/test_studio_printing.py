@@ -19,7 +19,7 @@ from studio.invoices import create_invoice, issue_invoice
 from tests.api_storefront import settings_for
 from tests.people_world import PASSWORD, PASSWORDS, bearer, sign_in
 from tests.studio_storage import FolderStorage
-from warehouse.tables.studio import studio_invoice_items
+from warehouse.tables.studio import studio_business, studio_invoice_items
 from warehouse.tenants import add_tenant
 
 
@@ -28,6 +28,8 @@ def world(engine, warehouse_url, tenant_id, tmp_path):
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "Print studio")
         add_tenant(conn, f"{tenant_id}-x", "Another studio")
+        for tenant in (tenant_id, f"{tenant_id}-x"):  # a tenant is a studio once it has business details
+            conn.execute(sa.insert(studio_business).values(tenant_id=tenant, name=f"{tenant} studio"))
         users = {}
         for who, role, tenant in (("owner", "tenant_owner", tenant_id), ("viewer", "viewer", tenant_id),
                                   ("other", "tenant_owner", f"{tenant_id}-x")):
