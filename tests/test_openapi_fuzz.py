@@ -192,6 +192,8 @@ class Run:
         self.sent[label] += 1
         self.statuses[response.status_code] += 1
         self.by_operation[label][response.status_code] += 1
+        if response.status_code == 413 and response.json().get("type", "").endswith("/body-too-large"):
+            return  # over the API's body limit, refused before any route reads it: the limit's answer, not the route's
         if "/webhooks/" in label and not 400 <= response.status_code < 500:  # sent unsigned: refused, always
             self.failures.setdefault((label, "unsigned webhook", response.status_code),
                                      f"{label} took an unsigned delivery: {response.status_code} {response.text[:300]}")

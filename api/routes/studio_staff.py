@@ -36,6 +36,8 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 WRITES = {**STAFF_RESPONSES, **problem_responses((409, "Not in a state that allows this"))}
+REPLAY = {200: {"description": "A replay: this Idempotency-Key already made one with this body; that one, "
+                             "unchanged (`Idempotent-Replayed: true`)."}}
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
     description="the same key with the same body returns what the first request made (200, "
@@ -83,7 +85,7 @@ def list_clients(access: Viewer, conn: ReadConn, limit: Limit = 50, after: Curso
     return ClientPage(items=found, next_after=found[-1]["id"] if len(found) == limit else None)
 
 
-@documents.post("/clients", response_model=ClientView, status_code=201, responses=STAFF_RESPONSES)
+@documents.post("/clients", response_model=ClientView, status_code=201, responses={**STAFF_RESPONSES, **REPLAY})
 def create_client(body: ClientIn, access: Manager, engine: EngineDep, response: Response,
                   idempotency_key: IdempotencyKey = None) -> dict:
     fields = body.model_dump(exclude_unset=True)
@@ -127,7 +129,7 @@ def list_quotes(access: Viewer, conn: ReadConn, status: QuoteStatus | None = Non
     return QuotePage(items=found, next_before=found[-1]["id"] if len(found) == limit else None)
 
 
-@documents.post("/quotes", response_model=QuoteView, status_code=201, responses=WRITES)
+@documents.post("/quotes", response_model=QuoteView, status_code=201, responses={**WRITES, **REPLAY})
 def create_quote(body: QuoteIn, access: Manager, engine: EngineDep, response: Response,
                  idempotency_key: IdempotencyKey = None) -> dict:
     """A draft with the studio's next quote number; lines priced by the one rounding rule."""
@@ -200,7 +202,7 @@ def list_invoices(access: Viewer, conn: ReadConn, status: InvoiceStatus | None =
     return InvoicePage(items=found, next_before=found[-1]["id"] if len(found) == limit else None)
 
 
-@documents.post("/invoices", response_model=InvoiceView, status_code=201, responses=WRITES)
+@documents.post("/invoices", response_model=InvoiceView, status_code=201, responses={**WRITES, **REPLAY})
 def create_invoice(body: InvoiceIn, access: Manager, engine: EngineDep, response: Response,
                    idempotency_key: IdempotencyKey = None) -> dict:
     """A draft with the studio's next invoice number."""

@@ -24,6 +24,9 @@ ANALYST_TABLES = (
     "orders", "payments", "provisioning_attempts", "webhook_events",  # the eSIM shop
     "products", "inventory", "customers", "saq_branches",  # POS and Portaus
     "tenants", "sync_runs", "quarantine",  # the platform
+    "studio_quotes", "studio_quote_items", "studio_invoice_items", "studio_payments",  # the studio's documents
+    "studio_invoices", "studio_clients",  # behind the studio's analyst views
+    "studio_materials", "studio_printers", "studio_product_templates", "studio_print_jobs",  # its printing
 )
 ANALYST_VIEWS = {"customers_analytics": CUSTOMERS_ANALYTICS_DESCRIPTIONS}
 
