@@ -107,6 +107,7 @@ class InvoicePatch(Input):
 
 
 class ItemView(BaseModel):
+    id: int = Field(description="the line's id (a print job names it as `invoice_item_id`)")
     position: int
     description: str
     quantity: Exact

@@ -30,7 +30,7 @@ from studio.errors import StudioError, bad_state, not_found
 from studio.money import Totals, document_totals, line_totals
 from studio.numbers import next_document_number
 from warehouse.tables.studio import (
-    studio_clients, studio_invoice_items, studio_invoices, studio_quote_items, studio_quotes,
+    studio_activity_logs, studio_clients, studio_invoice_items, studio_invoices, studio_quote_items, studio_quotes,
 )
 from warehouse.types import now_utc
 
@@ -122,7 +122,7 @@ def write_items(conn: sa.Connection, kind: Kind, tenant_id: str, document_id: in
 
 def items_of(conn: sa.Connection, kind: Kind, tenant_id: str, document_id: int) -> list[dict[str, Any]]:
     i = kind.items.c
-    rows = conn.execute(sa.select(*(i[c] for c in ITEM_COLUMNS)).where(i.tenant_id == tenant_id, kind.fk == document_id)
+    rows = conn.execute(sa.select(i.id, *(i[c] for c in ITEM_COLUMNS)).where(i.tenant_id == tenant_id, kind.fk == document_id)
                         .order_by(i.position)).mappings()
     return [dict(r) for r in rows]
 
@@ -160,6 +160,15 @@ def create_document(conn: sa.Connection, kind: Kind, tenant_id: str, client_id: 
     return document_id
 
 
+def shown_to_client(kind: Kind, client_id: int) -> sa.ColumnElement[bool]:
+    """What a client's portal shows: their documents past draft, and the drafts they made
+    themselves (a quick order from their own models), which the studio has yet to send."""
+    t, a = kind.table.c, studio_activity_logs.c
+    own_draft = sa.exists().where(a.tenant_id == t.tenant_id, a.entity_type == kind.name, a.entity_id == t.id,
+                                  a.action == "created", a.actor_kind == "client")
+    return sa.and_(t.client_id == client_id, sa.or_(t.status != "draft", own_draft))
+
+
 def load(conn: sa.Connection, kind: Kind, tenant_id: str, document_id: int, *, client_id: int | None = None,
          lock: bool = False) -> dict[str, Any]:
     """The document's row (no items); 404 when this studio (or, with ``client_id``, this client)
@@ -167,7 +176,7 @@ def load(conn: sa.Connection, kind: Kind, tenant_id: str, document_id: int, *, c
     t = kind.table.c
     query = sa.select(kind.table).where(t.tenant_id == tenant_id, t.id == document_id)
     if client_id is not None:
-        query = query.where(t.client_id == client_id, t.status != "draft")
+        query = query.where(shown_to_client(kind, client_id))
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).mappings().one_or_none()
@@ -188,7 +197,7 @@ def list_documents(conn: sa.Connection, kind: Kind, tenant_id: str, *, status: s
                    client_id: int | None = None, for_client: int | None = None, limit: int = 50,
                    before: int | None = None) -> list[dict[str, Any]]:
     """Newest first (by id; ``before``: the last id of the previous page), with the status as shown.
-    ``for_client``: the client portal's view (their documents, drafts hidden)."""
+    ``for_client``: the client portal's view (``shown_to_client``)."""
     t = kind.table.c
     shown = status_column(kind).label("shown_status")
     query = sa.select(kind.table, shown).where(t.tenant_id == tenant_id)
@@ -197,7 +206,7 @@ def list_documents(conn: sa.Connection, kind: Kind, tenant_id: str, *, status: s
     if client_id is not None:
         query = query.where(t.client_id == client_id)
     if for_client is not None:
-        query = query.where(t.client_id == for_client, t.status != "draft")
+        query = query.where(shown_to_client(kind, for_client))
     if before is not None:
         query = query.where(t.id < before)
     rows = conn.execute(query.order_by(t.id.desc()).limit(limit)).mappings()

@@ -19,8 +19,8 @@ def invoice_line(conn, tenant_id: str, status: str = "issued") -> int:
                            .returning(studio_invoices.c.id)
                            ).scalar_one()
     return conn.execute(sa.insert(studio_invoice_items).values(
-        tenant_id=tenant_id, invoice_id=invoice, position=1, description="3D print: cube.stl", quantity=2,
-        unit_price=20, line_subtotal=40, line_discount=0, line_tax=4, line_total=44)
+        tenant_id=tenant_id, invoice_id=invoice, position=1, description="3D print: cube.stl", quantity=3,
+        unit_price=20, line_subtotal=60, line_discount=0, line_tax=6, line_total=66)
         .returning(studio_invoice_items.c.id)).scalar_one()
 
 
@@ -54,6 +54,21 @@ def test_job_lifecycle_and_printer_status(engine, tenant_id):
         assert printer_status(conn, ids["printer"]) == "idle"
     with pytest.raises(print_jobs.JobStateError), engine.begin() as conn:  # finished stays finished
         print_jobs.finish(conn, tenant_id, first, failed="late")
+
+
+def test_a_line_is_printed_as_many_times_as_it_sold(engine, tenant_id):
+    ids = make_studio(engine, tenant_id)
+    with engine.begin() as conn:
+        item = invoice_line(conn, tenant_id)  # quantity 3
+        first = print_jobs.queue(conn, tenant_id, item, quantity=2)
+        print_jobs.queue(conn, tenant_id, item)
+    for quantity in (1, 99):  # a second press of "queue", or far too many
+        with pytest.raises(print_jobs.JobStateError, match="too many"), engine.begin() as conn:
+            print_jobs.queue(conn, tenant_id, item, quantity=quantity)
+    with engine.begin() as conn:  # a failed print is printed again
+        print_jobs.start(conn, tenant_id, first, ids["printer"])
+        print_jobs.finish(conn, tenant_id, first, failed="warped")
+        print_jobs.queue(conn, tenant_id, item, quantity=2)
 
 
 @pytest.mark.parametrize("status", ["draft", "void"])

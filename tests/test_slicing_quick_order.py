@@ -100,8 +100,10 @@ def test_upload_slice_price_quick_order_and_pdf(world, engine, tenant_id):
     [priced] = c.post(f"{base}/quote-lines", headers=h["client"],
                       json={"items": [{"fileId": file["id"], "quantity": 2}]}).json()["lines"]
     # the price by hand: 30/kg, 4/h, setup 5, margin 40 %, minimum 15
-    by_hand = max((Decimal(str(grams)) / 1000 * 30 + Decimal(seconds) / 3600 * 4 + 5) * Decimal("1.4"), Decimal(15))
-    assert Decimal(priced["unit_price"]) == by_hand.quantize(Decimal("0.01"))
+    cents = Decimal("0.01")
+    cost = (Decimal(str(grams)) / 1000 * 30).quantize(cents) + (Decimal(seconds) / 3600 * 4).quantize(cents) + 5
+    by_hand = max(cost + (cost * Decimal("0.4")).quantize(cents), Decimal(15))
+    assert Decimal(priced["unit_price"]) == by_hand
 
     # not sliced yet: refused; another client: not found; a viewer cannot order
     idle = upload(c, h["client"], base, "cylinder.stl", samples.stl(samples.cylinder()))
@@ -149,6 +151,11 @@ def test_upload_slice_price_quick_order_and_pdf(world, engine, tenant_id):
     assert c.get(f"{base}/files/{file['id']}", headers=h["client"]).json()["ordered"]["quoteId"] == quote["id"]
     log = c.get(f"/studios/{tenant_id}/quotes/{quote['id']}/activity", headers=h["owner"]).json()
     assert [e["action"] for e in log][-1] == "quick_order"
+    # the draft the client made is theirs to see in the portal (drafts staff make stay hidden)
+    mine = c.get(f"/studios/{tenant_id}/portal/quotes/{quote['id']}", headers=h["client"])
+    assert mine.status_code == 200 and mine.json()["status"] == "draft"
+    assert quote["id"] in [q["id"] for q in c.get(f"/studios/{tenant_id}/portal/quotes", headers=h["client"]).json()["items"]]
+    assert c.get(f"/studios/{tenant_id}/portal/quotes/{quote['id']}", headers=h["client2"]).status_code == 404
 
     text = pdf_text(engine, storage, tenant_id, quote["id"])
     assert "cube.stl" in text and quote["document_number"] in text
@@ -167,7 +174,7 @@ def test_staff_quick_order_for_a_client_and_refusals(world, engine, tenant_id):
     assert c.post(f"{base}/quick-order", headers=h["owner"], json=twice).status_code == 422
     unknown = c.post(f"{base}/quick-order", headers=h["owner"], json={"items": [{"fileId": file["id"]}],
                                                                        "clientId": 2**40})
-    assert unknown.status_code == 404
+    assert unknown.status_code == 404 and unknown.json()["type"].endswith("client-not-found")
     made = c.post(f"{base}/quick-order", headers=h["owner"], json={"items": [{"fileId": file["id"]}],
                                                                     "clientId": ids["client2"], "rush": True})
     assert made.status_code == 201, made.text

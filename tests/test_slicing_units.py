@@ -180,6 +180,15 @@ def test_price_breakdown():
     assert tiny.unit_price == Decimal("10.00") and tiny.minimum_applied
 
 
+@pytest.mark.parametrize("grams, seconds", [(6.1, 1543), (0.37, 61), (123.456, 98765), (14.9, 3599)])
+def test_the_breakdown_adds_up_to_the_unit_price(grams, seconds):
+    """Parts rounded on their own once summed to 14.51 beside a unit price of 14.50 (the review's)."""
+    price = pricing.price_model(grams, seconds, cost_per_kg=Decimal("29.9"), hourly_rate=Decimal("3.35"),
+                                setup_fee=Decimal("5"), margin_percent=Decimal("30"), minimum_price=Decimal("1"))
+    assert price.material + price.machine + price.setup + price.margin == price.unit_price
+    assert all(v == v.quantize(Decimal("0.01")) for v in (price.material, price.machine, price.margin))
+
+
 def test_an_open_mesh_is_measured_by_its_convex_hull():
     """Real-world STLs are often not closed: such a model is measured (its hull's volume, an honest
     upper bound), never refused with a server error (the review's open box: a 500 before)."""

@@ -44,7 +44,8 @@ def as_client(access: Access) -> Actor:
 
 @router.get("/quotes", response_model=QuotePage, responses=STAFF_RESPONSES)
 def my_quotes(access: Portal, conn: ReadConn, limit: Limit = 50, before: Cursor = None) -> QuotePage:
-    """My quotes, newest first (drafts are the studio's own until sent)."""
+    """My quotes, newest first: those the studio sent me, and the drafts I made by a quick order
+    (drafts the studio makes are its own until sent)."""
     found = list_documents(conn, QUOTE, access.tenant_id, for_client=client_of(access), limit=limit, before=before)
     return QuotePage(items=found, next_before=found[-1]["id"] if len(found) == limit else None)
 

@@ -18,6 +18,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from resources.storage import ATTACHMENTS, Storage, StorageError
+from studio import documents
 from warehouse.tables.studio import (studio_business, studio_clients, studio_invoice_items, studio_invoices,
                                      studio_quote_items, studio_quotes)
 
@@ -152,8 +153,8 @@ def load(conn: sa.Connection, storage: Storage | None, tenant_id: str, kind: str
          payment_url: PaymentUrl | None = None, client_id: int | None = None
          ) -> tuple[DocumentView, StoredPdf] | None:
     """The document as its PDF shows it, and its stored PDF's state; None when the tenant has no
-    such document (or, with ``client_id``, the studio client's id, when it is not that client's,
-    or a draft: a draft is the studio's own until sent)."""
+    such document (or, with ``client_id``, the studio client's id, when the portal does not show
+    it to that client: ``studio.documents.shown_to_client``)."""
     if kind not in TABLES:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     docs, items, fk = TABLES[kind]
@@ -163,7 +164,7 @@ def load(conn: sa.Connection, storage: Storage | None, tenant_id: str, kind: str
              .join(studio_clients, sa.and_(c.id == docs.c.client_id, c.tenant_id == docs.c.tenant_id))
              .where(docs.c.tenant_id == tenant_id, docs.c.id == doc_id))
     if client_id is not None:
-        query = query.where(docs.c.client_id == client_id, docs.c.status != "draft")
+        query = query.where(documents.shown_to_client(documents.KINDS[kind], client_id))
     row = conn.execute(query).mappings().one_or_none()
     if row is None:
         return None

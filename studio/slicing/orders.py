@@ -21,6 +21,7 @@ from resources.storage.settings import StorageSettings
 from studio import files as order_files
 from studio.activity import Actor, log_activity
 from studio.db import locked, writing
+from studio.documents import live_client
 from studio.errors import StudioError
 from studio.files import Caller
 from studio.idempotency import Created, create_once
@@ -51,6 +52,8 @@ def quick_order(engine: sa.Engine, storage: Storage, settings: StorageSettings, 
     body = {"client_id": client_id, "items": items, "template_id": template_id, "rush": rush, "notes": notes}
 
     def create(once: dict[str, str]) -> int:
+        with engine.connect() as conn:  # an unknown client is named as such, before any file is looked at
+            live_client(conn, tenant_id, client_id)
         lines = _priced(engine, tenant_id, items, template_id, rush, owner)
         models = _models(engine, storage, tenant_id, client_id, lines)
         return _order(engine, storage, settings, tenant_id, client_id, caller, lines, models, notes, once)

@@ -46,17 +46,19 @@ def price_model(grams: float, time_s: int, *, cost_per_kg: Decimal, hourly_rate:
                 rush: bool = False, quantity: int = 1) -> Breakdown:
     if quantity < 1:
         raise ValueError("quantity must be at least 1")
-    material = Decimal(str(grams)) / 1000 * cost_per_kg
-    machine = Decimal(time_s) / 3600 * hourly_rate
-    base = material + machine + setup_fee
-    margin = base * margin_percent / 100
+    # Each part is rounded to the cent first and the price built from the rounded parts, so the
+    # breakdown a client reads adds up to the unit price to the cent.
+    material = (Decimal(str(grams)) / 1000 * cost_per_kg).quantize(CENT, ROUND_HALF_UP)
+    machine = (Decimal(time_s) / 3600 * hourly_rate).quantize(CENT, ROUND_HALF_UP)
+    setup = setup_fee.quantize(CENT, ROUND_HALF_UP)
+    base = material + machine + setup
+    margin = (base * margin_percent / 100).quantize(CENT, ROUND_HALF_UP)
     unit = base + margin
     minimum_applied = unit < minimum_price
     unit = max(unit, minimum_price)
     multiplier = rush_multiplier if rush else Decimal(1)
     unit = (unit * multiplier).quantize(CENT, ROUND_HALF_UP)
-    return Breakdown(material.quantize(CENT, ROUND_HALF_UP), machine.quantize(CENT, ROUND_HALF_UP),
-                     setup_fee.quantize(CENT, ROUND_HALF_UP), margin.quantize(CENT, ROUND_HALF_UP), minimum_applied,
+    return Breakdown(material, machine, setup, margin, minimum_applied,
                      multiplier, unit, quantity, unit * quantity)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from studio.db import locked
 from warehouse.tables.studio import studio_invoice_items, studio_invoices
 from warehouse.tables.studio_print import studio_materials, studio_print_jobs as jobs, studio_printers as printers
 from warehouse.types import now_utc
@@ -27,9 +28,11 @@ def queue(conn: sa.Connection, tenant_id: str, invoice_item_id: int, *, quantity
           printer_id: int | None = None, material_id: int | None = None, estimated_s: int | None = None,
           grams: float | None = None) -> int:
     """A queued job for one line of this studio's invoice."""
-    item = conn.execute(sa.select(studio_invoice_items.c.id, studio_invoices.c.status, studio_invoices.c.document_number)
-                        .join(studio_invoices, studio_invoices.c.id == studio_invoice_items.c.invoice_id).where(
-        studio_invoice_items.c.tenant_id == tenant_id, studio_invoice_items.c.id == invoice_item_id)).first()
+    i, inv = studio_invoice_items.c, studio_invoices.c
+    # The line is locked while its jobs are counted, so two jobs queued at once cannot both fit.
+    item = conn.execute(locked(conn, sa.select(i.id, i.quantity, inv.status, inv.document_number)
+                               .join(studio_invoices, inv.id == i.invoice_id)
+                               .where(i.tenant_id == tenant_id, i.id == invoice_item_id))).first()
     if item is None:
         raise LookupError(f"this studio has no invoice line {invoice_item_id}")
     for table, row_id, what in ((printers, printer_id, "printer"), (studio_materials, material_id, "material")):
@@ -38,6 +41,14 @@ def queue(conn: sa.Connection, tenant_id: str, invoice_item_id: int, *, quantity
             raise LookupError(f"this studio has no {what} {row_id}")
     if item.status in ("draft", "void"):
         raise JobStateError(f"invoice {item.document_number} is {item.status}: only an issued invoice's lines are printed")
+    # A line is printed as many times as it was sold: jobs that did not fail count against it, so a
+    # second press of "queue" (or a job of 99 for a line of 1) is refused; a failed print is redone.
+    taken = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(jobs.c.quantity), 0)).where(
+        jobs.c.tenant_id == tenant_id, jobs.c.invoice_item_id == invoice_item_id, jobs.c.status != "failed")
+    ).scalar_one()
+    if taken + quantity > item.quantity:
+        raise JobStateError(f"line {invoice_item_id} sells {item.quantity:g} and {taken} are queued or printed already: "
+                            f"{quantity} more would print too many")
     return conn.execute(sa.insert(jobs).values(
         tenant_id=tenant_id, invoice_item_id=invoice_item_id, printer_id=printer_id, material_id=material_id,
         quantity=quantity, estimated_s=estimated_s, grams=grams).returning(jobs.c.id)).scalar_one()
