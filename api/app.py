@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import logs, problems
-from api.middleware import BodyLimitMiddleware, ForwardedClientMiddleware, MetricsMiddleware
+from api.middleware import BodyLimitMiddleware, ForwardedClientMiddleware, MetricsMiddleware, RequestIdMiddleware
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.uploads import route_body_limits
@@ -19,6 +19,7 @@ from commerce.services import Services
 from commerce.tokens import load_secret
 from people.auth import Auth
 from resources.storage import Storage
+from settings.logs import LogSettings
 from resources.storage.settings import StorageSettings, storage_from_settings
 from studio.payments import StudioPayments
 from studio.slicing.service import SliceService
@@ -59,8 +60,10 @@ DESCRIPTION = ("Shops sell eSIMs: catalog, Stripe checkout, signed webhooks, pro
 
 
 def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = None, *,
-               storage_settings: StorageSettings | None = None, storage: Storage | None = None) -> FastAPI:
-    """Build the app; its lifespan starts this process's provisioning, effects and slice workers."""
+               storage_settings: StorageSettings | None = None, storage: Storage | None = None,
+               log_settings: LogSettings | None = None) -> FastAPI:
+    """Build the app; its lifespan starts this process's provisioning, effects and slice workers.
+    Its logs are JSON when ``log_settings`` (``STOREHOUSE_LOG_FORMAT``) say so."""
     settings = settings or ApiSettings()
     storage_settings = storage_settings or StorageSettings()
     services = Services(settings, engine)
@@ -97,7 +100,7 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
     app.state.signin_limiter = RateLimiter(app.state.people.settings.signin_failures_per_min / 60,
                                            app.state.people.settings.signin_failures_burst)
     problems.install(app)
-    logs.install()
+    logs.install(log_settings or LogSettings())
     app.state.routes = list(app.router.routes)  # flat, for a 405's Allow (the app keeps included routers nested)
     for name in ROUTERS:
         router = importlib.import_module(name).router
@@ -108,9 +111,10 @@ def create_app(settings: ApiSettings | None = None, engine: sa.Engine | None = N
                        route_limits=route_body_limits(app.state.routes, storage_settings))
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                       allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization"],
-                       expose_headers=["Location", "Idempotent-Replayed", "Retry-After"], max_age=600)
+                       allow_headers=["Content-Type", "Idempotency-Key", "X-Order-Token", "Authorization", "X-Request-ID"],
+                       expose_headers=["Location", "Idempotent-Replayed", "Retry-After", "X-Request-ID"], max_age=600)
     app.add_middleware(MetricsMiddleware)
     if settings.trust_forwarded_for:  # outermost: every layer, and the access log, see the same client
         app.add_middleware(ForwardedClientMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every layer's log lines carry the request's id
     return app

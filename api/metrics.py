@@ -3,7 +3,8 @@
 
 Counters live in this process; with several workers set ``PROMETHEUS_MULTIPROC_DIR`` and every
 worker's values are summed at scrape time. Breaker state is read from ``circuit_breakers`` when
-scraped, so it is the state every worker shares, not one process's view.
+scraped, so it is the state every worker shares, not one process's view; so are the syncs (run in
+Dagster's processes), stuck orders and low stock (``api.warehouse_metrics``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from api.warehouse_metrics import collector_for
 from commerce.metrics import BREAKER_CODES, BREAKERS, REGISTRY
 from warehouse.tables.core import circuit_breakers
 
@@ -30,7 +32,8 @@ CHECKOUTS = Counter("storehouse_checkouts_total", "Checkout requests by outcome.
 
 
 def render(engine: sa.Engine) -> bytes:
-    """The exposition text, with breaker gauges refreshed from the shared table."""
+    """The exposition text, with breaker gauges refreshed from the shared table and the warehouse's
+    families (syncs, stuck orders, low stock) read now."""
     b = circuit_breakers.c
     with engine.connect() as conn:
         for tenant, provider, state in conn.execute(sa.select(b.tenant_id, b.provider, b.state)):
@@ -38,5 +41,8 @@ def render(engine: sa.Engine) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+    else:
+        registry = REGISTRY
+    warehouse = CollectorRegistry(auto_describe=False)
+    warehouse.register(collector_for(engine))
+    return generate_latest(registry) + generate_latest(warehouse)

@@ -1,5 +1,5 @@
 """ASGI middleware: the client behind our proxies, a hard cap on request bodies, request
-metrics, and safe response headers.
+metrics, request ids, and safe response headers.
 
 The body cap refuses a declared ``Content-Length`` above the limit before reading a byte, and
 counts the bytes of a chunked body as they arrive, failing with 413 the moment they pass it.
@@ -9,6 +9,7 @@ the problem-details handler answers it.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -18,7 +19,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
 from api.problems import problem_response
+from settings.logs import REQUEST_ID
 
+REQUEST_ID_HEADER = b"x-request-id"
+SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 SAFE_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
 
 
@@ -129,3 +133,33 @@ class MetricsMiddleware:
             method = scope["method"]
             metrics.REQUESTS.labels(method, route, str(status)).inc()
             metrics.REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+
+
+class RequestIdMiddleware:
+    """Every request gets an id: the caller's ``X-Request-ID`` when it is sane (up to 128 letters,
+    digits and ``._:-``; a proxy's or load balancer's id, so lines join up across them), else a new
+    random one. It is returned in the response's ``X-Request-ID`` and set in ``REQUEST_ID`` for
+    every log line of the request (the JSON formatter writes it; uvicorn's access line too, as
+    uvicorn logs it from within the response's ``send``).
+
+    Not reset afterwards on purpose: each request runs in its own task with its own copy of the
+    context, so the value cannot leak into another request, and uvicorn's "Exception in ASGI
+    application" line, logged after the app has raised, still carries it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), None)
+        raw = given if given is not None and SANE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex().encode()
+        REQUEST_ID.set(raw.decode("ascii"))
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, raw)]
+            await send(message)
+
+        await self.app(scope, receive, sending)

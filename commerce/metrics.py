@@ -1,4 +1,4 @@
-"""Prometheus metrics of the shop's work: provisioning attempts, finished orders, effects, breakers.
+"""Prometheus metrics of the shop's work: payments, provisioning attempts, finished orders, effects, breakers.
 
 Counted in whichever process does the work (an API worker, or the stuck-order asset); the API's
 ``/metrics`` exposes this registry together with its HTTP counters (``api.metrics``).
@@ -21,3 +21,5 @@ EFFECTS = Counter("storehouse_order_effects_total", "Emails, Slack notices and r
                   ["kind", "outcome"], registry=REGISTRY)
 BREAKERS = Gauge("storehouse_provider_breaker_state", "Provider circuit breaker: 0 closed, 1 half-open, 2 open.",
                  ["tenant", "provider"], registry=REGISTRY, multiprocess_mode="mostrecent")
+PAYMENTS = Counter("storehouse_payments_total", "Stripe PaymentIntent outcomes received (payment_intent.succeeded "
+                   "and payment_intent.payment_failed events, each counted once).", ["outcome"], registry=REGISTRY)

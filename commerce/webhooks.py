@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from commerce import metrics
 from commerce import orders as states
 from commerce.orders import enqueue_provisioning, insert_ignore, move
 from resources.stripe import from_minor, id_of, to_minor
@@ -31,6 +32,7 @@ log = logging.getLogger("storehouse.commerce.webhooks")
 SESSION_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                   "checkout.session.async_payment_failed", "checkout.session.expired")
 HANDLED = frozenset({*SESSION_EVENTS, "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"})
+PAYMENT_OUTCOMES = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed"}
 PAYMENT_RANK = {"processing": 0, "failed": 1, "succeeded": 2}
 
 
@@ -240,6 +242,8 @@ class WebhookService:
                     raise _Duplicate()
         except _Duplicate:
             return Received("duplicate", None)
+        if order_id is not None and event_type in PAYMENT_OUTCOMES:  # counted once committed: the failure-rate alert's
+            metrics.PAYMENTS.labels(PAYMENT_OUTCOMES[event_type]).inc()
         return Received(outcome, order_id, paid)
 
     def fulfil(self, tenant_id: str, order_id: str, session: dict[str, Any]) -> bool:
