@@ -30,6 +30,7 @@ import trimesh  # noqa: E402
 
 from resources.warehouse import engine_for  # noqa: E402
 from studio.slicing import estimate, runner, samples  # noqa: E402
+from studio.slicing.catalog import DEFAULT_BUILD_MM  # noqa: E402
 from studio.slicing.options import SliceOptions  # noqa: E402
 from studio.slicing.service import SliceService  # noqa: E402
 from studio.slicing.settings import SlicerSettings  # noqa: E402
@@ -47,11 +48,12 @@ def models(kind: str, n: int) -> list[bytes]:
 
 
 def direct(files: list[Path], concurrency: int, binary: str) -> float:
-    """Seconds for PrusaSlicer alone to slice every file, at most ``concurrency`` at once."""
+    """Seconds for PrusaSlicer alone to slice every file, at most ``concurrency`` at once (the
+    service's command line: the default printer's bed, as a slice without a printer gets)."""
     def one(path: Path) -> None:
         work = Path(tempfile.mkdtemp(prefix="bench-direct-"))
         try:
-            runner.slice_model(path, work, OPTIONS, bin_name=binary, timeout_s=300)
+            runner.slice_model(path, work, OPTIONS, bin_name=binary, timeout_s=300, build_mm=DEFAULT_BUILD_MM)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

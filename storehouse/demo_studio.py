@@ -4,9 +4,12 @@ a few clients, and quotes and invoices in different states, paid and partly paid
 sign in. Its Stripe account (own key on the sandbox, webhook endpoint at this API and its
 signing secret) and its Resend account are connected the way the shop demo's are
 (``storehouse.demo``, ``storehouse.demo_storefront.connect_webhook``), so invoices can be paid and
-emailed.
+emailed. Its print shop: three materials (PLA, PETG, TPU), two printers (a Prusa MK4 and a larger
+Prusa XL) and two pricing templates (standard and rush), so a client can upload a model, slice it
+and price it at once.
 
-Made once per warehouse: a demo run again finds the studio's documents and leaves them be.
+Made once per warehouse: a demo run again finds the studio's documents and leaves them be, and adds only the print
+shop's materials, printers and templates it does not have yet (by name).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from studio.activity import Actor
 from studio.business import save_business
 from studio.db import writing
 from warehouse.tables.studio import studio_quotes
+from warehouse.tables.studio_print import studio_materials, studio_printers, studio_product_templates
 from warehouse.tenants import add_tenant, get_connection, set_connection
 from warehouse.types import now_utc
 
@@ -42,6 +46,21 @@ PRINT = {"description": "PLA print, 0.2 mm layers, 15 % infill (per part)", "qua
 RESIN = {"description": "Resin miniature, 0.05 mm", "quantity": "4", "unit_price": "42.00", "discount_percent": "10"}
 DESIGN = {"description": "CAD design time (hours)", "quantity": "2.5", "unit_price": "95.00"}
 POST = {"description": "Express post", "quantity": "1", "unit_price": "14.95", "tax_rate": "0"}
+# The print shop (issue 14): what a client slices and prices on. Costs in AUD.
+MATERIALS = [dict(name="PLA Galaxy Black", kind="PLA", colour="black", cost_per_kg=Decimal("29.90"),
+                  density_g_cm3=Decimal("1.240"), profile="pla_generic.ini"),
+             dict(name="PETG Signal Blue", kind="PETG", colour="#1E5AA8", cost_per_kg=Decimal("34.50"),
+                  density_g_cm3=Decimal("1.270"), profile="petg_generic.ini"),
+             dict(name="TPU 95A Black", kind="TPU", colour="black", cost_per_kg=Decimal("54.00"),
+                  density_g_cm3=Decimal("1.210"), profile="tpu_generic.ini")]
+PRINTERS = [dict(name="MK4 #1", model="Original Prusa MK4", hourly_rate=Decimal("4.50"), build_x_mm=250,
+                 build_y_mm=210, build_z_mm=220),
+            dict(name="XL #1", model="Original Prusa XL", hourly_rate=Decimal("7.00"), build_x_mm=360,
+                 build_y_mm=360, build_z_mm=360)]
+TEMPLATES = [dict(name="Standard FDM print", setup_fee=Decimal("5.00"), margin_percent=Decimal("40.00"),
+                  minimum_price=Decimal("15.00"), rush_multiplier=Decimal("1.500")),
+             dict(name="Rush FDM print (48 h)", setup_fee=Decimal("10.00"), margin_percent=Decimal("50.00"),
+                  minimum_price=Decimal("25.00"), rush_multiplier=Decimal("1.750"))]
 CONNECTIONS = [Connection("stripe", "/stripe", {"secret_key": "sk_test_print_sydney_demo"}),
                Connection("resend", "/resend", {"api_key": "re_sandbox_storehouse_key"},
                           {"from": f"{BUSINESS['name']} <{BUSINESS['email']}>"})]
@@ -86,11 +105,27 @@ def demo_studio(engine: sa.Engine, public_url: str, sandbox_url: str) -> list[st
             _pay(conn, invoices.issue_invoice(conn, STUDIO, paid, staff), "BANK_TRANSFER", None, "CBA 20261201-0042")
             partly = invoices.create_invoice(conn, STUDIO, mia, [DESIGN, RESIN], staff)
             _pay(conn, invoices.send_invoice(conn, STUDIO, partly, staff), "CASH", Decimal("150.00"), "Receipt 0117")
+    _print_shop(engine)
     connect_webhook(engine, public_url, STUDIO)
     lines = _users(engine)
     lines.append(f"then:    curl -s -H 'Authorization: Bearer <access_token>' {public_url}/studios/{STUDIO}/quotes")
     lines.append(f"         (a client: {public_url}/studios/{STUDIO}/portal/invoices)")
+    lines.append(f"3D models: {public_url}/studios/{STUDIO}/printers, /materials, /product-templates; "
+                 "upload to /slicing/files (README: instant quotes)")
     return lines
+
+
+def _print_shop(engine: sa.Engine) -> None:
+    """The studio's materials, printers and templates: those it lacks (by name) are added, every run
+    (a warehouse made before the print shop existed gets them too); those it has are left as staff
+    changed them."""
+    with engine.begin() as conn:
+        for table, rows in ((studio_materials, MATERIALS), (studio_printers, PRINTERS),
+                            (studio_product_templates, TEMPLATES)):
+            have = set(conn.execute(sa.select(table.c.name).where(table.c.tenant_id == STUDIO)).scalars())
+            missing = [{"tenant_id": STUDIO, **row} for row in rows if row["name"] not in have]
+            if missing:
+                conn.execute(sa.insert(table), missing)
 
 
 def _pay(conn: sa.Connection, invoice: dict, method: str, amount: Decimal | None, reference: str) -> None:

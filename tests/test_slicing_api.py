@@ -16,8 +16,13 @@ from studio.slicing import samples
 from tests.api_storefront import settings_for
 from tests.people_world import PASSWORD, PASSWORDS, bearer, sign_in
 from tests.slicing_world import make_studio, requires_slicer
+from resources.storage import TMP
+from resources.storage.settings import StorageSettings
 from tests.studio_storage import FolderStorage
 from warehouse.tenants import add_tenant
+
+
+TMP_LIMIT = 300_000  # the tmp bucket's upload limit in these tests
 
 
 @pytest.fixture
@@ -36,7 +41,8 @@ def world(engine, warehouse_url, tenant_id, tmp_path, monkeypatch):
             email = f"{who}@{tenant_id}.test"
             grant(conn, create_user(conn, PASSWORDS, email, who, PASSWORD), tenant, role, customer_id=customer)
             users[who] = email
-    app = create_app(settings_for(warehouse_url, 8000, worker_enabled=True), engine, storage=FolderStorage(tmp_path))
+    app = create_app(settings_for(warehouse_url, 8000, worker_enabled=True), engine, storage=FolderStorage(tmp_path),
+                     storage_settings=StorageSettings(max_upload_bytes={TMP: TMP_LIMIT}))
     with TestClient(app, raise_server_exceptions=False) as c:
         headers = {who: bearer(sign_in(c, email)["access_token"]) for who, email in users.items()}
         yield c, headers, ids, f"/studios/{tenant_id}/slicing"
@@ -125,3 +131,64 @@ def test_disabled_slicer_answers_with_a_flagged_estimate(world):
     assert done["fallback"] is True and "SLICER_DISABLE" in done["error"] and done["metrics"]["grams"] > 2
     no_gcode = c.get(f"{base}/files/{file['id']}/gcode", headers=h["client"])
     assert no_gcode.status_code == 404 and no_gcode.json()["type"].endswith("no-gcode")
+
+
+def test_an_upload_is_refused_before_its_form_is_read(world):
+    """No permission, no parsing: a broken form from a caller who may not upload is a 401 or 403 (not
+    the 400 a broken form gets), so nobody can make the API spool a model it would refuse anyway."""
+    c, h, _, base = world
+    broken = {"content-type": "multipart/form-data; boundary=b"}
+    body = b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"  # a part without its name
+    assert c.post(f"{base}/files", headers=broken, content=body).status_code == 401
+    for who in ("nurse", "other"):
+        answer = c.post(f"{base}/files", headers={**h[who], **broken}, content=body)
+        assert answer.status_code == 403 and answer.headers["content-type"].startswith("application/problem+json")
+    assert c.post(f"{base}/files", headers={**h["client"], **broken}, content=body).status_code == 400
+    missing = c.post(f"{base}/files", headers=h["client"], data={"other": "x"})
+    assert missing.status_code == 422 and missing.json()["type"].endswith("/file-missing")
+
+
+def test_an_upload_over_the_tmp_buckets_limit_is_a_413(world):
+    c, h, _, base = world
+    big = upload(c, h["client"], base, "big.stl", samples.stl(samples.cube()).ljust(TMP_LIMIT + 1, b" "))
+    assert big.status_code == 413 and big.headers["content-type"] == "application/problem+json"
+    assert big.json()["type"].endswith("/file-too-large") and big.json()["limit"] == TMP_LIMIT
+    huge = c.post(f"{base}/files", headers={**h["client"], "content-type": "multipart/form-data; boundary=x"},
+                  content=b"x" * (TMP_LIMIT + 70 * 1024))  # past the route's limit: refused on Content-Length
+    assert huge.status_code == 413 and huge.json()["type"].endswith("/body-too-large")
+    assert c.app.state.slicing.storage.list(TMP) == []
+
+
+def test_a_client_lists_printers_materials_and_templates_without_the_studios_costs(world):
+    """A client (studio.portal) chooses a printer and material and prices alone: the lists show them
+    names, colours, printer status and build volume, a template's minimum and rush multiplier, and
+    none of the studio's rates, costs, margins or profiles; staff see everything."""
+    c, h, ids, base = world
+    studio = base.rsplit("/", 1)[0]
+    shown = {kind: c.get(f"{studio}/{kind}", headers=h["client"]) for kind in
+             ("printers", "materials", "product-templates")}
+    assert {kind: answer.status_code for kind, answer in shown.items()} == dict.fromkeys(shown, 200)
+    printers, materials, templates = (shown[k].json() for k in ("printers", "materials", "product-templates"))
+    assert {p["name"] for p in printers} == {"MK3S #1", "Mini"}
+    assert set(printers[0]) == {"id", "name", "model", "status", "build_x_mm", "build_y_mm", "build_z_mm"}
+    assert set(materials[0]) == {"id", "name", "kind", "colour"} and materials[0]["colour"] == "black"
+    assert set(templates[0]) == {"id", "name", "minimum_price", "rush_multiplier"}
+    staff = c.get(f"{studio}/printers", headers=h["owner"]).json()
+    assert {"hourly_rate", "profile", "active"} <= set(staff[0])
+    assert "cost_per_kg" in c.get(f"{studio}/materials", headers=h["owner"]).json()[0]
+    assert "margin_percent" in c.get(f"{studio}/product-templates", headers=h["owner"]).json()[0]
+    assert c.get(f"{studio}/printers", headers=h["nurse"]).status_code == 403
+    assert c.get(f"{studio}/printers", headers=h["other"]).status_code == 403
+    # a client's retired-rows request shows the active ones only
+    with_retired = c.get(f"{studio}/materials", headers=h["client"], params={"include_retired": True})
+    assert with_retired.json() == materials
+    # ... and prices a model on what they listed, alone
+    c.app.state.slicing.settings = c.app.state.slicing.settings.model_copy(update={"disable": True})
+    file = upload(c, h["client"], base, "cube.stl", samples.stl(samples.cube())).json()
+    mk3 = next(p["id"] for p in printers if p["name"] == "MK3S #1")
+    asked = c.post(f"{base}/files/{file['id']}/slice", headers=h["client"],
+                   json={"printerId": mk3, "materialId": materials[0]["id"]})
+    wait(c, h["client"], asked.headers["Location"])
+    priced = c.post(f"{base}/quote-lines", headers=h["client"],
+                    json={"items": [{"fileId": file["id"]}], "templateId": templates[0]["id"]})
+    assert priced.status_code == 200 and float(priced.json()["lines"][0]["unit_price"]) >= 15

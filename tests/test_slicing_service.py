@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import trimesh
 
 from resources.storage import TMP
 from studio.slicing import catalog, mesh, pricing, runner, samples, service as slicing
 from studio.slicing.options import SliceOptions
 from tests.slicing_world import (PRUSA, drain, intervals, make_studio, requires_slicer, script, service,
                                  timing_wrapper)
-from warehouse.tables.studio_print import studio_slice_cache, studio_slicer_slots, studio_tmp_files
+from tests.test_slicing_units import with_unit
+from warehouse.tables.studio_print import studio_printers, studio_slice_cache, studio_slicer_slots, studio_tmp_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +56,55 @@ def test_model_larger_than_the_printer_is_refused_with_its_size(engine, tenant_i
         svc.request_slice(tenant_id, row["id"], SliceOptions(), printer_id=studio["small_printer"])
     with pytest.raises(catalog.CatalogError):
         svc.request_slice(tenant_id, row["id"], SliceOptions(), printer_id=10**9)
+
+
+def test_a_long_file_name_keeps_its_extension(engine, tenant_id, studio, tmp_path):
+    """The name shown and the key's name are cut to their limits keeping ``.stl`` (resources.storage)."""
+    svc = service(engine, tmp_path)
+    row = svc.upload(tenant_id, "u", "bracket " + "v" * 300 + ".stl", samples.stl(samples.cube()))
+    assert row["filename"].endswith(".stl") and row["filename"].startswith("bracket v") and len(row["filename"]) <= 200
+    assert row["storage_key"].endswith(".stl") and " " not in row["storage_key"]
+    assert row["metadata"]["mesh"]["size_mm"] == [20.0, 20.0, 20.0]
+
+
+def test_a_3mf_in_centimetres_is_measured_and_estimated_in_millimetres(engine, tenant_id, studio, tmp_path):
+    svc = service(engine, tmp_path, disable=True)
+    in_mm = svc.upload(tenant_id, "u", "mm.3mf", samples.to_3mf(samples.cube()))
+    in_cm = svc.upload(tenant_id, "u", "cm.3mf", with_unit(samples.to_3mf(samples.cube(2.0)), "centimeter"))
+    assert in_cm["metadata"]["mesh"]["size_mm"] == [20.0, 20.0, 20.0]
+    assert in_cm["metadata"]["mesh"]["volume_mm3"] == pytest.approx(8000)
+    with pytest.raises(slicing.DoesNotFit, match=r"20.0 x 20.0 x 20.0 mm"):  # 20 mm, not 2: too big for the Mini
+        svc.request_slice(tenant_id, in_cm["id"], SliceOptions(), printer_id=studio["small_printer"])
+    for row in (in_mm, in_cm):
+        svc.request_slice(tenant_id, row["id"], SliceOptions(), material_id=studio["material"])
+    drain(svc)
+    grams = [svc.get(tenant_id, row["id"])["metadata"]["metrics"]["grams"] for row in (in_mm, in_cm)]
+    assert grams[0] > 3 and grams[1] == pytest.approx(grams[0], rel=0.01)  # the estimate of a 20 mm cube both times
+
+
+@requires_slicer
+def test_a_model_wider_than_the_profiles_bed_slices_on_a_larger_printer(engine, tenant_id, studio, tmp_path):
+    """The profile's bed is 250 x 210 mm: a 260 mm bar is sliced for real on a 400 x 300 printer (its
+    bed is given to PrusaSlicer), cached by that bed, and still refused by the 250 x 210 one."""
+    with engine.begin() as conn:
+        large = conn.execute(sa.insert(studio_printers).values(
+            tenant_id=tenant_id, name="Large", hourly_rate=Decimal("6.00"), build_x_mm=400, build_y_mm=300,
+            build_z_mm=300).returning(studio_printers.c.id)).scalar_one()
+    svc = service(engine, tmp_path)
+    bar = trimesh.creation.box((260, 30, 6))
+    bar.apply_translation(-bar.bounds[0])
+    row = svc.upload(tenant_id, "u", "bar.stl", samples.stl(bar))
+    with pytest.raises(slicing.DoesNotFit, match=r"260.0 x 30.0 x 6.0 mm"):
+        svc.request_slice(tenant_id, row["id"], SliceOptions(), printer_id=studio["printer"])
+    svc.request_slice(tenant_id, row["id"], SliceOptions(), printer_id=large, material_id=studio["material"])
+    drain(svc)
+    meta = svc.get(tenant_id, row["id"])["metadata"]
+    assert meta["fallback"] is False and meta["error"] is None and meta["output"], meta
+    assert 15 < meta["metrics"]["grams"] < 58  # 46.8 cm³ at 15 % infill (58 g solid PLA)
+    with engine.connect() as conn:
+        profiles = conn.execute(sa.select(studio_slice_cache.c.profile).where(
+            studio_slice_cache.c.tenant_id == tenant_id)).scalars().all()
+    assert profiles == ["fff_generic_mk3.ini,pla_generic.ini,bed 400x300x300"]
 
 
 @requires_slicer
@@ -98,13 +149,19 @@ def test_supports_on_an_overhang_and_a_3mf(engine, tenant_id, studio, tmp_path):
     for enabled in (False, True):
         row = svc.upload(tenant_id, "u", f"t{enabled}.stl", samples.stl(samples.overhang()))
         svc.request_slice(tenant_id, row["id"], SliceOptions(supports={"enabled": enabled, "pattern": "tree",
-                                                                        "angle": 45}))
+                                                                        "angle": 45}),
+                          printer_id=studio["printer"], material_id=studio["material"])
         drain(svc)
         meta = svc.get(tenant_id, row["id"])["metadata"]
         assert meta["fallback"] is False, meta["error"]
         grams[enabled] = meta["metrics"]["grams"]
-        if enabled and "organic" not in runner.support_styles(PRUSA):
-            assert "snug" in meta["notes"][0]
+        if enabled:
+            [line] = pricing.quick_order_lines(engine, tenant_id, [{"file_id": row["id"]}])
+            if "organic" not in runner.support_styles(PRUSA):  # PrusaSlicer 2.5: snug, and the quote says so
+                assert "snug" in meta["notes"][0] and meta["supportStyle"] == "snug"
+                assert "snug supports (tree asked)" in line["description"]
+            else:
+                assert meta["supportStyle"] == "organic" and ", tree supports" in line["description"]
     assert grams[True] > grams[False] * 1.2  # the slab's underside got supports
     row = svc.upload(tenant_id, "u", "plate.3mf", samples.to_3mf(samples.cube(), samples.cylinder()))
     svc.request_slice(tenant_id, row["id"], SliceOptions())
@@ -126,6 +183,7 @@ def test_fallback_is_flagged_with_the_error(engine, tenant_id, studio, tmp_path,
     assert done["status"] == "completed" and meta["fallback"] is True and meta["output"] is None
     assert {"disabled": "SLICER_DISABLE", "missing": "not installed", "failing": "exited with 3"}[why] in meta["error"]
     assert meta["attempts"] == (3 if why == "failing" else 1)  # two retries only where retrying can help
+    assert meta["notes"] == slicing.estimate_notes(SliceOptions()) and "estimated" in meta["notes"][0]
     # an estimate of this cylinder, not the seed's constant 80 g / 1 h
     assert 2 < meta["metrics"]["grams"] < 7 and meta["metrics"]["timeSec"] != 3600
 

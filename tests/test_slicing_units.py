@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from studio.slicing import gcode, mesh, pricing, runner, samples
+from studio.slicing import gcode, mesh, pricing, runner, samples, service as slicing
 from studio.slicing.options import SliceOptions
 from studio.slicing.settings import SlicerSettings
+from tests.slicing_world import script
 
 LIMITS = {"max_bytes": 10_000_000, "max_triangles": 1_000_000}
 
@@ -152,15 +153,80 @@ def test_settings_ranges(monkeypatch, env, ok):
 def test_command_line_supports(monkeypatch):
     monkeypatch.setattr(runner, "support_styles", lambda binary: frozenset({"grid", "snug"}))
     opts = SliceOptions(layerHeight=0.15, infill=100, supports={"enabled": True, "pattern": "tree", "angle": 40})
-    args, notes = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), opts, runner.DEFAULT_PROFILES)
+    args, notes, style = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), opts, runner.DEFAULT_PROFILES)
     joined = " ".join(args)
     assert "--export-gcode --layer-height 0.15" in joined and "--fill-density 100%" in joined
     assert "--support-material --support-material-threshold 40 --support-material-style snug" in joined
     assert "--fill-pattern rectilinear" in joined and joined.endswith("--output o.gcode m.stl")
-    assert notes and "organic" in notes[0]
+    assert notes and "organic" in notes[0] and style == "snug"
     monkeypatch.setattr(runner, "support_styles", lambda binary: frozenset({"grid", "snug", "organic"}))
-    args, notes = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), opts, ())
-    assert "--support-material-style organic" in " ".join(args) and notes == []
+    args, notes, style = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), opts, ())
+    assert "--support-material-style organic" in " ".join(args) and notes == [] and style == "organic"
+    normal = SliceOptions(supports={"enabled": True})
+    assert runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), normal, ()).support_style == "grid"
+    assert runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), ()).support_style is None
+
+
+def test_command_line_slices_on_the_printers_bed():
+    """The printer's build volume is the slicer's bed and height limit, given after the profiles
+    (a later option wins), so the profile's 250 x 210 bed does not refuse a larger printer's model."""
+    args = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), runner.DEFAULT_PROFILES,
+                          (360.0, 250.5, 320.0)).args
+    joined = " ".join(args)
+    assert "--bed-shape 0x0,360x0,360x250.5,0x250.5 --max-print-height 320" in joined
+    assert joined.index("--bed-shape") > joined.rindex("--load")
+    assert "--bed-shape" not in runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), ()).args
+
+
+def test_the_cache_key_tells_printers_beds_apart():
+    opts, profiles = SliceOptions(), runner.DEFAULT_PROFILES
+    key = slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0))
+    assert key == slicing.cache_key("abc", opts, profiles, (250, 210, 210))
+    assert key != slicing.cache_key("abc", opts, profiles, (360.0, 360.0, 360.0))
+    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 220.0))
+    assert slicing.profile_text(profiles, (360, 360, 360)) == "fff_generic_mk3.ini,pla_generic.ini,bed 360x360x360"
+
+
+HELP = "echo ' --support-material-style'\necho '    Style of supports. (grid, snug, organic; default: grid)'\n"
+
+
+def test_the_support_styles_probe_keeps_only_an_answer(tmp_path):
+    """A probe that times out is no answer: it is not kept, and a later probe (after ``retry_s``)
+    asks again and keeps what the slicer says."""
+    flag = tmp_path / "hang"
+    flag.touch()
+    binary = script(tmp_path / "slicer.sh", f"if [ -e {flag} ]; then sleep 30; fi\n{HELP}")
+    probe = runner.StyleProbe(timeout_s=0.5, retry_s=0.0)
+    assert probe.styles(binary) == frozenset()  # timed out
+    flag.unlink()
+    assert probe.styles(binary) == {"grid", "snug", "organic"}  # asked again: the answer
+    flag.touch()
+    assert probe.styles(binary) == {"grid", "snug", "organic"}  # kept: not asked again
+    failing = script(tmp_path / "broken.sh", f"{HELP}exit 1\n")
+    assert probe.styles(failing) == frozenset()
+    waiting = runner.StyleProbe(timeout_s=0.5, retry_s=60.0)
+    flag2 = tmp_path / "hang2"
+    flag2.touch()
+    slow = script(tmp_path / "slow.sh", f"if [ -e {flag2} ]; then sleep 30; fi\n{HELP}")
+    assert waiting.styles(slow) == frozenset()
+    flag2.unlink()
+    assert waiting.styles(slow) == frozenset()  # within retry_s: not probed again (no 30 s per slice)
+
+
+def test_quote_lines_say_which_supports_were_used_and_keep_an_estimates_notes():
+    options = {"layerHeight": 0.2, "infill": 20, "supports": {"enabled": True, "pattern": "tree", "angle": 45}}
+    metrics = {"grams": 12.4, "timeSec": 3900}
+    snug = pricing.describe("part.stl", "PLA", options, metrics, False, False, support_style="snug")
+    assert "snug supports (tree asked)" in snug and "tree supports" not in snug
+    organic = pricing.describe("part.stl", "PLA", options, metrics, False, False, support_style="organic")
+    assert ", tree supports ·" in organic and "asked" not in organic
+    normal = {**options, "supports": {"enabled": True, "pattern": "normal", "angle": 45}}
+    assert ", normal supports ·" in pricing.describe("p.stl", "PLA", normal, metrics, False, False,
+                                                    support_style="grid")
+    notes = slicing.estimate_notes(SliceOptions(**options))
+    line = pricing.describe("part.stl", "PLA", options, metrics, True, True, notes=notes)
+    assert "12 g, 1h 05m (estimated)" in line and line.endswith(" · rush")
+    assert all(note in line for note in notes) and "estimated from the model's shape" in line
 
 
 def test_price_breakdown():
@@ -197,3 +263,34 @@ def test_an_open_mesh_is_measured_by_its_convex_hull():
     info, kind = mesh.inspect(samples.stl(box), "open.stl", **LIMITS)
     assert kind == "stl" and not info.watertight and info.triangles == 10
     assert info.size_mm == (20.0, 20.0, 20.0) and info.volume_mm3 == pytest.approx(8000)
+
+
+def with_unit(data: bytes, unit: str | None) -> bytes:
+    """The 3MF ``data`` with its <model unit> set to ``unit`` (None: no unit, the spec's millimetres)."""
+    source, out = zipfile.ZipFile(BytesIO(data)), BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            part = source.read(name)
+            if name.lower() == "3d/3dmodel.model":
+                part = part.replace(b'unit="millimeter"', f'unit="{unit}"'.encode() if unit else b"")
+            target.writestr(name, part)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("unit, side, expected", [
+    ("centimeter", 2.0, 20.0), ("inch", 1.0, 25.4), ("micron", 20_000.0, 20.0), ("foot", 0.1, 30.48),
+    ("meter", 0.02, 20.0), ("millimeter", 20.0, 20.0), (None, 20.0, 20.0),
+])
+def test_a_3mf_is_measured_in_millimetres_whatever_its_unit(unit, side, expected):
+    data = with_unit(samples.to_3mf(samples.cube(side)), unit)
+    assert (b'unit="' + unit.encode() + b'"' in data) if unit else b"unit=" not in data
+    info, kind = mesh.inspect(data, "cube.3mf", **LIMITS)
+    assert kind == "3mf" and info.size_mm == pytest.approx((expected,) * 3)
+    assert info.volume_mm3 == pytest.approx(expected ** 3, rel=1e-6)
+    assert mesh.read(data, "3mf", process=False).extents == pytest.approx((expected,) * 3)  # the fallback's read
+
+
+def test_a_3mf_in_an_unknown_unit_is_refused():
+    with pytest.raises(mesh.InvalidModel) as refused:
+        mesh.inspect(with_unit(samples.to_3mf(samples.cube()), "furlong"), "cube.3mf", **LIMITS)
+    assert refused.value.reason == "unknown-unit" and "furlong" in str(refused.value)

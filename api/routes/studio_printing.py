@@ -3,7 +3,11 @@ pricing templates (list, create, change; retire with ``active: false``), and pri
 invoice line (queued → printing → done or failed) on a printer, with each printer's status.
 
 Reads need ``studio.view``, changes ``studio.manage``, on the ``{tenant}`` in the path; every query
-is scoped to that tenant, so another studio's row is a 404 like a missing one.
+is scoped to that tenant, so another studio's row is a 404 like a missing one. The lists of
+materials, printers and templates are open to the studio's clients too (``studio.portal``), so a
+client can choose what to slice and price on: they see the active ones, and only what a client may
+know (names, colours, printer status and build volume, a template's minimum and rush multiplier,
+which the price breakdown shows anyway), never the studio's costs, rates, margins or profiles.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pydantic import BaseModel, Field
 from api.deps import STUDIO_ONLY, EngineDep
 from api.problems import Problem, problem_responses
 from api.schemas import Input
-from api.staff import STAFF_RESPONSES, ReadConn, require
+from api.staff import STAFF_RESPONSES, ReadConn, require, require_any
 from people.auth import Access
 from studio.db import writing
 from studio.slicing import print_jobs, setup
@@ -28,6 +32,8 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Viewer = Annotated[Access, Depends(require("studio.view"))]
 Manager = Annotated[Access, Depends(require("studio.manage"))]
+Chooser = Annotated[Access, Depends(require_any("studio.view", "studio.portal"))]
+STAFF_ONLY = "the studio's staff only (absent for a client)"
 WRITES = {**STAFF_RESPONSES, **problem_responses((409, "Taken, or not in a state that allows this"))}
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Price = Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)]
@@ -64,6 +70,19 @@ class MaterialView(BaseModel):
     active: bool
 
 
+class MaterialItem(BaseModel):
+    """A material in the list: a client sees the first four fields."""
+
+    id: int
+    name: str
+    kind: str
+    colour: str | None
+    cost_per_kg: Decimal | None = Field(None, description=STAFF_ONLY)
+    density_g_cm3: Decimal | None = Field(None, description=STAFF_ONLY)
+    profile: str | None = Field(None, description=STAFF_ONLY)
+    active: bool | None = Field(None, description=STAFF_ONLY)
+
+
 class PrinterIn(Input):
     name: Name
     model: str | None = Field(None, max_length=100)
@@ -98,6 +117,21 @@ class PrinterView(BaseModel):
     active: bool
 
 
+class PrinterItem(BaseModel):
+    """A printer in the list: a client sees its name, model, status and build volume."""
+
+    id: int
+    name: str
+    model: str | None
+    status: str
+    build_x_mm: Decimal
+    build_y_mm: Decimal
+    build_z_mm: Decimal
+    hourly_rate: Decimal | None = Field(None, description=STAFF_ONLY)
+    profile: str | None = Field(None, description=STAFF_ONLY)
+    active: bool | None = Field(None, description=STAFF_ONLY)
+
+
 class TemplateIn(Input):
     name: Name
     setup_fee: Price = Decimal(0)
@@ -119,6 +153,18 @@ class TemplateView(BaseModel):
     minimum_price: Decimal
     rush_multiplier: Decimal
     active: bool
+
+
+class TemplateItem(BaseModel):
+    """A pricing template in the list: a client sees its name, minimum price and rush multiplier."""
+
+    id: int
+    name: str
+    minimum_price: Decimal
+    rush_multiplier: Decimal
+    setup_fee: Decimal | None = Field(None, description=STAFF_ONLY)
+    margin_percent: Decimal | None = Field(None, description=STAFF_ONLY)
+    active: bool | None = Field(None, description=STAFF_ONLY)
 
 
 class JobIn(Input):
@@ -164,10 +210,21 @@ class PrinterStatus(BaseModel):
 
 # -- materials, printers, templates ---------------------------------------------------------------
 
-@router.get("/materials", response_model=list[MaterialView], responses=STAFF_RESPONSES)
-def list_materials(access: Viewer, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
-    """The studio's materials, oldest first."""
-    return setup.list_rows(conn, access.tenant_id, "material", include_retired=include_retired)
+def _listed(conn, access: Access, kind: str, item: type[BaseModel], include_retired: bool) -> list[dict[str, Any]]:
+    """Staff: every field (retired ones too when asked). A client: the active rows, and of them only
+    the item's required fields (the staff-only ones are left unset, so they are absent)."""
+    if access.customer_id is None and access.allows("studio.view"):
+        return setup.list_rows(conn, access.tenant_id, kind, include_retired=include_retired)
+    shown = [name for name, field in item.model_fields.items() if field.is_required()]
+    return [{name: row[name] for name in shown} for row in setup.list_rows(conn, access.tenant_id, kind)]
+
+
+LIST = dict(responses=STAFF_RESPONSES, response_model_exclude_unset=True)
+
+@router.get("/materials", response_model=list[MaterialItem], **LIST)
+def list_materials(access: Chooser, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
+    """The studio's materials, oldest first (a client: the active ones, without costs)."""
+    return _listed(conn, access, "material", MaterialItem, include_retired)
 
 
 @router.post("/materials", response_model=MaterialView, status_code=201, responses=WRITES)
@@ -184,10 +241,10 @@ def update_material(material_id: Id, body: MaterialPatch, access: Manager, engin
         return setup.update_row(conn, access.tenant_id, "material", material_id, **body.model_dump(exclude_unset=True))
 
 
-@router.get("/printers", response_model=list[PrinterView], responses=STAFF_RESPONSES)
-def list_printers(access: Viewer, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
-    """The studio's printers, oldest first."""
-    return setup.list_rows(conn, access.tenant_id, "printer", include_retired=include_retired)
+@router.get("/printers", response_model=list[PrinterItem], **LIST)
+def list_printers(access: Chooser, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
+    """The studio's printers, oldest first (a client: the active ones, without rates)."""
+    return _listed(conn, access, "printer", PrinterItem, include_retired)
 
 
 @router.post("/printers", response_model=PrinterView, status_code=201, responses=WRITES)
@@ -204,10 +261,11 @@ def update_printer(printer_id: Id, body: PrinterPatch, access: Manager, engine: 
         return setup.update_row(conn, access.tenant_id, "printer", printer_id, **body.model_dump(exclude_unset=True))
 
 
-@router.get("/product-templates", response_model=list[TemplateView], responses=STAFF_RESPONSES)
-def list_templates(access: Viewer, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
-    """The studio's pricing templates, oldest first (the first active one prices by default)."""
-    return setup.list_rows(conn, access.tenant_id, "template", include_retired=include_retired)
+@router.get("/product-templates", response_model=list[TemplateItem], **LIST)
+def list_templates(access: Chooser, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
+    """The studio's pricing templates, oldest first (the first active one prices by default; a
+    client: the active ones, without fees and margins)."""
+    return _listed(conn, access, "template", TemplateItem, include_retired)
 
 
 @router.post("/product-templates", response_model=TemplateView, status_code=201, responses=WRITES)

@@ -13,7 +13,7 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +24,7 @@ from api.routes.studio_staff import IdempotencyKey, _replayed
 from api.routes.studio_files import client as portal_client
 from api.studio_schemas import QuoteView
 from api.staff import STAFF_RESPONSES, require_any
-from api.uploads import uploads_to
+from api.uploads import MULTIPART_BODY, form_file, uploads_to
 from people.auth import Access
 from resources.storage import TMP
 from studio import quotes
@@ -97,20 +97,18 @@ def _storage(svc: SliceService):
     return svc.storage
 
 
-@router.post("/files", status_code=201, responses={**STAFF_RESPONSES, **problem_responses(413, 503)})
+@router.post("/files", status_code=201, openapi_extra=MULTIPART_BODY,
+             responses={**STAFF_RESPONSES, **problem_responses(413, 503)})
 @uploads_to(TMP)
-async def upload_model(request: Request, access: View, file: Annotated[UploadFile, File(
-        description="an STL (ASCII or binary) or 3MF model")]) -> JSONResponse:
-    """Upload a model: validated as a mesh and measured, kept as a tmp file (``idle``)."""
+async def upload_model(request: Request, access: View, settings: StorageSettingsDep) -> JSONResponse:
+    """Upload a model (``multipart/form-data``, part ``file``: an STL, ASCII or binary, or a 3MF):
+    validated as a mesh and measured, kept as a tmp file (``idle``). The form is read only once the
+    caller's permission holds; a body over the tmp bucket's limit is a 413 as it arrives."""
     svc = slicing(request)
     _storage(svc)
-    limit = svc.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise Problem(413, "file-too-large", f"The model is larger than {limit:,} bytes.")
+    name, data, _ = await form_file(request, settings, TMP)
     try:
-        row = await run_in_threadpool(svc.upload, access.tenant_id, access.principal.user_id,
-                                      file.filename or "model", data)
+        row = await run_in_threadpool(svc.upload, access.tenant_id, access.principal.user_id, name or "model", data)
     except mesh.InvalidModel as exc:
         raise Problem(413 if exc.reason == "too-large" else 422, f"invalid-model-{exc.reason}", str(exc)) from None
     body = _view(request, access, row)

@@ -27,6 +27,7 @@ ATTACHMENTS, PDFS, TMP, ORDER_FILES = "attachments", "pdfs", "tmp", "order-files
 BUCKETS = (ATTACHMENTS, PDFS, TMP, ORDER_FILES)
 MAX_KEY_BYTES = 1024  # S3's limit, kept by both backends so a key works on either
 MAX_FILENAME_CHARS = 120
+MAX_DOWNLOAD_NAME_CHARS = 200
 
 
 class StorageError(Exception):
@@ -82,11 +83,17 @@ def safe_filename(name: str) -> str:
     """
     base = re.split(r"[/\\]", unicodedata.normalize("NFC", name or ""))[-1]
     cleaned = _RUNS.sub("_", _UNSAFE.sub("_", base)).replace("_.", ".").strip("._ -") or "file"
-    if len(cleaned) > MAX_FILENAME_CHARS:
-        stem, dot, ext = cleaned.rpartition(".")
-        ext = ext[:16] if dot and stem else ""
-        cleaned = cleaned[:MAX_FILENAME_CHARS - len(ext) - 1].rstrip("._-") + ("." + ext if ext else "")
-    return cleaned
+    return _shorten(cleaned, MAX_FILENAME_CHARS, strip="._-")
+
+
+def _shorten(name: str, limit: int, strip: str) -> str:
+    """``name`` cut to ``limit`` characters keeping its extension (up to 16 characters of it): a
+    long "part….stl" stays an STL."""
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    ext = ext[:16] if dot and stem else ""
+    return name[:limit - len(ext) - 1].rstrip(strip) + ("." + ext if ext else "")
 
 
 def _segment(value: object) -> str:
@@ -156,7 +163,7 @@ def download_name(filename: str) -> str:
     character that is not printable (CR/LF could split a header), never empty or hidden."""
     base = re.split(r"[/\\]", unicodedata.normalize("NFC", filename or ""))[-1]
     base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".").strip()
-    return base[:200] or "file"
+    return _shorten(base, MAX_DOWNLOAD_NAME_CHARS, strip=" .") or "file"
 
 
 def content_disposition(filename: str, *, inline: bool = False) -> str:

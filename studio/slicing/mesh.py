@@ -19,6 +19,8 @@ import trimesh
 STL, THREEMF = "stl", "3mf"
 MIME = {STL: "model/stl", THREEMF: "model/3mf"}
 _MODEL_PART = "3d/3dmodel.model"
+# A 3MF says its unit on its <model> (3MF core spec, 1.3: "millimeter" when absent); we measure in mm.
+MM_PER_UNIT = {"micron": 0.001, "millimeter": 1.0, "centimeter": 10.0, "inch": 25.4, "foot": 304.8, "meter": 1000.0}
 
 
 class InvalidModel(ValueError):
@@ -67,7 +69,9 @@ def load(data: bytes, filename: str, *, max_bytes: int, max_triangles: int) -> t
     if kind == THREEMF:
         _check_3mf_archive(data, max_bytes)
     try:
-        loaded = trimesh.load(io.BytesIO(data), file_type=kind, force="mesh", process=True)
+        loaded = read(data, kind, process=True)
+    except InvalidModel:
+        raise
     except Exception as exc:  # trimesh raises whatever its parser hit: all of it means "not a model"
         raise InvalidModel("not-a-mesh", f"The file is not a readable {kind.upper()} model ({type(exc).__name__}).") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
@@ -78,6 +82,22 @@ def load(data: bytes, filename: str, *, max_bytes: int, max_triangles: int) -> t
     if not np.isfinite(loaded.vertices).all():
         raise InvalidModel("not-a-mesh", "The model has coordinates that are not numbers.")
     return loaded, kind
+
+
+def read(data: bytes, kind: str, *, process: bool) -> trimesh.Trimesh:
+    """The file as one mesh in millimetres: a 3MF in centimetres, inches, microns, feet or metres is
+    scaled by its ``unit`` (an STL carries no unit: millimetres, as every slicer reads it)."""
+    loaded = trimesh.load(io.BytesIO(data), file_type=kind, force="mesh", process=process)
+    if kind == THREEMF and isinstance(loaded, trimesh.Trimesh):
+        unit = str(loaded.metadata.get("units") or "millimeter").strip().lower()
+        unit = "millimeter" if unit == "millimeters" else unit  # trimesh's name for "no unit given"
+        if unit not in MM_PER_UNIT:
+            raise InvalidModel("unknown-unit", f"The 3MF model's unit {unit!r} is none of "
+                                               f"{', '.join(MM_PER_UNIT)}.")
+        if MM_PER_UNIT[unit] != 1.0:
+            loaded.apply_scale(MM_PER_UNIT[unit])
+        loaded.units = "millimeters"
+    return loaded
 
 
 def measure(mesh: trimesh.Trimesh) -> MeshInfo:

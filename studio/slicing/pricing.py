@@ -95,16 +95,35 @@ def quick_order_lines(engine: sa.Engine, tenant_id: str, items: list[dict[str, A
                                 margin_percent=tpl.margin_percent, minimum_price=tpl.minimum_price,
                                 rush_multiplier=tpl.rush_multiplier, rush=rush, quantity=quantity)
             lines.append({"description": describe(row.filename, material.name, settings["options"], metrics,
-                                                  bool(meta.get("fallback")), rush),
+                                                  bool(meta.get("fallback")), rush, support_style=meta.get("supportStyle"),
+                                                  notes=meta.get("notes") or []),
                           "quantity": quantity, "unit_price": price.unit_price, "breakdown": price.as_dict(),
                           "tmp_file_id": row.id, "fallback": bool(meta.get("fallback"))})
     return lines
 
 
-def describe(filename: str, material: str, options: dict, metrics: dict, fallback: bool, rush: bool) -> str:
+# What each PrusaSlicer support style is called on a quote line.
+STYLE_NAMES = {"grid": "normal", "snug": "snug", "organic": "tree"}
+
+
+def describe(filename: str, material: str, options: dict, metrics: dict, fallback: bool, rush: bool, *,
+             support_style: str | None = None, notes: list[str] | tuple[str, ...] = ()) -> str:
+    """A quote line's text: the model, its material and settings, grams and time, and the notes.
+
+    Supports are named by what was really printed with (``support_style``, from the slicer: tree
+    asked of a PrusaSlicer without organic supports is sliced snug); an estimate says so, and its
+    notes (what the figures are) stay on the line."""
     hours, rest = divmod(int(metrics["timeSec"]), 3600)
     supports = options.get("supports") or {}
+    used = ""
+    if supports.get("enabled"):
+        asked = supports.get("pattern", "normal")
+        if fallback or support_style is None:
+            used = f", {asked} supports"
+        else:
+            name = STYLE_NAMES.get(support_style, support_style)
+            used = f", {name} supports" + (f" ({asked} asked)" if name != asked else "")
     parts = [f"3D print: {filename}", f"{material}, {options['layerHeight']} mm layers, {options['infill']}% infill"
-             + (f", {supports.get('pattern', 'normal')} supports" if supports.get("enabled") else ""),
-             f"{metrics['grams']:.0f} g, {hours}h {rest // 60:02d}m" + (" (estimated)" if fallback else "")]
+             + used, f"{metrics['grams']:.0f} g, {hours}h {rest // 60:02d}m" + (" (estimated)" if fallback else "")]
+    parts += [str(note) for note in notes]
     return " · ".join(parts) + (" · rush" if rush else "")

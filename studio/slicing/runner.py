@@ -8,20 +8,23 @@ runs in the tmp file's ``attempts``, so a run cut short by a crash counts too). 
 the bed instead, so passing the seed's angle there would not change where supports go. Tree
 supports are ``--support-material-style organic`` from PrusaSlicer 2.6; the installed slicer is
 asked which styles it knows (``--help-fff``), and one without ``organic`` (2.5 offers grid and
-snug) slices with ``snug``, the style that follows the part as trees do, and says so.
+snug) slices with ``snug``, the style that follows the part as trees do, and says so (the result
+names the style really used). The chosen printer's build volume is the slicer's bed
+(``--bed-shape``, ``--max-print-height``), not the profile's.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from studio.slicing import gcode
 from studio.slicing.options import SliceOptions
@@ -44,6 +47,7 @@ class SliceResult:
     gcode_path: Path
     seconds: float
     notes: list[str] = field(default_factory=list)
+    support_style: str | None = None  # grid, snug or organic: what was really printed with
 
 
 def resolve(bin_name: str) -> str:
@@ -53,58 +57,116 @@ def resolve(bin_name: str) -> str:
     return found
 
 
-@functools.lru_cache(maxsize=8)
+class StyleProbe:
+    """Which ``--support-material-style`` values a slicer accepts, read from its own ``--help-fff``.
+
+    Only an answer is kept (per binary, for the process's life): a probe that could not run, timed
+    out or failed is not an answer, so it is asked again on a later slice (not before ``retry_s``,
+    so a slicer that hangs does not cost every slice the probe's timeout)."""
+
+    def __init__(self, timeout_s: float = 30.0, retry_s: float = 60.0) -> None:
+        self.timeout_s, self.retry_s = timeout_s, retry_s
+        self._known: dict[str, frozenset[str]] = {}
+        self._failed_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def styles(self, binary: str) -> frozenset[str]:
+        with self._lock:
+            if binary in self._known:
+                return self._known[binary]
+            failed = self._failed_at.get(binary)
+            if failed is not None and time.monotonic() - failed < self.retry_s:
+                return frozenset()
+        found = self._probe(binary)
+        with self._lock:
+            if found is None:
+                self._failed_at[binary] = time.monotonic()
+                return frozenset()
+            self._failed_at.pop(binary, None)
+            self._known[binary] = found
+        return found
+
+    def _probe(self, binary: str) -> frozenset[str] | None:
+        """The styles the help lists (none listed: an empty answer); None when there was no answer."""
+        try:
+            proc = subprocess.Popen([binary, "--help-fff"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:
+            return None
+        try:
+            out = proc.communicate(timeout=self.timeout_s)[0].decode("utf-8", "replace")
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            kill_group(proc)  # like a slice: the whole group, children of a slicer that hangs included
+        if proc.returncode != 0:
+            return None
+        match = re.search(r"--support-material-style.*?\(([^)]*);\s*default", out, re.S)
+        return frozenset(s.strip() for s in match.group(1).split(",")) if match else frozenset()
+
+
+PROBE = StyleProbe()
+
+
 def support_styles(binary: str) -> frozenset[str]:
-    """The support styles this slicer accepts, read from its own help (cached per binary)."""
-    try:
-        proc = subprocess.Popen([binary, "--help-fff"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-    except OSError:
-        return frozenset()
-    try:
-        out = proc.communicate(timeout=30)[0].decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        return frozenset()
-    finally:
-        kill_group(proc)  # like a slice: the whole group, children of a slicer that hangs included
-    match = re.search(r"--support-material-style.*?\(([^)]*);\s*default", out, re.S)
-    return frozenset(s.strip() for s in match.group(1).split(",")) if match else frozenset()
+    """The support styles this slicer accepts (asked once per binary; asked again after a failed probe)."""
+    return PROBE.styles(binary)
 
 
-def command(binary: str, model: Path, output: Path, options: SliceOptions, profiles: tuple[Path, ...]
-            ) -> tuple[list[str], list[str]]:
-    """The argument list for one run, and notes on what was adapted to this slicer."""
+class Command(NamedTuple):
+    """One run's argument list, what was adapted to this slicer (notes), and the support style it
+    prints with (None: no supports)."""
+
+    args: list[str]
+    notes: list[str]
+    support_style: str | None
+
+
+def bed_args(build_mm: tuple[float, float, float]) -> list[str]:
+    """The printer's build volume as PrusaSlicer's bed outline and height limit (it arranges the
+    model on that bed, so a model wider than the profile's own bed still slices on a larger printer)."""
+    x, y, z = (f"{float(v):g}" for v in build_mm)
+    return ["--bed-shape", f"0x0,{x}x0,{x}x{y},0x{y}", "--max-print-height", z]
+
+
+def command(binary: str, model: Path, output: Path, options: SliceOptions, profiles: tuple[Path, ...],
+            build_mm: tuple[float, float, float] | None = None) -> Command:
+    """The argument list for one run (``build_mm``: the printer's volume; None: the profile's)."""
     args = [binary]
     for profile in profiles:
         args += ["--load", str(profile)]
+    if build_mm is not None:
+        args += bed_args(build_mm)
     args += ["--export-gcode", "--layer-height", str(options.layer_height),
              "--first-layer-height", str(options.layer_height),
              "--fill-density", f"{options.infill}%"]
     notes: list[str] = []
+    style = None
     if options.infill == 100:  # the profile's gyroid refuses 100 %; PrusaSlicer's own GUI switches too
         args += ["--fill-pattern", "rectilinear"]
     if options.supports.enabled:
         args += ["--support-material", "--support-material-threshold", str(options.supports.angle)]
         if options.supports.pattern == "tree":
             styles = support_styles(binary)
-            if "organic" in styles:
-                args += ["--support-material-style", "organic"]
-            else:
-                args += ["--support-material-style", "snug"]
-                notes.append("tree supports need PrusaSlicer 2.6+ (organic); this slicer offers "
-                             f"{', '.join(sorted(styles)) or 'no styles'}: sliced with snug supports")
+            style = "organic" if "organic" in styles else "snug"
+            if style == "snug":
+                notes.append("tree supports asked: this PrusaSlicer has no tree (organic) style (it offers "
+                             f"{', '.join(sorted(styles)) or 'none'}), so snug supports were used")
         else:
-            args += ["--support-material-style", "grid"]
+            style = "grid"
+        args += ["--support-material-style", style]
     args += ["--output", str(output), str(model)]
-    return args, notes
+    return Command(args, notes, style)
 
 
 def slice_model(model: Path, workdir: Path, options: SliceOptions, *, bin_name: str, timeout_s: float,
-                profiles: tuple[Path, ...] = DEFAULT_PROFILES) -> SliceResult:
-    """Slice ``model`` into ``workdir``/out.gcode and read its metrics; :class:`SlicerError` otherwise."""
+                profiles: tuple[Path, ...] = DEFAULT_PROFILES,
+                build_mm: tuple[float, float, float] | None = None) -> SliceResult:
+    """Slice ``model`` into ``workdir``/out.gcode on a bed of ``build_mm`` (None: the profile's) and
+    read its metrics; :class:`SlicerError` otherwise."""
     binary = resolve(bin_name)
     output = workdir / "out.gcode"
-    args, notes = command(binary, model, output, options, profiles)
+    args, notes, style = command(binary, model, output, options, profiles, build_mm)
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -125,7 +187,7 @@ def slice_model(model: Path, workdir: Path, options: SliceOptions, *, bin_name: 
         metrics = gcode.parse_file(output)
     except gcode.GcodeMetricsMissing as exc:
         raise SlicerError("no-metrics", str(exc)) from None
-    return SliceResult(metrics, output, time.monotonic() - started, notes)
+    return SliceResult(metrics, output, time.monotonic() - started, notes, style)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -16,17 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import trimesh
 
 from commerce.leases import Heartbeat, Lease
 from commerce.worker import Poller
-from resources.storage import TMP, NotFound, Storage, tmp_key
+from resources.storage import TMP, NotFound, Storage, download_name, safe_filename, tmp_key
 from studio.slicing import catalog, estimate, mesh, runner
 from studio.slicing.leases import FileLeases, Slots
 from studio.slicing.options import SliceOptions
@@ -51,13 +49,6 @@ class DoesNotFit(ValueError):
     """The model is larger than the chosen printer's build volume."""
 
 
-def safe_filename(name: str) -> str:
-    """The upload's own name without any path, and only characters safe in a storage key."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")[:200]
-    return cleaned or "model"
-
-
 class SliceService:
     def __init__(self, engine: sa.Engine, storage: Storage, settings: SlicerSettings | None = None,
                  heartbeat: Heartbeat | None = None) -> None:
@@ -72,7 +63,7 @@ class SliceService:
     # -- uploads -------------------------------------------------------------------------------
     def upload(self, tenant_id: str, user_id: str, filename: str, data: bytes) -> dict[str, Any]:
         """Validate, store and register a model; :class:`mesh.InvalidModel` leaves nothing behind."""
-        name = safe_filename(filename)
+        name = download_name(filename)  # shown as the client named it; the key holds its safe_filename
         info, kind = mesh.inspect(data, name, max_bytes=self.settings.max_upload_bytes,
                                   max_triangles=self.settings.max_triangles)
         key = tmp_key(tenant_id, user_id, name)
@@ -122,13 +113,14 @@ class SliceService:
             if row["metadata"].get("settings") == wanted:
                 return row
             raise SliceConflict("a slice with other settings is running on this file; wait for it")
-        key = cache_key(row["sha256"], options, (printer.profile, material.profile))
+        key = cache_key(row["sha256"], options, (printer.profile, material.profile), printer.build_mm)
         meta = {**row["metadata"], "attempts": 0, "settings": wanted, "metrics": None, "fallback": False,
-                "error": None, "output": None, "notes": [], "cached": False}
+                "error": None, "output": None, "notes": [], "cached": False, "supportStyle": None}
         with self.engine.begin() as conn:
             hit = conn.execute(sa.select(cache).where(cache.c.tenant_id == tenant_id, cache.c.cache_key == key)).first()
             if hit is not None:
                 meta.update(metrics={"grams": float(hit.grams), "timeSec": hit.time_s}, notes=hit.notes, cached=True,
+                            supportStyle=(hit.settings or {}).get("supportStyle"),
                             output=hit.gcode_key if hit.gcode_key and self.storage.exists(TMP, hit.gcode_key) else None)
                 values = {"status": "completed", "next_run_at": None}
             else:
@@ -182,14 +174,14 @@ class SliceService:
             return self._fallback(lease, row, meta, data, options,
                                   meta.get("error") or "the slicer did not finish (its worker stopped)")
         with self.engine.connect() as conn:
-            profiles = (catalog.printer(conn, row.tenant_id, meta["settings"]["printerId"]).profile,
-                        catalog.material(conn, row.tenant_id, meta["settings"]["materialId"]).profile)
+            printer = catalog.printer(conn, row.tenant_id, meta["settings"]["printerId"])
+            profiles = (printer.profile, catalog.material(conn, row.tenant_id, meta["settings"]["materialId"]).profile)
         with tempfile.TemporaryDirectory(prefix="storehouse-slice-") as work:
             model = Path(work) / ("model." + mesh.kind_of(row.filename))
             model.write_bytes(data)
             try:
                 result = runner.slice_model(model, Path(work), options, bin_name=s.bin, timeout_s=s.timeout_s,
-                                            profiles=profiles)
+                                            profiles=profiles, build_mm=printer.build_mm)
             except runner.SlicerError as exc:
                 log.warning("slice of tmp file %s, attempt %s: %s", row.id, attempts, exc)
                 if exc.kind == "missing" or attempts >= 1 + s.retries:
@@ -198,19 +190,22 @@ class SliceService:
                 self._write(lease, metadata=meta, lease_token=None, lease_expires_at=None,
                             next_run_at=now_utc() + dt.timedelta(seconds=s.retry_backoff_s * 2 ** (attempts - 1)))
                 return
-            gcode_key = row.storage_key.rsplit("/", 1)[0] + "/" + Path(row.filename).stem + ".gcode"
+            folder, stored_name = row.storage_key.rsplit("/", 1)
+            gcode_key = f"{folder}/{safe_filename(Path(stored_name).stem + '.gcode')}"
             self.storage.put(TMP, gcode_key, result.gcode_path.read_bytes(), "text/x.gcode")
         metrics = {"grams": result.metrics.grams, "timeSec": result.metrics.time_s}
-        meta.update(metrics=metrics, fallback=False, error=None, output=gcode_key, notes=result.notes)
-        key = cache_key(row.sha256, options, profiles)
+        meta.update(metrics=metrics, fallback=False, error=None, output=gcode_key, notes=result.notes,
+                    supportStyle=result.support_style)
+        key = cache_key(row.sha256, options, profiles, printer.build_mm)
         with self.engine.begin() as conn:
             if self._finish_in(conn, lease, "completed", meta):
                 exists = conn.execute(sa.select(cache.c.cache_key).where(
                     cache.c.tenant_id == row.tenant_id, cache.c.cache_key == key)).first()
                 if exists is None:
                     conn.execute(sa.insert(cache).values(
-                        tenant_id=row.tenant_id, cache_key=key, model_sha256=row.sha256, settings=meta["settings"],
-                        profile=",".join(p.name for p in profiles), grams=result.metrics.grams,
+                        tenant_id=row.tenant_id, cache_key=key, model_sha256=row.sha256,
+                        settings={**meta["settings"], "supportStyle": result.support_style},
+                        profile=profile_text(profiles, printer.build_mm), grams=result.metrics.grams,
                         time_s=result.metrics.time_s, slicer=s.bin[:100], notes=result.notes, gcode_key=gcode_key))
 
     def _fallback(self, lease: Lease, row: Any, meta: dict, data: bytes, options: SliceOptions, error: str) -> None:
@@ -218,11 +213,11 @@ class SliceService:
             density = catalog.material(conn, row.tenant_id, meta["settings"]["materialId"]).density
         # Read as it is (no vertex merging: the estimate needs faces only); the volume measured at
         # upload is the model's own even where the mesh is open.
-        model = trimesh.load(trimesh.util.wrap_as_stream(data), file_type=mesh.kind_of(row.filename), force="mesh",
-                             process=False)
+        model = mesh.read(data, mesh.kind_of(row.filename), process=False)  # in mm, as measured at upload
         found = estimate.estimate(model, options, float(density),
                                   volume_mm3=mesh.MeshInfo.from_dict(meta["mesh"]).volume_mm3)
-        meta.update(metrics={"grams": found.grams, "timeSec": found.time_s}, fallback=True, output=None)
+        meta.update(metrics={"grams": found.grams, "timeSec": found.time_s}, fallback=True, output=None,
+                    notes=estimate_notes(options), supportStyle=None)
         self._finish(lease, "completed", meta, error=error)
 
     def _finish(self, lease: Lease, status: str, meta: dict, error: str | None = None) -> None:
@@ -253,13 +248,29 @@ class SliceService:
             self.heartbeat.close()
 
 
-def cache_key(model_sha256: str, options: SliceOptions, profiles: tuple[Path, ...]) -> str:
-    """The result's identity: the model, the settings, and the profiles' content (an edited .ini
-    is another slice)."""
+def cache_key(model_sha256: str, options: SliceOptions, profiles: tuple[Path, ...],
+              build_mm: tuple[float, float, float]) -> str:
+    """The result's identity: the model, the settings, the profiles' content (an edited .ini is
+    another slice) and the printer's build volume (the bed it was arranged and sliced on)."""
     digest = hashlib.sha256(f"{model_sha256}|{options.canonical()}".encode())
     for profile in profiles:
         digest.update(b"|" + profile.read_bytes())
+    digest.update(("|bed " + "x".join(f"{float(v):g}" for v in build_mm)).encode())
     return digest.hexdigest()
+
+
+def profile_text(profiles: tuple[Path, ...], build_mm: tuple[float, float, float]) -> str:
+    """The cache row's ``profile``: the .ini files and the bed, e.g. ``a.ini,b.ini,bed 250x210x210``."""
+    return ",".join([*(p.name for p in profiles), "bed " + "x".join(f"{float(v):g}" for v in build_mm)])[:200]
+
+
+def estimate_notes(options: SliceOptions) -> list[str]:
+    """What a fallback's figures are: the reason itself is the file's ``error``."""
+    notes = ["grams and time estimated from the model's shape: the slicer did not slice it"]
+    if options.supports.enabled:
+        notes.append(f"{options.supports.pattern} supports estimated as columns under overhangs past "
+                     f"{options.supports.angle}°")
+    return notes
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
