@@ -51,8 +51,10 @@ def db():
         else:
             import psycopg
 
+            from warehouse.schemas import SEARCH_PATH
+
             _db = psycopg.connect(_url.set(drivername="postgresql").render_as_string(hide_password=False),
-                                  autocommit=True, options="-c search_path=public,studio -c TimeZone=UTC")
+                                  autocommit=True, options=f"-c search_path={','.join(SEARCH_PATH)} -c TimeZone=UTC")
     return _db
 
 

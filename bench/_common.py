@@ -131,7 +131,7 @@ class SandboxProcess:
              "--no-access-log", "--lifespan", "off", "--backlog", "4096"],
             cwd=ROOT, stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a shared machine under load starts it slowly
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sandbox exited with {self.proc.returncode}")
@@ -139,6 +139,7 @@ class SandboxProcess:
                 if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
                     return self
             if time.monotonic() > deadline:
+                self.__exit__()  # not left running behind the error
                 raise RuntimeError("sandbox did not start")
             time.sleep(0.1)
 

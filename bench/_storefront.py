@@ -105,13 +105,14 @@ class Server:
 
     def __enter__(self) -> "Server":
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a shared machine under load starts it slowly
         while True:
             assert self.proc.poll() is None, "server exited"
             with contextlib.suppress(httpx.HTTPError):
                 httpx.get(f"{self.url}/", timeout=0.5)
                 return self
             if time.monotonic() > deadline:
+                self.__exit__()  # not left running behind the error
                 raise RuntimeError(f"{self.cmd} did not start")
             time.sleep(0.1)
 

@@ -45,23 +45,27 @@ def events(warehouse_url: str, count: int) -> list[dict]:
     from warehouse.tables.orders import orders
 
     out = []
-    with engine_for(warehouse_url).begin() as conn:
-        for _ in range(count // 4):
-            order_id, intent = "ord_" + uuid.uuid4().hex[:24], "pi_" + uuid.uuid4().hex[:24]
-            conn.execute(sa.insert(orders).values(
-                tenant_id=TENANT, order_id=order_id, status="pending", email="bench@example.com", provider="esimcard",
-                provider_package_id="x", package_name="Japan 1 GB", quantity=1, unit_price=Decimal("4.99"),
-                amount_total=Decimal("4.99"), currency="USD", request_hash="bench"))
-            meta = {"order_id": order_id, "tenant_id": TENANT}
-            pi = {"id": intent, "object": "payment_intent", "amount": 499, "amount_received": 499, "currency": "usd",
-                  "metadata": meta, "status": "succeeded", "latest_charge": "ch_" + intent[3:]}
-            session = {"id": "cs_test_" + uuid.uuid4().hex, "object": "checkout.session", "amount_total": 499,
-                       "currency": "usd", "metadata": meta, "client_reference_id": order_id, "payment_intent": intent,
-                       "payment_status": "paid", "status": "complete"}
-            for kind, obj in (("payment_intent.created", pi), ("charge.succeeded", {**pi, "object": "charge"}),
-                              ("payment_intent.succeeded", pi), ("checkout.session.completed", session)):
-                out.append({"id": "evt_" + uuid.uuid4().hex, "object": "event", "type": kind, "created": int(time.time()),
-                            "api_version": "2026-10-28", "data": {"object": obj}, "livemode": False})
+    engine = engine_for(warehouse_url)
+    orders_left = count // 4
+    while orders_left:  # short transactions: a server finishing the last measurement's
+        batch, orders_left = min(500, orders_left), orders_left - min(500, orders_left)  # requests never waits
+        with engine.begin() as conn:
+            for _ in range(batch):
+                order_id, intent = "ord_" + uuid.uuid4().hex[:24], "pi_" + uuid.uuid4().hex[:24]
+                conn.execute(sa.insert(orders).values(
+                    tenant_id=TENANT, order_id=order_id, status="pending", email="bench@example.com", provider="esimcard",
+                    provider_package_id="x", package_name="Japan 1 GB", quantity=1, unit_price=Decimal("4.99"),
+                    amount_total=Decimal("4.99"), currency="USD", request_hash="bench"))
+                meta = {"order_id": order_id, "tenant_id": TENANT}
+                pi = {"id": intent, "object": "payment_intent", "amount": 499, "amount_received": 499, "currency": "usd",
+                      "metadata": meta, "status": "succeeded", "latest_charge": "ch_" + intent[3:]}
+                session = {"id": "cs_test_" + uuid.uuid4().hex, "object": "checkout.session", "amount_total": 499,
+                           "currency": "usd", "metadata": meta, "client_reference_id": order_id, "payment_intent": intent,
+                           "payment_status": "paid", "status": "complete"}
+                for kind, obj in (("payment_intent.created", pi), ("charge.succeeded", {**pi, "object": "charge"}),
+                                  ("payment_intent.succeeded", pi), ("checkout.session.completed", session)):
+                    out.append({"id": "evt_" + uuid.uuid4().hex, "object": "event", "type": kind, "created": int(time.time()),
+                                "api_version": "2026-10-28", "data": {"object": obj}, "livemode": False})
     return out
 
 
