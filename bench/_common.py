@@ -99,6 +99,10 @@ def free_port() -> int:
     if span:
         low, _, high = span.partition("-")
         candidates = list(range(int(low), int(high or low) + 1))
+        # Benches run side by side pick a port long before their server binds it: start each
+        # process's search at its own place in the range so they do not pick the same one.
+        start = os.getpid() % len(candidates)
+        candidates = candidates[start:] + candidates[:start]
     for port in candidates:
         with socket.socket() as s:
             try:
