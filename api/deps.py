@@ -21,25 +21,27 @@ from resources.storage.settings import StorageSettings
 from studio.business import is_studio
 
 
-def get_services(request: Request) -> Services:
+# Dependencies that only read the app's state are coroutines: FastAPI runs a plain function in
+# the thread pool, a hop per dependency per request.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_engine(request: Request) -> sa.Engine:
+async def get_engine(request: Request) -> sa.Engine:
     return request.app.state.services.engine
 
 
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def get_storage_settings(request: Request) -> StorageSettings:
+async def get_storage_settings(request: Request) -> StorageSettings:
     return request.app.state.storage_settings
 
 
@@ -59,9 +61,12 @@ def tenant_slug(example: str, summary: str):
 TenantSlug = tenant_slug("numnaroad", "the demo's eSIM shop")
 
 
-def get_storefront(tenant: TenantSlug, services: ServicesDep) -> Storefront:
-    """The shop named in the path; unknown and inactive shops look the same (404)."""
-    found = services.storefronts.get(tenant)
+async def get_storefront(tenant: TenantSlug, services: ServicesDep) -> Storefront:
+    """The shop named in the path; unknown and inactive shops look the same (404). A shop the
+    worker remembers is answered on the event loop; only a miss reads the warehouse (in a thread)."""
+    known, found = services.storefronts.remembered(tenant)
+    if not known:
+        found = await run_in_threadpool(services.storefronts.get, tenant)
     if found is None:
         raise Problem(404, "shop-not-found", f"There is no shop {tenant[:64]!r}.")
     return found
@@ -74,8 +79,8 @@ def storefront_dep(example: str, summary: str):
     """``StorefrontDep`` whose ``{tenant}`` example is ``example``: for routes the eSIM shop cannot answer
     (a demo tenant that has the connection the route needs, so the example works as sent)."""
 
-    def get(tenant: str, services: Services) -> Storefront:
-        return get_storefront(tenant, services)
+    async def get(tenant: str, services: Services) -> Storefront:
+        return await get_storefront(tenant, services)
 
     get.__annotations__ = {"tenant": tenant_slug(example, summary), "services": ServicesDep, "return": Storefront}
     return Annotated[Storefront, Depends(get)]

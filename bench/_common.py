@@ -92,9 +92,30 @@ def sync_rows(n: int, merchant_id: int = 1_000_777, seed: int = 5, tenant_id: st
 # -- the sandbox in its own process ---------------------------------------------------------
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free local port: any, or one of ``STOREHOUSE_BENCH_PORTS`` (``9200-9219``) when it is set,
+    for a machine whose sessions share out port ranges."""
+    span = os.environ.get("STOREHOUSE_BENCH_PORTS")
+    candidates = [0]
+    if span:
+        low, _, high = span.partition("-")
+        candidates = list(range(int(low), int(high or low) + 1))
+        # Benches run side by side pick a port long before their server binds it: start each
+        # process's search at its own place in the range so they do not pick the same one.
+        start = os.getpid() % len(candidates)
+        candidates = candidates[start:] + candidates[:start]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            if not span or port not in _handed_out:
+                _handed_out.add(s.getsockname()[1])
+                return s.getsockname()[1]
+    raise RuntimeError(f"no free port in STOREHOUSE_BENCH_PORTS={span}")
+
+
+_handed_out: set[int] = set()  # a port handed out may not be bound yet when the next is asked for
 
 
 class SandboxProcess:
@@ -114,7 +135,7 @@ class SandboxProcess:
              "--no-access-log", "--lifespan", "off", "--backlog", "4096"],
             cwd=ROOT, stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a shared machine under load starts it slowly
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sandbox exited with {self.proc.returncode}")
@@ -122,6 +143,7 @@ class SandboxProcess:
                 if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
                     return self
             if time.monotonic() > deadline:
+                self.__exit__()  # not left running behind the error
                 raise RuntimeError("sandbox did not start")
             time.sleep(0.1)
 
@@ -162,7 +184,10 @@ def scratch_pg(base_url: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(base_url)
-    name = f"storehouse_bench_{uuid.uuid4().hex[:8]}"
+    # Named after the URL's own database when it names one (sh_x → sh_x_<hex>), so a session
+    # given its own databases keeps to them.
+    prefix = parsed.database if parsed.database and parsed.database != "postgres" else "storehouse_bench"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = parsed.set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:

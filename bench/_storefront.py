@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,13 +105,14 @@ class Server:
 
     def __enter__(self) -> "Server":
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a shared machine under load starts it slowly
         while True:
             assert self.proc.poll() is None, "server exited"
             with contextlib.suppress(httpx.HTTPError):
                 httpx.get(f"{self.url}/", timeout=0.5)
                 return self
             if time.monotonic() > deadline:
+                self.__exit__()  # not left running behind the error
                 raise RuntimeError(f"{self.cmd} did not start")
             time.sleep(0.1)
 
@@ -130,6 +132,15 @@ def bare_server(workers: int) -> Server:
     with open(path, "w") as handle:
         handle.write(BARE_APP)
     return Server("bare_app:app", {"PYTHONPATH": os.path.dirname(path)}, workers)
+
+
+def ceiling_server(warehouse_url: str, workers: int, *, stripe_url: str = "", stripe_key: str = "",
+                   webhook_secret: str = "", tenant: str = TENANT) -> Server:
+    """The minimal handlers of ``_ceiling_app`` (the fair ceilings) on the API's database and sandbox."""
+    env = {"PYTHONPATH": f"{Path(__file__).resolve().parent}{os.pathsep}{ROOT}", "CEILING_DATABASE_URL": warehouse_url,
+           "CEILING_TENANT": tenant, "CEILING_STRIPE_URL": stripe_url, "CEILING_STRIPE_KEY": stripe_key,
+           "CEILING_WEBHOOK_SECRET": webhook_secret}
+    return Server("_ceiling_app:app", env, workers)
 
 
 def api_server(warehouse_url: str, workers: int, port: int, **settings: Any) -> Server:
@@ -243,5 +254,5 @@ def header(title: str, args: argparse.Namespace, url: str) -> None:
           f"driver {args.driver}, concurrency {args.concurrency}, {per}, {args.rounds} rounds\n")
 
 
-__all__ = ["SandboxProcess", "Server", "free_port", "pooled", "api_server", "arguments", "bare_server", "drive", "header",
+__all__ = ["SandboxProcess", "Server", "free_port", "pooled", "api_server", "arguments", "bare_server", "ceiling_server", "drive", "header",
            "load", "open_storefront", "prepared", "warehouse", "TENANT"]

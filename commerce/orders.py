@@ -43,6 +43,19 @@ def payment_sources(target: str) -> tuple[str, ...]:
     return tuple(s for s, rank in RANK.items() if rank < RANK[target] and s not in FULFILMENT)
 
 
+# The statements every payment event runs, built once: constructing a SQLAlchemy statement (its
+# clauses coerced, its cache key generated) cost more CPU than executing it on every webhook. The
+# order's key is bound by name (``k_tenant``, ``k_order``); what an UPDATE sets is named by the
+# parameters it is executed with.
+_KEY = (orders.c.tenant_id == sa.bindparam("k_tenant"), orders.c.order_id == sa.bindparam("k_order"))
+_LOAD = sa.select(orders).where(*_KEY)
+_LOCK = {"postgresql": sa.select(orders.c.order_id).where(*_KEY).with_for_update(),
+         "sqlite": sa.update(orders).where(*_KEY).values(status=orders.c.status)}
+_BY_INTENT = sa.select(orders.c.order_id).where(orders.c.tenant_id == sa.bindparam("k_tenant"),
+                                                orders.c.stripe_payment_intent_id == sa.bindparam("k_intent"))
+_MOVES: dict[tuple[str, ...], sa.Update] = {}
+
+
 def move(conn: sa.Connection, tenant_id: str, order_id: str, target: str, sources: tuple[str, ...],
          **fields: Any) -> bool:
     """Set ``target`` (and ``fields``) if the order is in one of ``sources``; True when it moved."""
@@ -50,18 +63,15 @@ def move(conn: sa.Connection, tenant_id: str, order_id: str, target: str, source
     values: dict[str, Any] = {"status": target, "status_changed_at": now, **fields}
     if target in FINAL:
         values.setdefault("completed_at", now)
-    result = conn.execute(
-        sa.update(orders)
-        .where(orders.c.tenant_id == tenant_id, orders.c.order_id == order_id, orders.c.status.in_(sources))
-        .values(**values)
-    )
+    stmt = _MOVES.get(sources)
+    if stmt is None:  # one per set of sources (a handful): the statement is built once
+        stmt = _MOVES[sources] = sa.update(orders).where(*_KEY, orders.c.status.in_(sources))
+    result = conn.execute(stmt, {"k_tenant": tenant_id, "k_order": order_id, **values})
     return result.rowcount == 1
 
 
 def load(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        sa.select(orders).where(orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
-    ).mappings().one_or_none()
+    row = conn.execute(_LOAD, {"k_tenant": tenant_id, "k_order": order_id}).mappings().one_or_none()
     return dict(row) if row else None
 
 
@@ -71,10 +81,8 @@ def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> bool:
     PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer and locks the database at a
     transaction's first write, so a no-op write takes that lock now, before anything is read.
     """
-    where = (orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
-    if conn.dialect.name == "postgresql":
-        return conn.execute(sa.select(orders.c.order_id).where(*where).with_for_update()).first() is not None
-    return conn.execute(sa.update(orders).where(*where).values(status=orders.c.status)).rowcount == 1
+    result = conn.execute(_LOCK[conn.dialect.name], {"k_tenant": tenant_id, "k_order": order_id})
+    return (result.first() is not None) if conn.dialect.name == "postgresql" else result.rowcount == 1
 
 
 def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Any) -> bool:
@@ -90,10 +98,7 @@ def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: A
 
 
 def find_by_intent(conn: sa.Connection, tenant_id: str, payment_intent_id: str) -> str | None:
-    return conn.execute(
-        sa.select(orders.c.order_id).where(orders.c.tenant_id == tenant_id,
-                                           orders.c.stripe_payment_intent_id == payment_intent_id)
-    ).scalar_one_or_none()
+    return conn.execute(_BY_INTENT, {"k_tenant": tenant_id, "k_intent": payment_intent_id}).scalar_one_or_none()
 
 
 _IGNORING: dict[tuple[str, str], Any] = {}

@@ -78,14 +78,22 @@ class StorefrontDirectory:
         self._known, self._unknown = _Lru(max_entries), _Lru(max_entries)
         self._lock = threading.Lock()
 
-    def get(self, tenant_id: str) -> Storefront | None:
+    def remembered(self, tenant_id: str) -> tuple[bool, Storefront | None]:
+        """(True, the answer) when ``get`` would answer without the warehouse (a bad slug, or
+        one cached and still fresh); else (False, None). Never blocks on I/O, so the API asks it
+        on the event loop and goes to a thread only on a miss."""
         if not SLUG.match(tenant_id):
-            return None
+            return True, None
         now = time.monotonic()
         with self._lock:
             hit = self._known.get(tenant_id, now) or self._unknown.get(tenant_id, now)
-            if hit:
-                return hit[1]
+        return (True, hit[1]) if hit else (False, None)
+
+    def get(self, tenant_id: str) -> Storefront | None:
+        known, storefront = self.remembered(tenant_id)
+        if known:
+            return storefront
+        now = time.monotonic()
         storefront = self._load(tenant_id)
         if self.ttl_s > 0:
             with self._lock:

@@ -62,23 +62,31 @@ def record_payment(conn: sa.Connection, tenant_id: str, intent: str, *, status: 
            "amount": amount, "currency": currency.upper(), **fields}
     if insert_ignore(conn, payments, row):
         return
-    lower = [s for s, rank in PAYMENT_RANK.items() if rank < PAYMENT_RANK[status]]
-    p = payments.c
-    conn.execute(sa.update(payments).where(p.tenant_id == tenant_id, p.payment_intent_id == intent,
-                                           p.status.in_(lower))
-                 .values(status=status, updated_at=now_utc(), **fields))
+    conn.execute(_RAISE_PAYMENT[status], {"k_tenant": tenant_id, "k_intent": intent, "status": status,
+                                          "updated_at": now_utc(), **fields})
+
+
+# One compare-and-set per target status, built once (see ``commerce.orders``): what it sets is
+# named by the parameters it runs with.
+_RAISE_PAYMENT = {
+    status: sa.update(payments).where(
+        payments.c.tenant_id == sa.bindparam("k_tenant"), payments.c.payment_intent_id == sa.bindparam("k_intent"),
+        payments.c.status.in_([s for s, rank in PAYMENT_RANK.items() if rank < PAYMENT_RANK[status]]))
+    for status in PAYMENT_RANK
+}
 
 
 def apply_session(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any],
                   event_type: str | None = None) -> tuple[bool, bool]:
     """Apply a Checkout Session's state to its order; returns (moved, now paid). A session other
     than the one recorded for the order (``ForeignSession``) changes nothing."""
-    recorded = states.load(conn, tenant_id, order_id)["stripe_session_id"]
+    order = states.load(conn, tenant_id, order_id)
+    recorded = order["stripe_session_id"]
     if recorded and session.get("id") != recorded:
         raise ForeignSession(f"session {str(session.get('id'))[:80]!r} is not order {order_id}'s {recorded}")
     status, payment_status = session.get("status"), session.get("payment_status")
     if status == "complete" and payment_status in ("paid", "no_payment_required"):
-        return mark_paid(conn, tenant_id, order_id, session)
+        return mark_paid(conn, tenant_id, order_id, session, order)
     if status == "complete" and event_type == "checkout.session.async_payment_failed":
         return move(conn, tenant_id, order_id, states.PAYMENT_FAILED, states.payment_sources(states.PAYMENT_FAILED)), False
     if status == "complete":
@@ -94,8 +102,11 @@ def _intent_of(session: dict[str, Any]) -> str | None:
     return id_of(session.get("payment_intent"))
 
 
-def mark_paid(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any]) -> tuple[bool, bool]:
-    order = states.load(conn, tenant_id, order_id)
+def mark_paid(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any],
+              order: dict[str, Any] | None = None) -> tuple[bool, bool]:
+    """``order`` as already read under the lock in this transaction, when the caller has it."""
+    if order is None:
+        order = states.load(conn, tenant_id, order_id)
     charged = session.get("amount_total")
     if charged != to_minor(order["amount_total"], order["currency"]) or \
             str(session.get("currency", "")).upper() != order["currency"]:
