@@ -139,9 +139,10 @@ def per_tenant(context: dg.AssetExecutionContext, tenants: Iterable[str],
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
     if failures:
         lines = [f"{tenant}: {describe(exc)}" for tenant, exc in sorted(failures.items())]
+        alone = len(context.partition_keys) == 1  # a run of one tenant says its error as it is
         raise dg.Failure(
-            description=f"{len(failures)} of the run's tenants failed (the others are materialised): "
-            + "; ".join(lines)[:2000],
+            description=describe(next(iter(failures.values()))) if alone else
+            f"{len(failures)} of the run's tenants failed (the others are materialised): " + "; ".join(lines)[:2000],
             metadata={"failed_tenants": sorted(failures)},
             allow_retries=False,  # retried above, tenant by tenant; the step again would redo every tenant
         )
