@@ -10,7 +10,7 @@ from assets.transactions import mx_assets
 from resources.dagster_resources import MxMerchantResource
 from tests.test_mx_sync import connect, make_merchant
 from warehouse.tables.core import sync_runs
-from warehouse.tenants import add_tenant, set_connection
+from warehouse.types import now_utc
 
 TX, INVOICES, CATEGORIES = "mx_merchant/transactions", "mx_merchant/invoices", "mx_merchant/product_categories"
 
@@ -139,6 +139,25 @@ def test_a_tenant_whose_failure_may_pass_is_tried_again_in_the_run(sandbox, ware
     assert result.success
     assert attempts == [tenants[0], tenants[1], tenants[0]]
     assert {t for _, t in by_partition(result)} == set(tenants)
+
+
+def test_a_tenant_another_run_is_syncing_waits_and_is_reported(sandbox, warehouse, engine, tenant_id):
+    busy, free = f"{tenant_id}-busy", f"{tenant_id}-free"
+    for tenant in (busy, free):
+        connect(engine, sandbox, tenant, make_merchant(sandbox, transactions=20))
+    with engine.begin() as conn:  # another run is in the middle of the tenant's payments
+        conn.execute(sa.insert(sync_runs).values(tenant_id=busy, stream="mx_transactions", run_id="other-run",
+                                                 status="running", started_at=now_utc(), worker="elsewhere:1"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(mx_merchant_partitions.name, [busy, free])
+
+    result = materialize_range([busy, free], warehouse, instance)
+
+    assert not result.success
+    assert {t for _, t in by_partition(result)} == {free}
+    text = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
+    assert f"tenant {busy} is being synced by run other-run" in text
+    assert ledger(engine, busy) == [("mx_transactions", "running")]  # the other run's row, untouched
 
 
 def test_ranges_split_at_unwanted_keys_and_at_the_run_size():
