@@ -52,18 +52,20 @@ def config_failure(tenant: str, system: str, exc: Exception) -> dg.Failure:
 def sync_connections(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      connections: Sequence[TenantConnection], stream_of: Callable[[str], str],
                      client_for: Callable[[TenantConnection], Any], work: Callable[[Any, TenantConnection], SyncResult],
-                     breaker_for: Callable[[str], CircuitBreaker] | None = None) -> list[Outcome]:
-    """``syncing.runs.sync_each`` for the partition's tenant, in this run, warning in its log."""
-    return sync_each(warehouse.engine, context.partition_key, context.run.run_id, connections, stream_of,
+                     breaker_for: Callable[[str], CircuitBreaker] | None = None,
+                     tenant: str | None = None) -> list[Outcome]:
+    """``syncing.runs.sync_each`` for ``tenant`` (the partition's by default), in this run, warning in its log."""
+    return sync_each(warehouse.engine, tenant or context.partition_key, context.run.run_id, connections, stream_of,
                      client_for, work, breaker_for, context.log.warning)
 
 
 def run_sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource, stream: str, system: str,
              client_for: Callable[[TenantConnection], Any], work: Callable[[Any, TenantConnection], SyncResult],
-             ) -> SyncResult | None:
-    """Run one stream's sync for the partition's tenant, recorded in ``sync_runs``; its failure
-    fails the run. None when the tenant has no connection to ``system``."""
-    tenant = context.partition_key
+             tenant: str | None = None) -> SyncResult | None:
+    """Run one stream's sync for ``tenant`` (the partition's by default), recorded in ``sync_runs``;
+    its failure raises (a ``dg.Failure`` naming the tenant). None when the tenant has no connection
+    to ``system``."""
+    tenant = tenant or context.partition_key
     try:
         with warehouse.engine.connect() as conn:
             connection = get_connection(conn, tenant, system)
@@ -73,7 +75,7 @@ def run_sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource, st
     if connection is None:
         context.log.info(f"tenant {tenant} has no {system} connection; nothing to sync")
         return None
-    [outcome] = sync_connections(context, warehouse, [connection], lambda _: stream, client_for, work)
+    [outcome] = sync_connections(context, warehouse, [connection], lambda _: stream, client_for, work, tenant=tenant)
     if outcome.exc is None:
         return outcome.stats
     if outcome.config:

@@ -1,4 +1,9 @@
-"""MX Merchant transactions, invoices and product categories per tenant (seed 003), with checks."""
+"""MX Merchant transactions, invoices and product categories per tenant (seed 003), with checks.
+
+The three assets are one multi-asset that syncs, for each tenant of its run (one, or a range of
+up to ``TENANTS_PER_RUN``: ``assets.tenant_batch``), the payments, then the invoices, then the
+categories, each tenant's chain stopping where its own blocking check fails.
+"""
 
 
 import dagster as dg
@@ -7,6 +12,7 @@ import sqlalchemy as sa
 from assets.common import API_RETRY, OWNERS, count, not_connected, preview, run_sync, table_metadata
 from assets.partitions import mx_merchant_partitions, tenant_check
 from assets.progress import for_mode, run_progress
+from assets.tenant_batch import BATCH_POLICY, Tenant, hold, per_tenant
 from resources.dagster_resources import MxMerchantResource
 from resources.mx_merchant import SYSTEM
 from resources.warehouse import WarehouseResource
@@ -29,42 +35,22 @@ LINKED = "invoice_linked_transactions_have_their_invoice"
 NO_CROSS_TENANT = "no_row_links_across_tenants"
 
 
-def _sync(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, stream: str, incremental,
-          recovery):
-    """One MX sync step for the partition's tenant with a client for its connection (closed after),
-    reporting to the manual sync the run serves (in the mode it asked for), if any."""
-    with run_progress(context, warehouse) as progress:
-        step = for_mode(progress, incremental, recovery)
-        return run_sync(context, warehouse, stream, SYSTEM, mx_merchant.client_for, lambda client, connection: step(
-            warehouse.engine, client, context.partition_key, MxSyncOptions.from_connection(connection.options),
-            context.run.run_id, progress))
+def _sync(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, tenant: str, stream: str,
+          incremental, recovery, progress):
+    """One MX sync step for ``tenant`` with a client for its connection (closed after), reporting
+    to the manual sync the run serves (in the mode it asked for), if any."""
+    step = for_mode(progress, incremental, recovery)
+    return run_sync(context, warehouse, stream, SYSTEM, mx_merchant.client_for, lambda client, connection: step(
+        warehouse.engine, client, tenant, MxSyncOptions.from_connection(connection.options),
+        context.run.run_id, progress), tenant=tenant)
 
 
-@dg.asset(
-    key=TX_KEY, metadata=table_metadata(transactions),
-    partitions_def=mx_merchant_partitions,
-    group_name=GROUP,
-    kinds=KINDS,
-    owners=OWNERS,
-    pool="mx_merchant",
-    retry_policy=API_RETRY,
-    check_specs=[
-        tenant_check(RECONCILES, asset=TX_KEY, partitions_def=mx_merchant_partitions, blocking=True,
-                     description="loaded + quarantined = MX recordCount; the invoices wait for it"),
-        tenant_check(MOSTLY_READ, asset=TX_KEY, partitions_def=mx_merchant_partitions, blocking=True,
-                     description=f"at most {QUARANTINE_LIMIT:.0%} of the tenant's payments are in quarantine "
-                     "(unreadable); above that the invoices wait, so no mart is built on a visibly short ledger"),
-    ],
-    description="Every MX Merchant payment of the tenant (table `transactions`), synced incrementally.",
-)
-def mx_transactions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mx_merchant: MxMerchantResource
-) -> dg.MaterializeResult:
-    tenant = context.partition_key
-
-    stats = _sync(context, warehouse, mx_merchant, TX_STREAM, sync_transactions, recover_transactions)
+def transactions_result(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, tenant: str,
+                        progress) -> dg.MaterializeResult:
+    """Sync the tenant's payments; their metadata and the reconciliation and quarantine checks."""
+    stats = _sync(context, warehouse, mx_merchant, tenant, TX_STREAM, sync_transactions, recover_transactions, progress)
     if stats is None:
-        return not_connected(SYSTEM, [RECONCILES, MOSTLY_READ])
+        return not_connected(SYSTEM, [RECONCILES, MOSTLY_READ], TX_KEY)
     if not stats.extra.get("reconciled", True):
         context.log.warning(
             f"tenant {tenant}: loaded + quarantined payments are {stats.extra.get('short')} short of MX's "
@@ -78,7 +64,7 @@ def mx_transactions(
     return dg.MaterializeResult(
         metadata=meta,
         check_results=[dg.AssetCheckResult(
-            check_name=RECONCILES,
+            check_name=RECONCILES, asset_key=TX_KEY,
             passed=counts.reconciled,
             metadata={"loaded": counts.loaded, "quarantined": counts.quarantined, "record_count": counts.record_count},
         ), quarantine_share_check(counts.loaded, counts.quarantined)],
@@ -87,7 +73,7 @@ def mx_transactions(
 
 def quarantine_share_check(loaded: int, quarantined: int) -> dg.AssetCheckResult:
     share = quarantined / max(loaded + quarantined, 1)
-    return dg.AssetCheckResult(check_name=MOSTLY_READ, passed=share <= QUARANTINE_LIMIT,
+    return dg.AssetCheckResult(check_name=MOSTLY_READ, asset_key=TX_KEY, passed=share <= QUARANTINE_LIMIT,
                                metadata={"quarantined": quarantined, "loaded": loaded, "share": round(share, 4),
                                          "limit": QUARANTINE_LIMIT})
 
@@ -115,31 +101,12 @@ def _cross_tenant_links(conn: sa.Connection, tenant: str) -> int:
     return conn.execute(orphan_tx).scalar_one() + conn.execute(orphan_lines).scalar_one()
 
 
-@dg.asset(
-    key=INVOICES_KEY, metadata=table_metadata(invoices),
-    deps=[TX_KEY],
-    partitions_def=mx_merchant_partitions,
-    group_name=GROUP,
-    kinds=KINDS,
-    owners=OWNERS,
-    pool="mx_merchant",
-    retry_policy=API_RETRY,
-    check_specs=[
-        tenant_check(LINKED, asset=INVOICES_KEY, partitions_def=mx_merchant_partitions,
-                     description="every invoice-linked transaction has its invoice"),
-        tenant_check(NO_CROSS_TENANT, asset=INVOICES_KEY, partitions_def=mx_merchant_partitions, blocking=True,
-                     description="no transaction or line links to another tenant's invoice; categories wait for it"),
-    ],
-    description="MX Merchant invoices with their lines (`invoices`, `invoice_lines`); each fetched once, linked to its transactions.",
-)
-def mx_invoices(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mx_merchant: MxMerchantResource
-) -> dg.MaterializeResult:
-    tenant = context.partition_key
-
-    stats = _sync(context, warehouse, mx_merchant, INVOICE_STREAM, sync_invoices, recover_invoices)
+def invoices_result(context, warehouse: WarehouseResource, mx_merchant: MxMerchantResource, tenant: str,
+                    progress) -> dg.MaterializeResult:
+    """Sync the tenant's invoices; their metadata and the link checks."""
+    stats = _sync(context, warehouse, mx_merchant, tenant, INVOICE_STREAM, sync_invoices, recover_invoices, progress)
     if stats is None:
-        return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT])
+        return not_connected(SYSTEM, [LINKED, NO_CROSS_TENANT], INVOICES_KEY)
     with warehouse.engine.connect() as conn:
         missing = _linked_without_invoice(conn, tenant)
         crossed = _cross_tenant_links(conn, tenant)
@@ -151,28 +118,19 @@ def mx_invoices(
     return dg.MaterializeResult(
         metadata=meta,
         check_results=[
-            dg.AssetCheckResult(check_name=LINKED, passed=missing == 0, metadata={"transactions_without_invoice": missing},
-                                severity=dg.AssetCheckSeverity.WARN),
-            dg.AssetCheckResult(check_name=NO_CROSS_TENANT, passed=crossed == 0, metadata={"cross_tenant_links": crossed}),
+            dg.AssetCheckResult(check_name=LINKED, asset_key=INVOICES_KEY, passed=missing == 0,
+                                metadata={"transactions_without_invoice": missing}, severity=dg.AssetCheckSeverity.WARN),
+            dg.AssetCheckResult(check_name=NO_CROSS_TENANT, asset_key=INVOICES_KEY, passed=crossed == 0,
+                                metadata={"cross_tenant_links": crossed}),
         ],
     )
 
 
-@dg.asset(
-    key=CATEGORIES_KEY, metadata=table_metadata(product_categories),
-    deps=[INVOICES_KEY],
-    partitions_def=mx_merchant_partitions,
-    group_name=GROUP,
-    kinds=KINDS,
-    owners=OWNERS,
-    description="The tenant's products from invoice lines with their category (`product_categories`); "
-    "sets each linked transaction's primary product and category.",
-)
-def mx_product_categories(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    tenant = context.partition_key
-    with run_progress(context, warehouse, last=True) as progress:
-        stats = run_sync(context, warehouse, PRODUCT_STREAM, SYSTEM, lambda connection: None, lambda _, connection:
-                         sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {}), progress))
+def categories_result(context, warehouse: WarehouseResource, tenant: str, progress) -> dg.MaterializeResult:
+    """The tenant's products and categories from its invoice lines; their counts by category."""
+    stats = run_sync(context, warehouse, PRODUCT_STREAM, SYSTEM, lambda connection: None, lambda _, connection:
+                     sync_products(warehouse.engine, tenant, connection.options.get("category_rules", {}), progress),
+                     tenant=tenant)
     if stats is None:
         return not_connected(SYSTEM)
     pc = product_categories.c
@@ -185,4 +143,56 @@ def mx_product_categories(context: dg.AssetExecutionContext, warehouse: Warehous
     return dg.MaterializeResult(metadata=meta)
 
 
-mx_assets = [mx_transactions, mx_invoices, mx_product_categories]
+CHECKS = [
+    tenant_check(RECONCILES, asset=TX_KEY, partitions_def=mx_merchant_partitions, blocking=True,
+                 description="loaded + quarantined = MX recordCount; the invoices wait for it"),
+    tenant_check(MOSTLY_READ, asset=TX_KEY, partitions_def=mx_merchant_partitions, blocking=True,
+                 description=f"at most {QUARANTINE_LIMIT:.0%} of the tenant's payments are in quarantine "
+                 "(unreadable); above that the invoices wait, so no mart is built on a visibly short ledger"),
+    tenant_check(LINKED, asset=INVOICES_KEY, partitions_def=mx_merchant_partitions,
+                 description="every invoice-linked transaction has its invoice"),
+    tenant_check(NO_CROSS_TENANT, asset=INVOICES_KEY, partitions_def=mx_merchant_partitions, blocking=True,
+                 description="no transaction or line links to another tenant's invoice; categories wait for it"),
+]
+BLOCKING = {spec.name: spec.blocking for spec in CHECKS}
+
+
+def _spec(key: dg.AssetKey, table: sa.Table, description: str, deps=()) -> dg.AssetSpec:
+    # skippable: a tenant that fails has no materialisation; each tenant's are yielded as events
+    return dg.AssetSpec(key, deps=deps, description=description, metadata=table_metadata(table), group_name=GROUP,
+                        kinds=KINDS, owners=OWNERS, partitions_def=mx_merchant_partitions, skippable=True)
+
+
+@dg.multi_asset(
+    name="mx_merchant_tenants",
+    specs=[
+        _spec(TX_KEY, transactions, "Every MX Merchant payment of the tenant (table `transactions`), synced "
+              "incrementally."),
+        _spec(INVOICES_KEY, invoices, "MX Merchant invoices with their lines (`invoices`, `invoice_lines`); each "
+              "fetched once, linked to its transactions.", deps=[TX_KEY]),
+        _spec(CATEGORIES_KEY, product_categories, "The tenant's products from invoice lines with their category "
+              "(`product_categories`); sets each linked transaction's primary product and category.",
+              deps=[INVOICES_KEY]),
+    ],
+    check_specs=CHECKS,
+    partitions_def=mx_merchant_partitions,
+    backfill_policy=BATCH_POLICY,
+    pool="mx_merchant",
+    retry_policy=API_RETRY,
+    description="Payments → invoices → categories of each tenant of the run (one, or a range of tenants).",
+)
+def mx_merchant_tenants(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                        mx_merchant: MxMerchantResource):
+    def chain(tenant: Tenant):
+        hold(warehouse.engine, tenant.tenant, [TX_STREAM, INVOICE_STREAM, PRODUCT_STREAM], context.run.run_id)
+        with run_progress(context, warehouse, last=True) as progress:  # a manual sync's (one tenant) or None
+            yield from tenant.materialized(TX_KEY, transactions_result(
+                context, warehouse, mx_merchant, tenant.tenant, progress))
+            yield from tenant.materialized(INVOICES_KEY, invoices_result(
+                context, warehouse, mx_merchant, tenant.tenant, progress))
+            yield from tenant.materialized(CATEGORIES_KEY, categories_result(context, warehouse, tenant.tenant, progress))
+
+    yield from per_tenant(context, context.partition_keys, chain, BLOCKING)
+
+
+mx_assets = [mx_merchant_tenants]

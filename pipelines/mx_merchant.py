@@ -1,7 +1,9 @@
-"""MX Merchant: its job (every asset of the group, one tenant per run) and hourly schedule."""
+"""MX Merchant: its job (every asset of the group, for one tenant or a range of tenants) and the
+hourly schedule, which refreshes up to ``TENANTS_PER_RUN`` tenants a run."""
 
 import dagster as dg
 
+from assets.tenant_batch import TENANTS_PER_RUN
 from assets.transactions import mx_assets
 from resources.mx_merchant import SYSTEM
 from pipelines.scheduling import per_tenant_schedule
@@ -10,12 +12,12 @@ mx_job = dg.define_asset_job(
     "mx_merchant_sync",
     selection=dg.AssetSelection.assets(*mx_assets),
     executor_def=dg.in_process_executor,
-    description="Transactions → invoices → product categories for one tenant (seed 003).",
+    description="Transactions → invoices → product categories for each tenant of the run (seed 003).",
 )
 
 defs = dg.Definitions(
     assets=mx_assets,
     jobs=[mx_job],
-    schedules=[per_tenant_schedule(mx_job, SYSTEM, cron="15 * * * *")],
+    schedules=[per_tenant_schedule(mx_job, SYSTEM, cron="15 * * * *", tenants_per_run=TENANTS_PER_RUN)],
 )
 JOBS_BY_SYSTEM = {SYSTEM: mx_job}

@@ -16,7 +16,9 @@ WRAPPERS = {"DagsterMaxRetriesExceededError", "RetryRequestedFromPolicy", "Dagst
 )
 def run_failure_alerts(context: dg.RunFailureSensorContext, slack: SlackResource) -> None:
     run = context.dagster_run
-    tenant = run.tags.get("dagster/partition", "-")
+    tenant = run.tags.get("dagster/partition") or "-"
+    if "dagster/asset_partition_range_start" in run.tags:  # a run of several tenants: its error names who failed
+        tenant = f"{run.tags['dagster/asset_partition_range_start']}…{run.tags.get('dagster/asset_partition_range_end')}"
     steps = context.get_step_failure_events()
     error = steps[0].step_failure_data.error if steps and steps[0].step_failure_data else None
     message = (cause_of(error) if error else context.failure_event.message or "run failed")[:300]

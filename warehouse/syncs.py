@@ -42,6 +42,17 @@ def open_syncs(conn: sa.Connection, limit: int = 1000) -> list[OpenSync]:
         .where(r.status == "running").order_by(r.id).limit(limit))]
 
 
+def running_elsewhere(conn: sa.Connection, tenant_id: str, streams: list[str], run_id: str | None) -> OpenSync | None:
+    """A sync of the tenant's ``streams`` running now in another run (or outside Dagster), if any:
+    the per-tenant lease of a run that syncs several tenants (a run of one holds Dagster's)."""
+    r = sync_runs.c
+    row = conn.execute(
+        sa.select(r.id, r.tenant_id, r.stream, r.run_id, r.worker, r.started_at)
+        .where(r.tenant_id == tenant_id, r.stream.in_(streams), r.status == "running",
+               sa.or_(r.run_id.is_(None), r.run_id != (run_id or ""))).order_by(r.id).limit(1)).first()
+    return OpenSync(*row) if row else None
+
+
 def close_abandoned(conn: sa.Connection, reasons: dict[int, str]) -> int:
     """Close these rows (if still running) as ``abandoned``, each with why; returns how many."""
     closed, now = 0, now_utc()
