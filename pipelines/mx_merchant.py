@@ -4,12 +4,13 @@ import dagster as dg
 
 from assets.transactions import mx_assets
 from resources.mx_merchant import SYSTEM
+from pipelines.executors import sync_executor
 from pipelines.scheduling import per_tenant_schedule
 
 mx_job = dg.define_asset_job(
     "mx_merchant_sync",
     selection=dg.AssetSelection.assets(*mx_assets),
-    executor_def=dg.in_process_executor,
+    executor_def=sync_executor,
     description="Transactions → invoices → product categories for one tenant (seed 003).",
 )
 
