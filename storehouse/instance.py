@@ -8,7 +8,7 @@ per-provider pools (``POOL_LIMITS``, stored in the instance), and runs retried o
 for infrastructure reasons (a run worker lost, a code server gone), never for a failed asset or op.
 
 Used by ``storehouse ui``/``up``/``sync`` (through ``ensure_dagster_home``), by the deploy files
-and CI (``python -m storehouse.instance`` writes the file and sets the pools), and by the tests.
+and CI (``python -m storehouse.instance write|prepare``), and by the tests.
 """
 
 from __future__ import annotations
@@ -122,16 +122,24 @@ def prepare(settings: Settings) -> Path:
     return home
 
 
+USAGE = """usage: python -m storehouse.instance write|prepare
+  write    $DAGSTER_HOME/dagster.yaml from the settings (every container, at start)
+  prepare  that, the instance's storage created or upgraded, and the pool limits set (once per deploy)"""
+
+
 def main(argv: list[str]) -> int:
-    """``python -m storehouse.instance``: prepare $DAGSTER_HOME for the processes of a deployment."""
-    if argv:
-        print("usage: python -m storehouse.instance   (reads DAGSTER_HOME, STOREHOUSE_DAGSTER_DATABASE_URL)",
-              file=sys.stderr)
+    """``python -m storehouse.instance write|prepare`` for the processes of a deployment."""
+    if argv not in (["write"], ["prepare"]):
+        print(USAGE, file=sys.stderr)
         return 2
     settings = Settings()
-    home = prepare(settings)
     where = "PostgreSQL" if settings.dagster_database_url else "SQLite"
-    print(f"dagster instance at {home} ({where}); pools {POOL_LIMITS}")
+    if argv == ["write"]:
+        home = ensure_dagster_home(settings)
+        print(f"{home / 'dagster.yaml'} written ({where} storage)")
+    else:
+        home = prepare(settings)
+        print(f"dagster instance at {home} ready ({where} storage); pools {POOL_LIMITS}")
     return 0
 
 
