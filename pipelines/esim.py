@@ -3,13 +3,14 @@
 import dagster as dg
 
 from assets.esim import esim_assets
+from pipelines.executors import sync_executor
 from pipelines.scheduling import per_tenant_schedule
 from resources.esim import PROVIDERS
 
 esim_catalog_job = dg.define_asset_job(
     "esim_catalog_sync",
     selection=dg.AssetSelection.assets(*esim_assets),
-    executor_def=dg.in_process_executor,
+    executor_def=sync_executor,
     description="eSIM packages of every provider the tenant buys from, priced; then their stock and low-stock alerts.",
 )
 

@@ -6,12 +6,13 @@ import dagster as dg
 from assets.tenant_batch import TENANTS_PER_RUN
 from assets.transactions import mx_assets
 from resources.mx_merchant import SYSTEM
+from pipelines.executors import sync_executor
 from pipelines.scheduling import per_tenant_schedule
 
 mx_job = dg.define_asset_job(
     "mx_merchant_sync",
     selection=dg.AssetSelection.assets(*mx_assets),
-    executor_def=dg.in_process_executor,
+    executor_def=sync_executor,
     description="Transactions → invoices → product categories for each tenant of the run (seed 003).",
 )
 

@@ -11,6 +11,7 @@ import dagster as dg
 from assets.catalog import pos_products, pos_saq_branches
 from assets.customers import pos_customers
 from assets.inventory import pos_inventory
+from pipelines.executors import sync_executor
 from pipelines.scheduling import per_tenant_schedule
 from resources.pos import POS_SYSTEMS
 
@@ -19,14 +20,14 @@ pos_assets = [pos_products, pos_inventory, pos_customers, pos_saq_branches]
 pos_sync_job = dg.define_asset_job(
     "pos_sync",
     selection=dg.AssetSelection.assets(*pos_assets),
-    executor_def=dg.in_process_executor,
+    executor_def=sync_executor,
     description="Catalog -> inventory, customers and SAQ branches of one tenant's POS or Portaus account.",
 )
 
 pos_inventory_job = dg.define_asset_job(
     "pos_inventory_refresh",
     selection=dg.AssetSelection.assets(pos_inventory),
-    executor_def=dg.in_process_executor,
+    executor_def=sync_executor,
     description="Only the stock of one tenant: every 15 minutes and whenever its POS reports a stock change.",
 )
 

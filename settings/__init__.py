@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,18 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".storehouse"), alias="STOREHOUSE_HOME", description="local state folder")
     database_url: str | None = Field(None, alias="DATABASE_URL", description="SQLAlchemy URL of the warehouse")
     dagster_home: Path | None = Field(None, alias="DAGSTER_HOME")
+    dagster_database_url: str | None = Field(
+        None, alias="STOREHOUSE_DAGSTER_DATABASE_URL",
+        description="postgresql+psycopg2:// URL of the Dagster instance's storage (runs, events, schedules); SQLite files "
+                    "under DAGSTER_HOME when unset")
+    executor: Literal["in_process", "celery"] = Field(
+        "in_process", alias="STOREHOUSE_EXECUTOR",
+        description="where the sync jobs' steps run: in the run's process, or on Celery workers")
+    celery_broker_url: str = Field("redis://127.0.0.1:6379/0", alias="STOREHOUSE_CELERY_BROKER_URL",
+                                   description="the Celery broker (redis:// or amqp://) when STOREHOUSE_EXECUTOR=celery")
+    celery_backend_url: str | None = Field(None, alias="STOREHOUSE_CELERY_BACKEND_URL",
+                                           description="the Celery result backend (default: the broker's URL, "
+                                                       "rpc:// for amqp)")
     sandbox_host: str = Field("127.0.0.1", alias="STOREHOUSE_SANDBOX_HOST")
     sandbox_port: int = Field(8900, alias="STOREHOUSE_SANDBOX_PORT")
     api_host: str = Field("127.0.0.1", alias="STOREHOUSE_API_HOST")
@@ -44,6 +57,12 @@ class Settings(BaseSettings):
     @cached_property
     def dagster_home_path(self) -> Path:
         return (self.dagster_home or self.home / "dagster").resolve()
+
+    @property
+    def celery_backend(self) -> str:
+        if self.celery_backend_url:
+            return self.celery_backend_url
+        return "rpc://" if self.celery_broker_url.startswith(("amqp", "pyamqp")) else self.celery_broker_url
 
     @property
     def secrets_key_path(self) -> Path:

@@ -227,7 +227,8 @@ def sync(
 ) -> None:
     """Materialise one tenant now (or, with --request, ask the running daemon to), with the MX sync's
     progress as a bar (the seed's eight steps and the counts)."""
-    from storehouse.runner import ensure_dagster_home, jobs_for_tenant
+    from storehouse.instance import ensure_dagster_home
+    from storehouse.runner import jobs_for_tenant
     from warehouse.tenants import list_tenants
 
     settings = Settings()
@@ -423,7 +424,7 @@ def demo(
     from sandbox.server import SandboxThread, is_up
     from storehouse.demo import register_demo_tenants, webhook_notes
     from storehouse.demo_people import demo_users
-    from storehouse.runner import ensure_dagster_home
+    from storehouse.instance import ensure_dagster_home
     from storehouse.summary import print_summary
     from warehouse.types import now_utc
 
@@ -546,10 +547,10 @@ def ui(
     port: Annotated[Optional[int], typer.Option(help="webserver port (default STOREHOUSE_UI_PORT)")] = None,
 ) -> None:
     """Start the Dagster webserver and daemon (`dagster dev`) on this project's DAGSTER_HOME."""
-    from storehouse.runner import ensure_dagster_home
+    from storehouse.instance import prepare
 
     settings = Settings()
-    home = ensure_dagster_home(settings)
+    home = prepare(settings)
     host, port = host or settings.ui_host, port or settings.ui_port
     console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home})")
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"  # whatever the current directory
@@ -562,7 +563,7 @@ def ui(
 def up() -> None:
     """Run the sandbox, the shop API and the Dagster webserver with its daemon together, in the
     foreground (ports from STOREHOUSE_SANDBOX_PORT, STOREHOUSE_API_PORT, STOREHOUSE_UI_PORT); Ctrl-C stops all."""
-    from storehouse.runner import ensure_dagster_home
+    from storehouse.instance import ensure_dagster_home
     from storehouse.up import run
 
     settings = Settings()

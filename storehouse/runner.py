@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 
 from sensors.alerts import cause_of
-from settings import Settings
-
-DAGSTER_YAML = """\
-# Written by storehouse on first use. SQLite storage under this folder (the embedded default).
-# For production, replace with the dagster-postgres storage shown in README.md.
-telemetry:
-  enabled: false
-concurrency:
-  runs:
-    max_concurrent_runs: 8
-    tag_concurrency_limits:
-      # one run at a time per tenant; tenants run side by side
-      - key: "dagster/partition"
-        limit: 1
-        value:
-          applyLimitPerUniqueValue: true
-  pools:
-    default_limit: 4
-"""
-
-
-def ensure_dagster_home(settings: Settings) -> Path:
-    """Point DAGSTER_HOME at the settings' folder and give it a dagster.yaml if it has none."""
-    home = settings.dagster_home_path
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
 
 # Keep the terminal for the summary; every event is still in the run's log in the UI. No step
 # retries: someone is waiting at the terminal for the verdict (each API call still retries on its

@@ -1,0 +1,2 @@
+-- The Dagster instance's own database beside the warehouse's (compose.yaml's postgres service).
+CREATE DATABASE dagster OWNER storehouse;
