@@ -162,7 +162,7 @@ def scratch_pg(base_url: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(base_url)
-    name = f"storehouse_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{os.environ.get('STOREHOUSE_BENCH_DB_PREFIX', 'storehouse_bench')}_{uuid.uuid4().hex[:8]}"
     admin = parsed.set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -45,8 +45,8 @@ def hour() -> str:
 
 
 def marts(url: str) -> dict[str, list]:
-    """Every row of every mart, the clock's own column left out."""
-    return {m: sorted((tuple((k, str(v)) for k, v in r.items() if k != "hours_since_success")
+    """Every row of every mart, the clock's own column and the build that wrote it left out."""
+    return {m: sorted((tuple((k, str(v)) for k, v in r.items() if k not in ("hours_since_success", "build_id"))
                        for r in rows(url, f"select * from {m}")), key=repr) for m in sorted(model_names())}
 
 
