@@ -195,22 +195,17 @@ def source_checks(context: dg.AssetExecutionContext, url: str, failures: list, p
                   marts: set[dg.AssetKey], selected_too: bool = True) -> Iterator:
     """``dbt test`` of the checks on the source tables first, on their own: dbt does not skip a
     model when a test on its source fails, so the gate must know before the models build. Returns
-    each check's outcome (check key -> passed). A check the run did not select (materialising a
-    mart alone) still gates, but its result is not emitted: Dagster records only selected checks."""
+    each check's outcome (check key -> passed). The ``marts`` job selects these checks; a run that
+    selects marts alone (``asset_selection``) gets their results too, which Dagster records with a
+    warning that they were not selected."""
     keys = checks_on_sources(context, marts, selected_too)
     if not keys:
         return {}
     outcomes: dict[dg.AssetCheckKey, bool] = {}
-    selected = context.selected_asset_check_keys
     for event in dbt_invoke(context, url, ["test", "--no-write-json", "--select", *sorted({k.name for k in keys})],
                             failures, params, on_check=lambda result, target: with_failing_rows(url, result, target)):
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
-            key = dg.AssetCheckKey(event.asset_key, event.check_name)
-            outcomes[key] = event.passed
-            if key not in selected:
-                context.log.info(f"source check {key.to_user_string()} (not selected in this run): "
-                                 f"{'passed' if event.passed else 'failed'}")
-                continue
+            outcomes[dg.AssetCheckKey(event.asset_key, event.check_name)] = event.passed
         yield event
     return outcomes
 
