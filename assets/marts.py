@@ -35,8 +35,8 @@ from pydantic import Field
 
 from assets import marts_changes, marts_gate
 from assets.common import OWNERS, markdown_table, table_metadata
-from resources.dbt import (MANIFEST, PROJECT_DIR, PRUNE_REMOVED_TENANTS, TARGET_DIR, parse_state, prepare_manifest,
-                           profile_target, profiles_dir, run_dbt)
+from resources.dbt import (MANIFEST, PROJECT_DIR, PRUNE_REMOVED_TENANTS, TARGET_DIR, TESTS_THIS_BUILD_ONLY, parse_state,
+                           prepare_manifest, profile_target, profiles_dir, run_dbt)
 from resources.warehouse import WarehouseResource
 from warehouse.db import make_engine
 from warehouse.tables import metadata
@@ -142,8 +142,9 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     selected = {name for name, key in keys.items() if key in context.selected_asset_keys}
     plan = marts_changes.plan(url, manifest_of(context), marts_changes.recorded_inputs(context.instance, keys))
     candidates = selected & plan.stale if config.changed_only else selected
-    checked = yield from source_checks(context, url, failures, params, {keys[name] for name in candidates})
-    held, observed = marts_gate.gate(context, checked)
+    checked = yield from source_checks(context, url, failures, params, {keys[name] for name in candidates},
+                                       selected_too=not config.changed_only)
+    held, observed = marts_gate.gate(context, checked, {keys[name] for name in candidates} if config.changed_only else None)
     yield from observed
     build = candidates - set(held)
     if config.changed_only:
@@ -152,7 +153,8 @@ def warehouse_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     if build:
         yield from dbt_build(context, url, failures, params, plan, None if build == selected else build,
                              skip=sorted({key.name for key in checked}),
-                             prune_tenants=plan.prune_tenants or not config.changed_only)
+                             prune_tenants=plan.prune_tenants or not config.changed_only,
+                             this_build_only=config.changed_only)
     if failures:  # after every clean mart is built
         raise dg.Failure("; ".join(f.description for f in failures), metadata=failures[-1].metadata)
 
@@ -169,23 +171,34 @@ def manifest_of(context: dg.AssetExecutionContext) -> Mapping[str, Any]:
     return get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
 
 
-def checks_on_sources(context: dg.AssetExecutionContext, marts: set[dg.AssetKey]) -> set[dg.AssetCheckKey]:
-    """The checks on source tables this run evaluates: those selected on the tables themselves, and
-    those on the tables upstream of the marts about to be built (dagster-dbt runs a mart's source
-    checks with it); a mart left alone as up to date needs none."""
+def source_check_keys(assets_def: dg.AssetsDefinition) -> list[dg.AssetCheckKey]:
+    """The checks on source tables (the studio's) among the asset's checks: the ``marts`` job
+    selects them beside the marts (``pipelines/marts.py``), as the asset evaluates them."""
+    return sorted((key for key in assets_def.check_keys if key.asset_key not in assets_def.keys), key=str)
+
+
+def checks_on_sources(context: dg.AssetExecutionContext, marts: set[dg.AssetKey],
+                      selected_too: bool = True) -> set[dg.AssetCheckKey]:
+    """The checks on source tables this run evaluates: those on the tables upstream of the marts
+    about to be built (dagster-dbt runs a mart's source checks with it), and (``selected_too``)
+    those selected on the tables themselves; a mart left alone as up to date needs none. The
+    hourly job selects every source check but evaluates only those its builds need."""
     from dagster_dbt.asset_utils import get_checks_on_sources_upstream_of_selected_assets
 
     own = set(context.assets_def.keys)
     upstream = get_checks_on_sources_upstream_of_selected_assets(context.assets_def, marts) if marts else set()
-    return {key for key in {*context.selected_asset_check_keys, *upstream} if key.asset_key not in own}
+    selected = context.selected_asset_check_keys if selected_too else set()
+    return {key for key in {*selected, *upstream} if key.asset_key not in own}
 
 
 def source_checks(context: dg.AssetExecutionContext, url: str, failures: list, params,
-                  marts: set[dg.AssetKey]) -> Iterator:
+                  marts: set[dg.AssetKey], selected_too: bool = True) -> Iterator:
     """``dbt test`` of the checks on the source tables first, on their own: dbt does not skip a
     model when a test on its source fails, so the gate must know before the models build. Returns
-    each check's outcome (check key -> passed)."""
-    keys = checks_on_sources(context, marts)
+    each check's outcome (check key -> passed). The ``marts`` job selects these checks; a run that
+    selects marts alone (``asset_selection``) gets their results too, which Dagster records with a
+    warning that they were not selected."""
+    keys = checks_on_sources(context, marts, selected_too)
     if not keys:
         return {}
     outcomes: dict[dg.AssetCheckKey, bool] = {}
@@ -219,11 +232,14 @@ FAILING_ROWS = 20
 
 
 def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, params, plan: marts_changes.Plan,
-              only: set[str] | None = None, skip: list[str] = (), prune_tenants: bool = True) -> Iterator:
+              only: set[str] | None = None, skip: list[str] = (), prune_tenants: bool = True,
+              this_build_only: bool = False) -> Iterator:
     """``dbt build``, selected as dagster-dbt's ``DbtCliResource`` would select it for this run
     (``params``), or ``only`` those models with the tests whose parents are all built or upstream
     (``buildable``), less the source checks already run (``skip``); each model's output carries the
-    digest of its inputs (``plan``)."""
+    digest of its inputs (``plan``). ``this_build_only``: the incremental models' tests read only
+    the rows this build wrote (``analytics/macros/builds.sql``; the rows it left were tested when
+    written), else whole tables."""
     args = ["build", "--no-write-json"]  # manifest.json and run_results.json: 0.5-1.5 s, unread
     if only is None:
         args += params.selection_args
@@ -233,12 +249,14 @@ def dbt_build(context: dg.AssetExecutionContext, url: str, failures: list, param
         args += ["--select", *sorted(only), "--indirect-selection", "buildable"]
     if skip:
         args += ["--exclude", *skip]
-    yield from dbt_invoke(context, url, args, failures, params, plan=plan, prune_tenants=prune_tenants)
+    yield from dbt_invoke(context, url, args, failures, params, plan=plan, env={
+        PRUNE_REMOVED_TENANTS: "true" if prune_tenants else "false",
+        TESTS_THIS_BUILD_ONLY: "true" if this_build_only else "false"})
 
 
 def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], failures: list, params,
                on_check: Callable[[dg.AssetCheckResult, Path], dg.AssetCheckResult] | None = None,
-               plan: marts_changes.Plan | None = None, prune_tenants: bool = False) -> Iterator:
+               plan: marts_changes.Plan | None = None, env: dict[str, str] | None = None) -> Iterator:
     """One dbt command in this process (``resources.dbt.run_dbt``: no ``dbt`` subprocess to start),
     its results turned into Dagster events by dagster-dbt's own event translation; the events come
     once dbt is done (``on_check`` may add to each check result while the compiled SQL is there).
@@ -261,7 +279,7 @@ def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], fai
                 shutil.copy(parsed, target / "partial_parse.msgpack")
                 break
         outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
-                          on_event=keep, env={PRUNE_REMOVED_TENANTS: "true" if prune_tenants else "false"})
+                          on_event=keep, env={PRUNE_REMOVED_TENANTS: "false", TESTS_THIS_BUILD_ONLY: "false", **(env or {})})
         if (target / "partial_parse.msgpack").exists():
             state.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(target / "partial_parse.msgpack", state.with_suffix(".tmp"))

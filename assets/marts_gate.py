@@ -66,15 +66,19 @@ def failed(record) -> bool:
             and record.evaluation is not None and record.evaluation.severity == dg.AssetCheckSeverity.ERROR)
 
 
-def held_back(context: dg.AssetExecutionContext,
-              fresh: Mapping[dg.AssetCheckKey, bool] | None = None) -> dict[dg.AssetKey, list[FailedCheck]]:
-    """Each selected mart with a failed blocking check upstream, and those checks. The marts'
-    own checks (dbt tests) are not read: they run in this very run, after the marts."""
+def held_back(context: dg.AssetExecutionContext, fresh: Mapping[dg.AssetCheckKey, bool] | None = None,
+              marts: Iterable[dg.AssetKey] | None = None) -> dict[dg.AssetKey, list[FailedCheck]]:
+    """Each selected mart (or each of ``marts``, those about to be built) with a failed blocking
+    check upstream, and those checks. The marts' own checks (dbt tests) are not read: they run in
+    this very run, after the marts."""
     graph = context.job_def.asset_layer.asset_graph  # the job's: its checks are its own only...
     graph = getattr(graph, "source_asset_graph", graph)  # ...the whole graph it was cut from has the sources'
     own = set(context.assets_def.keys)
-    held = {key: checks for key in own & set(context.selected_asset_keys)
-            if (checks := failed_blocking_checks(context.instance, graph, ancestors(graph, key) - own, fresh))}
+    considered = own & set(context.selected_asset_keys if marts is None else marts)
+    upstream = {key: ancestors(graph, key) - own for key in considered}
+    failed = failed_blocking_checks(context.instance, graph, set().union(*upstream.values()), fresh)  # one read
+    names = {key: {a.to_user_string() for a in assets} for key, assets in upstream.items()}
+    held = {key: checks for key in considered if (checks := [c for c in failed if c.asset in names[key]])}
     return dict(sorted(held.items()))
 
 
@@ -90,15 +94,18 @@ def ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
 
 
 def gate(context: dg.AssetExecutionContext, fresh: Mapping[dg.AssetCheckKey, bool] | None = None,
-         ) -> tuple[tuple[str, ...], Iterator[dg.AssetObservation]]:
+         marts: Iterable[dg.AssetKey] | None = None) -> tuple[tuple[str, ...], Iterator[dg.AssetObservation]]:
     """The names of the held-back marts (dbt models, left out of the build) and an observation on each; fails
     the run (naming asset, check and tenant) when no selected mart is clean. ``fresh``: outcomes
-    of the checks this run evaluated before the marts (see ``failed_blocking_checks``)."""
-    held = held_back(context, fresh)
+    of the checks this run evaluated before the marts (see ``failed_blocking_checks``); ``marts``:
+    only those are considered (the hourly job's stale ones: an up-to-date mart is not built anyway,
+    and each mart considered reads the instance's check records)."""
+    marts = None if marts is None else set(marts)
+    held = held_back(context, fresh, marts)
     if not held:
         return (), iter(())
     lines = [f"{key.to_user_string()}: held back by {', '.join(map(str, checks))}" for key, checks in held.items()]
-    if set(held) >= set(context.selected_asset_keys) & set(context.assets_def.keys):
+    if set(held) >= set(context.selected_asset_keys if marts is None else marts) & set(context.assets_def.keys):
         raise dg.Failure("no mart built: a blocking check failed upstream of every selected mart\n" + "\n".join(lines),
                          metadata={"held_back": dg.MetadataValue.md("\n".join(f"- {line}" for line in lines))})
     context.log.warning("marts held back until their sources' blocking checks pass:\n" + "\n".join(lines))

@@ -184,10 +184,10 @@ def scratch_pg(base_url: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(base_url)
-    # Named after the URL's own database when it names one (sh_x → sh_x_<hex>), so a session
-    # given its own databases keeps to them.
-    prefix = parsed.database if parsed.database and parsed.database != "postgres" else "storehouse_bench"
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    # STOREHOUSE_BENCH_DB_PREFIX, else the URL's own database when it names one (sh_x → sh_x_<hex>),
+    # so a session given its own databases keeps to them.
+    own = parsed.database if parsed.database and parsed.database != "postgres" else "storehouse_bench"
+    name = f"{os.environ.get('STOREHOUSE_BENCH_DB_PREFIX', own)}_{uuid.uuid4().hex[:8]}"
     admin = parsed.set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:

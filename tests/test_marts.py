@@ -264,8 +264,9 @@ def test_an_incremental_rebuild_equals_a_full_one(built):
     marts = {"mx_sales_daily": "tenant_id, day", "mx_revenue_by_category": "tenant_id, product_category",
              "mx_revenue_by_product": "tenant_id, product, product_category", "mx_invoice_linkage": "tenant_id"}
 
-    def read() -> dict[str, list[dict]]:
-        return {mart: rows(built["url"], f"select * from {mart} order by {key}") for mart, key in marts.items()}
+    def read() -> dict[str, list[dict]]:  # (build_id: the build that wrote the row, which differs)
+        return {mart: [{k: v for k, v in r.items() if k != "build_id"}
+                       for r in rows(built["url"], f"select * from {mart} order by {key}")] for mart, key in marts.items()}
 
     run_dbt(["run", *selected], built["url"], work / "profiles", target_path=work / "target")
     incremental = read()
@@ -486,3 +487,28 @@ def test_a_reconciliation_test_fails_when_a_mart_loses_money(built):
                      target_path=work / "target", check=False)
     assert result.returncode != 0
     assert "money_matches_mx_sales_daily_gross_amount" in result.stdout and "FAIL 1" in result.stdout
+
+
+def test_the_hourly_jobs_tests_read_only_the_rows_of_their_build(built):
+    """Last too: with STOREHOUSE_TESTS_THIS_BUILD_ONLY (the hourly job's builds) an incremental
+    model's tests read only the rows that build wrote, the reconciliation only the days it rebuilt;
+    a drift in rows an earlier build wrote is the whole-table tests' to catch (full builds, CI)."""
+    from resources.dbt import TESTS_THIS_BUILD_ONLY
+
+    engine = make_engine(built["url"])
+    with engine.begin() as conn:  # an old row drifts; one payment of A arrives
+        conn.execute(sa.text(f"update mx_sales_daily set gross_amount = gross_amount + 0.01 where tenant_id = '{B}'"))
+        conn.execute(sa.insert(transactions), [{**_tx(A, 731, DAY2, "3.00"),
+                                                "updated_at": dt.datetime.now(UTC) + dt.timedelta(minutes=10)}])
+    engine.dispose()
+    work, selected = built["work"], ["--select", "source:warehouse.transactions+"]
+    events: list[dict] = []
+    scoped = run_dbt(["build", *selected], built["url"], work / "profiles", target_path=work / "target", check=False,
+                     env={TESTS_THIS_BUILD_ONLY: "true"}, on_event=events.append)
+    assert scoped.returncode == 0, scoped.stdout[-3000:]
+    invocation = events[0]["info"]["invocation_id"]
+    this_build = rows(built["url"], f"select tenant_id, day from mx_sales_daily where build_id = '{invocation}'")
+    assert {r["tenant_id"] for r in this_build} == {A}  # what the tests read: A's rebuilt days, not B's drift
+    whole = run_dbt(["test", "--select", "mx_sales_daily"], built["url"], work / "profiles",
+                    target_path=work / "target", check=False)
+    assert whole.returncode != 0 and "money_matches_mx_sales_daily_gross_amount" in whole.stdout

@@ -4,7 +4,7 @@
 -- days from the earliest transaction that changed since the last build (per tenant) onwards.
 {#- indexes: the watermark and the days the incremental models over it read -#}
 {{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert',
-          pre_hook="{{ drop_removed_tenants() }}",
+          pre_hook=["{{ add_build_id() }}", "{{ drop_removed_tenants() }}"],
           post_hook=["{{ index_on(this, 'ix_mx_transactions_daily_updated', ['source_updated_at']) }}",
                      "{{ index_on(this, 'ix_mx_transactions_daily_tenant_day', ['tenant_id', 'day']) }}"]) }}
 
@@ -38,7 +38,8 @@ select tenant_id || '|' || {{ dbt.cast(utc_day('created_at'), dbt.type_string())
        sum(case when invoice_number is not null or mx_invoice_id is not null then 1 else 0 end) as referencing_invoice,
        sum(case when invoice_id is not null then 1 else 0 end) as linked,
        {{ money_sum('amount') }} as amount,
-       max({{ utc_ts('updated_at') }}) as source_updated_at
+       max({{ utc_ts('updated_at') }}) as source_updated_at,
+       {{ build_id() }} as build_id
 from tx
 where {{ current_tenant() }}
 group by tenant_id, {{ utc_day('created_at') }},
