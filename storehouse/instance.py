@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from settings import Settings
+from settings.logs import LogSettings
 
 MARKER = "# Written by storehouse (storehouse/instance.py)"
 OURS = "# Written by storehouse"  # also the first line of the files earlier versions wrote
@@ -33,8 +34,30 @@ DEFAULT_POOL_LIMIT = 4
 DAGSTER_DB_VAR = "STOREHOUSE_DAGSTER_DATABASE_URL"
 
 
-def instance_yaml(settings: Settings) -> str:
-    """The dagster.yaml for these settings (PostgreSQL storage when a Dagster database is set)."""
+def python_logs(log_format: str) -> str:
+    """With ``STOREHOUSE_LOG_FORMAT=json``, run workers write our loggers' lines (and Dagster's
+    events) as JSON objects with the run id, job, step and tenant (``settings.logs``)."""
+    if log_format != "json":
+        return ""
+    return """\
+python_logs:
+  managed_python_loggers: [storehouse]
+  python_log_level: INFO
+  dagster_handler_config:
+    handlers:
+      json: {class: logging.StreamHandler, stream: "ext://sys.stderr", formatter: json, filters: [redact_tokens]}
+    formatters:
+      json: {"()": settings.logs.JsonFormatter}
+    filters:
+      redact_tokens: {"()": settings.logs.RedactTokens}
+"""
+
+
+def instance_yaml(settings: Settings, log_format: str | None = None) -> str:
+    """The dagster.yaml for these settings (PostgreSQL storage when a Dagster database is set;
+    JSON run logs when ``STOREHOUSE_LOG_FORMAT=json``)."""
+    if log_format is None:
+        log_format = LogSettings().log_format
     if settings.dagster_database_url:
         storage = (
             "# Runs, events and schedules in PostgreSQL; the URL is read from the environment when the\n"
@@ -76,7 +99,7 @@ run_monitoring:
   enabled: true
   start_timeout_seconds: 180
   poll_interval_seconds: 30
-"""
+{python_logs(log_format)}"""
 
 
 def check_dagster_url(url: str) -> None:

@@ -103,6 +103,24 @@ def test_the_instance_config_loads_in_dagster(tmp_path, monkeypatch, postgres):
         assert config["storage"]["postgres"]["postgres_url"] == {"env": "STOREHOUSE_DAGSTER_DATABASE_URL"}
 
 
+def test_json_logs_reach_the_run_workers_through_the_instance(tmp_path, monkeypatch):
+    """With STOREHOUSE_LOG_FORMAT=json the instance hands run workers our JSON formatter (with the
+    token filter); with text it adds nothing."""
+    import logging
+
+    import dagster as dg
+
+    from settings.logs import JsonFormatter, RedactTokens
+
+    monkeypatch.delenv("STOREHOUSE_DAGSTER_DATABASE_URL", raising=False)
+    assert "python_logs" not in dagster_instance.instance_yaml(Settings(_env_file=None), "text")
+    (tmp_path / "dagster.yaml").write_text(dagster_instance.instance_yaml(Settings(_env_file=None), "json"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        [json] = [h for h in instance.get_handlers() if isinstance(h.formatter, JsonFormatter)]
+    assert isinstance(json, logging.StreamHandler) and any(isinstance(f, RedactTokens) for f in json.filters)
+
+
 def test_a_hand_written_instance_config_is_left_alone(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
