@@ -156,13 +156,14 @@ def own_cpu_seconds() -> float:
 # -- a scratch PostgreSQL database ------------------------------------------------------------
 
 @contextlib.contextmanager
-def scratch_pg(base_url: str) -> Iterator[str]:
-    """Create a uniquely named database on ``base_url``'s server, yield its URL, drop it."""
+def scratch_pg(base_url: str, prefix: str = "storehouse_bench") -> Iterator[str]:
+    """Create a uniquely named database (``prefix`` + a random tail) on ``base_url``'s server,
+    yield its URL, drop it."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(base_url)
-    name = f"storehouse_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = parsed.set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:

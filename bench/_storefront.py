@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,7 +93,7 @@ class Server:
     """A uvicorn server in child processes (``app`` an import string; ``factory`` for create_app)."""
 
     def __init__(self, app: str, env: dict[str, str] | None = None, workers: int = 1, factory: bool = False,
-                 port: int | None = None) -> None:
+                 port: int | None = None, log: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
@@ -101,9 +102,12 @@ class Server:
             self.cmd.append("--factory")
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
+        self.log = log  # the server's output goes there (default: this process's)
 
     def __enter__(self) -> "Server":
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True)
+        out = open(self.log, "ab") if self.log else None
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True, stdout=out,
+                                     stderr=subprocess.STDOUT if out else None)
         deadline = time.monotonic() + 60
         while True:
             assert self.proc.poll() is None, "server exited"
@@ -132,12 +136,12 @@ def bare_server(workers: int) -> Server:
     return Server("bare_app:app", {"PYTHONPATH": os.path.dirname(path)}, workers)
 
 
-def api_server(warehouse_url: str, workers: int, port: int, **settings: Any) -> Server:
+def api_server(warehouse_url: str, workers: int, port: int, log: Path | None = None, **settings: Any) -> Server:
     env = {"STOREHOUSE_SHOP_DATABASE_URL": warehouse_url, "STOREHOUSE_SHOP_PUBLIC_URL": f"http://127.0.0.1:{port}",
            "STOREHOUSE_SHOP_SECRET_KEY": SECRET, "STOREHOUSE_SHOP_CHECKOUT_RATE_PER_S": "100000",
            "STOREHOUSE_SHOP_CHECKOUT_BURST": "100000",
            **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in settings.items()}}
-    return Server("api.app:create_app", env, workers, factory=True, port=port)
+    return Server("api.app:create_app", env, workers, factory=True, port=port, log=log)
 
 
 @dataclass
