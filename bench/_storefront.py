@@ -93,7 +93,7 @@ class Server:
     """A uvicorn server in child processes (``app`` an import string; ``factory`` for create_app)."""
 
     def __init__(self, app: str, env: dict[str, str] | None = None, workers: int = 1, factory: bool = False,
-                 port: int | None = None, log: Path | None = None) -> None:
+                 port: int | None = None, log: Path | None = None, start_timeout: float = 60) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
@@ -103,20 +103,25 @@ class Server:
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.log = log  # the server's output goes there (default: this process's)
+        self.start_timeout = start_timeout
 
     def __enter__(self) -> "Server":
         out = open(self.log, "ab") if self.log else None
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True, stdout=out,
                                      stderr=subprocess.STDOUT if out else None)
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, "server exited"
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{self.url}/", timeout=0.5)
-                return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.cmd} did not start")
-            time.sleep(0.1)
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while True:
+                assert self.proc.poll() is None, "server exited"
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.get(f"{self.url}/", timeout=0.5)
+                    return self
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.cmd} did not start in {self.start_timeout:g} s")
+                time.sleep(0.1)
+        except BaseException:
+            self.__exit__()  # not left serving (and polling) after the caller gave up on it
+            raise
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

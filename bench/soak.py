@@ -138,7 +138,7 @@ class Dagster:
         self._wait(lambda: _answers(f"http://127.0.0.1:{self.ui_port}/server_info"), "webserver")
         return self
 
-    def _wait(self, ready, what: str, timeout: float = 180) -> None:
+    def _wait(self, ready, what: str, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             if any(p.poll() is not None for p in self.procs.values()) or time.monotonic() > deadline:
@@ -667,7 +667,9 @@ def main() -> None:
         metrics = home / "prometheus"
         metrics.mkdir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)  # two workers: /metrics sums both, as `storehouse api`
-        with api_server(url, 2, ports["api"], log=log_dir / "api.log") as api, Dagster(home / "dagster", env, ports["grpc"], ports["ui"],
+        api_process = api_server(url, 2, ports["api"], log=log_dir / "api.log")
+        api_process.start_timeout = 600  # two workers importing the app on a machine at load 25+
+        with api_process as api, Dagster(home / "dagster", env, ports["grpc"], ports["ui"],
                                                                     log_dir / "dagster.log") as dg:
             workers = sorted(p for p in children(api.proc.pid) if "resource_tracker" not in cmdline(p))
             pids = {"sandbox": sandbox.proc.pid, "API master": api.proc.pid,
