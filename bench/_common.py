@@ -178,16 +178,17 @@ def own_cpu_seconds() -> float:
 # -- a scratch PostgreSQL database ------------------------------------------------------------
 
 @contextlib.contextmanager
-def scratch_pg(base_url: str) -> Iterator[str]:
-    """Create a uniquely named database on ``base_url``'s server, yield its URL, drop it."""
+def scratch_pg(base_url: str, prefix: str | None = None) -> Iterator[str]:
+    """Create a uniquely named database (``prefix`` + a random tail) on ``base_url``'s server,
+    yield its URL, drop it."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(base_url)
-    # STOREHOUSE_BENCH_DB_PREFIX, else the URL's own database when it names one (sh_x → sh_x_<hex>),
-    # so a session given its own databases keeps to them.
+    # ``prefix``, else STOREHOUSE_BENCH_DB_PREFIX, else the URL's own database when it names one
+    # (sh_x → sh_x_<hex>), so a session given its own databases keeps to them.
     own = parsed.database if parsed.database and parsed.database != "postgres" else "storehouse_bench"
-    name = f"{os.environ.get('STOREHOUSE_BENCH_DB_PREFIX', own)}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix or os.environ.get('STOREHOUSE_BENCH_DB_PREFIX', own)}_{uuid.uuid4().hex[:8]}"
     admin = parsed.set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:

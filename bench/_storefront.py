@@ -93,7 +93,7 @@ class Server:
     """A uvicorn server in child processes (``app`` an import string; ``factory`` for create_app)."""
 
     def __init__(self, app: str, env: dict[str, str] | None = None, workers: int = 1, factory: bool = False,
-                 port: int | None = None) -> None:
+                 port: int | None = None, log: Path | None = None, start_timeout: float = 180) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
@@ -102,19 +102,26 @@ class Server:
             self.cmd.append("--factory")
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
+        self.log = log  # the server's output goes there (default: this process's)
+        self.start_timeout = start_timeout
 
     def __enter__(self) -> "Server":
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True)
-        deadline = time.monotonic() + 180  # a shared machine under load starts it slowly
-        while True:
-            assert self.proc.poll() is None, "server exited"
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{self.url}/", timeout=0.5)
-                return self
-            if time.monotonic() > deadline:
-                self.__exit__()  # not left running behind the error
-                raise RuntimeError(f"{self.cmd} did not start")
-            time.sleep(0.1)
+        out = open(self.log, "ab") if self.log else None
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True, stdout=out,
+                                     stderr=subprocess.STDOUT if out else None)
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while True:
+                assert self.proc.poll() is None, "server exited"
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.get(f"{self.url}/", timeout=0.5)
+                    return self
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.cmd} did not start in {self.start_timeout:g} s")
+                time.sleep(0.1)
+        except BaseException:
+            self.__exit__()  # not left serving (and polling) after the caller gave up on it
+            raise
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
@@ -134,21 +141,12 @@ def bare_server(workers: int) -> Server:
     return Server("bare_app:app", {"PYTHONPATH": os.path.dirname(path)}, workers)
 
 
-def ceiling_server(warehouse_url: str, workers: int, *, stripe_url: str = "", stripe_key: str = "",
-                   webhook_secret: str = "", tenant: str = TENANT) -> Server:
-    """The minimal handlers of ``_ceiling_app`` (the fair ceilings) on the API's database and sandbox."""
-    env = {"PYTHONPATH": f"{Path(__file__).resolve().parent}{os.pathsep}{ROOT}", "CEILING_DATABASE_URL": warehouse_url,
-           "CEILING_TENANT": tenant, "CEILING_STRIPE_URL": stripe_url, "CEILING_STRIPE_KEY": stripe_key,
-           "CEILING_WEBHOOK_SECRET": webhook_secret}
-    return Server("_ceiling_app:app", env, workers)
-
-
-def api_server(warehouse_url: str, workers: int, port: int, **settings: Any) -> Server:
+def api_server(warehouse_url: str, workers: int, port: int, log: Path | None = None, **settings: Any) -> Server:
     env = {"STOREHOUSE_SHOP_DATABASE_URL": warehouse_url, "STOREHOUSE_SHOP_PUBLIC_URL": f"http://127.0.0.1:{port}",
            "STOREHOUSE_SHOP_SECRET_KEY": SECRET, "STOREHOUSE_SHOP_CHECKOUT_RATE_PER_S": "100000",
            "STOREHOUSE_SHOP_CHECKOUT_BURST": "100000",
            **{f"STOREHOUSE_SHOP_{k.upper()}": str(v) for k, v in settings.items()}}
-    return Server("api.app:create_app", env, workers, factory=True, port=port)
+    return Server("api.app:create_app", env, workers, factory=True, port=port, log=log)
 
 
 @dataclass
