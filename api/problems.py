@@ -140,6 +140,14 @@ def _storage(request: Request, exc: StorageError) -> JSONResponse:
                             instance=request.url.path, headers={"Retry-After": "5"})
 
 
+def _database_unavailable(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
+    # The database refused or dropped the connection (a restart, "too many clients", the pool
+    # exhausted): the request can be retried as it is, so a 503 says so rather than a 500.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem_response(503, "database-unavailable", "The database is unavailable; try again shortly.",
+                            instance=request.url.path, headers={"Retry-After": "2"})
+
+
 def _gone(request: Request, exc: ClientDisconnect) -> Response:
     # The client hung up before sending its whole body: nobody reads an answer, nothing failed here.
     log.debug("client disconnected during %s %s", request.method, request.url.path)
@@ -160,5 +168,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PeopleError, _refused)
     app.add_exception_handler(sa.exc.DataError, _unstorable)
     app.add_exception_handler(StorageError, _storage)
+    for unavailable in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -324,3 +324,15 @@ def test_metrics_can_require_a_bearer_token(warehouse_url, engine):
         assert_problem(guarded.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401)
         scraped = guarded.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert scraped.status_code == 200 and "storehouse_api_requests_total" in scraped.text
+
+
+def test_a_database_that_refuses_connections_is_a_503_problem():
+    """When the database refuses connections (restarting, "too many clients"), a request is told to
+    retry (503 problem details, Retry-After), never handed a bare 500 (the soak's finding)."""
+    gone = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", connect_args={"connect_timeout": 2})
+    settings = settings_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", 8000, worker_enabled=False)
+    client = TestClient(create_app(settings, gone), raise_server_exceptions=False)  # no start-up: no database
+    answer = client.get("/shops/a-shop/catalog")
+    body = assert_problem(answer, 503, "database-unavailable")
+    assert answer.headers["Retry-After"] == "2" and "Traceback" not in answer.text and "127.0.0.1" not in answer.text
+    assert body["instance"] == "/shops/a-shop/catalog"
