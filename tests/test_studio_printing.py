@@ -103,9 +103,12 @@ def test_print_jobs_move_and_printer_status_follows(world):
     assert c.post(f"{base}/print-jobs", headers=h["owner"], json={"invoice_item_id": item,
                                                                   "printer_id": 2**40}).status_code == 404
     jobs = [c.post(f"{base}/print-jobs", headers=h["owner"], json={
-        "invoice_item_id": item, "printer_id": printer["id"], "quantity": 2, "estimated_s": 5400, "grams": "24.5"})
+        "invoice_item_id": item, "printer_id": printer["id"], "quantity": 1, "estimated_s": 5400, "grams": "24.5"})
         for _ in range(2)]
     assert all(j.status_code == 201 for j in jobs), jobs[0].text
+    # the line sold 2: a third print of it is refused
+    more = c.post(f"{base}/print-jobs", headers=h["owner"], json={"invoice_item_id": item})
+    assert more.status_code == 409 and "too many" in more.json()["detail"]
     first, then = (j.json() for j in jobs)
     assert first["status"] == "queued" and D(first["grams"]) == D("24.5")
     status = c.get(f"{base}/printers/{printer['id']}/status", headers=h["viewer"]).json()
