@@ -20,7 +20,7 @@ from studio.slicing.options import SliceOptions
 from tests.slicing_world import (PRUSA, drain, intervals, make_studio, requires_slicer, script, service,
                                  timing_wrapper)
 from tests.test_slicing_units import with_unit
-from warehouse.tables.studio_print import studio_printers, studio_slice_cache, studio_slicer_slots, studio_tmp_files
+from warehouse.tables.studio_print import studio_materials, studio_printers, studio_slice_cache, studio_slicer_slots, studio_tmp_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +124,7 @@ def test_slice_with_prusaslicer_then_cache_then_price(engine, tenant_id, studio,
     assert done["status"] == "completed" and meta["fallback"] is False and meta["attempts"] == 1
     assert 3 < meta["metrics"]["grams"] < 6 and 600 < meta["metrics"]["timeSec"] < 3600
     gcode = svc.storage.get(TMP, meta["output"]).decode()
-    assert "; filament used [g]" in gcode and meta["output"].endswith("/cube.gcode")
+    assert "; filament used [g]" in gcode and meta["output"].endswith(".gcode") and "/cube." in meta["output"]
 
     # The same model uploaded again by someone else: answered from the cache, no slicer run.
     other = svc.upload(tenant_id, "v", "same.stl", samples.stl(samples.cube()))
@@ -140,6 +140,48 @@ def test_slice_with_prusaslicer_then_cache_then_price(engine, tenant_id, studio,
     assert abs(line["unit_price"] - max(expected, Decimal("15"))) <= Decimal("0.02")
     with pytest.raises(catalog.CatalogError):  # another studio cannot price it
         pricing.quick_order_lines(engine, "another", [{"file_id": row["id"]}])
+
+
+@requires_slicer
+def test_a_reslice_never_changes_the_gcode_the_cache_hands_out(engine, tenant_id, studio, tmp_path):
+    """Re-slicing a file with other settings writes its G-code anew; the cache row of the first
+    settings still hands out the first G-code (it was overwritten at the same key before)."""
+    svc = service(engine, tmp_path)
+    sparse, dense = SliceOptions(infill=10), SliceOptions(infill=90)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], sparse)
+    drain(svc)
+    first = svc.get(tenant_id, row["id"])["metadata"]
+    svc.request_slice(tenant_id, row["id"], dense)
+    drain(svc)
+    second = svc.get(tenant_id, row["id"])["metadata"]
+    assert second["output"] != first["output"] and second["metrics"]["grams"] > first["metrics"]["grams"]
+    other = svc.upload(tenant_id, "v", "cube.stl", samples.stl(samples.cube()))
+    hit = svc.request_slice(tenant_id, other["id"], sparse)["metadata"]
+    assert hit["cached"] is True and hit["metrics"] == first["metrics"] and hit["output"] == first["output"]
+    gcode = svc.storage.get(TMP, hit["output"]).decode()
+    assert "; fill_density = 10%" in gcode and "; fill_density = 90%" not in gcode
+    assert "; fill_density = 90%" in svc.storage.get(TMP, second["output"]).decode()
+
+
+@requires_slicer
+def test_the_materials_density_reaches_the_slicer(engine, tenant_id, studio, tmp_path):
+    """A 3.0 g/cm³ material weighs 3.0 / 1.24 ≈ 2.4 times PLA for the same cube, and is its own cache entry."""
+    with engine.begin() as conn:
+        heavy = conn.execute(sa.insert(studio_materials).values(
+            tenant_id=tenant_id, name="Steel-filled", cost_per_kg=Decimal("90.00"), density_g_cm3=Decimal("3.000"),
+            colour="grey").returning(studio_materials.c.id)).scalar_one()
+    svc = service(engine, tmp_path)
+    grams = {}
+    for material in (studio["material"], heavy):
+        row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+        asked = svc.request_slice(tenant_id, row["id"], SliceOptions(), material_id=material)
+        assert asked["status"] == "running"  # the heavy material is not answered from PLA's cache row
+        drain(svc)
+        meta = svc.get(tenant_id, row["id"])["metadata"]
+        assert meta["fallback"] is False
+        grams[material] = meta["metrics"]["grams"]
+    assert grams[heavy] / grams[studio["material"]] == pytest.approx(3.0 / 1.24, rel=0.03)
 
 
 @requires_slicer

@@ -178,12 +178,23 @@ def test_command_line_slices_on_the_printers_bed():
     assert "--bed-shape" not in runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), ()).args
 
 
-def test_the_cache_key_tells_printers_beds_apart():
+def test_command_line_gives_the_materials_filament():
+    """The chosen material's density (and diameter, when known) override the profile's 1.24 g/cm³."""
+    args = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), runner.DEFAULT_PROFILES,
+                          density=Decimal("3.000"), diameter=2.85).args
+    joined = " ".join(args)
+    assert "--filament-density 3 --filament-diameter 2.85" in joined
+    assert joined.index("--filament-density") > joined.rindex("--load")  # after the profiles: it wins
+    assert "--filament-density" not in runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), ()).args
+
+
+def test_the_cache_key_tells_printers_beds_and_densities_apart():
     opts, profiles = SliceOptions(), runner.DEFAULT_PROFILES
-    key = slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0))
-    assert key == slicing.cache_key("abc", opts, profiles, (250, 210, 210))
-    assert key != slicing.cache_key("abc", opts, profiles, (360.0, 360.0, 360.0))
-    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 220.0))
+    key = slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0), density=Decimal("1.240"))
+    assert key == slicing.cache_key("abc", opts, profiles, (250, 210, 210), density=1.24)
+    assert key != slicing.cache_key("abc", opts, profiles, (360.0, 360.0, 360.0), density=1.24)
+    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 220.0), density=1.24)
+    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0), density=3)
     assert slicing.profile_text(profiles, (360, 360, 360)) == "fff_generic_mk3.ini,pla_generic.ini,bed 360x360x360"
 
 

@@ -130,13 +130,19 @@ def bed_args(build_mm: tuple[float, float, float]) -> list[str]:
 
 
 def command(binary: str, model: Path, output: Path, options: SliceOptions, profiles: tuple[Path, ...],
-            build_mm: tuple[float, float, float] | None = None) -> Command:
-    """The argument list for one run (``build_mm``: the printer's volume; None: the profile's)."""
+            build_mm: tuple[float, float, float] | None = None, *, density: float | None = None,
+            diameter: float | None = None) -> Command:
+    """The argument list for one run (``build_mm``: the printer's volume; ``density`` g/cm³ and
+    ``diameter`` mm: the chosen material's filament; None: the profile's)."""
     args = [binary]
     for profile in profiles:
         args += ["--load", str(profile)]
     if build_mm is not None:
         args += bed_args(build_mm)
+    if density is not None:  # the grams PrusaSlicer reports are the filament's volume times this
+        args += ["--filament-density", f"{float(density):g}"]
+    if diameter is not None:
+        args += ["--filament-diameter", f"{float(diameter):g}"]
     args += ["--export-gcode", "--layer-height", str(options.layer_height),
              "--first-layer-height", str(options.layer_height),
              "--fill-density", f"{options.infill}%"]
@@ -161,12 +167,15 @@ def command(binary: str, model: Path, output: Path, options: SliceOptions, profi
 
 def slice_model(model: Path, workdir: Path, options: SliceOptions, *, bin_name: str, timeout_s: float,
                 profiles: tuple[Path, ...] = DEFAULT_PROFILES,
-                build_mm: tuple[float, float, float] | None = None) -> SliceResult:
-    """Slice ``model`` into ``workdir``/out.gcode on a bed of ``build_mm`` (None: the profile's) and
-    read its metrics; :class:`SlicerError` otherwise."""
+                build_mm: tuple[float, float, float] | None = None, density: float | None = None,
+                diameter: float | None = None) -> SliceResult:
+    """Slice ``model`` into ``workdir``/out.gcode on a bed of ``build_mm`` with the material's
+    filament ``density`` and ``diameter`` (None: the profile's) and read its metrics;
+    :class:`SlicerError` otherwise."""
     binary = resolve(bin_name)
     output = workdir / "out.gcode"
-    args, notes, style = command(binary, model, output, options, profiles, build_mm)
+    args, notes, style = command(binary, model, output, options, profiles, build_mm, density=density,
+                                 diameter=diameter)
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

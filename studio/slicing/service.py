@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import logging
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,8 @@ class SliceService:
             if row["metadata"].get("settings") == wanted:
                 return row
             raise SliceConflict("a slice with other settings is running on this file; wait for it")
-        key = cache_key(row["sha256"], options, (printer.profile, material.profile), printer.build_mm)
+        key = cache_key(row["sha256"], options, (printer.profile, material.profile), printer.build_mm,
+                        density=material.density)
         meta = {**row["metadata"], "attempts": 0, "settings": wanted, "metrics": None, "fallback": False,
                 "error": None, "output": None, "notes": [], "cached": False, "supportStyle": None}
         with self.engine.begin() as conn:
@@ -175,13 +177,15 @@ class SliceService:
                                   meta.get("error") or "the slicer did not finish (its worker stopped)")
         with self.engine.connect() as conn:
             printer = catalog.printer(conn, row.tenant_id, meta["settings"]["printerId"])
-            profiles = (printer.profile, catalog.material(conn, row.tenant_id, meta["settings"]["materialId"]).profile)
+            material = catalog.material(conn, row.tenant_id, meta["settings"]["materialId"])
+        profiles = (printer.profile, material.profile)
         with tempfile.TemporaryDirectory(prefix="storehouse-slice-") as work:
             model = Path(work) / ("model." + mesh.kind_of(row.filename))
             model.write_bytes(data)
             try:
                 result = runner.slice_model(model, Path(work), options, bin_name=s.bin, timeout_s=s.timeout_s,
-                                            profiles=profiles, build_mm=printer.build_mm)
+                                            profiles=profiles, build_mm=printer.build_mm,
+                                            density=float(material.density))
             except runner.SlicerError as exc:
                 log.warning("slice of tmp file %s, attempt %s: %s", row.id, attempts, exc)
                 if exc.kind == "missing" or attempts >= 1 + s.retries:
@@ -190,13 +194,12 @@ class SliceService:
                 self._write(lease, metadata=meta, lease_token=None, lease_expires_at=None,
                             next_run_at=now_utc() + dt.timedelta(seconds=s.retry_backoff_s * 2 ** (attempts - 1)))
                 return
-            folder, stored_name = row.storage_key.rsplit("/", 1)
-            gcode_key = f"{folder}/{safe_filename(Path(stored_name).stem + '.gcode')}"
+            key = cache_key(row.sha256, options, profiles, printer.build_mm, density=material.density)
+            gcode_key = output_key(row.storage_key, key)
             self.storage.put(TMP, gcode_key, result.gcode_path.read_bytes(), "text/x.gcode")
         metrics = {"grams": result.metrics.grams, "timeSec": result.metrics.time_s}
         meta.update(metrics=metrics, fallback=False, error=None, output=gcode_key, notes=result.notes,
                     supportStyle=result.support_style)
-        key = cache_key(row.sha256, options, profiles, printer.build_mm)
         with self.engine.begin() as conn:
             if self._finish_in(conn, lease, "completed", meta):
                 exists = conn.execute(sa.select(cache.c.cache_key).where(
@@ -249,14 +252,26 @@ class SliceService:
 
 
 def cache_key(model_sha256: str, options: SliceOptions, profiles: tuple[Path, ...],
-              build_mm: tuple[float, float, float]) -> str:
+              build_mm: tuple[float, float, float], *, density: Decimal | float) -> str:
     """The result's identity: the model, the settings, the profiles' content (an edited .ini is
-    another slice) and the printer's build volume (the bed it was arranged and sliced on)."""
+    another slice), the printer's build volume (the bed it was arranged and sliced on) and the
+    material's density (the slicer's grams are its volume times that density)."""
     digest = hashlib.sha256(f"{model_sha256}|{options.canonical()}".encode())
     for profile in profiles:
         digest.update(b"|" + profile.read_bytes())
     digest.update(("|bed " + "x".join(f"{float(v):g}" for v in build_mm)).encode())
+    digest.update(f"|density {float(density):g}".encode())
     return digest.hexdigest()
+
+
+def output_key(storage_key: str, slice_key: str) -> str:
+    """Where one slice's G-code is stored: beside its model, named by the slice's cache key, so a
+    re-slice with other settings writes a new object and never overwrites the G-code a cache row of
+    the old settings points at (``{tenant}/{user}/{uuid}/cube.3f9a….gcode``; housekeeping removes the
+    folder with its file)."""
+    folder, stored_name = storage_key.rsplit("/", 1)
+    stem = Path(stored_name).stem[:80]
+    return f"{folder}/{safe_filename(f'{stem}.{slice_key[:16]}.gcode')}"
 
 
 def profile_text(profiles: tuple[Path, ...], build_mm: tuple[float, float, float]) -> str:
