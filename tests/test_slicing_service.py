@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -251,6 +252,85 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+SERVING = """
+import signal, sys, time
+from pathlib import Path
+from resources.warehouse import engine_for
+from tests.slicing_world import service
+url, root, bin_ = sys.argv[1:4]
+svc = service(engine_for(url), Path(root), bin=bin_, timeout_ms=120000, lease_s=30.0).start_worker()
+signal.signal(signal.SIGTERM, lambda *_: (svc.close(), sys.exit(0)))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _serve_a_hanging_slice(engine, warehouse_url, tenant_id, tmp_path):
+    """A worker process (the service's own poller threads) running a slicer that hangs; the
+    worker, the slicer's pid and the folder the run uses."""
+    pids, work = tmp_path / "pids", tmp_path / "tmp"
+    work.mkdir()
+    hang = script(tmp_path / "hang.sh", f"echo $$ >> {pids}\nexec sleep 300\n")
+    svc = service(engine, tmp_path, bin=hang)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(work)}
+    worker = subprocess.Popen([sys.executable, "-c", SERVING, warehouse_url, str(tmp_path), hang], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text().strip()):
+        assert time.monotonic() < deadline and worker.poll() is None, "the worker never started the slicer"
+        time.sleep(0.05)
+    slicer = int(pids.read_text().split()[0])
+    assert running(slicer) and len(list(work.glob("storehouse-slice-*"))) == 1
+    return svc, row, worker, slicer, work
+
+
+def _gone_soon(pid: int, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_slicer_dies_with_its_killed_worker(engine, warehouse_url, tenant_id, studio, tmp_path, monkeypatch):
+    """SIGKILL of the worker: the parent-death signal kills its slicer (so when the lease runs out
+    no second slicer runs beside it); the next worker removes the run folder it left."""
+    svc, row, worker, slicer, work = _serve_a_hanging_slice(engine, warehouse_url, tenant_id, tmp_path)
+    try:
+        worker.kill()
+        worker.wait(10)
+        assert _gone_soon(slicer), "the slicer outlived its killed worker"
+        monkeypatch.setattr(tempfile, "tempdir", str(work))
+        assert runner.sweep_workdirs() == 1 and list(work.glob("storehouse-slice-*")) == []
+    finally:
+        _forget(engine, worker, row)
+
+
+def _forget(engine, worker, row) -> None:
+    """The test's worker and its file go (the file would fall due for the next tests' workers)."""
+    if worker.poll() is None:
+        worker.kill()
+        worker.wait(10)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(studio_tmp_files).where(studio_tmp_files.c.id == row["id"]))
+
+
+def test_closing_the_service_stops_its_slicer(engine, warehouse_url, tenant_id, studio, tmp_path):
+    """SIGTERM (a normal shutdown closes the service): the slicer is killed, its folder removed, and
+    the file is due again at once for another worker, the stopped attempt not counted."""
+    svc, row, worker, slicer, work = _serve_a_hanging_slice(engine, warehouse_url, tenant_id, tmp_path)
+    try:
+        worker.terminate()
+        assert worker.wait(15) == 0
+        assert _gone_soon(slicer) and list(work.glob("storehouse-slice-*")) == []
+        again = svc.get(tenant_id, row["id"])
+        assert again["status"] == "running" and again["lease_token"] is None and again["metadata"]["attempts"] == 0
+    finally:
+        _forget(engine, worker, row)
 
 
 def test_a_crashed_slice_is_taken_over_after_its_lease(engine, tenant_id, studio, tmp_path):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import tempfile
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class SliceService:
         self._own_heartbeat = heartbeat is None
         self.heartbeat = heartbeat or Heartbeat(self.settings.lease_s)
         self._poller: Poller | None = None
+        self._closing = threading.Event()
 
     # -- uploads -------------------------------------------------------------------------------
     def upload(self, tenant_id: str, user_id: str, filename: str, data: bytes) -> dict[str, Any]:
@@ -140,7 +141,7 @@ class SliceService:
     # -- the worker ----------------------------------------------------------------------------
     def run_due(self) -> int:
         """Run one due slice under a slot, if a slot is free; how many ran (0 or 1)."""
-        if not self.leases.any_due():
+        if self._closing.is_set() or not self.leases.any_due():
             return 0
         s = self.settings
         slot = self.slots.claim(s.lease_s)
@@ -179,14 +180,16 @@ class SliceService:
             printer = catalog.printer(conn, row.tenant_id, meta["settings"]["printerId"])
             material = catalog.material(conn, row.tenant_id, meta["settings"]["materialId"])
         profiles = (printer.profile, material.profile)
-        with tempfile.TemporaryDirectory(prefix="storehouse-slice-") as work:
+        with runner.workdir() as work:
             model = Path(work) / ("model." + mesh.kind_of(row.filename))
             model.write_bytes(data)
             try:
                 result = runner.slice_model(model, Path(work), options, bin_name=s.bin, timeout_s=s.timeout_s,
                                             profiles=profiles, build_mm=printer.build_mm,
-                                            density=float(material.density))
+                                            density=float(material.density), stop=lambda: self._stopping(lease))
             except runner.SlicerError as exc:
+                if exc.kind == "stopped":
+                    return self._give_back(lease, meta)
                 log.warning("slice of tmp file %s, attempt %s: %s", row.id, attempts, exc)
                 if exc.kind == "missing" or attempts >= 1 + s.retries:
                     return self._fallback(lease, row, meta, data, options, str(exc))
@@ -210,6 +213,16 @@ class SliceService:
                         settings={**meta["settings"], "supportStyle": result.support_style},
                         profile=profile_text(profiles, printer.build_mm), grams=result.metrics.grams,
                         time_s=result.metrics.time_s, slicer=s.bin[:100], notes=result.notes, gcode_key=gcode_key))
+
+    def _stopping(self, lease: Lease) -> bool:
+        """Stop the slicer: the service is closing, or the file's lease was taken over (ours ran out)."""
+        return self._closing.is_set() or self.heartbeat.lost(lease)
+
+    def _give_back(self, lease: Lease, meta: dict) -> None:
+        """A run stopped by its worker: due again at once, the attempt not counted (no-op if the
+        lease was already lost: the new holder has the file)."""
+        meta["attempts"] = max(0, int(meta["attempts"]) - 1)
+        self._write(lease, metadata=meta, lease_token=None, lease_expires_at=None, next_run_at=now_utc())
 
     def _fallback(self, lease: Lease, row: Any, meta: dict, data: bytes, options: SliceOptions, error: str) -> None:
         with self.engine.connect() as conn:
@@ -241,10 +254,14 @@ class SliceService:
     # -- lifecycle -----------------------------------------------------------------------------
     def start_worker(self) -> "SliceService":
         s = self.settings
+        runner.sweep_workdirs()  # the run folders of workers killed mid-slice
         self._poller = Poller("slicing", self.run_due, s.worker_threads, s.poll_s).start()
         return self
 
     def close(self) -> None:
+        """Stop the workers: running slicers are killed (their files fall due again at once, for
+        the next worker) and their folders removed before this returns."""
+        self._closing.set()
         if self._poller:
             self._poller.stop()
         if self._own_heartbeat:
