@@ -305,3 +305,16 @@ def test_a_3mf_in_an_unknown_unit_is_refused():
     with pytest.raises(mesh.InvalidModel) as refused:
         mesh.inspect(with_unit(samples.to_3mf(samples.cube()), "furlong"), "cube.3mf", **LIMITS)
     assert refused.value.reason == "unknown-unit" and "furlong" in str(refused.value)
+
+
+def test_a_bad_slicer_setting_stops_the_api_in_one_line(monkeypatch):
+    """``SLICER_CONCURRENCY=5 storehouse api``: one line naming the setting and its range, no traceback."""
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+
+    monkeypatch.setenv("SLICER_CONCURRENCY", "5")
+    result = CliRunner().invoke(app, ["api"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "SLICER_CONCURRENCY=5" in lines[0] and "allowed 1 to 4" in lines[0] and "Traceback" not in result.output

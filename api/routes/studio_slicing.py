@@ -50,21 +50,22 @@ class SliceRequest(SliceOptions):
 
 class QuoteItem(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    file_id: int = Field(alias="fileId", ge=1)
-    quantity: int = Field(1, ge=1, le=10_000)
+    file_id: int = Field(alias="fileId", ge=1, description="a sliced model (an uploaded file's id)")
+    quantity: int = Field(1, ge=1, le=10_000, description="how many prints of it")
 
 
 class QuoteLinesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    items: list[QuoteItem] = Field(min_length=1, max_length=50)
-    template_id: int | None = Field(None, alias="templateId", ge=1)
-    rush: bool = False
+    items: list[QuoteItem] = Field(min_length=1, max_length=50, description="the models, a line each")
+    template_id: int | None = Field(None, alias="templateId", ge=1,
+                                    description="the pricing template (none: the studio's first active one)")
+    rush: bool = Field(False, description="a rush order: the template's rush multiplier applies")
 
 
 class QuickOrderRequest(QuoteLinesRequest):
     client_id: int | None = Field(None, alias="clientId", ge=1, le=2**63 - 1,
                                   description="the client it is for (staff); a client orders for themselves")
-    notes: str | None = Field(None, max_length=5000)
+    notes: str | None = Field(None, max_length=5000, description="the quote's notes")
 
 
 def slicing(request: Request) -> SliceService:
