@@ -398,3 +398,35 @@ def test_concurrency_one_holds_across_two_worker_processes(engine, warehouse_url
         assert start >= end, f"two slicer processes at once: {spans}"
     for file_id in ids:
         assert svc.get(tenant_id, file_id)["metadata"]["fallback"] is False
+
+
+def test_a_slice_costs_few_database_round_trips(engine, tenant_id, studio, tmp_path):
+    """A slice's own writes: the slot, the file's lease with its attempt counted, the result with its
+    cache row, the slot back (4 commits; statements few: the slicer's own time is the ceiling)."""
+    fake = script(tmp_path / "fake.sh", 'while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done\n'
+                  "printf '; filament used [g] = 4.20\\n; estimated printing time (normal mode) = 15m 30s\\n' > $out\n")
+    svc = service(engine, tmp_path, bin=fake)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    counts = {"commit": 0, "statement": 0}
+
+    def commit(conn):
+        counts["commit"] += 1
+
+    def statement(*args):
+        counts["statement"] += 1
+
+    sa.event.listen(engine, "commit", commit)
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert svc.run_due() == 1
+    finally:
+        sa.event.remove(engine, "commit", commit)
+        sa.event.remove(engine, "before_cursor_execute", statement)
+    meta = svc.get(tenant_id, row["id"])["metadata"]
+    assert meta["metrics"] == {"grams": 4.2, "timeSec": 930} and meta["attempts"] == 1
+    with engine.connect() as conn:
+        cached = conn.execute(sa.select(studio_slice_cache).where(studio_slice_cache.c.tenant_id == tenant_id)).all()
+    assert [c.gcode_key for c in cached] == [meta["output"]]
+    assert counts["commit"] <= 4, counts
+    assert counts["statement"] <= 7, counts  # 10 statements and 5 commits before

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from commerce.leases import Heartbeat, Lease
 from commerce.worker import Poller
@@ -148,22 +149,19 @@ class SliceService:
         if slot is None:
             return 0
         try:
-            lease = self.leases.claim(s.lease_s)
-            if lease is None:
+            claimed = self.leases.claim(s.lease_s)
+            if claimed is None:
                 return 0
+            lease, row, meta = claimed
             with self.heartbeat.hold(self.slots, slot), self.heartbeat.hold(self.leases, lease):
-                self._run(lease)
+                self._run(lease, row, meta)
             return 1
         finally:
             self.slots.release(slot)
 
-    def _run(self, lease: Lease) -> None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(files).where(files.c.id == int(lease.key[0]))).one()
-        meta = dict(row.metadata)
-        meta["attempts"] = attempts = int(meta.get("attempts") or 0) + 1
-        if not self._write(lease, metadata=meta):
-            return
+    def _run(self, lease: Lease, row: Any, meta: dict[str, Any]) -> None:
+        """One attempt (already counted in ``meta`` by the claim) on the leased ``row``."""
+        attempts = meta["attempts"]
         s = self.settings
         options = SliceOptions(**meta["settings"]["options"])
         try:
@@ -205,14 +203,16 @@ class SliceService:
                     supportStyle=result.support_style)
         with self.engine.begin() as conn:
             if self._finish_in(conn, lease, "completed", meta):
-                exists = conn.execute(sa.select(cache.c.cache_key).where(
-                    cache.c.tenant_id == row.tenant_id, cache.c.cache_key == key)).first()
-                if exists is None:
-                    conn.execute(sa.insert(cache).values(
-                        tenant_id=row.tenant_id, cache_key=key, model_sha256=row.sha256,
-                        settings={**meta["settings"], "supportStyle": result.support_style},
-                        profile=profile_text(profiles, printer.build_mm), grams=result.metrics.grams,
-                        time_s=result.metrics.time_s, slicer=s.bin[:100], notes=result.notes, gcode_key=gcode_key))
+                # One upsert: a row of this key (another file's slice, or one whose G-code
+                # housekeeping removed) takes this slice's figures and G-code.
+                insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(cache)
+                values = dict(settings={**meta["settings"], "supportStyle": result.support_style},
+                              profile=profile_text(profiles, printer.build_mm), grams=result.metrics.grams,
+                              time_s=result.metrics.time_s, slicer=s.bin[:100], notes=result.notes,
+                              gcode_key=gcode_key)
+                conn.execute(insert.values(tenant_id=row.tenant_id, cache_key=key, model_sha256=row.sha256, **values)
+                             .on_conflict_do_update(index_elements=[cache.c.tenant_id, cache.c.cache_key],
+                                                    set_=values))
 
     def _stopping(self, lease: Lease) -> bool:
         """Stop the slicer: the service is closing, or the file's lease was taken over (ours ran out)."""
