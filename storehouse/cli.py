@@ -494,6 +494,13 @@ def api(
     from api.settings import ApiSettings
     from warehouse.db import redact
 
+    from studio.slicing.settings import SettingsError, load as slicer_settings
+
+    try:  # refused in one clear line here, not as a traceback from each worker's start-up
+        slicer_settings()
+    except SettingsError as exc:
+        console.print(f"[red]bad slicer setting:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     settings = Settings()
     _migrate(settings)
     host, port = host or settings.api_host, port or settings.api_port

@@ -141,3 +141,16 @@ def test_checkout_documents_its_replay_and_routes_list_only_their_own_errors(bar
     assert not [key for key, codes in responses.items() if key[0] == "get" and codes & {409, 413}]
     assert {403} <= responses[("post", "/shops/{tenant}/pos/orders")]  # a wrong key for that POS
     assert {503} <= responses[("post", "/shops/{tenant}/pos/orders")]  # a POS connection not set up for orders
+
+
+def test_the_studios_print_routes_and_bodies_are_described(bare_client):
+    """Every operation of the print studio says what it does, and every field of its bodies what it means."""
+    spec = bare_client.get("/openapi.json").json()
+    studio = "/studios/{tenant}"
+    for method, path in (("post", "/product-templates"), ("patch", "/product-templates/{template_id}"),
+                         ("get", "/print-jobs/{job_id}")):
+        assert spec["paths"][studio + path][method].get("description"), (method, path)
+    schemas = spec["components"]["schemas"]
+    for name in ("JobIn", "MaterialIn", "PrinterIn", "TemplateIn", "QuickOrderRequest", "QuoteItem", "Supports"):
+        bare = [field for field, schema in schemas[name]["properties"].items() if not schema.get("description")]
+        assert bare == [], f"{name}: fields without a description: {bare}"

@@ -37,6 +37,7 @@ def world(engine, warehouse_url, tenant_id, tmp_path, monkeypatch):
                                             ("client", "customer", tenant_id, "11"),
                                             ("client2", "customer", tenant_id, "12"),
                                             ("nurse", "nurse", tenant_id, None),
+                                            ("staff", "clinic_staff", tenant_id, None),  # studio.view only
                                             ("other", "tenant_owner", f"{tenant_id}-x", None)):
             email = f"{who}@{tenant_id}.test"
             grant(conn, create_user(conn, PASSWORDS, email, who, PASSWORD), tenant, role, customer_id=customer)
@@ -133,6 +134,22 @@ def test_disabled_slicer_answers_with_a_flagged_estimate(world):
     assert no_gcode.status_code == 404 and no_gcode.json()["type"].endswith("no-gcode")
 
 
+def test_read_only_staff_read_but_never_upload_or_slice(world):
+    """``studio.view`` reads a client's file; uploading and (re-)slicing need ``studio.manage`` (or a
+    portal client's own file)."""
+    c, h, ids, base = world
+    c.app.state.slicing.settings = c.app.state.slicing.settings.model_copy(update={"disable": True})
+    file = upload(c, h["client"], base, "cube.stl", samples.stl(samples.cube())).json()
+    assert c.get(f"{base}/files/{file['id']}", headers=h["staff"]).status_code == 200
+    refused = upload(c, h["staff"], base, "cube.stl", samples.stl(samples.cube()))
+    assert refused.status_code == 403 and "studio.manage" in refused.json()["detail"]
+    asked = c.post(f"{base}/files/{file['id']}/slice", headers=h["staff"], json={"infill": 50})
+    assert asked.status_code == 403 and c.get(f"{base}/files/{file['id']}", headers=h["staff"]).json()["status"] == "idle"
+    assert upload(c, h["owner"], base, "cube.stl", samples.stl(samples.cube())).status_code == 201
+    done = c.post(f"{base}/files/{file['id']}/slice", headers=h["owner"], json={"infill": 50})
+    assert done.status_code == 202 and wait(c, h["staff"], done.headers["Location"])["fallback"] is True
+
+
 def test_an_upload_is_refused_before_its_form_is_read(world):
     """No permission, no parsing: a broken form from a caller who may not upload is a 401 or 403 (not
     the 400 a broken form gets), so nobody can make the API spool a model it would refuse anyway."""
@@ -140,7 +157,7 @@ def test_an_upload_is_refused_before_its_form_is_read(world):
     broken = {"content-type": "multipart/form-data; boundary=b"}
     body = b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"  # a part without its name
     assert c.post(f"{base}/files", headers=broken, content=body).status_code == 401
-    for who in ("nurse", "other"):
+    for who in ("nurse", "staff", "other"):
         answer = c.post(f"{base}/files", headers={**h[who], **broken}, content=body)
         assert answer.status_code == 403 and answer.headers["content-type"].startswith("application/problem+json")
     assert c.post(f"{base}/files", headers={**h["client"], **broken}, content=body).status_code == 400

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from studio.slicing.options import SliceOptions
 from tests.slicing_world import (PRUSA, drain, intervals, make_studio, requires_slicer, script, service,
                                  timing_wrapper)
 from tests.test_slicing_units import with_unit
-from warehouse.tables.studio_print import studio_printers, studio_slice_cache, studio_slicer_slots, studio_tmp_files
+from warehouse.tables.studio_print import studio_materials, studio_printers, studio_slice_cache, studio_slicer_slots, studio_tmp_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +125,7 @@ def test_slice_with_prusaslicer_then_cache_then_price(engine, tenant_id, studio,
     assert done["status"] == "completed" and meta["fallback"] is False and meta["attempts"] == 1
     assert 3 < meta["metrics"]["grams"] < 6 and 600 < meta["metrics"]["timeSec"] < 3600
     gcode = svc.storage.get(TMP, meta["output"]).decode()
-    assert "; filament used [g]" in gcode and meta["output"].endswith("/cube.gcode")
+    assert "; filament used [g]" in gcode and meta["output"].endswith(".gcode") and "/cube." in meta["output"]
 
     # The same model uploaded again by someone else: answered from the cache, no slicer run.
     other = svc.upload(tenant_id, "v", "same.stl", samples.stl(samples.cube()))
@@ -140,6 +141,48 @@ def test_slice_with_prusaslicer_then_cache_then_price(engine, tenant_id, studio,
     assert abs(line["unit_price"] - max(expected, Decimal("15"))) <= Decimal("0.02")
     with pytest.raises(catalog.CatalogError):  # another studio cannot price it
         pricing.quick_order_lines(engine, "another", [{"file_id": row["id"]}])
+
+
+@requires_slicer
+def test_a_reslice_never_changes_the_gcode_the_cache_hands_out(engine, tenant_id, studio, tmp_path):
+    """Re-slicing a file with other settings writes its G-code anew; the cache row of the first
+    settings still hands out the first G-code (it was overwritten at the same key before)."""
+    svc = service(engine, tmp_path)
+    sparse, dense = SliceOptions(infill=10), SliceOptions(infill=90)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], sparse)
+    drain(svc)
+    first = svc.get(tenant_id, row["id"])["metadata"]
+    svc.request_slice(tenant_id, row["id"], dense)
+    drain(svc)
+    second = svc.get(tenant_id, row["id"])["metadata"]
+    assert second["output"] != first["output"] and second["metrics"]["grams"] > first["metrics"]["grams"]
+    other = svc.upload(tenant_id, "v", "cube.stl", samples.stl(samples.cube()))
+    hit = svc.request_slice(tenant_id, other["id"], sparse)["metadata"]
+    assert hit["cached"] is True and hit["metrics"] == first["metrics"] and hit["output"] == first["output"]
+    gcode = svc.storage.get(TMP, hit["output"]).decode()
+    assert "; fill_density = 10%" in gcode and "; fill_density = 90%" not in gcode
+    assert "; fill_density = 90%" in svc.storage.get(TMP, second["output"]).decode()
+
+
+@requires_slicer
+def test_the_materials_density_reaches_the_slicer(engine, tenant_id, studio, tmp_path):
+    """A 3.0 g/cm³ material weighs 3.0 / 1.24 ≈ 2.4 times PLA for the same cube, and is its own cache entry."""
+    with engine.begin() as conn:
+        heavy = conn.execute(sa.insert(studio_materials).values(
+            tenant_id=tenant_id, name="Steel-filled", cost_per_kg=Decimal("90.00"), density_g_cm3=Decimal("3.000"),
+            colour="grey").returning(studio_materials.c.id)).scalar_one()
+    svc = service(engine, tmp_path)
+    grams = {}
+    for material in (studio["material"], heavy):
+        row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+        asked = svc.request_slice(tenant_id, row["id"], SliceOptions(), material_id=material)
+        assert asked["status"] == "running"  # the heavy material is not answered from PLA's cache row
+        drain(svc)
+        meta = svc.get(tenant_id, row["id"])["metadata"]
+        assert meta["fallback"] is False
+        grams[material] = meta["metrics"]["grams"]
+    assert grams[heavy] / grams[studio["material"]] == pytest.approx(3.0 / 1.24, rel=0.03)
 
 
 @requires_slicer
@@ -211,6 +254,85 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+SERVING = """
+import signal, sys, time
+from pathlib import Path
+from resources.warehouse import engine_for
+from tests.slicing_world import service
+url, root, bin_ = sys.argv[1:4]
+svc = service(engine_for(url), Path(root), bin=bin_, timeout_ms=120000, lease_s=30.0).start_worker()
+signal.signal(signal.SIGTERM, lambda *_: (svc.close(), sys.exit(0)))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _serve_a_hanging_slice(engine, warehouse_url, tenant_id, tmp_path):
+    """A worker process (the service's own poller threads) running a slicer that hangs; the
+    worker, the slicer's pid and the folder the run uses."""
+    pids, work = tmp_path / "pids", tmp_path / "tmp"
+    work.mkdir()
+    hang = script(tmp_path / "hang.sh", f"echo $$ >> {pids}\nexec sleep 300\n")
+    svc = service(engine, tmp_path, bin=hang)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(work)}
+    worker = subprocess.Popen([sys.executable, "-c", SERVING, warehouse_url, str(tmp_path), hang], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text().strip()):
+        assert time.monotonic() < deadline and worker.poll() is None, "the worker never started the slicer"
+        time.sleep(0.05)
+    slicer = int(pids.read_text().split()[0])
+    assert running(slicer) and len(list(work.glob("storehouse-slice-*"))) == 1
+    return svc, row, worker, slicer, work
+
+
+def _gone_soon(pid: int, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_slicer_dies_with_its_killed_worker(engine, warehouse_url, tenant_id, studio, tmp_path, monkeypatch):
+    """SIGKILL of the worker: the parent-death signal kills its slicer (so when the lease runs out
+    no second slicer runs beside it); the next worker removes the run folder it left."""
+    svc, row, worker, slicer, work = _serve_a_hanging_slice(engine, warehouse_url, tenant_id, tmp_path)
+    try:
+        worker.kill()
+        worker.wait(10)
+        assert _gone_soon(slicer), "the slicer outlived its killed worker"
+        monkeypatch.setattr(tempfile, "tempdir", str(work))
+        assert runner.sweep_workdirs() == 1 and list(work.glob("storehouse-slice-*")) == []
+    finally:
+        _forget(engine, worker, row)
+
+
+def _forget(engine, worker, row) -> None:
+    """The test's worker and its file go (the file would fall due for the next tests' workers)."""
+    if worker.poll() is None:
+        worker.kill()
+        worker.wait(10)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(studio_tmp_files).where(studio_tmp_files.c.id == row["id"]))
+
+
+def test_closing_the_service_stops_its_slicer(engine, warehouse_url, tenant_id, studio, tmp_path):
+    """SIGTERM (a normal shutdown closes the service): the slicer is killed, its folder removed, and
+    the file is due again at once for another worker, the stopped attempt not counted."""
+    svc, row, worker, slicer, work = _serve_a_hanging_slice(engine, warehouse_url, tenant_id, tmp_path)
+    try:
+        worker.terminate()
+        assert worker.wait(15) == 0
+        assert _gone_soon(slicer) and list(work.glob("storehouse-slice-*")) == []
+        again = svc.get(tenant_id, row["id"])
+        assert again["status"] == "running" and again["lease_token"] is None and again["metadata"]["attempts"] == 0
+    finally:
+        _forget(engine, worker, row)
+
+
 def test_a_crashed_slice_is_taken_over_after_its_lease(engine, tenant_id, studio, tmp_path):
     svc = service(engine, tmp_path, disable=True, lease_s=0.5)
     row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
@@ -276,3 +398,35 @@ def test_concurrency_one_holds_across_two_worker_processes(engine, warehouse_url
         assert start >= end, f"two slicer processes at once: {spans}"
     for file_id in ids:
         assert svc.get(tenant_id, file_id)["metadata"]["fallback"] is False
+
+
+def test_a_slice_costs_few_database_round_trips(engine, tenant_id, studio, tmp_path):
+    """A slice's own writes: the slot, the file's lease with its attempt counted, the result with its
+    cache row, the slot back (4 commits; statements few: the slicer's own time is the ceiling)."""
+    fake = script(tmp_path / "fake.sh", 'while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done\n'
+                  "printf '; filament used [g] = 4.20\\n; estimated printing time (normal mode) = 15m 30s\\n' > $out\n")
+    svc = service(engine, tmp_path, bin=fake)
+    row = svc.upload(tenant_id, "u", "cube.stl", samples.stl(samples.cube()))
+    svc.request_slice(tenant_id, row["id"], SliceOptions())
+    counts = {"commit": 0, "statement": 0}
+
+    def commit(conn):
+        counts["commit"] += 1
+
+    def statement(*args):
+        counts["statement"] += 1
+
+    sa.event.listen(engine, "commit", commit)
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert svc.run_due() == 1
+    finally:
+        sa.event.remove(engine, "commit", commit)
+        sa.event.remove(engine, "before_cursor_execute", statement)
+    meta = svc.get(tenant_id, row["id"])["metadata"]
+    assert meta["metrics"] == {"grams": 4.2, "timeSec": 930} and meta["attempts"] == 1
+    with engine.connect() as conn:
+        cached = conn.execute(sa.select(studio_slice_cache).where(studio_slice_cache.c.tenant_id == tenant_id)).all()
+    assert [c.gcode_key for c in cached] == [meta["output"]]
+    assert counts["commit"] <= 4, counts
+    assert counts["statement"] <= 7, counts  # 10 statements and 5 commits before

@@ -178,12 +178,23 @@ def test_command_line_slices_on_the_printers_bed():
     assert "--bed-shape" not in runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), ()).args
 
 
-def test_the_cache_key_tells_printers_beds_apart():
+def test_command_line_gives_the_materials_filament():
+    """The chosen material's density (and diameter, when known) override the profile's 1.24 g/cm³."""
+    args = runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), runner.DEFAULT_PROFILES,
+                          density=Decimal("3.000"), diameter=2.85).args
+    joined = " ".join(args)
+    assert "--filament-density 3 --filament-diameter 2.85" in joined
+    assert joined.index("--filament-density") > joined.rindex("--load")  # after the profiles: it wins
+    assert "--filament-density" not in runner.command("/bin/ps", Path("m.stl"), Path("o.gcode"), SliceOptions(), ()).args
+
+
+def test_the_cache_key_tells_printers_beds_and_densities_apart():
     opts, profiles = SliceOptions(), runner.DEFAULT_PROFILES
-    key = slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0))
-    assert key == slicing.cache_key("abc", opts, profiles, (250, 210, 210))
-    assert key != slicing.cache_key("abc", opts, profiles, (360.0, 360.0, 360.0))
-    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 220.0))
+    key = slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0), density=Decimal("1.240"))
+    assert key == slicing.cache_key("abc", opts, profiles, (250, 210, 210), density=1.24)
+    assert key != slicing.cache_key("abc", opts, profiles, (360.0, 360.0, 360.0), density=1.24)
+    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 220.0), density=1.24)
+    assert key != slicing.cache_key("abc", opts, profiles, (250.0, 210.0, 210.0), density=3)
     assert slicing.profile_text(profiles, (360, 360, 360)) == "fff_generic_mk3.ini,pla_generic.ini,bed 360x360x360"
 
 
@@ -294,3 +305,16 @@ def test_a_3mf_in_an_unknown_unit_is_refused():
     with pytest.raises(mesh.InvalidModel) as refused:
         mesh.inspect(with_unit(samples.to_3mf(samples.cube()), "furlong"), "cube.3mf", **LIMITS)
     assert refused.value.reason == "unknown-unit" and "furlong" in str(refused.value)
+
+
+def test_a_bad_slicer_setting_stops_the_api_in_one_line(monkeypatch):
+    """``SLICER_CONCURRENCY=5 storehouse api``: one line naming the setting and its range, no traceback."""
+    from typer.testing import CliRunner
+
+    from storehouse.cli import app
+
+    monkeypatch.setenv("SLICER_CONCURRENCY", "5")
+    result = CliRunner().invoke(app, ["api"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "SLICER_CONCURRENCY=5" in lines[0] and "allowed 1 to 4" in lines[0] and "Traceback" not in result.output

@@ -45,13 +45,14 @@ IncludeRetired = Annotated[bool, Query(description="also those retired (active: 
 # -- bodies and views ----------------------------------------------------------------------------
 
 class MaterialIn(Input):
-    name: Name
-    kind: str = Field("PLA", min_length=1, max_length=20)
-    colour: str | None = Field(None, max_length=40)
-    cost_per_kg: Price
-    density_g_cm3: Decimal = Field(Decimal("1.24"), gt=0, le=30, decimal_places=3)
+    name: Name = Field(description="what the studio and its clients call it, e.g. \"PLA black\"")
+    kind: str = Field("PLA", min_length=1, max_length=20, description="the plastic: PLA, PETG, TPU…")
+    colour: str | None = Field(None, max_length=40, description="its colour, as shown to clients")
+    cost_per_kg: Price = Field(description="what a kilogram costs the studio (the price's material part)")
+    density_g_cm3: Decimal = Field(Decimal("1.24"), gt=0, le=30, decimal_places=3,
+                                   description="g/cm³: the slicer's and the estimate's grams per volume")
     profile: Profile = None
-    active: bool = True
+    active: bool = Field(True, description="offered for new slices (false: retired, kept for old quotes)")
 
 
 class MaterialPatch(MaterialIn):
@@ -84,15 +85,16 @@ class MaterialItem(BaseModel):
 
 
 class PrinterIn(Input):
-    name: Name
-    model: str | None = Field(None, max_length=100)
-    status: Literal["idle", "maintenance", "offline"] = "idle"
-    hourly_rate: Price
-    build_x_mm: Size
-    build_y_mm: Size
-    build_z_mm: Size
+    name: Name = Field(description="the studio's name for it, e.g. \"MK3S #1\"")
+    model: str | None = Field(None, max_length=100, description="maker and model, e.g. \"Prusa MK3S+\"")
+    status: Literal["idle", "maintenance", "offline"] = Field(
+        "idle", description="idle (ready for jobs), maintenance or offline; printing is set by its jobs")
+    hourly_rate: Price = Field(description="what an hour of printing costs (the price's machine part)")
+    build_x_mm: Size = Field(description="build volume width, mm (larger models are refused)")
+    build_y_mm: Size = Field(description="build volume depth, mm")
+    build_z_mm: Size = Field(description="build volume height, mm")
     profile: Profile = None
-    active: bool = True
+    active: bool = Field(True, description="offered for new slices and jobs (false: retired)")
 
 
 class PrinterPatch(PrinterIn):
@@ -133,12 +135,14 @@ class PrinterItem(BaseModel):
 
 
 class TemplateIn(Input):
-    name: Name
-    setup_fee: Price = Decimal(0)
-    margin_percent: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=2)
-    minimum_price: Price = Decimal(0)
-    rush_multiplier: Decimal = Field(Decimal(1), ge=1, le=10, decimal_places=3)
-    active: bool = True
+    name: Name = Field(description="the template's name, e.g. \"Standard\"")
+    setup_fee: Price = Field(Decimal(0), description="added once per model before the margin")
+    margin_percent: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=2,
+                                    description="% added on material + machine + setup")
+    minimum_price: Price = Field(Decimal(0), description="a unit price is never below this")
+    rush_multiplier: Decimal = Field(Decimal(1), ge=1, le=10, decimal_places=3,
+                                     description="the unit price is multiplied by this for a rush order")
+    active: bool = Field(True, description="offered for pricing (false: retired)")
 
 
 class TemplatePatch(TemplateIn):
@@ -168,12 +172,15 @@ class TemplateItem(BaseModel):
 
 
 class JobIn(Input):
-    invoice_item_id: RowId
-    printer_id: RowId | None = None
-    material_id: RowId | None = None
-    quantity: int = Field(1, ge=1, le=10_000)
-    estimated_s: int | None = Field(None, ge=0, le=10 * 365 * 86400)
-    grams: Decimal | None = Field(None, ge=0, le=10_000_000, decimal_places=2)
+    invoice_item_id: RowId = Field(description="the invoice line this job prints (a line's jobs never "
+                                               "exceed the quantity it sold)")
+    printer_id: RowId | None = Field(None, description="the printer it is planned on (none: chosen at start)")
+    material_id: RowId | None = Field(None, description="the material it prints with")
+    quantity: int = Field(1, ge=1, le=10_000, description="how many pieces of the line this job prints")
+    estimated_s: int | None = Field(None, ge=0, le=10 * 365 * 86400,
+                                    description="estimated printing time, seconds (e.g. the slice's)")
+    grams: Decimal | None = Field(None, ge=0, le=10_000_000, decimal_places=2,
+                                  description="estimated filament, grams (e.g. the slice's)")
 
 
 class StartIn(Input):
@@ -270,12 +277,15 @@ def list_templates(access: Chooser, conn: ReadConn, include_retired: IncludeReti
 
 @router.post("/product-templates", response_model=TemplateView, status_code=201, responses=WRITES)
 def create_template(body: TemplateIn, access: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Add a pricing template: setup fee, margin, minimum price and rush multiplier (a price per model
+    is material + machine time + setup, plus the margin, never under the minimum)."""
     with writing(engine) as conn:
         return setup.create_row(conn, access.tenant_id, "template", **body.model_dump())
 
 
 @router.patch("/product-templates/{template_id}", response_model=TemplateView, responses=WRITES)
 def update_template(template_id: Id, body: TemplatePatch, access: Manager, engine: EngineDep) -> dict[str, Any]:
+    """Change the fields given (``active: false`` retires it; quotes already made keep their prices)."""
     with writing(engine) as conn:
         return setup.update_row(conn, access.tenant_id, "template", template_id, **body.model_dump(exclude_unset=True))
 
@@ -335,6 +345,8 @@ def create_job(body: JobIn, access: Manager, engine: EngineDep) -> dict[str, Any
 
 @router.get("/print-jobs/{job_id}", response_model=JobView, responses=STAFF_RESPONSES)
 def get_job(job_id: Id, access: Viewer, conn: ReadConn) -> dict[str, Any]:
+    """One print job: its invoice line, printer, material, status (queued, printing, done, failed),
+    quantity, estimates and times."""
     return _job(conn, access.tenant_id, job_id)
 
 

@@ -35,7 +35,8 @@ from studio.slicing.service import TERMINAL, DoesNotFit, FileNotFound, SliceConf
 
 router = APIRouter(prefix="/studios/{tenant}/slicing", tags=["studio: slicing"], dependencies=STUDIO_ONLY)
 View = Annotated[Access, Depends(require_any("studio.view", "studio.portal"))]
-Orderer = Annotated[Access, Depends(require_any("studio.manage", "studio.portal"))]
+# Writes (upload, slice, re-slice, order): staff who manage the studio, or a portal client on their own files.
+Writer = Annotated[Access, Depends(require_any("studio.manage", "studio.portal"))]
 FileId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 STREAM_S = 600  # an event stream ends after this long; the client reconnects (EventSource does)
 
@@ -49,21 +50,22 @@ class SliceRequest(SliceOptions):
 
 class QuoteItem(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    file_id: int = Field(alias="fileId", ge=1)
-    quantity: int = Field(1, ge=1, le=10_000)
+    file_id: int = Field(alias="fileId", ge=1, description="a sliced model (an uploaded file's id)")
+    quantity: int = Field(1, ge=1, le=10_000, description="how many prints of it")
 
 
 class QuoteLinesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    items: list[QuoteItem] = Field(min_length=1, max_length=50)
-    template_id: int | None = Field(None, alias="templateId", ge=1)
-    rush: bool = False
+    items: list[QuoteItem] = Field(min_length=1, max_length=50, description="the models, a line each")
+    template_id: int | None = Field(None, alias="templateId", ge=1,
+                                    description="the pricing template (none: the studio's first active one)")
+    rush: bool = Field(False, description="a rush order: the template's rush multiplier applies")
 
 
 class QuickOrderRequest(QuoteLinesRequest):
     client_id: int | None = Field(None, alias="clientId", ge=1, le=2**63 - 1,
                                   description="the client it is for (staff); a client orders for themselves")
-    notes: str | None = Field(None, max_length=5000)
+    notes: str | None = Field(None, max_length=5000, description="the quote's notes")
 
 
 def slicing(request: Request) -> SliceService:
@@ -100,7 +102,7 @@ def _storage(svc: SliceService):
 @router.post("/files", status_code=201, openapi_extra=MULTIPART_BODY,
              responses={**STAFF_RESPONSES, **problem_responses(413, 503)})
 @uploads_to(TMP)
-async def upload_model(request: Request, access: View, settings: StorageSettingsDep) -> JSONResponse:
+async def upload_model(request: Request, access: Writer, settings: StorageSettingsDep) -> JSONResponse:
     """Upload a model (``multipart/form-data``, part ``file``: an STL, ASCII or binary, or a 3MF):
     validated as a mesh and measured, kept as a tmp file (``idle``). The form is read only once the
     caller's permission holds; a body over the tmp bucket's limit is a 413 as it arrives."""
@@ -122,7 +124,7 @@ def slice_status(request: Request, file_id: FileId, access: View) -> dict[str, A
 
 
 @router.post("/files/{file_id}/slice", status_code=202, responses={**STAFF_RESPONSES, **problem_responses(409)})
-def request_slice(request: Request, file_id: FileId, body: SliceRequest, access: View) -> JSONResponse:
+def request_slice(request: Request, file_id: FileId, body: SliceRequest, access: Writer) -> JSONResponse:
     """Ask for a slice: 202 with the status URL to poll (or ``/events`` to stream); a cached result is
     already ``completed``. A model larger than the printer's build volume: 422 naming both sizes."""
     svc = slicing(request)
@@ -198,7 +200,7 @@ def quote_lines(request: Request, body: QuoteLinesRequest, access: View) -> dict
 @router.post("/quick-order", status_code=201, response_model=QuoteView,
              responses={**STAFF_RESPONSES, **problem_responses(409),
                         200: {"model": QuoteView, "description": "A replay (same Idempotency-Key): that same quote"}})
-def quick_order(body: QuickOrderRequest, access: Orderer, engine: EngineDep, storage: StorageDep,
+def quick_order(body: QuickOrderRequest, access: Writer, engine: EngineDep, storage: StorageDep,
                 storage_settings: StorageSettingsDep, response: Response,
                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Turn sliced models into a draft quote (one line per model, priced as ``quote-lines`` prices

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -72,18 +73,23 @@ class FileLeases:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(files.c.id).where(self._due(now_utc())).limit(1)).first() is not None
 
-    def claim(self, lease_s: float) -> Lease | None:
-        """Lease the longest-waiting due slice; a rival that took it first leaves us nothing (None)."""
+    def claim(self, lease_s: float) -> tuple[Lease, Any, dict[str, Any]] | None:
+        """Lease the longest-waiting due slice and count the attempt in the same write: the lease,
+        the row as read and its metadata with ``attempts`` counted. A rival that took it first, or
+        any write to the row since it was read (``updated_at`` changed), leaves us nothing (None)."""
         now, token = now_utc(), uuid.uuid4().hex
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(files.c.id).where(self._due(now)).order_by(files.c.next_run_at).limit(1)
-                                 ).scalar()
-        if found is None:
+            row = conn.execute(sa.select(files).where(self._due(now)).order_by(files.c.next_run_at).limit(1)).first()
+        if row is None:
             return None
+        meta = dict(row.metadata)
+        meta["attempts"] = int(meta.get("attempts") or 0) + 1
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(files).where(files.c.id == found, self._due(now))
-                                .values(lease_token=token, lease_expires_at=now + dt.timedelta(seconds=lease_s)))
-        return Lease((str(found),), token) if done.rowcount == 1 else None
+            done = conn.execute(sa.update(files).where(files.c.id == row.id, files.c.updated_at == row.updated_at,
+                                                       self._due(now))
+                                .values(lease_token=token, lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                                        metadata=meta, updated_at=now))
+        return (Lease((str(row.id),), token), row, meta) if done.rowcount == 1 else None
 
     def renew(self, lease: Lease, lease_s: float) -> bool:
         with self.engine.begin() as conn:

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class Supports(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
-    pattern: Literal["normal", "tree"] = "normal"
+    enabled: bool = Field(False, description="print with supports under overhangs")
+    pattern: Literal["normal", "tree"] = Field("normal", description="normal (grid) or tree supports")
     angle: int = Field(55, ge=1, le=89, description="overhangs steeper than this from vertical get supports "
                        "(degrees from the horizontal plane that still print without them)")
 

@@ -15,13 +15,18 @@ names the style really used). The chosen printer's build volume is the slicer's 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -34,7 +39,8 @@ DEFAULT_PROFILES = (PROFILES / "fff_generic_mk3.ini", PROFILES / "pla_generic.in
 
 
 class SlicerError(Exception):
-    """A run that produced no usable G-code; ``kind``: missing, timeout, failed, no-metrics."""
+    """A run that produced no usable G-code; ``kind``: missing, timeout, failed, no-metrics, or
+    stopped (its worker asked it to stop: the service is closing or lost the file's lease)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -90,7 +96,8 @@ class StyleProbe:
         """The styles the help lists (none listed: an empty answer); None when there was no answer."""
         try:
             proc = subprocess.Popen([binary, "--help-fff"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
+                                    stderr=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=dies_with(os.getpid()))
         except OSError:
             return None
         try:
@@ -130,13 +137,19 @@ def bed_args(build_mm: tuple[float, float, float]) -> list[str]:
 
 
 def command(binary: str, model: Path, output: Path, options: SliceOptions, profiles: tuple[Path, ...],
-            build_mm: tuple[float, float, float] | None = None) -> Command:
-    """The argument list for one run (``build_mm``: the printer's volume; None: the profile's)."""
+            build_mm: tuple[float, float, float] | None = None, *, density: float | None = None,
+            diameter: float | None = None) -> Command:
+    """The argument list for one run (``build_mm``: the printer's volume; ``density`` g/cm³ and
+    ``diameter`` mm: the chosen material's filament; None: the profile's)."""
     args = [binary]
     for profile in profiles:
         args += ["--load", str(profile)]
     if build_mm is not None:
         args += bed_args(build_mm)
+    if density is not None:  # the grams PrusaSlicer reports are the filament's volume times this
+        args += ["--filament-density", f"{float(density):g}"]
+    if diameter is not None:
+        args += ["--filament-diameter", f"{float(diameter):g}"]
     args += ["--export-gcode", "--layer-height", str(options.layer_height),
              "--first-layer-height", str(options.layer_height),
              "--fill-density", f"{options.infill}%"]
@@ -161,17 +174,21 @@ def command(binary: str, model: Path, output: Path, options: SliceOptions, profi
 
 def slice_model(model: Path, workdir: Path, options: SliceOptions, *, bin_name: str, timeout_s: float,
                 profiles: tuple[Path, ...] = DEFAULT_PROFILES,
-                build_mm: tuple[float, float, float] | None = None) -> SliceResult:
-    """Slice ``model`` into ``workdir``/out.gcode on a bed of ``build_mm`` (None: the profile's) and
-    read its metrics; :class:`SlicerError` otherwise."""
+                build_mm: tuple[float, float, float] | None = None, density: float | None = None,
+                diameter: float | None = None, stop: Callable[[], bool] | None = None) -> SliceResult:
+    """Slice ``model`` into ``workdir``/out.gcode on a bed of ``build_mm`` with the material's
+    filament ``density`` and ``diameter`` (None: the profile's) and read its metrics;
+    :class:`SlicerError` otherwise. ``stop`` is asked every :data:`STOP_POLL_S` while the slicer
+    runs: True kills its group (``stopped``)."""
     binary = resolve(bin_name)
     output = workdir / "out.gcode"
-    args, notes, style = command(binary, model, output, options, profiles, build_mm)
+    args, notes, style = command(binary, model, output, options, profiles, build_mm, density=density,
+                                 diameter=diameter)
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=dies_with(os.getpid()))
     try:
-        out, _ = proc.communicate(timeout=timeout_s)
+        out = _wait(proc, started + timeout_s, stop)
     except subprocess.TimeoutExpired:
         kill_group(proc)
         raise SlicerError("timeout", f"the slicer ran past {timeout_s:g} s and was stopped") from None
@@ -188,6 +205,76 @@ def slice_model(model: Path, workdir: Path, options: SliceOptions, *, bin_name: 
     except gcode.GcodeMetricsMissing as exc:
         raise SlicerError("no-metrics", str(exc)) from None
     return SliceResult(metrics, output, time.monotonic() - started, notes, style)
+
+
+STOP_POLL_S = 0.25
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True) if sys.platform == "linux" else None
+
+
+def dies_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: in the slicer's process, before it runs, ask Linux to SIGKILL it when the
+    thread that started it dies (a worker killed with SIGKILL cannot kill its slicer itself; the
+    parent-death signal does, so a slice whose lease is later taken over never runs beside its
+    successor). The signal survives the exec; a slicer's own children are its group's, killed by
+    :func:`kill_group` on every end the worker lives to see."""
+    def preexec() -> None:
+        if _LIBC is None:
+            return
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the worker died before the signal was set: go now
+            os.kill(os.getpid(), signal.SIGKILL)
+    return preexec
+
+
+def _wait(proc: subprocess.Popen, deadline: float, stop: Callable[[], bool] | None) -> bytes:
+    """The run's output; :class:`subprocess.TimeoutExpired` past ``deadline``; ``stopped`` when asked."""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.communicate(timeout=max(0.0, min(left, STOP_POLL_S if stop else left)))[0]
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            if stop is not None and stop():
+                kill_group(proc)
+                raise SlicerError("stopped", "the slice was stopped by its worker") from None
+
+
+WORKDIR_PREFIX = "storehouse-slice-"
+
+
+def workdir() -> tempfile.TemporaryDirectory:
+    """A run's own temporary folder, named by this process's id so :func:`sweep_workdirs` can tell
+    the folders of a worker that died (SIGKILL leaves them) from live ones."""
+    return tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+
+
+def sweep_workdirs() -> int:
+    """Remove the run folders left by workers that are gone; how many were removed."""
+    removed = 0
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(f"{WORKDIR_PREFIX}*"):
+        pid = path.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            if path.is_dir() and path.stat().st_uid == os.getuid():
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import tempfile
+import threading
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from commerce.leases import Heartbeat, Lease
 from commerce.worker import Poller
@@ -59,6 +61,7 @@ class SliceService:
         self._own_heartbeat = heartbeat is None
         self.heartbeat = heartbeat or Heartbeat(self.settings.lease_s)
         self._poller: Poller | None = None
+        self._closing = threading.Event()
 
     # -- uploads -------------------------------------------------------------------------------
     def upload(self, tenant_id: str, user_id: str, filename: str, data: bytes) -> dict[str, Any]:
@@ -113,7 +116,8 @@ class SliceService:
             if row["metadata"].get("settings") == wanted:
                 return row
             raise SliceConflict("a slice with other settings is running on this file; wait for it")
-        key = cache_key(row["sha256"], options, (printer.profile, material.profile), printer.build_mm)
+        key = cache_key(row["sha256"], options, (printer.profile, material.profile), printer.build_mm,
+                        density=material.density)
         meta = {**row["metadata"], "attempts": 0, "settings": wanted, "metrics": None, "fallback": False,
                 "error": None, "output": None, "notes": [], "cached": False, "supportStyle": None}
         with self.engine.begin() as conn:
@@ -138,29 +142,26 @@ class SliceService:
     # -- the worker ----------------------------------------------------------------------------
     def run_due(self) -> int:
         """Run one due slice under a slot, if a slot is free; how many ran (0 or 1)."""
-        if not self.leases.any_due():
+        if self._closing.is_set() or not self.leases.any_due():
             return 0
         s = self.settings
         slot = self.slots.claim(s.lease_s)
         if slot is None:
             return 0
         try:
-            lease = self.leases.claim(s.lease_s)
-            if lease is None:
+            claimed = self.leases.claim(s.lease_s)
+            if claimed is None:
                 return 0
+            lease, row, meta = claimed
             with self.heartbeat.hold(self.slots, slot), self.heartbeat.hold(self.leases, lease):
-                self._run(lease)
+                self._run(lease, row, meta)
             return 1
         finally:
             self.slots.release(slot)
 
-    def _run(self, lease: Lease) -> None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(files).where(files.c.id == int(lease.key[0]))).one()
-        meta = dict(row.metadata)
-        meta["attempts"] = attempts = int(meta.get("attempts") or 0) + 1
-        if not self._write(lease, metadata=meta):
-            return
+    def _run(self, lease: Lease, row: Any, meta: dict[str, Any]) -> None:
+        """One attempt (already counted in ``meta`` by the claim) on the leased ``row``."""
+        attempts = meta["attempts"]
         s = self.settings
         options = SliceOptions(**meta["settings"]["options"])
         try:
@@ -175,14 +176,18 @@ class SliceService:
                                   meta.get("error") or "the slicer did not finish (its worker stopped)")
         with self.engine.connect() as conn:
             printer = catalog.printer(conn, row.tenant_id, meta["settings"]["printerId"])
-            profiles = (printer.profile, catalog.material(conn, row.tenant_id, meta["settings"]["materialId"]).profile)
-        with tempfile.TemporaryDirectory(prefix="storehouse-slice-") as work:
+            material = catalog.material(conn, row.tenant_id, meta["settings"]["materialId"])
+        profiles = (printer.profile, material.profile)
+        with runner.workdir() as work:
             model = Path(work) / ("model." + mesh.kind_of(row.filename))
             model.write_bytes(data)
             try:
                 result = runner.slice_model(model, Path(work), options, bin_name=s.bin, timeout_s=s.timeout_s,
-                                            profiles=profiles, build_mm=printer.build_mm)
+                                            profiles=profiles, build_mm=printer.build_mm,
+                                            density=float(material.density), stop=lambda: self._stopping(lease))
             except runner.SlicerError as exc:
+                if exc.kind == "stopped":
+                    return self._give_back(lease, meta)
                 log.warning("slice of tmp file %s, attempt %s: %s", row.id, attempts, exc)
                 if exc.kind == "missing" or attempts >= 1 + s.retries:
                     return self._fallback(lease, row, meta, data, options, str(exc))
@@ -190,23 +195,34 @@ class SliceService:
                 self._write(lease, metadata=meta, lease_token=None, lease_expires_at=None,
                             next_run_at=now_utc() + dt.timedelta(seconds=s.retry_backoff_s * 2 ** (attempts - 1)))
                 return
-            folder, stored_name = row.storage_key.rsplit("/", 1)
-            gcode_key = f"{folder}/{safe_filename(Path(stored_name).stem + '.gcode')}"
+            key = cache_key(row.sha256, options, profiles, printer.build_mm, density=material.density)
+            gcode_key = output_key(row.storage_key, key)
             self.storage.put(TMP, gcode_key, result.gcode_path.read_bytes(), "text/x.gcode")
         metrics = {"grams": result.metrics.grams, "timeSec": result.metrics.time_s}
         meta.update(metrics=metrics, fallback=False, error=None, output=gcode_key, notes=result.notes,
                     supportStyle=result.support_style)
-        key = cache_key(row.sha256, options, profiles, printer.build_mm)
         with self.engine.begin() as conn:
             if self._finish_in(conn, lease, "completed", meta):
-                exists = conn.execute(sa.select(cache.c.cache_key).where(
-                    cache.c.tenant_id == row.tenant_id, cache.c.cache_key == key)).first()
-                if exists is None:
-                    conn.execute(sa.insert(cache).values(
-                        tenant_id=row.tenant_id, cache_key=key, model_sha256=row.sha256,
-                        settings={**meta["settings"], "supportStyle": result.support_style},
-                        profile=profile_text(profiles, printer.build_mm), grams=result.metrics.grams,
-                        time_s=result.metrics.time_s, slicer=s.bin[:100], notes=result.notes, gcode_key=gcode_key))
+                # One upsert: a row of this key (another file's slice, or one whose G-code
+                # housekeeping removed) takes this slice's figures and G-code.
+                insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(cache)
+                values = dict(settings={**meta["settings"], "supportStyle": result.support_style},
+                              profile=profile_text(profiles, printer.build_mm), grams=result.metrics.grams,
+                              time_s=result.metrics.time_s, slicer=s.bin[:100], notes=result.notes,
+                              gcode_key=gcode_key)
+                conn.execute(insert.values(tenant_id=row.tenant_id, cache_key=key, model_sha256=row.sha256, **values)
+                             .on_conflict_do_update(index_elements=[cache.c.tenant_id, cache.c.cache_key],
+                                                    set_=values))
+
+    def _stopping(self, lease: Lease) -> bool:
+        """Stop the slicer: the service is closing, or the file's lease was taken over (ours ran out)."""
+        return self._closing.is_set() or self.heartbeat.lost(lease)
+
+    def _give_back(self, lease: Lease, meta: dict) -> None:
+        """A run stopped by its worker: due again at once, the attempt not counted (no-op if the
+        lease was already lost: the new holder has the file)."""
+        meta["attempts"] = max(0, int(meta["attempts"]) - 1)
+        self._write(lease, metadata=meta, lease_token=None, lease_expires_at=None, next_run_at=now_utc())
 
     def _fallback(self, lease: Lease, row: Any, meta: dict, data: bytes, options: SliceOptions, error: str) -> None:
         with self.engine.connect() as conn:
@@ -238,10 +254,14 @@ class SliceService:
     # -- lifecycle -----------------------------------------------------------------------------
     def start_worker(self) -> "SliceService":
         s = self.settings
+        runner.sweep_workdirs()  # the run folders of workers killed mid-slice
         self._poller = Poller("slicing", self.run_due, s.worker_threads, s.poll_s).start()
         return self
 
     def close(self) -> None:
+        """Stop the workers: running slicers are killed (their files fall due again at once, for
+        the next worker) and their folders removed before this returns."""
+        self._closing.set()
         if self._poller:
             self._poller.stop()
         if self._own_heartbeat:
@@ -249,14 +269,26 @@ class SliceService:
 
 
 def cache_key(model_sha256: str, options: SliceOptions, profiles: tuple[Path, ...],
-              build_mm: tuple[float, float, float]) -> str:
+              build_mm: tuple[float, float, float], *, density: Decimal | float) -> str:
     """The result's identity: the model, the settings, the profiles' content (an edited .ini is
-    another slice) and the printer's build volume (the bed it was arranged and sliced on)."""
+    another slice), the printer's build volume (the bed it was arranged and sliced on) and the
+    material's density (the slicer's grams are its volume times that density)."""
     digest = hashlib.sha256(f"{model_sha256}|{options.canonical()}".encode())
     for profile in profiles:
         digest.update(b"|" + profile.read_bytes())
     digest.update(("|bed " + "x".join(f"{float(v):g}" for v in build_mm)).encode())
+    digest.update(f"|density {float(density):g}".encode())
     return digest.hexdigest()
+
+
+def output_key(storage_key: str, slice_key: str) -> str:
+    """Where one slice's G-code is stored: beside its model, named by the slice's cache key, so a
+    re-slice with other settings writes a new object and never overwrites the G-code a cache row of
+    the old settings points at (``{tenant}/{user}/{uuid}/cube.3f9a….gcode``; housekeeping removes the
+    folder with its file)."""
+    folder, stored_name = storage_key.rsplit("/", 1)
+    stem = Path(stored_name).stem[:80]
+    return f"{folder}/{safe_filename(f'{stem}.{slice_key[:16]}.gcode')}"
 
 
 def profile_text(profiles: tuple[Path, ...], build_mm: tuple[float, float, float]) -> str:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,3 +46,33 @@ class SlicerSettings(BaseSettings):
     @property
     def timeout_s(self) -> float:
         return self.timeout_ms / 1000
+
+
+class SettingsError(ValueError):
+    """Settings refused, said in one line per setting (a command prints it, not a traceback)."""
+
+
+def load() -> SlicerSettings:
+    """``SlicerSettings()`` from the environment; :class:`SettingsError` naming each bad setting by its
+    environment name and what it allows, e.g. ``SLICER_CONCURRENCY=5: allowed 1 to 4``."""
+    try:
+        return SlicerSettings()
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_explain(error) for error in exc.errors())) from None
+
+
+def _explain(error: dict) -> str:
+    name = str(error["loc"][0]) if error.get("loc") else "?"
+    field = next((f for key, f in SlicerSettings.model_fields.items()
+                  if key == name or name in getattr(f.validation_alias, "choices", ())), None)
+    if field is not None and not name.isupper():  # our own STUDIO_SLICING_* name
+        name = f"STUDIO_SLICING_{name.upper()}"
+    bounds = {}
+    for rule in getattr(field, "metadata", ()):
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(rule, key, None) is not None:
+                bounds[key] = getattr(rule, key)
+    low = bounds.get("ge", bounds.get("gt"))
+    high = bounds.get("le", bounds.get("lt"))
+    allowed = f"allowed {low} to {high}" if low is not None and high is not None else error.get("msg", "invalid")
+    return f"{name}={error.get('input')!s}: {allowed}"
