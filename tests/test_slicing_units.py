@@ -9,9 +9,10 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+import trimesh
 from pydantic import ValidationError
 
-from studio.slicing import gcode, mesh, pricing, runner, samples, service as slicing
+from studio.slicing import estimate, gcode, mesh, pricing, runner, samples, service as slicing
 from studio.slicing.options import SliceOptions
 from studio.slicing.settings import SlicerSettings
 from tests.slicing_world import script
@@ -318,3 +319,16 @@ def test_a_bad_slicer_setting_stops_the_api_in_one_line(monkeypatch):
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "SLICER_CONCURRENCY=5" in lines[0] and "allowed 1 to 4" in lines[0] and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("ascii", [False, True])
+def test_the_fallback_reads_a_stored_stl_as_trimesh_does(ascii):
+    """The fallback's own binary STL reader (numpy, no merging) measures what trimesh's reader
+    measures; an ASCII STL still goes through trimesh."""
+    model = samples.sphere(5_000)
+    data = samples.stl(model, ascii=ascii)
+    fast = mesh.read(data, mesh.STL, process=False)
+    slow = trimesh.load(BytesIO(data), file_type="stl", force="mesh", process=False)
+    assert len(fast.faces) == len(slow.faces) == len(model.faces)
+    assert fast.bounds == pytest.approx(slow.bounds, abs=1e-4)
+    assert estimate.estimate(fast, SliceOptions(), 1.24) == estimate.estimate(slow, SliceOptions(), 1.24)
