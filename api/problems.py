@@ -143,7 +143,11 @@ def _storage(request: Request, exc: StorageError) -> JSONResponse:
 def _database_unavailable(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
     # The database refused or dropped the connection (a restart, "too many clients", the pool
     # exhausted): the request can be retried as it is, so a 503 says so rather than a 500.
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    # The driver's first line says which (a refused connection, a lock, or a bug such as a missing
+    # table, which must stay visible here); it names no password.
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[:1]
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__,
+                reason[0][:200] if reason else "")
     return problem_response(503, "database-unavailable", "The database is unavailable; try again shortly.",
                             instance=request.url.path, headers={"Retry-After": "2"})
 

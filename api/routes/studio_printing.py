@@ -228,6 +228,7 @@ def _listed(conn, access: Access, kind: str, item: type[BaseModel], include_reti
 
 LIST = dict(responses=STAFF_RESPONSES, response_model_exclude_unset=True)
 
+
 @router.get("/materials", response_model=list[MaterialItem], **LIST)
 def list_materials(access: Chooser, conn: ReadConn, include_retired: IncludeRetired = False) -> list[dict[str, Any]]:
     """The studio's materials, oldest first (a client: the active ones, without costs)."""
