@@ -172,6 +172,9 @@ class CpuSampler:
 
 # -- set-up --------------------------------------------------------------------------------
 
+# dagster-postgres runs on psycopg2, named in the URL (SQLAlchemy 2.1 reads a bare postgresql:// as
+# psycopg 3, on which its `NOTIFY run_events, :id` fails and the schedule's tick dies: see
+# storehouse.instance.check_dagster_url).
 PG_STORAGE = """\
 storage:
   postgres:
@@ -312,7 +315,7 @@ def measure(n: int, admin) -> dict:
     subprocess.run(["rm", "-rf", str(home)], check=True)
     home.mkdir(parents=True)
     urls = fresh_databases(admin, home)
-    storage = PG_STORAGE.format(pg_url=urls["dagster"]) if admin is not None else ""
+    storage = PG_STORAGE.format(pg_url=urls["dagster"].replace("postgresql://", "postgresql+psycopg2://")) if admin is not None else ""
     (home / "dagster.yaml").write_text(DAGSTER_YAML.format(storage=storage))
     (home / "workspace.yaml").write_text(WORKSPACE_YAML)
     env = {**os.environ, "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",  # a loaded machine starts runs slowly
