@@ -9,8 +9,12 @@ work, and nothing else, on the same database and the same sandbox as the API bes
   transaction; ``200``.
 
 No validation beyond what the work needs, no idempotency, no tenant lookup, no middleware: a
-ceiling, not a competitor. The database is reached through its driver (``sqlite3`` in WAL mode,
-as the warehouse opens it; ``psycopg``), one connection per worker, on the event loop.
+ceiling, not a competitor. The database is reached through its bare driver on the event loop:
+SQLite through ``sqlite3`` in WAL mode as the warehouse opens it, one connection per worker (SQLite
+has one writer: a second connection would only queue on its lock); PostgreSQL through psycopg's
+``AsyncConnection``, as many per worker as the API's pool holds (``warehouse.db.POOL_SIZE``), so
+each worker has as many transactions in flight as the API can have and none waits on another's
+round trips.
 Configured by environment: ``CEILING_DATABASE_URL`` (a warehouse URL), ``CEILING_TENANT``,
 ``CEILING_STRIPE_URL``, ``CEILING_STRIPE_KEY``, ``CEILING_WEBHOOK_SECRET``.
 
@@ -19,6 +23,7 @@ Configured by environment: ``CEILING_DATABASE_URL`` (a warehouse URL), ``CEILING
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -40,29 +45,49 @@ _stripe: stripe.StripeClient | None = None
 
 
 def db():
+    """This worker's SQLite connection."""
     global _db
     if _db is None:
-        if SQLITE:
-            import sqlite3
+        import sqlite3
 
-            _db = sqlite3.connect(_url.database, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
-                _db.execute(f"PRAGMA {pragma}")
-        else:
-            import psycopg
-
-            from warehouse.schemas import SEARCH_PATH
-
-            _db = psycopg.connect(_url.set(drivername="postgresql").render_as_string(hide_password=False),
-                                  autocommit=True, options=f"-c search_path={','.join(SEARCH_PATH)} -c TimeZone=UTC")
+        _db = sqlite3.connect(_url.database, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            _db.execute(f"PRAGMA {pragma}")
     return _db
 
 
-def transaction(statements: list[tuple[str, tuple]]) -> list[int]:
+_pg_pool: asyncio.Queue | None = None
+_pg_opening = asyncio.Lock()
+
+
+async def pg_connections() -> asyncio.Queue:
+    """POOL_SIZE async connections of this worker, opened at its first request."""
+    global _pg_pool
+    if _pg_pool is not None:
+        return _pg_pool
+    async with _pg_opening:
+        if _pg_pool is not None:
+            return _pg_pool
+        import psycopg
+
+        from warehouse.db import POOL_SIZE
+        from warehouse.schemas import SEARCH_PATH
+
+        dsn = _url.set(drivername="postgresql").render_as_string(hide_password=False)
+        options = f"-c search_path={','.join(SEARCH_PATH)} -c TimeZone=UTC"
+        pool: asyncio.Queue = asyncio.Queue()
+        for conn in await asyncio.gather(*(psycopg.AsyncConnection.connect(dsn, autocommit=True, options=options)
+                                           for _ in range(POOL_SIZE))):
+            pool.put_nowait(conn)
+        _pg_pool = pool
+        return pool
+
+
+async def transaction(statements: list[tuple[str, tuple]]) -> list[int]:
     """Run ``statements`` in one transaction; the row counts."""
-    conn = db()
     counts = []
     if SQLITE:
+        conn = db()
         conn.execute("BEGIN IMMEDIATE")
         try:
             for sql, params in statements:
@@ -72,10 +97,15 @@ def transaction(statements: list[tuple[str, tuple]]) -> list[int]:
             conn.execute("ROLLBACK")
             raise
         return counts
-    with conn.transaction(), conn.cursor() as cur:
-        for sql, params in statements:
-            cur.execute(sql, params)
-            counts.append(cur.rowcount)
+    pool = await pg_connections()
+    conn = await pool.get()
+    try:
+        async with conn.transaction(), conn.cursor() as cur:
+            for sql, params in statements:
+                await cur.execute(sql, params)
+                counts.append(cur.rowcount)
+    finally:
+        pool.put_nowait(conn)
     return counts
 
 
@@ -99,7 +129,7 @@ async def checkout(request: Request) -> dict:
     global _stripe
     body = json.loads(await request.body())
     order_id = "ord_" + secrets.token_hex(12)
-    transaction([(INSERT_ORDER, (TENANT, order_id, "pending", body["email"], "esimcard", body["package_id"],
+    await transaction([(INSERT_ORDER, (TENANT, order_id, "pending", body["email"], "esimcard", body["package_id"],
                                  "Japan 1 GB", 1, "3.99", "3.99", "USD", "0", "ceiling", False))])
     if _stripe is None:
         _stripe = stripe.StripeClient(os.environ["CEILING_STRIPE_KEY"],
@@ -134,7 +164,7 @@ async def webhook(request: Request) -> Response:
     order_id = (obj.get("metadata") or {}).get("order_id")
     at = now()
     created = dt.datetime.fromtimestamp(event["created"], dt.timezone.utc)
-    transaction([
+    await transaction([
         (INSERT_EVENT, (TENANT, event["id"], event["type"], order_id, "applied",
                         stamp(created), json.dumps(event), at)),
         (UPDATE_ORDER, ("paid" if event["type"] in PAID else "pending", at, TENANT, order_id)),

@@ -141,6 +141,15 @@ def bare_server(workers: int) -> Server:
     return Server("bare_app:app", {"PYTHONPATH": os.path.dirname(path)}, workers)
 
 
+def ceiling_server(warehouse_url: str, workers: int, *, stripe_url: str = "", stripe_key: str = "",
+                   webhook_secret: str = "", tenant: str = TENANT) -> Server:
+    """The minimal handlers of ``_ceiling_app`` (the fair ceilings) on the API's database and sandbox."""
+    env = {"PYTHONPATH": f"{Path(__file__).resolve().parent}{os.pathsep}{ROOT}", "CEILING_DATABASE_URL": warehouse_url,
+           "CEILING_TENANT": tenant, "CEILING_STRIPE_URL": stripe_url, "CEILING_STRIPE_KEY": stripe_key,
+           "CEILING_WEBHOOK_SECRET": webhook_secret}
+    return Server("_ceiling_app:app", env, workers)
+
+
 def api_server(warehouse_url: str, workers: int, port: int, log: Path | None = None, **settings: Any) -> Server:
     env = {"STOREHOUSE_SHOP_DATABASE_URL": warehouse_url, "STOREHOUSE_SHOP_PUBLIC_URL": f"http://127.0.0.1:{port}",
            "STOREHOUSE_SHOP_SECRET_KEY": SECRET, "STOREHOUSE_SHOP_CHECKOUT_RATE_PER_S": "100000",
