@@ -26,6 +26,7 @@ MARKER = "# Written by storehouse (storehouse/instance.py)"
 OURS = "# Written by storehouse"  # also the first line of the files earlier versions wrote
 MAX_CONCURRENT_RUNS = 8
 RUN_RETRIES = 2
+MAX_RUNTIME_S = 3 * 3600  # far above the longest sync measured: a first sync of a million MX payments, 4–9 minutes
 # The most steps that call one provider at once, across every run and every worker (the assets'
 # ``pool=``): MX Merchant and the POS APIs rate-limit per partner account; the eSIM providers' are
 # the shop's own accounts, shared by every tenant.
@@ -95,9 +96,14 @@ run_retries:
   # a run whose asset or op failed is not retried: its step retry policies already had their say
   retry_on_asset_or_op_failure: false
 run_monitoring:
-  # a run worker that died (machine lost, OOM) is marked failed, and so retried by run_retries
+  # a run that never started in time is marked failed, and so retried by run_retries; where the
+  # launcher can check its workers (Kubernetes' K8sRunLauncher) a lost run worker is too. The
+  # default launcher (one process per run, compose and CI) cannot: a run whose process died is
+  # cancelled after max_runtime_seconds instead, which frees its tenant's one-run slot (a longer
+  # run can say so with the `dagster/max_runtime` tag)
   enabled: true
   start_timeout_seconds: 180
+  max_runtime_seconds: {MAX_RUNTIME_S}
   poll_interval_seconds: 30
 {python_logs(log_format)}"""
 
@@ -121,7 +127,10 @@ def ensure_dagster_home(settings: Settings) -> Path:
     config = home / "dagster.yaml"
     wanted = instance_yaml(settings)
     if not config.exists() or (config.read_text().startswith(OURS) and config.read_text() != wanted):
-        config.write_text(wanted)
+        # every container writes it at start: a reader never sees half a file
+        partial = config.with_name(f".dagster.yaml.{os.getpid()}")
+        partial.write_text(wanted)
+        os.replace(partial, config)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -52,6 +52,31 @@ def test_compose_keeps_secrets_out_of_the_file():
         assert "${" in env[key], f"{key} must come from the environment"
 
 
+def test_every_service_shares_its_home_and_public_url_and_secrets_stay_out_of_the_image():
+    services = load(DEPLOY / "compose.yaml")[0]["services"]
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        # the same files (PDFs a run made, served by the API) and the same links in every service
+        assert "storehouse-home:/opt/storehouse" in service["volumes"], name
+        assert service["environment"]["STOREHOUSE_SHOP_PUBLIC_URL"].startswith("${STOREHOUSE_SHOP_PUBLIC_URL"), name
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    home = re.search(r"STOREHOUSE_HOME=(\S+)", dockerfile).group(1)
+    assert re.search(rf"mkdir -p [^\n]*{home}", dockerfile) and re.search(rf"chown -R storehouse [^\n]*{home}", dockerfile)
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    assert {".git", ".env", "**/.env", "deploy/.env"} <= set(ignored)
+
+
+def test_kubernetes_run_workers_log_json_like_the_instance_config():
+    values = load(DEPLOY / "helm" / "values.yaml")[0]
+    ours = yaml.safe_load(dagster_instance.python_logs("json"))["python_logs"]
+    logs = values["pythonLogs"]
+    assert logs["managedPythonLoggers"] == ours["managed_python_loggers"]
+    assert logs["pythonLogLevel"] == ours["python_log_level"]
+    assert logs["dagsterHandlerConfig"] == ours["dagster_handler_config"]
+    assert "STOREHOUSE_STORAGE_BACKEND=s3" in values["runLauncher"]["config"]["k8sRunLauncher"]["envVars"]
+
+
 def test_helm_values_agree_with_the_instance_config():
     values = load(DEPLOY / "helm" / "values.yaml")[0]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
