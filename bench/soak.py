@@ -457,6 +457,32 @@ def run_records(env: dict[str, str]) -> list[tuple[float, str, str]]:
     raise RuntimeError(done.stderr[-2000:])
 
 
+def failed_run_reasons(env: dict[str, str]) -> list[str]:
+    """For each failed run: its job, tags and the error events that say why (engine errors, step
+    failures, the run's failure), read before the scratch instance is dropped."""
+    code = ("import json,dagster as dg\n"
+            "i=dg.DagsterInstance.get()\n"
+            "out=[]\n"
+            "for r in i.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])):\n"
+            "    run=r.dagster_run\n"
+            "    why=[]\n"
+            "    for e in i.all_logs(run.run_id):\n"
+            "        d=e.dagster_event\n"
+            "        if d is None or not (d.is_failure or d.event_type_value in ('ENGINE_EVENT','PIPELINE_FAILURE')):\n"
+            "            continue\n"
+            "        err=getattr(d.event_specific_data,'error',None)\n"
+            "        if d.event_type_value=='ENGINE_EVENT' and err is None:\n"
+            "            continue\n"
+            "        why.append(f'{d.event_type_value}: {d.message} ' + (err.message.strip()[:400] if err else ''))\n"
+            "    tags={k:v for k,v in run.tags.items() if k in ('dagster/partition','dagster/sensor_name','dagster/schedule_name')}\n"
+            "    out.append(f'{run.job_name} {run.run_id[:8]} {tags}: ' + ' | '.join(why))\n"
+            "print(json.dumps(out))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        return [f"(unreadable: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode})"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 UNFINISHED = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
 
 
@@ -706,6 +732,7 @@ def main() -> None:
                 runs = dagster_runs(env, tally, start, timeout=args.settle)
             except RuntimeError as exc:  # the report goes on without them, saying so
                 runs = {"unreadable": str(exc).strip().splitlines()[-1]}
+            failures = failed_run_reasons(env) if runs.get("FAILURE") else []
             hooks = pos_deliveries(sandbox.url)
             log_errors(log_dir / "api.log", "API log", tally, start)
             log_errors(log_dir / "dagster.log", "Dagster log", tally, start)
@@ -724,12 +751,18 @@ def main() -> None:
           + ", ".join(f"{j} {s} {n}" for (j, s), n in sorted(load.sync_requests.items())))
     for key, example in sorted(tally.examples.items()):
         print(f"  e.g. {key}: {example}")
+    for reason in failures:
+        print(f"  failed run: {reason}")
     print(f"\n== RSS (MiB): at start, after the {args.warmup:g} s warm-up, at the end of the load; growth from warm-up ==")
     for name in pids:
         a, w, b = first.get(name), warm.get(name), end_rss.get(name)
         peak = max((s[1].get(name) or 0) for s in sampler.samples)
         growth = f"{(b - w) / w * 100:+.1f} %" if w and b else "?"
         print(f"  {name:<20} {a or 0:8.1f} {w or 0:8.1f} {b or 0:8.1f}   {growth:>8}   (peak {peak:.1f})")
+    print(f"RSS (MiB) at the end of each {window_s / 60:g}-minute window, to tell growth that levels off from a leak:")
+    for name in pids:
+        curve = [sampler.at(start + (k + 1) * window_s).get(name) for k in range(int(-(-seconds // window_s)))]
+        print(f"  {name:<20} " + " ".join(f"{v:7.1f}" if v else "      ?" for v in curve))
     print(f"\n== orders (after the drain: {left}) ==")
     print("\n".join(lines))
     print("\nPROBLEMS:\n  " + "\n  ".join(problems) if problems else "\nno order lost, none provisioned twice")
