@@ -473,7 +473,7 @@ def failed_run_reasons(env: dict[str, str]) -> list[str]:
             "        err=getattr(d.event_specific_data,'error',None)\n"
             "        if d.event_type_value=='ENGINE_EVENT' and err is None:\n"
             "            continue\n"
-            "        why.append(f'{d.event_type_value}: {d.message} ' + (err.message.strip()[:400] if err else ''))\n"
+            "        why.append(f'{d.event_type_value}: {d.message} ' + ((err.message.strip()[:300] + (' <- ' + err.cause.message.strip()[:300] if err.cause else '')) if err else ''))\n"
             "    tags={k:v for k,v in run.tags.items() if k in ('dagster/partition','dagster/sensor_name','dagster/schedule_name')}\n"
             "    out.append(f'{run.job_name} {run.run_id[:8]} {tags}: ' + ' | '.join(why))\n"
             "print(json.dumps(out))")
