@@ -38,7 +38,8 @@ def marts_url(tmp_path_factory) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    name = f"storehouse_marts_{uuid.uuid4().hex[:8]}"
+    own = make_url(base).database  # named after the given database (sh_x → sh_x_marts_…), as the benches do
+    name = f"{own if own and own != 'postgres' else 'storehouse'}_marts_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
