@@ -156,3 +156,13 @@ create index if not exists "{{ relation.schema }}"."{{ name }}" on "{{ relation.
 {%- endmacro %}
 {% macro default__money_of(expr) %}cast({{ expr }} as numeric(18, 4)){% endmacro %}
 {% macro sqlite__money_of(expr) %}round({{ expr }}, 4){% endmacro %}
+
+{#- The time a full-table mart reads its live source up to (the build's own now, UTC): rows that
+    arrive while the marts build (checkouts, provider calls) are left for the next build, and its
+    reconciliation tests read the source up to the same time (`money_matches` with `cutoff`), so a
+    row written between a model's build and its test is not a mismatch. -#}
+{% macro build_cutoff() -%}
+  {{ return(adapter.dispatch('build_cutoff', 'storehouse')()) }}
+{%- endmacro %}
+{% macro default__build_cutoff() %}now(){% endmacro %}
+{% macro sqlite__build_cutoff() %}strftime('%Y-%m-%d %H:%M:%f', 'now'){% endmacro %}
