@@ -478,6 +478,23 @@ def test_a_removed_tenant_leaves_the_marts_at_the_next_build(built):
         run_dbt(["build", "--full-refresh"], built["url"], work / "profiles", target_path=work / "target")
 
 
+def test_a_full_rebuild_keeps_the_incremental_models_indexes(built):
+    """The daily MX model's indexes (its watermark, its days, its build) are post-hooks: after a
+    full refresh (dbt replaces the table, the old one renamed aside with the indexes' names) the
+    new table has them too, or every later rebuild and its tests would scan it."""
+    work = built["work"]
+    run_dbt(["run", "--full-refresh", "--select", "mx_transactions_daily"], built["url"], work / "profiles",
+            target_path=work / "target")
+    engine = make_engine(built["url"])
+    try:
+        schema = "analytics" if engine.dialect.name == "postgresql" else None
+        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("mx_transactions_daily", schema=schema)}
+    finally:
+        engine.dispose()
+    assert indexes >= {"ix_mx_transactions_daily_updated", "ix_mx_transactions_daily_tenant_day",
+                       "ix_mx_transactions_daily_build"}
+
+
 def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_test(built):
     """Orders and provider calls written after the shop's marts were built (a live shop) are left out
     of both sides of their reconciliations, up to the cut-off the build recorded; an order created
