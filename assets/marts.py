@@ -264,11 +264,7 @@ def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], fai
     from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
     project_dir = PROJECT_DIR if params.dbt_project is None else params.dbt_project.project_dir
-    results: list[dict] = []
-
-    def keep(event: dict) -> None:
-        if event["info"]["name"] in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
-            results.append(event)
+    results: list[dict] = []  # each node's outcome (RESULT_EVENTS), as dbt's JSON log prints it
 
     # The run's own target folder (compiled SQL), gone with the run: nothing read from it afterwards.
     with tempfile.TemporaryDirectory(prefix=f"{context.op_execution_context.op.name}-") as folder:
@@ -279,7 +275,8 @@ def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], fai
                 shutil.copy(parsed, target / "partial_parse.msgpack")
                 break
         outcome = run_dbt(args, url, profiles_dir(), target_path=target, check=False, project_dir=project_dir,
-                          on_event=keep, env={PRUNE_REMOVED_TENANTS: "false", TESTS_THIS_BUILD_ONLY: "false", **(env or {})})
+                          on_event=results.append, events=RESULT_EVENTS,
+                          env={PRUNE_REMOVED_TENANTS: "false", TESTS_THIS_BUILD_ONLY: "false", **(env or {})})
         if (target / "partial_parse.msgpack").exists():
             state.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(target / "partial_parse.msgpack", state.with_suffix(".tmp"))
@@ -301,6 +298,9 @@ def dbt_invoke(context: dg.AssetExecutionContext, url: str, args: list[str], fai
     if outcome.returncode != 0:
         failures.append(dg.Failure(failure_message(args, results), metadata={"log": dg.MetadataValue.md(
             f"```\n{outcome.stdout[-6000:]}\n```")}))
+
+
+RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})  # a node's outcome
 
 
 class BuiltColumns:

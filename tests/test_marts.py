@@ -4,6 +4,7 @@ column, and loaded into Dagster downstream of the ingestion assets."""
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -38,7 +39,8 @@ def marts_url(tmp_path_factory) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    name = f"storehouse_marts_{uuid.uuid4().hex[:8]}"
+    own = make_url(base).database  # named after the given database (sh_x → sh_x_marts_…), as the benches do
+    name = f"{own if own and own != 'postgres' else 'storehouse'}_marts_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -474,6 +476,59 @@ def test_a_removed_tenant_leaves_the_marts_at_the_next_build(built):
             conn.execute(sa.insert(tenants), [{"tenant_id": B, "name": "B"}])
         engine.dispose()
         run_dbt(["build", "--full-refresh"], built["url"], work / "profiles", target_path=work / "target")
+
+
+def test_a_full_rebuild_keeps_the_incremental_models_indexes(built):
+    """The daily MX model's indexes (its watermark, its days, its build) are post-hooks: after a
+    full refresh (dbt replaces the table, the old one renamed aside with the indexes' names) the
+    new table has them too, or every later rebuild and its tests would scan it."""
+    work = built["work"]
+    run_dbt(["run", "--full-refresh", "--select", "mx_transactions_daily"], built["url"], work / "profiles",
+            target_path=work / "target")
+    engine = make_engine(built["url"])
+    try:
+        schema = "analytics" if engine.dialect.name == "postgresql" else None
+        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("mx_transactions_daily", schema=schema)}
+    finally:
+        engine.dispose()
+    assert indexes >= {"ix_mx_transactions_daily_updated", "ix_mx_transactions_daily_tenant_day",
+                       "ix_mx_transactions_daily_build"}
+
+
+def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_test(built):
+    """Orders and provider calls written after the shop's marts were built (a live shop) are left out
+    of both sides of their reconciliations, up to the cut-off the build recorded; an order created
+    before it that the mart lacks, or a mart that drifts, still fails them."""
+    engine = make_engine(built["url"])
+    now = dt.datetime.now(UTC)
+    work, shop = built["work"], ["--select", "mart_orders_daily", "mart_provisioning_daily"]
+
+    def failing() -> set[str]:  # the shop's tests that fail now
+        result = run_dbt(["test", *shop], built["url"], work / "profiles", target_path=work / "target", check=False)
+        failed = {name.split("__")[0] for name in re.findall(r"^\d+ of \d+ FAIL \d+ (\S+)", result.stdout, re.M)}
+        assert (result.returncode == 0) == (not failed), result.stdout[-3000:]
+        return failed
+
+    try:
+        with engine.begin() as conn:  # after the build: a paid checkout, a refund of it, a provider call
+            conn.execute(sa.insert(orders), [{**_order(A, "late", now, 0, "provisioned", "9.99", refunded="1.00"),
+                                              "created_at": now, "paid_at": now}])
+            conn.execute(sa.insert(provisioning_attempts), [{**_attempt(A, DAY1, "esimcard", "started", None),
+                                                             "started_at": now}])
+        assert failing() == set()
+        with engine.begin() as conn:  # an order of before the cut-off the mart does not have
+            conn.execute(sa.insert(orders), [_order(A, "missed", DAY1, 7, "provisioned", "2.00")])
+        assert failing() == {"money_matches_mart_orders_daily_orders", "money_matches_mart_orders_daily_revenue"}
+        with engine.begin() as conn:
+            conn.execute(orders.delete().where(orders.c.order_id == "missed"))
+            conn.execute(sa.text(f"update mart_provisioning_daily set attempts = attempts + 1 where tenant_id = '{B}'"))
+        assert failing() == {"money_matches_mart_provisioning_daily_attempts"}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(orders.delete().where(orders.c.order_id.in_(["late", "missed"])))
+            conn.execute(provisioning_attempts.delete().where(provisioning_attempts.c.started_at == now))
+        engine.dispose()
+        run_dbt(["run", *shop], built["url"], work / "profiles", target_path=work / "target")
 
 
 def test_a_reconciliation_test_fails_when_a_mart_loses_money(built):

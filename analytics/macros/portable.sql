@@ -113,8 +113,17 @@ join {{ relation }} {{ alias }}
 {%- endmacro %}
 
 {#- `create index if not exists` on a model's table, as a post-hook: dbt-postgres's `indexes`
-    config has no SQLite counterpart, and SQLite names the schema on the index, not the table. -#}
+    config has no SQLite counterpart, and SQLite names the schema on the index, not the table.
+    An index's name is the schema's: on a full rebuild dbt renames the old table aside (to drop it
+    after the post-hooks), so the name is still taken by that table's index and the new table would
+    get none; that index is dropped first (its table goes with the build). -#}
 {% macro index_on(relation, name, columns) -%}
+  {%- if execute -%}
+    {%- set owner = run_query(adapter.dispatch('index_owner', 'storehouse')(relation, name)) -%}
+    {%- if owner.rows and owner.rows[0][0] | lower != relation.identifier | lower -%}
+      {%- do run_query(adapter.dispatch('drop_index', 'storehouse')(relation, name)) -%}
+    {%- endif -%}
+  {%- endif -%}
   {{ return(adapter.dispatch('index_on', 'storehouse')(relation, name, columns)) }}
 {%- endmacro %}
 {% macro default__index_on(relation, name, columns) -%}
@@ -123,6 +132,14 @@ create index if not exists {{ name }} on {{ relation }} ({{ columns | join(', ')
 {% macro sqlite__index_on(relation, name, columns) -%}
 create index if not exists "{{ relation.schema }}"."{{ name }}" on "{{ relation.identifier }}" ({{ columns | join(', ') }})
 {%- endmacro %}
+{% macro default__index_owner(relation, name) -%}
+select tablename from pg_indexes where schemaname = '{{ relation.schema }}' and indexname = '{{ name }}'
+{%- endmacro %}
+{% macro sqlite__index_owner(relation, name) -%}
+select tbl_name from "{{ relation.schema }}".sqlite_master where type = 'index' and name = '{{ name }}'
+{%- endmacro %}
+{% macro default__drop_index(relation, name) %}drop index if exists "{{ relation.schema }}"."{{ name }}"{% endmacro %}
+{% macro sqlite__drop_index(relation, name) %}drop index if exists "{{ relation.schema }}"."{{ name }}"{% endmacro %}
 
 {#- Today's date (UTC). -#}
 {% macro utc_today() -%}
@@ -156,3 +173,13 @@ create index if not exists "{{ relation.schema }}"."{{ name }}" on "{{ relation.
 {%- endmacro %}
 {% macro default__money_of(expr) %}cast({{ expr }} as numeric(18, 4)){% endmacro %}
 {% macro sqlite__money_of(expr) %}round({{ expr }}, 4){% endmacro %}
+
+{#- The time a full-table mart reads its live source up to (the build's own now, UTC): rows that
+    arrive while the marts build (checkouts, provider calls) are left for the next build, and its
+    reconciliation tests read the source up to the same time (`money_matches` with `cutoff`), so a
+    row written between a model's build and its test is not a mismatch. -#}
+{% macro build_cutoff() -%}
+  {{ return(adapter.dispatch('build_cutoff', 'storehouse')()) }}
+{%- endmacro %}
+{% macro default__build_cutoff() %}now(){% endmacro %}
+{% macro sqlite__build_cutoff() %}strftime('%Y-%m-%d %H:%M:%f', 'now'){% endmacro %}

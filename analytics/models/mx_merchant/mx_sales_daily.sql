@@ -1,7 +1,7 @@
 -- MX Merchant sales and refunds per tenant and UTC day (seed 003). Incremental: a rebuild
 -- recomputes, per tenant, only the days from the earliest one that changed since the last build.
 {{ config(materialized='incremental', unique_key="tenant_id || '|' || day", incremental_strategy='delete+insert',
-          pre_hook=["{{ add_build_id() }}", "{{ drop_removed_tenants() }}"]) }}
+          pre_hook=["{{ add_build_id() }}", "{{ drop_removed_tenants() }}"], post_hook=["{{ build_id_index() }}"]) }}
 
 with daily as (
     {{ mx_daily_rows_to_rebuild(ref('mx_transactions_daily')) }}

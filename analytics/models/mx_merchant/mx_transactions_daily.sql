@@ -2,11 +2,12 @@
 -- `transactions` the other MX models aggregate (mx_sales_daily, and through mx_transactions_monthly
 -- the revenue and invoice-linkage models). Incremental: a rebuild recomputes only the
 -- days from the earliest transaction that changed since the last build (per tenant) onwards.
-{#- indexes: the watermark and the days the incremental models over it read -#}
+{#- indexes: the watermark, the days the incremental models over it read, and the build (its tests) -#}
 {{ config(materialized='incremental', unique_key='day_key', incremental_strategy='delete+insert',
           pre_hook=["{{ add_build_id() }}", "{{ drop_removed_tenants() }}"],
           post_hook=["{{ index_on(this, 'ix_mx_transactions_daily_updated', ['source_updated_at']) }}",
-                     "{{ index_on(this, 'ix_mx_transactions_daily_tenant_day', ['tenant_id', 'day']) }}"]) }}
+                     "{{ index_on(this, 'ix_mx_transactions_daily_tenant_day', ['tenant_id', 'day']) }}",
+                     "{{ build_id_index() }}"]) }}
 
 with tx as (
     {% if is_incremental() %}

@@ -3,7 +3,7 @@
 -- thirtieth of the daily rows). Incremental: a rebuild recomputes, per tenant, only the months from
 -- the earliest day that changed since the last build onwards.
 {{ config(materialized='incremental', unique_key='month_key', incremental_strategy='delete+insert',
-          pre_hook=["{{ add_build_id() }}", "{{ drop_removed_tenants() }}"]) }}
+          pre_hook=["{{ add_build_id() }}", "{{ drop_removed_tenants() }}"], post_hook=["{{ build_id_index() }}"]) }}
 
 with daily as (
     {{ mx_daily_rows_to_rebuild(ref('mx_transactions_daily'), month_start('changed.since')) }}

@@ -1,5 +1,6 @@
 -- Orders and revenue per tenant, UTC day of creation and currency (seed 001), with what Stripe
--- captured for them (payments).
+-- captured for them (payments). Read up to the build's cut-off (source_cutoff): the orders created
+-- by then, paid by then for revenue; checkouts written while the marts build wait for the next one.
 with esims as (
     select tenant_id, order_id, count(*) as n
     from {{ source('operational', 'order_esims') }}
@@ -18,15 +19,17 @@ orders as (
            {{ utc_day('o.created_at') }} as day,
            o.currency,
            o.status,
-           o.paid_at,
+           case when {{ utc_ts('o.paid_at') }} <= cutoff.at then o.paid_at end as paid_at,
            o.amount_total,
            o.amount_refunded,
            coalesce(e.n, 0) as esims,
-           c.amount as captured
+           c.amount as captured,
+           cutoff.at as source_cutoff
     from {{ source('warehouse', 'orders') }} o
+    cross join (select {{ build_cutoff() }} as at) cutoff
     left join esims e on e.tenant_id = o.tenant_id and e.order_id = o.order_id
     left join captured c on c.tenant_id = o.tenant_id and c.order_id = o.order_id
-    where {{ current_tenant('o.tenant_id') }}
+    where {{ current_tenant('o.tenant_id') }} and {{ utc_ts('o.created_at') }} <= cutoff.at
 )
 
 select tenant_id,
@@ -43,6 +46,7 @@ select tenant_id,
        {{ money_sum('amount_refunded') }} as refunds,
        {{ money_sum('case when paid_at is not null then amount_total else 0 end') }}
          - {{ money_sum('amount_refunded') }} as net_revenue,
-       {{ money_sum('captured') }} as captured
+       {{ money_sum('captured') }} as captured,
+       max(source_cutoff) as source_cutoff
 from orders
 group by tenant_id, day, currency

@@ -1,21 +1,25 @@
 -- Provisioning per tenant, UTC day and provider: calls, successes, breaker skips, latency
--- percentiles and error classes (seed 001).
+-- percentiles and error classes (seed 001). Read up to the build's cut-off (source_cutoff): the
+-- attempts started by then; those started while the marts build wait for the next one.
 with attempts as (
     select tenant_id,
            {{ utc_day('started_at') }} as day,
            provider,
            outcome,
            error_class,
-           latency_ms
+           latency_ms,
+           cutoff.at as source_cutoff
     from {{ source('warehouse', 'provisioning_attempts') }}
-    where {{ current_tenant() }}
+    cross join (select {{ build_cutoff() }} as at) cutoff
+    where {{ current_tenant() }} and {{ utc_ts('started_at') }} <= cutoff.at
 ),
 
 totals as (
     select tenant_id, day, provider,
            sum(case when outcome <> 'skipped' then 1 else 0 end) as attempts,
            sum(case when outcome = 'succeeded' then 1 else 0 end) as succeeded,
-           sum(case when outcome = 'skipped' and error_class = 'circuit_open' then 1 else 0 end) as skipped_open
+           sum(case when outcome = 'skipped' and error_class = 'circuit_open' then 1 else 0 end) as skipped_open,
+           max(source_cutoff) as source_cutoff
     from attempts
     group by tenant_id, day, provider
 ),
@@ -53,7 +57,8 @@ select t.tenant_id,
        case when t.attempts > 0 then {{ round_to('1.0 * t.succeeded / t.attempts', 4) }} end as success_rate,
        {{ round_to('p50.value', 2) }} as p50_latency_ms,
        {{ round_to('p95.value', 2) }} as p95_latency_ms,
-       coalesce(errors.error_classes, '{}') as error_classes
+       coalesce(errors.error_classes, '{}') as error_classes,
+       t.source_cutoff
 from totals t
 left join p50 on p50.tenant_id = t.tenant_id and p50.day = t.day and p50.provider = t.provider
 left join p95 on p95.tenant_id = t.tenant_id and p95.day = t.day and p95.provider = t.provider
