@@ -20,6 +20,7 @@ from commerce.webhooks import WebhookService
 from commerce.worker import Poller
 from resources.dagster_resources import EsimProvidersResource
 from resources.warehouse import engine_for
+from warehouse.db import unwaiting_engine
 
 
 class Services:
@@ -27,6 +28,8 @@ class Services:
                  esim: EsimProvidersResource | None = None) -> None:
         self.settings = settings
         self.engine = engine or engine_for(settings.warehouse_url)
+        # SQLite: the same file for the API's short transactions on its event loop (None: in threads)
+        self.loop_engine = unwaiting_engine(self.engine)
         self.storefronts = StorefrontDirectory(self.engine, settings.tenant_cache_s, settings.tenant_cache_size)
         self.tokens = OrderTokens(load_secret(settings))
         self.heartbeat = Heartbeat(settings.lease_s)
@@ -64,3 +67,5 @@ class Services:
         self.heartbeat.close()
         self.provider_clients.close()
         self.email_clients.close()
+        if self.loop_engine is not None:
+            self.loop_engine.dispose()
