@@ -56,6 +56,12 @@ _BY_INTENT = sa.select(orders.c.order_id).where(orders.c.tenant_id == sa.bindpar
 _MOVES: dict[tuple[str, ...], sa.Update] = {}
 
 
+def one_of(column: sa.ColumnElement, values: Any) -> sa.ColumnElement[bool]:
+    """``column IN (…)`` of constants, one bound parameter each, fixed when the statement is built:
+    ``in_(values)`` is an expanding parameter, whose SQL is rendered again at every execution."""
+    return column.in_([sa.literal(v, column.type) for v in values])
+
+
 def move(conn: sa.Connection, tenant_id: str, order_id: str, target: str, sources: tuple[str, ...],
          **fields: Any) -> bool:
     """Set ``target`` (and ``fields``) if the order is in one of ``sources``; True when it moved."""
@@ -65,7 +71,7 @@ def move(conn: sa.Connection, tenant_id: str, order_id: str, target: str, source
         values.setdefault("completed_at", now)
     stmt = _MOVES.get(sources)
     if stmt is None:  # one per set of sources (a handful): the statement is built once
-        stmt = _MOVES[sources] = sa.update(orders).where(*_KEY, orders.c.status.in_(sources))
+        stmt = _MOVES[sources] = sa.update(orders).where(*_KEY, one_of(orders.c.status, sources))
     result = conn.execute(stmt, {"k_tenant": tenant_id, "k_order": order_id, **values})
     return result.rowcount == 1
 

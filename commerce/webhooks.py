@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from commerce import metrics
 from commerce import orders as states
-from commerce.orders import enqueue_provisioning, insert_ignore, move
+from commerce.orders import enqueue_provisioning, insert_ignore, move, one_of
 from resources.stripe import from_minor, id_of, to_minor
 from warehouse.tables.orders import payments, webhook_events
 from warehouse.types import now_utc, utc_now
@@ -78,7 +78,7 @@ def _raise_payment(dialect: str, status: str, fields: tuple[str, ...]) -> Any:
         stmt = _RAISE_PAYMENT[(dialect, status, fields)] = insert.on_conflict_do_update(
             index_elements=[payments.c.tenant_id, payments.c.payment_intent_id],
             set_={"updated_at": utc_now(), **{name: insert.excluded[name] for name in ("status", *fields)}},
-            where=payments.c.status.in_(lower))
+            where=one_of(payments.c.status, lower))
     return stmt
 
 
@@ -225,9 +225,9 @@ class WebhookService:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def receive(self, tenant_id: str, event: dict[str, Any], engine: sa.Engine | None = None) -> Received:
+    def receive(self, tenant_id: str, event: dict[str, Any], engine: Any = None) -> Received:
         """Apply the event and record it, in one transaction; a duplicate is rolled back whole.
-        ``engine``: another on the same database to run it on (``warehouse.db.unwaiting_engine``)."""
+        ``engine``: where else to run it (``warehouse.db.LoopTransactions``, on the event loop)."""
         event_type, obj = event["type"], event["data"]["object"]
         created = event.get("created")
         try:

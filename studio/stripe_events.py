@@ -76,9 +76,9 @@ class StudioStripeEvents:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def receive(self, tenant_id: str, event: dict[str, Any], engine: sa.Engine | None = None) -> Received | None:
+    def receive(self, tenant_id: str, event: dict[str, Any], engine: Any = None) -> Received | None:
         """Apply and record a studio event in one transaction; None when the event is not the studio's.
-        ``engine``: another on the same database to run it on (``warehouse.db.unwaiting_engine``)."""
+        ``engine``: where else to run it (``warehouse.db.LoopTransactions``, on the event loop)."""
         event_type, obj = event["type"], event["data"]["object"]
         created = event.get("created")
         engine = engine or self.engine

@@ -80,16 +80,16 @@ async def _receive(tenant: str, request: Request, stripe_signature: str | None) 
 async def _record(studio_payments, services, tenant_id: str, event: dict) -> tuple[Any, bool]:
     """The event's one transaction: on the event loop when SQLite can take it at once (a thread
     hop costs more CPU than the transaction), else in a thread, where it may wait its turn."""
-    if services.loop_engine is not None:
+    if services.loop_transactions is not None:
         try:
-            return _apply(studio_payments, services, tenant_id, event, services.loop_engine)
+            return _apply(studio_payments, services, tenant_id, event, services.loop_transactions)
         except Exception as exc:
             if not would_wait(exc):
                 raise
     return await run_in_threadpool(_apply, studio_payments, services, tenant_id, event, services.engine)
 
 
-def _apply(studio_payments, services, tenant_id: str, event: dict, engine) -> tuple[Any, bool]:
+def _apply(studio_payments, services, tenant_id: str, event: dict, engine: Any) -> tuple[Any, bool]:
     """The event applied and recorded by its owner, the studio or else the shop; (what happened,
     whether it was the shop's)."""
     studio = studio_payments.events.receive(tenant_id, event, engine)
