@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 import stripe
-from stripe import SignatureVerificationError, WebhookSignature  # bound once: the SDK resolves its names lazily, per lookup
+from stripe import SignatureVerificationError, WebhookSignature  # bound once: stripe.X is a lazy lookup each time
 
 from resources.connection import ConnectionSpec, Credentials, Options
 from resources.http import CallPolicy
