@@ -25,12 +25,13 @@ from studio.payments import StudioPayments
 from studio.slicing.service import SliceService
 from studio.slicing.settings import SlicerSettings
 
-# One line per router module (each exposes `router`); add yours here.
+# One line per router module (each exposes `router`); add yours here. Requests are matched against
+# routes in this order: the busiest and most machine-driven (Stripe's deliveries) come first.
 ROUTERS: list[str] = [
+    "api.routes.stripe_webhooks",
     "api.routes.health",
     "api.routes.catalog",
     "api.routes.checkout",
-    "api.routes.stripe_webhooks",
     "api.routes.orders",
     "api.routes.pos_webhooks",
     "api.routes.pos_orders",

@@ -49,11 +49,17 @@ def payment_sources(target: str) -> tuple[str, ...]:
 # parameters it is executed with.
 _KEY = (orders.c.tenant_id == sa.bindparam("k_tenant"), orders.c.order_id == sa.bindparam("k_order"))
 _LOAD = sa.select(orders).where(*_KEY)
-_LOCK = {"postgresql": sa.select(orders.c.order_id).where(*_KEY).with_for_update(),
-         "sqlite": sa.update(orders).where(*_KEY).values(status=orders.c.status)}
+_LOCK = {"postgresql": sa.select(orders).where(*_KEY).with_for_update(),
+         "sqlite": sa.update(orders).where(*_KEY).values(status=orders.c.status).returning(*orders.c)}
 _BY_INTENT = sa.select(orders.c.order_id).where(orders.c.tenant_id == sa.bindparam("k_tenant"),
                                                 orders.c.stripe_payment_intent_id == sa.bindparam("k_intent"))
 _MOVES: dict[tuple[str, ...], sa.Update] = {}
+
+
+def one_of(column: sa.ColumnElement, values: Any) -> sa.ColumnElement[bool]:
+    """``column IN (…)`` of constants, one bound parameter each, fixed when the statement is built:
+    ``in_(values)`` is an expanding parameter, whose SQL is rendered again at every execution."""
+    return column.in_([sa.literal(v, column.type) for v in values])
 
 
 def move(conn: sa.Connection, tenant_id: str, order_id: str, target: str, sources: tuple[str, ...],
@@ -65,7 +71,7 @@ def move(conn: sa.Connection, tenant_id: str, order_id: str, target: str, source
         values.setdefault("completed_at", now)
     stmt = _MOVES.get(sources)
     if stmt is None:  # one per set of sources (a handful): the statement is built once
-        stmt = _MOVES[sources] = sa.update(orders).where(*_KEY, orders.c.status.in_(sources))
+        stmt = _MOVES[sources] = sa.update(orders).where(*_KEY, one_of(orders.c.status, sources))
     result = conn.execute(stmt, {"k_tenant": tenant_id, "k_order": order_id, **values})
     return result.rowcount == 1
 
@@ -75,14 +81,15 @@ def load(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] |
     return dict(row) if row else None
 
 
-def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> bool:
-    """Hold the order's row for the rest of the transaction; False when there is no such order.
+def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] | None:
+    """Hold the order's row for the rest of the transaction, and read it (one statement); None
+    when there is no such order.
 
     PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer and locks the database at a
-    transaction's first write, so a no-op write takes that lock now, before anything is read.
+    transaction's first write, so a no-op write takes that lock now, returning the row.
     """
-    result = conn.execute(_LOCK[conn.dialect.name], {"k_tenant": tenant_id, "k_order": order_id})
-    return (result.first() is not None) if conn.dialect.name == "postgresql" else result.rowcount == 1
+    row = conn.execute(_LOCK[conn.dialect.name], {"k_tenant": tenant_id, "k_order": order_id}).mappings().one_or_none()
+    return dict(row) if row else None
 
 
 def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Any) -> bool:

@@ -20,6 +20,7 @@ from commerce.webhooks import WebhookService
 from commerce.worker import Poller
 from resources.dagster_resources import EsimProvidersResource
 from resources.warehouse import engine_for
+from warehouse.db import LoopTransactions, unwaiting_engine
 
 
 class Services:
@@ -27,6 +28,9 @@ class Services:
                  esim: EsimProvidersResource | None = None) -> None:
         self.settings = settings
         self.engine = engine or engine_for(settings.warehouse_url)
+        # SQLite: the same file for the API's short transactions on its event loop (None: in threads)
+        loop_engine = unwaiting_engine(self.engine)
+        self.loop_transactions = LoopTransactions(loop_engine) if loop_engine is not None else None
         self.storefronts = StorefrontDirectory(self.engine, settings.tenant_cache_s, settings.tenant_cache_size)
         self.tokens = OrderTokens(load_secret(settings))
         self.heartbeat = Heartbeat(settings.lease_s)
@@ -64,3 +68,5 @@ class Services:
         self.heartbeat.close()
         self.provider_clients.close()
         self.email_clients.close()
+        if self.loop_transactions is not None:
+            self.loop_transactions.close()

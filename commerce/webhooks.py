@@ -20,13 +20,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from commerce import metrics
 from commerce import orders as states
-from commerce.orders import enqueue_provisioning, insert_ignore, move
+from commerce.orders import enqueue_provisioning, insert_ignore, move, one_of
 from resources.stripe import from_minor, id_of, to_minor
 from warehouse.tables.orders import payments, webhook_events
-from warehouse.types import now_utc
+from warehouse.types import now_utc, utc_now
 
 log = logging.getLogger("storehouse.commerce.webhooks")
 SESSION_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
@@ -57,30 +58,37 @@ def _order_of(conn: sa.Connection, tenant_id: str, event_type: str, obj: dict[st
 
 def record_payment(conn: sa.Connection, tenant_id: str, intent: str, *, status: str, order_id: str | None,
                    amount: Any, currency: str, **fields: Any) -> None:
-    """Insert the PaymentIntent's row, or move its status up (processing < failed < succeeded)."""
+    """Insert the PaymentIntent's row, or move its status up (processing < failed < succeeded) with
+    ``fields``: one statement."""
     row = {"tenant_id": tenant_id, "payment_intent_id": intent, "order_id": order_id, "status": status,
            "amount": amount, "currency": currency.upper(), **fields}
-    if insert_ignore(conn, payments, row):
-        return
-    conn.execute(_RAISE_PAYMENT[status], {"k_tenant": tenant_id, "k_intent": intent, "status": status,
-                                          "updated_at": now_utc(), **fields})
+    conn.execute(_raise_payment(conn.dialect.name, status, tuple(fields)), row)
 
 
-# One compare-and-set per target status, built once (see ``commerce.orders``): what it sets is
-# named by the parameters it runs with.
-_RAISE_PAYMENT = {
-    status: sa.update(payments).where(
-        payments.c.tenant_id == sa.bindparam("k_tenant"), payments.c.payment_intent_id == sa.bindparam("k_intent"),
-        payments.c.status.in_([s for s, rank in PAYMENT_RANK.items() if rank < PAYMENT_RANK[status]]))
-    for status in PAYMENT_RANK
-}
+# One upsert per dialect, target status and fields set, built once (see ``commerce.orders``): an
+# existing row only moves up, and only its status, ``fields`` and ``updated_at`` change.
+_RAISE_PAYMENT: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _raise_payment(dialect: str, status: str, fields: tuple[str, ...]) -> Any:
+    stmt = _RAISE_PAYMENT.get((dialect, status, fields))
+    if stmt is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(payments)
+        lower = [s for s, rank in PAYMENT_RANK.items() if rank < PAYMENT_RANK[status]]
+        stmt = _RAISE_PAYMENT[(dialect, status, fields)] = insert.on_conflict_do_update(
+            index_elements=[payments.c.tenant_id, payments.c.payment_intent_id],
+            set_={"updated_at": utc_now(), **{name: insert.excluded[name] for name in ("status", *fields)}},
+            where=one_of(payments.c.status, lower))
+    return stmt
 
 
 def apply_session(conn: sa.Connection, tenant_id: str, order_id: str, session: dict[str, Any],
-                  event_type: str | None = None) -> tuple[bool, bool]:
+                  event_type: str | None = None, order: dict[str, Any] | None = None) -> tuple[bool, bool]:
     """Apply a Checkout Session's state to its order; returns (moved, now paid). A session other
-    than the one recorded for the order (``ForeignSession``) changes nothing."""
-    order = states.load(conn, tenant_id, order_id)
+    than the one recorded for the order (``ForeignSession``) changes nothing. ``order`` as already
+    read under the lock in this transaction, when the caller has it."""
+    if order is None:
+        order = states.load(conn, tenant_id, order_id)
     recorded = order["stripe_session_id"]
     if recorded and session.get("id") != recorded:
         raise ForeignSession(f"session {str(session.get('id'))[:80]!r} is not order {order_id}'s {recorded}")
@@ -169,9 +177,11 @@ class _Duplicate(Exception):
     """This event id is already recorded for the tenant."""
 
 
-def _apply(conn: sa.Connection, tenant_id: str, order_id: str, event_type: str, obj: dict[str, Any]) -> tuple[bool, bool]:
+def _apply(conn: sa.Connection, tenant_id: str, order: dict[str, Any], event_type: str,
+           obj: dict[str, Any]) -> tuple[bool, bool]:
+    order_id = order["order_id"]
     if event_type in SESSION_EVENTS:
-        return apply_session(conn, tenant_id, order_id, obj, event_type)
+        return apply_session(conn, tenant_id, order_id, obj, event_type, order)
     currency = str(obj.get("currency") or "usd")
     if event_type == "payment_intent.payment_failed":
         error = obj.get("last_payment_error") or {}
@@ -215,17 +225,19 @@ class WebhookService:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def receive(self, tenant_id: str, event: dict[str, Any]) -> Received:
-        """Apply the event and record it, in one transaction; a duplicate is rolled back whole."""
+    def receive(self, tenant_id: str, event: dict[str, Any], engine: Any = None) -> Received:
+        """Apply the event and record it, in one transaction; a duplicate is rolled back whole.
+        ``engine``: where else to run it (``warehouse.db.LoopTransactions``, on the event loop)."""
         event_type, obj = event["type"], event["data"]["object"]
         created = event.get("created")
         try:
-            with self.engine.begin() as conn:
+            with (engine or self.engine).begin() as conn:
                 named = _order_of(conn, tenant_id, event_type, obj) if event_type in HANDLED else None
                 # The order row is locked first, always (that is also the check that it exists):
                 # events touching payments and orders in either order would otherwise deadlock
                 # one another on PostgreSQL.
-                order_id = named if named and states.lock(conn, tenant_id, named) else None
+                order = states.lock(conn, tenant_id, named) if named else None
+                order_id = order["order_id"] if order else None
                 paid = False
                 if event_type not in HANDLED:
                     outcome = "ignored"
@@ -233,7 +245,7 @@ class WebhookService:
                     outcome = "no_order"
                 else:
                     try:
-                        moved, paid = _apply(conn, tenant_id, order_id, event_type, obj)
+                        moved, paid = _apply(conn, tenant_id, order, event_type, obj)
                         outcome = "applied" if moved else "unchanged"
                     except AmountMismatch:
                         reject_mismatch(conn, tenant_id, order_id, obj)
@@ -263,9 +275,9 @@ class WebhookService:
         if metadata.get("order_id") != order_id or metadata.get("tenant_id") not in (None, tenant_id):
             raise ValueError("the session does not belong to this order")
         with self.engine.begin() as conn:
-            states.lock(conn, tenant_id, order_id)
+            order = states.lock(conn, tenant_id, order_id)
             try:
-                _, paid = apply_session(conn, tenant_id, order_id, session)
+                _, paid = apply_session(conn, tenant_id, order_id, session, order=order)
             except AmountMismatch:
                 reject_mismatch(conn, tenant_id, order_id, session)
                 return False

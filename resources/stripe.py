@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import stripe
+from stripe import SignatureVerificationError, WebhookSignature  # bound once: stripe.X is a lazy lookup each time
 
 from resources.connection import ConnectionSpec, Credentials, Options
 from resources.http import CallPolicy
@@ -79,8 +80,8 @@ def verify_signature(payload: bytes, header: str | None, secrets: tuple[str, ...
     for secret in secrets:
         try:
             # The signature without the clock (one HMAC), so a stale but genuine delivery is told apart.
-            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
-        except stripe.SignatureVerificationError:
+            WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+        except SignatureVerificationError:
             continue
         # Then the clock, on the timestamp the SDK has just accepted, both ways: the SDK's own
         # tolerance check only looks back, and a timestamp ahead of our clock is as suspect.

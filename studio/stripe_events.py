@@ -76,18 +76,20 @@ class StudioStripeEvents:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def receive(self, tenant_id: str, event: dict[str, Any]) -> Received | None:
-        """Apply and record a studio event in one transaction; None when the event is not the studio's."""
+    def receive(self, tenant_id: str, event: dict[str, Any], engine: Any = None) -> Received | None:
+        """Apply and record a studio event in one transaction; None when the event is not the studio's.
+        ``engine``: where else to run it (``warehouse.db.LoopTransactions``, on the event loop)."""
         event_type, obj = event["type"], event["data"]["object"]
         created = event.get("created")
+        engine = engine or self.engine
         named = invoice_id_of(obj)
         if named is None and event_type == "charge.refunded":  # a charge made without our metadata
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 named = _by_intent(conn, tenant_id, id_of(obj.get("payment_intent")))
         if named is None:
             return None  # the shop's
         try:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
                 if (obj.get("metadata") or {}).get("tenant_id") not in (None, tenant_id):
                     outcome, invoice_id = "foreign_tenant", None
                 else:

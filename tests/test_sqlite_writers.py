@@ -1,11 +1,14 @@
 """SQLite writers of one process queue on a lock instead of sleeping in SQLite's busy handler."""
 
 import concurrent.futures as cf
+import sqlite3
 import threading
+import time
 
+import pytest
 import sqlalchemy as sa
 
-from warehouse.db import make_engine, write_lock_for
+from warehouse.db import WouldWait, make_engine, unwaiting_engine, would_wait, write_lock_for
 
 ROWS = sa.Table("rows", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("v", sa.Text))
 
@@ -81,3 +84,49 @@ def test_readers_do_not_wait_for_a_writer(tmp_path):
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_the_unwaiting_engine_refuses_at_once_when_this_process_writes(tmp_path):
+    engine = engine_at(tmp_path)
+    now = unwaiting_engine(engine)
+    writer = engine.connect()
+    writer.execute(sa.insert(ROWS).values(id=1, v="x"))  # holds this process's write lock
+    try:
+        started = time.monotonic()
+        with pytest.raises(WouldWait) as refused, now.begin() as conn:
+            conn.execute(sa.insert(ROWS).values(id=2, v="x"))
+        assert time.monotonic() - started < 1 and would_wait(refused.value)
+        with now.connect() as conn:  # reading never waits (WAL)
+            assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == 0
+    finally:
+        writer.commit()
+        writer.close()
+    with now.begin() as conn:  # the writer gone, the same engine writes at once
+        conn.execute(sa.insert(ROWS).values(id=2, v="x"))
+    assert not write_lock_for(str(tmp_path / "w.db")).locked()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(ROWS.c.id).order_by(ROWS.c.id)).scalars().all() == [1, 2]
+
+
+def test_the_unwaiting_engine_refuses_at_once_when_another_process_writes(tmp_path):
+    engine = engine_at(tmp_path)
+    now = unwaiting_engine(engine)
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)  # another process's writer: SQLite's lock only
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError) as refused, now.begin() as conn:
+            conn.execute(sa.insert(ROWS).values(id=1, v="x"))
+        assert time.monotonic() - started < 1 and would_wait(refused.value)
+        assert not write_lock_for(str(tmp_path / "w.db")).locked()  # given back with the rollback
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    broken = sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("no such table: rows"))
+    assert not would_wait(broken) and not would_wait(ValueError("x"))
+
+
+def test_only_sqlite_files_get_an_unwaiting_engine(tmp_path):
+    assert unwaiting_engine(make_engine("sqlite://")) is None
+    assert unwaiting_engine(make_engine("postgresql://nobody@127.0.0.1:1/none")) is None
+    assert unwaiting_engine(engine_at(tmp_path)) is not None

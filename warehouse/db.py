@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,7 +28,10 @@ def normalise_url(url: str) -> str:
 POOL_SIZE, MAX_OVERFLOW = 16, 16
 
 
-def make_engine(url: str, **kwargs) -> sa.Engine:
+def make_engine(url: str, *, wait_s: float | None = None, **kwargs) -> sa.Engine:
+    """``wait_s``: how long a SQLite write may wait for another writer, of this process (its write
+    lock) or another (SQLite's busy timeout); ``BUSY_TIMEOUT_S`` unless given (see ``unwaiting_engine``)."""
+    wait_s = BUSY_TIMEOUT_S if wait_s is None else wait_s
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or (parsed.database or ":memory:") != ":memory:":
@@ -35,18 +40,18 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}, **kwargs)
+        engine = sa.create_engine(url, connect_args={"timeout": wait_s, "check_same_thread": False}, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+            cur.execute(f"PRAGMA busy_timeout={round(wait_s * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        _serialise_writers(engine, parsed.database or ":memory:")
+        _serialise_writers(engine, parsed.database or ":memory:", wait_s)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "options": _pg_options(parsed)}
@@ -89,23 +94,83 @@ def write_lock_for(database: str) -> threading.Lock:
         return _file_locks.setdefault(os.path.realpath(database), threading.Lock())
 
 
+class WouldWait(Exception):
+    """An unwaiting engine's write found another writer of this process holding the database."""
+
+
 def hold_write_lock(conn: sa.Connection) -> None:
     """Take this process's write lock for ``conn``'s database until its transaction ends (for
     writes made on the raw driver connection, which SQLAlchemy's events do not see)."""
     lock = conn.info.get(_HOLDS + ":lock")
     if lock is not None and not conn.info.get(_HOLDS):
-        if not lock.acquire(timeout=BUSY_TIMEOUT_S):
+        wait_s = conn.info[_HOLDS + ":wait"]
+        if not lock.acquire(timeout=wait_s):
+            if not wait_s:
+                raise WouldWait("another writer of this process holds the database")
             raise sqlite3.OperationalError(f"database is locked (another writer of this process held it "
-                                           f"for {BUSY_TIMEOUT_S} s)")
+                                           f"for {wait_s:g} s)")
         conn.info[_HOLDS] = True
 
 
-def _serialise_writers(engine: sa.Engine, database: str) -> None:
+def unwaiting_engine(engine: sa.Engine) -> sa.Engine | None:
+    """A second engine on ``engine``'s SQLite file, for short transactions run on an event loop,
+    where nothing may wait for another writer: its one connection never waits for this process's
+    write lock (``WouldWait``) nor in SQLite's busy handler for another process's writer
+    (SQLITE_BUSY at once), so its transactions wait on nothing but the disk. A caller that meets
+    ``would_wait`` runs the transaction again on ``engine``, in a thread. None for PostgreSQL (its
+    driver waits on the network) and for a memory database (another engine would be another
+    database)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or (url.database or ":memory:") == ":memory:" or \
+            url.query.get("mode") == "memory":
+        return None
+    # One connection, never waited for either: an event loop runs one such transaction at a time.
+    return make_engine(url.render_as_string(hide_password=False), wait_s=0, pool_size=1, max_overflow=0,
+                       pool_timeout=0)
+
+
+class LoopTransactions:
+    """Transactions for one event loop on ``unwaiting_engine``'s one connection, held open between
+    them: a connection checked out and returned per transaction costs more CPU than a short
+    transaction's statements. Engine-like for the services: ``begin()`` (and ``connect()``, a
+    transaction too) yields the connection. Used from the loop's thread only."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._conn: sa.Connection | None = None
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self.engine.connect()
+        with self._conn.begin():
+            yield self._conn
+
+    connect = begin
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self.engine.dispose()
+
+
+def would_wait(exc: BaseException) -> bool:
+    """Whether ``exc`` is an unwaiting engine's refusal to wait, rather than a failure: this
+    process's writer (``WouldWait``), another process's (SQLITE_BUSY) or its connection in use."""
+    if isinstance(exc, (WouldWait, sa.exc.TimeoutError)):
+        return True
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and \
+        getattr(orig, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _serialise_writers(engine: sa.Engine, database: str, wait_s: float) -> None:
     lock = write_lock_for(database)
 
     @sa.event.listens_for(engine, "connect")  # once per driver connection, not per checkout
     def _know_the_lock(_dbapi_conn, record) -> None:
         record.info[_HOLDS + ":lock"] = lock
+        record.info[_HOLDS + ":wait"] = wait_s
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _before_write(conn, _cursor, statement: str, _params, _context, _many) -> None:
