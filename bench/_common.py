@@ -41,13 +41,24 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def proc_peak_rss_mib(pid: int) -> float | None:
-    """VmHWM (peak RSS) of another process, from /proc."""
+def proc_status_mib(pid: int | str, field: str) -> float | None:
+    """A memory figure of a process from /proc (``VmRSS`` now, ``VmHWM`` its peak), in MiB;
+    None once it has gone."""
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return None
+
+
+def proc_peak_rss_mib(pid: int) -> float | None:
+    """VmHWM (peak RSS) of another process."""
+    return proc_status_mib(pid, "VmHWM")
+
+
+def rss_mib(pid: int | str = "self") -> float | None:
+    """VmRSS (resident set now) of a process, this one by default."""
+    return proc_status_mib(pid, "VmRSS")
 
 
 def median(values: list[float]) -> float:

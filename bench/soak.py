@@ -48,7 +48,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_PG, ROOT, SandboxProcess, load_avg, machine, scratch_pg  # noqa: E402
+from _common import DEFAULT_PG, ROOT, SandboxProcess, load_avg, machine, rss_mib, scratch_pg  # noqa: E402
 from _storefront import SECRET, TENANT, Server, api_server, open_storefront  # noqa: E402
 
 import httpx  # noqa: E402
@@ -89,14 +89,6 @@ run_coordinator:
 
 
 # -- processes and their memory --------------------------------------------------------------
-
-def rss_mib(pid: int) -> float | None:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return None
-
 
 def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
