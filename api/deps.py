@@ -126,7 +126,8 @@ def rate_limit(limiter: RateLimiter, request: Request, storefront: Storefront, w
                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def checkout_rate_limit(request: Request, storefront: StorefrontDep) -> None:
+async def checkout_rate_limit(request: Request, storefront: StorefrontDep) -> None:
+    # A coroutine: the bucket is a dict behind a lock held for microseconds, no cause for a thread hop.
     rate_limit(request.app.state.checkout_limiter, request, storefront, "checkouts")
 
 

@@ -56,6 +56,11 @@ def _query(tenant_id: str) -> sa.Select:
     )
 
 
+# Built once: checkout reads one package per request.
+_FIND = _query(sa.bindparam("f_tenant")).where(esim_packages.c.provider == sa.bindparam("f_provider"),
+                                               esim_packages.c.provider_package_id == sa.bindparam("f_package"))
+
+
 def _packages(conn: sa.Connection, stmt: sa.Select) -> list[Package]:
     return [Package(**row) for row in conn.execute(stmt).mappings()]
 
@@ -80,10 +85,9 @@ def find(conn: sa.Connection, tenant_id: str, package_id: str) -> Package | None
     provider, sep, provider_package_id = package_id.partition(":")
     if not sep or not provider or not provider_package_id:
         return None
-    stmt = _query(tenant_id).where(esim_packages.c.provider == provider,
-                                   esim_packages.c.provider_package_id == provider_package_id)
-    found = _packages(conn, stmt)
-    return found[0] if found else None
+    row = conn.execute(_FIND, {"f_tenant": tenant_id, "f_provider": provider,
+                               "f_package": provider_package_id}).mappings().first()
+    return Package(**row) if row else None
 
 
 def equivalents(conn: sa.Connection, tenant_id: str, order: dict[str, Any]) -> dict[str, Package]:

@@ -39,6 +39,16 @@ class CheckoutResult:
     created: bool
 
 
+# Statements built once, their values bound per call.
+_INSERT = sa.insert(orders)
+_BY_KEY = sa.select(orders).where(orders.c.tenant_id == sa.bindparam("b_tenant"),
+                                  orders.c.idempotency_key == sa.bindparam("b_key"))
+_SESSION = (sa.update(orders)
+            .where(orders.c.tenant_id == sa.bindparam("s_tenant"), orders.c.order_id == sa.bindparam("s_order"),
+                   orders.c.stripe_session_id.is_(None))
+            .values(stripe_session_id=sa.bindparam("s_id"), checkout_url=sa.bindparam("s_url")))
+
+
 def fingerprint(package_id: str, quantity: int, email: str) -> str:
     body = orjson.dumps({"package_id": package_id, "quantity": quantity, "email": email.lower()},
                         option=orjson.OPT_SORT_KEYS)
@@ -63,28 +73,15 @@ class CheckoutService:
         if quantity > self.settings.max_quantity:
             raise Problem(422, "quantity-too-large", f"At most {self.settings.max_quantity} eSIMs per order.")
         digest = fingerprint(package_id, quantity, email)
-        with self.engine.connect() as conn:  # one connection for both reads
-            existing = self._by_key(conn, storefront.tenant_id, idempotency_key) if idempotency_key else None
-            package = None if existing else catalog.find(conn, storefront.tenant_id, package_id)
-        if existing is not None:
-            return self._replay(storefront, existing, digest)
-        if package is None:
-            raise Problem(422, "unknown-package", f"This shop sells no package {package_id!r}.")
-        if package.stock_status == catalog.OUT_OF_STOCK:
-            raise Problem(409, "out-of-stock", f"{package.name} is out of stock.")
-        order_id = new_order_id()
-        row = {
-            "tenant_id": storefront.tenant_id, "order_id": order_id, "status": states.PENDING, "email": email,
-            "provider": package.provider, "provider_package_id": package.provider_package_id,
-            "package_name": package.name, "country_code": package.country_code, "region": package.region,
-            "data_mb": package.data_mb, "unlimited": package.unlimited, "validity_days": package.validity_days,
-            "quantity": quantity, "unit_price": package.price, "amount_total": package.price * quantity,
-            "currency": package.currency.upper(), "amount_refunded": Decimal(0),
-            "idempotency_key": idempotency_key, "request_hash": digest,
-        }
         try:
+            # One transaction reads the key and the package and inserts the order: one connection
+            # from the pool, not one for the reads and another for the write.
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(orders), row)  # parameters apart: the statement compiles once
+                existing = self._by_key(conn, storefront.tenant_id, idempotency_key) if idempotency_key else None
+                if existing is None:
+                    row = self._new_order(conn, storefront.tenant_id, package_id, quantity, email,
+                                          idempotency_key, digest)
+                    conn.execute(_INSERT, row)
         except sa.exc.IntegrityError:
             # The same Idempotency-Key raced us here: the other request's order is the answer.
             if not idempotency_key:
@@ -94,14 +91,33 @@ class CheckoutService:
             if existing is None:
                 raise
             return self._replay(storefront, existing, digest)
+        if existing is not None:
+            return self._replay(storefront, existing, digest)
         order = {**row, "stripe_session_id": None, "checkout_url": None}
         return CheckoutResult(self._ensure_session(storefront, order, abandon_on_failure=not idempotency_key),
-                              self.tokens.issue(storefront.tenant_id, order_id), created=True)
+                              self.tokens.issue(storefront.tenant_id, row["order_id"]), created=True)
+
+    def _new_order(self, conn: sa.Connection, tenant_id: str, package_id: str, quantity: int, email: str,
+                   idempotency_key: str | None, digest: str) -> dict[str, Any]:
+        """The pending order's row, from the package as the shop sells it now; 4xx when it cannot be sold."""
+        package = catalog.find(conn, tenant_id, package_id)
+        if package is None:
+            raise Problem(422, "unknown-package", f"This shop sells no package {package_id!r}.")
+        if package.stock_status == catalog.OUT_OF_STOCK:
+            raise Problem(409, "out-of-stock", f"{package.name} is out of stock.")
+        return {
+            "tenant_id": tenant_id, "order_id": new_order_id(), "status": states.PENDING, "email": email,
+            "provider": package.provider, "provider_package_id": package.provider_package_id,
+            "package_name": package.name, "country_code": package.country_code, "region": package.region,
+            "data_mb": package.data_mb, "unlimited": package.unlimited, "validity_days": package.validity_days,
+            "quantity": quantity, "unit_price": package.price, "amount_total": package.price * quantity,
+            "currency": package.currency.upper(), "amount_refunded": Decimal(0),
+            "idempotency_key": idempotency_key, "request_hash": digest,
+        }
 
     @staticmethod
     def _by_key(conn: sa.Connection, tenant_id: str, key: str) -> dict[str, Any] | None:
-        row = conn.execute(sa.select(orders).where(orders.c.tenant_id == tenant_id,
-                                                   orders.c.idempotency_key == key)).mappings().one_or_none()
+        row = conn.execute(_BY_KEY, {"b_tenant": tenant_id, "b_key": key}).mappings().one_or_none()
         return dict(row) if row else None
 
     def _replay(self, storefront: Storefront, order: dict[str, Any], digest: str) -> CheckoutResult:
@@ -157,12 +173,8 @@ class CheckoutService:
                           headers={"Retry-After": "2"}) from None
         with self.engine.begin() as conn:
             # Racing retries of one Idempotency-Key got the same session from Stripe: either write is right.
-            conn.execute(
-                sa.update(orders)
-                .where(orders.c.tenant_id == order["tenant_id"], orders.c.order_id == order["order_id"],
-                       orders.c.stripe_session_id.is_(None))
-                .values(stripe_session_id=session["id"], checkout_url=session.get("url"))
-            )
+            conn.execute(_SESSION, {"s_tenant": order["tenant_id"], "s_order": order["order_id"],
+                                    "s_id": session["id"], "s_url": session.get("url")})
         return {**order, "stripe_session_id": session["id"], "checkout_url": session.get("url")}
 
     def _abandon(self, order: dict[str, Any], reason: str) -> None:
