@@ -650,6 +650,9 @@ def main() -> None:
     parser.add_argument("--checkouts-per-s", type=float, default=1.5)
     parser.add_argument("--pos-every", type=float, default=4.0, help="mean seconds between POS stock changes")
     parser.add_argument("--sync-every", type=float, default=60.0, help="seconds between manual sync requests")
+    parser.add_argument("--malloc-arena-max", default="2",
+                        help="glibc's MALLOC_ARENA_MAX for every process, as the image sets it (default 2; glibc's own "
+                             "default is 8 per core)")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds of load before the first RSS figure")
     parser.add_argument("--window", type=float, help="minutes per error window (default: 5, or 1 under 15 minutes)")
     parser.add_argument("--timeout", type=float, default=15.0, help="client timeout per request, seconds")
@@ -663,7 +666,8 @@ def main() -> None:
     window_s = 60 * (args.window or (5 if args.minutes >= 15 else 1))
     ports = {k: args.base_port + i for i, k in enumerate(("sandbox", "api", "grpc", "ui"))}
     print(f"soak: {args.minutes:g} min, {machine()}\nthe API's and Dagster's output in {log_dir}\nload average at start {load_avg()} "
-          "(the machine is shared with other sessions)", flush=True)
+          "(the machine is shared with other sessions)\n"
+          f"every process with MALLOC_ARENA_MAX={args.malloc_arena_max}", flush=True)
     with scratch_pg(args.pg, prefix="storehouse_soak_wh") as url, scratch_pg(args.pg, prefix="storehouse_soak_dg") as dagster_url, \
             tempfile.TemporaryDirectory(prefix="soak-") as tmp, SandboxProcess(ports["sandbox"]) as sandbox:
         from warehouse.migrate import upgrade
@@ -673,8 +677,9 @@ def main() -> None:
         api_url = f"http://127.0.0.1:{ports['api']}"
         env = {**os.environ, "STOREHOUSE_HOME": str(home), "DATABASE_URL": url, "PYTHONPATH": str(ROOT),
                "DAGSTER_HOME": str(home / "dagster"), "STOREHOUSE_SANDBOX_PORT": str(ports["sandbox"]),
-               "STOREHOUSE_SHOP_PUBLIC_URL": api_url, "STOREHOUSE_SHOP_SECRET_KEY": SECRET}
-        os.environ.update({k: env[k] for k in ("STOREHOUSE_HOME", "DATABASE_URL", "DAGSTER_HOME")})
+               "STOREHOUSE_SHOP_PUBLIC_URL": api_url, "STOREHOUSE_SHOP_SECRET_KEY": SECRET,
+               "MALLOC_ARENA_MAX": args.malloc_arena_max}  # as deploy/Dockerfile sets it
+        os.environ.update({k: env[k] for k in ("STOREHOUSE_HOME", "DATABASE_URL", "DAGSTER_HOME", "MALLOC_ARENA_MAX")})
         (home / "dagster").mkdir()
         (home / "dagster" / "dagster.yaml").write_text(
             DAGSTER_YAML.format(url=dagster_url.replace("postgresql+psycopg", "postgresql+psycopg2")))
