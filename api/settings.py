@@ -13,6 +13,9 @@ from pydantic_settings import NoDecode
 from commerce.settings import CommerceSettings, split_list
 
 
+KEEP_ALIVE_S = 75
+
+
 class ApiSettings(CommerceSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="allowed browser origins")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
@@ -28,9 +31,19 @@ class ApiSettings(CommerceSettings):
                                           "client, sustained (a refused delivery gets 429 and the POS retries)")
     pos_webhook_burst: int = Field(100, ge=1, description="POS webhook deliveries a client may make at once")
     metrics_token: SecretStr | None = Field(None, description="when set, /metrics needs it as a bearer token")
+    keep_alive_s: int = Field(KEEP_ALIVE_S, ge=1, description="seconds an idle keep-alive connection stays open; "
+                              "longer than any client's or load balancer's idle timeout, so none sends a request "
+                              "on a connection the server is closing")
 
-    def uvicorn_proxy_options(self) -> dict[str, Any]:
-        """Uvicorn's own X-Forwarded-For/-Proto handling, always off.
+    def uvicorn_options(self) -> dict[str, Any]:
+        """How ``storehouse api`` runs uvicorn.
+
+        Keep-alive: uvicorn closes an idle connection after 5 s, the same time httpx's pools keep
+        one, so a client could send a request on a connection the server is closing and see it
+        dropped without an answer (the first soak saw two Stripe deliveries lost that way). Load
+        balancers keep theirs open 60 s (AWS ALB, nginx). ``keep_alive_s`` outlasts both.
+
+        Uvicorn's own X-Forwarded-For/-Proto handling is always off.
 
         Its default trusts these headers from 127.0.0.1, so any local caller could name its own
         address; and trusting every peer (``forwarded_allow_ips="*"``) makes it believe the
@@ -38,7 +51,7 @@ class ApiSettings(CommerceSettings):
         front, ``api.middleware.ForwardedClientMiddleware`` picks the client ``trusted_proxies``
         places from the right instead, for the access log and the rate limits alike.
         """
-        return {"proxy_headers": False}
+        return {"proxy_headers": False, "timeout_keep_alive": self.keep_alive_s}
 
     @field_validator("cors_origins", mode="before")
     @classmethod

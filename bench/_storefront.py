@@ -26,6 +26,8 @@ from _common import (  # also puts the repo on sys.path
     scratch_pg,
 )
 
+from api.settings import KEEP_ALIVE_S  # noqa: E402
+
 TENANT = "bench-shop"
 SECRET = "bench-order-token-key"
 BARE_APP = """
@@ -97,7 +99,8 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
-                    "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
+                    "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--backlog", "4096",
+                    "--timeout-keep-alive", str(KEEP_ALIVE_S)]  # as `storehouse api` runs it
         if factory:
             self.cmd.append("--factory")
         self.env = {**os.environ, **(env or {})}

@@ -515,9 +515,9 @@ def api(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    proxy = ApiSettings().uvicorn_proxy_options()  # off: api.middleware reads X-Forwarded-For, when configured
+    options = ApiSettings().uvicorn_options()  # keep-alive; proxy headers off (api.middleware reads them)
     console.print(f"shop API on http://{host}:{port} ({workers} worker(s)), warehouse {redact(settings.warehouse_url)}")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **options)
 
 
 @app.command()

@@ -165,9 +165,17 @@ def test_uvicorn_never_believes_forwarded_headers_itself():
     """Our ForwardedClientMiddleware does, when configured (tests/test_api_process.py)."""
     from api.settings import ApiSettings
 
-    assert ApiSettings().uvicorn_proxy_options() == {"proxy_headers": False}
-    trusted = ApiSettings(trust_forwarded_for=True, trusted_proxies=2).uvicorn_proxy_options()
-    assert trusted == {"proxy_headers": False}
+    assert ApiSettings().uvicorn_options()["proxy_headers"] is False
+    trusted = ApiSettings(trust_forwarded_for=True, trusted_proxies=2).uvicorn_options()
+    assert trusted["proxy_headers"] is False
+
+
+def test_idle_connections_outlast_clients_and_load_balancers():
+    """uvicorn's 5 s equals httpx's pool expiry: a request sent as the server closes is lost."""
+    from api.settings import ApiSettings
+
+    assert ApiSettings().uvicorn_options()["timeout_keep_alive"] > 60
+    assert ApiSettings(keep_alive_s=10).uvicorn_options()["timeout_keep_alive"] == 10
 
 
 def test_the_forwarded_client_is_the_entry_trusted_proxies_places_from_the_right():
