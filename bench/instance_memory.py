@@ -1,0 +1,58 @@
+"""Memory of the Dagster instance the code server builds at every sensor tick, with RSS as it goes.
+
+A sensor that takes resources is evaluated with ``context.resources``, and Dagster builds those
+with an instance made from the ref the daemon sends (``SensorEvaluationContext.instance`` →
+``DagsterInstance.from_ref``), disposed of when the tick ends. On ``dagster-postgres`` that is
+three storages, each a new engine that reflects its tables over new connections. Our four sensors
+take the warehouse resource and tick every 5 to 60 s: about 20 instances a minute in the code
+server. The soak's tracemalloc snapshots of the code server put its growth in SQLAlchemy objects
+made along that path; this builds N instances in one process, each reading what our sensors read
+(a runs query, the dynamic partitions), to show whether that memory levels off or leaks.
+
+    python bench/instance_memory.py [--instances 2000] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+On a scratch Dagster instance database (created and dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_PG, machine, rss_mib, scratch_pg  # noqa: E402
+
+DAGSTER_YAML = 'telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: "{url}"\n'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=2000, help="instances built from the ref, one after another")
+    parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server for the scratch instance database")
+    args = parser.parse_args()
+    with scratch_pg(args.pg, prefix="storehouse_instance_mem") as url, tempfile.TemporaryDirectory() as home:
+        Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(url=url.replace("postgresql+psycopg", "postgresql+psycopg2")))
+        os.environ["DAGSTER_HOME"] = home
+        import dagster as dg
+
+        with dg.DagsterInstance.get() as instance:
+            ref = instance.get_ref()
+            print(f"{machine()} · dagster {dg.__version__} · {args.instances} instances from one ref", flush=True)
+            t0 = time.perf_counter()
+            for built in range(1, args.instances + 1):
+                with dg.DagsterInstance.from_ref(ref) as tick:  # what one sensor tick does
+                    tick.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": "none"}), limit=1)
+                    tick.get_dynamic_partitions("tenants")
+                if built in (1, 10, 50, 100) or built % 250 == 0:
+                    gc.collect()
+                    print(f"after {built:>5} instances: RSS {rss_mib():6.1f} MiB  "
+                          f"({(time.perf_counter() - t0) / built * 1000:.0f} ms an instance)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
