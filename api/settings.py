@@ -40,7 +40,7 @@ class ApiSettings(CommerceSettings):
 
         Keep-alive: uvicorn closes an idle connection after 5 s, the same time httpx's pools keep
         one, so a client could send a request on a connection the server is closing and see it
-        dropped without an answer (the first soak saw two Stripe deliveries lost that way). Load
+        dropped without an answer (a soak saw two Stripe deliveries dropped so; Stripe retried them). Load
         balancers keep theirs open 60 s (AWS ALB, nginx). ``keep_alive_s`` outlasts both.
 
         Uvicorn's own X-Forwarded-For/-Proto handling is always off.
