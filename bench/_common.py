@@ -188,6 +188,13 @@ def own_cpu_seconds() -> float:
 
 # -- a scratch PostgreSQL database ------------------------------------------------------------
 
+def psycopg2_url(url: str) -> str:
+    """``url`` with the driver dagster-postgres runs on (storehouse.instance.check_dagster_url)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
 @contextlib.contextmanager
 def scratch_pg(base_url: str, prefix: str | None = None) -> Iterator[str]:
     """Create a uniquely named database (``prefix`` + a random tail) on ``base_url``'s server,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, SandboxProcess, load_avg, machine  # noqa: E402
+from _common import ROOT, SandboxProcess, load_avg, machine, psycopg2_url  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 DBS = {"warehouse": "sh_fanout_bench_wh", "dagster": "sh_fanout_bench_dg"}
@@ -315,7 +315,7 @@ def measure(n: int, admin) -> dict:
     subprocess.run(["rm", "-rf", str(home)], check=True)
     home.mkdir(parents=True)
     urls = fresh_databases(admin, home)
-    storage = PG_STORAGE.format(pg_url=urls["dagster"].replace("postgresql://", "postgresql+psycopg2://")) if admin is not None else ""
+    storage = PG_STORAGE.format(pg_url=psycopg2_url(urls["dagster"])) if admin is not None else ""
     (home / "dagster.yaml").write_text(DAGSTER_YAML.format(storage=storage))
     (home / "workspace.yaml").write_text(WORKSPACE_YAML)
     env = {**os.environ, "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",  # a loaded machine starts runs slowly

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_PG, machine, rss_mib, scratch_pg  # noqa: E402
+from _common import DEFAULT_PG, machine, psycopg2_url, rss_mib, scratch_pg  # noqa: E402
 
 DAGSTER_YAML = 'telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: "{url}"\n'
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server for the scratch instance database")
     args = parser.parse_args()
     with scratch_pg(args.pg, prefix="storehouse_instance_mem") as url, tempfile.TemporaryDirectory() as home:
-        Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(url=url.replace("postgresql+psycopg", "postgresql+psycopg2")))
+        Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(url=psycopg2_url(url)))
         os.environ["DAGSTER_HOME"] = home
         import dagster as dg
 

@@ -48,7 +48,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_PG, ROOT, SandboxProcess, load_avg, machine, rss_mib, scratch_pg  # noqa: E402
+from _common import DEFAULT_PG, ROOT, SandboxProcess, load_avg, machine, psycopg2_url, rss_mib, scratch_pg  # noqa: E402
 from _storefront import SECRET, TENANT, Server, api_server, open_storefront  # noqa: E402
 
 import httpx  # noqa: E402
@@ -682,7 +682,7 @@ def main() -> None:
         os.environ.update({k: env[k] for k in ("STOREHOUSE_HOME", "DATABASE_URL", "DAGSTER_HOME", "MALLOC_ARENA_MAX")})
         (home / "dagster").mkdir()
         (home / "dagster" / "dagster.yaml").write_text(
-            DAGSTER_YAML.format(url=dagster_url.replace("postgresql+psycopg", "postgresql+psycopg2")))
+            DAGSTER_YAML.format(url=psycopg2_url(dagster_url)))
         t0 = time.perf_counter()
         from resources.dbt import prepare_manifest
 

@@ -171,7 +171,7 @@ def test_uvicorn_never_believes_forwarded_headers_itself():
 
 
 def test_idle_connections_outlast_clients_and_load_balancers():
-    """uvicorn's 5 s equals httpx's pool expiry: a request sent as the server closes is lost."""
+    """uvicorn's 5 s equals httpx's pool expiry: a request sent as the server closes is dropped."""
     from api.settings import ApiSettings
 
     assert ApiSettings().uvicorn_options()["timeout_keep_alive"] > 60
