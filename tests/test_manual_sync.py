@@ -153,7 +153,8 @@ def test_a_manual_sync_moves_through_the_steps_and_its_statistics_match_the_ware
     assert [s["id"] for s in listed] == [sync_id] and listed[0]["status"] == "succeeded"
     with engine.connect() as conn:
         audited = conn.execute(sa.select(audit_log.c.detail).where(
-            audit_log.c.tenant_id == tenant_id, audit_log.c.action == "sync.manual")).scalars().all()
+            audit_log.c.tenant_id == tenant_id, audit_log.c.action == "sync.manual")
+            .order_by(audit_log.c.id)).scalars().all()
     assert audited[0]["sync_id"] == sync_id and audited[0]["mode"] == "incremental"
 
     second = run(instance, warehouse, launch(instance, warehouse, tenant_id))  # the one queued after it ended

@@ -39,6 +39,7 @@ def test_owner_sets_a_connection_and_never_reads_its_credentials_back(engine, wa
         assert c.put(f"{url}/mx_merchant", json=body, headers=staff).status_code == 403
     with engine.connect() as conn:
         logged = conn.execute(sa.select(audit_log.c.detail).where(
-            audit_log.c.tenant_id == world.own, audit_log.c.action == "config.update")).scalars().all()
+            audit_log.c.tenant_id == world.own, audit_log.c.action == "config.update")
+            .order_by(audit_log.c.id)).scalars().all()
     assert len(logged) == 2 and secret not in str(logged)
     assert logged[0]["credentials_changed"] == ["consumer_key", "consumer_secret", "merchant_id"]
