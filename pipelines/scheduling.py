@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.partitions import partitions_for
 from assets.tenant_batch import batch_tags, ranges
-from resources.warehouse import WarehouseResource
+from sensors.tick_context import instance_of, warehouse_of
 from warehouse.tenants import tenants_with
 
 
@@ -25,12 +25,13 @@ def per_tenant_schedule(job, system: str | Sequence[str], cron: str, tenants_per
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Runs {job.name} for every tenant connected to {' or '.join(systems)} ({per_run}).",
     )
-    def _schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
-        with warehouse.engine.connect() as conn:
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        instance = instance_of(context)
+        with warehouse_of(context).engine.connect() as conn:
             tenants = sorted({t for s in systems for t in tenants_with(conn, s)})
         # A tenant added since tenant discovery last ran has no partition yet: its first sync is
         # discovery's to start, and asking for it here would fail the tick for every tenant.
-        ordered = context.instance.get_dynamic_partitions(partition_set)
+        ordered = instance.get_dynamic_partitions(partition_set)
         known = set(ordered)
         if waiting := [t for t in tenants if t not in known]:
             context.log.info(f"not yet partitioned, left to tenant discovery: {', '.join(waiting)}")

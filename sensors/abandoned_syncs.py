@@ -21,7 +21,7 @@ import socket
 import dagster as dg
 import sqlalchemy as sa
 
-from resources.warehouse import WarehouseResource
+from sensors.tick_context import instance_of, warehouse_of
 from warehouse.syncs import OpenSync, close_abandoned, open_syncs
 from warehouse.types import now_utc
 
@@ -76,8 +76,8 @@ def close_abandoned_syncs(instance: dg.DagsterInstance, engine: sa.Engine,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Closes sync_runs rows left `running` by a run that ended or a process that died, as abandoned.",
 )
-def abandoned_syncs(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SkipReason:
-    closed = close_abandoned_syncs(context.instance, warehouse.engine)
+def abandoned_syncs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    closed = close_abandoned_syncs(instance_of(context), warehouse_of(context).engine)
     for sync_id, reason in closed.items():
         context.log.warning(f"sync_runs {sync_id}: {reason}")
     return dg.SkipReason(f"closed {len(closed)} abandoned sync(s)" if closed else "no abandoned sync")

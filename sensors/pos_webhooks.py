@@ -17,8 +17,8 @@ import dagster as dg
 import sqlalchemy as sa
 
 from assets.partitions import pos_partitions
-from resources.warehouse import WarehouseResource
 from sensors.tenants import tenants_by_set
+from sensors.tick_context import instance_of, warehouse_of
 from warehouse.tables.pos_events import REFRESH_NOT_NEEDED, REFRESH_PENDING, REFRESH_REQUESTED, pos_webhook_events
 from warehouse.types import now_utc
 
@@ -69,17 +69,18 @@ def build_pos_webhook_sensor(job_name: str = INVENTORY_JOB) -> dg.SensorDefiniti
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Refreshes a tenant's inventory after POS stock webhooks; one run per tenant per batch.",
     )
-    def pos_webhook_inventory(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-        existing = set(context.instance.get_dynamic_partitions(pos_partitions.name))
+    def pos_webhook_inventory(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = instance_of(context)
+        existing = set(instance.get_dynamic_partitions(pos_partitions.name))
         run_requests = []
-        with warehouse.engine.begin() as conn:
+        with warehouse_of(context).engine.begin() as conn:
             on_pos = tenants_by_set(conn)[pos_partitions.name]
             for tenant_id, ids in pending_events(conn).items():
                 if tenant_id not in on_pos:
                     # a tenant removed (or its POS) after the event arrived: nothing left to refresh
                     mark_events(conn, ids, REFRESH_NOT_NEEDED, None)
                     continue
-                queued = queued_run_key(context.instance, job_name, tenant_id)
+                queued = queued_run_key(instance, job_name, tenant_id)
                 if queued is not None:
                     mark_events(conn, ids, REFRESH_REQUESTED, queued)
                     context.log.info(f"{tenant_id}: {len(ids)} event(s) covered by queued run {queued}")

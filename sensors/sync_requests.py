@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from resources.warehouse import WarehouseResource
 from sensors.tenants import set_of, tenants_by_set
+from sensors.tick_context import instance_of, warehouse_of
 from warehouse.sync_progress import TAG, close as close_progress
 from warehouse.syncs import launched_before, mark_launched, mark_started, pending_requests
 from warehouse.types import now_utc
@@ -39,10 +39,11 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Runs the requested job for the requested tenant, once per request.",
     )
-    def sync_requests(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-        partitions = {name: set(context.instance.get_dynamic_partitions(name)) for name in set(set_of_job.values())}
+    def sync_requests(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = instance_of(context)
+        partitions = {name: set(instance.get_dynamic_partitions(name)) for name in set(set_of_job.values())}
         run_requests = []
-        with warehouse.engine.begin() as conn:
+        with warehouse_of(context).engine.begin() as conn:
             wanted = tenants_by_set(conn)
             for request in pending_requests(conn):
                 # ids come back after deletes or a new warehouse; the request time makes the key unique
@@ -67,17 +68,17 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
                     context.log.warning(f"sync request {request['id']}: unknown job {request['job']!r}")
                     mark_launched(conn, request["id"], run_key, status="rejected")
                     close_progress(conn, request["id"], "failed", f"unknown job {request['job']!r}")
-            run_requests += _lost(context, conn, partitions)
+            run_requests += _lost(context, instance, conn, partitions)
         return dg.SensorResult(run_requests=run_requests)
 
-    def _lost(context: dg.SensorEvaluationContext, conn, partitions: Mapping[str, set[str]]) -> list[dg.RunRequest]:
+    def _lost(context: dg.SensorEvaluationContext, instance: dg.DagsterInstance, conn, partitions: Mapping[str, set[str]]) -> list[dg.RunRequest]:
         """A request is marked launched when this sensor hands it to the daemon. Once its run
         exists it is marked started; one still without a run after ``LOST_AFTER`` was lost on
         the way (the daemon stopped in between) and is asked for again under the same run key (a
         run that does exist by then makes Dagster skip the repeat)."""
         again, started = [], []
         for request in launched_before(conn, now_utc() - LOST_AFTER):
-            if context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}),
+            if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}),
                                          limit=1):
                 started.append(request["id"])
             elif request["job"] in known and request["tenant_id"] not in partitions[set_of_job[request["job"]]]:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from assets.partitions import FAMILY_OF_SYSTEM, PARTITION_SETS
 from resources.warehouse import WarehouseResource
+from sensors.tick_context import instance_of, warehouse_of
 from warehouse.tables.core import tenant_connections, tenants
 
 PARTITION_SETS_BY_NAME = {p.name: p for p in PARTITION_SETS.values()}
@@ -79,12 +80,13 @@ def build_tenant_discovery_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]
         description="Keeps each system family's tenant partitions equal to the tenants connected to it; "
         "first sync for new connections.",
     )
-    def tenant_discovery(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    def tenant_discovery(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = instance_of(context)
         c = tenant_connections.c
-        with warehouse.engine.connect() as conn:
+        with warehouse_of(context).engine.connect() as conn:
             wanted = tenants_by_set(conn)
             connections = conn.execute(sa.select(c.tenant_id, c.system, c.first_seen_at)).all()
-        changes = set_changes(context.instance, wanted)
+        changes = set_changes(instance, wanted)
         # The cursor: the newest first-seen time handled, and the connections seen at that time
         # (another may still arrive with the very same time).
         handled = json.loads(context.cursor) if context.cursor else None

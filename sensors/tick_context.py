@@ -1,0 +1,62 @@
+"""The Dagster instance and the warehouse our sensors and schedules read, without building either per tick.
+
+The daemon asks the code server to evaluate a sensor or schedule with a context holding its
+instance's *ref*. ``context.instance`` builds a ``DagsterInstance`` from that ref (on
+``dagster-postgres``: three storages, each a new engine reflecting its tables over new
+connections, ~80 ms of CPU) and disposes of it when the tick ends; ``context.resources`` does the
+same for any sensor that takes a resource (dagster-io/dagster#14345). At our ticks (every 5 to 60 s)
+that was ~20 instances a minute, ~60 PostgreSQL connections opened, and the memory they leave
+behind was most of the code server's growth in the soak (``bench/README.md``, Soak).
+
+So our sensors and schedules take no resource: ``warehouse_of`` builds the Definitions' warehouse
+resource (it needs no instance), and ``instance_of``, called first in each, keeps one instance per
+ref for the process and gives it to the tick's context.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import dagster as dg
+
+from resources.warehouse import WarehouseResource
+
+Context = dg.SensorEvaluationContext | dg.ScheduleEvaluationContext
+
+_instances: dict[str, dg.DagsterInstance] = {}
+_lock = threading.Lock()
+
+
+def instance_of(context: Context) -> dg.DagsterInstance:
+    """The instance the tick reads: one per instance ref for the life of the process (gRPC serves
+    ticks from a thread pool; a ``DagsterInstance`` is shared across threads in the webserver and
+    daemon too). The context is given it as well, before anything reads ``context.instance``: the
+    tick's log (``context.log``) and Dagster's check of the partitions of the run requests a tick
+    returns read it there. A context built with an instance (tests, the CLI) keeps its own."""
+    ref = context.instance_ref
+    if ref is None:
+        return context.instance
+    key = dg.serialize_value(ref)
+    with _lock:
+        if key not in _instances:
+            _instances[key] = dg.DagsterInstance.from_ref(ref)
+        shared = _instances[key]
+    if context._instance is None:  # noqa: SLF001 (no public way in; tests/test_tick_context.py guards it)
+        context._instance = shared  # not entered in the context's exit stack: the tick's end leaves it open
+    return shared
+
+
+def warehouse_of(context: Context) -> WarehouseResource:
+    """The warehouse resource: the one given to the context (``build_sensor_context(resources=...)``),
+    else the Definitions' (``resources["warehouse"]``), else the default (``DATABASE_URL`` or SQLite)."""
+    definitions = context.resource_defs or {}
+    if "warehouse" not in definitions:
+        try:
+            repository = context.repository_def
+        except dg.DagsterInvariantViolationError:  # a schedule context built without one
+            repository = None
+        definitions = repository.get_top_level_resources() if repository is not None else {}
+    if "warehouse" not in definitions:
+        return WarehouseResource()
+    with dg.build_resources({"warehouse": definitions["warehouse"]}) as built:
+        return built.warehouse
