@@ -31,7 +31,6 @@ from resources.warehouse import WarehouseResource
 from sensors.abandoned_syncs import abandoned_syncs
 from sensors.alerts import run_failure_alerts
 from sensors.pos_webhooks import build_pos_webhook_sensor
-from sensors.sync_progress import sync_progress_sensors
 from sensors.sync_requests import build_sync_request_sensor
 from sensors.tenants import build_tenant_discovery_sensor
 from settings import Settings
@@ -65,7 +64,6 @@ SENSORS = [
     run_failure_alerts,
     abandoned_syncs,
     build_pos_webhook_sensor(pos.pos_inventory_job.name),
-    *sync_progress_sensors,
 ]
 
 # Freshness, applied in bulk: stale when the refresh schedule has missed twice (by asset, else by group).

@@ -1,17 +1,22 @@
 """A manual sync's progress is closed when its run ends however it ends: a run that failed before
 or between the assets that report progress (a blocking check, a cancel, a crash) still leaves its
-progress row ``failed`` with why, and a job that reports no steps ``succeeded``."""
+progress row ``failed`` with why, and a job that reports no steps ``succeeded``.
+
+The sync-request sensor closes them on each tick (``close_ended``), reading the runs of the open
+rows from the instance it keeps; three run-status sensors did this before, each building a Dagster
+instance at every tick (``sensors/tick_context.py``)."""
 
 import dagster as dg
+import sqlalchemy as sa
 
-from resources.warehouse import WarehouseResource
-from warehouse.sync_progress import TAG, finish
+from warehouse.sync_progress import ACTIVE, TAG, close
+from warehouse.tables.sync_progress import sync_progress
 
 ENDS = {dg.DagsterRunStatus.SUCCESS: "succeeded", dg.DagsterRunStatus.FAILURE: "failed",
         dg.DagsterRunStatus.CANCELED: "failed"}
 
 
-def close_for_run(warehouse: WarehouseResource, run: dg.DagsterRun, error: str | None = None) -> bool:
+def close_for_run(conn: sa.Connection, run: dg.DagsterRun, error: str | None = None) -> bool:
     """Close the progress of the manual sync this run served (if still open); whether it did."""
     tag = run.tags.get(TAG, "")
     status = ENDS.get(run.status)
@@ -19,21 +24,15 @@ def close_for_run(warehouse: WarehouseResource, run: dg.DagsterRun, error: str |
         return False
     if status == "failed" and not error:
         error = "the run was canceled" if run.status == dg.DagsterRunStatus.CANCELED else "the run failed"
-    return finish(warehouse.engine, int(tag), status, error, run.run_id)
+    return close(conn, int(tag), status, error, run.run_id)
 
 
-def _sensor(status: dg.DagsterRunStatus):
-    @dg.run_status_sensor(
-        name=f"sync_progress_on_{status.value.lower()}",
-        run_status=status,
-        monitor_all_code_locations=True,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Closes the progress of the manual sync the run served.",
-    )
-    def sensor(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> None:
-        close_for_run(warehouse, context.dagster_run)
-
-    return sensor
-
-
-sync_progress_sensors = [_sensor(status) for status in ENDS]
+def close_ended(instance: dg.DagsterInstance, conn: sa.Connection, limit: int = 200) -> list[int]:
+    """Close the progress rows still open whose run has ended; the request ids closed."""
+    p = sync_progress.c
+    open_ids = conn.execute(sa.select(p.request_id).where(p.status.in_(ACTIVE)).order_by(p.request_id)
+                            .limit(limit)).scalars().all()
+    if not open_ids:
+        return []
+    ended = instance.get_runs(filters=dg.RunsFilter(tags={TAG: [str(i) for i in open_ids]}, statuses=list(ENDS)))
+    return [int(run.tags[TAG]) for run in ended if close_for_run(conn, run)]

@@ -4,6 +4,7 @@ A request names a job and a tenant; the run is for the tenant's partition in the
 set. Tenant discovery alone adds partitions: a request for a tenant connected to the job's systems
 but not yet partitioned waits (stays pending, said in the log) for discovery's next tick; one for a
 tenant not connected to them (or not active) is rejected, as a request for an unknown job is.
+Each tick also closes the progress of manual syncs whose run has ended (``sensors.sync_progress``).
 """
 
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from sensors.sync_progress import close_ended
 from sensors.tenants import set_of, tenants_by_set
 from sensors.tick_context import instance_of, warehouse_of
 from warehouse.sync_progress import TAG, close as close_progress
@@ -37,7 +39,8 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
         jobs=list(jobs.values()),
         minimum_interval_seconds=10,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Runs the requested job for the requested tenant, once per request.",
+        description="Runs the requested job for the requested tenant, once per request; closes the progress "
+        "of a manual sync whose run ended.",
     )
     def sync_requests(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = instance_of(context)
@@ -69,6 +72,8 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
                     mark_launched(conn, request["id"], run_key, status="rejected")
                     close_progress(conn, request["id"], "failed", f"unknown job {request['job']!r}")
             run_requests += _lost(context, instance, conn, partitions)
+            for request_id in close_ended(instance, conn):
+                context.log.info(f"sync request {request_id}: its run ended; progress closed")
         return dg.SensorResult(run_requests=run_requests)
 
     def _lost(context: dg.SensorEvaluationContext, instance: dg.DagsterInstance, conn, partitions: Mapping[str, set[str]]) -> list[dg.RunRequest]:

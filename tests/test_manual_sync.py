@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import threading
 import time
+import uuid
 
 import dagster as dg
 import httpx
@@ -236,18 +237,41 @@ def test_recovery_reads_at_most_1000_payments(sandbox_reset, engine, warehouse, 
     assert newest < EPOCH + dt.timedelta(days=3)  # the range's newest end, read down from there
 
 
-def test_a_run_that_fails_before_the_progress_ends_closes_it_failed(engine, warehouse, tenant_id):
+def test_a_run_that_fails_before_the_progress_ends_closes_it_failed(engine, tenant_id):
     with engine.begin() as conn:
         add_tenant(conn, tenant_id, "Clinic")
     sync_id = sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None)
     failed = dg.DagsterRun(job_name="mx_merchant_sync", run_id="r" * 32, status=dg.DagsterRunStatus.FAILURE,
                            tags={sync_progress.TAG: str(sync_id)})
-    assert close_for_run(warehouse, failed)
-    assert not close_for_run(warehouse, failed)  # closed once
+    with engine.begin() as conn:
+        assert close_for_run(conn, failed)
+        assert not close_for_run(conn, failed)  # closed once
     with engine.connect() as conn:
         row = sync_progress.get(conn, tenant_id, sync_id)
     assert (row["status"], row["error"], row["run_id"]) == ("failed", "the run failed", "r" * 32)
     assert sync_progress.request_manual_sync(engine, tenant_id, "mx_merchant_sync", None) > sync_id
+
+
+def test_the_sync_request_sensor_closes_the_progress_of_runs_that_ended(engine, warehouse, tenant_id):
+    """Runs that end without closing their progress (canceled before a step, a job that reports no
+    steps) are closed by the sensor's next tick; a run still going is left open."""
+    instance = dg.DagsterInstance.ephemeral()
+    ids = {}
+    for status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.STARTED):
+        tenant = f"{tenant_id}-{status.value.lower()}"
+        with engine.begin() as conn:
+            add_tenant(conn, tenant, "Clinic")
+        ids[status] = sync_progress.request_manual_sync(engine, tenant, "mx_merchant_sync", None, run_here=True)
+        instance.add_run(dg.DagsterRun(job_name="mx_merchant_sync", run_id=uuid.uuid4().hex, status=status,
+                                       tags={sync_progress.TAG: str(ids[status])}))
+    build_sync_request_sensor(JOBS_BY_SYSTEM)(dg.build_sensor_context(instance=instance,
+                                                                      resources={"warehouse": warehouse}))
+    with engine.connect() as conn:
+        got = {status: sync_progress.get(conn, f"{tenant_id}-{status.value.lower()}", i) for status, i in ids.items()}
+    canceled, succeeded, started = (got[s] for s in ids)
+    assert (canceled["status"], canceled["error"]) == ("failed", "the run was canceled")
+    assert (succeeded["status"], succeeded["percent"]) == ("succeeded", 100)
+    assert started["status"] == "queued"  # still running: left open
 
 
 def test_two_requests_racing_cannot_both_get_in(engine, tenant_id):
