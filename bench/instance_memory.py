@@ -1,13 +1,14 @@
-"""Memory of the Dagster instance the code server builds at every sensor tick, with RSS as it goes.
+"""Memory of a Dagster instance built from its ref again and again in one process, with RSS as it goes.
 
 A sensor that takes resources is evaluated with ``context.resources``, and Dagster builds those
 with an instance made from the ref the daemon sends (``SensorEvaluationContext.instance`` →
-``DagsterInstance.from_ref``), disposed of when the tick ends. On ``dagster-postgres`` that is
-three storages, each a new engine that reflects its tables over new connections. Our four sensors
-take the warehouse resource and tick every 5 to 60 s: about 20 instances a minute in the code
-server. The soak's tracemalloc snapshots of the code server put its growth in SQLAlchemy objects
-made along that path; this builds N instances in one process, each reading what our sensors read
-(a runs query, the dynamic partitions), to show whether that memory levels off or leaks.
+``DagsterInstance.from_ref``), disposed of when the tick ends; so does a tick that logs or reads
+``context.instance``, and every run-status sensor's. On ``dagster-postgres`` that is three storages,
+each a new engine that reflects its tables over new connections. Our sensors did this about 20
+times a minute in the code server until ``sensors/tick_context.py`` gave them one instance per
+process; ``run_failure_alerts`` (a run-status sensor) still does it twice a minute. This builds N
+instances in one process, each reading what our sensors read (a runs query, the dynamic
+partitions), to show whether that memory levels off or leaks.
 
     python bench/instance_memory.py [--instances 2000] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 

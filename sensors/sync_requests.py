@@ -76,15 +76,15 @@ def build_sync_request_sensor(jobs_by_system: Mapping[str, dg.JobDefinition]) ->
                 context.log.info(f"sync request {request_id}: its run ended; progress closed")
         return dg.SensorResult(run_requests=run_requests)
 
-    def _lost(context: dg.SensorEvaluationContext, instance: dg.DagsterInstance, conn, partitions: Mapping[str, set[str]]) -> list[dg.RunRequest]:
+    def _lost(context: dg.SensorEvaluationContext, instance: dg.DagsterInstance, conn,
+              partitions: Mapping[str, set[str]]) -> list[dg.RunRequest]:
         """A request is marked launched when this sensor hands it to the daemon. Once its run
         exists it is marked started; one still without a run after ``LOST_AFTER`` was lost on
         the way (the daemon stopped in between) and is asked for again under the same run key (a
         run that does exist by then makes Dagster skip the repeat)."""
         again, started = [], []
         for request in launched_before(conn, now_utc() - LOST_AFTER):
-            if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}),
-                                         limit=1):
+            if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request["run_key"]}), limit=1):
                 started.append(request["id"])
             elif request["job"] in known and request["tenant_id"] not in partitions[set_of_job[request["job"]]]:
                 context.log.warning(f"sync request {request['id']}: its run never started and tenant "
