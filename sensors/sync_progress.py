@@ -10,6 +10,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from warehouse.sync_progress import ACTIVE, TAG, close
+from warehouse.tables.core import sync_requests
 from warehouse.tables.sync_progress import sync_progress
 
 ENDS = {dg.DagsterRunStatus.SUCCESS: "succeeded", dg.DagsterRunStatus.FAILURE: "failed",
@@ -27,11 +28,13 @@ def close_for_run(conn: sa.Connection, run: dg.DagsterRun, error: str | None = N
     return close(conn, int(tag), status, error, run.run_id)
 
 
-def close_ended(instance: dg.DagsterInstance, conn: sa.Connection, limit: int = 200) -> list[int]:
-    """Close the progress rows still open whose run has ended; the request ids closed."""
-    p = sync_progress.c
-    open_ids = conn.execute(sa.select(p.request_id).where(p.status.in_(ACTIVE)).order_by(p.request_id)
-                            .limit(limit)).scalars().all()
+def close_ended(instance: dg.DagsterInstance, conn: sa.Connection) -> list[int]:
+    """Close the progress rows still open whose run has ended; the request ids closed. Only requests
+    handed to Dagster can have a run, and a tenant has at most one manual sync open: a tick reads at
+    most one row per tenant."""
+    p, r = sync_progress.c, sync_requests.c
+    open_ids = conn.execute(sa.select(p.request_id).join(sync_requests, r.id == p.request_id).where(
+        p.status.in_(ACTIVE), r.status.in_(("launched", "started")))).scalars().all()
     if not open_ids:
         return []
     ended = instance.get_runs(filters=dg.RunsFilter(tags={TAG: [str(i) for i in open_ids]}, statuses=list(ENDS)))
