@@ -3,6 +3,7 @@ instance ref), builds no Dagster instance beyond the one the process keeps, and 
 the Definitions configure."""
 
 import time
+import weakref
 
 import dagster as dg
 import pytest
@@ -22,11 +23,15 @@ OURS = ["tenant_discovery", "sync_requests", "abandoned_syncs", "pos_webhook_inv
 
 @pytest.fixture
 def built(monkeypatch):
-    """Each ``DagsterInstance.from_ref`` call, with no instance kept from an earlier test."""
+    """Each Dagster instance built (from a ref, or in memory as ``build_resources`` makes one when
+    given none), with nothing kept from an earlier test."""
     calls = []
-    from_ref = dg.DagsterInstance.from_ref
+    from_ref, ephemeral = dg.DagsterInstance.from_ref, dg.DagsterInstance.ephemeral
     monkeypatch.setattr(dg.DagsterInstance, "from_ref", staticmethod(lambda ref: calls.append(ref) or from_ref(ref)))
+    monkeypatch.setattr(dg.DagsterInstance, "ephemeral",
+                        staticmethod(lambda *a, **kw: calls.append("ephemeral") or ephemeral(*a, **kw)))
     monkeypatch.setattr(tick_context, "_instances", {})
+    monkeypatch.setattr(tick_context, "_warehouses", weakref.WeakKeyDictionary())
     return calls
 
 
