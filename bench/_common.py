@@ -216,3 +216,16 @@ def scratch_pg(base_url: str, prefix: str | None = None) -> Iterator[str]:
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def scratch_dagster_home(base_url: str, prefix: str) -> Iterator[Path]:
+    """A temporary DAGSTER_HOME whose instance is on a scratch ``dagster-postgres`` database (made
+    by :func:`scratch_pg`, dropped after); ``DAGSTER_HOME`` is set to it for this process."""
+    import tempfile
+
+    with scratch_pg(base_url, prefix=prefix) as url, tempfile.TemporaryDirectory() as home:
+        Path(home, "dagster.yaml").write_text('telemetry:\n  enabled: false\nstorage:\n  postgres:\n'
+                                              f'    postgres_url: "{psycopg2_url(url)}"\n')
+        os.environ["DAGSTER_HOME"] = home
+        yield Path(home)

@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_PG, machine, psycopg2_url, rss_mib, scratch_pg  # noqa: E402
-
-DAGSTER_YAML = 'telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: "{url}"\n'
+from _common import DEFAULT_PG, machine, rss_mib, scratch_dagster_home  # noqa: E402
 
 
 def main() -> None:
@@ -36,9 +32,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=2000, help="instances built from the ref, one after another")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server for the scratch instance database")
     args = parser.parse_args()
-    with scratch_pg(args.pg, prefix="storehouse_instance_mem") as url, tempfile.TemporaryDirectory() as home:
-        Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(url=psycopg2_url(url)))
-        os.environ["DAGSTER_HOME"] = home
+    with scratch_dagster_home(args.pg, prefix="storehouse_instance_mem"):
         import dagster as dg
 
         with dg.DagsterInstance.get() as instance:

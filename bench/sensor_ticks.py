@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_PG, machine, psycopg2_url, scratch_pg  # noqa: E402
-
-DAGSTER_YAML = 'telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: "{url}"\n'
+from _common import DEFAULT_PG, machine, scratch_dagster_home  # noqa: E402
 
 
 def main() -> None:
@@ -31,10 +28,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30, help="ticks of each sensor")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server for the scratch instance database")
     args = parser.parse_args()
-    with scratch_pg(args.pg, prefix="storehouse_sensor_ticks") as url, tempfile.TemporaryDirectory() as home:
-        Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(url=psycopg2_url(url)))
-        os.environ.update({"DAGSTER_HOME": home, "DATABASE_URL": f"sqlite:///{home}/warehouse.db",
-                           "STOREHOUSE_HOME": f"{home}/storehouse"})
+    with scratch_dagster_home(args.pg, prefix="storehouse_sensor_ticks") as home:
+        os.environ.update({"DATABASE_URL": f"sqlite:///{home}/warehouse.db", "STOREHOUSE_HOME": f"{home}/storehouse"})
         import dagster as dg
         import psycopg2
         from dagster._core.definitions.sensor_definition import SensorExecutionData
