@@ -17,13 +17,14 @@ ENDS = {dg.DagsterRunStatus.SUCCESS: "succeeded", dg.DagsterRunStatus.FAILURE: "
         dg.DagsterRunStatus.CANCELED: "failed"}
 
 
-def close_for_run(conn: sa.Connection, run: dg.DagsterRun, error: str | None = None) -> bool:
+def close_for_run(conn: sa.Connection, run: dg.DagsterRun) -> bool:
     """Close the progress of the manual sync this run served (if still open); whether it did."""
     tag = run.tags.get(TAG, "")
     status = ENDS.get(run.status)
     if not tag.isdigit() or status is None:
         return False
-    if status == "failed" and not error:
+    error = None
+    if status == "failed":
         error = "the run was canceled" if run.status == dg.DagsterRunStatus.CANCELED else "the run failed"
     return close(conn, int(tag), status, error, run.run_id)
 
