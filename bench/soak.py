@@ -54,38 +54,16 @@ from _storefront import SECRET, TENANT, Server, api_server, open_storefront  # n
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from settings import Settings  # noqa: E402
+from storehouse.instance import DAGSTER_DB_VAR  # noqa: E402
+from storehouse.instance import prepare as prepare_instance  # noqa: E402
+
 POS_TENANT = "soak-pos"
 MX_TENANT = "downtown-medical"
 STRIPE_KEY = f"sk_test_{TENANT.replace('-', '_')}"
 FATES = [("pay", 70), ("decline", 10), ("async", 5), ("expire", 5), ("leave", 10)]
 BIN = Path(sys.executable).parent
 
-# The instance on dagster-postgres through psycopg2: with SQLAlchemy 2.1 a bare postgresql:// URL
-# means psycopg 3, whose server-side parameters break dagster-postgres's `NOTIFY run_events, :id`
-# (every event write fails: syntax error at or near "$1").
-DAGSTER_YAML = """\
-telemetry:
-  enabled: false
-storage:
-  postgres:
-    postgres_url: "{url}"
-run_monitoring:
-  # a run whose launch failed half-way (the database refused a connection) stays STARTING and
-  # holds its tenant's slot: without this the queue behind it never moves (seen in the first soak)
-  enabled: true
-  start_timeout_seconds: 180
-  poll_interval_seconds: 30
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: "dagster/partition"
-        limit: 1
-        value:
-          applyLimitPerUniqueValue: true
-"""
 
 
 # -- processes and their memory --------------------------------------------------------------
@@ -680,9 +658,11 @@ def main() -> None:
                "STOREHOUSE_SHOP_PUBLIC_URL": api_url, "STOREHOUSE_SHOP_SECRET_KEY": SECRET,
                "MALLOC_ARENA_MAX": args.malloc_arena_max}  # as deploy/Dockerfile sets it
         os.environ.update({k: env[k] for k in ("STOREHOUSE_HOME", "DATABASE_URL", "DAGSTER_HOME", "MALLOC_ARENA_MAX")})
-        (home / "dagster").mkdir()
-        (home / "dagster" / "dagster.yaml").write_text(
-            DAGSTER_YAML.format(url=psycopg2_url(dagster_url)))
+        # the instance as deployed (storehouse/instance.py: queued coordinator, pools, run retries and
+        # monitoring, no asset daemon), on dagster-postgres through psycopg2: with SQLAlchemy 2.1 a bare
+        # postgresql:// URL means psycopg 3, on which dagster-postgres's NOTIFY fails
+        env[DAGSTER_DB_VAR] = os.environ[DAGSTER_DB_VAR] = psycopg2_url(dagster_url)
+        prepare_instance(Settings())
         t0 = time.perf_counter()
         from resources.dbt import prepare_manifest
 

@@ -4,8 +4,9 @@ The embedded default keeps everything in SQLite files under ``DAGSTER_HOME``. Wi
 ``STOREHOUSE_DAGSTER_DATABASE_URL`` set, runs, events and schedules live in PostgreSQL
 (``dagster-postgres``); the file then names the variable, never the URL, so no password is written
 down. Either way: the queued run coordinator with a global cap and one run per tenant at a time,
-per-provider pools (``POOL_LIMITS``, stored in the instance), and runs retried only when they fail
-for infrastructure reasons (a run worker lost, a code server gone), never for a failed asset or op.
+per-provider pools (``POOL_LIMITS``, stored in the instance), runs retried only when they fail
+for infrastructure reasons (a run worker lost, a code server gone), never for a failed asset or op,
+and no asset daemon (nothing here is automation-condition driven; schedules and sensors are).
 
 Used by ``storehouse ui``/``up``/``sync`` (through ``ensure_dagster_home``), by the deploy files
 and CI (``python -m storehouse.instance write|prepare``), and by the tests.
@@ -105,6 +106,11 @@ run_monitoring:
   start_timeout_seconds: 180
   max_runtime_seconds: {MAX_RUNTIME_S}
   poll_interval_seconds: 30
+# No asset declares an automation condition (tests/test_deploy.py holds that): the asset daemon
+# would only wake every 30 s to find nothing. Freshness policies are evaluated by their own daemon.
+auto_materialize:
+  enabled: false
+  use_sensors: false
 {python_logs(log_format)}"""
 
 
