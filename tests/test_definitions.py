@@ -177,3 +177,21 @@ def test_importing_the_definitions_reads_no_setting_opens_no_database_and_writes
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"read": [], "settings": [], "marts_loaded": False}  # no variable, no Settings(), no manifest
     assert not home.exists() and not (tmp_path / "dagster").exists() and os.listdir(cwd) == [".env"]
+
+
+def test_no_asset_waits_on_the_asset_daemon_the_instance_leaves_out(tmp_path, monkeypatch):
+    """The instance runs no asset daemon (storehouse/instance.py): schedules and sensors start every
+    run. An asset given an automation condition would never run on it, so none has one; freshness
+    policies are evaluated by their own daemon, which stays on."""
+    from settings import Settings
+    from storehouse.instance import ensure_dagster_home
+
+    graph = defs.resolve_asset_graph()
+    assert [k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition] == []
+    assert any(graph.get(k).freshness_policy for k in graph.get_all_asset_keys())
+    monkeypatch.delenv("STOREHOUSE_DAGSTER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.from_config(str(ensure_dagster_home(Settings(_env_file=None)))) as instance:
+        daemons = instance.get_required_daemon_types()
+    assert "ASSET" not in daemons
+    assert {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "FRESHNESS_DAEMON"} <= set(daemons)

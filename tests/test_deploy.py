@@ -88,6 +88,7 @@ def test_helm_values_agree_with_the_instance_config():
     assert daemon["runRetries"] == {"enabled": True, "maxRetries": ours["run_retries"]["max_retries"],
                                     "retryOnAssetOrOpFailure": False}
     assert values["concurrency"]["pools"]["defaultLimit"] == ours["concurrency"]["pools"]["default_limit"]
+    assert values["additionalInstanceConfig"]["auto_materialize"] == ours["auto_materialize"]
     deployment = values["dagster-user-deployments"]["deployments"][0]
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "pipelines.definitions", "-a", "defs"]
 
