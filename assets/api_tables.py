@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from assets.common import OWNERS, table_metadata
 from warehouse.tables.orders import (
-    order_effects, order_esims, orders, payments, provisioning_attempts, provisioning_jobs, unclaimed_esims,
-    webhook_events,
+    order_effects, order_esims, order_refunds, orders, payments, provisioning_attempts, provisioning_jobs,
+    unclaimed_esims, webhook_events,
 )
 from warehouse.tables.pos_events import portaus_payment_intents, pos_orders, pos_webhook_events
 from warehouse.tables.studio import (
@@ -29,6 +29,7 @@ WRITTEN_BY = {  # table -> (kinds, which part of the API writes it)
     orders: (STOREFRONT_KINDS, "checkout, then Stripe's webhooks and the provisioning workers"),
     order_esims: (STOREFRONT_KINDS, "the provisioning workers"),
     payments: (STRIPE_KINDS, "Stripe's webhooks and refunds"),
+    order_refunds: (STRIPE_KINDS, "Stripe's refund webhooks and the refunds of orders not delivered"),
     webhook_events: (STRIPE_KINDS, "the Stripe webhook route"),
     provisioning_jobs: (STOREFRONT_KINDS, "the provisioning workers"),
     provisioning_attempts: (STOREFRONT_KINDS, "the provisioning workers"),

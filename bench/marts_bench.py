@@ -104,6 +104,10 @@ def fill(url: str, n: int) -> None:
                        {ts('i * 600 + 60')}
                 from {rows(20000)}"""))
             conn.execute(sa.text(f"""
+                insert into order_refunds (tenant_id, order_id, refunded_total, amount, recorded_at)
+                select 'bench-{t}', 'o' || i, {money('3.99')}, {money('3.99')}, {ts('i * 600 + 120')}
+                from {rows(20000)} where i % 10 = 0"""))
+            conn.execute(sa.text(f"""
                 insert into provisioning_attempts (tenant_id, order_id, unit, provider, reference, outcome, error_class,
                                                    latency_ms, started_at)
                 select 'bench-{t}', 'o' || i, 1, case i % 3 when 0 then 'esimcard' when 1 then 'mobimatter' else 'airalo' end,

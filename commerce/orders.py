@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from warehouse.tables.orders import order_effects, orders, provisioning_jobs
+from warehouse.tables.orders import order_effects, order_refunds, orders, provisioning_jobs
 from warehouse.types import now_utc
 
 PENDING = "pending"
@@ -93,7 +93,8 @@ def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] |
 
 
 def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Any) -> bool:
-    """Refunds only grow: set ``amount_refunded`` to ``amount`` when larger (row locked first)."""
+    """Refunds only grow: set ``amount_refunded`` to ``amount`` when larger (row locked first), and
+    record the refund with its time in ``order_refunds`` (what the marts count up to their cut-off)."""
     lock(conn, tenant_id, order_id)
     where = (orders.c.tenant_id == tenant_id, orders.c.order_id == order_id)
     # Read after the lock; compared in Python, since SQLite keeps Money as text.
@@ -101,6 +102,8 @@ def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: A
     if current is None or amount <= current:
         return False
     conn.execute(sa.update(orders).where(*where).values(amount_refunded=amount))
+    conn.execute(sa.insert(order_refunds).values(tenant_id=tenant_id, order_id=order_id, refunded_total=amount,
+                                                 amount=amount - current))
     return True
 
 

@@ -17,7 +17,9 @@ from tests.api_storefront import (
     CREDENTIALS, ApiThread, attempts, buy, effects_settled, emails_to, fault_calls, first_package, free_port, open_storefront,
     order_row, session_of, settings_for, wait_for, wait_status,
 )
-from warehouse.tables.orders import order_effects, order_esims, payments, provisioning_jobs, webhook_events
+from warehouse.tables.orders import (
+    order_effects, order_esims, order_refunds, payments, provisioning_jobs, webhook_events,
+)
 from warehouse.tenants import TenantConnection
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -246,6 +248,9 @@ def test_partial_delivery_refunds_only_what_was_not_delivered(api, storefront, e
     (refund,) = storefront.stripe().v1.refunds.list(params={"payment_intent": order["stripe_payment_intent_id"]}).data
     assert refund.amount == round(float(order["unit_price"]) * 100)
     assert order["status"] == "partially_provisioned"  # a partial refund does not make it "refunded"
+    # recorded once with its time, though both the refund and Stripe's charge.refunded raised it
+    (refund_row,) = rows(engine, order_refunds, storefront.tenant_id, order_refunds.c.order_id == bought["order_id"])
+    assert refund_row["refunded_total"] == refund_row["amount"] == order["unit_price"]
     ready, apology = sorted(emails_to(storefront.sandbox, bought["order_id"]), key=lambda e: e["idempotency_key"])
     assert len(ready["attachments"]) == 1 and f"{order['unit_price']:.2f} USD" in apology["text"]
     outcomes = [(a["unit"], a["provider"], a["outcome"], a["error_class"]) for a in attempts(engine, storefront.tenant_id)]

@@ -21,7 +21,7 @@ from warehouse.db import make_engine, normalise_url
 from warehouse.migrate import upgrade
 from warehouse.tables.core import quarantine, sync_runs, tenants
 from warehouse.tables.mx import transactions
-from warehouse.tables.orders import order_esims, orders, payments, provisioning_attempts
+from warehouse.tables.orders import order_esims, order_refunds, orders, payments, provisioning_attempts
 from warehouse.tables.pos import customers, inventory, products
 
 UTC = dt.timezone.utc
@@ -61,6 +61,15 @@ def _order(tenant, order_id, day, hour, status, total, currency="USD", refunded=
             "unit_price": Decimal(total), "amount_total": Decimal(total), "currency": currency,
             "amount_refunded": Decimal(refunded), "request_hash": "h" * 64, "created_at": created,
             "status_changed_at": created, "paid_at": created + dt.timedelta(minutes=1) if paid else None}
+
+
+def _refunds(tenant, order_id, at, *totals):
+    """``order_refunds`` rows for refunds raising an order's refunded total to each of ``totals``
+    in turn, an hour apart from ``at`` (what ``commerce.orders.raise_refunded`` records)."""
+    totals = [Decimal(t) for t in totals]
+    return [{"tenant_id": tenant, "order_id": order_id, "refunded_total": total, "amount": total - before,
+             "recorded_at": at + dt.timedelta(hours=i + 1)}
+            for i, (before, total) in enumerate(zip([Decimal(0), *totals], totals))]
 
 
 def _attempt(tenant, day, provider, outcome, latency, error_class=None, minute=0):
@@ -106,6 +115,8 @@ def loaded(marts_url) -> str:
             _order(A, "o6", DAY2, 23.9999, "provisioned", "0.1"),
             _order(B, "o1", DAY1, 6, "provisioned", "1.99"),
         ])
+        conn.execute(sa.insert(order_refunds), [  # as the orders' amount_refunded says; o2's in two refunds
+            *_refunds(A, "o2", DAY1, "4.00", "10.25"), *_refunds(A, "o3", DAY1, "7.10"), *_refunds(A, "o5", DAY2, "3.33")])
         conn.execute(sa.insert(order_esims), [
             {"tenant_id": t, "order_id": o, "unit": u, "provider": "esimcard", "provider_package_id": "p1",
              "iccid": f"89{o}{u}", "activation_code": "LPA:1$x$y", "qr_png": b"png"}
@@ -356,7 +367,7 @@ def test_dagster_materialises_the_marts_downstream_of_ingestion(built, tmp_path,
     graph = build_defs().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"}
-    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims", "api/payments",
+    assert parents["orders/mart_orders_daily"] == {"api/orders", "api/order_esims", "api/order_refunds", "api/payments",
                                                   "warehouse/tenants"}  # the API's tables, external; current tenants
     assert parents["orders/mart_provisioning_daily"] >= {"api/provisioning_attempts"}
     (paid_in_full,) = [graph.get_check_spec(c) for c in graph.get_check_keys_for_assets(
@@ -496,9 +507,10 @@ def test_a_full_rebuild_keeps_the_incremental_models_indexes(built):
 
 
 def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_test(built):
-    """Orders and provider calls written after the shop's marts were built (a live shop) are left out
-    of both sides of their reconciliations, up to the cut-off the build recorded; an order created
-    before it that the mart lacks, or a mart that drifts, still fails them."""
+    """Orders, refunds and provider calls written after the shop's marts were built (a live shop) are
+    left out of both sides of their reconciliations, up to the cut-off the build recorded, a further
+    refund of an older order included; an order or a refund of before it that the mart lacks, or a
+    mart that drifts, still fails them."""
     engine = make_engine(built["url"])
     now = dt.datetime.now(UTC)
     work, shop = built["work"], ["--select", "mart_orders_daily", "mart_provisioning_daily"]
@@ -510,22 +522,37 @@ def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_
         return failed
 
     try:
-        with engine.begin() as conn:  # after the build: a paid checkout, a refund of it, a provider call
+        with engine.begin() as conn:  # after the build: a paid checkout, a refund of it, a provider call,
             conn.execute(sa.insert(orders), [{**_order(A, "late", now, 0, "provisioned", "9.99", refunded="1.00"),
                                               "created_at": now, "paid_at": now}])
+            conn.execute(sa.insert(order_refunds), _refunds(A, "late", now, "1.00"))
             conn.execute(sa.insert(provisioning_attempts), [{**_attempt(A, DAY1, "esimcard", "started", None),
                                                              "started_at": now}])
+            # and a further refund of an order of before the build (o2: 10.25 refunded, now 12.00)
+            conn.execute(orders.update().where(orders.c.tenant_id == A, orders.c.order_id == "o2")
+                         .values(amount_refunded=Decimal("12.00")))
+            conn.execute(sa.insert(order_refunds), [{"tenant_id": A, "order_id": "o2", "refunded_total": Decimal("12.00"),
+                                                     "amount": Decimal("1.75"), "recorded_at": now}])
         assert failing() == set()
         with engine.begin() as conn:  # an order of before the cut-off the mart does not have
             conn.execute(sa.insert(orders), [_order(A, "missed", DAY1, 7, "provisioned", "2.00")])
         assert failing() == {"money_matches_mart_orders_daily_orders", "money_matches_mart_orders_daily_revenue"}
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # and a refund of before the cut-off it does not have
             conn.execute(orders.delete().where(orders.c.order_id == "missed"))
+            conn.execute(sa.insert(order_refunds), _refunds(A, "o1", DAY1, "0.50"))
+        assert failing() == {"money_matches_mart_orders_daily_refunds"}
+        with engine.begin() as conn:
+            conn.execute(order_refunds.delete().where(order_refunds.c.order_id == "o1"))
             conn.execute(sa.text(f"update mart_provisioning_daily set attempts = attempts + 1 where tenant_id = '{B}'"))
         assert failing() == {"money_matches_mart_provisioning_daily_attempts"}
     finally:
         with engine.begin() as conn:
             conn.execute(orders.delete().where(orders.c.order_id.in_(["late", "missed"])))
+            conn.execute(order_refunds.delete().where(order_refunds.c.order_id.in_(["late", "o1"])))
+            conn.execute(order_refunds.delete().where(order_refunds.c.order_id == "o2",
+                                                      order_refunds.c.refunded_total == Decimal("12.00")))
+            conn.execute(orders.update().where(orders.c.tenant_id == A, orders.c.order_id == "o2")
+                         .values(amount_refunded=Decimal("10.25")))
             conn.execute(provisioning_attempts.delete().where(provisioning_attempts.c.started_at == now))
         engine.dispose()
         run_dbt(["run", *shop], built["url"], work / "profiles", target_path=work / "target")

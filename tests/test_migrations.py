@@ -14,7 +14,7 @@ from warehouse.db import make_engine
 from warehouse.marts import not_dbt_owned
 from warehouse.migrate import upgrade
 from warehouse.tables import metadata
-from warehouse.tables.orders import webhook_events
+from warehouse.tables.orders import order_refunds, orders, webhook_events
 
 
 def schema_differences(conn) -> list:
@@ -29,6 +29,32 @@ def schema_differences(conn) -> list:
 def test_migrated_schema_matches_the_table_definitions(engine):
     with engine.connect() as conn:
         assert schema_differences(conn) == []
+
+
+def test_orders_refunded_before_0017_have_their_refund_recorded(empty_warehouse):
+    """0017 records what each order had refunded so far, at the best time known: when it completed."""
+    upgrade(empty_warehouse, "0009_types_numbers_utc")  # 0017 rests on it and on the shop's 0008
+    created = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    completed = created + dt.timedelta(hours=3)
+
+    def order(order_id: str, refunded: str) -> dict:
+        return {"tenant_id": "t1", "order_id": order_id, "status": "failed", "email": "b@example.com",
+                "provider": "esimcard", "provider_package_id": "p1", "package_name": "1GB", "quantity": 2,
+                "unit_price": Decimal("4.5"), "amount_total": Decimal("9"), "currency": "USD",
+                "amount_refunded": Decimal(refunded), "request_hash": "h" * 64, "created_at": created,
+                "status_changed_at": completed, "completed_at": completed}
+
+    engine = make_engine(empty_warehouse)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(orders), [order("ord_refunded", "4.5"), order("ord_kept", "0")])
+        upgrade(empty_warehouse)
+        with engine.connect() as conn:
+            recorded = [dict(r) for r in conn.execute(sa.select(order_refunds)).mappings()]
+    finally:
+        engine.dispose()
+    assert recorded == [{"tenant_id": "t1", "order_id": "ord_refunded", "refunded_total": Decimal("4.5"),
+                         "amount": Decimal("4.5"), "recorded_at": completed}]
 
 
 def test_events_stored_before_0007_lose_their_order_tokens(empty_warehouse):

@@ -16,7 +16,7 @@ from storehouse.cli import app
 from tests.conftest import requires_postgres
 from warehouse import schemas
 from warehouse.db import make_engine, normalise_url
-from warehouse.migrate import alembic_config, current, upgrade
+from warehouse.migrate import alembic_config, applied, current, upgrade
 from warehouse.tables import metadata
 from warehouse.tables.orders import orders, webhook_events
 
@@ -188,7 +188,8 @@ def test_a_warehouse_migrated_before_the_schemas_is_placed_by_the_next_upgrade(e
             conn.exec_driver_sql("DROP SCHEMA ops")
             conn.exec_driver_sql("INSERT INTO tenants (tenant_id, name) VALUES ('kept', 'Kept')")
         past = {"0009_schemas_analyst_views", "0013_pos_events_comments"}  # the pos_events branch after the types
-        assert current(empty_warehouse) == heads - past | {"0009_types_numbers_utc"}
+        done = applied(empty_warehouse)
+        assert "0009_types_numbers_utc" in done and not done & past
 
         upgrade(empty_warehouse)
         assert current(empty_warehouse) == heads

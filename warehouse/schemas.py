@@ -43,6 +43,7 @@ ANALYST: dict[str, str] = {
     "esim_stock": "eSIM units left per package",
     "orders_analytics": "eSIM shop orders without e-mail, checkout URL or idempotency key (view of ops.orders)",
     "payments": "Stripe PaymentIntents behind orders, with refunds",
+    "order_refunds": "each refund of an eSIM order, with when it was recorded",
     "webhook_events_analytics": "Stripe events accepted and their outcome, without the body (view)",
     "provisioning_attempts": "every eSIM provider call made for an order",
     "sync_runs": "one row per sync of a stream for a tenant: freshness, rows, API calls",

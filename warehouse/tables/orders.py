@@ -7,6 +7,9 @@ paid order, claimed under a lease so one worker at a time runs it), ``provisioni
 trace the next one resolves with the provider before buying anywhere else) and ``order_effects``
 (an outbox: emails, Slack notices and refunds written in the same transaction as the order
 change that causes them, then delivered at least once with idempotency keys).
+
+``order_refunds`` keeps each refund with the time it was recorded, so a mart counts the refunds made
+up to its cut-off, whatever refunds come after.
 """
 
 import sqlalchemy as sa
@@ -77,6 +80,21 @@ order_esims = sa.Table(
     _now_column("provisioned_at"),
     sa.PrimaryKeyConstraint("tenant_id", "order_id", "unit"),
     comment="The eSIMs delivered for an order, one per unit.",
+)
+
+order_refunds = sa.Table(
+    "order_refunds",
+    metadata,
+    tenant_column(),
+    sa.Column("order_id", sa.String(40), nullable=False, comment="orders.order_id refunded"),
+    sa.Column("refunded_total", Money, nullable=False,
+              comment="the order's amount_refunded after this refund (refunds only grow)"),
+    sa.Column("amount", Money, nullable=False, comment="this refund: refunded_total less the total before it"),
+    _now_column("recorded_at", "when the warehouse recorded it (UTC)"),
+    sa.PrimaryKeyConstraint("tenant_id", "order_id", "refunded_total"),
+    sa.Index("ix_order_refunds_tenant_recorded", "tenant_id", "recorded_at"),
+    comment="Each refund of an order, when it was recorded: the marts count refunds up to their cut-off "
+            "from here (an order's amount_refunded says only how much so far).",
 )
 
 payments = sa.Table(

@@ -1,7 +1,20 @@
 -- Orders and revenue per tenant, UTC day of creation and currency (seed 001), with what Stripe
 -- captured for them (payments). Read up to the build's cut-off (source_cutoff): the orders created
--- by then, paid by then for revenue; checkouts written while the marts build wait for the next one.
-with esims as (
+-- by then, paid by then for revenue, the refunds recorded by then (order_refunds); checkouts and
+-- refunds written while the marts build wait for the next one.
+with cutoff as (
+    select {{ build_cutoff() }} as at
+),
+
+refunds as (
+    select r.tenant_id, r.order_id, {{ money_sum('r.amount') }} as amount
+    from {{ source('warehouse', 'order_refunds') }} r
+    cross join cutoff
+    where {{ current_tenant('r.tenant_id') }} and {{ utc_ts('r.recorded_at') }} <= cutoff.at
+    group by r.tenant_id, r.order_id
+),
+
+esims as (
     select tenant_id, order_id, count(*) as n
     from {{ source('operational', 'order_esims') }}
     group by tenant_id, order_id
@@ -21,12 +34,13 @@ orders as (
            o.status,
            case when {{ utc_ts('o.paid_at') }} <= cutoff.at then o.paid_at end as paid_at,
            o.amount_total,
-           o.amount_refunded,
+           coalesce(r.amount, 0) as amount_refunded,
            coalesce(e.n, 0) as esims,
            c.amount as captured,
            cutoff.at as source_cutoff
     from {{ source('warehouse', 'orders') }} o
-    cross join (select {{ build_cutoff() }} as at) cutoff
+    cross join cutoff
+    left join refunds r on r.tenant_id = o.tenant_id and r.order_id = o.order_id
     left join esims e on e.tenant_id = o.tenant_id and e.order_id = o.order_id
     left join captured c on c.tenant_id = o.tenant_id and c.order_id = o.order_id
     where {{ current_tenant('o.tenant_id') }} and {{ utc_ts('o.created_at') }} <= cutoff.at
