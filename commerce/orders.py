@@ -10,6 +10,7 @@ other, or the success redirect racing the webhook, cannot both win. Fulfilment s
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,7 +93,7 @@ def lock(conn: sa.Connection, tenant_id: str, order_id: str) -> dict[str, Any] |
     return dict(row) if row else None
 
 
-def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Any) -> bool:
+def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: Decimal) -> bool:
     """Refunds only grow: set ``amount_refunded`` to ``amount`` when larger (row locked first), and
     record the refund with its time in ``order_refunds`` (what the marts count up to their cut-off)."""
     lock(conn, tenant_id, order_id)
@@ -102,8 +103,11 @@ def raise_refunded(conn: sa.Connection, tenant_id: str, order_id: str, amount: A
     if current is None or amount <= current:
         return False
     conn.execute(sa.update(orders).where(*where).values(amount_refunded=amount))
+    # Stamped when written, after the wait for the lock (PostgreSQL's CURRENT_TIMESTAMP is the
+    # transaction's start): the row commits right after its stamp, as a new order's does.
+    stamp = {"recorded_at": sa.func.clock_timestamp()} if conn.dialect.name == "postgresql" else {}
     conn.execute(sa.insert(order_refunds).values(tenant_id=tenant_id, order_id=order_id, refunded_total=amount,
-                                                 amount=amount - current))
+                                                 amount=amount - current, **stamp))
     return True
 
 

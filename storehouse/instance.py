@@ -106,7 +106,7 @@ run_monitoring:
   start_timeout_seconds: 180
   max_runtime_seconds: {MAX_RUNTIME_S}
   poll_interval_seconds: 30
-# No asset declares an automation condition (tests/test_deploy.py holds that): the asset daemon
+# No asset declares an automation condition (tests/test_definitions.py holds that): the asset daemon
 # would only wake every 30 s to find nothing. Freshness policies are evaluated by their own daemon.
 auto_materialize:
   enabled: false

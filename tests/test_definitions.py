@@ -181,13 +181,14 @@ def test_importing_the_definitions_reads_no_setting_opens_no_database_and_writes
 
 def test_no_asset_waits_on_the_asset_daemon_the_instance_leaves_out(tmp_path, monkeypatch):
     """The instance runs no asset daemon (storehouse/instance.py): schedules and sensors start every
-    run. An asset given an automation condition would never run on it, so none has one; freshness
-    policies are evaluated by their own daemon, which stays on."""
+    run. An asset or check given an automation condition would never run on it, so none has one;
+    freshness policies are evaluated by their own daemon, which stays on."""
     from settings import Settings
     from storehouse.instance import ensure_dagster_home
 
     graph = defs.resolve_asset_graph()
     assert [k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition] == []
+    assert [k for k in graph.asset_check_keys if graph.get(k).automation_condition] == []
     assert any(graph.get(k).freshness_policy for k in graph.get_all_asset_keys())
     monkeypatch.delenv("STOREHOUSE_DAGSTER_DATABASE_URL", raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

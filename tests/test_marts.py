@@ -63,12 +63,13 @@ def _order(tenant, order_id, day, hour, status, total, currency="USD", refunded=
             "status_changed_at": created, "paid_at": created + dt.timedelta(minutes=1) if paid else None}
 
 
-def _refunds(tenant, order_id, at, *totals):
-    """``order_refunds`` rows for refunds raising an order's refunded total to each of ``totals``
-    in turn, an hour apart from ``at`` (what ``commerce.orders.raise_refunded`` records)."""
-    totals = [Decimal(t) for t in totals]
-    return [{"tenant_id": tenant, "order_id": order_id, "refunded_total": total, "amount": total - before,
-             "recorded_at": at + dt.timedelta(hours=i + 1)}
+def _refunds(order, *totals, at=None):
+    """``order_refunds`` rows for refunds raising the order's refunded total to each of ``totals``
+    in turn (what ``commerce.orders.raise_refunded`` records): the first at ``at`` (default: a
+    minute after the order was made), each next one a minute later."""
+    totals, at = [Decimal(t) for t in totals], at or order["created_at"] + dt.timedelta(minutes=1)
+    return [{"tenant_id": order["tenant_id"], "order_id": order["order_id"], "refunded_total": total,
+             "amount": total - before, "recorded_at": at + dt.timedelta(minutes=i)}
             for i, (before, total) in enumerate(zip([Decimal(0), *totals], totals))]
 
 
@@ -106,7 +107,7 @@ def loaded(marts_url) -> str:
     engine = make_engine(marts_url)
     with engine.begin() as conn:
         conn.execute(sa.insert(tenants), [{"tenant_id": A, "name": "A"}, {"tenant_id": B, "name": "B"}])
-        conn.execute(sa.insert(orders), [
+        shop = [
             _order(A, "o1", DAY1, 1, "provisioned", "10.00"),
             _order(A, "o2", DAY1, 2, "partially_provisioned", "20.50", refunded="10.25"),
             _order(A, "o3", DAY1, 3, "failed", "7.10", currency="EUR", refunded="7.10"),
@@ -114,9 +115,11 @@ def loaded(marts_url) -> str:
             _order(A, "o5", DAY2, 5, "refunded", "3.33", refunded="3.33"),
             _order(A, "o6", DAY2, 23.9999, "provisioned", "0.1"),
             _order(B, "o1", DAY1, 6, "provisioned", "1.99"),
-        ])
-        conn.execute(sa.insert(order_refunds), [  # as the orders' amount_refunded says; o2's in two refunds
-            *_refunds(A, "o2", DAY1, "4.00", "10.25"), *_refunds(A, "o3", DAY1, "7.10"), *_refunds(A, "o5", DAY2, "3.33")])
+        ]
+        conn.execute(sa.insert(orders), shop)
+        o2, o3, o5 = shop[1], shop[2], shop[4]  # refunded as their amount_refunded says; o2 in two refunds
+        conn.execute(sa.insert(order_refunds), [*_refunds(o2, "4.00", "10.25"), *_refunds(o3, "7.10"),
+                                                *_refunds(o5, "3.33")])
         conn.execute(sa.insert(order_esims), [
             {"tenant_id": t, "order_id": o, "unit": u, "provider": "esimcard", "provider_package_id": "p1",
              "iccid": f"89{o}{u}", "activation_code": "LPA:1$x$y", "qr_png": b"png"}
@@ -513,7 +516,8 @@ def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_
     mart that drifts, still fails them."""
     engine = make_engine(built["url"])
     now = dt.datetime.now(UTC)
-    work, shop = built["work"], ["--select", "mart_orders_daily", "mart_provisioning_daily"]
+    work = built["work"]  # the marts' tests, and the source check that the refunds are all recorded
+    shop = ["--select", "mart_orders_daily", "mart_provisioning_daily", "order_refunds_add_up_to_amount_refunded"]
 
     def failing() -> set[str]:  # the shop's tests that fail now
         result = run_dbt(["test", *shop], built["url"], work / "profiles", target_path=work / "target", check=False)
@@ -523,9 +527,9 @@ def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_
 
     try:
         with engine.begin() as conn:  # after the build: a paid checkout, a refund of it, a provider call,
-            conn.execute(sa.insert(orders), [{**_order(A, "late", now, 0, "provisioned", "9.99", refunded="1.00"),
-                                              "created_at": now, "paid_at": now}])
-            conn.execute(sa.insert(order_refunds), _refunds(A, "late", now, "1.00"))
+            late = {**_order(A, "late", now, 0, "provisioned", "9.99", refunded="1.00"), "created_at": now, "paid_at": now}
+            conn.execute(sa.insert(orders), [late])
+            conn.execute(sa.insert(order_refunds), _refunds(late, "1.00", at=now))
             conn.execute(sa.insert(provisioning_attempts), [{**_attempt(A, DAY1, "esimcard", "started", None),
                                                              "started_at": now}])
             # and a further refund of an order of before the build (o2: 10.25 refunded, now 12.00)
@@ -539,10 +543,16 @@ def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_
         assert failing() == {"money_matches_mart_orders_daily_orders", "money_matches_mart_orders_daily_revenue"}
         with engine.begin() as conn:  # and a refund of before the cut-off it does not have
             conn.execute(orders.delete().where(orders.c.order_id == "missed"))
-            conn.execute(sa.insert(order_refunds), _refunds(A, "o1", DAY1, "0.50"))
-        assert failing() == {"money_matches_mart_orders_daily_refunds"}
-        with engine.begin() as conn:
+            conn.execute(sa.insert(order_refunds), _refunds(_order(A, "o1", DAY1, 1, "provisioned", "10.00"), "0.50"))
+        assert failing() == {"money_matches_mart_orders_daily_refunds", "order_refunds_add_up_to_amount_refunded"}
+        with engine.begin() as conn:  # a refund written around the ledger
             conn.execute(order_refunds.delete().where(order_refunds.c.order_id == "o1"))
+            conn.execute(orders.update().where(orders.c.tenant_id == B, orders.c.order_id == "o1")
+                         .values(amount_refunded=Decimal("1.99")))
+        assert failing() == {"order_refunds_add_up_to_amount_refunded"}
+        with engine.begin() as conn:
+            conn.execute(orders.update().where(orders.c.tenant_id == B, orders.c.order_id == "o1")
+                         .values(amount_refunded=Decimal("0")))
             conn.execute(sa.text(f"update mart_provisioning_daily set attempts = attempts + 1 where tenant_id = '{B}'"))
         assert failing() == {"money_matches_mart_provisioning_daily_attempts"}
     finally:
@@ -553,6 +563,8 @@ def test_the_shop_reconciliations_hold_while_checkouts_arrive_between_build_and_
                                                       order_refunds.c.refunded_total == Decimal("12.00")))
             conn.execute(orders.update().where(orders.c.tenant_id == A, orders.c.order_id == "o2")
                          .values(amount_refunded=Decimal("10.25")))
+            conn.execute(orders.update().where(orders.c.tenant_id == B, orders.c.order_id == "o1")
+                         .values(amount_refunded=Decimal("0")))
             conn.execute(provisioning_attempts.delete().where(provisioning_attempts.c.started_at == now))
         engine.dispose()
         run_dbt(["run", *shop], built["url"], work / "profiles", target_path=work / "target")

@@ -90,7 +90,8 @@ order_refunds = sa.Table(
     sa.Column("refunded_total", Money, nullable=False,
               comment="the order's amount_refunded after this refund (refunds only grow)"),
     sa.Column("amount", Money, nullable=False, comment="this refund: refunded_total less the total before it"),
-    _now_column("recorded_at", "when the warehouse recorded it (UTC)"),
+    _now_column("recorded_at", "when the warehouse recorded it (UTC); for refunds made before this table "
+                               "existed, when the order completed"),
     sa.PrimaryKeyConstraint("tenant_id", "order_id", "refunded_total"),
     sa.Index("ix_order_refunds_tenant_recorded", "tenant_id", "recorded_at"),
     comment="Each refund of an order, when it was recorded: the marts count refunds up to their cut-off "

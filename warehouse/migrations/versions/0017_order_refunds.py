@@ -40,7 +40,8 @@ def upgrade() -> None:
         sa.Column("amount", warehouse.types.Money(precision=18, scale=4), nullable=False,
                   comment="this refund: refunded_total less the total before it"),
         sa.Column("recorded_at", warehouse.types.UTCDateTime(timezone=True), server_default=_now(), nullable=False,
-                  comment="when the warehouse recorded it (UTC)"),
+                  comment="when the warehouse recorded it (UTC); for refunds made before this table existed, "
+                          "when the order completed"),
         sa.PrimaryKeyConstraint("tenant_id", "order_id", "refunded_total", name=op.f("pk_order_refunds")),
         comment="Each refund of an order, when it was recorded: the marts count refunds up to their cut-off "
                 "from here (an order's amount_refunded says only how much so far).",
