@@ -21,7 +21,7 @@ from warehouse.tables.pos import CUSTOMERS_ANALYTICS_DESCRIPTIONS
 ANALYST_TABLES = (
     "transactions", "invoices", "invoice_lines", "product_categories",  # MX Merchant
     "esim_packages", "esim_stock",  # eSIM catalog and stock
-    "orders", "payments", "provisioning_attempts", "webhook_events",  # the eSIM shop
+    "orders", "payments", "order_refunds", "provisioning_attempts", "webhook_events",  # the eSIM shop
     "products", "inventory", "customers", "saq_branches",  # POS and Portaus
     "tenants", "sync_runs", "quarantine",  # the platform
     "studio_quotes", "studio_quote_items", "studio_invoice_items", "studio_payments",  # the studio's documents
