@@ -3,7 +3,8 @@
 On PostgreSQL (a scratch warehouse and a scratch Dagster instance database, both dropped at the
 end), every piece in its own process as production runs it: the sandbox; the shop API as one
 uvicorn with two worker processes (provisioning workers inside them); the Dagster code server
-(`dagster api grpc`), daemon (`dagster-daemon run`: schedules, sensors, the queued run
+(`dagster api grpc`), daemon (`python -m storehouse.daemon run`, as the deploy files start it:
+`dagster-daemon run` with its replaced workspaces freed; schedules, sensors, the queued run
 coordinator) and webserver, with the instance on `dagster-postgres`. The load, all at once:
 
 - checkouts: real Stripe Checkout Sessions on the sandbox's Stripe through the API; a tenth are
@@ -106,7 +107,7 @@ class Dagster:
                                                 start_new_session=True)
         self._wait(lambda: subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(self.grpc_port)],
                                           env=self.env, capture_output=True).returncode == 0, "code server")
-        for name, argv in {"dagster daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+        for name, argv in {"dagster daemon": [sys.executable, "-m", "storehouse.daemon", "run", "-w", str(workspace)],
                            "dagster webserver": [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h",
                                                  "127.0.0.1", "-p", str(self.ui_port)]}.items():
             self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=log,

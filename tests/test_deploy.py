@@ -36,6 +36,9 @@ def test_compose_names_the_services_ci_starts():
     for name in started:  # each started by .ci/stack under that name (the workers as worker-1, worker-2)
         assert re.search(rf"^start {re.escape(name)}(-\d)? ", script, re.M), name
     assert services["worker"]["deploy"]["replicas"] == 2
+    # the daemon frees the workspace it replaces every minute (storehouse/daemon.py), in compose and CI alike
+    assert services["daemon"]["command"][:4] == ["python", "-m", "storehouse.daemon", "run"]
+    assert re.search(r'^start daemon "\$PY" -m storehouse\.daemon run ', script, re.M)
     assert "--workers" in services["api"]["command"] and "2" in services["api"]["command"]
     # one image for every Storehouse service, from deploy/Dockerfile
     ours = {name for name, s in services.items() if "build" in s}
