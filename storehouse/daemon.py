@@ -1,23 +1,28 @@
-"""Dagster's daemon, with the workspace it replaces every minute freed when it is replaced.
+"""Dagster's daemon, with the workspaces it drops every minute freed within the minute.
 
 ``python -m storehouse.daemon run -w workspace.yaml`` is ``dagster-daemon run -w workspace.yaml``: the
 same command line and the same code, plus one thread that runs a full garbage collection once a
-minute. The deploy files and CI start the daemon this way.
+minute. compose, CI and the soak start the daemon this way (``dagster dev``, behind ``storehouse
+ui``/``up``, starts Dagster's own).
 
-Why. The daemon fetches its code locations' snapshots again every 60 s
+Why. The daemon fetches its code locations' snapshots again about every 60 s
 (``dagster._daemon.controller.RELOAD_WORKSPACE_INTERVAL``) and drops the old ones. A dropped
-``GrpcServerCodeLocation`` and its repositories refer to each other: each ``RemoteRepository``
-holds a ``RepositoryHandle`` that holds the location, and the location's job-snapshot lookup.
-Reference counting therefore never frees them; only CPython's full collection does. CPython runs a
-full collection only once the objects that survived earlier collections reach a quarter of all
-long-lived ones. For this daemon that is every 7–10 reloads. Until then each dropped snapshot stays
-in memory: 1.5 MiB of live objects for our definitions, more while it is decoded. The daemon's RSS
-climbed ~20 MiB over its first 15 minutes before levelling off. With a full collection after each
-reload it stays within ~4 MiB of its first load. ``python bench/workspace_reloads.py`` measures both.
-A full collection of the daemon's ~200,000 objects takes ~60 ms of CPU, once a minute.
+``GrpcServerCodeLocation`` refers to itself through its repositories: each ``RemoteRepository``
+keeps the location's bound ``_job_ref_to_snap`` (its job-snapshot lookup). Reference counting
+therefore never frees it, and after a minute it has been moved to CPython's oldest generation,
+which only a full collection sweeps. CPython (3.11 to 3.13) runs a full collection only once the
+objects moved there since the last one reach a quarter of those that survived it.
 
-The official Helm chart starts ``dagster-daemon run`` itself, in Dagster's image; there the daemon
-levels off ~20 MiB higher (deploy/helm/values.yaml says so).
+``python bench/workspace_reloads.py`` reloads our workspace as the daemon does, in a process of its
+own: CPython ran a full collection about every 10 reloads, each dropped location kept its decoded
+snapshots until then, and RSS climbed ~18 MiB over 15 reloads before levelling off; with a full
+collection after each reload it stayed within ~4 MiB of the first load, each collection 60–90 ms
+of CPU. Here the collection runs on its own 60 s clock, not right after each reload, so a dropped
+workspace lives at most about a minute more. The daemon's own figures are the soak's
+(``bench/README.md``).
+
+The official Helm chart starts ``dagster-daemon run`` itself, in Dagster's image, without this
+(deploy/helm/values.yaml says so).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from storehouse import daemon
 from storehouse.daemon import RELOAD_INTERVAL_S, start_collector
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,37 +34,52 @@ def test_the_collector_runs_as_often_as_the_daemon_reloads_its_workspace():
 
 @pytest.fixture(scope="module")
 def code_server(tmp_path_factory):
-    """A real `dagster api grpc` code server for a one-asset definitions file."""
+    """A real `dagster api grpc` code server for a one-asset definitions file, on a Unix socket of
+    its own (a TCP port could be shared: gRPC binds with SO_REUSEPORT). Yields the socket's path."""
     home = tmp_path_factory.mktemp("daemon_home")
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     (home / "defs.py").write_text("import dagster as dg\n\n\n@dg.asset\ndef one():\n    return 1\n\n\n"
                                   "defs = dg.Definitions(assets=[one])\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    sock, log = str(home / "grpc.sock"), home / "code-server.log"
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    server = subprocess.Popen([str(BIN / "dagster"), "api", "grpc", "-f", str(home / "defs.py"), "-a", "defs",
-                               "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    with open(log, "wb") as out:
+        server = subprocess.Popen([str(BIN / "dagster"), "api", "grpc", "-f", str(home / "defs.py"), "-a", "defs",
+                                   "-s", sock], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
-        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], env=env,
+        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-s", sock], env=env,
                              capture_output=True).returncode != 0:
-            assert server.poll() is None and time.monotonic() < deadline, "the code server did not start"
+            assert server.poll() is None and time.monotonic() < deadline, \
+                f"the code server did not start: {log.read_text()[-2000:]}"
             time.sleep(0.5)
-        yield port
+        yield sock
     finally:
         server.terminate()
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
-def reload(port: int):
+@pytest.fixture
+def gc_restored():
+    """Automatic collection as it was before the test, whatever the test did."""
+    enabled = gc.isenabled()
+    yield
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def reload(sock: str):
     """The daemon's workspace reload, as it leaves things: the code location it loaded a minute ago
     cleaned up and dropped, a new one loaded in its place. Returns a weak reference to the dropped
     one and the new one; automatic collection is off when this returns."""
     from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
 
-    origin = GrpcServerCodeLocationOrigin(host="127.0.0.1", port=port, location_name="storehouse")
+    origin = GrpcServerCodeLocationOrigin(host="localhost", socket=sock, location_name="storehouse")
 
     def load(instance):  # and look at its jobs, as the daemon's schedules and sensors do
         location = origin.create_location(instance)
@@ -86,17 +102,14 @@ def reload(port: int):
     return ref, new
 
 
-def test_a_dropped_code_location_outlives_reference_counting(code_server):
+def test_a_dropped_code_location_outlives_reference_counting(code_server, gc_restored):
     ref, _current = reload(code_server)
-    try:
-        assert ref() is not None, "Dagster's code location no longer refers to itself: storehouse.daemon can go"
-        gc.collect()
-        assert ref() is None
-    finally:
-        gc.enable()
+    assert ref() is not None, "Dagster's code location no longer refers to itself: storehouse.daemon can go"
+    gc.collect()
+    assert ref() is None
 
 
-def test_the_collector_frees_a_dropped_code_location(code_server):
+def test_the_collector_frees_a_dropped_code_location(code_server, gc_restored):
     ref, _current = reload(code_server)
     stop = start_collector(interval_s=0.05)
     try:
@@ -106,7 +119,26 @@ def test_the_collector_frees_a_dropped_code_location(code_server):
         assert ref() is None
     finally:
         stop.set()
-        gc.enable()
+
+
+def test_the_daemon_command_starts_the_collector(monkeypatch):
+    import dagster._daemon.cli
+
+    seen = {}
+
+    def dagster_daemon(**kwargs):  # stands in for Dagster's CLI only: what runs beside it is ours
+        seen["kwargs"] = kwargs
+        seen["collector"] = [t.name for t in threading.enumerate() if t.name == "storehouse-gc" and t.is_alive()]
+
+    started = []  # the real collector, stopped after the test so it runs no collection in later tests
+    monkeypatch.setattr(daemon, "start_collector", lambda: started.append(start_collector()) or started[-1])
+    monkeypatch.setattr(dagster._daemon.cli, "cli", dagster_daemon)
+    try:
+        daemon.main()
+    finally:
+        for stop in started:
+            stop.set()
+    assert seen == {"kwargs": {"obj": {}, "prog_name": "dagster-daemon"}, "collector": ["storehouse-gc"]}
 
 
 def test_the_command_is_dagster_daemon():
@@ -114,4 +146,4 @@ def test_the_command_is_dagster_daemon():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Usage: dagster-daemon run")
-    assert "--workspace" in out.stdout or "-w" in out.stdout
+    assert "--workspace" in out.stdout
