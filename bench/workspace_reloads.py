@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, free_port, machine, rss_mib  # noqa: E402
+from _common import ROOT, machine, rss_mib  # noqa: E402
 
 BIN = Path(sys.executable).parent
 WAYS = {"as-is": "as Dagster leaves it", "collected": "a full collection after each reload"}
 
 
-def reload_loop(port: int, reloads: int, collect: bool) -> None:
+def reload_loop(sock: str, reloads: int, collect: bool) -> None:
     """In this process: load the workspace from the code server, then reload it ``reloads`` times."""
     import dagster as dg
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -39,7 +39,7 @@ def reload_loop(port: int, reloads: int, collect: bool) -> None:
 
     full = [0]
     gc.callbacks.append(lambda phase, info: full.__setitem__(0, full[0] + (phase == "stop" and info["generation"] == 2)))
-    target = GrpcServerTarget(host="127.0.0.1", port=port, socket=None, location_name="storehouse")
+    target = GrpcServerTarget(host="localhost", port=None, socket=sock, location_name="storehouse")
     with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(instance, target) as workspace:
         print(f"   loaded: {rss_mib():.1f} MiB", flush=True)
         collect_s = 0.0
@@ -60,37 +60,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reloads", type=int, default=30, help="workspace reloads (the daemon does one a minute)")
     parser.add_argument("--child", choices=list(WAYS), help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--socket", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        reload_loop(args.port, args.reloads, collect=args.child == "collected")
+        reload_loop(args.socket, args.reloads, collect=args.child == "collected")
         return
 
     with tempfile.TemporaryDirectory() as home:
         Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = {**os.environ, "DAGSTER_HOME": home, "STOREHOUSE_HOME": home, "PYTHONPATH": str(ROOT),
                "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}  # as deploy/Dockerfile sets it
-        port = free_port()
-        log = open(Path(home, "code-server.log"), "wb")
-        server = subprocess.Popen([str(BIN / "dagster"), "api", "grpc", "-m", "pipelines.definitions", "-a", "defs",
-                                   "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        sock, log = str(Path(home, "grpc.sock")), Path(home, "code-server.log")  # a socket no other server shares
+        with open(log, "wb") as out:
+            server = subprocess.Popen([str(BIN / "dagster"), "api", "grpc", "-m", "pipelines.definitions", "-a",
+                                       "defs", "-s", sock], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 300
-            while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], env=env,
+            while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-s", sock], env=env,
                                  capture_output=True).returncode != 0:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the code server did not start: {Path(home, 'code-server.log').read_text()[-2000:]}")
+                    raise SystemExit(f"the code server did not start: {log.read_text()[-2000:]}")
                 time.sleep(1)
             print(f"{machine()} · {args.reloads} workspace reloads of our definitions, each way in a fresh process, "
                   f"MALLOC_ARENA_MAX={env['MALLOC_ARENA_MAX']}", flush=True)
             for way, what in WAYS.items():
                 print(f"{way}: {what}", flush=True)
-                subprocess.run([sys.executable, __file__, "--child", way, "--port", str(port), "--reloads",
+                subprocess.run([sys.executable, __file__, "--child", way, "--socket", sock, "--reloads",
                                 str(args.reloads)], cwd=ROOT, env=env, check=True)
         finally:
             server.terminate()
-            server.wait(30)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 if __name__ == "__main__":

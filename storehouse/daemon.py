@@ -15,8 +15,8 @@ objects moved there since the last one reach a quarter of those that survived it
 
 ``python bench/workspace_reloads.py`` reloads our workspace as the daemon does, in a process of its
 own: CPython ran a full collection about every 10 reloads, each dropped location kept its decoded
-snapshots until then, and RSS climbed ~18 MiB over 15 reloads before levelling off; with a full
-collection after each reload it stayed within ~4 MiB of the first load, each collection 60–90 ms
+snapshots until then, and RSS climbed 18–19 MiB over 15 to 25 reloads before levelling off; with a full
+collection after each reload it stayed within ~4 MiB of the first load, each collection 60–100 ms
 of CPU. Here the collection runs on its own 60 s clock, not right after each reload, so a dropped
 workspace lives at most about a minute more. The daemon's own figures are the soak's
 (``bench/README.md``).
