@@ -160,12 +160,7 @@ class SandboxProcess:
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop(self.proc, 10)
 
     def cpu_seconds(self) -> float | None:
         """User+system CPU the sandbox process has used (from /proc/<pid>/stat)."""
@@ -173,6 +168,16 @@ class SandboxProcess:
             fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return None
+
+
+def stop(proc: subprocess.Popen, wait_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after ``wait_s``; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def proc_cpu_seconds(pid: int) -> float:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_PG, ROOT, free_port, load_avg, machine, median, scratch_pg  # noqa: E402
+from _common import DEFAULT_PG, ROOT, free_port, load_avg, machine, median, scratch_pg, stop  # noqa: E402
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -86,24 +86,19 @@ def api_workers(url: str, port: int, workers: int):
             time.sleep(0.2)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)
 
 
 def burst(url: str, key: str, client_id: int, clients: int, seconds: float) -> tuple[float, collections.Counter]:
     """``clients`` threads creating quotes for ``seconds``: (created per second, statuses)."""
     statuses: collections.Counter = collections.Counter()
-    lock, stop = threading.Lock(), time.monotonic() + seconds
+    lock, until = threading.Lock(), time.monotonic() + seconds
     body = {"client_id": client_id, "items": BODY_ITEMS}
 
     def run() -> int:
         made = 0
         with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {key}"}) as client:
-            while time.monotonic() < stop:
+            while time.monotonic() < until:
                 status = client.post(url, json=body).status_code
                 with lock:
                     statuses[status] += 1

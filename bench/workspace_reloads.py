@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, rss_mib  # noqa: E402
+from _common import ROOT, machine, rss_mib, stop  # noqa: E402
 
 BIN = Path(sys.executable).parent
 WAYS = {"as-is": "as Dagster leaves it", "collected": "a full collection after each reload"}
@@ -37,8 +37,13 @@ def reload_loop(sock: str, reloads: int, collect: bool) -> None:
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import GrpcServerTarget
 
-    full = [0]
-    gc.callbacks.append(lambda phase, info: full.__setitem__(0, full[0] + (phase == "stop" and info["generation"] == 2)))
+    full = 0  # full collections so far, CPython's own and ours
+
+    def count_full(phase: str, info: dict) -> None:
+        nonlocal full
+        full += phase == "stop" and info["generation"] == 2
+
+    gc.callbacks.append(count_full)
     target = GrpcServerTarget(host="localhost", port=None, socket=sock, location_name="storehouse")
     with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(instance, target) as workspace:
         print(f"   loaded: {rss_mib():.1f} MiB", flush=True)
@@ -51,7 +56,7 @@ def reload_loop(sock: str, reloads: int, collect: bool) -> None:
                 collect_s += time.process_time() - started
             if i % 5 == 0 or i == reloads:
                 print(f"   after {i:>3} reloads: {rss_mib():.1f} MiB, full collections by CPython itself: "
-                      f"{full[0] - (i if collect else 0)}", flush=True)
+                      f"{full - (i if collect else 0)}", flush=True)
         if collect:
             print(f"   the added collections: {collect_s / reloads * 1000:.0f} ms of CPU each", flush=True)
 
@@ -88,12 +93,7 @@ def main() -> None:
                 subprocess.run([sys.executable, __file__, "--child", way, "--socket", sock, "--reloads",
                                 str(args.reloads)], cwd=ROOT, env=env, check=True)
         finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server, 30)
 
 
 if __name__ == "__main__":
