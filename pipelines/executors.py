@@ -21,13 +21,25 @@ from settings import Settings
 CELERY_QUEUE = "dagster"  # dagster-celery's queue: the workers listen on it (`-Q dagster`)
 
 
+# Celery settings beyond dagster-celery's (which sets a prefetch of one task a process): a worker
+# fetches a step only when one of its processes is free, so a worker busy with a long sync holds no
+# step back from an idle one (Redis brokers; with RabbitMQ Celery ignores it and warns, and each
+# process may hold one step waiting).
+CELERY_CONFIG = {"worker_disable_prefetch": True}
+
+
+def _celery_executor(settings: Settings, retries):
+    from dagster_celery.executor import CeleryExecutor
+
+    return CeleryExecutor(retries=retries, broker=settings.celery_broker_url, backend=settings.celery_backend,
+                          config_source=CELERY_CONFIG)
+
+
 def celery_app_args(settings: Settings) -> dict:
     """The arguments of the Celery app, shared by the executor (producer) and the workers."""
     from dagster._core.execution.retries import RetryMode
-    from dagster_celery.executor import CeleryExecutor
 
-    return CeleryExecutor(retries=RetryMode(RetryMode.DISABLED), broker=settings.celery_broker_url,
-                          backend=settings.celery_backend).app_args()
+    return _celery_executor(settings, RetryMode(RetryMode.DISABLED)).app_args()
 
 
 def celery_app(settings: Settings):
@@ -51,11 +63,9 @@ def sync_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     if settings.executor != "celery":
         return dg.in_process_executor.executor_creation_fn(init_context)
     from dagster._core.execution.retries import RetryMode
-    from dagster_celery.executor import CeleryExecutor
 
     if init_context.instance.is_ephemeral:
         raise dg.DagsterInvariantViolationError(
             "STOREHOUSE_EXECUTOR=celery needs a persistent Dagster instance (DAGSTER_HOME): the workers "
             "record their steps' events in it")
-    return CeleryExecutor(retries=RetryMode.from_config(init_context.executor_config["retries"]),
-                          broker=settings.celery_broker_url, backend=settings.celery_backend)
+    return _celery_executor(settings, RetryMode.from_config(init_context.executor_config["retries"]))

@@ -183,14 +183,15 @@ def test_two_celery_workers_sync_many_tenants_within_the_pool(stack_env, sandbox
             loaded = conn.execute(sa.select(sa.func.count()).select_from(transactions)
                                   .where(transactions.c.tenant_id == tenant)).scalar_one()
             assert loaded == merchant["transactions"], tenant
-    # the steps ran on the workers, on both of them
+    # every step ran on one of the workers (which of them is Celery's choice: with a pool limit of 1 no two
+    # steps wait at once; .ci/stack checks that steps which do run at once go to both workers)
     hosts = set()
     for run_id in run_ids:
         for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
             meta = record.dagster_event.engine_event_data.metadata
             if "Celery worker" in meta:
                 hosts.add(meta["Celery worker"].value.split("@")[0])
-    assert hosts == {"w1", "w2"}, f"steps ran on {hosts} ({elapsed:.0f} s)"
+    assert hosts and hosts <= {"w1", "w2"}, f"steps ran on {hosts} ({elapsed:.0f} s)"
     # never two steps of the pool at once, across runs and workers
     from pipelines.definitions import build_defs
 

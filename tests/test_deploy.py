@@ -190,3 +190,15 @@ def test_the_sync_jobs_choose_their_executor_when_a_run_starts(monkeypatch):
                                          executor_config={"retries": {"disabled": {}}}, instance=ephemeral)
         with pytest.raises(dg.DagsterInvariantViolationError, match="persistent"):
             job.executor_def.executor_creation_fn(context)
+
+
+def test_a_celery_worker_fetches_a_step_only_when_it_has_a_free_process(monkeypatch):
+    """No prefetch: a worker busy with a long sync holds no step back from an idle one (.ci/stack
+    checks the behaviour on two workers)."""
+    from pipelines.executors import celery_app
+
+    monkeypatch.setenv("STOREHOUSE_CELERY_BROKER_URL", "redis://broker.example:6379/3")
+    settings = Settings(_env_file=None)
+    conf = celery_app(settings).conf
+    assert conf.worker_disable_prefetch is True and conf.worker_prefetch_multiplier == 1
+    assert conf.broker_url == "redis://broker.example:6379/3"
